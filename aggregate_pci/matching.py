@@ -128,8 +128,19 @@ def supply_feasible(supply: Mapping[int, int], demands: Sequence[int]) -> bool:
 
 
 def _hall(supply: Mapping[int, int], demands: Sequence[int]) -> bool:
-    # Hall's condition for b-matchings: every subset S of demands must be
-    # served by the supply of groups touching S.
+    return hall_violation(supply, demands) is None
+
+
+def hall_violation(supply: Mapping[int, int],
+                   demands: Sequence[int]) -> tuple[int, int, int] | None:
+    """The first set of demands that cannot be served together, or None.
+
+    Returns ``(subset_mask, devices_matching, devices_asked)``: Hall's
+    condition for b-matchings says every subset S of demands must be served
+    by the supply of the groups touching S, so this is an exact explanation
+    of an infeasible request ("these flavors together match 3, ask for 4").
+    Only for ``len(demands) <= HALL_LIMIT``.
+    """
     n = len(demands)
     items = [(m, c) for m, c in supply.items()]
     need = [0] * (1 << n)
@@ -143,8 +154,8 @@ def _hall(supply: Mapping[int, int], demands: Sequence[int]) -> bool:
             if mask & s:
                 have += count
         if have < need[s]:
-            return False
-    return True
+            return s, have, need[s]
+    return None
 
 
 def _max_flow(supply: Mapping[int, int], demands: Sequence[int]) -> int:

@@ -1,0 +1,92 @@
+"""AggregatePciFilter: PCI flavors defined on host aggregates.
+
+Enable it next to Nova's PciPassthroughFilter::
+
+    [filter_scheduler]
+    available_filters = nova.scheduler.filters.all_filters
+    available_filters = aggregate_pci.filter.AggregatePciFilter
+    enabled_filters = ...,AggregatePciFilter,PciPassthroughFilter
+
+A flavor name is managed if any aggregate defines ``pci_flavor:NAME``.  For
+managed ``pci_passthrough:alias`` requests a host passes only if it is in an
+aggregate defining the name and all managed requests fit its free pools
+jointly, each request using only devices matching the host's definition.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator
+
+from nova import context as nova_context
+from nova.scheduler import filters
+from nova.scheduler import utils as scheduler_utils
+from oslo_config import cfg
+
+from aggregate_pci import conf
+from aggregate_pci import filter_utils as utils
+
+CONF = cfg.CONF
+conf.register_opts(CONF)
+LOG = utils.LOG
+
+
+class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
+    """Hosts whose aggregates define, and whose free devices fit, the
+    instance's PCI flavor requests."""
+
+    RUN_ON_REBUILD = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cache = utils.DefinitionCache(CONF.aggregate_pci.parse_cache_size)
+
+    def filter_all(self, filter_obj_list: Iterable[Any],
+                   spec_obj: Any) -> Iterator[Any]:
+        """Build the request's plan once, then decide each host."""
+        if scheduler_utils.request_is_rebuild(spec_obj):
+            yield from filter_obj_list
+            return
+        plan = self._plan(spec_obj)
+        for host_state in filter_obj_list:
+            if plan is None or self._passes(host_state, plan):
+                yield host_state
+
+    def host_passes(self, host_state: Any, spec_obj: Any) -> bool:
+        """Single-host entry point (Nova calls ``filter_all``)."""
+        plan = self._plan(spec_obj)
+        return plan is None or self._passes(host_state, plan)
+
+    def _plan(self, spec_obj: Any) -> utils.Plan | None:
+        pci_requests = getattr(spec_obj, "pci_requests", None)
+        if not pci_requests or not pci_requests.requests:
+            return None
+        ctx = getattr(spec_obj, "_context", None) or nova_context.get_admin_context()
+        return utils.build_plan(pci_requests.requests,
+                                lambda: utils.managed_flavor_names(ctx),
+                                CONF.aggregate_pci.reject_unmanaged_requests)
+
+    def _passes(self, host_state: Any, plan: utils.Plan) -> bool:
+        if plan.reject_all:
+            LOG.debug("%s rejected: PCI flavor %r is not defined on any "
+                      "aggregate ([aggregate_pci] reject_unmanaged_requests)",
+                      host_state, plan.reject_all)
+            return False
+        preds = utils.host_predicates(host_state.aggregates, plan, self.cache)
+        if isinstance(preds, str):
+            LOG.debug("%s rejected: PCI flavor %r could not be served: the "
+                      "host is in no aggregate with a valid definition of it",
+                      host_state, preds)
+            return False
+        stats = host_state.pci_stats
+        pools = stats.pools if stats is not None else []
+        why = utils.explain(pools, plan, preds)
+        if why is None and host_state.allocation_candidates:
+            if not self.filter_candidates(
+                    host_state,
+                    lambda c: utils.candidate_fits(c, pools, plan, preds)):
+                why = ("no Placement allocation candidate maps the PCI flavor "
+                       "requests to matching devices")
+        if why is not None:
+            LOG.debug("%s rejected: %s", host_state, why)
+            return False
+        return True

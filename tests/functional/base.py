@@ -1,0 +1,106 @@
+"""Base class: a real Nova in-process (API, conductor, scheduler with
+AggregatePciFilter, placement, computes with fake libvirt PCI devices)."""
+
+import collections
+
+import nova.tests.functional  # noqa: F401  (must come before other Nova imports)
+from keystoneauth1 import noauth
+from keystoneauth1 import session as ks_session
+from nova import context as nova_context
+from nova.tests.fixtures import libvirt as fakelibvirt
+from nova.tests.functional.libvirt import base
+from oslo_serialization import jsonutils
+
+FILTER_PATH = "aggregate_pci.filter.AggregatePciFilter"
+
+GPU_A100 = ("10de", "20b5")
+GPU_T4 = ("10de", "1eb8")
+NIC = ("15b3", "101e")
+
+
+def gpu_host(bus_products, numa_node=0):
+    """A HostPCIDevicesInfo with one type-PCI device per (bus, (vendor, product))."""
+    info = fakelibvirt.HostPCIDevicesInfo(num_pci=0, num_pfs=0, num_vfs=0)
+    for i, (bus, (vendor, product)) in enumerate(bus_products):
+        info.add_device(dev_type="PCI", bus=bus, slot=0, function=0,
+                        iommu_group=40 + i, numa_node=numa_node,
+                        vend_id=vendor, prod_id=product)
+    return info
+
+
+class AggregatePciTestBase(base.ServersTestBase):
+    """Subclasses set PCI_DEVICE_SPEC / PCI_ALIAS (lists of dicts)."""
+
+    ADDITIONAL_FILTERS = ["AggregatePciFilter", "NUMATopologyFilter",
+                          "PciPassthroughFilter"]
+    PCI_DEVICE_SPEC = [
+        {"vendor_id": v, "product_id": p} for v, p in (GPU_A100, GPU_T4)]
+    PCI_ALIAS = [
+        {"name": "a100", "vendor_id": GPU_A100[0], "product_id": GPU_A100[1],
+         "device_type": "type-PCI"},
+        {"name": "t4", "vendor_id": GPU_T4[0], "product_id": GPU_T4[1],
+         "device_type": "type-PCI"},
+    ]
+    PCI_IN_PLACEMENT = False
+    ADMIN_API = True
+    microversion = "latest"
+
+    def setUp(self):
+        self.flags(device_spec=[jsonutils.dumps(x) for x in self.PCI_DEVICE_SPEC],
+                   alias=[jsonutils.dumps(x) for x in self.PCI_ALIAS], group="pci")
+        self.flags(available_filters=["nova.scheduler.filters.all_filters",
+                                      FILTER_PATH], group="filter_scheduler")
+        if self.PCI_IN_PLACEMENT:
+            self.flags(group="pci", report_in_placement=True)
+            self.flags(group="filter_scheduler", pci_in_placement=True)
+        super().setUp()
+        self.ctxt = nova_context.get_admin_context()
+        self.filter_calls = collections.Counter()
+        host_manager = self.scheduler.manager.host_manager
+        ours = [f for f in host_manager.enabled_filters
+                if type(f).__name__ == "AggregatePciFilter"]
+        self.assertEqual(1, len(ours), "AggregatePciFilter is not enabled")
+        self.agg_filter = ours[0]
+        orig = self.agg_filter.filter_all
+
+        def counting_filter_all(objs, spec):
+            self.filter_calls["filter_all"] += 1
+            return orig(objs, spec)
+
+        self.agg_filter.filter_all = counting_filter_all
+
+    # -- helpers ---------------------------------------------------------
+
+    def keystone_session(self):
+        """A keystoneauth1 session on the in-process API, as an admin."""
+        return ks_session.Session(
+            auth=noauth.NoAuth(endpoint=self.api.base_url),
+            additional_headers={
+                "X-Auth-User": "admin", "X-User-Id": "admin",
+                "X-Auth-Project-Id": self.api.project_id,
+                "X-Roles": "reader,member,admin"})
+
+    def make_aggregate(self, name, hosts=(), metadata=None):
+        agg = self.admin_api.post_aggregate({"aggregate": {"name": name}})
+        for host in hosts:
+            self.admin_api.add_host_to_aggregate(agg["id"], host)
+        if metadata:
+            self.set_metadata(agg["id"], metadata)
+        return agg
+
+    def set_metadata(self, agg_id, metadata):
+        return self.admin_api.post_aggregate_action(
+            agg_id, {"set_metadata": {"metadata": metadata}})
+
+    def pci_flavor(self, spec, name="pci-flavor"):
+        extra = {"pci_passthrough:alias": spec}
+        return self._create_flavor(name=name + "-" + spec.replace(":", "-")
+                                   .replace(",", "_"), extra_spec=extra)
+
+    def boot(self, flavor_id, expected_state="ACTIVE", **kwargs):
+        server = self._create_server(flavor_id=flavor_id, networks="none",
+                                     expected_state=expected_state, **kwargs)
+        return server
+
+    def host_of(self, server):
+        return server["OS-EXT-SRV-ATTR:host"]
