@@ -177,7 +177,7 @@ def candidate_fits(candidate: Mapping[str, Any], pools: Sequence[Mapping[str, An
         if rp is not None:
             by_rp.setdefault(rp, []).append(pool)
     mappings = candidate.get("mappings") or {}
-    for req, pred in zip(plan.requests, preds):
+    for req, pred in zip(plan.requests, preds, strict=True):
         for request_id in req.request_ids:
             for group, rps in mappings.items():
                 if not group.startswith(request_id):
