@@ -1,0 +1,263 @@
+"""PciFlavorAdmin over HTTP (requests-mock): calls made, errors, microversion."""
+
+import json
+import unittest
+
+import requests_mock
+from keystoneauth1 import noauth
+from keystoneauth1 import session as ks_session
+
+from aggregate_pci.admin import api
+
+URL = "http://nova.test/v2.1"
+A100 = '{"product_id":"20b5","vendor_id":"10de"}'
+
+
+def agg(id_, name, hosts=(), metadata=None):
+    return {"id": id_, "name": name, "uuid": "uuid-%d" % id_,
+            "hosts": list(hosts), "metadata": metadata or {},
+            "availability_zone": None, "deleted": False,
+            "created_at": "2024-01-01T00:00:00", "updated_at": None,
+            "deleted_at": None}
+
+
+class AdminApiTest(unittest.TestCase):
+
+    def setUp(self):
+        self.mock = requests_mock.Mocker()
+        self.mock.start()
+        self.addCleanup(self.mock.stop)
+        sess = ks_session.Session(auth=noauth.NoAuth(endpoint=URL))
+        self.admin = api.PciFlavorAdmin(sess, connect_retries=0)
+        self.aggs = [agg(1, "gpu-hosts", ["c1", "c2"], {"pci_flavor:a100": A100,
+                                                        "other": "x"}),
+                     agg(2, "nic-hosts", ["c3"])]
+        self.mock.get(URL + "/os-aggregates", json=self._list_aggs)
+
+    def _list_aggs(self, request, context):
+        return {"aggregates": self.aggs}
+
+    def calls(self, method=None):
+        return [r for r in self.mock.request_history
+                if method is None or r.method == method]
+
+    def mock_set_metadata(self, agg_id):
+        def reply(request, context):
+            meta = request.json()["set_metadata"]["metadata"]
+            for a in self.aggs:
+                if a["id"] == agg_id:
+                    for k, v in meta.items():
+                        if v is None:
+                            a["metadata"].pop(k, None)
+                        else:
+                            a["metadata"][k] = v
+                    return {"aggregate": a}
+        self.mock.post(URL + "/os-aggregates/%d/action" % agg_id, json=reply)
+
+    def test_microversion_header(self):
+        self.admin.list_aggregates()
+        headers = self.calls()[0].headers
+        self.assertEqual(api.API_VERSION, headers["X-OpenStack-Nova-API-Version"])
+        self.assertEqual("compute " + api.API_VERSION,
+                         headers["OpenStack-API-Version"])
+
+    def test_list_aggregates_is_one_call_for_many(self):
+        self.aggs = [agg(i, "agg-%d" % i) for i in range(1000)]
+        result = self.admin.list_aggregates()
+        self.assertEqual(1000, len(result))
+        self.assertEqual(1, len(self.calls()))
+
+    def test_list_flavors_parses_and_reports_errors(self):
+        self.aggs[1]["metadata"]["pci_flavor:bad"] = '{"vendor_id":"10de"}'
+        records = {(r.aggregate, r.name): r for r in self.admin.list_flavors()}
+        self.assertEqual({("gpu-hosts", "a100"), ("nic-hosts", "bad")},
+                         set(records))
+        good = records[("gpu-hosts", "a100")]
+        self.assertEqual(("c1", "c2"), good.hosts)
+        self.assertEqual(A100, good.definition.serialize())
+        bad = records[("nic-hosts", "bad")]
+        self.assertIsNone(bad.definition)
+        self.assertIn("aggregate 'nic-hosts', key 'pci_flavor:bad'", bad.error)
+        self.assertIn("missing required field 'product_id'", bad.error)
+
+    def test_create_flavor_one_write_canonical(self):
+        self.mock_set_metadata(2)
+        change = self.admin.create_flavor(
+            "vf", "nic-hosts", '{"vendor_id":"15B3", "product_id":"101e"}')
+        self.assertTrue(change.applied)
+        self.assertIsNone(change.old)
+        self.assertEqual('{"product_id":"101e","vendor_id":"15b3"}', change.new)
+        posts = self.calls("POST")
+        self.assertEqual(1, len(posts))
+        self.assertEqual({"set_metadata": {"metadata": {
+            "pci_flavor:vf": '{"product_id":"101e","vendor_id":"15b3"}'}}},
+            posts[0].json())
+
+    def test_create_same_definition_again_changes_nothing(self):
+        change = self.admin.create_flavor(
+            "a100", "gpu-hosts", '{"vendor_id":"10DE","product_id":"20b5"}')
+        self.assertFalse(change.applied)
+        self.assertFalse(change.changes_anything)
+        self.assertEqual([], self.calls("POST"))
+
+    def test_create_refuses_different_definition_without_replace(self):
+        with self.assertRaises(api.Conflict) as ctx:
+            self.admin.create_flavor("a100", "gpu-hosts",
+                                     '{"vendor_id":"10de","product_id":"1db4"}')
+        msg = str(ctx.exception)
+        self.assertIn("aggregate 'gpu-hosts', key 'pci_flavor:a100'", msg)
+        self.assertIn("--replace", msg)
+        self.assertEqual([], self.calls("POST"))
+
+    def test_create_replace(self):
+        self.mock_set_metadata(1)
+        change = self.admin.create_flavor(
+            "a100", "gpu-hosts", '{"vendor_id":"10de","product_id":"1db4"}',
+            replace=True)
+        self.assertTrue(change.applied)
+        self.assertEqual(A100, change.old)
+        # the unrelated key is untouched: only our key is sent
+        self.assertEqual(["pci_flavor:a100"], list(
+            self.calls("POST")[0].json()["set_metadata"]["metadata"]))
+
+    def test_create_refuses_case_insensitive_collision(self):
+        with self.assertRaises(api.Conflict) as ctx:
+            self.admin.create_flavor("A100", "gpu-hosts", A100)
+        self.assertIn("case-insensitively", str(ctx.exception))
+        self.assertEqual([], self.calls("POST"))
+
+    def test_dry_run_makes_no_write(self):
+        change = self.admin.create_flavor("t4", "gpu-hosts",
+                                          '{"vendor_id":"10de","product_id":"1eb8"}',
+                                          dry_run=True)
+        self.assertFalse(change.applied)
+        self.assertTrue(change.changes_anything)
+        self.assertEqual([], self.calls("POST"))
+
+    def test_invalid_value_refused_before_any_call(self):
+        with self.assertRaises(api.InvalidInput) as ctx:
+            self.admin.create_flavor("a100", "gpu-hosts", '{"vendor_id":"10de"}')
+        self.assertIn("aggregate 'gpu-hosts', key 'pci_flavor:a100'",
+                      str(ctx.exception))
+        self.assertEqual([], self.calls())
+        long = json.dumps({"vendor_id": "10de", "product_id": "20b5",
+                           "gpu_model": "x" * 300})
+        with self.assertRaises(api.InvalidInput) as ctx:
+            self.admin.create_flavor("a100", "gpu-hosts", long)
+        self.assertIn("Nova stores at most 255", str(ctx.exception))
+        with self.assertRaises(api.InvalidInput):
+            self.admin.create_flavor("-bad", "gpu-hosts", A100)
+        self.assertEqual([], self.calls())
+
+    def test_unknown_aggregate(self):
+        with self.assertRaises(api.NotFound) as ctx:
+            self.admin.create_flavor("a100", "nope", A100)
+        self.assertIn("aggregate 'nope' not found", str(ctx.exception))
+        self.assertEqual([], self.calls("POST"))
+
+    def test_find_by_id_and_uuid(self):
+        self.assertEqual("nic-hosts", self.admin.find_aggregate("2").name)
+        self.assertEqual("nic-hosts", self.admin.find_aggregate("uuid-2").name)
+
+    def test_forbidden_is_admin_role_required(self):
+        self.mock.post(URL + "/os-aggregates/1/action", status_code=403, json={
+            "forbidden": {"code": 403, "message": "Policy doesn't allow "
+                          "os_compute_api:os-aggregates:set_metadata"}})
+        with self.assertRaises(api.NotAdmin) as ctx:
+            self.admin.create_flavor("t4", "gpu-hosts",
+                                     '{"vendor_id":"10de","product_id":"1eb8"}')
+        msg = str(ctx.exception)
+        self.assertIn("admin role required", msg)
+        self.assertIn("aggregate 'gpu-hosts'", msg)
+        self.assertIn("pci_flavor:t4", msg)
+
+    def test_forbidden_on_list(self):
+        self.mock.get(URL + "/os-aggregates", status_code=403,
+                      json={"forbidden": {"code": 403, "message": "no"}})
+        with self.assertRaises(api.NotAdmin):
+            self.admin.list_flavors()
+
+    def test_unreachable(self):
+        import requests
+        self.mock.get(URL + "/os-aggregates",
+                      exc=requests.exceptions.ConnectionError("refused"))
+        with self.assertRaises(api.Unreachable) as ctx:
+            self.admin.list_aggregates()
+        self.assertIn("unreachable", str(ctx.exception))
+
+    def test_server_error(self):
+        self.mock.get(URL + "/os-aggregates", status_code=500,
+                      json={"computeFault": {"code": 500, "message": "boom"}})
+        with self.assertRaises(api.AdminError) as ctx:
+            self.admin.list_aggregates()
+        self.assertIn("HTTP 500", str(ctx.exception))
+
+    def test_delete_only_own_key_everywhere(self):
+        self.aggs[1]["metadata"]["pci_flavor:a100"] = A100
+        self.aggs[1]["metadata"]["pci_flavor:a1000"] = A100
+        self.mock_set_metadata(1)
+        self.mock_set_metadata(2)
+        changes = self.admin.delete_flavor("a100")
+        self.assertEqual({"gpu-hosts", "nic-hosts"},
+                         {c.aggregate for c in changes})
+        self.assertTrue(all(c.applied and c.new is None for c in changes))
+        for post in self.calls("POST"):
+            self.assertEqual({"pci_flavor:a100": None},
+                             post.json()["set_metadata"]["metadata"])
+        self.assertIn("pci_flavor:a1000", self.aggs[1]["metadata"])
+        self.assertIn("other", self.aggs[0]["metadata"])
+
+    def test_delete_partial_failure_reports_applied(self):
+        self.aggs[1]["metadata"]["pci_flavor:a100"] = A100
+        self.mock_set_metadata(1)
+        self.mock.post(URL + "/os-aggregates/2/action", status_code=403,
+                       json={"forbidden": {"code": 403, "message": "no"}})
+        with self.assertRaises(api.NotAdmin) as ctx:
+            self.admin.delete_flavor("a100")
+        self.assertEqual([("gpu-hosts", True)],
+                         [(c.aggregate, c.applied) for c in ctx.exception.changes])
+
+    def test_delete_missing(self):
+        with self.assertRaises(api.NotFound) as ctx:
+            self.admin.delete_flavor("t4", aggregate="gpu-hosts")
+        self.assertIn("not defined on aggregate 'gpu-hosts'", str(ctx.exception))
+
+    def test_add_host_idempotent(self):
+        self.mock.post(URL + "/os-aggregates/1/action",
+                       json={"aggregate": self.aggs[0]})
+        self.assertFalse(self.admin.add_host("gpu-hosts", "c1"))
+        self.assertEqual([], self.calls("POST"))
+        self.assertTrue(self.admin.add_host("gpu-hosts", "c9"))
+        self.assertEqual({"add_host": {"host": "c9"}},
+                         self.calls("POST")[0].json())
+
+    def test_create_aggregate_idempotent(self):
+        self.mock.post(URL + "/os-aggregates",
+                       json={"aggregate": agg(3, "new")})
+        self.assertEqual(1, self.admin.create_aggregate("gpu-hosts").id)
+        self.assertIsNone(self.admin.create_aggregate("new", dry_run=True))
+        self.assertEqual([], self.calls("POST"))
+        self.assertEqual(3, self.admin.create_aggregate("new").id)
+
+    def test_nova_flavors_paginated_with_specs(self):
+        pages = {
+            None: [{"id": "1", "name": "f1", "extra_specs": {
+                "pci_passthrough:alias": "a100:2"}}],
+            "1": [{"id": "2", "name": "f2", "extra_specs": {}}],
+            "2": [],
+        }
+
+        def reply(request, context):
+            marker = request.qs.get("marker", [None])[0]
+            self.assertEqual(["none"], request.qs["is_public"])
+            return {"flavors": [dict(f, links=[]) for f in pages[marker]]}
+
+        self.mock.get(URL + "/flavors/detail", json=reply)
+        flavors = self.admin.list_nova_flavors()
+        self.assertEqual(["f1", "f2"], [f.name for f in flavors])
+        self.assertEqual({"a100": 2}, flavors[0].alias_requests())
+        self.assertEqual(3, len(self.calls("GET")))
+
+    def test_parse_alias_spec(self):
+        self.assertEqual({"a": 1, "b": 2}, api.parse_alias_spec("a, b:2"))
+        self.assertEqual({}, api.parse_alias_spec(None))
