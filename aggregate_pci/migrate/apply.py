@@ -1,0 +1,230 @@
+"""Apply a migration plan through the admin library layer, and undo it.
+
+Every write is journaled (``journal.Journal``) with the value it replaces
+before it is made.  A run that fails part-way leaves a consistent prefix:
+re-running plans again from the live state and finishes the job, and
+``undo`` replays the journal backwards.  After writing, every planned key
+and host is read back and mismatches are reported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from aggregate_pci.admin import api
+from aggregate_pci.migrate import journal as journal_mod
+from aggregate_pci.migrate import plan as plan_mod
+from aggregate_pci.migrate.model import SourceData
+
+
+@dataclasses.dataclass
+class Report:
+    """What a migration or undo did: one line per write, plus problems."""
+
+    plan: plan_mod.Plan | None = None
+    applied: list[str] = dataclasses.field(default_factory=list)
+    error: str | None = None
+    mismatches: list[str] = dataclasses.field(default_factory=list)
+    problems: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        blocked = self.plan is not None and self.plan.blocked
+        return not (blocked or self.error or self.mismatches or self.problems)
+
+
+def state_of(aggregates: list[api.Aggregate]) -> list[plan_mod.AggregateState]:
+    """The plan's view of the aggregates the admin layer returned."""
+    return [plan_mod.AggregateState(a.name, frozenset(a.hosts),
+                                    dict(a.metadata), a.id) for a in aggregates]
+
+
+def migrate(admin: api.PciFlavorAdmin, source: SourceData,
+            targets: plan_mod.Targets, journal_path: str | None,
+            replace: bool = False, skip_invalid: bool = False,
+            dry_run: bool = False) -> Report:
+    """Plan from the live state; unless ``dry_run`` or blocked, apply the
+    plan and read it back.  Safe to re-run: a finished migration plans
+    zero changes."""
+    aggregates = admin.list_aggregates()
+    plan = plan_mod.build_plan(source.flavors, targets, state_of(aggregates),
+                               replace=replace, bad=source.bad,
+                               skip_invalid=skip_invalid)
+    report = Report(plan)
+    if dry_run or plan.blocked or not plan.steps:
+        if not dry_run and not plan.blocked:
+            report.mismatches = verify(admin, plan, targets, source)
+        return report
+    if journal_path is None:
+        raise ValueError("a journal path is required to apply a plan")
+    journal = journal_mod.Journal(journal_path, {"source": source.description})
+    apply_steps(admin, plan, {a.name: a for a in aggregates}, journal, report)
+    report.mismatches = verify(admin, plan, targets, source)
+    return report
+
+
+def apply_steps(admin: api.PciFlavorAdmin, plan: plan_mod.Plan,
+                aggregates: dict[str, api.Aggregate],
+                journal: journal_mod.Journal, report: Report) -> None:
+    """Write the plan's steps in order; stop at the first failure."""
+    for step in plan.steps:
+        name = step.aggregate
+        try:
+            if step.create:
+                seq = journal.intent("create_aggregate", aggregate=name)
+                agg = _journaled(journal, seq, admin.create_aggregate, name)
+                journal.done(seq, id=agg.id)
+                aggregates[name] = agg
+                report.applied.append("created aggregate %r" % name)
+            agg = aggregates[name]
+            for host in step.add_hosts:
+                seq = journal.intent("add_host", aggregate=name, host=host)
+                _journaled(journal, seq, admin.add_host, agg, host)
+                journal.done(seq)
+                report.applied.append("added host %r to aggregate %r"
+                                      % (host, name))
+            if step.set_keys:
+                keys = {c.key: {"old": c.old, "new": c.new}
+                        for c in step.set_keys}
+                seq = journal.intent("set_metadata", aggregate=name, keys=keys)
+                _journaled(journal, seq, admin.set_metadata, agg,
+                           step.metadata())
+                journal.done(seq)
+                for change in step.set_keys:
+                    report.applied.append(
+                        "set %s=%s on aggregate %r%s" % (
+                            change.key, change.new, name,
+                            "" if change.old is None
+                            else " (replaced %s)" % change.old))
+        except api.AdminError as exc:
+            report.error = (
+                "%s. Stopped after %d write(s); re-run the same command to "
+                "finish, or undo with --undo %s" % (
+                    exc, len(report.applied), journal.path))
+            return
+
+
+def _journaled(journal: journal_mod.Journal, seq: int, call: Any,
+               *args: Any) -> Any:
+    try:
+        return call(*args)
+    except api.AdminError as exc:
+        journal.failed(seq, str(exc))
+        raise
+
+
+def verify(admin: api.PciFlavorAdmin, plan: plan_mod.Plan,
+           targets: plan_mod.Targets, source: SourceData) -> list[str]:
+    """Read every target back: each wanted key and host must be there."""
+    try:
+        live = {a.name: a for a in admin.list_aggregates()}
+    except api.AdminError as exc:
+        return ["read-back failed: %s" % exc]
+    wanted = plan_mod.wanted_state(source.flavors, targets)
+    out = []
+    for name, (hosts, keys) in sorted(wanted.items()):
+        agg = live.get(name)
+        if agg is None:
+            out.append("aggregate %r is missing" % name)
+            continue
+        for host in sorted(hosts - set(agg.hosts)):
+            out.append("aggregate %r: host %r is missing" % (name, host))
+        for key, value in sorted(keys.items()):
+            have = agg.metadata.get(key)
+            if have != value and not plan_mod.same_definition(have, value):
+                out.append("aggregate %r, key %r: holds %s, expected %s"
+                           % (name, key, have, value))
+    return out
+
+
+# -- undo ----------------------------------------------------------------
+
+
+def _remove_host(admin: api.PciFlavorAdmin, agg: api.Aggregate,
+                 host: str) -> None:
+    # The admin layer has no remove/delete yet; use its novaclient and its
+    # error translation so failures read like every other admin error.
+    with admin._call("remove host %r from aggregate %r" % (host, agg.name)):
+        admin.nova.aggregates.remove_host(agg.id, host)
+
+
+def _delete_aggregate(admin: api.PciFlavorAdmin, agg: api.Aggregate) -> None:
+    with admin._call("delete aggregate %r" % agg.name):
+        admin.nova.aggregates.delete(agg.id)
+
+
+def undo(admin: api.PciFlavorAdmin, journal_path: str,
+         dry_run: bool = False) -> Report:
+    """Restore what the journal's runs (since its last undo) replaced.
+
+    A key is restored only while it still holds what the migration wrote;
+    anything changed since is reported and left alone.  Created aggregates
+    are deleted once empty again.
+    """
+    report = Report()
+    intents = journal_mod.pending_intents(journal_path)
+    if not intents:
+        return report
+    live = {a.name: a for a in admin.list_aggregates()}
+    journal = journal_mod.Journal(journal_path)
+    verb = "would " if dry_run else ""
+    try:
+        for intent in reversed(intents):
+            name = intent["aggregate"]
+            agg = live.get(name)
+            op = intent["op"]
+            if op == "set_metadata":
+                restore = {}
+                for key, change in sorted(intent["keys"].items()):
+                    have = agg.metadata.get(key) if agg else None
+                    if have == change["old"]:
+                        continue
+                    if have == change["new"]:
+                        restore[key] = change["old"]
+                    else:
+                        report.problems.append(
+                            "aggregate %r, key %r: now holds %s but the "
+                            "migration wrote %s: changed since, left alone"
+                            % (name, key, have, change["new"]))
+                if restore and agg is not None:
+                    if not dry_run:
+                        admin.set_metadata(agg, restore)
+                    metadata = dict(agg.metadata)
+                    for key, old in restore.items():
+                        if old is None:
+                            metadata.pop(key, None)
+                        else:
+                            metadata[key] = old
+                        report.applied.append(
+                            "%srestore %s on aggregate %r to %s" % (
+                                verb, key, name,
+                                "(unset)" if old is None else old))
+                    live[name] = dataclasses.replace(agg, metadata=metadata)
+            elif op == "add_host":
+                host = intent["host"]
+                if agg is not None and host in agg.hosts:
+                    if not dry_run:
+                        _remove_host(admin, agg, host)
+                    live[name] = dataclasses.replace(
+                        agg, hosts=tuple(h for h in agg.hosts if h != host))
+                    report.applied.append("%sremove host %r from aggregate %r"
+                                          % (verb, host, name))
+            elif op == "create_aggregate" and agg is not None:
+                if agg.hosts or agg.metadata:
+                    report.problems.append(
+                        "aggregate %r was created by the migration but now has "
+                        "hosts or metadata it did not add: left in place"
+                        % name)
+                    continue
+                if not dry_run:
+                    _delete_aggregate(admin, agg)
+                del live[name]
+                report.applied.append("%sdelete aggregate %r" % (verb, name))
+    except api.AdminError as exc:
+        report.error = ("%s. Undo stopped after %d write(s); run the same "
+                        "undo again to finish" % (exc, len(report.applied)))
+        return report
+    if not dry_run and not report.problems:
+        journal.mark_undone(restored=report.applied)
+    return report

@@ -1,0 +1,268 @@
+"""The migration plan: what to create, add and set.  Pure: no I/O.
+
+Inputs are the source's flavors, a target choice (mapping file,
+``--aggregate NAME`` or ``--auto-aggregates`` over host pools) and the
+aggregates as they are now.  The output lists every change and every
+problem; nothing is applied while ``Plan.blocked`` is true, so all
+conflicts are reported before anything is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Iterable, Mapping, Sequence
+
+from aggregate_pci import codec, matching
+from aggregate_pci.migrate.model import BadEntry, SourceFlavor
+
+AUTO_PREFIX = "pci-flavor-"
+
+
+@dataclasses.dataclass(frozen=True)
+class AggregateState:
+    """An aggregate as Nova reports it (only what the plan needs)."""
+
+    name: str
+    hosts: frozenset[str]
+    metadata: Mapping[str, str]
+    id: Any = None
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyChange:
+    """One metadata key to write: ``old`` is None when the key is new."""
+
+    key: str
+    old: str | None
+    new: str | None
+
+
+@dataclasses.dataclass
+class AggregateStep:
+    """All changes to one aggregate; its metadata goes in one API call."""
+
+    aggregate: str
+    create: bool = False
+    add_hosts: list[str] = dataclasses.field(default_factory=list)
+    set_keys: list[KeyChange] = dataclasses.field(default_factory=list)
+    #: Keys already holding the wanted value (nothing to do).
+    unchanged: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def change_count(self) -> int:
+        return int(self.create) + len(self.add_hosts) + len(self.set_keys)
+
+    def metadata(self) -> dict[str, str | None]:
+        """The ``set_metadata`` argument for this step."""
+        return {c.key: c.new for c in self.set_keys}
+
+
+@dataclasses.dataclass(frozen=True)
+class Conflict:
+    """A target key that already holds something else."""
+
+    aggregate: str
+    key: str
+    existing: str
+    wanted: str
+    #: False when even ``--replace`` cannot resolve it (a case-only clash).
+    replaceable: bool = True
+
+    def __str__(self) -> str:
+        if not self.replaceable:
+            return ("aggregate %r, key %r: the aggregate already has key %r, "
+                    "which Nova treats as the same key (keys compare "
+                    "case-insensitively); remove it first"
+                    % (self.aggregate, self.key, self.existing))
+        return ("aggregate %r, key %r: holds %s, the source defines %s "
+                "(use --replace to overwrite)"
+                % (self.aggregate, self.key, self.existing, self.wanted))
+
+
+@dataclasses.dataclass
+class Targets:
+    """Which aggregates get which flavor, and hosts aggregates must hold."""
+
+    by_flavor: dict[str, list[str]]
+    #: Aggregates to create when missing, with hosts they must contain.
+    hosts: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    errors: list[str] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class Plan:
+    """The full plan; ``steps`` only hold aggregates with something to do."""
+
+    steps: list[AggregateStep]
+    conflicts: list[Conflict]
+    errors: list[str]
+    warnings: list[str]
+    unchanged: int
+
+    @property
+    def change_count(self) -> int:
+        return sum(s.change_count for s in self.steps)
+
+    @property
+    def blocked(self) -> bool:
+        return bool(self.errors or self.conflicts)
+
+    def lines(self) -> list[str]:
+        """The plan for people: one line per change or problem."""
+        out = []
+        for step in self.steps:
+            if step.create:
+                out.append("create aggregate %r" % step.aggregate)
+            for host in step.add_hosts:
+                out.append("add host %r to aggregate %r" % (host, step.aggregate))
+            for change in step.set_keys:
+                verb = "set" if change.old is None else "replace"
+                tail = "" if change.old is None else " (was %s)" % change.old
+                out.append("%s %s=%s on aggregate %r%s" % (
+                    verb, change.key, change.new, step.aggregate, tail))
+        out.extend("CONFLICT " + str(c) for c in self.conflicts)
+        out.extend("ERROR " + e for e in self.errors)
+        out.extend("WARNING " + w for w in self.warnings)
+        return out
+
+
+def targets_from_mapping(mapping: Any, flavors: Iterable[str]) -> Targets:
+    """Targets from a mapping document ``{flavor: aggregate | [aggregates]}``.
+
+    Every source flavor must be mapped (``[]`` deliberately skips one) and
+    every mapped name must be a source flavor.
+    """
+    flavors = list(flavors)
+    targets = Targets({})
+    if not isinstance(mapping, dict):
+        targets.errors.append("the mapping file must hold a JSON object "
+                              "{flavor name: [aggregate names]}")
+        return targets
+    for name, aggs in mapping.items():
+        if isinstance(aggs, str):
+            aggs = [aggs]
+        if not isinstance(aggs, list) or not all(
+                isinstance(a, str) and a.strip() for a in aggs):
+            targets.errors.append(
+                "mapping of flavor %r: expected an aggregate name or a list "
+                "of names, got %r" % (name, aggs))
+            continue
+        if name not in flavors:
+            targets.warnings.append("the mapping file names flavor %r, which "
+                                    "the source does not define (or which is "
+                                    "invalid there): ignored" % name)
+            continue
+        targets.by_flavor[name] = list(dict.fromkeys(aggs))
+    for name in flavors:
+        if name not in mapping:
+            targets.errors.append(
+                "flavor %r is not in the mapping file: map it to aggregate "
+                "name(s), or to [] to leave it out" % name)
+    return targets
+
+
+def targets_single(aggregate: str, flavors: Iterable[str]) -> Targets:
+    """Every flavor onto one aggregate (``--aggregate NAME``)."""
+    return Targets({name: [aggregate] for name in flavors})
+
+
+def targets_auto(flavors: Mapping[str, SourceFlavor],
+                 inventory: Mapping[str, Sequence[matching.Pool]]) -> Targets:
+    """One aggregate ``pci-flavor-NAME`` per flavor, holding the hosts that
+    have a PCI pool matching it (free or not: this is about what the host
+    has, not what is left)."""
+    targets = Targets({})
+    for name, flavor in sorted(flavors.items()):
+        aggregate = AUTO_PREFIX + name
+        predicate = matching.compile_definition(flavor.definition)
+        hosts = sorted(h for h, pools in inventory.items()
+                       if any(predicate(p) for p in pools))
+        targets.by_flavor[name] = [aggregate]
+        targets.hosts[aggregate] = hosts
+        if not hosts:
+            targets.warnings.append(
+                "flavor %r matches no host's PCI pools: aggregate %r will have "
+                "no hosts" % (name, aggregate))
+    return targets
+
+
+def wanted_state(flavors: Mapping[str, SourceFlavor], targets: Targets,
+                 ) -> dict[str, tuple[frozenset[str], dict[str, str]]]:
+    """Per target aggregate: hosts it must contain, keys it must hold."""
+    wanted: dict[str, tuple[frozenset[str], dict[str, str]]] = {}
+    for agg, hosts in targets.hosts.items():
+        wanted[agg] = (frozenset(hosts), {})
+    for name, aggs in targets.by_flavor.items():
+        if name not in flavors:
+            continue
+        for agg in aggs:
+            wanted.setdefault(agg, (frozenset(), {}))[1][
+                codec.make_key(name)] = flavors[name].value
+    return wanted
+
+
+def build_plan(flavors: Mapping[str, SourceFlavor], targets: Targets,
+               aggregates: Iterable[AggregateState], replace: bool = False,
+               bad: Sequence[BadEntry] = (), skip_invalid: bool = False) -> Plan:
+    """Compare wanted and current state; list changes and conflicts.
+
+    Bad source entries block the plan unless ``skip_invalid``.
+    """
+    current = {a.name: a for a in aggregates}
+    errors = list(targets.errors)
+    warnings = list(targets.warnings)
+    for entry in bad:
+        if skip_invalid:
+            warnings.append("skipped invalid source entry %s" % entry)
+        else:
+            errors.append("invalid source entry %s (fix it, or use "
+                          "--skip-invalid to migrate the rest)" % entry)
+    wanted = wanted_state(flavors, targets)
+    steps, conflicts, unchanged = [], [], 0
+    for agg in sorted(wanted):
+        state = current.get(agg)
+        if state is None and agg not in targets.hosts:
+            errors.append("aggregate %r (a target of %s) does not exist: "
+                          "create it and add its hosts first, or use "
+                          "--auto-aggregates" % (agg, ", ".join(
+                              repr(n) for n, a in sorted(targets.by_flavor.items())
+                              if agg in a)))
+            continue
+        metadata = dict(state.metadata) if state else {}
+        folded = {k.lower(): k for k in metadata}
+        step = AggregateStep(agg, create=state is None)
+        have_hosts = state.hosts if state else frozenset()
+        step.add_hosts = [h for h in targets.hosts.get(agg, ())
+                          if h not in have_hosts]
+        for key, value in sorted(wanted[agg][1].items()):
+            existing_key = folded.get(key.lower())
+            if existing_key is None:
+                step.set_keys.append(KeyChange(key, None, value))
+                continue
+            if existing_key != key:
+                conflicts.append(Conflict(agg, key, existing_key, value, False))
+                continue
+            old = metadata[key]
+            if same_definition(old, value):
+                step.unchanged.append(key)
+                unchanged += 1
+            elif replace:
+                step.set_keys.append(KeyChange(key, old, value))
+            else:
+                conflicts.append(Conflict(agg, key, old, value))
+        if step.change_count:
+            steps.append(step)
+    return Plan(steps, conflicts, errors, warnings, unchanged)
+
+
+def same_definition(existing: str | None, wanted: str) -> bool:
+    """Equal as definitions (an existing value may be spelled differently)."""
+    if existing is None:
+        return False
+    if existing == wanted:
+        return True
+    try:
+        return codec.canonicalize(existing) == wanted
+    except codec.PciFlavorError:
+        return False

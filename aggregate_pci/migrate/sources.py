@@ -1,0 +1,163 @@
+"""Read-only migration sources: a ``pci_flavors`` table and nova.conf.
+
+Thin adapters: they fetch raw entries and leave every judgement to
+``model``.  The table is read through SQLAlchemy from any URL (sqlite
+built in, MySQL/MariaDB via ``mysql+pymysql://``) in a session the
+database itself makes read-only; nova.conf is parsed with oslo.config
+using Nova's own definition of ``[pci] alias``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Sequence
+
+import sqlalchemy as sa
+from oslo_config import cfg
+from sqlalchemy.engine import make_url
+from sqlalchemy.sql import sqltypes
+
+from aggregate_pci.migrate import model
+
+TABLE = "pci_flavors"
+
+#: The schema we read (docs/migration.md): column -> (type check, wording).
+_COLUMNS: dict[str, tuple[Callable[[sa.types.TypeEngine], bool], str]] = {
+    "id": (lambda t: isinstance(t, sqltypes.Integer), "an integer"),
+    "name": (lambda t: isinstance(t, sqltypes.String), "a string"),
+    "description": (lambda t: isinstance(t, sqltypes.String), "a string"),
+    "spec": (lambda t: isinstance(t, sqltypes.String), "text"),
+    "created_at": (lambda t: isinstance(t, sqltypes.DateTime), "a datetime"),
+    "updated_at": (lambda t: isinstance(t, sqltypes.DateTime), "a datetime"),
+    "deleted": (lambda t: isinstance(t, (sqltypes.Integer, sqltypes.Boolean)),
+                "an integer (0 = live)"),
+}
+
+
+class SourceError(Exception):
+    """The source cannot be read at all (unreachable, wrong schema, ...)."""
+
+
+def _describe(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "<unparsable URL>"
+
+
+def check_schema(engine: sa.engine.Engine) -> None:
+    """Raise ``SourceError`` naming the first missing or wrongly typed column."""
+    inspector = sa.inspect(engine)
+    if not inspector.has_table(TABLE):
+        raise SourceError("table %r not found in %s (see docs/migration.md for "
+                          "the schema)" % (TABLE, _describe(str(engine.url))))
+    found = {c["name"].lower(): c["type"] for c in inspector.get_columns(TABLE)}
+    problems = []
+    for column, (ok, wording) in _COLUMNS.items():
+        if column not in found:
+            problems.append("column %r is missing" % column)
+        elif not ok(found[column]):
+            problems.append("column %r must be %s, found %s"
+                            % (column, wording, found[column]))
+    if problems:
+        raise SourceError("table %r does not have the expected schema: %s "
+                          "(see docs/migration.md)" % (TABLE, "; ".join(problems)))
+
+
+def _read_only(dbapi_connection, dialect_name: str) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        if dialect_name == "sqlite":
+            cursor.execute("PRAGMA query_only = ON")
+        elif dialect_name in ("mysql", "mariadb"):
+            cursor.execute("SET SESSION TRANSACTION READ ONLY")
+    finally:
+        cursor.close()
+
+
+def read_table(url: str) -> model.SourceData:
+    """Read the live rows of ``pci_flavors`` at ``url``; never writes."""
+    description = "table %s at %s" % (TABLE, _describe(url))
+    try:
+        engine = sa.create_engine(url)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise SourceError("cannot use --db-url %s: %s"
+                          % (_describe(url), exc)) from None
+    dialect = engine.dialect.name
+    sa.event.listen(engine, "connect",
+                    lambda conn, _record: _read_only(conn, dialect))
+    data = model.SourceData(description)
+    try:
+        check_schema(engine)
+        table = sa.Table(TABLE, sa.MetaData(),
+                         *(sa.Column(c) for c in ("id", "name", "description",
+                                                  "spec", "deleted")))
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(table).order_by(table.c.id)).mappings().all()
+            conn.rollback()
+    except sa.exc.SQLAlchemyError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise SourceError("cannot read %s: %s: %s" % (
+            description, type(exc).__name__, first)) from None
+    finally:
+        engine.dispose()
+    candidates = []
+    for row in rows:
+        row = dict(row)
+        if row["deleted"] is None:
+            data.bad.append(model.BadEntry(
+                "pci_flavors row id=%s" % row["id"],
+                "column 'deleted' is NULL: use 0 for a live row"))
+            continue
+        if row["deleted"]:
+            data.skipped.append("pci_flavors row id=%s (deleted)" % row["id"])
+            continue
+        judged = model.flavor_from_row(row)
+        if isinstance(judged, model.BadEntry):
+            data.bad.append(judged)
+        else:
+            candidates.append(judged)
+    data.flavors, collisions = model.drop_name_collisions(candidates)
+    data.bad.extend(collisions)
+    return data
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def alias_option() -> cfg.MultiStrOpt:
+    """Nova's own definition of ``[pci] alias`` (nova/conf/pci.py), so that
+    ``[DEFAULT] pci_alias`` is read exactly as Nova reads it."""
+    return cfg.MultiStrOpt("alias", default=[], deprecated_name="pci_alias",
+                           deprecated_group="DEFAULT")
+
+
+def read_nova_conf(paths: Sequence[str]) -> model.SourceData:
+    """The ``[pci] alias`` entries of the given nova.conf files, merged by
+    name as Nova merges them."""
+    data = model.SourceData("[pci] alias in %s" % ", ".join(paths))
+    conf = cfg.ConfigOpts()
+    conf.register_opts([alias_option()], group="pci")
+    collect = _Collect()
+    oslo_log = logging.getLogger("oslo_config.cfg")
+    oslo_log.addHandler(collect)
+    try:
+        conf(args=[], project="nova", default_config_files=list(paths),
+             default_config_dirs=[], use_env=False)
+        values = list(conf.pci.alias)
+    except (cfg.Error, OSError) as exc:
+        raise SourceError("cannot read %s: %s"
+                          % (", ".join(paths), exc)) from None
+    finally:
+        oslo_log.removeHandler(collect)
+    data.notes.extend(collect.messages)
+    entries = [model.AliasEntry("[pci] alias #%d" % (i + 1), text)
+               for i, text in enumerate(values)]
+    data.flavors, data.bad = model.flavors_from_aliases(entries)
+    return data
