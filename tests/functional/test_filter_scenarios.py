@@ -145,3 +145,11 @@ class BadMetadataAndRuntimeTest(base.AggregatePciTestBase):
         self.admin_api.remove_host_from_aggregate(agg["id"], "compute1")
         self.admin_api.remove_host_from_aggregate(agg["id"], "compute2")
         self.boot(a100, expected_state="ERROR")
+
+
+class ReversedOrderOverlapTest(OverlapAndMultiCreateTest):
+    """Same scenarios with AggregatePciFilter after PciPassthroughFilter:
+    the decisions must not depend on the order."""
+
+    ADDITIONAL_FILTERS = ["NUMATopologyFilter", "PciPassthroughFilter",
+                          "AggregatePciFilter"]

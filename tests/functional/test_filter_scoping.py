@@ -35,3 +35,8 @@ class ScopingTest(base.AggregatePciTestBase):
         servers = [self.boot(self.flavor) for _ in range(3)]
         self.assertEqual({"compute1", "compute2"},
                          {self.host_of(s) for s in servers})
+
+
+class ReversedOrderScopingTest(ScopingTest):
+    ADDITIONAL_FILTERS = ["NUMATopologyFilter", "PciPassthroughFilter",
+                          "AggregatePciFilter"]
