@@ -30,6 +30,7 @@ class Journal:
 
     def _write(self, record: dict[str, Any]) -> None:
         try:
+            _drop_torn_tail(self.path)
             with open(self.path, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record, sort_keys=True) + "\n")
                 fh.flush()
@@ -61,6 +62,17 @@ class Journal:
     def mark_undone(self, **fields: Any) -> None:
         """Everything recorded so far is rolled back."""
         self._write(dict(fields, event="undo", time=_now()))
+
+
+def _drop_torn_tail(path: str) -> None:
+    """Cut a last line left unfinished by a crash (that write was never
+    attempted: records are fsynced before their API call)."""
+    if not os.path.exists(path):
+        return
+    with open(path, "rb+") as fh:
+        data = fh.read()
+        if data and not data.endswith(b"\n"):
+            fh.truncate(data.rfind(b"\n") + 1)
 
 
 def _now() -> str:

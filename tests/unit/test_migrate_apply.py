@@ -1,0 +1,283 @@
+"""Apply, journal, undo and interrupted runs against a requests-mock Nova."""
+
+import copy
+import json
+import os
+import re
+import tempfile
+import unittest
+
+import requests
+import requests_mock
+from keystoneauth1 import noauth
+from keystoneauth1 import session as ks_session
+
+from aggregate_pci import codec
+from aggregate_pci.admin import api
+from aggregate_pci.migrate import apply, journal, plan
+from aggregate_pci.migrate.model import BadEntry, SourceData, SourceFlavor
+
+URL = "http://nova.test/v2.1"
+A100 = '{"product_id":"20b5","vendor_id":"10de"}'
+T4 = '{"product_id":"1eb8","vendor_id":"10de"}'
+NIC = '{"product_id":"101e","vendor_id":"15b3"}'
+
+
+class FakeNova:
+    """Host aggregates over HTTP, with a failure injected at call N.
+
+    ``fail_mode`` "before": call N fails without effect; "after": call N
+    takes effect but its response is lost (connection error).
+    """
+
+    def __init__(self, mock, aggregates):
+        self.aggs = {a["id"]: a for a in aggregates}
+        self.calls = 0
+        self.fail_at = None
+        self.fail_mode = "before"
+        self.drop_host_adds = False
+        mock.get(URL + "/os-aggregates", json=self._guard(self._list))
+        mock.post(URL + "/os-aggregates", json=self._guard(self._create))
+        mock.post(re.compile(URL + r"/os-aggregates/\d+/action"),
+                  json=self._guard(self._action))
+        mock.delete(re.compile(URL + r"/os-aggregates/\d+"),
+                    json=self._guard(self._delete))
+
+    def state(self):
+        """{name: (hosts, metadata)}: what the tests compare."""
+        return {a["name"]: (sorted(a["hosts"]), dict(a["metadata"]))
+                for a in self.aggs.values()}
+
+    def _guard(self, handler):
+        def reply(request, context):
+            self.calls += 1
+            failing = self.calls == self.fail_at
+            if failing and self.fail_mode == "before":
+                raise requests.exceptions.ConnectionError("injected before")
+            body = handler(request, context)
+            if failing:
+                raise requests.exceptions.ConnectionError("injected after")
+            return body
+        return reply
+
+    @staticmethod
+    def _agg_id(request):
+        return int(request.path.split("/")[3])
+
+    def _list(self, request, context):
+        return {"aggregates": copy.deepcopy(list(self.aggs.values()))}
+
+    def _create(self, request, context):
+        name = request.json()["aggregate"]["name"]
+        if any(a["name"] == name for a in self.aggs.values()):
+            context.status_code = 409
+            return {"conflictingRequest": {"message": "exists", "code": 409}}
+        new_id = max(self.aggs, default=0) + 1
+        self.aggs[new_id] = {"id": new_id, "name": name, "uuid": "u%d" % new_id,
+                             "hosts": [], "metadata": {},
+                             "availability_zone": None}
+        return {"aggregate": copy.deepcopy(self.aggs[new_id])}
+
+    def _action(self, request, context):
+        a = self.aggs[self._agg_id(request)]
+        body = request.json()
+        if "add_host" in body:
+            if not self.drop_host_adds:
+                a["hosts"].append(body["add_host"]["host"])
+        elif "remove_host" in body:
+            a["hosts"].remove(body["remove_host"]["host"])
+        else:
+            for k, v in body["set_metadata"]["metadata"].items():
+                if v is None:
+                    a["metadata"].pop(k, None)
+                else:
+                    a["metadata"][k] = v
+        return {"aggregate": copy.deepcopy(a)}
+
+    def _delete(self, request, context):
+        del self.aggs[self._agg_id(request)]
+        context.status_code = 200
+        return {}
+
+
+def source(bad=(), **values):
+    flavors = {n: SourceFlavor(n, codec.parse_value(v), "row " + n)
+               for n, v in values.items()}
+    return SourceData("test source", flavors, list(bad))
+
+
+def initial_aggregates():
+    return [{"id": 1, "name": "gpu", "uuid": "u1", "hosts": ["c1"],
+             "metadata": {"pci_flavor:t4": T4, "owner": "ops"},
+             "availability_zone": None},
+            {"id": 2, "name": "nic", "uuid": "u2", "hosts": ["c3"],
+             "metadata": {}, "availability_zone": None}]
+
+
+class ApplyTest(unittest.TestCase):
+
+    def setUp(self):
+        self.mock = requests_mock.Mocker()
+        self.mock.start()
+        self.addCleanup(self.mock.stop)
+        self.nova = FakeNova(self.mock, initial_aggregates())
+        self.admin = api.PciFlavorAdmin(
+            ks_session.Session(auth=noauth.NoAuth(endpoint=URL)),
+            connect_retries=0)
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.journal = os.path.join(tmp.name, "migrate.journal")
+        self.src = source(a100=A100, t4=T4, nic=NIC)
+        # auto-style targets: one new aggregate with hosts, plus mapped ones
+        self.targets = plan.Targets(
+            {"a100": ["gpu", "pci-flavor-a100"], "t4": ["gpu"], "nic": ["nic"]},
+            {"pci-flavor-a100": ["c1", "c2"]})
+
+    def run_migrate(self, **kwargs):
+        return apply.migrate(self.admin, self.src, self.targets, self.journal,
+                             **kwargs)
+
+    def posts(self):
+        return [r for r in self.mock.request_history if r.method != "GET"]
+
+    def test_dry_run_writes_nothing(self):
+        report = self.run_migrate(dry_run=True)
+        self.assertEqual(6, report.plan.change_count)
+        self.assertEqual([], self.posts())
+        self.assertFalse(os.path.exists(self.journal))
+        self.assertIn("create aggregate 'pci-flavor-a100'", report.plan.lines())
+
+    def test_apply_then_rerun_is_zero_changes(self):
+        report = self.run_migrate()
+        self.assertTrue(report.ok, report)
+        self.assertEqual(6, len(report.applied))
+        state = self.nova.state()
+        self.assertEqual((["c1"], {"pci_flavor:t4": T4, "owner": "ops",
+                                   "pci_flavor:a100": A100}), state["gpu"])
+        self.assertEqual((["c1", "c2"], {"pci_flavor:a100": A100}),
+                         state["pci-flavor-a100"])
+        self.assertEqual((["c3"], {"pci_flavor:nic": NIC}),
+                         state["nic"])
+        # one metadata call per aggregate written
+        set_calls = [r for r in self.posts() if r.method == "POST" and
+                     "set_metadata" in (r.json() or {})]
+        self.assertEqual(3, len(set_calls))
+        before = len(self.posts())
+        again = self.run_migrate()
+        self.assertTrue(again.ok)
+        self.assertEqual(0, again.plan.change_count)
+        self.assertEqual([], again.applied)
+        self.assertEqual(before, len(self.posts()))
+
+    def test_conflicts_block_every_write(self):
+        self.nova.aggs[2]["metadata"]["pci_flavor:nic"] = A100
+        self.nova.aggs[1]["metadata"]["pci_flavor:t4"] = NIC
+        report = self.run_migrate()
+        self.assertFalse(report.ok)
+        self.assertEqual(2, len(report.plan.conflicts))
+        self.assertEqual([], self.posts())
+        self.assertFalse(os.path.exists(self.journal))
+
+    def test_bad_rows_block_unless_skip_invalid(self):
+        self.src = source(bad=[BadEntry("row id=9", "bad JSON")], a100=A100,
+                          t4=T4, nic=NIC)
+        self.assertFalse(self.run_migrate().ok)
+        self.assertEqual([], self.posts())
+        self.assertTrue(self.run_migrate(skip_invalid=True).plan.change_count)
+        self.assertNotEqual([], self.posts())
+
+    def test_journal_records_replaced_values_and_undo_restores(self):
+        self.nova.aggs[1]["metadata"]["pci_flavor:t4"] = NIC
+        initial = self.nova.state()
+        report = self.run_migrate(replace=True)
+        self.assertTrue(report.ok, report)
+        intents = journal.pending_intents(self.journal)
+        sets = {i["aggregate"]: i["keys"] for i in intents
+                if i["op"] == "set_metadata"}
+        self.assertEqual({"old": NIC, "new": T4}, sets["gpu"]["pci_flavor:t4"])
+        self.assertEqual({"old": None, "new": A100},
+                         sets["gpu"]["pci_flavor:a100"])
+        dry = apply.undo(self.admin, self.journal, dry_run=True)
+        self.assertNotEqual([], dry.applied)
+        self.assertNotEqual(initial, self.nova.state())
+        undone = apply.undo(self.admin, self.journal)
+        self.assertTrue(undone.ok, undone)
+        self.assertEqual(initial, self.nova.state())
+        # a second undo has nothing left to do
+        self.assertEqual([], apply.undo(self.admin, self.journal).applied)
+
+    def test_undo_leaves_keys_changed_since_alone(self):
+        initial = self.nova.state()
+        self.run_migrate()
+        self.nova.aggs[2]["metadata"]["pci_flavor:nic"] = T4
+        report = apply.undo(self.admin, self.journal)
+        self.assertFalse(report.ok)
+        self.assertIn("aggregate 'nic', key 'pci_flavor:nic': now holds %s" % T4,
+                      report.problems[0])
+        self.assertEqual(T4, self.nova.state()["nic"][1]["pci_flavor:nic"])
+        self.assertEqual(initial["gpu"], self.nova.state()["gpu"])
+
+    def test_read_back_reports_mismatch(self):
+        self.nova.drop_host_adds = True
+        report = self.run_migrate()
+        self.assertFalse(report.ok)
+        self.assertIn("aggregate 'pci-flavor-a100': host 'c1' is missing",
+                      report.mismatches)
+
+    def test_interrupted_at_every_call_then_rerun_equals_clean_run(self):
+        self.run_migrate()
+        clean = self.nova.state()
+        total_calls = self.nova.calls
+        self.assertGreater(total_calls, 8)
+        for mode in ("before", "after"):
+            for n in range(1, total_calls + 1):
+                with self.subTest(mode=mode, n=n):
+                    self.mock.stop()
+                    self.mock = requests_mock.Mocker()
+                    self.mock.start()
+                    self.nova = FakeNova(self.mock, initial_aggregates())
+                    if os.path.exists(self.journal):
+                        os.unlink(self.journal)
+                    initial = self.nova.state()
+                    self.nova.fail_at, self.nova.fail_mode = n, mode
+                    try:
+                        first = self.run_migrate()
+                    except api.AdminError:
+                        first = None  # the very first list failed
+                    if first is not None:
+                        self.assertFalse(first.ok)
+                    self.nova.fail_at = None
+                    second = self.run_migrate()
+                    self.assertTrue(second.ok, second)
+                    self.assertEqual(clean, self.nova.state())
+                    self.assertEqual(0, self.run_migrate().plan.change_count)
+                    if os.path.exists(self.journal):
+                        undone = apply.undo(self.admin, self.journal)
+                        self.assertTrue(undone.ok, undone)
+                    self.assertEqual(initial, self.nova.state())
+
+    def test_failure_message_says_how_to_continue(self):
+        self.nova.fail_at = 4
+        report = self.run_migrate()
+        self.assertIn("re-run the same command", report.error)
+        self.assertIn("--undo " + self.journal, report.error)
+        records = list(journal.read(self.journal))
+        self.assertIn("failed", [r["event"] for r in records])
+
+    def test_torn_last_journal_line_is_ignored(self):
+        self.run_migrate()
+        with open(self.journal, "a") as fh:
+            fh.write('{"event": "intent", "op"')
+        self.assertTrue(apply.undo(self.admin, self.journal).ok)
+        records = list(journal.read(self.journal))  # torn line was cut
+        self.assertEqual("undo", records[-1]["event"])
+        with open(self.journal, "a") as fh:
+            fh.write("\nnot json\n{}\n")
+        with self.assertRaises(journal.JournalError):
+            journal.pending_intents(self.journal)
+
+    def test_journal_lines_are_json(self):
+        self.run_migrate()
+        with open(self.journal) as fh:
+            for line in fh:
+                json.loads(line)

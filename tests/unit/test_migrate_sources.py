@@ -1,0 +1,225 @@
+"""Migration sources: the pci_flavors table on sqlite, and nova.conf."""
+
+import hashlib
+import os
+import tempfile
+import textwrap
+import unittest
+
+import sqlalchemy as sa
+
+from aggregate_pci.migrate import sources
+
+A100 = '{"vendor_id":"10DE", "product_id":"20b5"}'
+SCHEMA = """CREATE TABLE pci_flavors (
+    id INTEGER PRIMARY KEY, name VARCHAR(255) UNIQUE, description TEXT,
+    spec TEXT, created_at DATETIME, updated_at DATETIME,
+    deleted INTEGER NOT NULL DEFAULT 0)"""
+
+
+def make_db(url, rows, schema=SCHEMA):
+    """Create ``pci_flavors`` at ``url`` holding ``rows`` (dicts)."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(schema)
+        for row in rows:
+            cols = ", ".join(row)
+            marks = ", ".join(":" + c for c in row)
+            conn.execute(sa.text("INSERT INTO pci_flavors (%s) VALUES (%s)"
+                                 % (cols, marks)), row)
+    engine.dispose()
+
+
+def scenario_rows():
+    """Rows covering every case the table reader must tell apart."""
+    return [
+        {"id": 1, "name": "a100", "spec": A100, "description": "big GPU",
+         "deleted": 0},
+        {"id": 2, "name": "nv-any", "deleted": 0, "spec":
+         '[{"vendor_id":"10de","product_id":"1db4"},'
+         ' {"vendor_id":"10de","product_id":"20b5"}]'},
+        {"id": 3, "name": "old", "spec": A100, "deleted": 3},
+        {"id": 4, "name": "broken", "spec": '{"vendor_id": "10de"', "deleted": 0},
+        {"id": 5, "name": "noprod", "spec": '{"vendor_id":"10de"}', "deleted": 0},
+        {"id": 6, "name": "-bad name", "spec": A100, "deleted": 0},
+        {"id": 7, "name": "nullspec", "spec": None, "deleted": 0},
+        {"id": 8, "name": "GPU", "spec": A100, "deleted": 0},
+        {"id": 9, "name": "gpu", "spec": A100, "deleted": 0},
+        {"id": 10, "name": "long", "deleted": 0, "spec": '{"vendor_id":"10de",'
+         '"product_id":"20b5","gpu_model":"%s"}' % ("x" * 250)},
+    ]
+
+
+def check_scenario(test, data):
+    """Assertions shared by the sqlite and the MariaDB runs."""
+    test.assertEqual({"a100", "nv-any"}, set(data.flavors))
+    test.assertEqual('{"product_id":"20b5","vendor_id":"10de"}',
+                     data.flavors["a100"].value)
+    test.assertEqual("big GPU", data.flavors["a100"].description)
+    test.assertEqual("pci_flavors row id=1", data.flavors["a100"].origin)
+    test.assertEqual(
+        '[{"product_id":"1db4","vendor_id":"10de"},'
+        '{"product_id":"20b5","vendor_id":"10de"}]', data.flavors["nv-any"].value)
+    test.assertEqual(["pci_flavors row id=3 (deleted)"], data.skipped)
+    bad = {b.ident: b.reason for b in data.bad}
+    test.assertEqual({"pci_flavors row id=%d" % i for i in (4, 5, 6, 7, 8, 9, 10)},
+                     set(bad))
+    test.assertIn("spec is not valid JSON", bad["pci_flavors row id=4"])
+    test.assertIn("missing required field 'product_id'",
+                  bad["pci_flavors row id=5"])
+    test.assertIn("invalid PCI flavor name '-bad name'",
+                  bad["pci_flavors row id=6"])
+    test.assertIn("spec must be JSON text, got NULL", bad["pci_flavors row id=7"])
+    test.assertIn("collides with pci_flavors row id=9 ('gpu')",
+                  bad["pci_flavors row id=8"])
+    test.assertIn("case-insensitively", bad["pci_flavors row id=9"])
+    test.assertIn("Nova stores at most 255", bad["pci_flavors row id=10"])
+
+
+def digest(path):
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
+
+
+class TableSqliteTest(unittest.TestCase):
+
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.addCleanup(self.dir.cleanup)
+        self.path = os.path.join(self.dir.name, "flavors.db")
+        self.url = "sqlite:///" + self.path
+
+    def test_rows_judged_and_source_untouched(self):
+        make_db(self.url, scenario_rows())
+        before = digest(self.path)
+        data = sources.read_table(self.url)
+        check_scenario(self, data)
+        self.assertEqual(before, digest(self.path))
+        self.assertEqual("table pci_flavors at " + self.url, data.description)
+
+    def test_session_is_read_only(self):
+        make_db(self.url, scenario_rows()[:1])
+        engine = sa.create_engine(self.url)
+        sa.event.listen(engine, "connect",
+                        lambda conn, _r: sources._read_only(conn, "sqlite"))
+        with engine.connect() as conn, self.assertRaises(sa.exc.OperationalError):
+            conn.exec_driver_sql("DELETE FROM pci_flavors")
+        engine.dispose()
+
+    def test_missing_table(self):
+        sa.create_engine(self.url).connect().close()
+        with self.assertRaises(sources.SourceError) as ctx:
+            sources.read_table(self.url)
+        self.assertIn("table 'pci_flavors' not found", str(ctx.exception))
+
+    def test_missing_column_is_named(self):
+        make_db(self.url, [], SCHEMA.replace("spec TEXT,", ""))
+        with self.assertRaises(sources.SourceError) as ctx:
+            sources.read_table(self.url)
+        self.assertIn("column 'spec' is missing", str(ctx.exception))
+
+    def test_wrong_column_type_is_named(self):
+        make_db(self.url, [], SCHEMA.replace("deleted INTEGER", "deleted VARCHAR(5)"))
+        with self.assertRaises(sources.SourceError) as ctx:
+            sources.read_table(self.url)
+        self.assertIn("column 'deleted' must be an integer (0 = live), found "
+                      "VARCHAR(5)", str(ctx.exception))
+
+    def test_null_deleted_is_a_bad_row(self):
+        make_db(self.url, [{"id": 1, "name": "a", "spec": A100}],
+                SCHEMA.replace("deleted INTEGER NOT NULL DEFAULT 0",
+                               "deleted INTEGER"))
+        data = sources.read_table(self.url)
+        self.assertEqual({}, data.flavors)
+        self.assertIn("column 'deleted' is NULL", str(data.bad[0]))
+
+    def test_unreachable_url(self):
+        with self.assertRaises(sources.SourceError) as ctx:
+            sources.read_table("sqlite:////nonexistent-dir/x.db")
+        self.assertIn("cannot read table pci_flavors at sqlite:////nonexistent-dir",
+                      str(ctx.exception))
+
+    def test_password_is_not_shown(self):
+        with self.assertRaises(sources.SourceError) as ctx:
+            sources.read_table("nosuchdialect://u:s3cret@h/db")
+        self.assertNotIn("s3cret", str(ctx.exception))
+
+
+class NovaConfTest(unittest.TestCase):
+
+    def conf(self, text):
+        fd, path = tempfile.mkstemp(suffix=".conf")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(textwrap.dedent(text))
+        self.addCleanup(os.unlink, path)
+        return path
+
+    def test_entries_of_one_name_are_ored_and_default_pci_alias_read(self):
+        path = self.conf("""
+            [DEFAULT]
+            pci_alias = {"name": "legacy", "vendor_id": "8086", "product_id": "0d58"}
+            [pci]
+            alias = {"name": "nv", "vendor_id": "10de", "product_id": "20b5"}
+            alias = {"name": "nv", "vendor_id": "10DE", "product_id": "1db4"}
+            alias = {"name": "vf", "vendor_id": "15b3", "product_id": "101e", "device_type": "type-VF", "numa_policy": "preferred"}
+            """)
+        data = sources.read_nova_conf([path])
+        self.assertEqual({"legacy", "nv", "vf"}, set(data.flavors))
+        self.assertEqual('[{"product_id":"1db4","vendor_id":"10de"},'
+                         '{"product_id":"20b5","vendor_id":"10de"}]',
+                         data.flavors["nv"].value)
+        self.assertEqual('{"device_type":"type-VF","numa_policy":"preferred",'
+                         '"product_id":"101e","vendor_id":"15b3"}',
+                         data.flavors["vf"].value)
+        self.assertEqual('{"product_id":"0d58","vendor_id":"8086"}',
+                         data.flavors["legacy"].value)
+        self.assertEqual([], data.bad)
+        self.assertTrue(any("pci_alias" in n for n in data.notes), data.notes)
+
+    def test_bad_entries_listed_with_reason(self):
+        path = self.conf("""
+            [pci]
+            alias = {"name": "ok", "vendor_id": "10de", "product_id": "20b5"}
+            alias = {"name": "nojson"
+            alias = {"name": "rc", "resource_class": "CUSTOM_GPU"}
+            alias = {"name": "pol", "vendor_id": "10de", "product_id": "20b5", "numa_policy": "required"}
+            alias = {"name": "pol", "vendor_id": "10de", "product_id": "1db4"}
+            alias = {"name": "bad/name", "vendor_id": "10de", "product_id": "20b5"}
+            alias = {"name": "noids", "device_type": "type-PCI"}
+            """)
+        data = sources.read_nova_conf([path])
+        self.assertEqual(["ok"], list(data.flavors))
+        bad = {b.ident: b.reason for b in data.bad}
+        self.assertIn("not valid JSON", bad["[pci] alias #2"])
+        self.assertIn("'resource_class' cannot be migrated",
+                      bad["[pci] alias #3 (alias 'rc')"])
+        self.assertIn("NUMA policy mismatch",
+                      bad["[pci] alias #4, [pci] alias #5 (alias 'pol')"])
+        self.assertIn("invalid PCI flavor name 'bad/name'",
+                      bad["[pci] alias #6 (alias 'bad/name')"])
+        self.assertIn("missing required field 'vendor_id'",
+                      bad["[pci] alias #7 (alias 'noids')"])
+
+    def test_device_type_mismatch_refused_like_nova(self):
+        path = self.conf("""
+            [pci]
+            alias = {"name": "x", "vendor_id": "10de", "product_id": "20b5", "device_type": "type-PF"}
+            alias = {"name": "x", "vendor_id": "10de", "product_id": "20b6"}
+            """)
+        data = sources.read_nova_conf([path])
+        self.assertEqual({}, data.flavors)
+        self.assertIn("device_type mismatch", data.bad[0].reason)
+
+    def test_live_migratable_becomes_a_tag(self):
+        path = self.conf("""
+            [pci]
+            alias = {"name": "x", "vendor_id": "10de", "product_id": "20b5", "live_migratable": "yes"}
+            """)
+        self.assertEqual('{"live_migratable":"true","product_id":"20b5",'
+                         '"vendor_id":"10de"}',
+                         sources.read_nova_conf([path]).flavors["x"].value)
+
+    def test_missing_file(self):
+        with self.assertRaises(sources.SourceError) as ctx:
+            sources.read_nova_conf(["/nonexistent/nova.conf"])
+        self.assertIn("/nonexistent/nova.conf", str(ctx.exception))
