@@ -1,0 +1,112 @@
+"""The inventory file: aggregates and every host's PCI pools, as JSON.
+
+Written by ``inventory export`` from a live cloud and read by ``capacity
+--inventory`` for planning.  Format (version 1)::
+
+    {"format": "aggregate-pci-inventory", "version": 1,
+     "aggregates": [{"name": "gpu-hosts", "hosts": ["c1"],
+                     "metadata": {"pci_flavor:a100": "{...}"}}],
+     "hosts": {"c1": [{"vendor_id": "10de", "product_id": "20b5",
+                       "dev_type": "type-PCI", "address": "0000:81:00.0",
+                       "count": 1, "used": 1, ...tags}]}}
+
+A pool's ``count`` is its free devices (as in Nova's pools) and ``used`` the
+claimed or allocated ones.  Flavor values are parsed by the codec only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Mapping, Sequence
+
+from aggregate_pci.admin.api import AdminError, Aggregate
+
+FORMAT = "aggregate-pci-inventory"
+VERSION = 1
+
+
+@dataclasses.dataclass
+class Inventory:
+    """Aggregates and ``{host: [pool, ...]}`` for offline analyses."""
+
+    aggregates: list[Aggregate]
+    hosts: dict[str, list[dict[str, Any]]]
+
+
+def to_json(inv: Inventory) -> dict[str, Any]:
+    """The JSON document of an inventory."""
+    return {"format": FORMAT, "version": VERSION,
+            "aggregates": [{"name": a.name, "id": a.id, "uuid": a.uuid,
+                            "hosts": list(a.hosts), "metadata": dict(a.metadata)}
+                           for a in inv.aggregates],
+            "hosts": {h: list(p) for h, p in sorted(inv.hosts.items())}}
+
+
+def from_json(doc: Any, source: str = "inventory") -> Inventory:
+    """Validate and load an inventory document; errors name the place."""
+    def bad(where: str, what: str) -> AdminError:
+        return AdminError("%s, %s: %s" % (source, where, what))
+
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise bad("top level", "not an aggregate-pci inventory (expected "
+                  "\"format\": %r); write one with 'aggregate-pci inventory "
+                  "export'" % FORMAT)
+    if doc.get("version") != VERSION:
+        raise bad("top level", "unsupported version %r (this tool reads %d)"
+                  % (doc.get("version"), VERSION))
+    aggregates = []
+    for i, a in enumerate(doc.get("aggregates") or []):
+        if not isinstance(a, dict) or not isinstance(a.get("name"), str):
+            raise bad("aggregate %d" % i, "needs a string 'name'")
+        hosts, meta = a.get("hosts") or [], a.get("metadata") or {}
+        if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
+            raise bad("aggregate %r" % a["name"], "'hosts' must be a list of names")
+        if not isinstance(meta, dict):
+            raise bad("aggregate %r" % a["name"], "'metadata' must be an object")
+        aggregates.append(Aggregate(a.get("id", i), a["name"], a.get("uuid"),
+                                    tuple(hosts), {str(k): v for k, v in meta.items()}))
+    hosts: dict[str, list[dict[str, Any]]] = {}
+    raw_hosts = doc.get("hosts") or {}
+    if not isinstance(raw_hosts, dict):
+        raise bad("'hosts'", "must be an object {host: [pool, ...]}")
+    for host, pools in raw_hosts.items():
+        if not isinstance(pools, list):
+            raise bad("host %r" % host, "pools must be a list")
+        for j, pool in enumerate(pools):
+            if not isinstance(pool, dict):
+                raise bad("host %r, pool %d" % (host, j), "must be an object")
+            for field in ("count", "used"):
+                value = pool.get(field, 0)
+                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                    raise bad("host %r, pool %d" % (host, j),
+                              "%r must be a non-negative integer, got %r"
+                              % (field, value))
+        hosts[host] = pools
+    return Inventory(aggregates, hosts)
+
+
+def load(path: str) -> Inventory:
+    """Read an inventory file; ``AdminError`` names the file and problem."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except OSError as exc:
+        raise AdminError("cannot read inventory %r: %s" % (path, exc.strerror)) from None
+    except ValueError as exc:
+        raise AdminError("inventory %r is not valid JSON: %s" % (path, exc)) from None
+    return from_json(doc, "inventory %r" % path)
+
+
+def merge_pools(free: Sequence[Mapping[str, Any]],
+                used: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Free pools (``count``) and used-device pools (``count`` = devices)
+    merged into inventory pools with ``count`` free and ``used``."""
+    out: dict[str, dict[str, Any]] = {}
+    for pools, field in ((free, "count"), (used, "used")):
+        for pool in pools:
+            attrs = {k: v for k, v in pool.items() if k not in ("count", "used")}
+            sig = json.dumps(attrs, sort_keys=True, default=str)
+            entry = out.setdefault(sig, dict(attrs, count=0, used=0))
+            entry[field] += int(pool.get("count", 0) or 0)
+    return list(out.values())

@@ -1,0 +1,133 @@
+"""PCI pools of every compute node, read from Nova's cell databases.
+
+The one admin module that imports Nova (``capacity --config-file`` and
+``inventory export`` where Nova is installed): it reads the same
+``compute_nodes.pci_stats`` pools the scheduler reads (free devices, with the
+tags ``[pci] device_spec`` gave them) through Nova's own objects, plus the
+claimed and allocated devices of ``pci_devices`` for the "used" column.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from aggregate_pci.admin.api import FLAVOR_ALIAS_SPEC, AdminError, Aggregate
+from aggregate_pci.admin.inventory import Inventory, merge_pools
+
+USED_STATUSES = ("claimed", "allocated")
+_NOT_TAGS = ("count", "numa_node", "vendor_id", "product_id", "dev_type",
+             "address", "rp_uuid")
+
+
+def load_config(config_file: str) -> None:
+    """Load a nova.conf the way Nova services do (database access only)."""
+    from nova import config as nova_config
+    from nova import objects
+
+    objects.register_all()
+    try:
+        nova_config.parse_args(["aggregate-pci", "--config-file", config_file],
+                               default_config_files=[], init_rpc=False)
+    except Exception as exc:  # oslo.config raises many types; name the file
+        raise AdminError("cannot load Nova configuration %r: %s"
+                         % (config_file, exc)) from None
+
+
+def inventory(ctxt: Any = None,
+              progress: Callable[[int, int], None] | None = None,
+              with_flavors: bool = False) -> tuple[Inventory, list[dict[str, Any]]]:
+    """Aggregates (API database), host pools (cell databases) and, if asked,
+    the Nova flavors that request PCI aliases, through Nova's objects."""
+    from nova import context as nova_context
+    from nova import objects
+
+    objects.register_all()
+    ctxt = ctxt or nova_context.get_admin_context()
+    try:
+        aggs = objects.AggregateList.get_all(ctxt)
+    except Exception as exc:
+        raise AdminError("cannot read host aggregates from Nova's API database "
+                         "(check [api_database] connection): %s" % exc) from None
+    aggregates = [Aggregate(a.id, a.name, a.uuid, tuple(a.hosts or ()),
+                            dict(a.metadata or {}), a.availability_zone)
+                  for a in aggs]
+    flavors = []
+    if with_flavors:
+        for f in objects.FlavorList.get_all(ctxt):
+            spec = (f.extra_specs or {}).get(FLAVOR_ALIAS_SPEC)
+            if spec:
+                flavors.append({"name": f.name, "id": f.flavorid,
+                                "extra_specs": {FLAVOR_ALIAS_SPEC: spec}})
+    return Inventory(aggregates, host_pools(ctxt, progress)), flavors
+
+
+def host_pools(ctxt: Any = None,
+               progress: Callable[[int, int], None] | None = None,
+               ) -> dict[str, list[dict[str, Any]]]:
+    """{host: inventory pools} over all cells (``count`` free, ``used``)."""
+    from nova import context as nova_context
+    from nova import exception as nova_exc
+    from nova import objects
+
+    objects.register_all()
+    ctxt = ctxt or nova_context.get_admin_context()
+    out: dict[str, list[dict[str, Any]]] = {}
+    try:
+        cells = [c for c in objects.CellMappingList.get_all(ctxt) if not c.is_cell0()]
+    except Exception as exc:
+        raise AdminError("cannot read Nova's cell mappings (check [api_database] "
+                         "connection in the given nova.conf): %s" % exc) from None
+    spec_tags = _device_spec_tags()
+    for cell in cells:
+        with nova_context.target_cell(ctxt, cell) as cctxt:
+            try:
+                nodes = objects.ComputeNodeList.get_all(cctxt)
+            except nova_exc.NovaException as exc:
+                raise AdminError("cell %r: cannot read compute nodes: %s"
+                                 % (cell.name, exc)) from None
+            for i, node in enumerate(nodes):
+                free = [p.to_dict() for p in (node.pci_device_pools or [])]
+                devices = objects.PciDeviceList.get_by_compute_node(cctxt, node.id)
+                used = [_device_pool(d, free, spec_tags)
+                        for d in devices if d.status in USED_STATUSES]
+                out.setdefault(node.host, []).extend(merge_pools(free, used))
+                if progress is not None and (i + 1) % 500 == 0:
+                    progress(i + 1, len(nodes))
+    return out
+
+
+def _device_spec_tags() -> Callable[[Any], dict[str, str]]:
+    """Tags of a device from this nova.conf's ``[pci] device_spec``, if any."""
+    import nova.conf
+    from nova.pci import whitelist
+
+    try:
+        wl = whitelist.Whitelist(nova.conf.CONF.pci.device_spec)
+    except Exception:  # a controller's nova.conf may carry no usable spec
+        return lambda dev: {}
+
+    def tags(dev: Any) -> dict[str, str]:
+        spec = wl.get_devspec(dev)
+        if spec is None:
+            return {}
+        return {k: v for k, v in spec.get_tags().items()
+                if k not in ("resource_class", "traits") and isinstance(v, str)}
+
+    return tags
+
+
+def _device_pool(dev: Any, free: list[dict[str, Any]],
+                 spec_tags: Callable[[Any], dict[str, str]]) -> dict[str, Any]:
+    """A one-device pool for a used device, with the tags of the free pool at
+    the same address (Nova keeps one pool per device or parent PF), else the
+    tags the loaded ``[pci] device_spec`` gives it."""
+    address = dev.parent_addr or dev.address
+    pool: dict[str, Any] = {"vendor_id": dev.vendor_id, "product_id": dev.product_id,
+                            "dev_type": dev.dev_type, "numa_node": dev.numa_node,
+                            "address": address, "count": 1}
+    same = [p for p in free if p.get("address") == address]
+    if same:
+        pool.update({k: v for k, v in same[0].items() if k not in _NOT_TAGS})
+    else:
+        pool.update(spec_tags(dev))
+    return pool

@@ -1,0 +1,151 @@
+"""``capacity`` and ``inventory export``: devices per flavor, from Nova's
+cell databases (``--config-file``) or an inventory file (``--inventory``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from cliff import command, lister
+
+from aggregate_pci.admin import analysis, api, inventory
+from aggregate_pci.cli import common
+
+
+def _progress(app: Any):
+    def report(done: int, total: int) -> None:
+        app.stderr.write("\rcapacity: %d/%d hosts" % (done, total))
+        if done >= total:
+            app.stderr.write("\n")
+        app.stderr.flush()
+    return report
+
+
+def load_source(app: Any, args: argparse.Namespace,
+                need_flavors: bool = False) -> tuple[inventory.Inventory, list[dict]]:
+    """Aggregates, host pools (and Nova flavors) from the chosen source."""
+    if args.inventory:
+        inv = inventory.load(args.inventory)
+        with open(args.inventory, encoding="utf-8") as f:
+            flavors = json.load(f).get("flavors") or []
+        return inv, flavors
+    ctxt = getattr(app, "nova_context", None)
+    if ctxt is None and not args.config_file:
+        raise api.AdminError("give --inventory FILE (planning) or --config-file "
+                             "nova.conf (read Nova's cell databases; run where "
+                             "Nova is installed)")
+    from aggregate_pci.admin import nova_db
+
+    if ctxt is None:
+        nova_db.load_config(args.config_file)
+    return nova_db.inventory(ctxt, progress=_progress(app), with_flavors=need_flavors)
+
+
+def _source_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--inventory", metavar="FILE",
+                       help="inventory JSON (from 'inventory export')")
+    group.add_argument("--config-file", metavar="NOVA_CONF",
+                       help="nova.conf giving [api_database] access: read the "
+                            "compute nodes' PCI pools through Nova's objects")
+
+
+class Capacity(common.HandlesErrors, lister.Lister):
+    """Devices matching/used/free per PCI flavor, aggregate and host.
+
+    With --fit, how many more instances of a Nova flavor fit, per host and
+    in total (exact where one device matches several flavors).
+    """
+
+    auth_required = False
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        parser = super().get_parser(prog_name)
+        _source_args(parser)
+        parser.add_argument("--fit", metavar="NOVA_FLAVOR",
+                            help="how many more instances of this Nova flavor "
+                                 "(its pci_passthrough:alias) fit")
+        parser.add_argument("--fit-spec", metavar="NAME:COUNT[,...]",
+                            help="as --fit, for a request given literally")
+        parser.add_argument("--flavor", metavar="NAME",
+                            help="only this PCI flavor")
+        parser.add_argument("--no-hosts", action="store_true",
+                            help="totals and aggregates only")
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> tuple:
+        fitting = parsed_args.fit or parsed_args.fit_spec
+        inv, flavors = load_source(self.app, parsed_args, need_flavors=bool(parsed_args.fit))
+        records = [r for a in inv.aggregates for r in api.flavor_records(a)]
+        if fitting:
+            return self._fit(parsed_args, records, inv, flavors)
+        progress = _progress(self.app) if len(inv.hosts) >= 1000 else None
+        rows = analysis.capacity(records, inv.hosts, progress=progress)
+        return (("Flavor", "Scope", "Name", "Matching", "Used", "Free"),
+                [(r.flavor, r.scope, r.name, r.matching, r.used, r.free)
+                 for r in rows
+                 if parsed_args.flavor in (None, r.flavor)
+                 and not (parsed_args.no_hosts and r.scope == "host")])
+
+    def _fit(self, args: argparse.Namespace, records: list, inv: inventory.Inventory,
+             flavors: list[dict]) -> tuple:
+        if args.fit:
+            found = [f for f in flavors if args.fit in (f.get("name"), str(f.get("id")))]
+            if not found:
+                raise api.NotFound("Nova flavor %r not found in the %s" % (
+                    args.fit, "inventory" if args.inventory else "Nova database"))
+            request = api.parse_alias_spec(
+                (found[0].get("extra_specs") or {}).get(api.FLAVOR_ALIAS_SPEC))
+            label = args.fit
+        else:
+            request = api.parse_alias_spec(args.fit_spec)
+            label = args.fit_spec
+        if not any(request.values()):
+            raise api.InvalidInput("Nova flavor %r requests no PCI device "
+                                   "(no pci_passthrough:alias extra spec)" % label)
+        defined = {r.name for r in records if r.definition is not None}
+        unmanaged = sorted(n for n in request if n not in defined)
+        if unmanaged:
+            raise api.NotFound("%r requests %s, which no aggregate defines: "
+                               "capacity cannot tell where it fits" %
+                               (label, ", ".join(unmanaged)))
+        per_host, total = analysis.fit(records, inv.hosts, request)
+        rows = [("host", h, n) for h, n in sorted(per_host.items())
+                if not args.no_hosts]
+        rows.insert(0, ("total", "*", total))
+        return ("Scope", "Name", "Instances"), rows
+
+
+class InventoryExport(common.HandlesErrors, command.Command):
+    """Write an inventory file from Nova's databases.
+
+    Aggregates, every host's PCI pools and the Nova flavors requesting
+    aliases, for 'capacity --inventory' and 'check --inventory'.
+    """
+
+    auth_required = False
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        parser = super().get_parser(prog_name)
+        parser.add_argument("--config-file", metavar="NOVA_CONF",
+                            help="nova.conf with [api_database] access")
+        parser.add_argument("--output", "-o", metavar="FILE",
+                            help="write here instead of stdout")
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> int:
+        parsed_args.inventory = None
+        inv, flavors = load_source(self.app, parsed_args, need_flavors=True)
+        doc = inventory.to_json(inv)
+        doc["flavors"] = flavors
+        text = json.dumps(doc, indent=1, sort_keys=True) + "\n"
+        if parsed_args.output:
+            with open(parsed_args.output, "w", encoding="utf-8") as f:
+                f.write(text)
+            self.app.stderr.write("wrote %s: %d aggregate(s), %d host(s)\n" % (
+                parsed_args.output, len(inv.aggregates), len(inv.hosts)))
+        else:
+            (self.app.stdout or sys.stdout).write(text)
+        return 0

@@ -1,0 +1,92 @@
+"""``check`` (lint the cloud's PCI flavors) and ``alias-config``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from cliff import command, lister
+from oslo_config import cfg
+
+from aggregate_pci.admin import analysis, api, inventory
+from aggregate_pci.cli import common
+
+
+def read_nova_conf_aliases(path: str) -> list[str]:
+    """The ``[pci] alias`` values of a nova.conf, read with oslo.config."""
+    conf = cfg.ConfigOpts()
+    conf.register_opts([cfg.MultiStrOpt("alias", default=[])], group="pci")
+    try:
+        conf(args=[], default_config_files=[path], project="nova",
+             use_env=False)
+    except cfg.ConfigFilesNotFoundError:
+        raise api.AdminError("cannot read nova.conf %r: no such file or not "
+                             "readable" % path) from None
+    except cfg.Error as exc:
+        raise api.AdminError("cannot parse nova.conf %r: %s" % (path, exc)) from None
+    return list(conf.pci.alias)
+
+
+class Check(common.HandlesErrors, lister.Lister):
+    """Lint the cloud's PCI flavors; exit status 1 if any error is found."""
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        parser = super().get_parser(prog_name)
+        parser.add_argument("--nova-conf", metavar="FILE",
+                            help="compare with this nova.conf's [pci] alias")
+        parser.add_argument("--inventory", metavar="FILE",
+                            help="inventory file (see 'inventory export'): also "
+                                 "check hosts where the alias matches devices "
+                                 "the host's definition excludes")
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> tuple:
+        admin = common.get_admin(self.app)
+        conf_aliases = (read_nova_conf_aliases(parsed_args.nova_conf)
+                        if parsed_args.nova_conf else None)
+        host_pools = (inventory.load(parsed_args.inventory).hosts
+                      if parsed_args.inventory else None)
+        records = admin.list_flavors()
+        flavors = [(f.name, f.alias_requests()) for f in admin.list_nova_flavors()]
+        issues = analysis.lint(records, flavors, conf_aliases, host_pools)
+        self.errors = sum(1 for i in issues if i.severity == analysis.ERROR)
+        self.app.stderr.write("check: %d error(s), %d warning(s), %d PCI flavor "
+                              "key(s) on %d aggregate(s)\n" % (
+                                  self.errors, len(issues) - self.errors,
+                                  len(records),
+                                  len({r.aggregate for r in records})))
+        return (("Severity", "Subject", "Problem"),
+                [(i.severity, i.subject, i.message) for i in issues])
+
+    def run(self, parsed_args: argparse.Namespace) -> int:
+        self.errors = 0
+        status = super().run(parsed_args)
+        return status or (1 if self.errors else 0)
+
+
+class AliasConfig(common.HandlesErrors, command.Command):
+    """Print the [pci] alias lines for nova.conf generated from the aggregates."""
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        parser = super().get_parser(prog_name)
+        parser.add_argument("--no-section", action="store_true",
+                            help="print only the JSON lines, without the [pci] "
+                                 "header and 'alias = ' prefixes")
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> Any:
+        records = common.get_admin(self.app).list_flavors()
+        try:
+            entries = analysis.alias_entries(records)
+        except analysis.AliasConflict as exc:
+            raise api.Conflict(str(exc)) from None
+        out = self.app.stdout
+        if not parsed_args.no_section:
+            out.write("[pci]\n")
+        for entry in entries:
+            line = analysis.alias_line(entry)
+            out.write(line + "\n" if parsed_args.no_section else "alias = %s\n" % line)
+        bad = [r for r in records if r.error]
+        for r in bad:
+            self.app.stderr.write("skipped (invalid): %s\n" % r.error)
+        return 0

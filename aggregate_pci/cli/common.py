@@ -1,0 +1,69 @@
+"""Helpers shared by the commands: the admin client, change rendering."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Iterable
+
+from aggregate_pci.admin import api
+
+CHANGE_COLUMNS = ("Aggregate", "Key", "Old Value", "New Value", "Result")
+
+
+def get_admin(app: Any) -> api.PciFlavorAdmin:
+    """The library client for this app: an injected one (tests, the demo),
+    else one on the client manager's keystoneauth1 session (osc-lib or OSC)."""
+    factory = getattr(app, "admin_factory", None)
+    if factory is not None:
+        return factory()
+    cm = app.client_manager
+    cached = getattr(cm, "_aggregate_pci_admin", None)
+    if cached is None:
+        cached = api.PciFlavorAdmin(cm.session, region_name=cm.region_name,
+                                    endpoint_type=cm.interface)
+        cm._aggregate_pci_admin = cached
+    return cached
+
+
+def change_result(change: api.MetadataChange, dry_run: bool) -> str:
+    """One word or two saying what happened to a key."""
+    if not change.changes_anything:
+        return "unchanged"
+    verb = ("deleted" if change.new is None else
+            "created" if change.old is None else "replaced")
+    if change.applied:
+        return verb
+    return "would be %s (dry run)" % verb if dry_run else "not applied"
+
+
+def change_row(change: api.MetadataChange, dry_run: bool) -> tuple:
+    return (change.aggregate, change.key, change.old or "", change.new or "",
+            change_result(change, dry_run))
+
+
+def report_partial(changes: Iterable[api.MetadataChange],
+                   stream: Any = None) -> None:
+    """Tell the operator which writes were applied before a failure."""
+    stream = stream or sys.stderr
+    for c in changes:
+        if c.applied:
+            stream.write("applied before the failure: aggregate %r, key %r: "
+                         "%s -> %s\n" % (c.aggregate, c.key, c.old, c.new))
+
+
+class HandlesErrors:
+    """Mixin for commands: an ``AdminError`` becomes one clear line on
+    stderr (plus the writes applied before it) and exit status 1; with
+    ``--debug`` it propagates so cliff prints the traceback."""
+
+    def run(self, parsed_args: Any) -> int:
+        try:
+            return super().run(parsed_args)  # type: ignore[misc]
+        except api.AdminError as exc:
+            app = self.app  # type: ignore[attr-defined]
+            if getattr(getattr(app, "options", None), "debug", False):
+                raise
+            stream = getattr(app, "stderr", None) or sys.stderr
+            stream.write("error: %s\n" % exc)
+            report_partial(exc.changes, stream)
+            return 1

@@ -1,0 +1,166 @@
+"""``flavor create|list|show|delete``: PCI flavors on host aggregates."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from cliff import lister, show
+
+from aggregate_pci import codec
+from aggregate_pci.admin import api
+from aggregate_pci.cli import common
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(
+            "expected KEY=VALUE (e.g. physical_network=physnet2), got %r" % text)
+    return key, value
+
+
+def build_definition(args: argparse.Namespace) -> codec.PciFlavorDefinition:
+    """The definition from --spec JSON or from the field options, validated
+    by the codec; errors name the aggregate and key."""
+    key = codec.KEY_PREFIX + args.name
+    fields = {"vendor_id": args.vendor_id, "product_id": args.product_id,
+              "device_type": args.device_type, "numa_policy": args.numa_policy}
+    given = {k: v for k, v in fields.items() if v is not None}
+    for k, v in args.match or ():
+        if k in given:
+            raise api.InvalidInput("aggregate %r, key %r: field %r given twice"
+                                   % (args.aggregate, key, k))
+        given[k] = v
+    try:
+        codec.make_key(args.name)
+        if args.spec is not None:
+            if given:
+                raise codec.PciFlavorError(
+                    "give either --spec JSON or the field options "
+                    "(--vendor-id, --product-id, --match ...), not both")
+            try:
+                doc = json.loads(args.spec)
+            except ValueError as exc:
+                raise codec.PciFlavorError(
+                    "--spec is not valid JSON (%s); expected e.g. "
+                    '{"vendor_id":"10de","product_id":"20b5"}' % exc) from None
+            return codec.definition_from_json(doc)
+        if not given:
+            raise codec.PciFlavorError(
+                "no definition: give --vendor-id and --product-id (plus "
+                "optional --device-type, --numa-policy, --match KEY=VALUE), "
+                "or --spec JSON")
+        return codec.definition_from_json(given)
+    except codec.PciFlavorError as exc:
+        raise api.InvalidInput(str(exc.with_context(
+            key=key if exc.key is None else None, aggregate=args.aggregate))) from None
+
+
+class CreateFlavor(common.HandlesErrors, show.ShowOne):
+    """Define a PCI flavor on a host aggregate (validated before any call)."""
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        parser = super().get_parser(prog_name)
+        parser.add_argument("name", metavar="NAME", help="PCI flavor name "
+                            "(also the alias name Nova flavors request)")
+        parser.add_argument("--aggregate", required=True, metavar="AGG",
+                            help="aggregate name, id or UUID")
+        parser.add_argument("--vendor-id", help="4 hex digits, e.g. 10de")
+        parser.add_argument("--product-id", help="4 hex digits, e.g. 20b5")
+        parser.add_argument("--device-type", choices=codec.DEVICE_TYPES)
+        parser.add_argument("--numa-policy", choices=codec.NUMA_POLICIES)
+        parser.add_argument("--match", action="append", type=_key_value,
+                            metavar="KEY=VALUE",
+                            help="extra narrowing field (physical_network, "
+                                 "address glob, device_spec tag); repeatable")
+        parser.add_argument("--spec", metavar="JSON",
+                            help="the whole definition as JSON: an object or a "
+                                 "list of objects (ORed)")
+        parser.add_argument("--replace", action="store_true",
+                            help="overwrite a different existing definition of "
+                                 "NAME on that aggregate")
+        parser.add_argument("--dry-run", action="store_true",
+                            help="show the metadata change without making it")
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> tuple:
+        definition = build_definition(parsed_args)
+        change = common.get_admin(self.app).create_flavor(
+            parsed_args.name, parsed_args.aggregate, definition,
+            replace=parsed_args.replace, dry_run=parsed_args.dry_run)
+        return common.CHANGE_COLUMNS, common.change_row(change, parsed_args.dry_run)
+
+
+class ListFlavor(common.HandlesErrors, lister.Lister):
+    """List every PCI flavor key: flavor, aggregate, hosts, definition."""
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        parser = super().get_parser(prog_name)
+        parser.add_argument("--aggregate", metavar="AGG",
+                            help="only this aggregate (name)")
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> tuple:
+        records = common.get_admin(self.app).list_flavors()
+        rows = [(r.name, r.aggregate, ",".join(r.hosts),
+                 r.definition.serialize() if r.definition else r.value,
+                 r.error or "")
+                for r in records
+                if parsed_args.aggregate in (None, r.aggregate)]
+        return ("Flavor", "Aggregate", "Hosts", "Definition", "Error"), rows
+
+
+class ShowFlavor(common.HandlesErrors, show.ShowOne):
+    """Show one PCI flavor: aggregates, hosts covered, definitions, conflicts."""
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        parser = super().get_parser(prog_name)
+        parser.add_argument("name", metavar="NAME")
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> tuple:
+        name = parsed_args.name
+        records = [r for r in common.get_admin(self.app).list_flavors()
+                   if r.name == name]
+        if not records:
+            raise api.NotFound("key %r: no aggregate defines PCI flavor %r; "
+                               "'flavor list' shows the defined ones"
+                               % (codec.KEY_PREFIX + name, name))
+        good = [r for r in records if r.definition is not None]
+        definitions = {r.aggregate: r.definition.serialize() for r in good}
+        hosts = sorted({h for r in good for h in r.hosts})
+        conflicts = ""
+        if len(set(definitions.values())) > 1:
+            conflicts = ("definitions differ between aggregates; hosts in "
+                         "several get the OR")
+        data: dict[str, Any] = {
+            "name": name,
+            "aggregates": ",".join(r.aggregate for r in records),
+            "hosts": ",".join(hosts),
+            "definitions": definitions,
+            "errors": {r.aggregate: r.error for r in records if r.error},
+            "conflicts": conflicts,
+        }
+        return tuple(data), tuple(data.values())
+
+
+class DeleteFlavor(common.HandlesErrors, lister.Lister):
+    """Delete a PCI flavor's key from one aggregate or from all (only its key)."""
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        parser = super().get_parser(prog_name)
+        parser.add_argument("name", metavar="NAME")
+        parser.add_argument("--aggregate", metavar="AGG",
+                            help="only this aggregate (default: every "
+                                 "aggregate defining NAME)")
+        parser.add_argument("--dry-run", action="store_true")
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> tuple:
+        changes = common.get_admin(self.app).delete_flavor(
+            parsed_args.name, parsed_args.aggregate, dry_run=parsed_args.dry_run)
+        return common.CHANGE_COLUMNS, [common.change_row(c, parsed_args.dry_run)
+                                       for c in changes]
+

@@ -1,0 +1,31 @@
+"""OpenStackClient plugin: ``openstack pci flavor ...`` (same commands).
+
+OSC loads this module through the ``openstack.cli.extension`` entry point
+and the commands from the ``openstack.pci_flavor.v1`` group.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from aggregate_pci.admin import api
+
+API_NAME = "pci_flavor"
+API_VERSION_OPTION = "os_pci_flavor_api_version"
+DEFAULT_API_VERSION = "1"
+API_VERSIONS = {"1": "aggregate_pci.admin.api.PciFlavorAdmin"}
+
+
+def make_client(instance: Any) -> api.PciFlavorAdmin:
+    """The library client on OSC's keystoneauth1 session."""
+    return api.PciFlavorAdmin(instance.session, region_name=instance.region_name,
+                              endpoint_type=instance.interface)
+
+
+def build_option_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """No plugin-specific global options beyond the API version."""
+    parser.add_argument("--os-pci-flavor-api-version", metavar="<version>",
+                        default=DEFAULT_API_VERSION,
+                        help="PCI flavor plugin API version (default 1)")
+    return parser
