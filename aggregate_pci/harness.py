@@ -1,5 +1,10 @@
-"""Base class: a real Nova in-process (API, conductor, scheduler with
-AggregatePciFilter, placement, computes with fake libvirt PCI devices)."""
+"""A real Nova in-process for tests and the demo.
+
+API, conductor, scheduler with AggregatePciFilter, in-process placement and
+computes with fake libvirt PCI devices, from the functional-test harness the
+``nova`` wheel ships.  Importing this module needs Nova (and its test
+dependencies); nothing else in the package imports it.
+"""
 
 import collections
 
