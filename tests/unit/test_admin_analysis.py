@@ -1,0 +1,124 @@
+"""Pure analyses: alias generation, lint, capacity and fit on small clouds."""
+
+import unittest
+
+from aggregate_pci.admin import analysis, api
+
+A100 = '{"product_id":"20b5","vendor_id":"10de"}'
+T4 = '{"product_id":"1eb8","vendor_id":"10de"}'
+NV_ANY = '[{"product_id":"1eb8","vendor_id":"10de"},{"product_id":"20b5","vendor_id":"10de"}]'
+
+
+def records(*aggs):
+    out = []
+    for i, (name, hosts, meta) in enumerate(aggs):
+        out.extend(api.flavor_records(api.Aggregate(i, name, None, tuple(hosts), meta)))
+    return out
+
+
+def pool(product, addr, free=1, used=0, **tags):
+    return dict(vendor_id="10de", product_id=product, dev_type="type-PCI",
+                address=addr, count=free, used=used, **tags)
+
+
+class AliasTest(unittest.TestCase):
+
+    def test_or_across_aggregates_deduplicated(self):
+        recs = records(("a", ["h1"], {"pci_flavor:gpu": A100}),
+                       ("b", ["h2"], {"pci_flavor:gpu": NV_ANY}))
+        entries = analysis.alias_entries(recs)
+        self.assertEqual(
+            [{"name": "gpu", "vendor_id": "10de", "product_id": "1eb8"},
+             {"name": "gpu", "vendor_id": "10de", "product_id": "20b5"}],
+            sorted(entries, key=lambda e: e["product_id"]))
+        self.assertEqual('{"name": "gpu", "product_id": "1eb8", "vendor_id": "10de"}',
+                         analysis.alias_line(entries[0]))
+
+    def test_device_type_disagreement_fails_naming_aggregates(self):
+        recs = records(
+            ("a", [], {"pci_flavor:gpu": A100}),
+            ("b", [], {"pci_flavor:gpu":
+                       '{"device_type":"type-PF","product_id":"20b5","vendor_id":"10de"}'}))
+        with self.assertRaises(analysis.AliasConflict) as ctx:
+            analysis.alias_entries(recs)
+        msg = str(ctx.exception)
+        self.assertIn("PCI flavor 'gpu'", msg)
+        self.assertIn("device_type differs", msg)
+        self.assertIn("type-PF on aggregate(s) b", msg)
+        self.assertIn("unset on aggregate(s) a", msg)
+
+    def test_invalid_values_are_skipped(self):
+        recs = records(("a", [], {"pci_flavor:gpu": A100, "pci_flavor:bad": "{"}))
+        self.assertEqual(["gpu"], [e["name"] for e in analysis.alias_entries(recs)])
+
+
+class LintTest(unittest.TestCase):
+
+    def issues(self, recs, flavors=(), conf=None, pools=None):
+        return [(i.severity, i.subject) for i in
+                analysis.lint(recs, list(flavors), conf, pools)]
+
+    def test_clean_cloud(self):
+        recs = records(("a", ["h1"], {"pci_flavor:a100": A100}))
+        conf = ['{"name":"a100","vendor_id":"10de","product_id":"20b5"}']
+        self.assertEqual([], self.issues(recs, [("f", {"a100": 1})], conf,
+                                         {"h1": [pool("20b5", "0000:81:00.0")]}))
+
+    def test_each_problem(self):
+        recs = records(("a", ["h1"], {"pci_flavor:a100": A100,
+                                      "pci_flavor:bad": '{"vendor_id":"10de"}'}),
+                       ("b", ["h2"], {"pci_flavor:a100": NV_ANY,
+                                      "pci_flavor:idle": T4}))
+        conf = ['{"name":"a100","vendor_id":"10de","product_id":"20b5"}',
+                '{"name":"legacy","vendor_id":"8086","product_id":"1572"}']
+        found = self.issues(recs, [("f1", {"a100": 1}), ("f2", {"ghost": 1}),
+                                   ("f3", {"legacy": 1})], conf)
+        self.assertIn(("error", "aggregate 'a', key 'pci_flavor:bad'"), found)
+        self.assertIn(("error", "PCI flavor 'a100'"), found)  # differing defs
+        self.assertIn(("error", "PCI flavor 'ghost'"), found)  # undefined
+        self.assertIn(("warning", "PCI flavor 'legacy'"), found)  # unmanaged
+        self.assertIn(("warning", "PCI flavor 'idle'"), found)  # unused
+        self.assertIn(("error", "PCI flavor 'a100', nova.conf [pci] alias"), found)
+        self.assertIn(("error", "PCI flavor 'idle', nova.conf [pci] alias"), found)
+        # errors sorted first
+        sev = [s for s, _ in found]
+        self.assertEqual(sorted(sev, key=lambda s: s != "error"), sev)
+
+    def test_alias_matches_excluded_device(self):
+        narrowed = '{"address":"0000:81:*","product_id":"20b5","vendor_id":"10de"}'
+        recs = records(("a", ["h1"], {"pci_flavor:a100": narrowed}))
+        pools = {"h1": [pool("20b5", "0000:81:00.0"),
+                        pool("20b5", "0000:82:00.0", free=0, used=1)]}
+        issues = analysis.lint(recs, [("f", {"a100": 1})], None, pools)
+        excluded = [i for i in issues if i.subject == "host 'h1', PCI flavor 'a100'"]
+        self.assertEqual(1, len(excluded))
+        self.assertIn("matches 1 device(s)", excluded[0].message)
+        self.assertIn("0000:82:00.0", excluded[0].message)
+
+
+class CapacityTest(unittest.TestCase):
+
+    def test_overlap_counted_once_and_scopes(self):
+        # h1 is in both aggregates: its definition of gpu is A100 OR T4.
+        recs = records(("a", ["h1", "h2"], {"pci_flavor:gpu": A100}),
+                       ("b", ["h1"], {"pci_flavor:gpu": NV_ANY}))
+        pools = {"h1": [pool("20b5", "0000:81:00.0", free=1, used=1),
+                        pool("1eb8", "0000:82:00.0", free=2)],
+                 "h2": [pool("20b5", "0000:81:00.0", free=0, used=2),
+                        pool("1eb8", "0000:82:00.0", free=5)]}
+        rows = {(r.scope, r.name): (r.matching, r.used, r.free)
+                for r in analysis.capacity(recs, pools)}
+        self.assertEqual((4, 1, 3), rows[("host", "h1")])
+        self.assertEqual((2, 2, 0), rows[("host", "h2")])
+        self.assertEqual((6, 3, 3), rows[("total", "*")])
+        self.assertEqual((4, 3, 1), rows[("aggregate", "a")])
+        self.assertEqual((4, 1, 3), rows[("aggregate", "b")])
+
+    def test_fit_exact_with_overlap(self):
+        recs = records(("a", ["h1"], {"pci_flavor:a100": A100,
+                                      "pci_flavor:any": NV_ANY}))
+        pools = {"h1": [pool("20b5", "0000:81:00.0"), pool("1eb8", "0000:82:00.0")]}
+        per_host, total = analysis.fit(recs, pools, {"any": 1, "a100": 1})
+        self.assertEqual(({"h1": 1}, 1), (per_host, total))
+        per_host, total = analysis.fit(recs, pools, {"a100": 2})
+        self.assertEqual(0, total)

@@ -1,0 +1,195 @@
+"""The cliff commands end to end over requests-mock: output, exit status,
+dry-run, errors on stderr."""
+
+import io
+import json
+import os
+import tempfile
+import unittest
+
+import requests_mock
+from keystoneauth1 import noauth
+from keystoneauth1 import session as ks_session
+
+from aggregate_pci.admin import api
+from aggregate_pci.cli import shell
+
+URL = "http://nova.test/v2.1"
+A100 = '{"product_id":"20b5","vendor_id":"10de"}'
+
+
+class CliTest(unittest.TestCase):
+
+    def setUp(self):
+        self.mock = requests_mock.Mocker()
+        self.mock.start()
+        self.addCleanup(self.mock.stop)
+        self.aggs = [{"id": 1, "name": "gpu-hosts", "uuid": "u1", "hosts": ["c1"],
+                      "metadata": {"pci_flavor:a100": A100},
+                      "availability_zone": None}]
+        self.flavors = [{"id": "10", "name": "gpu.small", "links": [],
+                         "extra_specs": {"pci_passthrough:alias": "a100:1"}}]
+        self.mock.get(URL + "/os-aggregates",
+                      json=lambda r, c: {"aggregates": self.aggs})
+        self.mock.get(URL + "/flavors/detail", json=lambda r, c: {
+            "flavors": [] if "marker" in r.qs else self.flavors})
+
+        def set_meta(request, context):
+            meta = request.json()["set_metadata"]["metadata"]
+            for k, v in meta.items():
+                if v is None:
+                    self.aggs[0]["metadata"].pop(k, None)
+                else:
+                    self.aggs[0]["metadata"][k] = v
+            return {"aggregate": self.aggs[0]}
+
+        self.mock.post(URL + "/os-aggregates/1/action", json=set_meta)
+
+    def run_cli(self, *argv):
+        sess = ks_session.Session(auth=noauth.NoAuth(endpoint=URL))
+        out, err = io.StringIO(), io.StringIO()
+        rc = shell.main(list(argv), stdout=out, stderr=err,
+                        admin_factory=lambda: api.PciFlavorAdmin(sess, connect_retries=0))
+        return rc, out.getvalue(), err.getvalue()
+
+    def posts(self):
+        return [r for r in self.mock.request_history if r.method == "POST"]
+
+    def test_create_with_options_json_output(self):
+        rc, out, err = self.run_cli(
+            "flavor", "create", "vf2", "--aggregate", "gpu-hosts",
+            "--vendor-id", "15B3", "--product-id", "101e",
+            "--device-type", "type-VF", "--match", "physical_network=physnet2",
+            "-f", "json")
+        self.assertEqual(0, rc, err)
+        data = json.loads(out)
+        self.assertEqual("created", data["Result"])
+        value = ('{"device_type":"type-VF","physical_network":"physnet2",'
+                 '"product_id":"101e","vendor_id":"15b3"}')
+        self.assertEqual(value, data["New Value"])
+        self.assertEqual(value, self.aggs[0]["metadata"]["pci_flavor:vf2"])
+
+    def test_create_dry_run(self):
+        rc, out, _ = self.run_cli("flavor", "create", "t4", "--aggregate",
+                                  "gpu-hosts", "--spec",
+                                  '{"vendor_id":"10de","product_id":"1eb8"}',
+                                  "--dry-run", "-f", "value", "-c", "Result")
+        self.assertEqual(0, rc)
+        self.assertEqual("would be created (dry run)", out.strip())
+        self.assertEqual([], self.posts())
+
+    def test_create_conflict_exit_1_changes_nothing(self):
+        rc, out, err = self.run_cli("flavor", "create", "a100", "--aggregate",
+                                    "gpu-hosts", "--vendor-id", "10de",
+                                    "--product-id", "1db4")
+        self.assertEqual(1, rc)
+        self.assertIn("error: aggregate 'gpu-hosts', key 'pci_flavor:a100'", err)
+        self.assertIn("--replace", err)
+        self.assertNotIn("Traceback", err)
+        self.assertEqual([], self.posts())
+
+    def test_create_invalid_before_any_call(self):
+        rc, _, err = self.run_cli("flavor", "create", "x", "--aggregate", "gpu-hosts",
+                                  "--vendor-id", "10de", "--product-id", "20b")
+        self.assertEqual(1, rc)
+        self.assertIn("aggregate 'gpu-hosts', key 'pci_flavor:x': field "
+                      "'product_id' must be exactly 4 hex digits", err)
+        self.assertEqual([], self.mock.request_history)
+
+    def test_list_and_show(self):
+        self.aggs[0]["metadata"]["pci_flavor:bad"] = "{"
+        rc, out, _ = self.run_cli("flavor", "list", "-f", "json")
+        self.assertEqual(0, rc)
+        rows = {r["Flavor"]: r for r in json.loads(out)}
+        self.assertEqual(A100, rows["a100"]["Definition"])
+        self.assertEqual("c1", rows["a100"]["Hosts"])
+        self.assertIn("not valid JSON", rows["bad"]["Error"])
+        rc, out, _ = self.run_cli("flavor", "show", "a100", "-f", "json")
+        shown = json.loads(out)
+        self.assertEqual({"gpu-hosts": A100}, shown["definitions"])
+        self.assertEqual("c1", shown["hosts"])
+        rc, _, err = self.run_cli("flavor", "show", "nope")
+        self.assertEqual(1, rc)
+        self.assertIn("no aggregate defines PCI flavor 'nope'", err)
+
+    def test_delete(self):
+        rc, out, _ = self.run_cli("flavor", "delete", "a100", "-f", "json")
+        self.assertEqual(0, rc)
+        self.assertEqual("deleted", json.loads(out)[0]["Result"])
+        self.assertNotIn("pci_flavor:a100", self.aggs[0]["metadata"])
+
+    def test_forbidden(self):
+        self.mock.post(URL + "/os-aggregates/1/action", status_code=403,
+                       json={"forbidden": {"code": 403, "message": "Policy"}})
+        rc, _, err = self.run_cli("flavor", "delete", "a100")
+        self.assertEqual(1, rc)
+        self.assertIn("error: admin role required", err)
+
+    def test_alias_config(self):
+        rc, out, _ = self.run_cli("alias-config")
+        self.assertEqual(0, rc)
+        self.assertEqual('[pci]\nalias = {"name": "a100", "product_id": "20b5", '
+                         '"vendor_id": "10de"}\n', out)
+
+    def test_check_exit_status(self):
+        rc, out, err = self.run_cli("check", "-f", "json")
+        self.assertEqual(0, rc, out)
+        self.assertEqual([], json.loads(out))
+        self.flavors[0]["extra_specs"]["pci_passthrough:alias"] = "ghost:1"
+        with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+            f.write("[pci]\nalias = {\"name\": \"a100\", \"vendor_id\": \"10de\", "
+                    "\"product_id\": \"20b5\"}\n")
+        self.addCleanup(os.unlink, f.name)
+        rc, out, err = self.run_cli("check", "--nova-conf", f.name, "-f", "json")
+        self.assertEqual(1, rc)
+        subjects = {(i["Severity"], i["Subject"]) for i in json.loads(out)}
+        self.assertIn(("error", "PCI flavor 'ghost'"), subjects)
+        self.assertIn(("warning", "PCI flavor 'a100'"), subjects)
+        self.assertIn("1 error(s)", err)
+
+    def test_check_missing_nova_conf(self):
+        rc, _, err = self.run_cli("check", "--nova-conf", "/nonexistent/nova.conf")
+        self.assertEqual(1, rc)
+        self.assertIn("cannot read nova.conf '/nonexistent/nova.conf'", err)
+
+    def test_capacity_from_inventory(self):
+        inv = {"format": "aggregate-pci-inventory", "version": 1,
+               "aggregates": [{"name": "gpu-hosts", "hosts": ["c1", "c2"],
+                               "metadata": {"pci_flavor:a100": A100}}],
+               "hosts": {"c1": [{"vendor_id": "10de", "product_id": "20b5",
+                                 "address": "0000:81:00.0", "count": 2, "used": 1}],
+                         "c2": [{"vendor_id": "10de", "product_id": "20b5",
+                                 "address": "0000:81:00.0", "count": 0, "used": 1}]},
+               "flavors": [{"name": "gpu.two", "id": "7",
+                            "extra_specs": {"pci_passthrough:alias": "a100:2"}}]}
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(inv, f)
+        self.addCleanup(os.unlink, f.name)
+        rc, out, err = self.run_cli("capacity", "--inventory", f.name, "-f", "json")
+        self.assertEqual(0, rc, err)
+        rows = {(r["Scope"], r["Name"]): (r["Matching"], r["Used"], r["Free"])
+                for r in json.loads(out)}
+        self.assertEqual({("total", "*"): (4, 2, 2),
+                          ("aggregate", "gpu-hosts"): (4, 2, 2),
+                          ("host", "c1"): (3, 1, 2), ("host", "c2"): (1, 1, 0)}, rows)
+        rc, out, err = self.run_cli("capacity", "--inventory", f.name,
+                                    "--fit", "gpu.two", "-f", "json")
+        self.assertEqual(0, rc, err)
+        fits = {(r["Scope"], r["Name"]): r["Instances"] for r in json.loads(out)}
+        self.assertEqual({("total", "*"): 1, ("host", "c1"): 1, ("host", "c2"): 0}, fits)
+        self.assertEqual([], self.mock.request_history)  # offline
+
+    def test_capacity_bad_inventory(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump({"format": "aggregate-pci-inventory", "version": 1,
+                       "hosts": {"c1": [{"count": -1}]}}, f)
+        self.addCleanup(os.unlink, f.name)
+        rc, _, err = self.run_cli("capacity", "--inventory", f.name)
+        self.assertEqual(1, rc)
+        self.assertIn("host 'c1', pool 0: 'count' must be a non-negative integer", err)
+
+    def test_demo_registered(self):
+        rc, out, err = self.run_cli("help", "demo")
+        self.assertEqual(0, rc, err)
+        self.assertIn("--hosts", out)
+        self.assertIn("--verbose", out)
