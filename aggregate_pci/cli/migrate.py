@@ -1,0 +1,178 @@
+"""``migrate``: move PCI flavors from a ``pci_flavors`` table or from
+nova.conf ``[pci] alias`` onto host-aggregate metadata (and ``--undo``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from cliff import command
+
+from aggregate_pci.admin import api
+from aggregate_pci.cli import common
+from aggregate_pci.migrate import apply, plan, sources
+from aggregate_pci.migrate.model import SourceData
+
+DEFAULT_JOURNAL = "aggregate-pci-migrate.journal"
+
+
+def _read_source(args: argparse.Namespace) -> SourceData:
+    try:
+        if args.db_url:
+            return sources.read_table(args.db_url)
+        return sources.read_nova_conf(args.nova_conf)
+    except sources.SourceError as exc:
+        raise api.AdminError(str(exc)) from None
+
+
+def _host_pools(app: Any, args: argparse.Namespace) -> dict[str, list[dict]]:
+    """Host pools for --auto-aggregates, read as the capacity command reads
+    them: an inventory file, or Nova's compute-node records."""
+    if args.inventory:
+        from aggregate_pci.admin import inventory
+
+        return inventory.load(args.inventory).hosts
+    ctxt = getattr(app, "nova_context", None)
+    if ctxt is None and not args.config_file:
+        raise api.AdminError(
+            "--auto-aggregates needs the hosts' PCI pools: give --inventory "
+            "FILE (from 'inventory export') or --config-file NOVA_CONF (read "
+            "Nova's compute-node records; run where Nova is installed)")
+    from aggregate_pci.admin import nova_db
+
+    if ctxt is None:
+        nova_db.load_config(args.config_file)
+    return nova_db.host_pools(ctxt)
+
+
+def _targets(app: Any, args: argparse.Namespace,
+             data: SourceData) -> plan.Targets:
+    if args.mapping:
+        try:
+            with open(args.mapping, encoding="utf-8") as fh:
+                doc = json.load(fh)
+        except OSError as exc:
+            raise api.AdminError("cannot read mapping file %r: %s"
+                                 % (args.mapping, exc.strerror)) from None
+        except ValueError as exc:
+            raise api.AdminError("mapping file %r is not valid JSON: %s"
+                                 % (args.mapping, exc)) from None
+        return plan.targets_from_mapping(doc, data.flavors)
+    if args.aggregate:
+        return plan.targets_single(args.aggregate, data.flavors)
+    return plan.targets_auto(data.flavors, _host_pools(app, args))
+
+
+class Migrate(common.HandlesErrors, command.Command):
+    """Migrate PCI flavors from a pci_flavors table or [pci] alias config.
+
+    Prints the plan (aggregates to create, hosts to add, keys to set) and
+    every conflict before writing anything; journals each write with the
+    value it replaced; reads every key back.  Re-running is safe.
+    """
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        parser = super().get_parser(prog_name)
+        src = parser.add_mutually_exclusive_group()
+        src.add_argument("--db-url", metavar="URL",
+                         help="SQLAlchemy URL of the database holding table "
+                              "pci_flavors, e.g. sqlite:////var/lib/f.db or "
+                              "mysql+pymysql://user:pw@host/db (read only)")
+        src.add_argument("--nova-conf", metavar="FILE", action="append",
+                         help="nova.conf whose [pci] alias (and [DEFAULT] "
+                              "pci_alias) entries to migrate; repeatable, read "
+                              "in order as Nova reads --config-file")
+        tgt = parser.add_mutually_exclusive_group()
+        tgt.add_argument("--mapping", metavar="FILE",
+                         help='JSON {"flavor": ["aggregate", ...]}; every '
+                              "source flavor must be mapped ([] skips one)")
+        tgt.add_argument("--aggregate", metavar="NAME",
+                         help="put every flavor on this existing aggregate")
+        tgt.add_argument("--auto-aggregates", action="store_true",
+                         help="one aggregate pci-flavor-NAME per flavor with "
+                              "the hosts whose PCI pools match it (created "
+                              "and filled as needed)")
+        pools = parser.add_mutually_exclusive_group()
+        pools.add_argument("--inventory", metavar="FILE",
+                           help="with --auto-aggregates: host pools from an "
+                                "inventory file ('inventory export')")
+        pools.add_argument("--config-file", metavar="NOVA_CONF",
+                           help="with --auto-aggregates: read host pools from "
+                                "Nova's compute-node records (needs Nova "
+                                "installed and DB access)")
+        parser.add_argument("--replace", action="store_true",
+                            help="overwrite a different definition already on "
+                                 "a target (recorded in the journal)")
+        parser.add_argument("--skip-invalid", action="store_true",
+                            help="migrate the valid entries when some are "
+                                 "invalid (they are listed either way)")
+        parser.add_argument("--dry-run", action="store_true",
+                            help="print the full plan and change nothing")
+        parser.add_argument("--journal", metavar="FILE", default=DEFAULT_JOURNAL,
+                            help="append every write here (default %(default)s)")
+        parser.add_argument("--undo", metavar="JOURNAL",
+                            help="restore what the runs recorded in JOURNAL "
+                                 "changed (since its last undo)")
+        return parser
+
+    def _say(self, line: str) -> None:
+        self.app.stdout.write(line + "\n")
+
+    def take_action(self, parsed_args: argparse.Namespace) -> int:
+        args = parsed_args
+        admin = common.get_admin(self.app)
+        if args.undo:
+            return self._report(apply.undo(admin, args.undo, args.dry_run),
+                                args.dry_run, "undo")
+        if not (args.db_url or args.nova_conf):
+            raise api.AdminError("give a source: --db-url URL or --nova-conf FILE")
+        if not (args.mapping or args.aggregate or args.auto_aggregates):
+            raise api.AdminError("give a target: --mapping FILE, --aggregate "
+                                 "NAME or --auto-aggregates")
+        data = _read_source(args)
+        self._say("source: %s: %d flavor(s), %d invalid, %d deleted row(s) "
+                  "skipped" % (data.description, len(data.flavors),
+                               len(data.bad), len(data.skipped)))
+        for note in data.notes:
+            self._say("note: " + note)
+        targets = _targets(self.app, args, data)
+        report = apply.migrate(admin, data, targets, args.journal,
+                               replace=args.replace,
+                               skip_invalid=args.skip_invalid,
+                               dry_run=args.dry_run)
+        return self._report(report, args.dry_run, "migrate")
+
+    def _report(self, report: apply.Report, dry_run: bool, what: str) -> int:
+        """Plan (dry run or blocked) or writes made, problems, a summary;
+        exit status 0 only when everything is in place."""
+        p = report.plan
+        if p is not None:
+            problems = ("CONFLICT", "ERROR", "WARNING")
+            for line in p.lines():
+                if line.startswith(problems):
+                    self._say(line)
+                elif dry_run or p.blocked:
+                    self._say("plan: " + line)
+        for line in report.applied:
+            self._say(line)
+        for line in report.problems:
+            self._say("PROBLEM " + line)
+        for line in report.mismatches:
+            self._say("MISMATCH " + line)
+        if report.error:
+            self._say("ERROR " + report.error)
+        if p is not None and p.blocked:
+            self._say("nothing written: %d conflict(s), %d error(s)"
+                      % (len(p.conflicts), len(p.errors)))
+        elif p is not None and dry_run:
+            self._say("dry run: %d change(s) planned, %d key(s) already in "
+                      "place; nothing written" % (p.change_count, p.unchanged))
+        elif p is not None:
+            self._say("%s: %d change(s) made, %d key(s) already in place, "
+                      "read-back %s" % (what, len(report.applied), p.unchanged,
+                                        "FAILED" if report.mismatches else "OK"))
+        else:
+            self._say("%s: %d change(s) %s" % (
+                what, len(report.applied), "planned" if dry_run else "made"))
+        return 0 if report.ok else 1
