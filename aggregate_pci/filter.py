@@ -67,15 +67,15 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
 
     def _passes(self, host_state: Any, plan: utils.Plan) -> bool:
         if plan.reject_all:
-            LOG.debug("%s rejected: PCI flavor %r is not defined on any "
+            LOG.debug("host %s rejected: PCI flavor %r is not defined on any "
                       "aggregate ([aggregate_pci] reject_unmanaged_requests)",
-                      host_state, plan.reject_all)
+                      host_state.host, plan.reject_all)
             return False
         preds = utils.host_predicates(host_state.aggregates, plan, self.cache)
         if isinstance(preds, str):
-            LOG.debug("%s rejected: PCI flavor %r could not be served: the "
-                      "host is in no aggregate with a valid definition of it",
-                      host_state, preds)
+            LOG.debug("host %s rejected: PCI flavor %r could not be served: "
+                      "the host is in no aggregate with a valid definition of it",
+                      host_state.host, preds)
             return False
         stats = host_state.pci_stats
         pools = stats.pools if stats is not None else []
@@ -87,6 +87,6 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
                 why = ("no Placement allocation candidate maps the PCI flavor "
                        "requests to matching devices")
         if why is not None:
-            LOG.debug("%s rejected: %s", host_state, why)
+            LOG.debug("host %s rejected: %s", host_state.host, why)
             return False
         return True
