@@ -1,0 +1,139 @@
+"""Migration onto a real in-process Nova: auto-aggregates from the compute
+nodes' PCI pools, boots landing on the right hosts, re-runs, undo and runs
+interrupted at the N-th Nova call."""
+
+import os
+import tempfile
+
+import nova.tests.functional  # noqa: F401  (must come before other Nova imports)
+from keystoneauth1 import exceptions as ks_exc
+from keystoneauth1 import session as ks_session
+
+from aggregate_pci.admin import api, nova_db
+from aggregate_pci.migrate import apply, plan, sources
+from tests.functional import base
+from tests.functional.base import GPU_A100, GPU_T4
+from tests.functional.test_migrate_mariadb import MYSQL_SCHEMA, ScratchDatabase
+from tests.unit.test_migrate_sources import make_db
+
+ROWS = [
+    {"id": 1, "name": "a100", "deleted": 0,
+     "spec": '{"vendor_id":"10de","product_id":"20b5","device_type":"type-PCI"}'},
+    {"id": 2, "name": "t4", "deleted": 0,
+     "spec": '{"vendor_id":"10de","product_id":"1eb8","device_type":"type-PCI"}'},
+    {"id": 3, "name": "retired", "deleted": 3,
+     "spec": '{"vendor_id":"10de","product_id":"1db4"}'},
+]
+
+
+class FailingSession(ks_session.Session):
+    """A keystoneauth1 session whose N-th request fails: before it reaches
+    Nova, or after Nova acted on it (the response is lost)."""
+
+    fail_at = None
+    after = False
+    calls = 0
+
+    def request(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == self.fail_at and not self.after:
+            raise ks_exc.ConnectFailure("injected failure before call %d"
+                                        % self.calls)
+        response = super().request(*args, **kwargs)
+        if self.calls == self.fail_at:
+            raise ks_exc.ConnectFailure("injected failure after call %d"
+                                        % self.calls)
+        return response
+
+
+class MigrateOntoNovaTest(base.AggregatePciTestBase):
+
+    def setUp(self):
+        super().setUp()
+        self.start_compute("compute1", pci_info=base.gpu_host(
+            [(0x81, GPU_A100), (0x82, GPU_A100)]))
+        self.start_compute("compute2", pci_info=base.gpu_host(
+            [(0x81, GPU_T4)]))
+        self.start_compute("compute3", pci_info=base.gpu_host([]))
+        # Requests for aliases no aggregate defines fail: a boot can only
+        # succeed through the migrated aggregate metadata.
+        self.flags(reject_unmanaged_requests=True, group="aggregate_pci")
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.tmp = tmp.name
+        self.journal = os.path.join(self.tmp, "migrate.journal")
+
+    def admin(self, fail_at=None, after=False):
+        plain = self.keystone_session()
+        sess = FailingSession(auth=plain.auth,
+                              additional_headers=plain.additional_headers)
+        sess.fail_at, sess.after = fail_at, after
+        return api.PciFlavorAdmin(sess, connect_retries=0), sess
+
+    def state(self):
+        return {a["name"]: (sorted(a["hosts"]), a["metadata"])
+                for a in self.admin_api.api_get(
+                    "/os-aggregates").body["aggregates"]}
+
+    def migrate(self, url, admin):
+        data = sources.read_table(url)
+        targets = plan.targets_auto(data.flavors, nova_db.host_pools(self.ctxt))
+        return apply.migrate(admin, data, targets, self.journal)
+
+    def check_migration(self, url):
+        initial = self.state()
+        flavors = {n: self.pci_flavor(n + ":1") for n in ("a100", "t4")}
+        refused = self.boot(flavors["a100"], expected_state="ERROR")
+        self.assertIn("No valid host", refused["fault"]["message"])
+        admin, sess = self.admin()
+        report = self.migrate(url, admin)
+        self.assertTrue(report.ok, report)
+        clean = self.state()
+        self.assertEqual(["compute1"], clean["pci-flavor-a100"][0])
+        self.assertEqual(["compute2"], clean["pci-flavor-t4"][0])
+        self.assertEqual({"pci_flavor:a100":
+                          '{"device_type":"type-PCI","product_id":"20b5",'
+                          '"vendor_id":"10de"}'}, clean["pci-flavor-a100"][1])
+        self.assertNotIn("pci-flavor-retired", clean)
+        clean_calls = sess.calls
+
+        # boots with the migrated flavors land on the right aggregate's hosts
+        for name, host in (("a100", "compute1"), ("t4", "compute2")):
+            server = self.boot(flavors[name])
+            self.assertEqual(host, self.host_of(server))
+            self.assertIn(host, clean["pci-flavor-" + name][0])
+            self._delete_server(server)
+
+        again = self.migrate(url, admin)
+        self.assertTrue(again.ok, again)
+        self.assertEqual(0, again.plan.change_count)
+        self.assertEqual(clean, self.state())
+
+        self.assertTrue(apply.undo(admin, self.journal).ok)
+        self.assertEqual(initial, self.state())
+
+        for n, after in ((2, False), (3, True), (5, False), (6, True),
+                         (clean_calls - 1, True)):
+            with self.subTest(fail_at=n, after=after):
+                failing, _ = self.admin(fail_at=n, after=after)
+                try:
+                    first = self.migrate(url, failing)
+                    self.assertFalse(first.ok)
+                    self.assertIn("injected failure", first.error or "")
+                except api.AdminError as exc:
+                    self.assertIn("injected failure", str(exc))
+                finished = self.migrate(url, admin)
+                self.assertTrue(finished.ok, finished)
+                self.assertEqual(clean, self.state())
+                self.assertTrue(apply.undo(admin, self.journal).ok)
+                self.assertEqual(initial, self.state())
+
+    def test_migrate_from_sqlite(self):
+        url = "sqlite:///" + os.path.join(self.tmp, "flavors.db")
+        make_db(url, ROWS)
+        self.check_migration(url)
+
+    def test_migrate_from_mariadb(self):
+        db = ScratchDatabase(self)
+        make_db(db.url, ROWS, MYSQL_SCHEMA)
+        self.check_migration(db.url)
