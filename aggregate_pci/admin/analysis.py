@@ -322,52 +322,88 @@ def capacity(records: Sequence[Any],
     counted once per row even if it matches several match objects or the
     host is in several aggregates defining the flavor (hosts use the OR of
     their aggregates' definitions; an aggregate row uses its own definition).
+
+    Fast on large fleets: hosts with the same aggregates share their
+    effective definitions, and a definition is evaluated once per distinct
+    pool signature (the pool's attributes without its counts).
     """
-    per_host_defs = host_definitions(records)
-    agg_defs: dict[str, list[tuple[str, codec.PciFlavorDefinition, tuple[str, ...]]]] = {}
-    for r in records:
-        if r.definition is not None:
-            agg_defs.setdefault(r.name, []).append((r.aggregate, r.definition, r.hosts))
-    compiled: dict[codec.PciFlavorDefinition, matching.Predicate] = {}
-    host_needs: dict[str, set[codec.PciFlavorDefinition]] = {}
-    for host, defs in per_host_defs.items():
-        host_needs.setdefault(host, set()).update(defs.values())
-    for entries in agg_defs.values():
-        for _, definition, hosts in entries:
-            for host in hosts:
-                host_needs.setdefault(host, set()).add(definition)
-    counts: dict[tuple[str, codec.PciFlavorDefinition], tuple[int, int, int]] = {}
-    total_hosts = len(host_needs)
-    for i, (host, needed) in enumerate(sorted(host_needs.items())):
-        pools = [(p, matching.pool_count(p), _used(p)) for p in host_pools.get(host, ())]
-        for definition in needed:
-            pred = compiled.get(definition)
-            if pred is None:
-                pred = compiled[definition] = matching.compile_definition(definition)
-            free = used = 0
-            for pool, f, u in pools:
-                if pred(pool):
-                    free += f
-                    used += u
-            counts[(host, definition)] = (free + used, used, free)
-        if progress is not None and (i + 1) % 1000 == 0:
-            progress(i + 1, total_hosts)
+    valid = [r for r in records if r.definition is not None]
+    def_ids: dict[codec.PciFlavorDefinition, int] = {}
+    defs: list[codec.PciFlavorDefinition] = []
+
+    def intern(definition: codec.PciFlavorDefinition) -> int:
+        i = def_ids.get(definition)
+        if i is None:
+            i = def_ids[definition] = len(defs)
+            defs.append(definition)
+        return i
+
+    rec_def = [intern(r.definition) for r in valid]
+    memberships: dict[str, list[int]] = {}
+    for idx, r in enumerate(valid):
+        for host in r.hosts:
+            memberships.setdefault(host, []).append(idx)
+    # {membership: ({flavor: effective def id}, needed def ids)}
+    groups: dict[tuple[int, ...], tuple[dict[str, int], tuple[int, ...]]] = {}
+    host_group: dict[str, tuple[int, ...]] = {}
+    for host, idxs in memberships.items():
+        key = tuple(idxs)
+        host_group[host] = key
+        if key in groups:
+            continue
+        effective = host_definitions([valid[i] for i in idxs]).get(host, {})
+        eff_ids = {name: intern(d) for name, d in effective.items()}
+        needed = set(eff_ids.values()) | {rec_def[i] for i in idxs}
+        groups[key] = (eff_ids, tuple(sorted(needed)))
+    # Distinct pool signatures (attributes without counts; key order kept, a
+    # different order is only a cache miss) are evaluated once against every
+    # definition; each pool then adds its counts to the definitions it matches.
+    sig_ids: dict[tuple, int] = {}
+    sig_bits: list[tuple[int, ...]] = []
+    preds = [matching.compile_definition(d) for d in defs]
+    skip = ("count", "used", "numa_node")
+    counts: dict[tuple[str, int], tuple[int, int, int]] = {}
+    total_hosts = len(host_group)
+    n_defs = len(defs)
+    for n, (host, key) in enumerate(sorted(host_group.items())):
+        free = [0] * n_defs
+        used = [0] * n_defs
+        for pool in host_pools.get(host, ()):
+            sig = tuple([(k, v) for k, v in pool.items() if k not in skip])
+            sig_id = sig_ids.get(sig)
+            if sig_id is None:
+                sig_id = sig_ids[sig] = len(sig_bits)
+                sig_bits.append(tuple(d for d, pred in enumerate(preds) if pred(pool)))
+            bits = sig_bits[sig_id]
+            if bits:
+                f, u = matching.pool_count(pool), _used(pool)
+                for d in bits:
+                    free[d] += f
+                    used[d] += u
+        for d in groups[key][1]:
+            counts[(host, d)] = (free[d] + used[d], used[d], free[d])
+        if progress is not None and ((n + 1) % 1000 == 0 or n + 1 == total_hosts):
+            progress(n + 1, total_hosts)
+    names = sorted({r.name for r in valid})
     rows: list[CapacityRow] = []
-    for name in sorted(agg_defs):
+    for name in names:
         totals = [0, 0, 0]
         host_rows = []
-        for host, defs in sorted(per_host_defs.items()):
-            if name in defs:
-                m, u, f = counts[(host, defs[name])]
-                host_rows.append(CapacityRow(name, "host", host, m, u, f))
-                totals = [totals[0] + m, totals[1] + u, totals[2] + f]
+        for host in sorted(host_group):
+            d = groups[host_group[host]][0].get(name)
+            if d is None:
+                continue
+            m, u, f = counts[(host, d)]
+            host_rows.append(CapacityRow(name, "host", host, m, u, f))
+            totals = [totals[0] + m, totals[1] + u, totals[2] + f]
         rows.append(CapacityRow(name, "total", "*", *totals))
-        for agg, definition, hosts in sorted(agg_defs[name], key=lambda x: x[0]):
+        for idx in sorted((i for i, r in enumerate(valid) if r.name == name),
+                          key=lambda i: valid[i].aggregate):
             s = [0, 0, 0]
-            for host in hosts:
-                m, u, f = counts[(host, definition)]
+            for host in valid[idx].hosts:
+                m, u, f = counts[(host, rec_def[idx])]
                 s = [s[0] + m, s[1] + u, s[2] + f]
-            rows.append(CapacityRow(name, "aggregate", agg, *s))
+            rows.append(CapacityRow(name, "aggregate", valid[idx].aggregate, *s))
         rows.extend(host_rows)
     return rows
 

@@ -122,3 +122,47 @@ class CapacityTest(unittest.TestCase):
         self.assertEqual(({"h1": 1}, 1), (per_host, total))
         per_host, total = analysis.fit(recs, pools, {"a100": 2})
         self.assertEqual(0, total)
+
+
+class CapacityAgainstDirectCountTest(unittest.TestCase):
+    """The optimised capacity (signature cache, shared memberships) equals a
+    direct count with the core's ``count_matching`` on random fleets."""
+
+    def test_random_fleets(self):
+        import random
+
+        from aggregate_pci import matching
+
+        rng = random.Random(7)
+        values = [A100, T4, NV_ANY,
+                  '{"address":"0000:81:*","product_id":"20b5","vendor_id":"10de"}',
+                  '{"physical_network":"p1","product_id":"1eb8","vendor_id":"10de"}']
+        for _ in range(30):
+            hosts = ["h%d" % i for i in range(6)]
+            aggs = []
+            for a in range(3):
+                members = [h for h in hosts if rng.random() < 0.5]
+                meta = {"pci_flavor:f%d" % i: rng.choice(values)
+                        for i in range(3) if rng.random() < 0.7}
+                aggs.append(("agg%d" % a, members, meta))
+            recs = records(*aggs)
+            pools = {h: [dict(pool(rng.choice(["20b5", "1eb8"]),
+                                   "0000:8%d:00.0" % rng.randint(0, 2),
+                                   free=rng.randint(0, 3), used=rng.randint(0, 2)),
+                              **({"physical_network": "p1"} if rng.random() < 0.5 else {}))
+                         for _ in range(rng.randint(0, 5))] for h in hosts}
+            rows = {(r.flavor, r.scope, r.name): (r.matching, r.used, r.free)
+                    for r in analysis.capacity(recs, pools)}
+            for host, defs in analysis.host_definitions(recs).items():
+                for name, definition in defs.items():
+                    pred = matching.compile_definition(definition)
+                    free = matching.count_matching(pools[host], pred)
+                    used = sum(p["used"] for p in pools[host] if pred(p))
+                    self.assertEqual((free + used, used, free),
+                                     rows[(name, "host", host)])
+            for r in recs:
+                pred = matching.compile_definition(r.definition)
+                free = sum(matching.count_matching(pools[h], pred) for h in r.hosts)
+                used = sum(p["used"] for h in r.hosts for p in pools[h] if pred(p))
+                self.assertEqual((free + used, used, free),
+                                 rows[(r.name, "aggregate", r.aggregate)])
