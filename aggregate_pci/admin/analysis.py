@@ -55,8 +55,9 @@ def alias_entries(records: Iterable[Any]) -> list[dict[str, str]]:
     """The ``[pci] alias`` entries for every defined flavor, ORing the
     definitions of one name (Nova ORs alias entries with the same name).
 
-    Nova requires one ``device_type`` and one ``numa_policy`` per alias name:
-    raise ``AliasConflict`` naming the flavor and aggregates otherwise.  Tags
+    Nova requires one ``device_type`` and one ``numa_policy`` per alias name,
+    and ``device_type`` set when a name has several entries: raise
+    ``AliasConflict`` naming the flavor and aggregates otherwise.  Tags
     (``address``, ``physical_network``...) cannot be expressed in an alias
     and are left out (``check`` reports hosts where that matters).
     """
@@ -81,6 +82,16 @@ def alias_entries(records: Iterable[Any]) -> list[dict[str, str]]:
                         "; ".join("%s on aggregate(s) %s" % (v or "unset", ", ".join(sorted(a)))
                                   for v, a in sorted(values.items(), key=lambda x: str(x[0]))),
                         field))
+        if len(seen) > 1 and any(sig[2] is None for sig in seen):
+            # nova.pci.request.get_alias_from_config compares the dev_type of
+            # every further entry of a name with the first one's, and fails
+            # (PciInvalidAlias) when it is missing.
+            problems.append(
+                "PCI flavor %r, key %r: it becomes %d [pci] alias entries "
+                "(one per vendor/product), and Nova accepts several entries "
+                "of one name only if each sets device_type: add "
+                "\"device_type\" to every match object of this flavor"
+                % (name, codec.KEY_PREFIX + name, len(seen)))
         for vendor, product, device_type, numa_policy in sorted(seen, key=str):
             entry = {"name": name, "vendor_id": vendor, "product_id": product}
             if device_type is not None:

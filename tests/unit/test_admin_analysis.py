@@ -24,15 +24,32 @@ def pool(product, addr, free=1, used=0, **tags):
 class AliasTest(unittest.TestCase):
 
     def test_or_across_aggregates_deduplicated(self):
-        recs = records(("a", ["h1"], {"pci_flavor:gpu": A100}),
-                       ("b", ["h2"], {"pci_flavor:gpu": NV_ANY}))
+        typed = A100.replace("{", '{"device_type":"type-PCI",')
+        typed_any = NV_ANY.replace("{", '{"device_type":"type-PCI",')
+        recs = records(("a", ["h1"], {"pci_flavor:gpu": typed}),
+                       ("b", ["h2"], {"pci_flavor:gpu": typed_any}))
         entries = analysis.alias_entries(recs)
         self.assertEqual(
-            [{"name": "gpu", "vendor_id": "10de", "product_id": "1eb8"},
-             {"name": "gpu", "vendor_id": "10de", "product_id": "20b5"}],
+            [{"name": "gpu", "vendor_id": "10de", "product_id": "1eb8",
+              "device_type": "type-PCI"},
+             {"name": "gpu", "vendor_id": "10de", "product_id": "20b5",
+              "device_type": "type-PCI"}],
             sorted(entries, key=lambda e: e["product_id"]))
-        self.assertEqual('{"name": "gpu", "product_id": "1eb8", "vendor_id": "10de"}',
+        self.assertEqual('{"device_type": "type-PCI", "name": "gpu", '
+                         '"product_id": "1eb8", "vendor_id": "10de"}',
                          analysis.alias_line(entries[0]))
+
+    def test_several_entries_of_one_name_need_device_type(self):
+        # Nova's get_alias_from_config raises PciInvalidAlias for a second
+        # entry of a name when device_type is not set on the entries.
+        recs = records(("a", ["h1"], {"pci_flavor:gpu": NV_ANY}))
+        with self.assertRaises(analysis.AliasConflict) as ctx:
+            analysis.alias_entries(recs)
+        self.assertEqual(
+            "PCI flavor 'gpu', key 'pci_flavor:gpu': it becomes 2 [pci] alias "
+            "entries (one per vendor/product), and Nova accepts several entries "
+            "of one name only if each sets device_type: add \"device_type\" to "
+            "every match object of this flavor", str(ctx.exception))
 
     def test_device_type_disagreement_fails_naming_aggregates(self):
         recs = records(
@@ -65,11 +82,13 @@ class LintTest(unittest.TestCase):
                                          {"h1": [pool("20b5", "0000:81:00.0")]}))
 
     def test_each_problem(self):
-        recs = records(("a", ["h1"], {"pci_flavor:a100": A100,
+        typed = '"device_type":"type-PCI",'
+        recs = records(("a", ["h1"], {"pci_flavor:a100": A100.replace("{", "{" + typed),
                                       "pci_flavor:bad": '{"vendor_id":"10de"}'}),
-                       ("b", ["h2"], {"pci_flavor:a100": NV_ANY,
+                       ("b", ["h2"], {"pci_flavor:a100": NV_ANY.replace("{", "{" + typed),
                                       "pci_flavor:idle": T4}))
-        conf = ['{"name":"a100","vendor_id":"10de","product_id":"20b5"}',
+        conf = ['{"name":"a100","vendor_id":"10de","product_id":"20b5",'
+                '"device_type":"type-PCI"}',
                 '{"name":"legacy","vendor_id":"8086","product_id":"1572"}']
         found = self.issues(recs, [("f1", {"a100": 1}), ("f2", {"ghost": 1}),
                                    ("f3", {"legacy": 1})], conf)
