@@ -6,8 +6,6 @@ Nova (the test harness); print API calls and time.  Not a timed test.
         python tools/bench_migrate.py [FLAVORS] [AGGREGATES]
 """
 
-import nova.tests.functional  # noqa: F401  (must come before other Nova imports)
-
 import collections
 import os
 import sys
@@ -15,6 +13,7 @@ import tempfile
 import time
 import unittest
 
+import nova.tests.functional  # noqa: F401  (must come before other Nova imports)
 from keystoneauth1 import session as ks_session
 
 from aggregate_pci.admin import api
