@@ -47,14 +47,18 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
             yield from filter_obj_list
             return
         plan = self._plan(spec_obj)
+        # Hosts share aggregates: resolve each set of aggregates once per
+        # request (the objects live as long as the host states, so their
+        # ids are stable keys for this request).
+        memo: dict[tuple[int, ...], Any] = {}
         for host_state in filter_obj_list:
-            if plan is None or self._passes(host_state, plan):
+            if plan is None or self._passes(host_state, plan, memo):
                 yield host_state
 
     def host_passes(self, host_state: Any, spec_obj: Any) -> bool:
         """Single-host entry point (Nova calls ``filter_all``)."""
         plan = self._plan(spec_obj)
-        return plan is None or self._passes(host_state, plan)
+        return plan is None or self._passes(host_state, plan, {})
 
     def _plan(self, spec_obj: Any) -> utils.Plan | None:
         pci_requests = getattr(spec_obj, "pci_requests", None)
@@ -65,13 +69,18 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
                                 lambda: utils.managed_flavor_names(ctx),
                                 CONF.aggregate_pci.reject_unmanaged_requests)
 
-    def _passes(self, host_state: Any, plan: utils.Plan) -> bool:
+    def _passes(self, host_state: Any, plan: utils.Plan,
+                memo: dict[tuple[int, ...], Any]) -> bool:
         if plan.reject_all:
             LOG.debug("host %s rejected: PCI flavor %r is not defined on any "
                       "aggregate ([aggregate_pci] reject_unmanaged_requests)",
                       host_state.host, plan.reject_all)
             return False
-        preds = utils.host_predicates(host_state.aggregates, plan, self.cache)
+        aggregates = host_state.aggregates
+        key = tuple(map(id, aggregates))
+        preds = memo.get(key)
+        if preds is None:
+            preds = memo[key] = utils.host_predicates(aggregates, plan, self.cache)
         if isinstance(preds, str):
             LOG.debug("host %s rejected: PCI flavor %r could not be served: "
                       "the host is in no aggregate with a valid definition of it",
@@ -80,7 +89,8 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
         stats = host_state.pci_stats
         pools = stats.pools if stats is not None else []
         why = utils.explain(pools, plan, preds)
-        if why is None and host_state.allocation_candidates:
+        candidates = host_state.allocation_candidates
+        if why is None and utils.placement_maps_plan(candidates, plan):
             if not self.filter_candidates(
                     host_state,
                     lambda c: utils.candidate_fits(c, pools, plan, preds)):

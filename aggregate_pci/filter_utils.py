@@ -166,6 +166,20 @@ def explain(pools: Sequence[Mapping[str, Any]], plan: Plan,
             % "+".join(r.name for r in plan.requests))
 
 
+def placement_maps_plan(candidates: Sequence[Mapping[str, Any]] | None,
+                        plan: Plan) -> bool:
+    """True if any allocation candidate maps a managed request to resource
+    providers (PCI in Placement on); otherwise candidates need no pruning."""
+    ids = tuple(rid for r in plan.requests for rid in r.request_ids)
+    if not candidates or not ids:
+        return False
+    for candidate in candidates:
+        for group in candidate.get("mappings") or ():
+            if group.startswith(ids):
+                return True
+    return False
+
+
 def candidate_fits(candidate: Mapping[str, Any], pools: Sequence[Mapping[str, Any]],
                    plan: Plan, preds: Sequence[matching.Predicate]) -> bool:
     """With PCI in Placement: do the resource providers this allocation

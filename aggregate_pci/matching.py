@@ -49,7 +49,8 @@ def compile_match(match: DeviceMatch) -> Predicate:
         get = pool.get
         for key, want in checks_t:
             have = get(key)
-            if have is None or _lower(have) != want:
+            # Nova's pools are mostly lower-case already: compare raw first.
+            if have != want and (have is None or _lower(have) != want):
                 return False
         if glob is not None:
             address = get("address")

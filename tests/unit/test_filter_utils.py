@@ -128,3 +128,13 @@ def test_cache_is_bounded():
         fu.host_predicates([agg("g", **{"pci_flavor:a100": value})], p, cache)
     mem = cache.memory()
     assert mem["parsed"] <= 16 and mem["compiled"] <= 16
+
+
+def test_placement_maps_plan():
+    p = plan(req("a100", 1, "rid"))
+    assert not fu.placement_maps_plan([], p)
+    assert not fu.placement_maps_plan([{"mappings": {}}], p)
+    assert not fu.placement_maps_plan([{"mappings": {"other-0": ["rp"]}}], p)
+    assert fu.placement_maps_plan([{"mappings": {}}, {"mappings": {"rid-0": ["rp"]}}], p)
+    assert not fu.placement_maps_plan([{"mappings": {"rid-0": ["rp"]}}],
+                                      plan(req("a100", 1)))
