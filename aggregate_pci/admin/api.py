@@ -54,6 +54,10 @@ class Conflict(AdminError):
     """The change would overwrite something that is not ours to overwrite."""
 
 
+class NotEmpty(Conflict):
+    """An aggregate to delete still has hosts or metadata to keep."""
+
+
 class InvalidInput(AdminError):
     """A name or definition the codec (or Nova's rules) refuses."""
 
@@ -140,11 +144,15 @@ def parse_alias_spec(spec: str | None) -> dict[str, int]:
 
 
 def _aggregate_from(obj: Any) -> Aggregate:
+    # Read the response body, not attributes: a novaclient resource fetches
+    # itself again (GET) for an attribute the response lacked, and Nova's
+    # create response has no hosts or metadata.
+    info = obj.to_dict() if hasattr(obj, "to_dict") else vars(obj)
     return Aggregate(
-        id=obj.id, name=obj.name, uuid=getattr(obj, "uuid", None),
-        hosts=tuple(getattr(obj, "hosts", None) or ()),
-        metadata=dict(getattr(obj, "metadata", None) or {}),
-        availability_zone=getattr(obj, "availability_zone", None))
+        id=info["id"], name=info["name"], uuid=info.get("uuid"),
+        hosts=tuple(info.get("hosts") or ()),
+        metadata=dict(info.get("metadata") or {}),
+        availability_zone=info.get("availability_zone"))
 
 
 class PciFlavorAdmin:
@@ -234,32 +242,141 @@ class PciFlavorAdmin:
                        "create' (or 'openstack aggregate create') makes one"
                        % wanted)
 
+    def _current(self, agg: Aggregate) -> Aggregate:
+        """``agg`` as Nova has it now (one list); ``NotFound`` names it."""
+        for current in self.list_aggregates():
+            if current.id == agg.id:
+                return current
+        raise NotFound("aggregate %r (id %s) no longer exists: 'openstack "
+                       "aggregate list' shows the existing ones"
+                       % (agg.name, agg.id))
+
+    def _named(self, name: str) -> Aggregate | None:
+        found = [a for a in self.list_aggregates() if a.name == name]
+        return found[0] if found else None
+
     def create_aggregate(self, name: str, availability_zone: str | None = None,
                          dry_run: bool = False) -> Aggregate | None:
         """Create aggregate ``name``, or return the existing one (idempotent).
 
-        With ``dry_run`` nothing is created and None is returned when the
-        aggregate does not exist yet.
+        One call: the create itself; Nova's HTTP 409 for an existing name is
+        answered by reading that aggregate (a second call only then).  With
+        ``dry_run`` nothing is created (one read) and None is returned when
+        the aggregate does not exist yet.
         """
-        for agg in self.list_aggregates():
-            if agg.name == name:
-                return agg
         if dry_run:
-            return None
-        with self._call("create aggregate %r" % name):
-            return _aggregate_from(
-                self.nova.aggregates.create(name, availability_zone))
+            existing = self._named(name)
+        else:
+            try:
+                with self._call("create aggregate %r" % name):
+                    created = self.nova.aggregates.create(name,
+                                                          availability_zone)
+            except Conflict:
+                existing = self._named(name)
+                if existing is None:
+                    raise
+            else:
+                agg = _aggregate_from(created)
+                if availability_zone and not agg.metadata:
+                    agg = dataclasses.replace(agg, metadata={
+                        "availability_zone": availability_zone})
+                return agg
+        if (existing is not None and availability_zone
+                and existing.availability_zone != availability_zone):
+            raise Conflict(
+                "aggregate %r already exists in availability zone %r, not "
+                "%r: pick another name or change its zone with 'openstack "
+                "aggregate set --zone'" % (name, existing.availability_zone,
+                                           availability_zone))
+        return existing
+
+    def delete_aggregate(self, aggregate: str | int | Aggregate,
+                         dry_run: bool = False,
+                         may_drop: Mapping[str, str] | None = None) -> bool:
+        """Delete an aggregate that is empty; return whether anything changed.
+
+        Idempotent: an aggregate that is not there is no change.  Refuses
+        (``NotEmpty``, naming the aggregate and what remains) while it has
+        hosts, or metadata other than the keys in ``may_drop`` holding exactly
+        those values, since Nova would drop that metadata with it.  Given an
+        ``Aggregate`` (already read) this is one call.
+        """
+        if isinstance(aggregate, Aggregate):
+            agg = aggregate
+        else:
+            try:
+                agg = self.find_aggregate(aggregate)
+            except NotFound:
+                return False
+        allowed = dict(may_drop or {})
+        if agg.hosts:
+            raise NotEmpty(
+                "aggregate %r still has host(s) %s: remove them first "
+                "('openstack aggregate remove host'); nothing was deleted"
+                % (agg.name, ", ".join(sorted(agg.hosts))))
+        extra = sorted(k for k, v in agg.metadata.items()
+                       if k not in allowed or allowed[k] != v)
+        if extra:
+            raise NotEmpty(
+                "aggregate %r still has metadata %s that deleting it would "
+                "drop: unset those keys first ('openstack aggregate unset "
+                "--property'); nothing was deleted"
+                % (agg.name, ", ".join("%s=%s" % (k, agg.metadata[k])
+                                       for k in extra)))
+        if dry_run:
+            return True
+        try:
+            with self._call("delete aggregate %r" % agg.name):
+                self.nova.aggregates.delete(agg.id)
+        except NotFound:
+            return False
+        return True
 
     def add_host(self, aggregate: str | int | Aggregate, host: str,
                  dry_run: bool = False) -> bool:
-        """Add ``host`` to the aggregate; return whether anything changed."""
-        agg = self.find_aggregate(aggregate)
+        """Add ``host`` to the aggregate; return whether anything changed.
+
+        Given an ``Aggregate`` (already read) this is one call; a name or id
+        is looked up first.  A host Nova says is already there (HTTP 409, read
+        back to tell it from other 409s) is no change.
+        """
+        agg = (aggregate if isinstance(aggregate, Aggregate)
+               else self.find_aggregate(aggregate))
         if host in agg.hosts:
             return False
         if dry_run:
             return True
-        with self._call("add host %r to aggregate %r" % (host, agg.name)):
-            self.nova.aggregates.add_host(agg.id, host)
+        try:
+            with self._call("add host %r to aggregate %r" % (host, agg.name)):
+                self.nova.aggregates.add_host(agg.id, host)
+        except Conflict:
+            if host in self._current(agg).hosts:
+                return False
+            raise
+        return True
+
+    def remove_host(self, aggregate: str | int | Aggregate, host: str,
+                    dry_run: bool = False) -> bool:
+        """Remove ``host`` from the aggregate; return whether anything changed.
+
+        Given an ``Aggregate`` (already read) this is one call; a name or id
+        is looked up first.  A host Nova says is not there (HTTP 404, read
+        back to tell it from a missing aggregate) is no change.
+        """
+        agg = (aggregate if isinstance(aggregate, Aggregate)
+               else self.find_aggregate(aggregate))
+        if host not in agg.hosts:
+            return False
+        if dry_run:
+            return True
+        try:
+            with self._call("remove host %r from aggregate %r"
+                            % (host, agg.name)):
+                self.nova.aggregates.remove_host(agg.id, host)
+        except NotFound:
+            if host not in self._current(agg).hosts:
+                return False
+            raise
         return True
 
     def set_metadata(self, aggregate: str | int | Aggregate,

@@ -141,19 +141,6 @@ def verify(admin: api.PciFlavorAdmin, plan: plan_mod.Plan,
 # -- undo ----------------------------------------------------------------
 
 
-def _remove_host(admin: api.PciFlavorAdmin, agg: api.Aggregate,
-                 host: str) -> None:
-    # The admin layer has no remove/delete yet; use its novaclient and its
-    # error translation so failures read like every other admin error.
-    with admin._call("remove host %r from aggregate %r" % (host, agg.name)):
-        admin.nova.aggregates.remove_host(agg.id, host)
-
-
-def _delete_aggregate(admin: api.PciFlavorAdmin, agg: api.Aggregate) -> None:
-    with admin._call("delete aggregate %r" % agg.name):
-        admin.nova.aggregates.delete(agg.id)
-
-
 def undo(admin: api.PciFlavorAdmin, journal_path: str,
          dry_run: bool = False) -> Report:
     """Restore what the journal's runs (since its last undo) replaced.
@@ -188,8 +175,7 @@ def undo(admin: api.PciFlavorAdmin, journal_path: str,
                             "migration wrote %s: changed since, left alone"
                             % (name, key, have, change["new"]))
                 if restore and agg is not None:
-                    if not dry_run:
-                        admin.set_metadata(agg, restore)
+                    admin.set_metadata(agg, restore, dry_run=dry_run)
                     metadata = dict(agg.metadata)
                     for key, old in restore.items():
                         if old is None:
@@ -201,26 +187,25 @@ def undo(admin: api.PciFlavorAdmin, journal_path: str,
                                 verb, key, name,
                                 "(unset)" if old is None else old))
                     live[name] = dataclasses.replace(agg, metadata=metadata)
-            elif op == "add_host":
+            elif op == "add_host" and agg is not None:
                 host = intent["host"]
-                if agg is not None and host in agg.hosts:
-                    if not dry_run:
-                        _remove_host(admin, agg, host)
+                if admin.remove_host(agg, host, dry_run=dry_run):
                     live[name] = dataclasses.replace(
                         agg, hosts=tuple(h for h in agg.hosts if h != host))
                     report.applied.append("%sremove host %r from aggregate %r"
                                           % (verb, host, name))
             elif op == "create_aggregate" and agg is not None:
-                if agg.hosts or agg.metadata:
+                try:
+                    deleted = admin.delete_aggregate(agg, dry_run=dry_run)
+                except api.NotEmpty as exc:
                     report.problems.append(
-                        "aggregate %r was created by the migration but now has "
-                        "hosts or metadata it did not add: left in place"
-                        % name)
+                        "%s (the migration created it; it now holds what the "
+                        "migration did not add, so it is left in place)" % exc)
                     continue
-                if not dry_run:
-                    _delete_aggregate(admin, agg)
                 del live[name]
-                report.applied.append("%sdelete aggregate %r" % (verb, name))
+                if deleted:
+                    report.applied.append("%sdelete aggregate %r"
+                                          % (verb, name))
     except api.AdminError as exc:
         report.error = ("%s. Undo stopped after %d write(s); run the same "
                         "undo again to finish" % (exc, len(report.applied)))

@@ -231,13 +231,225 @@ class AdminApiTest(unittest.TestCase):
         self.assertEqual({"add_host": {"host": "c9"}},
                          self.calls("POST")[0].json())
 
+    def test_add_host_to_aggregate_object_is_one_call(self):
+        gpu = self.admin.list_aggregates()[0]
+        self.mock.reset_mock()
+        self.mock.post(URL + "/os-aggregates/1/action",
+                       json={"aggregate": self.aggs[0]})
+        self.assertTrue(self.admin.add_host(gpu, "c9"))
+        self.assertEqual(["POST"], [r.method for r in self.calls()])
+        self.assertFalse(self.admin.add_host(gpu, "c1", dry_run=True))
+        self.assertTrue(self.admin.add_host(gpu, "c8", dry_run=True))
+        self.assertEqual(1, len(self.calls()))
+
+    def test_add_host_already_there_since_read_is_no_change(self):
+        gpu = self.admin.list_aggregates()[0]
+        self.aggs[0]["hosts"].append("c9")  # someone else added it
+        self.mock.post(URL + "/os-aggregates/1/action", status_code=409, json={
+            "conflictingRequest": {"code": 409, "message": "already there"}})
+        self.assertFalse(self.admin.add_host(gpu, "c9"))
+
+    def test_add_host_other_conflict_names_host_and_aggregate(self):
+        self.mock.post(URL + "/os-aggregates/1/action", status_code=409, json={
+            "conflictingRequest": {"code": 409, "message":
+                                   "Cannot add host to aggregate 1. Reason: "
+                                   "One or more hosts already in "
+                                   "availability zone(s) ['az1']."}})
+        with self.assertRaises(api.Conflict) as ctx:
+            self.admin.add_host("gpu-hosts", "c9")
+        msg = str(ctx.exception)
+        self.assertIn("add host 'c9' to aggregate 'gpu-hosts'", msg)
+        self.assertIn("availability zone", msg)
+        self.assertIn("HTTP 409", msg)
+
+    def test_add_unknown_host(self):
+        self.mock.post(URL + "/os-aggregates/1/action", status_code=404, json={
+            "itemNotFound": {"code": 404, "message":
+                             "Compute host c9 could not be found."}})
+        with self.assertRaises(api.NotFound) as ctx:
+            self.admin.add_host("gpu-hosts", "c9")
+        self.assertIn("add host 'c9' to aggregate 'gpu-hosts'",
+                      str(ctx.exception))
+        self.assertIn("Compute host c9 could not be found", str(ctx.exception))
+
+    def test_remove_host_idempotent_and_one_call(self):
+        gpu = self.admin.list_aggregates()[0]
+        self.mock.reset_mock()
+        self.mock.post(URL + "/os-aggregates/1/action",
+                       json={"aggregate": self.aggs[0]})
+        self.assertFalse(self.admin.remove_host(gpu, "c9"))
+        self.assertTrue(self.admin.remove_host(gpu, "c1", dry_run=True))
+        self.assertEqual([], self.calls())
+        self.assertTrue(self.admin.remove_host(gpu, "c1"))
+        self.assertEqual([{"remove_host": {"host": "c1"}}],
+                         [r.json() for r in self.calls()])
+        self.assertFalse(self.admin.remove_host("nic-hosts", "c9"))
+        self.assertEqual(["POST", "GET"], [r.method for r in self.calls()])
+
+    def test_remove_host_gone_since_read_is_no_change(self):
+        gpu = self.admin.list_aggregates()[0]
+        self.aggs[0]["hosts"].remove("c2")
+        self.mock.post(URL + "/os-aggregates/1/action", status_code=404, json={
+            "itemNotFound": {"code": 404, "message": "Cannot remove host c2 "
+                             "in aggregate 1"}})
+        self.assertFalse(self.admin.remove_host(gpu, "c2"))
+
+    def test_remove_host_from_vanished_aggregate(self):
+        gpu = self.admin.list_aggregates()[0]
+        del self.aggs[0]
+        self.mock.post(URL + "/os-aggregates/1/action", status_code=404, json={
+            "itemNotFound": {"code": 404, "message": "Aggregate 1 could not "
+                             "be found."}})
+        with self.assertRaises(api.NotFound) as ctx:
+            self.admin.remove_host(gpu, "c2")
+        self.assertIn("aggregate 'gpu-hosts' (id 1) no longer exists",
+                      str(ctx.exception))
+
+    def test_remove_host_errors(self):
+        with self.assertRaises(api.NotFound) as ctx:
+            self.admin.remove_host("nope", "c1")
+        self.assertIn("aggregate 'nope' not found", str(ctx.exception))
+        self.mock.post(URL + "/os-aggregates/1/action", status_code=403,
+                       json={"forbidden": {"code": 403, "message": "no"}})
+        with self.assertRaises(api.NotAdmin) as ctx:
+            self.admin.remove_host("gpu-hosts", "c1")
+        self.assertIn("remove host 'c1' from aggregate 'gpu-hosts'",
+                      str(ctx.exception))
+        self.mock.post(URL + "/os-aggregates/1/action", status_code=409, json={
+            "conflictingRequest": {"code": 409, "message": "placement "
+                                   "conflict"}})
+        with self.assertRaises(api.Conflict) as ctx:
+            self.admin.remove_host("gpu-hosts", "c1")
+        self.assertIn("placement conflict", str(ctx.exception))
+        self.assertEqual(["c1", "c2"], self.aggs[0]["hosts"])
+
     def test_create_aggregate_idempotent(self):
-        self.mock.post(URL + "/os-aggregates",
-                       json={"aggregate": agg(3, "new")})
+        def create(request, context):
+            name = request.json()["aggregate"]["name"]
+            if any(a["name"] == name for a in self.aggs):
+                context.status_code = 409
+                return {"conflictingRequest": {"code": 409, "message":
+                        "Aggregate %s already exists." % name}}
+            self.aggs.append(agg(3, name))
+            return {"aggregate": {k: v for k, v in self.aggs[-1].items()
+                                  if k not in ("hosts", "metadata")}}
+
+        self.mock.post(URL + "/os-aggregates", json=create)
+        # an existing one: the create's 409, then one read
         self.assertEqual(1, self.admin.create_aggregate("gpu-hosts").id)
+        self.assertEqual(["POST", "GET"], [r.method for r in self.calls()])
+        self.mock.reset_mock()
         self.assertIsNone(self.admin.create_aggregate("new", dry_run=True))
-        self.assertEqual([], self.calls("POST"))
-        self.assertEqual(3, self.admin.create_aggregate("new").id)
+        self.assertEqual(["GET"], [r.method for r in self.calls()])
+        self.mock.reset_mock()
+        created = self.admin.create_aggregate("new")
+        self.assertEqual((3, "new", (), {}), (created.id, created.name,
+                                               created.hosts, created.metadata))
+        self.assertEqual(["POST"], [r.method for r in self.calls()])
+        self.assertEqual(3, self.admin.create_aggregate("new", dry_run=True).id)
+
+    def test_create_aggregate_in_another_zone_refused(self):
+        self.aggs[0]["availability_zone"] = "az1"
+        self.mock.post(URL + "/os-aggregates", status_code=409, json={
+            "conflictingRequest": {"code": 409, "message": "exists"}})
+        with self.assertRaises(api.Conflict) as ctx:
+            self.admin.create_aggregate("gpu-hosts", availability_zone="az2")
+        self.assertIn("aggregate 'gpu-hosts' already exists in availability "
+                      "zone 'az1', not 'az2'", str(ctx.exception))
+
+    def test_create_aggregate_conflict_without_that_name(self):
+        self.mock.post(URL + "/os-aggregates", status_code=409, json={
+            "conflictingRequest": {"code": 409, "message": "Not all "
+                                   "aggregates have been migrated to the "
+                                   "API database"}})
+        with self.assertRaises(api.Conflict) as ctx:
+            self.admin.create_aggregate("new")
+        self.assertIn("cannot create aggregate 'new'", str(ctx.exception))
+        self.assertIn("migrated to the API database", str(ctx.exception))
+
+    def test_create_aggregate_forbidden_and_bad_name(self):
+        self.mock.post(URL + "/os-aggregates", status_code=403,
+                       json={"forbidden": {"code": 403, "message": "no"}})
+        with self.assertRaises(api.NotAdmin) as ctx:
+            self.admin.create_aggregate("new")
+        self.assertIn("admin role required", str(ctx.exception))
+        self.assertIn("create aggregate 'new'", str(ctx.exception))
+        self.mock.post(URL + "/os-aggregates", status_code=400, json={
+            "badRequest": {"code": 400, "message": "Invalid input"}})
+        with self.assertRaises(api.InvalidInput) as ctx:
+            self.admin.create_aggregate(" ")
+        self.assertIn("Nova refused to create aggregate", str(ctx.exception))
+        self.assertEqual(["POST", "POST"], [r.method for r in self.calls()])
+
+    def mock_delete(self, agg_id, **kwargs):
+        self.mock.delete(URL + "/os-aggregates/%d" % agg_id, **kwargs)
+
+    def test_delete_aggregate(self):
+        self.aggs.append(agg(3, "empty"))
+        self.mock_delete(3, status_code=200, text="")
+        self.assertTrue(self.admin.delete_aggregate("empty", dry_run=True))
+        self.assertEqual([], self.calls("DELETE"))
+        self.assertTrue(self.admin.delete_aggregate("empty"))
+        self.assertEqual(1, len(self.calls("DELETE")))
+        del self.aggs[-1]
+        self.assertFalse(self.admin.delete_aggregate("empty"))
+        self.assertEqual(1, len(self.calls("DELETE")))
+
+    def test_delete_aggregate_object_is_one_call_and_gone_is_no_change(self):
+        self.aggs.append(agg(3, "empty"))
+        empty = self.admin.list_aggregates()[-1]
+        self.mock.reset_mock()
+        self.mock_delete(3, status_code=200, text="")
+        self.assertTrue(self.admin.delete_aggregate(empty))
+        self.assertEqual(["DELETE"], [r.method for r in self.calls()])
+        self.mock_delete(3, status_code=404, json={"itemNotFound": {
+            "code": 404, "message": "Aggregate 3 could not be found."}})
+        self.assertFalse(self.admin.delete_aggregate(empty))
+
+    def test_delete_aggregate_refuses_hosts(self):
+        self.mock_delete(2, status_code=200, text="")
+        with self.assertRaises(api.NotEmpty) as ctx:
+            self.admin.delete_aggregate("nic-hosts")
+        self.assertIn("aggregate 'nic-hosts' still has host(s) c3",
+                      str(ctx.exception))
+        self.assertIsInstance(ctx.exception, api.Conflict)
+        with self.assertRaises(api.NotEmpty):
+            self.admin.delete_aggregate("nic-hosts", dry_run=True)
+        self.assertEqual([], self.calls("DELETE"))
+
+    def test_delete_aggregate_refuses_metadata_not_allowed(self):
+        self.aggs.append(agg(3, "meta", metadata={"pci_flavor:a100": A100,
+                                                   "owner": "ops"}))
+        self.mock_delete(3, status_code=200, text="")
+        with self.assertRaises(api.NotEmpty) as ctx:
+            self.admin.delete_aggregate("meta")
+        msg = str(ctx.exception)
+        self.assertIn("aggregate 'meta' still has metadata owner=ops, "
+                      "pci_flavor:a100=%s" % A100, msg)
+        self.assertIn("nothing was deleted", msg)
+        with self.assertRaises(api.NotEmpty) as ctx:  # value differs
+            self.admin.delete_aggregate("meta", may_drop={
+                "pci_flavor:a100": A100, "owner": "someone-else"})
+        self.assertIn("owner=ops", str(ctx.exception))
+        self.assertNotIn("pci_flavor:a100", str(ctx.exception))
+        self.assertEqual([], self.calls("DELETE"))
+        self.assertTrue(self.admin.delete_aggregate("meta", may_drop={
+            "pci_flavor:a100": A100, "owner": "ops"}))
+        self.assertEqual(1, len(self.calls("DELETE")))
+
+    def test_delete_aggregate_nova_errors(self):
+        self.aggs.append(agg(3, "empty"))
+        self.mock_delete(3, status_code=400, json={"badRequest": {
+            "code": 400, "message": "Host aggregate is not empty"}})
+        with self.assertRaises(api.InvalidInput) as ctx:
+            self.admin.delete_aggregate("empty")
+        self.assertIn("Nova refused to delete aggregate 'empty': Host "
+                      "aggregate is not empty (HTTP 400)", str(ctx.exception))
+        self.mock_delete(3, status_code=403,
+                         json={"forbidden": {"code": 403, "message": "no"}})
+        with self.assertRaises(api.NotAdmin) as ctx:
+            self.admin.delete_aggregate("empty")
+        self.assertIn("delete aggregate 'empty'", str(ctx.exception))
 
     def test_nova_flavors_paginated_with_specs(self):
         pages = {

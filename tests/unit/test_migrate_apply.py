@@ -1,5 +1,6 @@
 """Apply, journal, undo and interrupted runs against a requests-mock Nova."""
 
+import collections
 import copy
 import json
 import os
@@ -76,16 +77,28 @@ class FakeNova:
         self.aggs[new_id] = {"id": new_id, "name": name, "uuid": "u%d" % new_id,
                              "hosts": [], "metadata": {},
                              "availability_zone": None}
-        return {"aggregate": copy.deepcopy(self.aggs[new_id])}
+        # as Nova: the create response has no hosts or metadata
+        return {"aggregate": {k: v for k, v in self.aggs[new_id].items()
+                              if k not in ("hosts", "metadata")}}
 
     def _action(self, request, context):
         a = self.aggs[self._agg_id(request)]
         body = request.json()
         if "add_host" in body:
+            host = body["add_host"]["host"]
+            if host in a["hosts"]:  # as Nova: AggregateHostExists
+                context.status_code = 409
+                return {"conflictingRequest": {"code": 409, "message":
+                        "host %s already in aggregate" % host}}
             if not self.drop_host_adds:
-                a["hosts"].append(body["add_host"]["host"])
+                a["hosts"].append(host)
         elif "remove_host" in body:
-            a["hosts"].remove(body["remove_host"]["host"])
+            host = body["remove_host"]["host"]
+            if host not in a["hosts"]:  # as Nova: AggregateHostNotFound
+                context.status_code = 404
+                return {"itemNotFound": {"code": 404, "message":
+                        "Cannot remove host %s" % host}}
+            a["hosts"].remove(host)
         else:
             for k, v in body["set_metadata"]["metadata"].items():
                 if v is None:
@@ -95,6 +108,11 @@ class FakeNova:
         return {"aggregate": copy.deepcopy(a)}
 
     def _delete(self, request, context):
+        a = self.aggs[self._agg_id(request)]
+        if a["hosts"]:  # as Nova: InvalidAggregateAction
+            context.status_code = 400
+            return {"badRequest": {"code": 400, "message":
+                    "Host aggregate is not empty"}}
         del self.aggs[self._agg_id(request)]
         context.status_code = 200
         return {}
@@ -228,7 +246,7 @@ class ApplyTest(unittest.TestCase):
         self.run_migrate()
         clean = self.nova.state()
         total_calls = self.nova.calls
-        self.assertGreater(total_calls, 8)
+        self.assertEqual(8, total_calls)
         for mode in ("before", "after"):
             for n in range(1, total_calls + 1):
                 with self.subTest(mode=mode, n=n):
@@ -253,6 +271,92 @@ class ApplyTest(unittest.TestCase):
                         undone = apply.undo(self.admin, self.journal)
                         self.assertTrue(undone.ok, undone)
                     self.assertEqual(initial, self.nova.state())
+
+    def requests(self):
+        """(method, what) of every request: 'list', 'create', 'delete' or
+        the aggregate action's name."""
+        out = []
+        for r in self.mock.request_history:
+            if r.method == "GET":
+                out.append(("GET", "list"))
+            elif r.method == "DELETE":
+                out.append(("DELETE", "delete"))
+            elif r.path.endswith("/action"):
+                out.append(("POST", next(iter(r.json()))))
+            else:
+                out.append(("POST", "create"))
+        return out
+
+    def test_api_calls_are_one_per_write_plus_two_lists(self):
+        report = self.run_migrate()
+        self.assertTrue(report.ok, report)
+        # 1 list, set_metadata on gpu and nic, create pci-flavor-a100, add
+        # c1 and c2 to it, its set_metadata, 1 read-back list: no lookups
+        self.assertEqual(
+            [("GET", "list"), ("POST", "set_metadata"),
+             ("POST", "set_metadata"), ("POST", "create"),
+             ("POST", "add_host"), ("POST", "add_host"),
+             ("POST", "set_metadata"), ("GET", "list")],
+            self.requests())
+        self.mock.reset_mock()
+        self.assertTrue(apply.undo(self.admin, self.journal).ok)
+        # 1 list, restore 3 aggregates, remove 2 hosts, delete 1 aggregate
+        self.assertEqual(
+            {("GET", "list"): 1, ("POST", "set_metadata"): 3,
+             ("POST", "remove_host"): 2, ("DELETE", "delete"): 1},
+            collections.Counter(self.requests()))
+
+    def test_api_calls_scale_with_aggregates_and_hosts_not_their_product(self):
+        existing = [{"id": i, "name": "old-%d" % i, "uuid": "u%d" % i,
+                     "hosts": [], "metadata": {}, "availability_zone": None}
+                    for i in range(1, 101)]
+        self.nova = FakeNova(self.mock, existing)
+        self.mock.reset_mock()
+        values = {"f%02d" % i: '{"product_id":"%04x","vendor_id":"10de"}' % i
+                  for i in range(60)}
+        self.src = source(**values)
+        # 50 new aggregates of 3 hosts each, 10 flavors on existing ones
+        mapping, hosts = {}, {}
+        for i, name in enumerate(sorted(values)):
+            if i < 50:
+                mapping[name] = ["new-%d" % i]
+                hosts["new-%d" % i] = ["h%d" % (3 * i + j) for j in range(3)]
+            else:
+                mapping[name] = ["old-%d" % i]
+        self.targets = plan.Targets(mapping, hosts)
+        report = self.run_migrate()
+        self.assertTrue(report.ok, report)
+        self.assertEqual(50 + 150 + 60, len(report.applied))
+        self.assertEqual(
+            {("GET", "list"): 2, ("POST", "create"): 50,
+             ("POST", "add_host"): 150, ("POST", "set_metadata"): 60},
+            collections.Counter(self.requests()))
+        self.mock.reset_mock()
+        self.assertEqual(0, self.run_migrate().plan.change_count)
+        self.assertEqual([("GET", "list")] * 2, self.requests())
+        self.mock.reset_mock()
+        self.assertTrue(apply.undo(self.admin, self.journal).ok)
+        self.assertEqual(
+            {("GET", "list"): 1, ("POST", "set_metadata"): 60,
+             ("POST", "remove_host"): 150, ("DELETE", "delete"): 50},
+            collections.Counter(self.requests()))
+        self.assertEqual(100, len(self.nova.aggs))
+
+    def test_undo_keeps_created_aggregate_that_gained_a_host(self):
+        initial = self.nova.state()
+        self.run_migrate()
+        new = next(a for a in self.nova.aggs.values()
+                   if a["name"] == "pci-flavor-a100")
+        new["hosts"].append("c9")
+        for dry_run in (True, False):
+            report = apply.undo(self.admin, self.journal, dry_run=dry_run)
+            self.assertFalse(report.ok)
+            self.assertEqual(1, len(report.problems), report.problems)
+            self.assertIn("aggregate 'pci-flavor-a100' still has host(s) c9",
+                          report.problems[0])
+        self.assertEqual((["c9"], {}), self.nova.state()["pci-flavor-a100"])
+        self.assertEqual(initial["gpu"], self.nova.state()["gpu"])
+        self.assertEqual(initial["nic"], self.nova.state()["nic"])
 
     def test_failure_message_says_how_to_continue(self):
         self.nova.fail_at = 4
