@@ -88,7 +88,10 @@ class DefinitionCache:
         try:
             return codec.parse_value(value)
         except codec.PciFlavorError as exc:
-            return exc
+            # Cached for the filter's lifetime: keep a fresh copy, without
+            # the traceback and context whose frames would keep the first
+            # request's host states alive.
+            return codec.PciFlavorError(exc.reason, exc.key, exc.aggregate)
 
     def _compile(self, values: tuple[str, ...]) -> matching.Predicate:
         definition = None

@@ -138,3 +138,23 @@ def test_placement_maps_plan():
     assert fu.placement_maps_plan([{"mappings": {}}, {"mappings": {"rid-0": ["rp"]}}], p)
     assert not fu.placement_maps_plan([{"mappings": {"rid-0": ["rp"]}}],
                                       plan(req("a100", 1)))
+
+
+def test_cached_parse_errors_do_not_keep_the_callers_frames_alive():
+    import gc
+    import weakref
+
+    class HostStates:
+        pass
+
+    cache = fu.DefinitionCache(16)
+    p = plan(req("a100"))
+
+    def one_request():
+        hosts = HostStates()  # stands for the request's host states
+        fu.host_predicates([agg("bad", **{"pci_flavor:a100": "{"})], p, cache)
+        return weakref.ref(hosts)
+
+    ref = one_request()
+    gc.collect()
+    assert ref() is None
