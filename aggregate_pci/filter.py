@@ -46,19 +46,26 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
         if scheduler_utils.request_is_rebuild(spec_obj):
             yield from filter_obj_list
             return
-        plan = self._plan(spec_obj)
+        try:
+            plan = self._plan(spec_obj)
+        except Exception:
+            # Without the managed names no alias request can be judged:
+            # fail closed for this request only, never raise.
+            LOG.exception("aggregate-pci: cannot read which PCI flavors the "
+                          "aggregates define; no host passes this request's "
+                          "pci_passthrough:alias requests")
+            return
         # Hosts share aggregates: resolve each set of aggregates once per
         # request (the objects live as long as the host states, so their
         # ids are stable keys for this request).
         memo: dict[tuple[int, ...], Any] = {}
         for host_state in filter_obj_list:
-            if plan is None or self._passes(host_state, plan, memo):
+            if plan is None or self._passes_safely(host_state, plan, memo):
                 yield host_state
 
     def host_passes(self, host_state: Any, spec_obj: Any) -> bool:
         """Single-host entry point (Nova calls ``filter_all``)."""
-        plan = self._plan(spec_obj)
-        return plan is None or self._passes(host_state, plan, {})
+        return any(True for _ in self.filter_all([host_state], spec_obj))
 
     def _plan(self, spec_obj: Any) -> utils.Plan | None:
         pci_requests = getattr(spec_obj, "pci_requests", None)
@@ -68,6 +75,16 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
         return utils.build_plan(pci_requests.requests,
                                 lambda: utils.managed_flavor_names(ctx),
                                 CONF.aggregate_pci.reject_unmanaged_requests)
+
+    def _passes_safely(self, host_state: Any, plan: utils.Plan,
+                       memo: dict[tuple[int, ...], Any]) -> bool:
+        try:
+            return self._passes(host_state, plan, memo)
+        except Exception:
+            LOG.exception("aggregate-pci: unexpected error judging host %s; "
+                          "rejecting it for this request",
+                          getattr(host_state, "host", host_state))
+            return False
 
     def _passes(self, host_state: Any, plan: utils.Plan,
                 memo: dict[tuple[int, ...], Any]) -> bool:
