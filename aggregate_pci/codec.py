@@ -259,6 +259,28 @@ def definition_from_json(doc: Any) -> PciFlavorDefinition:
                          "objects, got %s" % json.dumps(doc)[:40])
 
 
+def loads(text: str, what: str = "the value") -> Any:
+    """Strict JSON: duplicate fields and NaN/Infinity are refused.
+
+    Raises ``PciFlavorError`` ("WHAT is not valid JSON ...") like every
+    codec check; ``what`` names the input for the operator.
+    """
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates,
+                          parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise PciFlavorError("%s is not valid JSON (%s); expected e.g. "
+                             '{"vendor_id":"10de","product_id":"20b5"}'
+                             % (what, exc)) from None
+
+
+def parse_document(text: str, what: str = "the value") -> PciFlavorDefinition:
+    """Parse JSON text of any length into a definition (``parse_value``
+    without Nova's stored-value limit, for inputs such as a database column
+    or a command-line option; ``encode`` enforces the limit on writes)."""
+    return definition_from_json(loads(text, what))
+
+
 def parse_value(value: Any, key: str | None = None,
                 aggregate: str | None = None) -> PciFlavorDefinition:
     """Parse a metadata value into a definition; raise ``PciFlavorError``.
@@ -275,14 +297,7 @@ def parse_value(value: Any, key: str | None = None,
                 "the value is %d characters; Nova stores at most %d: split the "
                 "flavor's match objects or shorten tag values"
                 % (len(value), MAX_VALUE_LENGTH))
-        try:
-            doc = json.loads(value, object_pairs_hook=_no_duplicates,
-                             parse_constant=_reject_constant)
-        except (ValueError, RecursionError) as exc:
-            raise PciFlavorError("the value is not valid JSON (%s); expected "
-                                 'e.g. {"vendor_id":"10de","product_id":"20b5"}'
-                                 % exc) from None
-        return definition_from_json(doc)
+        return parse_document(value)
     except PciFlavorError as exc:
         raise exc.with_context(key=key, aggregate=aggregate) from None
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from cliff import lister, show
@@ -40,13 +39,7 @@ def build_definition(args: argparse.Namespace) -> codec.PciFlavorDefinition:
                 raise codec.PciFlavorError(
                     "give either --spec JSON or the field options "
                     "(--vendor-id, --product-id, --match ...), not both")
-            try:
-                doc = json.loads(args.spec)
-            except ValueError as exc:
-                raise codec.PciFlavorError(
-                    "--spec is not valid JSON (%s); expected e.g. "
-                    '{"vendor_id":"10de","product_id":"20b5"}' % exc) from None
-            return codec.definition_from_json(doc)
+            return codec.parse_document(args.spec, what="--spec")
         if not given:
             raise codec.PciFlavorError(
                 "no definition: give --vendor-id and --product-id (plus "

@@ -54,19 +54,6 @@ class SourceData:
     notes: list[str] = dataclasses.field(default_factory=list)
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError("duplicate field %r" % key)
-        out[key] = value
-    return out
-
-
-def _reject_constant(token: str) -> Any:
-    raise ValueError("%s is not allowed" % token)
-
-
 def definition_from_text(text: Any) -> codec.PciFlavorDefinition:
     """Parse a spec stored as JSON text (any length or spacing) and check that
     its canonical form fits Nova's value limit; raise ``PciFlavorError``."""
@@ -74,14 +61,7 @@ def definition_from_text(text: Any) -> codec.PciFlavorDefinition:
         raise codec.PciFlavorError("spec must be JSON text, got %s"
                                    % ("NULL" if text is None
                                       else type(text).__name__))
-    try:
-        doc = json.loads(text, object_pairs_hook=_no_duplicates,
-                         parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        raise codec.PciFlavorError(
-            "spec is not valid JSON (%s); expected e.g. "
-            '{"vendor_id":"10de","product_id":"20b5"}' % exc) from None
-    definition = codec.definition_from_json(doc)
+    definition = codec.parse_document(text, what="spec")
     codec.encode(definition)
     return definition
 
@@ -185,10 +165,9 @@ def flavors_from_aliases(
     bad: list[BadEntry] = []
     for entry in entries:
         try:
-            spec = json.loads(entry.text, object_pairs_hook=_no_duplicates,
-                              parse_constant=_reject_constant)
-        except (ValueError, RecursionError) as exc:
-            bad.append(BadEntry(entry.ident, "not valid JSON (%s)" % exc))
+            spec = codec.loads(entry.text, what="the alias entry")
+        except codec.PciFlavorError as exc:
+            bad.append(BadEntry(entry.ident, exc.reason))
             continue
         if not isinstance(spec, dict):
             bad.append(BadEntry(entry.ident, "an alias must be one JSON "
