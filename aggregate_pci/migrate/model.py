@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 from typing import Any, Iterable
 
 from aggregate_pci import codec
+from aggregate_pci.admin import analysis
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +80,27 @@ def flavor_from_row(row: dict[str, Any]) -> SourceFlavor | BadEntry:
         definition = definition_from_text(row.get("spec"))
     except codec.PciFlavorError as exc:
         return BadEntry(ident, str(exc))
+    problem = alias_problem(name, definition)
+    if problem:
+        return BadEntry(ident, problem)
     return SourceFlavor(name, definition, ident, row.get("description"))
+
+
+def alias_problem(name: str, definition: codec.PciFlavorDefinition) -> str | None:
+    """Why this flavor could not become Nova ``[pci] alias`` entries (which
+    its ``pci_passthrough:alias`` requests need), or None.
+
+    The rule is ``analysis.alias_entries``'s (what ``alias-config`` uses):
+    one device_type and numa_policy per name, device_type on every entry
+    when there are several.
+    """
+    record = types.SimpleNamespace(name=name, aggregate="(migrated)",
+                                   definition=definition, hosts=())
+    try:
+        analysis.alias_entries([record])
+    except analysis.AliasConflict as exc:
+        return "Nova could not use it as a [pci] alias: %s" % exc
+    return None
 
 
 def drop_name_collisions(
@@ -205,6 +227,16 @@ def flavors_from_aliases(
             bad.append(BadEntry(origin, "device_type mismatch between the "
                                         "entries of one name (Nova refuses "
                                         "this)"))
+            continue
+        if len(members) > 1 and None in dev_types:
+            # nova.pci.request.get_alias_from_config compares each further
+            # entry's dev_type with the first one's: a missing one fails.
+            bad.append(BadEntry(origin, "%d entries share this name but do "
+                                        "not set device_type: Nova accepts "
+                                        "several entries of one name only if "
+                                        "each sets device_type (it refuses "
+                                        "this alias): add \"device_type\" to "
+                                        "each entry" % len(members)))
             continue
         policy = policies.pop()
         carry = policy != "legacy" or any(m[3] for m in members)

@@ -36,8 +36,8 @@ def scenario_rows():
         {"id": 1, "name": "a100", "spec": A100, "description": "big GPU",
          "deleted": 0},
         {"id": 2, "name": "nv-any", "deleted": 0, "spec":
-         '[{"vendor_id":"10de","product_id":"1db4"},'
-         ' {"vendor_id":"10de","product_id":"20b5"}]'},
+         '[{"vendor_id":"10de","product_id":"1db4","device_type":"type-PCI"},'
+         ' {"vendor_id":"10de","product_id":"20b5","device_type":"type-PCI"}]'},
         {"id": 3, "name": "old", "spec": A100, "deleted": 3},
         {"id": 4, "name": "broken", "spec": '{"vendor_id": "10de"', "deleted": 0},
         {"id": 5, "name": "noprod", "spec": '{"vendor_id":"10de"}', "deleted": 0},
@@ -47,6 +47,10 @@ def scenario_rows():
         {"id": 9, "name": "gpu", "spec": A100, "deleted": 0},
         {"id": 10, "name": "long", "deleted": 0, "spec": '{"vendor_id":"10de",'
          '"product_id":"20b5","gpu_model":"%s"}' % ("x" * 250)},
+        # two vendor/product pairs without device_type: no usable [pci] alias
+        {"id": 11, "name": "nv-nodt", "deleted": 0, "spec":
+         '[{"vendor_id":"10de","product_id":"1db4"},'
+         ' {"vendor_id":"10de","product_id":"20b5"}]'},
     ]
 
 
@@ -58,11 +62,12 @@ def check_scenario(test, data):
     test.assertEqual("big GPU", data.flavors["a100"].description)
     test.assertEqual("pci_flavors row id=1", data.flavors["a100"].origin)
     test.assertEqual(
-        '[{"product_id":"1db4","vendor_id":"10de"},'
-        '{"product_id":"20b5","vendor_id":"10de"}]', data.flavors["nv-any"].value)
+        '[{"device_type":"type-PCI","product_id":"1db4","vendor_id":"10de"},'
+        '{"device_type":"type-PCI","product_id":"20b5","vendor_id":"10de"}]',
+        data.flavors["nv-any"].value)
     test.assertEqual(["pci_flavors row id=3 (deleted)"], data.skipped)
     bad = {b.ident: b.reason for b in data.bad}
-    test.assertEqual({"pci_flavors row id=%d" % i for i in (4, 5, 6, 7, 8, 9, 10)},
+    test.assertEqual({"pci_flavors row id=%d" % i for i in (4, 5, 6, 7, 8, 9, 10, 11)},
                      set(bad))
     test.assertIn("spec is not valid JSON", bad["pci_flavors row id=4"])
     test.assertIn("missing required field 'product_id'",
@@ -74,6 +79,8 @@ def check_scenario(test, data):
                   bad["pci_flavors row id=8"])
     test.assertIn("case-insensitively", bad["pci_flavors row id=9"])
     test.assertIn("Nova stores at most 255", bad["pci_flavors row id=10"])
+    test.assertIn("Nova accepts several entries of one name only if each "
+                  "sets device_type", bad["pci_flavors row id=11"])
 
 
 def digest(path):
@@ -159,14 +166,15 @@ class NovaConfTest(unittest.TestCase):
             [DEFAULT]
             pci_alias = {"name": "legacy", "vendor_id": "8086", "product_id": "0d58"}
             [pci]
-            alias = {"name": "nv", "vendor_id": "10de", "product_id": "20b5"}
-            alias = {"name": "nv", "vendor_id": "10DE", "product_id": "1db4"}
+            alias = {"name": "nv", "vendor_id": "10de", "product_id": "20b5", "device_type": "type-PCI"}
+            alias = {"name": "nv", "vendor_id": "10DE", "product_id": "1db4", "device_type": "type-PCI"}
             alias = {"name": "vf", "vendor_id": "15b3", "product_id": "101e", "device_type": "type-VF", "numa_policy": "preferred"}
             """)
         data = sources.read_nova_conf([path])
         self.assertEqual({"legacy", "nv", "vf"}, set(data.flavors))
-        self.assertEqual('[{"product_id":"1db4","vendor_id":"10de"},'
-                         '{"product_id":"20b5","vendor_id":"10de"}]',
+        self.assertEqual('[{"device_type":"type-PCI","product_id":"1db4",'
+                         '"vendor_id":"10de"},{"device_type":"type-PCI",'
+                         '"product_id":"20b5","vendor_id":"10de"}]',
                          data.flavors["nv"].value)
         self.assertEqual('{"device_type":"type-VF","numa_policy":"preferred",'
                          '"product_id":"101e","vendor_id":"15b3"}',
@@ -209,6 +217,72 @@ class NovaConfTest(unittest.TestCase):
         data = sources.read_nova_conf([path])
         self.assertEqual({}, data.flavors)
         self.assertIn("device_type mismatch", data.bad[0].reason)
+
+    def test_several_entries_of_one_name_need_device_type_like_nova(self):
+        # nova.pci.request.get_alias_from_config raises PciInvalidAlias for
+        # these (checked below against Nova itself), identical entries too.
+        text = """
+            [pci]
+            alias = {"name": "nv", "vendor_id": "10de", "product_id": "20b5"}
+            alias = {"name": "nv", "vendor_id": "10de", "product_id": "1db4"}
+            alias = {"name": "same", "vendor_id": "10de", "product_id": "20b5"}
+            alias = {"name": "same", "vendor_id": "10de", "product_id": "20b5"}
+            alias = {"name": "one", "vendor_id": "10de", "product_id": "20b5"}
+            """
+        data = sources.read_nova_conf([self.conf(text)])
+        self.assertEqual(["one"], list(data.flavors))
+        bad = {b.ident: b.reason for b in data.bad}
+        self.assertIn("Nova accepts several entries of one name only if each "
+                      "sets device_type",
+                      bad["[pci] alias #1, [pci] alias #2 (alias 'nv')"])
+        self.assertIn("2 entries share this name",
+                      bad["[pci] alias #3, [pci] alias #4 (alias 'same')"])
+
+    def test_alias_rules_agree_with_nova(self):
+        """Each nova.conf is judged by Nova's own get_alias_from_config:
+        the migration refuses exactly what Nova refuses."""
+        import nova.conf
+        from nova import exception as nova_exc
+        from nova.pci import request as nova_request
+        from oslo_config import fixture as config_fixture
+        cases = {
+            "ok": ['{"name": "a", "vendor_id": "10de", "product_id": "20b5"}'],
+            "two-with-type": [
+                '{"name": "a", "vendor_id": "10de", "product_id": "20b5", '
+                '"device_type": "type-PF"}',
+                '{"name": "a", "vendor_id": "10de", "product_id": "1db4", '
+                '"device_type": "type-PF"}'],
+            "two-without-type": [
+                '{"name": "a", "vendor_id": "10de", "product_id": "20b5"}',
+                '{"name": "a", "vendor_id": "10de", "product_id": "1db4"}'],
+            "one-without-type": [
+                '{"name": "a", "vendor_id": "10de", "product_id": "20b5", '
+                '"device_type": "type-PF"}',
+                '{"name": "a", "vendor_id": "10de", "product_id": "1db4"}'],
+            "policy-mismatch": [
+                '{"name": "a", "vendor_id": "10de", "product_id": "20b5", '
+                '"device_type": "type-PF", "numa_policy": "required"}',
+                '{"name": "a", "vendor_id": "10de", "product_id": "1db4", '
+                '"device_type": "type-PF"}'],
+        }
+        fixture = config_fixture.Config(nova.conf.CONF)
+        fixture.setUp()
+        self.addCleanup(fixture.cleanUp)
+        for case, entries in cases.items():
+            with self.subTest(case=case):
+                nova_request.get_alias_from_config.cache_clear()
+                fixture.config(alias=entries, group="pci")
+                try:
+                    nova_request.get_alias_from_config()
+                    nova_ok = True
+                except nova_exc.PciInvalidAlias:
+                    nova_ok = False
+                path = self.conf("[pci]\n" + "".join(
+                    "alias = %s\n" % e for e in entries))
+                data = sources.read_nova_conf([path])
+                self.assertEqual(nova_ok, bool(data.flavors) and not data.bad,
+                                 data.bad)
+        nova_request.get_alias_from_config.cache_clear()
 
     def test_live_migratable_becomes_a_tag(self):
         path = self.conf("""
