@@ -10,7 +10,10 @@ using Nova's own definition of ``[pci] alias``.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Sequence
+import os
+import sqlite3
+import urllib.parse
+from typing import Any, Callable, Sequence
 
 import sqlalchemy as sa
 from oslo_config import cfg
@@ -75,11 +78,30 @@ def _read_only(dbapi_connection, dialect_name: str) -> None:
         cursor.close()
 
 
+def _sqlite_file_options(url: str) -> dict[str, Any]:
+    """For a sqlite file: open it read-only (``mode=ro``), so that a wrong
+    path is an error instead of a new empty database file."""
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError:
+        return {}
+    path = parsed.database
+    if (parsed.get_backend_name() != "sqlite" or not path
+            or path == ":memory:" or path.startswith("file:")):
+        return {}
+    if not os.path.isfile(path):
+        raise SourceError("cannot read --db-url %s: sqlite database file %r "
+                          "does not exist (nothing was created)"
+                          % (_describe(url), path))
+    uri = "file:%s?mode=ro" % urllib.parse.quote(os.path.abspath(path))
+    return {"creator": lambda: sqlite3.connect(uri, uri=True)}
+
+
 def read_table(url: str) -> model.SourceData:
     """Read the live rows of ``pci_flavors`` at ``url``; never writes."""
     description = "table %s at %s" % (TABLE, _describe(url))
     try:
-        engine = sa.create_engine(url)
+        engine = sa.create_engine(url, **_sqlite_file_options(url))
     except (sa.exc.ArgumentError, ImportError) as exc:
         raise SourceError("cannot use --db-url %s: %s"
                           % (_describe(url), exc)) from None

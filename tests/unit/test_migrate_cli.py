@@ -117,4 +117,5 @@ class MigrateCliTest(unittest.TestCase):
         rc, _, err = self.run_cli("--db-url", "sqlite:////nonexistent/x.db",
                                   "--aggregate", "gpu")
         self.assertEqual(1, rc)
-        self.assertIn("cannot read table pci_flavors", err)
+        self.assertIn("sqlite database file '/nonexistent/x.db' does not exist",
+                      err)

@@ -143,8 +143,22 @@ class TableSqliteTest(unittest.TestCase):
     def test_unreachable_url(self):
         with self.assertRaises(sources.SourceError) as ctx:
             sources.read_table("sqlite:////nonexistent-dir/x.db")
-        self.assertIn("cannot read table pci_flavors at sqlite:////nonexistent-dir",
-                      str(ctx.exception))
+        self.assertIn("sqlite database file '/nonexistent-dir/x.db' does not "
+                      "exist", str(ctx.exception))
+
+    def test_wrong_sqlite_path_creates_no_file(self):
+        with self.assertRaises(sources.SourceError) as ctx:
+            sources.read_table(self.url)
+        self.assertIn("does not exist (nothing was created)", str(ctx.exception))
+        self.assertEqual([], os.listdir(self.dir.name))
+
+    def test_read_only_file_is_read_without_any_new_file(self):
+        make_db(self.url, scenario_rows())
+        os.chmod(self.path, 0o444)
+        before = digest(self.path)
+        check_scenario(self, sources.read_table(self.url))
+        self.assertEqual(before, digest(self.path))
+        self.assertEqual(["flavors.db"], os.listdir(self.dir.name))
 
     def test_password_is_not_shown(self):
         with self.assertRaises(sources.SourceError) as ctx:
