@@ -272,6 +272,56 @@ class ApplyTest(unittest.TestCase):
                         self.assertTrue(undone.ok, undone)
                     self.assertEqual(initial, self.nova.state())
 
+    def test_undo_interrupted_at_every_call_then_rerun_restores_exactly(self):
+        # a replaced key, new keys, a created aggregate with added hosts
+        self.nova.aggs[1]["metadata"]["pci_flavor:t4"] = NIC
+        initial = self.nova.state()
+        self.assertTrue(self.run_migrate(replace=True).ok)
+        before_undo = self.nova.calls
+        self.assertTrue(apply.undo(self.admin, self.journal).ok)
+        undo_calls = self.nova.calls - before_undo
+        self.assertEqual(7, undo_calls)  # list, 3 restores, 2 removes, delete
+        self.assertEqual(initial, self.nova.state())
+        for mode in ("before", "after"):
+            for n in range(1, undo_calls + 1):
+                with self.subTest(mode=mode, n=n):
+                    self.nova = FakeNova(self.mock, initial_aggregates())
+                    self.nova.aggs[1]["metadata"]["pci_flavor:t4"] = NIC
+                    os.unlink(self.journal)
+                    self.assertTrue(self.run_migrate(replace=True).ok)
+                    self.nova.fail_at = self.nova.calls + n
+                    self.nova.fail_mode = mode
+                    try:
+                        first = apply.undo(self.admin, self.journal)
+                        self.assertFalse(first.ok)
+                        self.assertIn("run the same undo again", first.error)
+                    except api.AdminError:
+                        self.assertEqual(1, n)  # the initial list failed
+                    self.nova.fail_at = None
+                    again = apply.undo(self.admin, self.journal)
+                    self.assertTrue(again.ok, again)
+                    self.assertEqual(initial, self.nova.state())
+                    self.assertEqual([], apply.undo(self.admin,
+                                                    self.journal).applied)
+
+    def test_undo_after_interrupted_run_without_rerun_restores_exactly(self):
+        self.nova.aggs[1]["metadata"]["pci_flavor:t4"] = NIC
+        initial = self.nova.state()
+        self.run_migrate(replace=True)
+        total = self.nova.calls
+        for mode in ("before", "after"):
+            for n in range(2, total):
+                with self.subTest(mode=mode, n=n):
+                    self.nova = FakeNova(self.mock, initial_aggregates())
+                    self.nova.aggs[1]["metadata"]["pci_flavor:t4"] = NIC
+                    os.unlink(self.journal)
+                    self.nova.fail_at, self.nova.fail_mode = n, mode
+                    self.assertFalse(self.run_migrate(replace=True).ok)
+                    self.nova.fail_at = None
+                    undone = apply.undo(self.admin, self.journal)
+                    self.assertTrue(undone.ok, undone)
+                    self.assertEqual(initial, self.nova.state())
+
     def requests(self):
         """(method, what) of every request: 'list', 'create', 'delete' or
         the aggregate action's name."""
