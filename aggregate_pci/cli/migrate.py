@@ -11,7 +11,7 @@ from cliff import command
 
 from aggregate_pci.admin import api
 from aggregate_pci.cli import common
-from aggregate_pci.migrate import apply, plan, sources
+from aggregate_pci.migrate import apply, journal, plan, sources
 from aggregate_pci.migrate.model import SourceData
 
 DEFAULT_JOURNAL = "aggregate-pci-migrate.journal"
@@ -120,6 +120,12 @@ class Migrate(common.HandlesErrors, command.Command):
         self.app.stdout.write(line + "\n")
 
     def take_action(self, parsed_args: argparse.Namespace) -> int:
+        try:
+            return self._take_action(parsed_args)
+        except journal.JournalError as exc:
+            raise api.AdminError(str(exc)) from None
+
+    def _take_action(self, parsed_args: argparse.Namespace) -> int:
         args = parsed_args
         admin = common.get_admin(self.app)
         if args.undo:

@@ -74,30 +74,32 @@ def apply_steps(admin: api.PciFlavorAdmin, plan: plan_mod.Plan,
             if step.create:
                 seq = journal.intent("create_aggregate", aggregate=name)
                 agg = _journaled(journal, seq, admin.create_aggregate, name)
-                journal.done(seq, id=agg.id)
                 aggregates[name] = agg
                 report.applied.append("created aggregate %r" % name)
+                journal.done(seq, id=agg.id)
             agg = aggregates[name]
             for host in step.add_hosts:
                 seq = journal.intent("add_host", aggregate=name, host=host)
                 _journaled(journal, seq, admin.add_host, agg, host)
-                journal.done(seq)
                 report.applied.append("added host %r to aggregate %r"
                                       % (host, name))
+                journal.done(seq)
             if step.set_keys:
                 keys = {c.key: {"old": c.old, "new": c.new}
                         for c in step.set_keys}
                 seq = journal.intent("set_metadata", aggregate=name, keys=keys)
                 _journaled(journal, seq, admin.set_metadata, agg,
                            step.metadata())
-                journal.done(seq)
                 for change in step.set_keys:
                     report.applied.append(
                         "set %s=%s on aggregate %r%s" % (
                             change.key, change.new, name,
                             "" if change.old is None
                             else " (replaced %s)" % change.old))
-        except api.AdminError as exc:
+                journal.done(seq)
+        except (api.AdminError, journal_mod.JournalError) as exc:
+            # A journal failure stops the run too: every write made so far
+            # has its intent (with the replaced value) on disk already.
             report.error = (
                 "%s. Stopped after %d write(s); re-run the same command to "
                 "finish, or undo with --undo %s" % (
@@ -110,7 +112,10 @@ def _journaled(journal: journal_mod.Journal, seq: int, call: Any,
     try:
         return call(*args)
     except api.AdminError as exc:
-        journal.failed(seq, str(exc))
+        try:
+            journal.failed(seq, str(exc))
+        except journal_mod.JournalError:
+            pass  # the intent is on disk; Nova's error is the one to report
         raise
 
 
@@ -211,5 +216,10 @@ def undo(admin: api.PciFlavorAdmin, journal_path: str,
                         "undo again to finish" % (exc, len(report.applied)))
         return report
     if not dry_run and not report.problems:
-        journal.mark_undone(restored=report.applied)
+        try:
+            journal.mark_undone(restored=report.applied)
+        except journal_mod.JournalError as exc:
+            report.error = ("%s: the state is restored, but the journal does "
+                            "not say so (a later undo finds nothing to change)"
+                            % exc)
     return report

@@ -7,6 +7,7 @@ import os
 import re
 import tempfile
 import unittest
+from unittest import mock
 
 import requests
 import requests_mock
@@ -415,6 +416,27 @@ class ApplyTest(unittest.TestCase):
         self.assertIn("--undo " + self.journal, report.error)
         records = list(journal.read(self.journal))
         self.assertIn("failed", [r["event"] for r in records])
+
+    def test_journal_write_failure_stops_and_reports_writes_made(self):
+        initial = self.nova.state()
+        real_done = journal.Journal.done
+        calls = []
+
+        def done(self_, seq, **fields):
+            calls.append(seq)
+            if len(calls) == 2:  # disk full after the second write
+                raise journal.JournalError("cannot write journal: disk full")
+            return real_done(self_, seq, **fields)
+
+        with mock.patch.object(journal.Journal, "done", done):
+            report = self.run_migrate()
+        self.assertFalse(report.ok)
+        self.assertIn("cannot write journal: disk full", report.error)
+        self.assertIn("Stopped after 2 write(s)", report.error)
+        self.assertEqual(2, len(report.applied), report.applied)
+        # every write made has its intent on disk: undo restores exactly
+        self.assertTrue(apply.undo(self.admin, self.journal).ok)
+        self.assertEqual(initial, self.nova.state())
 
     def test_torn_last_journal_line_is_ignored(self):
         self.run_migrate()

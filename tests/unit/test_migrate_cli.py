@@ -119,3 +119,13 @@ class MigrateCliTest(unittest.TestCase):
         self.assertEqual(1, rc)
         self.assertIn("sqlite database file '/nonexistent/x.db' does not exist",
                       err)
+        rc, _, err = self.run_cli("--undo", os.path.join(self.dir, "nope"))
+        self.assertEqual(1, rc)
+        self.assertIn("error: cannot read journal %s" % self.dir, err)
+        rc, out, err = self.run_cli("--db-url", self.db, "--aggregate", "gpu",
+                                    "--journal", "/nonexistent-dir/j")
+        self.assertEqual(1, rc)
+        self.assertIn("ERROR cannot write journal /nonexistent-dir/j", out)
+        self.assertIn("Stopped after 0 write(s)", out)
+        self.assertEqual([], [r for r in self.mock.request_history
+                              if r.method != "GET"])
