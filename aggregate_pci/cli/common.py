@@ -6,21 +6,26 @@ import sys
 from typing import Any, Iterable
 
 from aggregate_pci.admin import api
+from aggregate_pci.cli import plugin
 
 CHANGE_COLUMNS = ("Aggregate", "Key", "Old Value", "New Value", "Result")
 
 
 def get_admin(app: Any) -> api.PciFlavorAdmin:
     """The library client for this app: an injected one (tests, the demo),
-    else one on the client manager's keystoneauth1 session (osc-lib or OSC)."""
+    else the plugin's ``make_client`` on this run's client manager (osc-lib's
+    or OpenStackClient's keystoneauth1 session), made once per manager.
+
+    Not ``client_manager.pci_flavor``: OSC caches that handle on its class,
+    so a second shell in one process would get the first one's session.
+    """
     factory = getattr(app, "admin_factory", None)
     if factory is not None:
         return factory()
     cm = app.client_manager
     cached = getattr(cm, "_aggregate_pci_admin", None)
     if cached is None:
-        cached = api.PciFlavorAdmin(cm.session, region_name=cm.region_name,
-                                    endpoint_type=cm.interface)
+        cached = plugin.make_client(cm)
         cm._aggregate_pci_admin = cached
     return cached
 

@@ -3,11 +3,13 @@ with clouds.yaml, ``OS_*`` variables, ``--os-*`` options, ``--debug``)."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Any, Callable
 
 from cliff import commandmanager
 from osc_lib import shell
+from osc_lib.api import auth
 
 import aggregate_pci
 from aggregate_pci.admin import api
@@ -33,6 +35,25 @@ class AggregatePciApp(shell.OpenStackShell):
             stdout=stdout, stderr=stderr, deferred_help=True)
         self.admin_factory = admin_factory
         self.nova_context = nova_context
+
+    def build_option_parser(self, description: str | None, version: str | None,
+                            argparse_kwargs: dict[str, Any] | None = None,
+                            ) -> argparse.ArgumentParser:
+        """osc-lib's global options plus every keystoneauth1 plugin's
+        ``--os-*`` options (``--os-auth-url``, ``--os-username``,
+        ``--os-token``...), as ``openstack`` has them."""
+        parser = super().build_option_parser(description, version, argparse_kwargs)
+        return auth.build_auth_plugins_option_parser(parser)
+
+    def _final_defaults(self) -> None:
+        # As OpenStackClient: token + endpoint means admin_token auth,
+        # anything else defaults to password auth.
+        super()._final_defaults()
+        options = self.options
+        if getattr(options, "endpoint", None) and getattr(options, "token", None):
+            self._auth_type = "admin_token"
+        else:
+            self._auth_type = "password"
 
     def prepare_to_run_command(self, cmd: Any) -> None:
         if self.admin_factory is not None:

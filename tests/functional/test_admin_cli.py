@@ -2,12 +2,18 @@
 create/list/show/delete, alias-config, check, capacity after boots,
 inventory export, and a non-admin token."""
 
+import nova.tests.functional  # noqa: F401  (must come before other Nova imports)
+
+# isort: split
+
+import contextlib
 import io
 import json
 import os
 import tempfile
+from unittest import mock
 
-import nova.tests.functional  # noqa: F401  (must come before other Nova imports)
+import fixtures
 from keystoneauth1 import noauth
 from keystoneauth1 import session as ks_session
 
@@ -177,3 +183,147 @@ class AdminCliTest(base.AggregatePciTestBase):
             self.assertIn("error: admin role required", err)
             self.assertNotIn("Traceback", err)
         self.assertEqual(before, self.metadata())
+
+
+#: Tokens the in-process API accepts in these tests: {token: (user, roles)}.
+TOKENS = {"admin-token": ("admin", "reader,member,admin"),
+          "member-token": ("demo", "reader,member")}
+
+
+def accept_tokens(test, tokens=TOKENS):
+    """Let the in-process API authenticate ``X-Auth-Token`` as keystonemiddleware
+    would (token -> user, project, roles headers), so CLIs that only send a
+    token (``--os-auth-type admin_token``) reach it; unknown tokens get 401.
+
+    The harness stubs keystonemiddleware with a context built from the
+    ``X-Auth-User``/``X-Roles`` headers its own clients send; this wraps that
+    stub, leaving requests with those headers as they were.
+    """
+    from nova import context as nova_context
+    from nova.api import auth as nova_auth
+
+    stub = nova_auth.NovaKeystoneContext.__dict__["_create_context"]
+    stub = getattr(stub, "__func__", stub)
+
+    def from_token(env, **kwargs):
+        if "HTTP_X_AUTH_USER" not in env:
+            known = tokens.get(env.get("HTTP_X_AUTH_TOKEN"))
+            if known is None:
+                return nova_context.RequestContext(None, None, **kwargs)
+            env = dict(env, HTTP_X_AUTH_USER=known[0], HTTP_X_ROLES=known[1],
+                       HTTP_X_AUTH_PROJECT_ID=test.api.project_id)
+        return stub(env, **kwargs)
+
+    test.useFixture(fixtures.MonkeyPatch(
+        "nova.api.auth.NovaKeystoneContext._create_context",
+        staticmethod(from_token)))
+
+
+def without_os_env(**extra):
+    """os.environ without OS_* variables (openstack.config turns any of them,
+    e.g. the harness's OS_WSGI__API_PASTE_CONFIG, into an "envvars" cloud
+    with password auth) plus ``extra``, for a CLI run in-process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env.update(extra)
+    return mock.patch.dict(os.environ, env, clear=True)
+
+
+class OpenStackClientPluginTest(base.AggregatePciTestBase):
+    """``openstack pci flavor ...`` through the real OpenStackClient shell
+    (entry points, plugin client factory, OSC's keystoneauth1 session)."""
+
+    def setUp(self):
+        super().setUp()
+        self.start_compute("compute1", pci_info=base.gpu_host(
+            [(0x81, GPU_A100), (0x82, GPU_T4)]))
+        accept_tokens(self)
+        self.agg = self.make_aggregate("gpu-hosts", hosts=["compute1"])
+
+    def openstack(self, *argv, token="admin-token"):
+        from openstackclient import shell as osc_shell
+
+        out, err = io.StringIO(), io.StringIO()
+        with without_os_env(HOME=self.useFixture(fixtures.TempDir()).path), \
+                contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = osc_shell.OpenStackShell().run(
+                ["--os-auth-type", "admin_token", "--os-endpoint",
+                 self.api.base_url, "--os-token", token] + list(argv))
+        return rc, out.getvalue(), err.getvalue()
+
+    def metadata(self):
+        return self.admin_api.api_get(
+            "/os-aggregates/%s" % self.agg["id"]).body["aggregate"]["metadata"]
+
+    def test_flavor_commands_through_openstackclient(self):
+        rc, out, err = self.openstack(
+            "pci", "flavor", "create", "a100", "--aggregate", "gpu-hosts",
+            "--vendor-id", "10de", "--product-id", "20b5", "-f", "json")
+        self.assertEqual(0, rc, err)
+        value = '{"product_id":"20b5","vendor_id":"10de"}'
+        self.assertEqual(("created", value),
+                         (json.loads(out)["Result"], json.loads(out)["New Value"]))
+        self.assertEqual({"pci_flavor:a100": value}, self.metadata())
+
+        rc, out, err = self.openstack("pci", "flavor", "list", "-f", "json")
+        self.assertEqual(0, rc, err)
+        self.assertEqual([{"Flavor": "a100", "Aggregate": "gpu-hosts",
+                           "Hosts": "compute1", "Definition": value, "Error": ""}],
+                         json.loads(out))
+        rc, out, err = self.openstack("pci", "flavor", "show", "a100", "-f",
+                                      "value", "-c", "hosts")
+        self.assertEqual((0, "compute1"), (rc, out.strip()), err)
+        rc, out, err = self.openstack("pci", "flavor", "alias-config",
+                                      "--no-section")
+        self.assertEqual(0, rc, err)
+        self.assertEqual('{"name": "a100", "product_id": "20b5", '
+                         '"vendor_id": "10de"}\n', out)
+
+        # a member token: the plugin's 403 handling, nothing changed
+        rc, out, err = self.openstack("pci", "flavor", "delete", "a100",
+                                      token="member-token")
+        self.assertEqual(1, rc)
+        self.assertIn("error: admin role required", err)
+        self.assertNotIn("Traceback", err)
+        self.assertEqual({"pci_flavor:a100": value}, self.metadata())
+
+        rc, out, err = self.openstack("pci", "flavor", "delete", "a100",
+                                      "-f", "value", "-c", "Result")
+        self.assertEqual((0, "deleted"), (rc, out.strip()), err)
+        self.assertEqual({}, self.metadata())
+
+    def test_plugin_client_factory_is_used(self):
+        from aggregate_pci.cli import plugin
+
+        made = []
+        real = plugin.make_client
+
+        def spy(instance):
+            client = real(instance)
+            made.append((instance.session, client))
+            return client
+
+        with mock.patch.object(plugin, "make_client", spy):
+            rc, out, err = self.openstack("pci", "flavor", "list", "-f", "json")
+        self.assertEqual((0, []), (rc, json.loads(out)), err)
+        self.assertEqual(1, len(made))
+        self.assertIs(made[0][0], made[0][1].session)
+
+    def test_standalone_shell_with_os_options(self):
+        """``aggregate-pci`` with the usual --os-* options (no injected
+        client): osc-lib's auth and session end to end."""
+        out, err = io.StringIO(), io.StringIO()
+        with without_os_env():
+            rc = shell.main(["--os-endpoint", self.api.base_url, "--os-token",
+                             "admin-token", "flavor", "create", "t4",
+                             "--aggregate", "gpu-hosts", "--vendor-id", "10de",
+                             "--product-id", "1eb8", "-f", "value", "-c",
+                             "Result"], stdout=out, stderr=err)
+        self.assertEqual((0, "created"), (rc, out.getvalue().strip()), err.getvalue())
+        self.assertIn("pci_flavor:t4", self.metadata())
+        out, err = io.StringIO(), io.StringIO()
+        with without_os_env():
+            rc = shell.main(["--os-endpoint", self.api.base_url, "--os-token",
+                             "bogus", "flavor", "list"], stdout=out, stderr=err)
+        self.assertEqual(1, rc)
+        self.assertIn("authentication failed", err.getvalue())
+        self.assertNotIn("Traceback", err.getvalue())
