@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A throwaway MariaDB server on loopback for the migration tests.
 #   tools/mariadb.sh start DIR [PORT]   initialise DIR, start, print the URL
-#   tools/mariadb.sh stop DIR           shut it down (DIR can then be removed)
+#   tools/mariadb.sh stop DIR           shut down the server of DIR (its socket
+#                                       or pid file; a PORT argument is ignored)
 # The URL printed is what AGGREGATE_PCI_TEST_MYSQL_URL expects:
 #   mysql+pymysql://root@127.0.0.1:PORT/
 set -euo pipefail
@@ -38,7 +39,9 @@ start)
     exit 1
     ;;
 stop)
-    mariadb-admin -h127.0.0.1 -P"$port" -uroot shutdown 2>/dev/null || {
+    # Stop the server of DIR (its socket, else its pid file), never whatever
+    # listens on a port: another server may be there.
+    mariadb-admin --socket="$dir/sock" -uroot shutdown 2>/dev/null || {
         [ -f "$dir/pid" ] && kill "$(cat "$dir/pid")" 2>/dev/null || true; }
     ;;
 *)
