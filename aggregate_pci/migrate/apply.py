@@ -152,7 +152,8 @@ def undo(admin: api.PciFlavorAdmin, journal_path: str,
 
     A key is restored only while it still holds what the migration wrote;
     anything changed since is reported and left alone.  Created aggregates
-    are deleted once empty again.
+    are deleted once empty again, and only the very one created (its id in
+    the journal, when the create's response arrived).
     """
     report = Report()
     intents = journal_mod.pending_intents(journal_path)
@@ -200,6 +201,13 @@ def undo(admin: api.PciFlavorAdmin, journal_path: str,
                     report.applied.append("%sremove host %r from aggregate %r"
                                           % (verb, host, name))
             elif op == "create_aggregate" and agg is not None:
+                created_id = intent.get("done", {}).get("id")
+                if created_id is not None and agg.id != created_id:
+                    report.problems.append(
+                        "aggregate %r has id %s, but the migration created id "
+                        "%s: it is another aggregate of the same name, left "
+                        "in place" % (name, agg.id, created_id))
+                    continue
                 try:
                     deleted = admin.delete_aggregate(agg, dry_run=dry_run)
                 except api.NotEmpty as exc:

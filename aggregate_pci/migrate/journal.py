@@ -102,11 +102,16 @@ def read(path: str) -> Iterator[dict[str, Any]]:
 
 
 def pending_intents(path: str) -> list[dict[str, Any]]:
-    """The write intents recorded since the last undo, oldest first."""
+    """The write intents recorded since the last undo, oldest first; an
+    intent whose write completed carries its ``done`` record."""
     intents: list[dict[str, Any]] = []
+    by_seq: dict[Any, dict[str, Any]] = {}
     for record in read(path):
         if record["event"] == "undo":
-            intents = []
+            intents, by_seq = [], {}
         elif record["event"] == "intent":
             intents.append(record)
+            by_seq[record.get("seq")] = record
+        elif record["event"] == "done" and record.get("seq") in by_seq:
+            by_seq[record["seq"]]["done"] = record
     return intents

@@ -409,6 +409,24 @@ class ApplyTest(unittest.TestCase):
         self.assertEqual(initial["gpu"], self.nova.state()["gpu"])
         self.assertEqual(initial["nic"], self.nova.state()["nic"])
 
+    def test_undo_leaves_another_aggregate_of_the_created_name_alone(self):
+        initial = self.nova.state()
+        self.run_migrate()
+        created = next(i for i, a in self.nova.aggs.items()
+                       if a["name"] == "pci-flavor-a100")
+        # someone deleted it and made an unrelated, empty one of that name
+        del self.nova.aggs[created]
+        self.nova.aggs[99] = {"id": 99, "name": "pci-flavor-a100",
+                              "uuid": "u99", "hosts": [], "metadata": {},
+                              "availability_zone": None}
+        report = apply.undo(self.admin, self.journal)
+        self.assertFalse(report.ok)
+        self.assertIn("aggregate 'pci-flavor-a100' has id 99, but the "
+                      "migration created id %d" % created, report.problems[0])
+        self.assertIn(99, self.nova.aggs)
+        self.assertEqual(initial["gpu"], self.nova.state()["gpu"])
+        self.assertEqual(initial["nic"], self.nova.state()["nic"])
+
     def test_failure_message_says_how_to_continue(self):
         self.nova.fail_at = 4
         report = self.run_migrate()
