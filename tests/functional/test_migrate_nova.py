@@ -19,7 +19,7 @@ from aggregate_pci.migrate import apply, plan, sources
 from tests.functional import base
 from tests.functional.base import GPU_A100, GPU_T4
 from tests.functional.test_migrate_mariadb import MYSQL_SCHEMA, ScratchDatabase
-from tests.unit.test_migrate_sources import make_db
+from tests.unit.test_migrate_sources import digest, make_db
 
 ROWS = [
     {"id": 1, "name": "a100", "deleted": 0,
@@ -39,12 +39,13 @@ class FailingSession(ks_session.Session):
     after = False
     calls = 0
 
-    def request(self, *args, **kwargs):
+    def request(self, url, method, *args, **kwargs):
+        self.methods = getattr(self, "methods", []) + [method]
         self.calls += 1
         if self.calls == self.fail_at and not self.after:
             raise ks_exc.ConnectFailure("injected failure before call %d"
                                         % self.calls)
-        response = super().request(*args, **kwargs)
+        response = super().request(url, method, *args, **kwargs)
         if self.calls == self.fail_at:
             raise ks_exc.ConnectFailure("injected failure after call %d"
                                         % self.calls)
@@ -80,16 +81,32 @@ class MigrateOntoNovaTest(base.AggregatePciTestBase):
                 for a in self.admin_api.api_get(
                     "/os-aggregates").body["aggregates"]}
 
-    def migrate(self, url, admin):
+    def migrate(self, url, admin, dry_run=False):
         data = sources.read_table(url)
         targets = plan.targets_auto(data.flavors, nova_db.host_pools(self.ctxt))
-        return apply.migrate(admin, data, targets, self.journal)
+        return apply.migrate(admin, data, targets, self.journal,
+                             dry_run=dry_run)
 
-    def check_migration(self, url):
+    def check_migration(self, url, source_content):
+        """Migrate from ``url``; ``source_content()`` snapshots the source,
+        which must be the same after every run and undo."""
+        source_before = source_content()
         initial = self.state()
         flavors = {n: self.pci_flavor(n + ":1") for n in ("a100", "t4")}
         refused = self.boot(flavors["a100"], expected_state="ERROR")
         self.assertIn("No valid host", refused["fault"]["message"])
+
+        dry_admin, dry_sess = self.admin()
+        dry = self.migrate(url, dry_admin, dry_run=True)
+        self.assertTrue(dry.ok, dry)
+        self.assertEqual(["GET"], dry_sess.methods)  # one list, no write
+        self.assertEqual(6, dry.plan.change_count)
+        self.assertIn("create aggregate 'pci-flavor-a100'", dry.plan.lines())
+        self.assertIn("add host 'compute1' to aggregate 'pci-flavor-a100'",
+                      dry.plan.lines())
+        self.assertEqual(initial, self.state())
+        self.assertFalse(os.path.exists(self.journal))
+
         admin, sess = self.admin()
         report = self.migrate(url, admin)
         self.assertTrue(report.ok, report)
@@ -135,13 +152,14 @@ class MigrateOntoNovaTest(base.AggregatePciTestBase):
                 self.assertEqual(clean, self.state())
                 self.assertTrue(apply.undo(admin, self.journal).ok)
                 self.assertEqual(initial, self.state())
+        self.assertEqual(source_before, source_content())
 
     def test_migrate_from_sqlite(self):
-        url = "sqlite:///" + os.path.join(self.tmp, "flavors.db")
-        make_db(url, ROWS)
-        self.check_migration(url)
+        path = os.path.join(self.tmp, "flavors.db")
+        make_db("sqlite:///" + path, ROWS)
+        self.check_migration("sqlite:///" + path, lambda: digest(path))
 
     def test_migrate_from_mariadb(self):
         db = ScratchDatabase(self)
         make_db(db.url, ROWS, MYSQL_SCHEMA)
-        self.check_migration(db.url)
+        self.check_migration(db.url, db.checksum)

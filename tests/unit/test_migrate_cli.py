@@ -64,6 +64,8 @@ class MigrateCliTest(unittest.TestCase):
         self.assertIn("plan: set pci_flavor:t4=", out)
         self.assertIn("dry run: 6 change(s) planned", out)
         self.assertEqual(initial, self.nova.state())
+        self.assertEqual(["GET"], [r.method for r in self.mock.request_history])
+        self.assertFalse(os.path.exists(self.journal))
 
         rc, out, err = self.run_cli(*base)
         self.assertEqual(0, rc, out + err)
