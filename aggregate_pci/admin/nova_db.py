@@ -21,6 +21,8 @@ _NOT_TAGS = ("count", "numa_node", "vendor_id", "product_id", "dev_type",
 
 def load_config(config_file: str) -> None:
     """Load a nova.conf the way Nova services do (database access only)."""
+    import nova.conf
+    import oslo_messaging
     from nova import config as nova_config
     from nova import objects
 
@@ -31,6 +33,10 @@ def load_config(config_file: str) -> None:
     except Exception as exc:  # oslo.config raises many types; name the file
         raise AdminError("cannot load Nova configuration %r: %s"
                          % (config_file, exc)) from None
+    # Loading a CellMapping reads [DEFAULT] transport_url, an option that
+    # oslo.messaging registers only when a transport is made (services do in
+    # rpc.init); register it without making a transport: we need no RPC.
+    oslo_messaging.TransportURL(nova.conf.CONF)
 
 
 def inventory(ctxt: Any = None,
