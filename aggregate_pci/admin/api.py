@@ -238,9 +238,8 @@ class PciFlavorAdmin:
                                "give the id or UUID instead"
                                % (wanted, ", ".join(str(a.id) for a in found)))
         raise NotFound("aggregate %r not found: 'openstack aggregate list' "
-                       "shows the existing ones, 'aggregate-pci aggregate "
-                       "create' (or 'openstack aggregate create') makes one"
-                       % wanted)
+                       "shows the existing ones, 'openstack aggregate create "
+                       "NAME' makes one" % wanted)
 
     def _current(self, agg: Aggregate) -> Aggregate:
         """``agg`` as Nova has it now (one list); ``NotFound`` names it."""

@@ -59,16 +59,18 @@ def report_partial(changes: Iterable[api.MetadataChange],
 class HandlesErrors:
     """Mixin for commands: an ``AdminError`` becomes one clear line on
     stderr (plus the writes applied before it) and exit status 1; with
-    ``--debug`` it propagates so cliff prints the traceback."""
+    ``--debug`` the applied writes are still listed and the error propagates
+    so cliff logs the traceback."""
 
     def run(self, parsed_args: Any) -> int:
         try:
             return super().run(parsed_args)  # type: ignore[misc]
         except api.AdminError as exc:
             app = self.app  # type: ignore[attr-defined]
-            if getattr(getattr(app, "options", None), "debug", False):
-                raise
             stream = getattr(app, "stderr", None) or sys.stderr
+            if getattr(getattr(app, "options", None), "debug", False):
+                report_partial(exc.changes, stream)
+                raise
             stream.write("error: %s\n" % exc)
             report_partial(exc.changes, stream)
             return 1

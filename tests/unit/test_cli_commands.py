@@ -4,6 +4,10 @@ dry-run, errors on stderr."""
 import io
 import json
 import os
+import re
+import socket
+import subprocess
+import sys
 import tempfile
 import unittest
 
@@ -15,6 +19,7 @@ from aggregate_pci.admin import api
 from aggregate_pci.cli import shell
 
 URL = "http://nova.test/v2.1"
+AGGREGATE_PCI = os.path.join(os.path.dirname(sys.executable), "aggregate-pci")
 A100 = '{"product_id":"20b5","vendor_id":"10de"}'
 
 
@@ -193,3 +198,109 @@ class CliTest(unittest.TestCase):
         self.assertEqual(0, rc, err)
         self.assertIn("--hosts", out)
         self.assertIn("--verbose", out)
+
+
+def free_port():
+    """A local TCP port nothing listens on (bound, never listening)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock, sock.getsockname()[1]
+
+
+def run_process(*argv):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    return subprocess.run([AGGREGATE_PCI] + list(argv), capture_output=True,
+                          text=True, timeout=120, env=env)
+
+
+class CliProcessTest(unittest.TestCase):
+    """The installed ``aggregate-pci`` in a process: what an operator sees."""
+
+    def test_no_traceback_by_default_traceback_with_debug(self):
+        proc = run_process("capacity", "--inventory", "/nonexistent/inv.json")
+        self.assertEqual(1, proc.returncode)
+        self.assertEqual("error: cannot read inventory '/nonexistent/inv.json': "
+                         "No such file or directory\n", proc.stderr)
+        proc = run_process("--debug", "capacity", "--inventory",
+                           "/nonexistent/inv.json")
+        self.assertEqual(1, proc.returncode)
+        self.assertIn("Traceback (most recent call last)", proc.stderr)
+        self.assertIn("AdminError: cannot read inventory", proc.stderr)
+
+    def test_unreachable_endpoint_retried_one_line(self):
+        sock, port = free_port()
+        self.addCleanup(sock.close)
+        url = "http://127.0.0.1:%d/v2.1" % port
+        proc = run_process("--os-endpoint", url, "--os-token", "t", "flavor", "list")
+        self.assertEqual(1, proc.returncode)
+        self.assertNotIn("Traceback", proc.stderr)
+        self.assertEqual(api.CONNECT_RETRIES, proc.stderr.count("Retrying in"))
+        last = proc.stderr.strip().splitlines()[-1]
+        self.assertTrue(last.startswith("error: cannot list host aggregates: the "
+                                        "Compute API is unreachable after 3 "
+                                        "retries"), last)
+        self.assertIn(url, last)
+        self.assertEqual("", proc.stdout)
+
+
+class CliReportsTest(CliTest):
+
+    def test_partial_write_reported_also_with_debug(self):
+        self.aggs.append({"id": 2, "name": "more-gpus", "uuid": "u2", "hosts": ["c2"],
+                          "metadata": {"pci_flavor:a100": A100},
+                          "availability_zone": None})
+        self.mock.post(URL + "/os-aggregates/2/action", status_code=500,
+                       json={"computeFault": {"code": 500, "message": "boom"}})
+        for debug in ([], ["--debug"]):
+            self.aggs[0]["metadata"]["pci_flavor:a100"] = A100
+            rc, _, err = self.run_cli(*debug, "flavor", "delete", "a100")
+            self.assertEqual(1, rc)
+            self.assertIn("applied before the failure: aggregate 'gpu-hosts', "
+                          "key 'pci_flavor:a100'", err, debug)
+
+    def test_progress_on_stderr_for_many_hosts_only(self):
+        for n_hosts, shown in ((999, False), (2500, True)):
+            hosts = ["h%05d" % i for i in range(n_hosts)]
+            inv = {"format": "aggregate-pci-inventory", "version": 1,
+                   "aggregates": [{"name": "gpu-hosts", "hosts": hosts,
+                                   "metadata": {"pci_flavor:a100": A100}}],
+                   "hosts": {h: [{"vendor_id": "10de", "product_id": "20b5",
+                                  "count": 1, "used": 0}] for h in hosts}}
+            with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+                json.dump(inv, f)
+            self.addCleanup(os.unlink, f.name)
+            rc, out, err = self.run_cli("capacity", "--inventory", f.name,
+                                        "--no-hosts", "-f", "json")
+            self.assertEqual(0, rc, err)
+            self.assertEqual(n_hosts, json.loads(out)[0]["Free"])
+            if shown:
+                self.assertEqual("\rcapacity: 1000/2500 hosts\rcapacity: 2000/2500 "
+                                 "hosts\rcapacity: 2500/2500 hosts\n", err)
+            else:
+                self.assertEqual("", err)
+
+
+class SuggestedCommandsTest(unittest.TestCase):
+
+    def test_every_suggested_aggregate_pci_command_exists(self):
+        """Error messages point only at commands that exist."""
+        from stevedore import extension
+
+        registered = {name.replace("_", " ") for name in extension.ExtensionManager(
+            shell.COMMAND_GROUP).names()}
+        root = os.path.dirname(os.path.dirname(api.__file__))
+        sources = [os.path.join(root, "admin", n) for n in os.listdir(
+            os.path.join(root, "admin")) if n.endswith(".py")]
+        sources += [os.path.join(root, "cli", n) for n in (
+            "common.py", "flavor.py", "check.py", "capacity.py", "shell.py")]
+        mentioned = set()
+        for path in sources:
+            with open(path, encoding="utf-8") as f:
+                # join implicitly concatenated literals split over lines
+                text = re.sub(r'"\s*\n\s*"', "", f.read())
+            mentioned.update(re.findall(r"'aggregate-pci ([a-z-]+(?: [a-z-]+)?)", text))
+        self.assertTrue(mentioned)
+        for words in sorted(mentioned):
+            self.assertTrue(words in registered or words.split()[0] in registered,
+                            "error messages suggest 'aggregate-pci %s', which is "
+                            "not a command" % words)
