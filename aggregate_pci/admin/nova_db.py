@@ -15,6 +15,10 @@ from aggregate_pci.admin.api import FLAVOR_ALIAS_SPEC, AdminError, Aggregate
 from aggregate_pci.admin.inventory import Inventory, merge_pools
 
 USED_STATUSES = ("claimed", "allocated")
+#: Progress is reported for fleets of at least this many compute nodes,
+#: every ``PROGRESS_EVERY`` nodes (one DB query each) and at the end.
+PROGRESS_MIN_HOSTS = 500
+PROGRESS_EVERY = 100
 _NOT_TAGS = ("count", "numa_node", "vendor_id", "product_id", "dev_type",
              "address", "rp_uuid")
 
@@ -84,21 +88,29 @@ def host_pools(ctxt: Any = None,
         raise AdminError("cannot read Nova's cell mappings (check [api_database] "
                          "connection in the given nova.conf): %s" % exc) from None
     spec_tags = _device_spec_tags()
+    nodes_by_cell = []
     for cell in cells:
         with nova_context.target_cell(ctxt, cell) as cctxt:
             try:
-                nodes = objects.ComputeNodeList.get_all(cctxt)
+                nodes_by_cell.append((cell, objects.ComputeNodeList.get_all(cctxt)))
             except nova_exc.NovaException as exc:
-                raise AdminError("cell %r: cannot read compute nodes: %s"
+                raise AdminError("cell %r: cannot read compute nodes (check that "
+                                 "cell's database connection): %s"
                                  % (cell.name, exc)) from None
-            for i, node in enumerate(nodes):
+    total = sum(len(nodes) for _, nodes in nodes_by_cell)
+    done = 0
+    for cell, nodes in nodes_by_cell:
+        with nova_context.target_cell(ctxt, cell) as cctxt:
+            for node in nodes:
                 free = [p.to_dict() for p in (node.pci_device_pools or [])]
                 devices = objects.PciDeviceList.get_by_compute_node(cctxt, node.id)
                 used = [_device_pool(d, free, spec_tags)
                         for d in devices if d.status in USED_STATUSES]
                 out.setdefault(node.host, []).extend(merge_pools(free, used))
-                if progress is not None and (i + 1) % 500 == 0:
-                    progress(i + 1, len(nodes))
+                done += 1
+                if progress is not None and total >= PROGRESS_MIN_HOSTS and (
+                        done % PROGRESS_EVERY == 0 or done == total):
+                    progress(done, total)
     return out
 
 

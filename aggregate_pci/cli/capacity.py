@@ -14,9 +14,11 @@ from aggregate_pci.admin import analysis, api, inventory
 from aggregate_pci.cli import common
 
 
-def _progress(app: Any):
+def _progress(app: Any, what: str) -> Any:
+    """A progress callback writing ``what: done/total hosts`` on one stderr
+    line (rewritten in place, ended by a newline at the end)."""
     def report(done: int, total: int) -> None:
-        app.stderr.write("\rcapacity: %d/%d hosts" % (done, total))
+        app.stderr.write("\r%s: %d/%d hosts" % (what, done, total))
         if done >= total:
             app.stderr.write("\n")
         app.stderr.flush()
@@ -40,7 +42,8 @@ def load_source(app: Any, args: argparse.Namespace,
 
     if ctxt is None:
         nova_db.load_config(args.config_file)
-    return nova_db.inventory(ctxt, progress=_progress(app), with_flavors=need_flavors)
+    return nova_db.inventory(ctxt, progress=_progress(app, "reading compute nodes"),
+                             with_flavors=need_flavors)
 
 
 def _source_args(parser: argparse.ArgumentParser) -> None:
@@ -81,7 +84,7 @@ class Capacity(common.HandlesErrors, lister.Lister):
         records = [r for a in inv.aggregates for r in api.flavor_records(a)]
         if fitting:
             return self._fit(parsed_args, records, inv, flavors)
-        progress = _progress(self.app) if len(inv.hosts) >= 1000 else None
+        progress = _progress(self.app, "capacity") if len(inv.hosts) >= 1000 else None
         rows = analysis.capacity(records, inv.hosts, progress=progress)
         return (("Flavor", "Scope", "Name", "Matching", "Used", "Free"),
                 [(r.flavor, r.scope, r.name, r.matching, r.used, r.free)

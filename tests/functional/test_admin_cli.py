@@ -170,6 +170,19 @@ class AdminCliTest(base.AggregatePciTestBase):
         self.assertEqual((3, 2, 1), rows2[("a100", "total", "*")])
         self.assertEqual((1, 0, 1), rows2[("t4", "total", "*")])
 
+        # progress over all cells' compute nodes (thresholds lowered to 2 hosts)
+        from aggregate_pci.admin import nova_db
+
+        calls = []
+        with mock.patch.object(nova_db, "PROGRESS_MIN_HOSTS", 2), \
+                mock.patch.object(nova_db, "PROGRESS_EVERY", 1):
+            nova_db.host_pools(self.ctxt, progress=lambda *a: calls.append(a))
+        self.assertEqual([(1, 2), (2, 2)], calls)
+        with mock.patch.object(nova_db, "PROGRESS_MIN_HOSTS", 3):
+            calls.clear()
+            nova_db.host_pools(self.ctxt, progress=lambda *a: calls.append(a))
+        self.assertEqual([], calls)
+
         # the same from a separate process given only a nova.conf
         conf = self.write_nova_conf()
         env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
