@@ -132,6 +132,21 @@ class TableSqliteTest(unittest.TestCase):
         self.assertIn("column 'deleted' must be an integer (0 = live), found "
                       "VARCHAR(5)", str(ctx.exception))
 
+    def test_json_spec_column_is_read(self):
+        # MySQL's native JSON type (PyMySQL hands it over as text)
+        make_db(self.url, [{"id": 1, "name": "a100", "spec": A100}],
+                SCHEMA.replace("spec TEXT", "spec JSON"))
+        self.assertEqual(["a100"], list(sources.read_table(self.url).flavors))
+
+    def test_row_without_id_is_listed_by_name(self):
+        make_db(self.url, [{"id": None, "name": "a100", "spec": A100},
+                           {"id": 2, "name": "t4", "spec": A100}],
+                SCHEMA.replace("id INTEGER PRIMARY KEY", "id INTEGER"))
+        data = sources.read_table(self.url)
+        self.assertEqual(["t4"], list(data.flavors))
+        self.assertEqual(["pci_flavors row name='a100' (no id): the row has "
+                          "no id"], [str(b) for b in data.bad])
+
     def test_null_deleted_is_a_bad_row(self):
         make_db(self.url, [{"id": 1, "name": "a", "spec": A100}],
                 SCHEMA.replace("deleted INTEGER NOT NULL DEFAULT 0",
