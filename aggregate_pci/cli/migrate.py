@@ -127,6 +127,23 @@ class Migrate(common.HandlesErrors, command.Command):
 
     def _take_action(self, parsed_args: argparse.Namespace) -> int:
         args = parsed_args
+        if args.undo:
+            given = [o for o, v in (
+                ("--db-url", args.db_url), ("--nova-conf", args.nova_conf),
+                ("--mapping", args.mapping), ("--aggregate", args.aggregate),
+                ("--auto-aggregates", args.auto_aggregates),
+                ("--inventory", args.inventory),
+                ("--config-file", args.config_file),
+                ("--replace", args.replace),
+                ("--skip-invalid", args.skip_invalid)) if v]
+            if given:
+                raise api.AdminError(
+                    "--undo restores what the journal recorded and takes no "
+                    "source, target or migration option (got %s)"
+                    % ", ".join(given))
+        elif (args.inventory or args.config_file) and not args.auto_aggregates:
+            raise api.AdminError("--inventory and --config-file only serve "
+                                 "--auto-aggregates")
         admin = common.get_admin(self.app)
         if args.undo:
             return self._report(apply.undo(admin, args.undo, args.dry_run),

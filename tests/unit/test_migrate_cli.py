@@ -121,6 +121,18 @@ class MigrateCliTest(unittest.TestCase):
         self.assertEqual(1, rc)
         self.assertIn("sqlite database file '/nonexistent/x.db' does not exist",
                       err)
+        rc, _, err = self.run_cli("--undo", self.journal, "--db-url", self.db,
+                                  "--replace")
+        self.assertEqual(1, rc)
+        self.assertIn("--undo restores what the journal recorded and takes no "
+                      "source, target or migration option (got --db-url, "
+                      "--replace)", err)
+        rc, _, err = self.run_cli("--db-url", self.db, "--aggregate", "gpu",
+                                  "--inventory", self.inventory)
+        self.assertEqual(1, rc)
+        self.assertIn("--inventory and --config-file only serve "
+                      "--auto-aggregates", err)
+        self.assertEqual([], self.mock.request_history)
         rc, _, err = self.run_cli("--undo", os.path.join(self.dir, "nope"))
         self.assertEqual(1, rc)
         self.assertIn("error: cannot read journal %s" % self.dir, err)
