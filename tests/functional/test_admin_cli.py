@@ -28,6 +28,40 @@ from tests.functional.base import GPU_A100, GPU_T4
 AGGREGATE_PCI = os.path.join(os.path.dirname(sys.executable), "aggregate-pci")
 
 
+def write_nova_conf(test):
+    """A nova.conf pointing at file copies of the harness's API and cell1
+    databases (the harness's may be in-memory SQLite, which another
+    process cannot open), with the cell mapping rewritten to the copy."""
+    from nova import context as nova_context
+    from nova.db.api import api as api_db
+    from nova.db.main import api as main_db
+
+    tmp = test.useFixture(fixtures.TempDir()).path
+
+    def copy(engine, name):
+        path = os.path.join(tmp, name)
+        raw = engine.raw_connection()
+        try:
+            with contextlib.closing(sqlite3.connect(path)) as dst:
+                raw.driver_connection.backup(dst)
+        finally:
+            raw.close()
+        return path
+
+    api_path = copy(api_db.get_engine(), "api.sqlite")
+    with nova_context.target_cell(test.ctxt, test.cell_mappings["cell1"]) as cctxt:
+        cell_path = copy(main_db.get_engine(context=cctxt), "cell1.sqlite")
+    with contextlib.closing(sqlite3.connect(api_path)) as db, db:
+        db.execute("UPDATE cell_mappings SET database_connection = ? "
+                   "WHERE name = 'cell1'", ("sqlite:///" + cell_path,))
+    conf = os.path.join(tmp, "nova.conf")
+    with open(conf, "w") as f:
+        f.write("[DEFAULT]\nstate_path = %s\n[api_database]\nconnection = "
+                "sqlite:///%s\n[database]\nconnection = sqlite:///%s\n"
+                % (tmp, api_path, cell_path))
+    return conf
+
+
 class AdminCliTest(base.AggregatePciTestBase):
 
     def setUp(self):
@@ -184,7 +218,7 @@ class AdminCliTest(base.AggregatePciTestBase):
         self.assertEqual([], calls)
 
         # the same from a separate process given only a nova.conf
-        conf = self.write_nova_conf()
+        conf = write_nova_conf(self)
         env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
         proc = subprocess.run([AGGREGATE_PCI, "capacity", "--config-file", conf,
                                "-f", "json"], capture_output=True, text=True,
@@ -209,39 +243,6 @@ class AdminCliTest(base.AggregatePciTestBase):
         self.assertEqual(1, proc.returncode, proc.stderr)
         self.assertIn("check [api_database] connection", proc.stderr)
         self.assertNotIn("Traceback", proc.stderr)
-
-    def write_nova_conf(self):
-        """A nova.conf pointing at file copies of the harness's API and cell1
-        databases (the harness's may be in-memory SQLite, which another
-        process cannot open), with the cell mapping rewritten to the copy."""
-        from nova import context as nova_context
-        from nova.db.api import api as api_db
-        from nova.db.main import api as main_db
-
-        tmp = self.useFixture(fixtures.TempDir()).path
-
-        def copy(engine, name):
-            path = os.path.join(tmp, name)
-            raw = engine.raw_connection()
-            try:
-                with contextlib.closing(sqlite3.connect(path)) as dst:
-                    raw.driver_connection.backup(dst)
-            finally:
-                raw.close()
-            return path
-
-        api_path = copy(api_db.get_engine(), "api.sqlite")
-        with nova_context.target_cell(self.ctxt, self.cell_mappings["cell1"]) as cctxt:
-            cell_path = copy(main_db.get_engine(context=cctxt), "cell1.sqlite")
-        with contextlib.closing(sqlite3.connect(api_path)) as db, db:
-            db.execute("UPDATE cell_mappings SET database_connection = ? "
-                       "WHERE name = 'cell1'", ("sqlite:///" + cell_path,))
-        conf = os.path.join(tmp, "nova.conf")
-        with open(conf, "w") as f:
-            f.write("[DEFAULT]\nstate_path = %s\n[api_database]\nconnection = "
-                    "sqlite:///%s\n[database]\nconnection = sqlite:///%s\n"
-                    % (tmp, api_path, cell_path))
-        return conf
 
     def test_non_admin_gets_clear_error_and_changes_nothing(self):
         self.admin.create_flavor("a100", "gpu-hosts",
