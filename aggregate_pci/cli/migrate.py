@@ -196,6 +196,8 @@ class Migrate(common.HandlesErrors, command.Command):
                       "read-back %s" % (what, len(report.applied), p.unchanged,
                                         "FAILED" if report.mismatches else "OK"))
         else:
-            self._say("%s: %d change(s) %s" % (
-                what, len(report.applied), "planned" if dry_run else "made"))
+            self._say("%s: %d change(s) %s%s" % (
+                what, len(report.applied), "planned" if dry_run else "made",
+                "" if not report.read_back else ", read-back %s" % (
+                    "FAILED" if report.mismatches else "OK")))
         return 0 if report.ok else 1

@@ -27,6 +27,8 @@ class Report:
     error: str | None = None
     mismatches: list[str] = dataclasses.field(default_factory=list)
     problems: list[str] = dataclasses.field(default_factory=list)
+    #: Whether the result was read back from Nova (``mismatches`` apply).
+    read_back: bool = False
 
     @property
     def ok(self) -> bool:
@@ -153,13 +155,15 @@ def undo(admin: api.PciFlavorAdmin, journal_path: str,
     A key is restored only while it still holds what the migration wrote;
     anything changed since is reported and left alone.  Created aggregates
     are deleted once empty again, and only the very one created (its id in
-    the journal, when the create's response arrived).
+    the journal, when the create's response arrived).  The aggregates it
+    touched are read back afterwards; differences are ``mismatches``.
     """
     report = Report()
     intents = journal_mod.pending_intents(journal_path)
     if not intents:
         return report
     live = {a.name: a for a in admin.list_aggregates()}
+    gone: dict[str, Any] = {}
     journal = journal_mod.Journal(journal_path)
     verb = "would " if dry_run else ""
     try:
@@ -216,6 +220,7 @@ def undo(admin: api.PciFlavorAdmin, journal_path: str,
                         "migration did not add, so it is left in place)" % exc)
                     continue
                 del live[name]
+                gone[name] = agg.id
                 if deleted:
                     report.applied.append("%sdelete aggregate %r"
                                           % (verb, name))
@@ -223,7 +228,12 @@ def undo(admin: api.PciFlavorAdmin, journal_path: str,
         report.error = ("%s. Undo stopped after %d write(s); run the same "
                         "undo again to finish" % (exc, len(report.applied)))
         return report
-    if not dry_run and not report.problems:
+    if not dry_run:
+        touched = {i["aggregate"] for i in intents}
+        report.mismatches = verify_undo(admin, {
+            n: a for n, a in live.items() if n in touched}, gone)
+        report.read_back = True
+    if not dry_run and not report.problems and not report.mismatches:
         try:
             journal.mark_undone(restored=report.applied)
         except journal_mod.JournalError as exc:
@@ -231,3 +241,32 @@ def undo(admin: api.PciFlavorAdmin, journal_path: str,
                             "not say so (a later undo finds nothing to change)"
                             % exc)
     return report
+
+
+def verify_undo(admin: api.PciFlavorAdmin, expected: dict[str, api.Aggregate],
+                gone: dict[str, Any]) -> list[str]:
+    """Read the aggregates undo touched back: hosts and metadata as undo
+    left them, deleted ones absent."""
+    try:
+        now = {a.name: a for a in admin.list_aggregates()}
+    except api.AdminError as exc:
+        return ["read-back failed: %s" % exc]
+    out = []
+    for name, agg_id in sorted(gone.items()):
+        if name in now and now[name].id == agg_id:
+            out.append("aggregate %r (id %s) still exists" % (name, agg_id))
+    for name, want in sorted(expected.items()):
+        have = now.get(name)
+        if have is None:
+            out.append("aggregate %r is missing" % name)
+            continue
+        for host in sorted(set(have.hosts) ^ set(want.hosts)):
+            out.append("aggregate %r: host %r is %s" % (
+                name, host, "still there" if host in have.hosts
+                else "missing"))
+        for key in sorted(set(have.metadata) | set(want.metadata)):
+            if have.metadata.get(key) != want.metadata.get(key):
+                out.append("aggregate %r, key %r: holds %s, expected %s" % (
+                    name, key, have.metadata.get(key),
+                    want.metadata.get(key, "(unset)")))
+    return out

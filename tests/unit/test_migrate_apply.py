@@ -119,6 +119,13 @@ class FakeNova:
         return {}
 
 
+class _KeepHosts(list):
+    """A host list whose ``remove`` is a no-op (a Nova that says yes)."""
+
+    def remove(self, host):
+        pass
+
+
 def source(bad=(), **values):
     flavors = {n: SourceFlavor(n, codec.parse_value(v), "row " + n)
                for n, v in values.items()}
@@ -281,7 +288,8 @@ class ApplyTest(unittest.TestCase):
         before_undo = self.nova.calls
         self.assertTrue(apply.undo(self.admin, self.journal).ok)
         undo_calls = self.nova.calls - before_undo
-        self.assertEqual(7, undo_calls)  # list, 3 restores, 2 removes, delete
+        # list, 3 restores, 2 removes, delete, read-back list
+        self.assertEqual(8, undo_calls)
         self.assertEqual(initial, self.nova.state())
         for mode in ("before", "after"):
             for n in range(1, undo_calls + 1):
@@ -295,7 +303,12 @@ class ApplyTest(unittest.TestCase):
                     try:
                         first = apply.undo(self.admin, self.journal)
                         self.assertFalse(first.ok)
-                        self.assertIn("run the same undo again", first.error)
+                        if n == undo_calls:  # the read-back list failed
+                            self.assertIn("read-back failed",
+                                          first.mismatches[0])
+                        else:
+                            self.assertIn("run the same undo again",
+                                          first.error)
                     except api.AdminError:
                         self.assertEqual(1, n)  # the initial list failed
                     self.nova.fail_at = None
@@ -351,9 +364,10 @@ class ApplyTest(unittest.TestCase):
             self.requests())
         self.mock.reset_mock()
         self.assertTrue(apply.undo(self.admin, self.journal).ok)
-        # 1 list, restore 3 aggregates, remove 2 hosts, delete 1 aggregate
+        # 1 list, restore 3 aggregates, remove 2 hosts, delete 1 aggregate,
+        # 1 read-back list
         self.assertEqual(
-            {("GET", "list"): 1, ("POST", "set_metadata"): 3,
+            {("GET", "list"): 2, ("POST", "set_metadata"): 3,
              ("POST", "remove_host"): 2, ("DELETE", "delete"): 1},
             collections.Counter(self.requests()))
 
@@ -388,7 +402,7 @@ class ApplyTest(unittest.TestCase):
         self.mock.reset_mock()
         self.assertTrue(apply.undo(self.admin, self.journal).ok)
         self.assertEqual(
-            {("GET", "list"): 1, ("POST", "set_metadata"): 60,
+            {("GET", "list"): 2, ("POST", "set_metadata"): 60,
              ("POST", "remove_host"): 150, ("DELETE", "delete"): 50},
             collections.Counter(self.requests()))
         self.assertEqual(100, len(self.nova.aggs))
@@ -426,6 +440,26 @@ class ApplyTest(unittest.TestCase):
         self.assertIn(99, self.nova.aggs)
         self.assertEqual(initial["gpu"], self.nova.state()["gpu"])
         self.assertEqual(initial["nic"], self.nova.state()["nic"])
+
+    def test_undo_reads_back_and_reports_what_did_not_happen(self):
+        initial = self.nova.state()
+        self.targets.hosts["nic"] = ["c3", "c4"]  # add c4 to an existing one
+        self.assertTrue(self.run_migrate().ok)
+        self.assertEqual(["c3", "c4"], self.nova.state()["nic"][0])
+        # Nova answers remove_host with 200 but keeps the host
+        self.nova.aggs[2]["hosts"] = _KeepHosts(self.nova.aggs[2]["hosts"])
+        report = apply.undo(self.admin, self.journal)
+        self.assertFalse(report.ok)
+        self.assertIsNone(report.error)
+        self.assertEqual(["aggregate 'nic': host 'c4' is still there"],
+                         report.mismatches)
+        self.assertNotIn("undo", [r["event"] for r in journal.read(self.journal)])
+        # once Nova behaves, the same undo finishes and is marked done
+        self.nova.aggs[2]["hosts"] = list(self.nova.aggs[2]["hosts"])
+        again = apply.undo(self.admin, self.journal)
+        self.assertTrue(again.ok, again)
+        self.assertEqual(initial, self.nova.state())
+        self.assertEqual("undo", list(journal.read(self.journal))[-1]["event"])
 
     def test_failure_message_says_how_to_continue(self):
         self.nova.fail_at = 4

@@ -81,7 +81,10 @@ class MigrateCliTest(unittest.TestCase):
         rc, out, err = self.run_cli("--undo", self.journal)
         self.assertEqual(0, rc, out + err)
         self.assertIn("delete aggregate 'pci-flavor-t4'", out)
+        self.assertIn("undo: 6 change(s) made, read-back OK", out)
         self.assertEqual(initial, self.nova.state())
+        rc, out, err = self.run_cli("--undo", self.journal)
+        self.assertEqual((0, "undo: 0 change(s) made\n"), (rc, out), err)
 
     def test_conflict_exit_1_nothing_written(self):
         self.nova.aggs[1]["metadata"]["pci_flavor:t4"] = A100_CANONICAL
