@@ -94,7 +94,7 @@ def alias_problem(name: str, definition: codec.PciFlavorDefinition) -> str | Non
     one device_type and numa_policy per name, device_type on every entry
     when there are several.
     """
-    record = types.SimpleNamespace(name=name, aggregate="(migrated)",
+    record = types.SimpleNamespace(name=name, aggregate="(this spec)",
                                    definition=definition, hosts=())
     try:
         analysis.alias_entries([record])

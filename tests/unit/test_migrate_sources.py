@@ -113,6 +113,18 @@ class TableSqliteTest(unittest.TestCase):
             conn.exec_driver_sql("DELETE FROM pci_flavors")
         engine.dispose()
 
+    def test_spec_mixing_device_types_is_a_bad_row(self):
+        make_db(self.url, [{"id": 7, "name": "x", "deleted": 0, "spec":
+                            '[{"vendor_id":"10de","product_id":"20b5",'
+                            '"device_type":"type-PF"},'
+                            '{"vendor_id":"10de","product_id":"20b6"}]'}])
+        data = sources.read_table(self.url)
+        self.assertEqual({}, data.flavors)
+        self.assertIn("device_type differs between definitions (unset on "
+                      "aggregate(s) (this spec); type-PF on aggregate(s) "
+                      "(this spec)); Nova needs one device_type per alias name",
+                      data.bad[0].reason)
+
     def test_missing_table(self):
         sa.create_engine(self.url).connect().close()
         with self.assertRaises(sources.SourceError) as ctx:
