@@ -55,11 +55,13 @@ def alias_entries(records: Iterable[Any]) -> list[dict[str, str]]:
     """The ``[pci] alias`` entries for every defined flavor, ORing the
     definitions of one name (Nova ORs alias entries with the same name).
 
-    Nova requires one ``device_type`` and one ``numa_policy`` per alias name,
-    and ``device_type`` set when a name has several entries: raise
-    ``AliasConflict`` naming the flavor and aggregates otherwise.  Tags
-    (``address``, ``physical_network``...) cannot be expressed in an alias
-    and are left out (``check`` reports hosts where that matters).
+    Nova requires one ``device_type`` and one ``numa_policy`` per alias
+    name, and ``device_type`` set when a name has several entries: raise
+    ``AliasConflict`` naming the flavor and aggregates otherwise.
+    ``live_migratable``, the one tag Nova's alias schema knows, is carried
+    over; other tags (``address``, ``physical_network``...) cannot be
+    expressed in an alias and are left out (``check`` reports hosts where
+    that matters).
     """
     entries: list[dict[str, str]] = []
     problems = []
@@ -67,7 +69,8 @@ def alias_entries(records: Iterable[Any]) -> list[dict[str, str]]:
         seen: dict[tuple, list[str]] = {}
         for agg, definition in sorted(per_agg.items()):
             for m in definition.matches:
-                sig = (m.vendor_id, m.product_id, m.device_type, m.numa_policy)
+                sig = (m.vendor_id, m.product_id, m.device_type, m.numa_policy,
+                       dict(m.tags).get("live_migratable"))
                 seen.setdefault(sig, []).append(agg)
         for field, idx in (("device_type", 2), ("numa_policy", 3)):
             values: dict[Any, set[str]] = {}
@@ -92,12 +95,14 @@ def alias_entries(records: Iterable[Any]) -> list[dict[str, str]]:
                 "of one name only if each sets device_type: add "
                 "\"device_type\" to every match object of this flavor"
                 % (name, codec.KEY_PREFIX + name, len(seen)))
-        for vendor, product, device_type, numa_policy in sorted(seen, key=str):
+        for vendor, product, device_type, numa_policy, live in sorted(seen, key=str):
             entry = {"name": name, "vendor_id": vendor, "product_id": product}
             if device_type is not None:
                 entry["device_type"] = device_type
             if numa_policy is not None:
                 entry["numa_policy"] = numa_policy
+            if live is not None:
+                entry["live_migratable"] = live
             entries.append(entry)
     if problems:
         raise AliasConflict("; ".join(problems))
@@ -110,8 +115,9 @@ def alias_line(entry: Mapping[str, str]) -> str:
 
 
 def parse_conf_aliases(lines: Iterable[str]) -> tuple[list[dict[str, str]], list[str]]:
-    """Decode ``[pci] alias`` values (JSON objects, or lists of them, as
-    Nova accepts); return the entries and one error per bad value."""
+    """Decode ``[pci] alias`` values (one JSON object each, as Nova 34's
+    ``get_alias_from_config`` requires); return the entries and one error
+    per bad value."""
     out: list[dict[str, str]] = []
     errors = []
     for line in lines:
@@ -120,11 +126,15 @@ def parse_conf_aliases(lines: Iterable[str]) -> tuple[list[dict[str, str]], list
         except ValueError as exc:
             errors.append("[pci] alias %r is not valid JSON: %s" % (line, exc))
             continue
-        for item in doc if isinstance(doc, list) else [doc]:
-            if not isinstance(item, dict) or "name" not in item:
-                errors.append("[pci] alias %r: each entry needs a 'name'" % line)
-                continue
-            out.append({k: str(v) for k, v in item.items()})
+        if not isinstance(doc, dict):
+            errors.append("[pci] alias %r: each value must be one JSON object "
+                          "(Nova refuses lists); write one alias line per "
+                          "entry" % line)
+            continue
+        if "name" not in doc:
+            errors.append("[pci] alias %r: each entry needs a 'name'" % line)
+            continue
+        out.append({k: str(v) for k, v in doc.items()})
     return out, errors
 
 

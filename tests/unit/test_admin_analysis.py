@@ -185,3 +185,23 @@ class CapacityAgainstDirectCountTest(unittest.TestCase):
                 used = sum(p["used"] for h in r.hosts for p in pools[h] if pred(p))
                 self.assertEqual((free + used, used, free),
                                  rows[(r.name, "aggregate", r.aggregate)])
+
+
+class AliasFieldsTest(unittest.TestCase):
+
+    def test_live_migratable_is_carried_into_the_alias(self):
+        value = ('{"device_type":"type-VF","live_migratable":"true",'
+                 '"physical_network":"physnet2","product_id":"101e","vendor_id":"15b3"}')
+        entries = analysis.alias_entries(records(("a", ["h1"], {"pci_flavor:vf": value})))
+        self.assertEqual([{"name": "vf", "vendor_id": "15b3", "product_id": "101e",
+                           "device_type": "type-VF", "live_migratable": "true"}],
+                         entries)
+
+    def test_conf_alias_lists_are_refused_as_nova_does(self):
+        entries, errors = analysis.parse_conf_aliases(
+            ['[{"name":"a","vendor_id":"10de","product_id":"20b5"}]',
+             '{"name":"b","vendor_id":"10de","product_id":"20b5"}'])
+        self.assertEqual(["b"], [e["name"] for e in entries])
+        self.assertEqual(1, len(errors))
+        self.assertIn("each value must be one JSON object (Nova refuses lists)",
+                      errors[0])
