@@ -223,6 +223,17 @@ class PciFlavorAdmin:
         with self._call("list host aggregates"):
             return [_aggregate_from(a) for a in self.nova.aggregates.list()]
 
+    def list_compute_hosts(self) -> frozenset[str]:
+        """The hosts of Nova's ``nova-compute`` services, in one call: the
+        only names Nova accepts when a host is added to an aggregate."""
+        with self._call("list compute services"):
+            services = self.nova.services.list(binary="nova-compute")
+        # The response body, as in _aggregate_from: no lazy re-fetch.
+        return frozenset(
+            info["host"] for info in (
+                s.to_dict() if hasattr(s, "to_dict") else vars(s)
+                for s in services) if info.get("host"))
+
     def find_aggregate(self, name_or_id: str | int | Aggregate) -> Aggregate:
         """The aggregate with this name, id or UUID; ``NotFound`` names it."""
         if isinstance(name_or_id, Aggregate):

@@ -46,13 +46,17 @@ def migrate(admin: api.PciFlavorAdmin, source: SourceData,
             targets: plan_mod.Targets, journal_path: str | None,
             replace: bool = False, skip_invalid: bool = False,
             dry_run: bool = False) -> Report:
-    """Plan from the live state; unless ``dry_run`` or blocked, apply the
-    plan and read it back.  Safe to re-run: a finished migration plans
-    zero changes."""
+    """Plan from the live state (hosts to add must be Nova compute hosts);
+    unless ``dry_run`` or blocked, apply the plan and read it back.  Safe
+    to re-run: a finished migration plans zero changes."""
     aggregates = admin.list_aggregates()
     plan = plan_mod.build_plan(source.flavors, targets, state_of(aggregates),
                                replace=replace, bad=source.bad,
                                skip_invalid=skip_invalid)
+    if plan.hosts_to_add():
+        # One more call, only when hosts are to be added: an unknown host
+        # (a stale inventory) blocks the plan before anything is written.
+        plan.refuse_unknown_hosts(admin.list_compute_hosts())
     report = Report(plan)
     if dry_run or plan.blocked or not plan.steps:
         if not dry_run and not plan.blocked:

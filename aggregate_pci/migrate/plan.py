@@ -10,7 +10,7 @@ conflicts are reported before anything is written.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Collection, Iterable, Mapping, Sequence
 
 from aggregate_pci import codec, matching
 from aggregate_pci.migrate.model import BadEntry, SourceFlavor
@@ -107,6 +107,34 @@ class Plan:
     @property
     def blocked(self) -> bool:
         return bool(self.errors or self.conflicts)
+
+    def hosts_to_add(self) -> dict[str, list[str]]:
+        """{host: aggregates it is to be added to}, over all steps."""
+        out: dict[str, list[str]] = {}
+        for step in self.steps:
+            for host in step.add_hosts:
+                out.setdefault(host, []).append(step.aggregate)
+        return out
+
+    def refuse_unknown_hosts(self, known: Collection[str]) -> None:
+        """Block the plan with one error naming every host to add that is
+        not in ``known`` (Nova's compute hosts): Nova would refuse each one
+        mid-run, after earlier writes."""
+        unknown = {h: aggs for h, aggs in self.hosts_to_add().items()
+                   if h not in known}
+        if not unknown:
+            return
+        self.errors.append(
+            "%d host(s) to add are not compute hosts Nova knows: %s. Nova "
+            "refuses to add them ('openstack compute service list --service "
+            "nova-compute' shows the hosts it knows). If they come from an "
+            "inventory file, it is stale: re-export it with 'aggregate-pci "
+            "inventory export', or remove these hosts from it" % (
+                len(unknown), "; ".join(
+                    "host %r (for aggregate%s %s)" % (
+                        host, "s" if len(aggs) > 1 else "",
+                        ", ".join(repr(a) for a in aggs))
+                    for host, aggs in sorted(unknown.items()))))
 
     def lines(self) -> list[str]:
         """The plan for people: one line per change or problem."""

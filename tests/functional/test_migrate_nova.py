@@ -8,6 +8,8 @@ import nova.tests.functional  # noqa: F401
 
 # isort: split
 
+import io
+import json
 import os
 import tempfile
 
@@ -15,6 +17,7 @@ from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import session as ks_session
 
 from aggregate_pci.admin import api, nova_db
+from aggregate_pci.cli import shell
 from aggregate_pci.migrate import apply, plan, sources
 from tests.functional import base
 from tests.functional.base import GPU_A100, GPU_T4
@@ -99,7 +102,8 @@ class MigrateOntoNovaTest(base.AggregatePciTestBase):
         dry_admin, dry_sess = self.admin()
         dry = self.migrate(url, dry_admin, dry_run=True)
         self.assertTrue(dry.ok, dry)
-        self.assertEqual(["GET"], dry_sess.methods)  # one list, no write
+        # the aggregates and the compute hosts (hosts are to be added)
+        self.assertEqual(["GET", "GET"], dry_sess.methods)
         self.assertEqual(6, dry.plan.change_count)
         self.assertIn("create aggregate 'pci-flavor-a100'", dry.plan.lines())
         self.assertIn("add host 'compute1' to aggregate 'pci-flavor-a100'",
@@ -118,9 +122,9 @@ class MigrateOntoNovaTest(base.AggregatePciTestBase):
                           '"vendor_id":"10de"}'}, clean["pci-flavor-a100"][1])
         self.assertNotIn("pci-flavor-retired", clean)
         clean_calls = sess.calls
-        # one list, per new aggregate: create, add its host, set its key;
-        # one read-back list (no lookups before writes)
-        self.assertEqual(1 + 2 * 3 + 1, clean_calls)
+        # one list, one compute-service list, per new aggregate: create,
+        # add its host, set its key; one read-back list (no other lookups)
+        self.assertEqual(1 + 1 + 2 * 3 + 1, clean_calls)
 
         # boots with the migrated flavors land on the right aggregate's hosts
         for name, host in (("a100", "compute1"), ("t4", "compute2")):
@@ -137,8 +141,9 @@ class MigrateOntoNovaTest(base.AggregatePciTestBase):
         self.assertTrue(apply.undo(admin, self.journal).ok)
         self.assertEqual(initial, self.state())
 
-        for n, after in ((2, False), (3, True), (5, False), (6, True),
-                         (clean_calls - 1, True)):
+        # 2: the compute-service list; 3 to 8: writes; 9: read-back
+        for n, after in ((2, False), (3, False), (4, True), (6, False),
+                         (7, True), (clean_calls - 1, True)):
             with self.subTest(fail_at=n, after=after):
                 failing, _ = self.admin(fail_at=n, after=after)
                 try:
@@ -153,6 +158,56 @@ class MigrateOntoNovaTest(base.AggregatePciTestBase):
                 self.assertTrue(apply.undo(admin, self.journal).ok)
                 self.assertEqual(initial, self.state())
         self.assertEqual(source_before, source_content())
+
+    def cli(self, *argv, admin=None):
+        """Run ``aggregate-pci ARGV`` in-process; (rc, stdout, stderr)."""
+        out, err = io.StringIO(), io.StringIO()
+        rc = shell.main(list(argv), stdout=out, stderr=err,
+                        admin_factory=lambda: admin, nova_context=self.ctxt)
+        return rc, out.getvalue(), err.getvalue()
+
+    def test_stale_inventory_host_refused_before_any_write(self):
+        path = os.path.join(self.tmp, "flavors.db")
+        make_db("sqlite:///" + path, ROWS)
+        inventory = os.path.join(self.tmp, "inventory.json")
+        rc, out, err = self.cli("inventory", "export", "--output", inventory)
+        self.assertEqual(0, rc, out + err)
+        with open(inventory) as fh:
+            doc = json.load(fh)
+        self.assertEqual({"compute1", "compute2", "compute3"}, set(doc["hosts"]))
+        # the file names a host this Nova has never had (decommissioned
+        # since the export, or a typo): it has A100s, so it is to be added
+        doc["hosts"]["compute9"] = doc["hosts"]["compute1"]
+        with open(inventory, "w") as fh:
+            json.dump(doc, fh)
+        initial = self.state()
+        argv = ("migrate", "--db-url", "sqlite:///" + path,
+                "--auto-aggregates", "--inventory", inventory,
+                "--journal", self.journal)
+        for extra in (("--dry-run",), ()):
+            with self.subTest(extra=extra):
+                admin, sess = self.admin()
+                rc, out, err = self.cli(*argv, *extra, admin=admin)
+                self.assertEqual(1, rc, out + err)
+                self.assertIn(
+                    "ERROR 1 host(s) to add are not compute hosts Nova knows: "
+                    "host 'compute9' (for aggregate 'pci-flavor-a100'). ", out)
+                self.assertIn("re-export it with 'aggregate-pci inventory "
+                              "export', or remove these hosts from it", out)
+                self.assertNotIn("'compute1' (", out)
+                self.assertIn("nothing written: 0 conflict(s), 1 error(s)", out)
+                # two reads (aggregates, compute services), no write
+                self.assertEqual(["GET", "GET"], sess.methods)
+                self.assertEqual(initial, self.state())
+                self.assertFalse(os.path.exists(self.journal))
+        # the re-exported inventory migrates completely
+        rc, out, err = self.cli("inventory", "export", "--output", inventory)
+        self.assertEqual(0, rc, out + err)
+        admin, _ = self.admin()
+        rc, out, err = self.cli(*argv, admin=admin)
+        self.assertEqual(0, rc, out + err)
+        self.assertIn("read-back OK", out)
+        self.assertEqual(["compute1"], self.state()["pci-flavor-a100"][0])
 
     def test_migrate_from_sqlite(self):
         path = os.path.join(self.tmp, "flavors.db")

@@ -272,6 +272,46 @@ class AdminApiTest(unittest.TestCase):
                       str(ctx.exception))
         self.assertIn("Compute host c9 could not be found", str(ctx.exception))
 
+    def test_list_compute_hosts_is_one_call_for_compute_services(self):
+        def reply(request, context):
+            return {"services": [
+                {"id": i, "binary": "nova-compute", "host": "c%d" % i,
+                 "zone": "nova", "status": "enabled", "state": "up"}
+                for i in range(300)] + [
+                # a disabled, down compute is still one Nova accepts
+                {"id": 300, "binary": "nova-compute", "host": "c1",
+                 "zone": "nova", "status": "disabled", "state": "down"}]}
+        self.mock.get(URL + "/os-services", json=reply)
+        hosts = self.admin.list_compute_hosts()
+        self.assertEqual(frozenset("c%d" % i for i in range(300)), hosts)
+        self.assertEqual(1, len(self.calls()))
+        self.assertEqual({"binary": ["nova-compute"]}, self.calls()[0].qs)
+
+    def test_list_compute_hosts_forbidden_is_admin_role_required(self):
+        self.mock.get(URL + "/os-services", status_code=403, json={
+            "forbidden": {"code": 403, "message": "Policy doesn't allow "
+                          "os_compute_api:os-services:list"}})
+        with self.assertRaises(api.NotAdmin) as ctx:
+            self.admin.list_compute_hosts()
+        msg = str(ctx.exception)
+        self.assertIn("admin role required", msg)
+        self.assertIn("list compute services", msg)
+        self.assertIn("HTTP 403", msg)
+
+    def test_list_compute_hosts_errors(self):
+        import requests
+        self.mock.get(URL + "/os-services",
+                      exc=requests.exceptions.ConnectionError("refused"))
+        with self.assertRaises(api.Unreachable) as ctx:
+            self.admin.list_compute_hosts()
+        self.assertIn("cannot list compute services", str(ctx.exception))
+        self.mock.get(URL + "/os-services", status_code=500, json={
+            "computeFault": {"code": 500, "message": "boom"}})
+        with self.assertRaises(api.AdminError) as ctx:
+            self.admin.list_compute_hosts()
+        self.assertIn("Nova failed to list compute services: boom (HTTP 500)",
+                      str(ctx.exception))
+
     def test_remove_host_idempotent_and_one_call(self):
         gpu = self.admin.list_aggregates()[0]
         self.mock.reset_mock()

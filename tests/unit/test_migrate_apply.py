@@ -29,16 +29,20 @@ class FakeNova:
     """Host aggregates over HTTP, with a failure injected at call N.
 
     ``fail_mode`` "before": call N fails without effect; "after": call N
-    takes effect but its response is lost (connection error).
+    takes effect but its response is lost (connection error).  As Nova,
+    it lists services (a nova-compute one per host in ``compute_hosts``
+    and a nova-conductor on ``ctl1``) and refuses to add any other host.
     """
 
-    def __init__(self, mock, aggregates):
+    def __init__(self, mock, aggregates, compute_hosts=("c1", "c2", "c3", "c4")):
         self.aggs = {a["id"]: a for a in aggregates}
+        self.compute_hosts = list(compute_hosts)
         self.calls = 0
         self.fail_at = None
         self.fail_mode = "before"
         self.drop_host_adds = False
         mock.get(URL + "/os-aggregates", json=self._guard(self._list))
+        mock.get(URL + "/os-services", json=self._guard(self._services))
         mock.post(URL + "/os-aggregates", json=self._guard(self._create))
         mock.post(re.compile(URL + r"/os-aggregates/\d+/action"),
                   json=self._guard(self._action))
@@ -69,6 +73,17 @@ class FakeNova:
     def _list(self, request, context):
         return {"aggregates": copy.deepcopy(list(self.aggs.values()))}
 
+    def _services(self, request, context):
+        services = [{"id": i, "binary": "nova-compute", "host": h,
+                     "zone": "nova", "status": "enabled", "state": "up"}
+                    for i, h in enumerate(self.compute_hosts, 1)]
+        services.append({"id": 0, "binary": "nova-conductor", "host": "ctl1",
+                         "zone": "internal", "status": "enabled",
+                         "state": "up"})
+        binary = request.qs.get("binary")
+        return {"services": [s for s in services
+                             if not binary or s["binary"] in binary]}
+
     def _create(self, request, context):
         name = request.json()["aggregate"]["name"]
         if any(a["name"] == name for a in self.aggs.values()):
@@ -87,6 +102,10 @@ class FakeNova:
         body = request.json()
         if "add_host" in body:
             host = body["add_host"]["host"]
+            if host not in self.compute_hosts:  # as Nova: ComputeHostNotFound
+                context.status_code = 404
+                return {"itemNotFound": {"code": 404, "message":
+                        "Compute host %s could not be found." % host}}
             if host in a["hosts"]:  # as Nova: AggregateHostExists
                 context.status_code = 409
                 return {"conflictingRequest": {"code": 409, "message":
@@ -170,6 +189,9 @@ class ApplyTest(unittest.TestCase):
         report = self.run_migrate(dry_run=True)
         self.assertEqual(6, report.plan.change_count)
         self.assertEqual([], self.posts())
+        # hosts are to be added, so the compute hosts are listed too
+        self.assertEqual([("GET", "list"), ("GET", "services")],
+                         self.requests())
         self.assertFalse(os.path.exists(self.journal))
         self.assertIn("create aggregate 'pci-flavor-a100'", report.plan.lines())
 
@@ -254,7 +276,8 @@ class ApplyTest(unittest.TestCase):
         self.run_migrate()
         clean = self.nova.state()
         total_calls = self.nova.calls
-        self.assertEqual(8, total_calls)
+        # 2 lists (aggregates, compute hosts), 6 writes, read-back list
+        self.assertEqual(9, total_calls)
         for mode in ("before", "after"):
             for n in range(1, total_calls + 1):
                 with self.subTest(mode=mode, n=n):
@@ -267,7 +290,10 @@ class ApplyTest(unittest.TestCase):
                     try:
                         first = self.run_migrate()
                     except api.AdminError:
-                        first = None  # the very first list failed
+                        # a list before any write failed: nothing written
+                        self.assertIn(n, (1, 2))
+                        self.assertEqual(initial, self.nova.state())
+                        first = None
                     if first is not None:
                         self.assertFalse(first.ok)
                     self.nova.fail_at = None
@@ -323,8 +349,9 @@ class ApplyTest(unittest.TestCase):
         initial = self.nova.state()
         self.run_migrate(replace=True)
         total = self.nova.calls
+        # calls 1 and 2 list aggregates and compute hosts: no write yet
         for mode in ("before", "after"):
-            for n in range(2, total):
+            for n in range(3, total):
                 with self.subTest(mode=mode, n=n):
                     self.nova = FakeNova(self.mock, initial_aggregates())
                     self.nova.aggs[1]["metadata"]["pci_flavor:t4"] = NIC
@@ -342,7 +369,8 @@ class ApplyTest(unittest.TestCase):
         out = []
         for r in self.mock.request_history:
             if r.method == "GET":
-                out.append(("GET", "list"))
+                out.append(("GET", "services" if r.path.endswith(
+                    "/os-services") else "list"))
             elif r.method == "DELETE":
                 out.append(("DELETE", "delete"))
             elif r.path.endswith("/action"):
@@ -351,13 +379,14 @@ class ApplyTest(unittest.TestCase):
                 out.append(("POST", "create"))
         return out
 
-    def test_api_calls_are_one_per_write_plus_two_lists(self):
+    def test_api_calls_are_one_per_write_plus_three_lists(self):
         report = self.run_migrate()
         self.assertTrue(report.ok, report)
-        # 1 list, set_metadata on gpu and nic, create pci-flavor-a100, add
-        # c1 and c2 to it, its set_metadata, 1 read-back list: no lookups
+        # 1 list, 1 compute-host list (hosts are to be added), set_metadata
+        # on gpu and nic, create pci-flavor-a100, add c1 and c2 to it, its
+        # set_metadata, 1 read-back list: no lookups
         self.assertEqual(
-            [("GET", "list"), ("POST", "set_metadata"),
+            [("GET", "list"), ("GET", "services"), ("POST", "set_metadata"),
              ("POST", "set_metadata"), ("POST", "create"),
              ("POST", "add_host"), ("POST", "add_host"),
              ("POST", "set_metadata"), ("GET", "list")],
@@ -375,7 +404,8 @@ class ApplyTest(unittest.TestCase):
         existing = [{"id": i, "name": "old-%d" % i, "uuid": "u%d" % i,
                      "hosts": [], "metadata": {}, "availability_zone": None}
                     for i in range(1, 101)]
-        self.nova = FakeNova(self.mock, existing)
+        self.nova = FakeNova(self.mock, existing,
+                             ["h%d" % i for i in range(150)])
         self.mock.reset_mock()
         values = {"f%02d" % i: '{"product_id":"%04x","vendor_id":"10de"}' % i
                   for i in range(60)}
@@ -393,10 +423,11 @@ class ApplyTest(unittest.TestCase):
         self.assertTrue(report.ok, report)
         self.assertEqual(50 + 150 + 60, len(report.applied))
         self.assertEqual(
-            {("GET", "list"): 2, ("POST", "create"): 50,
+            {("GET", "list"): 2, ("GET", "services"): 1, ("POST", "create"): 50,
              ("POST", "add_host"): 150, ("POST", "set_metadata"): 60},
             collections.Counter(self.requests()))
         self.mock.reset_mock()
+        # no host to add: no compute-host list
         self.assertEqual(0, self.run_migrate().plan.change_count)
         self.assertEqual([("GET", "list")] * 2, self.requests())
         self.mock.reset_mock()
@@ -460,6 +491,74 @@ class ApplyTest(unittest.TestCase):
         self.assertTrue(again.ok, again)
         self.assertEqual(initial, self.nova.state())
         self.assertEqual("undo", list(journal.read(self.journal))[-1]["event"])
+
+    def test_unknown_hosts_block_the_plan_before_any_write(self):
+        initial = self.nova.state()
+        # c9 and c8 are in no service (a stale inventory); ctl1 runs only a
+        # conductor, so it is no compute host either
+        self.targets.hosts["pci-flavor-a100"] = ["c1", "c9", "ctl1"]
+        self.targets.hosts["nic"] = ["c3", "c8", "c9"]
+        for dry_run in (True, False):
+            with self.subTest(dry_run=dry_run):
+                self.mock.reset_mock()
+                report = self.run_migrate(dry_run=dry_run)
+                self.assertFalse(report.ok)
+                self.assertTrue(report.plan.blocked)
+                self.assertEqual([], report.applied)
+                self.assertEqual([("GET", "list"), ("GET", "services")],
+                                 self.requests())
+                self.assertEqual(initial, self.nova.state())
+                self.assertFalse(os.path.exists(self.journal))
+                # one error naming every unknown host and its aggregates
+                self.assertEqual(1, len(report.plan.errors), report.plan.errors)
+                error = report.plan.errors[0]
+                self.assertIn("3 host(s) to add are not compute hosts Nova "
+                              "knows: host 'c8' (for aggregate 'nic'); host "
+                              "'c9' (for aggregates 'nic', 'pci-flavor-a100'); "
+                              "host 'ctl1' (for aggregate 'pci-flavor-a100')",
+                              error)
+                self.assertIn("re-export it with 'aggregate-pci inventory "
+                              "export', or remove these hosts from it", error)
+                self.assertNotIn("'c1'", error)
+                self.assertIn("ERROR " + error, report.plan.lines())
+        # without the unknown hosts the same targets apply completely
+        self.targets.hosts["pci-flavor-a100"] = ["c1"]
+        self.targets.hosts["nic"] = ["c3"]
+        self.assertTrue(self.run_migrate().ok)
+
+    def test_unknown_hosts_reported_with_conflicts(self):
+        self.nova.aggs[2]["metadata"]["pci_flavor:nic"] = A100
+        self.targets.hosts["pci-flavor-a100"] = ["c1", "c9"]
+        report = self.run_migrate()
+        self.assertEqual(1, len(report.plan.conflicts))
+        self.assertEqual(1, len(report.plan.errors))
+        self.assertIn("host 'c9'", report.plan.errors[0])
+        self.assertEqual([], self.posts())
+
+    def test_no_host_to_add_makes_no_compute_host_list(self):
+        self.targets = plan.Targets({"t4": ["gpu"], "nic": ["nic"]},
+                                    {"gpu": ["c1"]})  # c1 is there already
+        report = self.run_migrate(dry_run=True)
+        self.assertTrue(report.ok, report)
+        self.assertEqual([("GET", "list")], self.requests())
+
+    def test_compute_host_list_refused_or_failing_writes_nothing(self):
+        for status, body, error in (
+                (403, {"forbidden": {"code": 403, "message": "Policy doesn't "
+                       "allow os_compute_api:os-services:list"}},
+                 api.NotAdmin),
+                (500, {"computeFault": {"code": 500, "message": "boom"}},
+                 api.AdminError)):
+            with self.subTest(status=status):
+                self.mock.get(URL + "/os-services", status_code=status,
+                              json=body)
+                for dry_run in (True, False):
+                    with self.assertRaises(error) as ctx:
+                        self.run_migrate(dry_run=dry_run)
+                    self.assertIn("list compute services", str(ctx.exception))
+                    self.assertIn("HTTP %d" % status, str(ctx.exception))
+                self.assertEqual([], self.posts())
+                self.assertFalse(os.path.exists(self.journal))
 
     def test_failure_message_says_how_to_continue(self):
         self.nova.fail_at = 4

@@ -64,7 +64,12 @@ class MigrateCliTest(unittest.TestCase):
         self.assertIn("plan: set pci_flavor:t4=", out)
         self.assertIn("dry run: 6 change(s) planned", out)
         self.assertEqual(initial, self.nova.state())
-        self.assertEqual(["GET"], [r.method for r in self.mock.request_history])
+        # the aggregates and the compute hosts (hosts are to be added)
+        self.assertEqual(["/v2.1/os-aggregates", "/v2.1/os-services"],
+                         [r.path for r in self.mock.request_history
+                          if r.method == "GET"])
+        self.assertEqual(["GET", "GET"],
+                         [r.method for r in self.mock.request_history])
         self.assertFalse(os.path.exists(self.journal))
 
         rc, out, err = self.run_cli(*base)
@@ -85,6 +90,31 @@ class MigrateCliTest(unittest.TestCase):
         self.assertEqual(initial, self.nova.state())
         rc, out, err = self.run_cli("--undo", self.journal)
         self.assertEqual((0, "undo: 0 change(s) made\n"), (rc, out), err)
+
+    def test_stale_inventory_host_refused_before_any_write(self):
+        with open(self.inventory) as fh:
+            doc = json.load(fh)
+        doc["hosts"]["c7"] = doc["hosts"]["c2"]  # gone from Nova since
+        with open(self.inventory, "w") as fh:
+            json.dump(doc, fh)
+        initial = self.nova.state()
+        base = ("--db-url", self.db, "--auto-aggregates", "--inventory",
+                self.inventory, "--journal", self.journal)
+        for extra in (("--dry-run",), ()):
+            with self.subTest(extra=extra):
+                self.mock.reset_mock()
+                rc, out, err = self.run_cli(*base, *extra)
+                self.assertEqual(1, rc, out + err)
+                self.assertIn(
+                    "ERROR 1 host(s) to add are not compute hosts Nova knows: "
+                    "host 'c7' (for aggregate 'pci-flavor-a100'). ", out)
+                self.assertIn("re-export it with 'aggregate-pci inventory "
+                              "export', or remove these hosts from it", out)
+                self.assertIn("nothing written: 0 conflict(s), 1 error(s)", out)
+                self.assertEqual(["GET", "GET"],
+                                 [r.method for r in self.mock.request_history])
+                self.assertEqual(initial, self.nova.state())
+                self.assertFalse(os.path.exists(self.journal))
 
     def test_conflict_exit_1_nothing_written(self):
         self.nova.aggs[1]["metadata"]["pci_flavor:t4"] = A100_CANONICAL

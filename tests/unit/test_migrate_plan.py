@@ -149,3 +149,39 @@ class BuildPlanTest(unittest.TestCase):
         result = plan.build_plan(src, plan.targets_single("g", src),
                                  [agg("g", **{"pci_flavor:t4": T4, "x": "y"})])
         self.assertEqual({"pci_flavor:a100": A100}, result.steps[0].metadata())
+
+    def test_unknown_hosts_to_add_block_with_one_error(self):
+        src = flavors(a100=A100, t4=T4)
+        targets = plan.Targets(
+            {"a100": ["pci-flavor-a100"], "t4": ["pci-flavor-t4"]},
+            {"pci-flavor-a100": ["c1", "c2", "gone"],
+             "pci-flavor-t4": ["c1", "gone", "old"]})
+        # c2 is already in its aggregate: not to add, so never checked
+        result = plan.build_plan(src, targets,
+                                 [agg("pci-flavor-a100", ["c2"])])
+        self.assertEqual({"c1": ["pci-flavor-a100", "pci-flavor-t4"],
+                          "gone": ["pci-flavor-a100", "pci-flavor-t4"],
+                          "old": ["pci-flavor-t4"]}, result.hosts_to_add())
+        result.refuse_unknown_hosts({"c1", "c3"})
+        self.assertTrue(result.blocked)
+        self.assertEqual(1, len(result.errors))
+        self.assertIn("2 host(s) to add are not compute hosts Nova knows: "
+                      "host 'gone' (for aggregates 'pci-flavor-a100', "
+                      "'pci-flavor-t4'); host 'old' (for aggregate "
+                      "'pci-flavor-t4')", result.errors[0])
+        self.assertIn("'aggregate-pci inventory export'", result.errors[0])
+
+    def test_known_hosts_do_not_block(self):
+        src = flavors(a100=A100)
+        targets = plan.Targets({"a100": ["pci-flavor-a100"]},
+                               {"pci-flavor-a100": ["c1", "c2"]})
+        result = plan.build_plan(src, targets, [])
+        result.refuse_unknown_hosts(frozenset({"c1", "c2", "c3"}))
+        self.assertFalse(result.blocked)
+        self.assertEqual([], result.errors)
+        self.assertEqual(4, result.change_count)
+        none_to_add = plan.build_plan(src, targets,
+                                      [agg("pci-flavor-a100", ["c1", "c2"])])
+        self.assertEqual({}, none_to_add.hosts_to_add())
+        none_to_add.refuse_unknown_hosts(())
+        self.assertFalse(none_to_add.blocked)
