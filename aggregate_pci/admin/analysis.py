@@ -13,7 +13,7 @@ import json
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from aggregate_pci import codec, matching
-from aggregate_pci.capacity import fleet_instances_fit
+from aggregate_pci.capacity import effective_definitions, fleet_instances_fit
 
 ERROR = "error"
 WARNING = "warning"
@@ -33,15 +33,12 @@ def definitions_by_name(records: Iterable[Any]) -> dict[str, dict[str, codec.Pci
 
 def host_definitions(records: Iterable[Any]) -> dict[str, dict[str, codec.PciFlavorDefinition]]:
     """{host: {flavor: definition}}: the OR of the host's aggregates' ones."""
-    out: dict[str, dict[str, codec.PciFlavorDefinition]] = {}
+    per_host: dict[str, list[dict[str, codec.PciFlavorDefinition]]] = {}
     for r in records:
-        if r.definition is None:
-            continue
-        for host in r.hosts:
-            defs = out.setdefault(host, {})
-            known = defs.get(r.name)
-            defs[r.name] = r.definition if known is None else known.union(r.definition)
-    return out
+        if r.definition is not None:
+            for host in r.hosts:
+                per_host.setdefault(host, []).append({r.name: r.definition})
+    return {host: effective_definitions(defs) for host, defs in per_host.items()}
 
 
 # -- [pci] alias generation -----------------------------------------------------

@@ -545,20 +545,14 @@ class PciFlavorAdmin:
 
 def flavor_records(agg: Aggregate) -> list[FlavorRecord]:
     """The PCI flavor keys of one aggregate, each parsed by the codec."""
-    out = []
-    for key, value in sorted(agg.metadata.items()):
-        if not codec.is_flavor_key(key):
-            continue
-        name = key[len(codec.KEY_PREFIX):]
-        try:
-            codec.name_from_key(key, agg.name)
-            definition = codec.parse_value(value, key, agg.name)
-            error = None
-        except codec.PciFlavorError as exc:
-            definition, error = None, str(exc)
-        out.append(FlavorRecord(name, agg.name, agg.hosts, key, value,
-                                definition, error))
-    return out
+    good, errors = codec.definitions_from_metadata(agg.metadata, agg.name)
+    parsed: dict[str, tuple[codec.PciFlavorDefinition | None, str | None]] = {
+        codec.KEY_PREFIX + name: (definition, None)
+        for name, definition in good.items()}
+    parsed.update((e.key, (None, str(e))) for e in errors)
+    return [FlavorRecord(key[len(codec.KEY_PREFIX):], agg.name, agg.hosts, key,
+                         agg.metadata[key], definition, error)
+            for key, (definition, error) in sorted(parsed.items())]
 
 
 def _detail(exc: Exception) -> str:
