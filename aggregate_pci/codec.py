@@ -73,7 +73,8 @@ class PciFlavorError(ValueError):
         return PciFlavorError(self.reason, self.key or key,
                               self.aggregate or aggregate)
 
-    def __reduce__(self):  # keep the attributes through pickling/copying
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # keep the attributes through pickling/copying
         return (PciFlavorError, (self.reason, self.key, self.aggregate))
 
 

@@ -11,13 +11,15 @@ Run: ``aggregate-pci demo`` or ``python -m aggregate_pci.demo``.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
 import time
 import unittest
 from typing import Any, Sequence
+
+from aggregate_pci import alias, codec
+from aggregate_pci.admin import models, report
 
 A100 = {"vendor_id": "10de", "product_id": "20b5", "device_type": "type-PCI"}
 T4 = {"vendor_id": "10de", "product_id": "1eb8", "device_type": "type-PCI"}
@@ -43,17 +45,6 @@ BOOTS = [
 ]
 
 
-def _parse(args: Any) -> argparse.Namespace:
-    if isinstance(args, argparse.Namespace):
-        return args
-    parser = argparse.ArgumentParser(prog="aggregate-pci demo",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--hosts", type=int, default=3,
-                        help="compute hosts to start (the scenario needs 3)")
-    parser.add_argument("--verbose", action="store_true")
-    return parser.parse_args(args)
-
-
 def _table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     from prettytable import PrettyTable
 
@@ -77,13 +68,13 @@ class _Capture(logging.Handler):
             self.lines.append(message)
 
 
-def _planned_records(api: Any, codec: Any) -> list[Any]:
-    """FlavorRecords for AGGREGATES as they will be created."""
+def _planned_records() -> list[models.PciFlavorRecord]:
+    """PCI flavor records of AGGREGATES as they will be created."""
     records = []
     for agg_name, (hosts, flavors) in AGGREGATES.items():
         for name, spec in flavors.items():
             definition = codec.definition_from_json(spec)
-            records.append(api.FlavorRecord(
+            records.append(models.PciFlavorRecord(
                 name, agg_name, tuple(hosts), codec.make_key(name),
                 codec.encode(definition), definition))
     return records
@@ -93,24 +84,25 @@ def _make_case(out: Any, state: dict[str, bool]) -> unittest.TestCase:
     import nova.tests.functional  # noqa: F401  (before other Nova imports)
     from nova.tests.fixtures import libvirt as fakelibvirt
 
-    from aggregate_pci import codec, harness
-    from aggregate_pci.admin import analysis, api, nova_db
+    from aggregate_pci import embedded_nova
+    from aggregate_pci.admin import client, nova_db
 
-    class Demo(harness.AggregatePciTestBase):
+    class Demo(embedded_nova.AggregatePciTestBase):
         PCI_DEVICE_SPEC = [{k: v for k, v in d.items() if k != "device_type"}
                            for d in (A100, T4, VF)]
         # nova.conf's [pci] alias is what ``aggregate-pci alias-config``
         # generates from the planned aggregates (Nova reads it at start).
-        PCI_ALIAS = analysis.alias_entries(_planned_records(api, codec))
+        PCI_ALIAS = alias.generate(
+            report.definitions_by_name(_planned_records()))
 
         def runTest(self) -> None:
             # Runs first among the cleanups: Nova's thread pools log their
             # shutdown at INFO, which is noise in the demo's output.
             self.addCleanup(logging.disable, logging.INFO)
             started = time.monotonic()
-            self.start_compute("compute1", pci_info=harness.gpu_host(
-                [(0x81, harness.GPU_A100), (0x82, harness.GPU_A100),
-                 (0x83, harness.GPU_T4)]))
+            self.start_compute("compute1", pci_info=embedded_nova.gpu_host(
+                [(0x81, embedded_nova.GPU_A100), (0x82, embedded_nova.GPU_A100),
+                 (0x83, embedded_nova.GPU_T4)]))
             nic = fakelibvirt.HostPCIDevicesInfo(num_pci=0, num_pfs=1, num_vfs=4,
                                                  bus=0x5e, numa_node=0)
             for i, bus in enumerate((0x81, 0x82)):
@@ -119,25 +111,26 @@ def _make_case(out: Any, state: dict[str, bool]) -> unittest.TestCase:
                                vend_id=T4["vendor_id"],
                                prod_id=T4["product_id"])
             self.start_compute("compute2", pci_info=nic)
-            self.start_compute("compute3", pci_info=harness.gpu_host(
-                [(0x81, harness.GPU_A100), (0x82, harness.GPU_A100)]))
+            self.start_compute("compute3", pci_info=embedded_nova.gpu_host(
+                [(0x81, embedded_nova.GPU_A100), (0x82, embedded_nova.GPU_A100)]))
 
-            admin = api.PciFlavorAdmin(self.keystone_session())
+            admin = client.PciFlavorAdmin(self.keystone_session())
             for agg_name, (hosts, flavors) in AGGREGATES.items():
                 admin.create_aggregate(agg_name)
                 for host in hosts:
                     admin.add_host(agg_name, host)
                 for name, spec in flavors.items():
-                    admin.create_flavor(name, agg_name,
-                                        codec.definition_from_json(spec))
-            records = admin.list_flavors()
+                    admin.create_pci_flavor(name, agg_name,
+                                            codec.definition_from_json(spec))
+            records = admin.list_pci_flavors()
             out(_table("PCI flavors on aggregates (through aggregate_pci.admin "
                        "over a keystoneauth1 session)",
                        ["PCI flavor", "aggregate", "hosts", "definition"],
                        [(r.name, r.aggregate, ", ".join(r.hosts), r.value)
                         for r in sorted(records, key=lambda r: (r.name, r.aggregate))]))
-            generated = {analysis.alias_line(e) for e in analysis.alias_entries(records)}
-            configured = {analysis.alias_line(e) for e in self.PCI_ALIAS}
+            generated = {alias.line(e) for e in alias.generate(
+                report.definitions_by_name(records))}
+            configured = {alias.line(e) for e in self.PCI_ALIAS}
             out("[pci] alias generated from the aggregates (alias-config) %s "
                 "the demo's nova.conf%s" % (
                     "matches" if generated == configured else "DIFFERS FROM",
@@ -145,10 +138,10 @@ def _make_case(out: Any, state: dict[str, bool]) -> unittest.TestCase:
                     "  only configured: %s" % (sorted(generated - configured),
                                                sorted(configured - generated))))
             state['ok'] &= generated == configured
-            self._capacity(out, analysis, nova_db, records, "before")
+            self._capacity(out, nova_db, records, "before")
 
             capture = _Capture()
-            logger = logging.getLogger("aggregate_pci.filter")
+            logger = logging.getLogger("aggregate_pci")
             old_level = logger.level
             logger.setLevel(logging.DEBUG)
             logger.addHandler(capture)
@@ -156,7 +149,7 @@ def _make_case(out: Any, state: dict[str, bool]) -> unittest.TestCase:
             try:
                 for i, (spec, expected) in enumerate(BOOTS, 1):
                     capture.lines.clear()
-                    flavor = self.pci_flavor(spec, name="demo%d" % i)
+                    flavor = self.nova_flavor(spec, name="demo%d" % i)
                     wanted = "ACTIVE" if expected else "ERROR"
                     server = self.boot(flavor, expected_state=wanted)
                     host = self.host_of(server) if expected else None
@@ -178,14 +171,14 @@ def _make_case(out: Any, state: dict[str, bool]) -> unittest.TestCase:
                         "as expected"], rows))
             out(_table("Hosts rejected by AggregatePciFilter, and why",
                        ["server", "reason"], rejections))
-            self._capacity(out, analysis, nova_db, admin.list_flavors(), "after")
+            self._capacity(out, nova_db, admin.list_pci_flavors(), "after")
             out("Demo took %.1f s (in-process Nova start included)."
                 % (time.monotonic() - started))
 
-        def _capacity(self, out, analysis, nova_db, records, when):
+        def _capacity(self, out, nova_db, records, when):
             pools = nova_db.host_pools(self.ctxt)
             rows = [(r.flavor, r.name, r.matching, r.used, r.free)
-                    for r in analysis.capacity(records, pools) if r.scope == "host"]
+                    for r in report.capacity(records, pools) if r.scope == "host"]
             out(_table("Devices per PCI flavor and host, %s booting "
                        "(a device matching two flavors counts in both rows)" % when,
                        ["PCI flavor", "host", "matching", "used", "free"], rows))
@@ -193,12 +186,8 @@ def _make_case(out: Any, state: dict[str, bool]) -> unittest.TestCase:
     return Demo()
 
 
-def main(args: Any = None) -> int:
+def main() -> int:
     """Run the demo; return 0 if every expected placement happened."""
-    ns = _parse(args)
-    if ns.hosts != 3:
-        print("the demo scenario uses exactly 3 hosts", file=sys.stderr)
-        return 2
     os.environ.setdefault("OS_WSGI__API_PASTE_CONFIG",
                           os.path.join(sys.prefix, "etc", "nova", "api-paste.ini"))
     os.environ.setdefault("LC_ALL", "C.UTF-8")
@@ -220,4 +209,4 @@ def main(args: Any = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -15,6 +15,7 @@ jointly, each request using only devices matching the host's definition.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Iterable, Iterator
 
 from nova import context as nova_context
@@ -22,12 +23,34 @@ from nova.scheduler import filters
 from nova.scheduler import utils as scheduler_utils
 from oslo_config import cfg
 
-from aggregate_pci import conf
-from aggregate_pci import filter_utils as utils
+from aggregate_pci import codec, conf
+from aggregate_pci.scheduler import decision
 
 CONF = cfg.CONF
 conf.register_opts(CONF)
-LOG = utils.LOG
+LOG = logging.getLogger(__name__)
+
+
+def managed_flavor_names(context: Any) -> set[str]:
+    """Every PCI flavor name any aggregate in the cloud defines.
+
+    One indexed query on Nova's API database (``aggregate_metadata.key`` has
+    an index), so it sees aggregates whose hosts were filtered out before
+    our filter ran, and aggregates without hosts.  Keys with bad values
+    count: the name stays managed while any aggregate carries the key.
+    """
+    from nova.db.api import api as api_db
+    from nova.db.api import models
+
+    @api_db.context_manager.reader
+    def _query(ctx: Any) -> list[str]:
+        rows = (ctx.session.query(models.AggregateMetadata.key)
+                .filter(models.AggregateMetadata.key.like(codec.KEY_PREFIX + "%"))
+                .distinct())
+        return [row[0] for row in rows]
+
+    return {key[len(codec.KEY_PREFIX):] for key in _query(context)
+            if codec.is_flavor_key(key)}
 
 
 class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
@@ -38,7 +61,7 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
 
     def __init__(self) -> None:
         super().__init__()
-        self.cache = utils.DefinitionCache(CONF.aggregate_pci.parse_cache_size)
+        self.cache = decision.DefinitionCache(CONF.aggregate_pci.parse_cache_size)
 
     def filter_all(self, filter_obj_list: Iterable[Any],
                    spec_obj: Any) -> Iterator[Any]:
@@ -67,16 +90,16 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
         """Single-host entry point (Nova calls ``filter_all``)."""
         return any(True for _ in self.filter_all([host_state], spec_obj))
 
-    def _plan(self, spec_obj: Any) -> utils.Plan | None:
+    def _plan(self, spec_obj: Any) -> decision.RequestPlan | None:
         pci_requests = getattr(spec_obj, "pci_requests", None)
         if not pci_requests or not pci_requests.requests:
             return None
         ctx = getattr(spec_obj, "_context", None) or nova_context.get_admin_context()
-        return utils.build_plan(pci_requests.requests,
-                                lambda: utils.managed_flavor_names(ctx),
-                                CONF.aggregate_pci.reject_unmanaged_requests)
+        return decision.plan_request(pci_requests.requests,
+                                   lambda: managed_flavor_names(ctx),
+                                   CONF.aggregate_pci.reject_unmanaged_requests)
 
-    def _passes_safely(self, host_state: Any, plan: utils.Plan,
+    def _passes_safely(self, host_state: Any, plan: decision.RequestPlan,
                        memo: dict[tuple[int, ...], Any]) -> bool:
         try:
             return self._passes(host_state, plan, memo)
@@ -86,7 +109,7 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
                           getattr(host_state, "host", host_state))
             return False
 
-    def _passes(self, host_state: Any, plan: utils.Plan,
+    def _passes(self, host_state: Any, plan: decision.RequestPlan,
                 memo: dict[tuple[int, ...], Any]) -> bool:
         if plan.reject_all:
             LOG.debug("host %s rejected: PCI flavor %r is not defined on any "
@@ -97,7 +120,7 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
         key = tuple(map(id, aggregates))
         preds = memo.get(key)
         if preds is None:
-            preds = memo[key] = utils.host_predicates(aggregates, plan, self.cache)
+            preds = memo[key] = decision.host_predicates(aggregates, plan, self.cache)
         if isinstance(preds, str):
             LOG.debug("host %s rejected: PCI flavor %r could not be served: "
                       "the host is in no aggregate with a valid definition of it",
@@ -105,12 +128,12 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
             return False
         stats = host_state.pci_stats
         pools = stats.pools if stats is not None else []
-        why = utils.explain(pools, plan, preds)
+        why = decision.explain(pools, plan, preds)
         candidates = host_state.allocation_candidates
-        if why is None and utils.placement_maps_plan(candidates, plan):
+        if why is None and decision.placement_maps_plan(candidates, plan):
             if not self.filter_candidates(
                     host_state,
-                    lambda c: utils.candidate_fits(c, pools, plan, preds)):
+                    lambda c: decision.candidate_fits(c, pools, plan, preds)):
                 why = ("no Placement allocation candidate maps the PCI flavor "
                        "requests to matching devices")
         if why is not None:

@@ -234,11 +234,8 @@ def max_instances_from_supply(supply: Mapping[int, int],
     """``max_instances`` on pre-grouped supply (see ``group_supply``)."""
     if not any(demands):
         raise ValueError("a request asks for no device: it fits without limit")
-    hi = None
-    for i, d in enumerate(demands):
-        if d:
-            alone = sum(c for m, c in supply.items() if m >> i & 1) // d
-            hi = alone if hi is None else min(hi, alone)
+    hi = min(sum(c for m, c in supply.items() if m >> i & 1) // d
+             for i, d in enumerate(demands) if d)
     lo = 0
     # Feasibility is monotone in the number of instances: binary search.
     while lo < hi:

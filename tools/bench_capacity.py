@@ -29,7 +29,7 @@ import requests_mock  # noqa: E402
 from keystoneauth1 import noauth  # noqa: E402
 from keystoneauth1 import session as ks_session  # noqa: E402
 
-from aggregate_pci.admin import api  # noqa: E402
+from aggregate_pci.admin import client  # noqa: E402
 from aggregate_pci.cli import shell  # noqa: E402
 
 PRODUCTS = ["20b5", "1eb8", "1db4", "2236", "2331", "1df6", "101e", "1017"]
@@ -123,7 +123,7 @@ def bench_check(n_aggs: int) -> None:
         out, err = io.StringIO(), io.StringIO()
         start = time.perf_counter()
         rc = shell.main(["check", "-f", "value"], stdout=out, stderr=err,
-                        admin_factory=lambda: api.PciFlavorAdmin(sess))
+                        admin_factory=lambda: client.PciFlavorAdmin(sess))
         elapsed = time.perf_counter() - start
         calls = len(m.request_history)
     print("check: %d aggregates x 20 PCI flavors, 50 Nova flavors: %d API calls "

@@ -38,7 +38,7 @@ from nova.pci import stats as pci_stats
 from nova.scheduler import host_manager
 from nova.scheduler.filters import pci_passthrough_filter
 
-from aggregate_pci import codec, filter_utils
+from aggregate_pci import codec
 from aggregate_pci import filter as agg_filter
 
 objects.register_all()
@@ -212,7 +212,7 @@ def build_request_spec(ctx: Any, wanted: Sequence[tuple[str, int]],
 
 def managed_names(aggs: Sequence[Any]) -> set[str]:
     """Names some aggregate defines (bad values included), as
-    ``filter_utils.managed_flavor_names`` computes from the API DB."""
+    ``agg_filter.managed_flavor_names`` computes from the API DB."""
     return {key[len(codec.KEY_PREFIX):] for agg in aggs for key in agg.metadata
             if codec.is_flavor_key(key)}
 
@@ -368,13 +368,13 @@ def time_real_query(aggs: Sequence[Any]) -> float | None:
             aggregate_obj._aggregate_create_in_db(
                 ctx, {"name": agg.name, "uuid": agg.uuid},
                 metadata=dict(agg.metadata))
-        got = filter_utils.managed_flavor_names(ctx)
+        got = agg_filter.managed_flavor_names(ctx)
         if got != managed_names(aggs):
             raise RuntimeError("API DB query returned %r" % sorted(got))
         times = []
         for _ in range(20):
             t0 = time.perf_counter()
-            filter_utils.managed_flavor_names(ctx)
+            agg_filter.managed_flavor_names(ctx)
             times.append(time.perf_counter() - t0)
         return statistics.median(times)
     except Exception as exc:  # optional figure: say why and go on
@@ -398,7 +398,7 @@ def run(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, Any]:
     numas = [hs.numa_topology for hs in hosts]
 
     res: dict[str, Any] = {"hosts": len(hosts), "managed": sorted(managed)}
-    patch = mock.patch.object(filter_utils, "managed_flavor_names",
+    patch = mock.patch.object(agg_filter, "managed_flavor_names",
                               lambda context: set(managed))
     with patch:
         ours = agg_filter.AggregatePciFilter()
@@ -494,7 +494,7 @@ def report(res: dict[str, Any], args: argparse.Namespace,
     line("hosts=%d aggregates=%d request=%s seed=%d repeat=%d (Nova with "
          "NUMA: %d)" % (n, args.aggregates, ",".join("%s:%d" % w for w in wanted),
                         args.seed, args.repeat, min(args.full_repeat, args.repeat)))
-    line("managed PCI flavor names: %s (filter_utils.managed_flavor_names "
+    line("managed PCI flavor names: %s (agg_filter.managed_flavor_names "
          "patched to return this set, computed from the benchmark's "
          "aggregates)" % ",".join(res["managed"]))
     line("%-46s %12s %12s %10s %8s" % (

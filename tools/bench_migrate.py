@@ -21,8 +21,8 @@ import unittest
 
 from keystoneauth1 import session as ks_session
 
-from aggregate_pci.admin import api
-from aggregate_pci.harness import AggregatePciTestBase
+from aggregate_pci.admin import client
+from aggregate_pci.embedded_nova import AggregatePciTestBase
 from aggregate_pci.migrate import apply, plan, sources
 
 FLAVORS = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
@@ -73,7 +73,7 @@ class BenchMigrate(AggregatePciTestBase):
         sess = CountingSession(auth=plain.auth,
                                additional_headers=plain.additional_headers)
         sess.calls = collections.Counter()
-        admin = api.PciFlavorAdmin(sess)
+        admin = client.PciFlavorAdmin(sess)
         print(title)
         for label in ("first run", "second run"):
             sess.calls.clear()

@@ -41,9 +41,8 @@ import logging  # noqa: E402
 
 import fixtures  # noqa: E402
 
-from aggregate_pci import harness  # noqa: E402
+from aggregate_pci import embedded_nova  # noqa: E402
 from aggregate_pci.cli import shell  # noqa: E402
-from tests.functional import test_admin_cli as helpers  # noqa: E402
 
 AGGREGATE_PCI = os.path.join(os.path.dirname(sys.executable), "aggregate-pci")
 
@@ -52,18 +51,18 @@ AGGREGATE_PCI = os.path.join(os.path.dirname(sys.executable), "aggregate-pci")
 TRANSCRIPT: list[str] = []
 
 
-class Walkthrough(harness.AggregatePciTestBase):
+class Walkthrough(embedded_nova.AggregatePciTestBase):
     """The walkthrough as one harness run, recorded in ``TRANSCRIPT``."""
 
     def runTest(self) -> None:
         self.addCleanup(logging.disable, logging.INFO)
-        self.start_compute("compute1", pci_info=harness.gpu_host(
-            [(0x81, harness.GPU_A100), (0x82, harness.GPU_A100),
-             (0x83, harness.GPU_T4)]))
-        self.start_compute("compute2", pci_info=harness.gpu_host(
-            [(0x81, harness.GPU_A100)]))
-        helpers.accept_tokens(self)
-        self.env = helpers.without_os_env(OS_AUTH_TYPE="admin_token",
+        self.start_compute("compute1", pci_info=embedded_nova.gpu_host(
+            [(0x81, embedded_nova.GPU_A100), (0x82, embedded_nova.GPU_A100),
+             (0x83, embedded_nova.GPU_T4)]))
+        self.start_compute("compute2", pci_info=embedded_nova.gpu_host(
+            [(0x81, embedded_nova.GPU_A100)]))
+        embedded_nova.accept_tokens(self)
+        self.env = embedded_nova.without_os_env(OS_AUTH_TYPE="admin_token",
                                           OS_ENDPOINT=self.api.base_url,
                                           OS_TOKEN="admin-token")
 
@@ -118,7 +117,7 @@ class Walkthrough(harness.AggregatePciTestBase):
 
         self.note("5. Lint and read capacity")
         self.aggregate_pci("check --nova-conf %s" % conf)
-        nova_conf = helpers.write_nova_conf(self)
+        nova_conf = embedded_nova.write_nova_conf(self)
         self.process("capacity --config-file %s" % nova_conf)
         self.process("capacity --config-file %s --fit gpu.a100" % nova_conf)
 

@@ -20,7 +20,8 @@ import dataclasses
 import json
 from typing import Any, Mapping, Sequence
 
-from aggregate_pci.admin.api import AdminError, Aggregate
+from aggregate_pci.admin.errors import AdminError
+from aggregate_pci.admin.models import Aggregate
 
 FORMAT = "aggregate-pci-inventory"
 VERSION = 1

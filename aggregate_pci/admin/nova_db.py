@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from aggregate_pci.admin.api import FLAVOR_ALIAS_SPEC, AdminError, Aggregate
+from aggregate_pci.admin.errors import AdminError
 from aggregate_pci.admin.inventory import Inventory, merge_pools
+from aggregate_pci.admin.models import Aggregate
+from aggregate_pci.alias import SPEC_KEY
 
 USED_STATUSES = ("claimed", "allocated")
 #: Progress is reported for fleets of at least this many compute nodes,
@@ -64,10 +66,10 @@ def inventory(ctxt: Any = None,
     flavors = []
     if with_flavors:
         for f in objects.FlavorList.get_all(ctxt):
-            spec = (f.extra_specs or {}).get(FLAVOR_ALIAS_SPEC)
+            spec = (f.extra_specs or {}).get(SPEC_KEY)
             if spec:
                 flavors.append({"name": f.name, "id": f.flavorid,
-                                "extra_specs": {FLAVOR_ALIAS_SPEC: spec}})
+                                "extra_specs": {SPEC_KEY: spec}})
     return Inventory(aggregates, host_pools(ctxt, progress)), flavors
 
 

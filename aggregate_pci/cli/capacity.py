@@ -10,7 +10,8 @@ from typing import Any
 
 from cliff import command, lister
 
-from aggregate_pci.admin import analysis, api, inventory
+from aggregate_pci import alias
+from aggregate_pci.admin import errors, inventory, models, report
 from aggregate_pci.cli import common
 
 
@@ -35,7 +36,7 @@ def load_source(app: Any, args: argparse.Namespace,
         return inv, flavors
     ctxt = getattr(app, "nova_context", None)
     if ctxt is None and not args.config_file:
-        raise api.AdminError("give --inventory FILE (planning) or --config-file "
+        raise errors.AdminError("give --inventory FILE (planning) or --config-file "
                              "nova.conf (read Nova's cell databases; run where "
                              "Nova is installed)")
     from aggregate_pci.admin import nova_db
@@ -81,11 +82,11 @@ class Capacity(common.HandlesErrors, lister.Lister):
     def take_action(self, parsed_args: argparse.Namespace) -> tuple:
         fitting = parsed_args.fit or parsed_args.fit_spec
         inv, flavors = load_source(self.app, parsed_args, need_flavors=bool(parsed_args.fit))
-        records = [r for a in inv.aggregates for r in api.flavor_records(a)]
+        records = [r for a in inv.aggregates for r in models.pci_flavor_records(a)]
         if fitting:
             return self._fit(parsed_args, records, inv, flavors)
         progress = _progress(self.app, "capacity") if len(inv.hosts) >= 1000 else None
-        rows = analysis.capacity(records, inv.hosts, progress=progress)
+        rows = report.capacity(records, inv.hosts, progress=progress)
         return (("Flavor", "Scope", "Name", "Matching", "Used", "Free"),
                 [(r.flavor, r.scope, r.name, r.matching, r.used, r.free)
                  for r in rows
@@ -97,24 +98,24 @@ class Capacity(common.HandlesErrors, lister.Lister):
         if args.fit:
             found = [f for f in flavors if args.fit in (f.get("name"), str(f.get("id")))]
             if not found:
-                raise api.NotFound("Nova flavor %r not found in the %s" % (
+                raise errors.NotFound("Nova flavor %r not found in the %s" % (
                     args.fit, "inventory" if args.inventory else "Nova database"))
-            request = api.parse_alias_spec(
-                (found[0].get("extra_specs") or {}).get(api.FLAVOR_ALIAS_SPEC))
+            request = alias.parse_request(
+                (found[0].get("extra_specs") or {}).get(alias.SPEC_KEY))
             label = args.fit
         else:
-            request = api.parse_alias_spec(args.fit_spec)
+            request = alias.parse_request(args.fit_spec)
             label = args.fit_spec
         if not any(request.values()):
-            raise api.InvalidInput("Nova flavor %r requests no PCI device "
+            raise errors.InvalidInput("Nova flavor %r requests no PCI device "
                                    "(no pci_passthrough:alias extra spec)" % label)
         defined = {r.name for r in records if r.definition is not None}
         unmanaged = sorted(n for n in request if n not in defined)
         if unmanaged:
-            raise api.NotFound("%r requests %s, which no aggregate defines: "
+            raise errors.NotFound("%r requests %s, which no aggregate defines: "
                                "capacity cannot tell where it fits" %
                                (label, ", ".join(unmanaged)))
-        per_host, total = analysis.fit(records, inv.hosts, request)
+        per_host, total = report.fit(records, inv.hosts, request)
         rows = [("host", h, n) for h, n in sorted(per_host.items())
                 if not args.no_hosts]
         rows.insert(0, ("total", "*", total))

@@ -6,25 +6,10 @@ import argparse
 from typing import Any
 
 from cliff import command, lister
-from oslo_config import cfg
 
-from aggregate_pci.admin import analysis, api, inventory
+from aggregate_pci import alias
+from aggregate_pci.admin import errors, inventory, lint, report
 from aggregate_pci.cli import common
-
-
-def read_nova_conf_aliases(path: str) -> list[str]:
-    """The ``[pci] alias`` values of a nova.conf, read with oslo.config."""
-    conf = cfg.ConfigOpts()
-    conf.register_opts([cfg.MultiStrOpt("alias", default=[])], group="pci")
-    try:
-        conf(args=[], default_config_files=[path], project="nova",
-             use_env=False)
-    except cfg.ConfigFilesNotFoundError:
-        raise api.AdminError("cannot read nova.conf %r: no such file or not "
-                             "readable" % path) from None
-    except cfg.Error as exc:
-        raise api.AdminError("cannot parse nova.conf %r: %s" % (path, exc)) from None
-    return list(conf.pci.alias)
 
 
 class Check(common.HandlesErrors, lister.Lister):
@@ -42,14 +27,18 @@ class Check(common.HandlesErrors, lister.Lister):
 
     def take_action(self, parsed_args: argparse.Namespace) -> tuple:
         admin = common.get_admin(self.app)
-        conf_aliases = (read_nova_conf_aliases(parsed_args.nova_conf)
-                        if parsed_args.nova_conf else None)
+        conf_aliases = None
+        if parsed_args.nova_conf:
+            try:
+                conf_aliases = alias.read_conf([parsed_args.nova_conf])[0]
+            except alias.ConfError as exc:
+                raise errors.AdminError(str(exc)) from None
         host_pools = (inventory.load(parsed_args.inventory).hosts
                       if parsed_args.inventory else None)
-        records = admin.list_flavors()
+        records = admin.list_pci_flavors()
         flavors = [(f.name, f.alias_requests()) for f in admin.list_nova_flavors()]
-        issues = analysis.lint(records, flavors, conf_aliases, host_pools)
-        self.errors = sum(1 for i in issues if i.severity == analysis.ERROR)
+        issues = lint.lint(records, flavors, conf_aliases, host_pools)
+        self.errors = sum(1 for i in issues if i.severity == lint.ERROR)
         self.app.stderr.write("check: %d error(s), %d warning(s), %d PCI flavor "
                               "key(s) on %d aggregate(s)\n" % (
                                   self.errors, len(issues) - self.errors,
@@ -75,16 +64,16 @@ class AliasConfig(common.HandlesErrors, command.Command):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
-        records = common.get_admin(self.app).list_flavors()
+        records = common.get_admin(self.app).list_pci_flavors()
         try:
-            entries = analysis.alias_entries(records)
-        except analysis.AliasConflict as exc:
-            raise api.Conflict(str(exc)) from None
+            entries = alias.generate(report.definitions_by_name(records))
+        except alias.AliasConflict as exc:
+            raise errors.Conflict(str(exc)) from None
         out = self.app.stdout
         if not parsed_args.no_section:
             out.write("[pci]\n")
         for entry in entries:
-            line = analysis.alias_line(entry)
+            line = alias.line(entry)
             out.write(line + "\n" if parsed_args.no_section else "alias = %s\n" % line)
         bad = [r for r in records if r.error]
         for r in bad:

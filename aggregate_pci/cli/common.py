@@ -5,13 +5,13 @@ from __future__ import annotations
 import sys
 from typing import Any, Iterable
 
-from aggregate_pci.admin import api
+from aggregate_pci.admin import client, errors, models
 from aggregate_pci.cli import plugin
 
 CHANGE_COLUMNS = ("Aggregate", "Key", "Old Value", "New Value", "Result")
 
 
-def get_admin(app: Any) -> api.PciFlavorAdmin:
+def get_admin(app: Any) -> client.PciFlavorAdmin:
     """The library client for this app: an injected one (tests, the demo),
     else the plugin's ``make_client`` on this run's client manager (osc-lib's
     or OpenStackClient's keystoneauth1 session), made once per manager.
@@ -30,7 +30,7 @@ def get_admin(app: Any) -> api.PciFlavorAdmin:
     return cached
 
 
-def change_result(change: api.MetadataChange, dry_run: bool) -> str:
+def change_result(change: models.MetadataChange, dry_run: bool) -> str:
     """One word or two saying what happened to a key."""
     if not change.changes_anything:
         return "unchanged"
@@ -41,12 +41,12 @@ def change_result(change: api.MetadataChange, dry_run: bool) -> str:
     return "would be %s (dry run)" % verb if dry_run else "not applied"
 
 
-def change_row(change: api.MetadataChange, dry_run: bool) -> tuple:
+def change_row(change: models.MetadataChange, dry_run: bool) -> tuple:
     return (change.aggregate, change.key, change.old or "", change.new or "",
             change_result(change, dry_run))
 
 
-def report_partial(changes: Iterable[api.MetadataChange],
+def report_partial(changes: Iterable[models.MetadataChange],
                    stream: Any = None) -> None:
     """Tell the operator which writes were applied before a failure."""
     stream = stream or sys.stderr
@@ -65,7 +65,7 @@ class HandlesErrors:
     def run(self, parsed_args: Any) -> int:
         try:
             return super().run(parsed_args)  # type: ignore[misc]
-        except api.AdminError as exc:
+        except errors.AdminError as exc:
             app = self.app  # type: ignore[attr-defined]
             stream = getattr(app, "stderr", None) or sys.stderr
             if getattr(getattr(app, "options", None), "debug", False):

@@ -12,14 +12,7 @@ class Demo(command.Command):
 
     auth_required = False
 
-    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
-        parser = super().get_parser(prog_name)
-        parser.add_argument("--hosts", type=int, default=3,
-                            help="compute hosts to start (default 3)")
-        parser.add_argument("--verbose", action="store_true")
-        return parser
-
     def take_action(self, parsed_args: argparse.Namespace) -> int:
-        from aggregate_pci import demo  # written separately; imported lazily
+        from aggregate_pci import demo  # imports Nova: only when run
 
-        return demo.main(parsed_args)
+        return demo.main()

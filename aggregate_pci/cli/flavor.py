@@ -8,7 +8,7 @@ from typing import Any
 from cliff import lister, show
 
 from aggregate_pci import codec
-from aggregate_pci.admin import api
+from aggregate_pci.admin import errors
 from aggregate_pci.cli import common
 
 
@@ -29,7 +29,7 @@ def build_definition(args: argparse.Namespace) -> codec.PciFlavorDefinition:
     given = {k: v for k, v in fields.items() if v is not None}
     for k, v in args.match or ():
         if k in given:
-            raise api.InvalidInput("aggregate %r, key %r: field %r given twice"
+            raise errors.InvalidInput("aggregate %r, key %r: field %r given twice"
                                    % (args.aggregate, key, k))
         given[k] = v
     try:
@@ -47,7 +47,7 @@ def build_definition(args: argparse.Namespace) -> codec.PciFlavorDefinition:
                 "or --spec JSON")
         return codec.definition_from_json(given)
     except codec.PciFlavorError as exc:
-        raise api.InvalidInput(str(exc.with_context(
+        raise errors.InvalidInput(str(exc.with_context(
             key=key if exc.key is None else None, aggregate=args.aggregate))) from None
 
 
@@ -80,7 +80,7 @@ class CreateFlavor(common.HandlesErrors, show.ShowOne):
 
     def take_action(self, parsed_args: argparse.Namespace) -> tuple:
         definition = build_definition(parsed_args)
-        change = common.get_admin(self.app).create_flavor(
+        change = common.get_admin(self.app).create_pci_flavor(
             parsed_args.name, parsed_args.aggregate, definition,
             replace=parsed_args.replace, dry_run=parsed_args.dry_run)
         return common.CHANGE_COLUMNS, common.change_row(change, parsed_args.dry_run)
@@ -96,7 +96,7 @@ class ListFlavor(common.HandlesErrors, lister.Lister):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> tuple:
-        records = common.get_admin(self.app).list_flavors()
+        records = common.get_admin(self.app).list_pci_flavors()
         rows = [(r.name, r.aggregate, ",".join(r.hosts),
                  r.definition.serialize() if r.definition else r.value,
                  r.error or "")
@@ -115,10 +115,10 @@ class ShowFlavor(common.HandlesErrors, show.ShowOne):
 
     def take_action(self, parsed_args: argparse.Namespace) -> tuple:
         name = parsed_args.name
-        records = [r for r in common.get_admin(self.app).list_flavors()
+        records = [r for r in common.get_admin(self.app).list_pci_flavors()
                    if r.name == name]
         if not records:
-            raise api.NotFound("key %r: no aggregate defines PCI flavor %r; "
+            raise errors.NotFound("key %r: no aggregate defines PCI flavor %r; "
                                "'flavor list' shows the defined ones"
                                % (codec.KEY_PREFIX + name, name))
         good = [r for r in records if r.definition is not None]
@@ -152,7 +152,7 @@ class DeleteFlavor(common.HandlesErrors, lister.Lister):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> tuple:
-        changes = common.get_admin(self.app).delete_flavor(
+        changes = common.get_admin(self.app).delete_pci_flavor(
             parsed_args.name, parsed_args.aggregate, dry_run=parsed_args.dry_run)
         return common.CHANGE_COLUMNS, [common.change_row(c, parsed_args.dry_run)
                                        for c in changes]

@@ -9,7 +9,7 @@ from typing import Any
 
 from cliff import command
 
-from aggregate_pci.admin import api
+from aggregate_pci.admin import errors
 from aggregate_pci.cli import common
 from aggregate_pci.migrate import apply, journal, plan, sources
 from aggregate_pci.migrate.model import SourceData
@@ -23,7 +23,7 @@ def _read_source(args: argparse.Namespace) -> SourceData:
             return sources.read_table(args.db_url)
         return sources.read_nova_conf(args.nova_conf)
     except sources.SourceError as exc:
-        raise api.AdminError(str(exc)) from None
+        raise errors.AdminError(str(exc)) from None
 
 
 def _host_pools(app: Any, args: argparse.Namespace) -> dict[str, list[dict]]:
@@ -35,7 +35,7 @@ def _host_pools(app: Any, args: argparse.Namespace) -> dict[str, list[dict]]:
         return inventory.load(args.inventory).hosts
     ctxt = getattr(app, "nova_context", None)
     if ctxt is None and not args.config_file:
-        raise api.AdminError(
+        raise errors.AdminError(
             "--auto-aggregates needs the hosts' PCI pools: give --inventory "
             "FILE (from 'inventory export') or --config-file NOVA_CONF (read "
             "Nova's compute-node records; run where Nova is installed)")
@@ -53,10 +53,10 @@ def _targets(app: Any, args: argparse.Namespace,
             with open(args.mapping, encoding="utf-8") as fh:
                 doc = json.load(fh)
         except OSError as exc:
-            raise api.AdminError("cannot read mapping file %r: %s"
+            raise errors.AdminError("cannot read mapping file %r: %s"
                                  % (args.mapping, exc.strerror)) from None
         except ValueError as exc:
-            raise api.AdminError("mapping file %r is not valid JSON: %s"
+            raise errors.AdminError("mapping file %r is not valid JSON: %s"
                                  % (args.mapping, exc)) from None
         return plan.targets_from_mapping(doc, data.flavors)
     if args.aggregate:
@@ -123,7 +123,7 @@ class Migrate(common.HandlesErrors, command.Command):
         try:
             return self._take_action(parsed_args)
         except journal.JournalError as exc:
-            raise api.AdminError(str(exc)) from None
+            raise errors.AdminError(str(exc)) from None
 
     def _take_action(self, parsed_args: argparse.Namespace) -> int:
         args = parsed_args
@@ -137,21 +137,21 @@ class Migrate(common.HandlesErrors, command.Command):
                 ("--replace", args.replace),
                 ("--skip-invalid", args.skip_invalid)) if v]
             if given:
-                raise api.AdminError(
+                raise errors.AdminError(
                     "--undo restores what the journal recorded and takes no "
                     "source, target or migration option (got %s)"
                     % ", ".join(given))
         elif (args.inventory or args.config_file) and not args.auto_aggregates:
-            raise api.AdminError("--inventory and --config-file only serve "
+            raise errors.AdminError("--inventory and --config-file only serve "
                                  "--auto-aggregates")
         admin = common.get_admin(self.app)
         if args.undo:
             return self._report(apply.undo(admin, args.undo, args.dry_run),
                                 args.dry_run, "undo")
         if not (args.db_url or args.nova_conf):
-            raise api.AdminError("give a source: --db-url URL or --nova-conf FILE")
+            raise errors.AdminError("give a source: --db-url URL or --nova-conf FILE")
         if not (args.mapping or args.aggregate or args.auto_aggregates):
-            raise api.AdminError("give a target: --mapping FILE, --aggregate "
+            raise errors.AdminError("give a target: --mapping FILE, --aggregate "
                                  "NAME or --auto-aggregates")
         data = _read_source(args)
         self._say("source: %s: %d flavor(s), %d invalid, %d deleted row(s) "

@@ -9,17 +9,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from aggregate_pci.admin import api
+from aggregate_pci.admin import client
 
 API_NAME = "pci_flavor"
 API_VERSION_OPTION = "os_pci_flavor_api_version"
 DEFAULT_API_VERSION = "1"
-API_VERSIONS = {"1": "aggregate_pci.admin.api.PciFlavorAdmin"}
+API_VERSIONS = {"1": "aggregate_pci.admin.client.PciFlavorAdmin"}
 
 
-def make_client(instance: Any) -> api.PciFlavorAdmin:
+def make_client(instance: Any) -> client.PciFlavorAdmin:
     """The library client on OSC's keystoneauth1 session."""
-    return api.PciFlavorAdmin(instance.session, region_name=instance.region_name,
+    return client.PciFlavorAdmin(instance.session, region_name=instance.region_name,
                               endpoint_type=instance.interface)
 
 

@@ -12,7 +12,7 @@ from osc_lib import shell
 from osc_lib.api import auth
 
 import aggregate_pci
-from aggregate_pci.admin import api
+from aggregate_pci.admin import client
 
 COMMAND_GROUP = "aggregate_pci.cli"
 
@@ -25,7 +25,7 @@ class AggregatePciApp(shell.OpenStackShell):
     session or a configured Nova (the demo, tests) run the same commands.
     """
 
-    def __init__(self, admin_factory: Callable[[], api.PciFlavorAdmin] | None = None,
+    def __init__(self, admin_factory: Callable[[], client.PciFlavorAdmin] | None = None,
                  nova_context: Any = None, stdout: Any = None,
                  stderr: Any = None) -> None:
         super().__init__(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from aggregate_pci.admin import api
+from aggregate_pci.admin import client, errors, models
 from aggregate_pci.migrate import journal as journal_mod
 from aggregate_pci.migrate import plan as plan_mod
 from aggregate_pci.migrate.model import SourceData
@@ -22,7 +22,7 @@ from aggregate_pci.migrate.model import SourceData
 class Report:
     """What a migration or undo did: one line per write, plus problems."""
 
-    plan: plan_mod.Plan | None = None
+    plan: plan_mod.MigrationPlan | None = None
     applied: list[str] = dataclasses.field(default_factory=list)
     error: str | None = None
     mismatches: list[str] = dataclasses.field(default_factory=list)
@@ -36,13 +36,13 @@ class Report:
         return not (blocked or self.error or self.mismatches or self.problems)
 
 
-def state_of(aggregates: list[api.Aggregate]) -> list[plan_mod.AggregateState]:
+def state_of(aggregates: list[models.Aggregate]) -> list[plan_mod.AggregateState]:
     """The plan's view of the aggregates the admin layer returned."""
     return [plan_mod.AggregateState(a.name, frozenset(a.hosts),
                                     dict(a.metadata), a.id) for a in aggregates]
 
 
-def migrate(admin: api.PciFlavorAdmin, source: SourceData,
+def migrate(admin: client.PciFlavorAdmin, source: SourceData,
             targets: plan_mod.Targets, journal_path: str | None,
             replace: bool = False, skip_invalid: bool = False,
             dry_run: bool = False) -> Report:
@@ -50,7 +50,7 @@ def migrate(admin: api.PciFlavorAdmin, source: SourceData,
     unless ``dry_run`` or blocked, apply the plan and read it back.  Safe
     to re-run: a finished migration plans zero changes."""
     aggregates = admin.list_aggregates()
-    plan = plan_mod.build_plan(source.flavors, targets, state_of(aggregates),
+    plan = plan_mod.build_migration_plan(source.flavors, targets, state_of(aggregates),
                                replace=replace, bad=source.bad,
                                skip_invalid=skip_invalid)
     if plan.hosts_to_add():
@@ -70,8 +70,8 @@ def migrate(admin: api.PciFlavorAdmin, source: SourceData,
     return report
 
 
-def apply_steps(admin: api.PciFlavorAdmin, plan: plan_mod.Plan,
-                aggregates: dict[str, api.Aggregate],
+def apply_steps(admin: client.PciFlavorAdmin, plan: plan_mod.MigrationPlan,
+                aggregates: dict[str, models.Aggregate],
                 journal: journal_mod.Journal, report: Report) -> None:
     """Write the plan's steps in order; stop at the first failure."""
     for step in plan.steps:
@@ -103,7 +103,7 @@ def apply_steps(admin: api.PciFlavorAdmin, plan: plan_mod.Plan,
                             "" if change.old is None
                             else " (replaced %s)" % change.old))
                 journal.done(seq)
-        except (api.AdminError, journal_mod.JournalError) as exc:
+        except (errors.AdminError, journal_mod.JournalError) as exc:
             # A journal failure stops the run too: every write made so far
             # has its intent (with the replaced value) on disk already.
             report.error = (
@@ -117,7 +117,7 @@ def _journaled(journal: journal_mod.Journal, seq: int, call: Any,
                *args: Any) -> Any:
     try:
         return call(*args)
-    except api.AdminError as exc:
+    except errors.AdminError as exc:
         try:
             journal.failed(seq, str(exc))
         except journal_mod.JournalError:
@@ -125,12 +125,12 @@ def _journaled(journal: journal_mod.Journal, seq: int, call: Any,
         raise
 
 
-def verify(admin: api.PciFlavorAdmin, plan: plan_mod.Plan,
+def verify(admin: client.PciFlavorAdmin, plan: plan_mod.MigrationPlan,
            targets: plan_mod.Targets, source: SourceData) -> list[str]:
     """Read every target back: each wanted key and host must be there."""
     try:
         live = {a.name: a for a in admin.list_aggregates()}
-    except api.AdminError as exc:
+    except errors.AdminError as exc:
         return ["read-back failed: %s" % exc]
     wanted = plan_mod.wanted_state(source.flavors, targets)
     out = []
@@ -152,7 +152,7 @@ def verify(admin: api.PciFlavorAdmin, plan: plan_mod.Plan,
 # -- undo ----------------------------------------------------------------
 
 
-def undo(admin: api.PciFlavorAdmin, journal_path: str,
+def undo(admin: client.PciFlavorAdmin, journal_path: str,
          dry_run: bool = False) -> Report:
     """Restore what the journal's runs (since its last undo) replaced.
 
@@ -218,7 +218,7 @@ def undo(admin: api.PciFlavorAdmin, journal_path: str,
                     continue
                 try:
                     deleted = admin.delete_aggregate(agg, dry_run=dry_run)
-                except api.NotEmpty as exc:
+                except errors.NotEmpty as exc:
                     report.problems.append(
                         "%s (the migration created it; it now holds what the "
                         "migration did not add, so it is left in place)" % exc)
@@ -228,7 +228,7 @@ def undo(admin: api.PciFlavorAdmin, journal_path: str,
                 if deleted:
                     report.applied.append("%sdelete aggregate %r"
                                           % (verb, name))
-    except api.AdminError as exc:
+    except errors.AdminError as exc:
         report.error = ("%s. Undo stopped after %d write(s); run the same "
                         "undo again to finish" % (exc, len(report.applied)))
         return report
@@ -247,13 +247,13 @@ def undo(admin: api.PciFlavorAdmin, journal_path: str,
     return report
 
 
-def verify_undo(admin: api.PciFlavorAdmin, expected: dict[str, api.Aggregate],
+def verify_undo(admin: client.PciFlavorAdmin, expected: dict[str, models.Aggregate],
                 gone: dict[str, Any]) -> list[str]:
     """Read the aggregates undo touched back: hosts and metadata as undo
     left them, deleted ones absent."""
     try:
         now = {a.name: a for a in admin.list_aggregates()}
-    except api.AdminError as exc:
+    except errors.AdminError as exc:
         return ["read-back failed: %s" % exc]
     out = []
     for name, agg_id in sorted(gone.items()):

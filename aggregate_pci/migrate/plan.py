@@ -3,7 +3,7 @@
 Inputs are the source's flavors, a target choice (mapping file,
 ``--aggregate NAME`` or ``--auto-aggregates`` over host pools) and the
 aggregates as they are now.  The output lists every change and every
-problem; nothing is applied while ``Plan.blocked`` is true, so all
+problem; nothing is applied while ``MigrationPlan.blocked`` is true, so all
 conflicts are reported before anything is written.
 """
 
@@ -58,7 +58,7 @@ class AggregateStep:
 
 
 @dataclasses.dataclass(frozen=True)
-class Conflict:
+class KeyConflict:
     """A target key that already holds something else."""
 
     aggregate: str
@@ -91,11 +91,11 @@ class Targets:
 
 
 @dataclasses.dataclass
-class Plan:
+class MigrationPlan:
     """The full plan; ``steps`` only hold aggregates with something to do."""
 
     steps: list[AggregateStep]
-    conflicts: list[Conflict]
+    conflicts: list[KeyConflict]
     errors: list[str]
     warnings: list[str]
     unchanged: int
@@ -230,9 +230,9 @@ def wanted_state(flavors: Mapping[str, SourceFlavor], targets: Targets,
     return wanted
 
 
-def build_plan(flavors: Mapping[str, SourceFlavor], targets: Targets,
+def build_migration_plan(flavors: Mapping[str, SourceFlavor], targets: Targets,
                aggregates: Iterable[AggregateState], replace: bool = False,
-               bad: Sequence[BadEntry] = (), skip_invalid: bool = False) -> Plan:
+               bad: Sequence[BadEntry] = (), skip_invalid: bool = False) -> MigrationPlan:
     """Compare wanted and current state; list changes and conflicts.
 
     Bad source entries block the plan unless ``skip_invalid``.
@@ -269,7 +269,7 @@ def build_plan(flavors: Mapping[str, SourceFlavor], targets: Targets,
                 step.set_keys.append(KeyChange(key, None, value))
                 continue
             if existing_key != key:
-                conflicts.append(Conflict(agg, key, existing_key, value, False))
+                conflicts.append(KeyConflict(agg, key, existing_key, value, False))
                 continue
             old = metadata[key]
             if same_definition(old, value):
@@ -278,10 +278,10 @@ def build_plan(flavors: Mapping[str, SourceFlavor], targets: Targets,
             elif replace:
                 step.set_keys.append(KeyChange(key, old, value))
             else:
-                conflicts.append(Conflict(agg, key, old, value))
+                conflicts.append(KeyConflict(agg, key, old, value))
         if step.change_count:
             steps.append(step)
-    return Plan(steps, conflicts, errors, warnings, unchanged)
+    return MigrationPlan(steps, conflicts, errors, warnings, unchanged)
 
 
 def same_definition(existing: str | None, wanted: str) -> bool:

@@ -9,17 +9,16 @@ using Nova's own definition of ``[pci] alias``.
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 import urllib.parse
 from typing import Any, Callable, Sequence
 
 import sqlalchemy as sa
-from oslo_config import cfg
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql import sqltypes
 
+from aggregate_pci import alias
 from aggregate_pci.migrate import model
 
 TABLE = "pci_flavors"
@@ -145,42 +144,14 @@ def read_table(url: str) -> model.SourceData:
     return data
 
 
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-def alias_option() -> cfg.MultiStrOpt:
-    """Nova's own definition of ``[pci] alias`` (nova/conf/pci.py), so that
-    ``[DEFAULT] pci_alias`` is read exactly as Nova reads it."""
-    return cfg.MultiStrOpt("alias", default=[], deprecated_name="pci_alias",
-                           deprecated_group="DEFAULT")
-
-
 def read_nova_conf(paths: Sequence[str]) -> model.SourceData:
     """The ``[pci] alias`` entries of the given nova.conf files, merged by
     name as Nova merges them."""
     data = model.SourceData("[pci] alias in %s" % ", ".join(paths))
-    conf = cfg.ConfigOpts()
-    conf.register_opts([alias_option()], group="pci")
-    collect = _Collect()
-    oslo_log = logging.getLogger("oslo_config.cfg")
-    oslo_log.addHandler(collect)
     try:
-        conf(args=[], project="nova", default_config_files=list(paths),
-             default_config_dirs=[], use_env=False)
-        values = list(conf.pci.alias)
-    except (cfg.Error, OSError) as exc:
-        raise SourceError("cannot read %s: %s"
-                          % (", ".join(paths), exc)) from None
-    finally:
-        oslo_log.removeHandler(collect)
-    data.notes.extend(collect.messages)
-    entries = [model.AliasEntry("[pci] alias #%d" % (i + 1), text)
-               for i, text in enumerate(values)]
+        entries, warnings = alias.read_conf(paths)
+    except alias.ConfError as exc:
+        raise SourceError(str(exc)) from None
+    data.notes.extend(warnings)
     data.flavors, data.bad = model.flavors_from_aliases(entries)
     return data

@@ -10,7 +10,6 @@ import contextlib
 import io
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -20,56 +19,28 @@ import fixtures
 from keystoneauth1 import noauth
 from keystoneauth1 import session as ks_session
 
-from aggregate_pci.admin import api
+from aggregate_pci.admin import client
 from aggregate_pci.cli import shell
-from tests.functional import base
-from tests.functional.base import GPU_A100, GPU_T4
+from tests.functional import support
+from tests.functional.support import (
+    GPU_A100,
+    GPU_T4,
+    accept_tokens,
+    without_os_env,
+    write_nova_conf,
+)
 
 AGGREGATE_PCI = os.path.join(os.path.dirname(sys.executable), "aggregate-pci")
 
 
-def write_nova_conf(test):
-    """A nova.conf pointing at file copies of the harness's API and cell1
-    databases (the harness's may be in-memory SQLite, which another
-    process cannot open), with the cell mapping rewritten to the copy."""
-    from nova import context as nova_context
-    from nova.db.api import api as api_db
-    from nova.db.main import api as main_db
-
-    tmp = test.useFixture(fixtures.TempDir()).path
-
-    def copy(engine, name):
-        path = os.path.join(tmp, name)
-        raw = engine.raw_connection()
-        try:
-            with contextlib.closing(sqlite3.connect(path)) as dst:
-                raw.driver_connection.backup(dst)
-        finally:
-            raw.close()
-        return path
-
-    api_path = copy(api_db.get_engine(), "api.sqlite")
-    with nova_context.target_cell(test.ctxt, test.cell_mappings["cell1"]) as cctxt:
-        cell_path = copy(main_db.get_engine(context=cctxt), "cell1.sqlite")
-    with contextlib.closing(sqlite3.connect(api_path)) as db, db:
-        db.execute("UPDATE cell_mappings SET database_connection = ? "
-                   "WHERE name = 'cell1'", ("sqlite:///" + cell_path,))
-    conf = os.path.join(tmp, "nova.conf")
-    with open(conf, "w") as f:
-        f.write("[DEFAULT]\nstate_path = %s\n[api_database]\nconnection = "
-                "sqlite:///%s\n[database]\nconnection = sqlite:///%s\n"
-                % (tmp, api_path, cell_path))
-    return conf
-
-
-class AdminCliTest(base.AggregatePciTestBase):
+class AdminCliTest(support.AggregatePciTestBase):
 
     def setUp(self):
         super().setUp()
-        self.start_compute("compute1", pci_info=base.gpu_host(
+        self.start_compute("compute1", pci_info=support.gpu_host(
             [(0x81, GPU_A100), (0x82, GPU_A100), (0x83, GPU_T4)]))
-        self.start_compute("compute2", pci_info=base.gpu_host([(0x81, GPU_A100)]))
-        self.admin = api.PciFlavorAdmin(self.keystone_session())
+        self.start_compute("compute2", pci_info=support.gpu_host([(0x81, GPU_A100)]))
+        self.admin = client.PciFlavorAdmin(self.keystone_session())
         agg = self.admin.create_aggregate("gpu-hosts")
         for host in ("compute1", "compute2"):
             self.assertTrue(self.admin.add_host(agg, host))
@@ -80,7 +51,7 @@ class AdminCliTest(base.AggregatePciTestBase):
         sess = session or self.keystone_session()
         out, err = io.StringIO(), io.StringIO()
         rc = shell.main(list(argv), stdout=out, stderr=err,
-                        admin_factory=lambda: api.PciFlavorAdmin(sess),
+                        admin_factory=lambda: client.PciFlavorAdmin(sess),
                         nova_context=self.ctxt)
         return rc, out.getvalue(), err.getvalue()
 
@@ -141,8 +112,8 @@ class AdminCliTest(base.AggregatePciTestBase):
         self.assertEqual([("warning", "PCI flavor 'a100'")],
                          [(i["Severity"], i["Subject"]) for i in json.loads(out)])
         # a Nova flavor asking for an undefined alias is an error (exit 1)
-        self.pci_flavor("ghost:1")
-        self.pci_flavor("a100:1")
+        self.nova_flavor("ghost:1")
+        self.nova_flavor("a100:1")
         rc, out, err = self.cli("check", "--nova-conf", f.name, "-f", "json")
         self.assertEqual(1, rc)
         self.assertEqual([("error", "PCI flavor 'ghost'")],
@@ -160,11 +131,11 @@ class AdminCliTest(base.AggregatePciTestBase):
         self.assertEqual({"pci_flavor:bad": '{"vendor_id":"10de"}'}, self.metadata())
 
     def test_capacity_after_boots(self):
-        self.admin.create_flavor("a100", "gpu-hosts",
+        self.admin.create_pci_flavor("a100", "gpu-hosts",
                                  '{"vendor_id":"10de","product_id":"20b5"}')
-        self.admin.create_flavor("t4", "gpu-hosts",
+        self.admin.create_pci_flavor("t4", "gpu-hosts",
                                  '{"vendor_id":"10de","product_id":"1eb8"}')
-        flavor = self.pci_flavor("a100:1")
+        flavor = self.nova_flavor("a100:1")
         for _ in range(2):
             self.boot(flavor)
         rc, out, err = self.cli("capacity", "-f", "json")
@@ -245,7 +216,7 @@ class AdminCliTest(base.AggregatePciTestBase):
         self.assertNotIn("Traceback", proc.stderr)
 
     def test_non_admin_gets_clear_error_and_changes_nothing(self):
-        self.admin.create_flavor("a100", "gpu-hosts",
+        self.admin.create_pci_flavor("a100", "gpu-hosts",
                                  '{"vendor_id":"10de","product_id":"20b5"}')
         before = self.metadata()
         member = ks_session.Session(
@@ -264,56 +235,13 @@ class AdminCliTest(base.AggregatePciTestBase):
         self.assertEqual(before, self.metadata())
 
 
-#: Tokens the in-process API accepts in these tests: {token: (user, roles)}.
-TOKENS = {"admin-token": ("admin", "reader,member,admin"),
-          "member-token": ("demo", "reader,member")}
-
-
-def accept_tokens(test, tokens=TOKENS):
-    """Let the in-process API authenticate ``X-Auth-Token`` as keystonemiddleware
-    would (token -> user, project, roles headers), so CLIs that only send a
-    token (``--os-auth-type admin_token``) reach it; unknown tokens get 401.
-
-    The harness stubs keystonemiddleware with a context built from the
-    ``X-Auth-User``/``X-Roles`` headers its own clients send; this wraps that
-    stub, leaving requests with those headers as they were.
-    """
-    from nova import context as nova_context
-    from nova.api import auth as nova_auth
-
-    stub = nova_auth.NovaKeystoneContext.__dict__["_create_context"]
-    stub = getattr(stub, "__func__", stub)
-
-    def from_token(env, **kwargs):
-        if "HTTP_X_AUTH_USER" not in env:
-            known = tokens.get(env.get("HTTP_X_AUTH_TOKEN"))
-            if known is None:
-                return nova_context.RequestContext(None, None, **kwargs)
-            env = dict(env, HTTP_X_AUTH_USER=known[0], HTTP_X_ROLES=known[1],
-                       HTTP_X_AUTH_PROJECT_ID=test.api.project_id)
-        return stub(env, **kwargs)
-
-    test.useFixture(fixtures.MonkeyPatch(
-        "nova.api.auth.NovaKeystoneContext._create_context",
-        staticmethod(from_token)))
-
-
-def without_os_env(**extra):
-    """os.environ without OS_* variables (openstack.config turns any of them,
-    e.g. the harness's OS_WSGI__API_PASTE_CONFIG, into an "envvars" cloud
-    with password auth) plus ``extra``, for a CLI run in-process."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-    env.update(extra)
-    return mock.patch.dict(os.environ, env, clear=True)
-
-
-class OpenStackClientPluginTest(base.AggregatePciTestBase):
+class OpenStackClientPluginTest(support.AggregatePciTestBase):
     """``openstack pci flavor ...`` through the real OpenStackClient shell
     (entry points, plugin client factory, OSC's keystoneauth1 session)."""
 
     def setUp(self):
         super().setUp()
-        self.start_compute("compute1", pci_info=base.gpu_host(
+        self.start_compute("compute1", pci_info=support.gpu_host(
             [(0x81, GPU_A100), (0x82, GPU_T4)]))
         accept_tokens(self)
         self.agg = self.make_aggregate("gpu-hosts", hosts=["compute1"])

@@ -3,13 +3,13 @@
 
 import nova.tests.functional  # noqa: F401  (must come before other Nova imports)
 
-from tests.functional import base
-from tests.functional.base import GPU_A100
+from tests.functional import support
+from tests.functional.support import GPU_A100
 
 A100 = '{"product_id":"20b5","vendor_id":"10de"}'
 
 
-class PlacementScopingTest(base.AggregatePciTestBase):
+class PlacementScopingTest(support.AggregatePciTestBase):
     PCI_IN_PLACEMENT = True
     PCI_DEVICE_SPEC = [{"vendor_id": "10de", "product_id": "20b5"}]
     PCI_ALIAS = [{"name": "a100", "vendor_id": "10de", "product_id": "20b5",
@@ -18,13 +18,13 @@ class PlacementScopingTest(base.AggregatePciTestBase):
     def setUp(self):
         super().setUp()
         for host in ("compute1", "compute2"):
-            self.start_compute(host, pci_info=base.gpu_host(
+            self.start_compute(host, pci_info=support.gpu_host(
                 [(0x81, GPU_A100), (0x82, GPU_A100)]))
         self.agg = self.make_aggregate("gpu", ["compute1"])
 
     def test_scoping_and_exhaustion(self):
         self.set_metadata(self.agg["id"], {"pci_flavor:a100": A100})
-        flavor = self.pci_flavor("a100:1")
+        flavor = self.nova_flavor("a100:1")
         hosts = [self.host_of(self.boot(flavor)) for _ in range(2)]
         self.assertEqual(["compute1", "compute1"], hosts)
         self.boot(flavor, expected_state="ERROR")
@@ -35,7 +35,7 @@ class PlacementScopingTest(base.AggregatePciTestBase):
         # only the one on bus 0x82 matches.  The server must get exactly it.
         self.set_metadata(self.agg["id"], {
             "pci_flavor:a100": A100[:-1] + ',"address":"0000:82:*"}'})
-        flavor = self.pci_flavor("a100:1")
+        flavor = self.nova_flavor("a100:1")
         server = self.boot(flavor)
         self.assertEqual("compute1", self.host_of(server))
         devices = self._pci_addresses_of(server)

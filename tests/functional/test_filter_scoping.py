@@ -2,22 +2,22 @@
 
 import nova.tests.functional  # noqa: F401  (must come before other Nova imports)
 
-from tests.functional import base
-from tests.functional.base import GPU_A100
+from tests.functional import support
+from tests.functional.support import GPU_A100
 
 
-class ScopingTest(base.AggregatePciTestBase):
+class ScopingTest(support.AggregatePciTestBase):
 
     def setUp(self):
         super().setUp()
         # Both hosts have two A100s; only compute1 is in the aggregate.
         for host in ("compute1", "compute2"):
-            self.start_compute(host, pci_info=base.gpu_host(
+            self.start_compute(host, pci_info=support.gpu_host(
                 [(0x81, GPU_A100), (0x82, GPU_A100)]))
         self.agg = self.make_aggregate(
             "gpu-hosts", ["compute1"],
             {"pci_flavor:a100": '{"product_id":"20b5","vendor_id":"10de"}'})
-        self.flavor = self.pci_flavor("a100:1")
+        self.flavor = self.nova_flavor("a100:1")
 
     def test_scoped_to_aggregate_and_exhausted(self):
         first = self.boot(self.flavor)

@@ -16,11 +16,11 @@ import tempfile
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import session as ks_session
 
-from aggregate_pci.admin import api, nova_db
+from aggregate_pci.admin import client, errors, nova_db
 from aggregate_pci.cli import shell
 from aggregate_pci.migrate import apply, plan, sources
-from tests.functional import base
-from tests.functional.base import GPU_A100, GPU_T4
+from tests.functional import support
+from tests.functional.support import GPU_A100, GPU_T4
 from tests.functional.test_migrate_mariadb import MYSQL_SCHEMA, ScratchDatabase
 from tests.unit.test_migrate_sources import digest, make_db
 
@@ -55,15 +55,15 @@ class FailingSession(ks_session.Session):
         return response
 
 
-class MigrateOntoNovaTest(base.AggregatePciTestBase):
+class MigrateOntoNovaTest(support.AggregatePciTestBase):
 
     def setUp(self):
         super().setUp()
-        self.start_compute("compute1", pci_info=base.gpu_host(
+        self.start_compute("compute1", pci_info=support.gpu_host(
             [(0x81, GPU_A100), (0x82, GPU_A100)]))
-        self.start_compute("compute2", pci_info=base.gpu_host(
+        self.start_compute("compute2", pci_info=support.gpu_host(
             [(0x81, GPU_T4)]))
-        self.start_compute("compute3", pci_info=base.gpu_host([]))
+        self.start_compute("compute3", pci_info=support.gpu_host([]))
         # Requests for aliases no aggregate defines fail: a boot can only
         # succeed through the migrated aggregate metadata.
         self.flags(reject_unmanaged_requests=True, group="aggregate_pci")
@@ -77,7 +77,7 @@ class MigrateOntoNovaTest(base.AggregatePciTestBase):
         sess = FailingSession(auth=plain.auth,
                               additional_headers=plain.additional_headers)
         sess.fail_at, sess.after = fail_at, after
-        return api.PciFlavorAdmin(sess, connect_retries=0), sess
+        return client.PciFlavorAdmin(sess, connect_retries=0), sess
 
     def state(self):
         return {a["name"]: (sorted(a["hosts"]), a["metadata"])
@@ -95,7 +95,7 @@ class MigrateOntoNovaTest(base.AggregatePciTestBase):
         which must be the same after every run and undo."""
         source_before = source_content()
         initial = self.state()
-        flavors = {n: self.pci_flavor(n + ":1") for n in ("a100", "t4")}
+        flavors = {n: self.nova_flavor(n + ":1") for n in ("a100", "t4")}
         refused = self.boot(flavors["a100"], expected_state="ERROR")
         self.assertIn("No valid host", refused["fault"]["message"])
 
@@ -150,7 +150,7 @@ class MigrateOntoNovaTest(base.AggregatePciTestBase):
                     first = self.migrate(url, failing)
                     self.assertFalse(first.ok)
                     self.assertIn("injected failure", first.error or "")
-                except api.AdminError as exc:
+                except errors.AdminError as exc:
                     self.assertIn("injected failure", str(exc))
                 finished = self.migrate(url, admin)
                 self.assertTrue(finished.ok, finished)

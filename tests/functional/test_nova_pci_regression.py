@@ -22,7 +22,7 @@ import nova.tests.functional  # noqa: F401  (must come before other Nova imports
 import pytest
 from nova.tests.functional.libvirt import test_pci_sriov_servers as nova_pci
 
-from tests.functional.base import FILTER_PATH
+from tests.functional.support import FILTER_PATH
 
 FILTER_NAME = FILTER_PATH.rsplit(".", 1)[1]
 

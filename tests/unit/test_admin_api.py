@@ -7,7 +7,8 @@ import requests_mock
 from keystoneauth1 import noauth
 from keystoneauth1 import session as ks_session
 
-from aggregate_pci.admin import api
+from aggregate_pci import alias
+from aggregate_pci.admin import client, errors
 
 URL = "http://nova.test/v2.1"
 A100 = '{"product_id":"20b5","vendor_id":"10de"}'
@@ -28,7 +29,7 @@ class AdminApiTest(unittest.TestCase):
         self.mock.start()
         self.addCleanup(self.mock.stop)
         sess = ks_session.Session(auth=noauth.NoAuth(endpoint=URL))
-        self.admin = api.PciFlavorAdmin(sess, connect_retries=0)
+        self.admin = client.PciFlavorAdmin(sess, connect_retries=0)
         self.aggs = [agg(1, "gpu-hosts", ["c1", "c2"], {"pci_flavor:a100": A100,
                                                         "other": "x"}),
                      agg(2, "nic-hosts", ["c3"])]
@@ -57,8 +58,8 @@ class AdminApiTest(unittest.TestCase):
     def test_microversion_header(self):
         self.admin.list_aggregates()
         headers = self.calls()[0].headers
-        self.assertEqual(api.API_VERSION, headers["X-OpenStack-Nova-API-Version"])
-        self.assertEqual("compute " + api.API_VERSION,
+        self.assertEqual(client.API_VERSION, headers["X-OpenStack-Nova-API-Version"])
+        self.assertEqual("compute " + client.API_VERSION,
                          headers["OpenStack-API-Version"])
 
     def test_list_aggregates_is_one_call_for_many(self):
@@ -69,7 +70,7 @@ class AdminApiTest(unittest.TestCase):
 
     def test_list_flavors_parses_and_reports_errors(self):
         self.aggs[1]["metadata"]["pci_flavor:bad"] = '{"vendor_id":"10de"}'
-        records = {(r.aggregate, r.name): r for r in self.admin.list_flavors()}
+        records = {(r.aggregate, r.name): r for r in self.admin.list_pci_flavors()}
         self.assertEqual({("gpu-hosts", "a100"), ("nic-hosts", "bad")},
                          set(records))
         good = records[("gpu-hosts", "a100")]
@@ -82,7 +83,7 @@ class AdminApiTest(unittest.TestCase):
 
     def test_create_flavor_one_write_canonical(self):
         self.mock_set_metadata(2)
-        change = self.admin.create_flavor(
+        change = self.admin.create_pci_flavor(
             "vf", "nic-hosts", '{"vendor_id":"15B3", "product_id":"101e"}')
         self.assertTrue(change.applied)
         self.assertIsNone(change.old)
@@ -94,15 +95,15 @@ class AdminApiTest(unittest.TestCase):
             posts[0].json())
 
     def test_create_same_definition_again_changes_nothing(self):
-        change = self.admin.create_flavor(
+        change = self.admin.create_pci_flavor(
             "a100", "gpu-hosts", '{"vendor_id":"10DE","product_id":"20b5"}')
         self.assertFalse(change.applied)
         self.assertFalse(change.changes_anything)
         self.assertEqual([], self.calls("POST"))
 
     def test_create_refuses_different_definition_without_replace(self):
-        with self.assertRaises(api.Conflict) as ctx:
-            self.admin.create_flavor("a100", "gpu-hosts",
+        with self.assertRaises(errors.Conflict) as ctx:
+            self.admin.create_pci_flavor("a100", "gpu-hosts",
                                      '{"vendor_id":"10de","product_id":"1db4"}')
         msg = str(ctx.exception)
         self.assertIn("aggregate 'gpu-hosts', key 'pci_flavor:a100'", msg)
@@ -111,7 +112,7 @@ class AdminApiTest(unittest.TestCase):
 
     def test_create_replace(self):
         self.mock_set_metadata(1)
-        change = self.admin.create_flavor(
+        change = self.admin.create_pci_flavor(
             "a100", "gpu-hosts", '{"vendor_id":"10de","product_id":"1db4"}',
             replace=True)
         self.assertTrue(change.applied)
@@ -121,13 +122,13 @@ class AdminApiTest(unittest.TestCase):
             self.calls("POST")[0].json()["set_metadata"]["metadata"]))
 
     def test_create_refuses_case_insensitive_collision(self):
-        with self.assertRaises(api.Conflict) as ctx:
-            self.admin.create_flavor("A100", "gpu-hosts", A100)
+        with self.assertRaises(errors.Conflict) as ctx:
+            self.admin.create_pci_flavor("A100", "gpu-hosts", A100)
         self.assertIn("case-insensitively", str(ctx.exception))
         self.assertEqual([], self.calls("POST"))
 
     def test_dry_run_makes_no_write(self):
-        change = self.admin.create_flavor("t4", "gpu-hosts",
+        change = self.admin.create_pci_flavor("t4", "gpu-hosts",
                                           '{"vendor_id":"10de","product_id":"1eb8"}',
                                           dry_run=True)
         self.assertFalse(change.applied)
@@ -135,23 +136,23 @@ class AdminApiTest(unittest.TestCase):
         self.assertEqual([], self.calls("POST"))
 
     def test_invalid_value_refused_before_any_call(self):
-        with self.assertRaises(api.InvalidInput) as ctx:
-            self.admin.create_flavor("a100", "gpu-hosts", '{"vendor_id":"10de"}')
+        with self.assertRaises(errors.InvalidInput) as ctx:
+            self.admin.create_pci_flavor("a100", "gpu-hosts", '{"vendor_id":"10de"}')
         self.assertIn("aggregate 'gpu-hosts', key 'pci_flavor:a100'",
                       str(ctx.exception))
         self.assertEqual([], self.calls())
         long = json.dumps({"vendor_id": "10de", "product_id": "20b5",
                            "gpu_model": "x" * 300})
-        with self.assertRaises(api.InvalidInput) as ctx:
-            self.admin.create_flavor("a100", "gpu-hosts", long)
+        with self.assertRaises(errors.InvalidInput) as ctx:
+            self.admin.create_pci_flavor("a100", "gpu-hosts", long)
         self.assertIn("Nova stores at most 255", str(ctx.exception))
-        with self.assertRaises(api.InvalidInput):
-            self.admin.create_flavor("-bad", "gpu-hosts", A100)
+        with self.assertRaises(errors.InvalidInput):
+            self.admin.create_pci_flavor("-bad", "gpu-hosts", A100)
         self.assertEqual([], self.calls())
 
     def test_unknown_aggregate(self):
-        with self.assertRaises(api.NotFound) as ctx:
-            self.admin.create_flavor("a100", "nope", A100)
+        with self.assertRaises(errors.NotFound) as ctx:
+            self.admin.create_pci_flavor("a100", "nope", A100)
         self.assertIn("aggregate 'nope' not found", str(ctx.exception))
         self.assertEqual([], self.calls("POST"))
 
@@ -163,8 +164,8 @@ class AdminApiTest(unittest.TestCase):
         self.mock.post(URL + "/os-aggregates/1/action", status_code=403, json={
             "forbidden": {"code": 403, "message": "Policy doesn't allow "
                           "os_compute_api:os-aggregates:set_metadata"}})
-        with self.assertRaises(api.NotAdmin) as ctx:
-            self.admin.create_flavor("t4", "gpu-hosts",
+        with self.assertRaises(errors.NotAdmin) as ctx:
+            self.admin.create_pci_flavor("t4", "gpu-hosts",
                                      '{"vendor_id":"10de","product_id":"1eb8"}')
         msg = str(ctx.exception)
         self.assertIn("admin role required", msg)
@@ -174,21 +175,21 @@ class AdminApiTest(unittest.TestCase):
     def test_forbidden_on_list(self):
         self.mock.get(URL + "/os-aggregates", status_code=403,
                       json={"forbidden": {"code": 403, "message": "no"}})
-        with self.assertRaises(api.NotAdmin):
-            self.admin.list_flavors()
+        with self.assertRaises(errors.NotAdmin):
+            self.admin.list_pci_flavors()
 
     def test_unreachable(self):
         import requests
         self.mock.get(URL + "/os-aggregates",
                       exc=requests.exceptions.ConnectionError("refused"))
-        with self.assertRaises(api.Unreachable) as ctx:
+        with self.assertRaises(errors.Unreachable) as ctx:
             self.admin.list_aggregates()
         self.assertIn("unreachable", str(ctx.exception))
 
     def test_server_error(self):
         self.mock.get(URL + "/os-aggregates", status_code=500,
                       json={"computeFault": {"code": 500, "message": "boom"}})
-        with self.assertRaises(api.AdminError) as ctx:
+        with self.assertRaises(errors.AdminError) as ctx:
             self.admin.list_aggregates()
         self.assertIn("HTTP 500", str(ctx.exception))
 
@@ -197,7 +198,7 @@ class AdminApiTest(unittest.TestCase):
         self.aggs[1]["metadata"]["pci_flavor:a1000"] = A100
         self.mock_set_metadata(1)
         self.mock_set_metadata(2)
-        changes = self.admin.delete_flavor("a100")
+        changes = self.admin.delete_pci_flavor("a100")
         self.assertEqual({"gpu-hosts", "nic-hosts"},
                          {c.aggregate for c in changes})
         self.assertTrue(all(c.applied and c.new is None for c in changes))
@@ -212,14 +213,14 @@ class AdminApiTest(unittest.TestCase):
         self.mock_set_metadata(1)
         self.mock.post(URL + "/os-aggregates/2/action", status_code=403,
                        json={"forbidden": {"code": 403, "message": "no"}})
-        with self.assertRaises(api.NotAdmin) as ctx:
-            self.admin.delete_flavor("a100")
+        with self.assertRaises(errors.NotAdmin) as ctx:
+            self.admin.delete_pci_flavor("a100")
         self.assertEqual([("gpu-hosts", True)],
                          [(c.aggregate, c.applied) for c in ctx.exception.changes])
 
     def test_delete_missing(self):
-        with self.assertRaises(api.NotFound) as ctx:
-            self.admin.delete_flavor("t4", aggregate="gpu-hosts")
+        with self.assertRaises(errors.NotFound) as ctx:
+            self.admin.delete_pci_flavor("t4", aggregate="gpu-hosts")
         self.assertIn("not defined on aggregate 'gpu-hosts'", str(ctx.exception))
 
     def test_add_host_idempotent(self):
@@ -255,7 +256,7 @@ class AdminApiTest(unittest.TestCase):
                                    "Cannot add host to aggregate 1. Reason: "
                                    "One or more hosts already in "
                                    "availability zone(s) ['az1']."}})
-        with self.assertRaises(api.Conflict) as ctx:
+        with self.assertRaises(errors.Conflict) as ctx:
             self.admin.add_host("gpu-hosts", "c9")
         msg = str(ctx.exception)
         self.assertIn("add host 'c9' to aggregate 'gpu-hosts'", msg)
@@ -266,7 +267,7 @@ class AdminApiTest(unittest.TestCase):
         self.mock.post(URL + "/os-aggregates/1/action", status_code=404, json={
             "itemNotFound": {"code": 404, "message":
                              "Compute host c9 could not be found."}})
-        with self.assertRaises(api.NotFound) as ctx:
+        with self.assertRaises(errors.NotFound) as ctx:
             self.admin.add_host("gpu-hosts", "c9")
         self.assertIn("add host 'c9' to aggregate 'gpu-hosts'",
                       str(ctx.exception))
@@ -291,7 +292,7 @@ class AdminApiTest(unittest.TestCase):
         self.mock.get(URL + "/os-services", status_code=403, json={
             "forbidden": {"code": 403, "message": "Policy doesn't allow "
                           "os_compute_api:os-services:list"}})
-        with self.assertRaises(api.NotAdmin) as ctx:
+        with self.assertRaises(errors.NotAdmin) as ctx:
             self.admin.list_compute_hosts()
         msg = str(ctx.exception)
         self.assertIn("admin role required", msg)
@@ -302,12 +303,12 @@ class AdminApiTest(unittest.TestCase):
         import requests
         self.mock.get(URL + "/os-services",
                       exc=requests.exceptions.ConnectionError("refused"))
-        with self.assertRaises(api.Unreachable) as ctx:
+        with self.assertRaises(errors.Unreachable) as ctx:
             self.admin.list_compute_hosts()
         self.assertIn("cannot list compute services", str(ctx.exception))
         self.mock.get(URL + "/os-services", status_code=500, json={
             "computeFault": {"code": 500, "message": "boom"}})
-        with self.assertRaises(api.AdminError) as ctx:
+        with self.assertRaises(errors.AdminError) as ctx:
             self.admin.list_compute_hosts()
         self.assertIn("Nova failed to list compute services: boom (HTTP 500)",
                       str(ctx.exception))
@@ -340,25 +341,25 @@ class AdminApiTest(unittest.TestCase):
         self.mock.post(URL + "/os-aggregates/1/action", status_code=404, json={
             "itemNotFound": {"code": 404, "message": "Aggregate 1 could not "
                              "be found."}})
-        with self.assertRaises(api.NotFound) as ctx:
+        with self.assertRaises(errors.NotFound) as ctx:
             self.admin.remove_host(gpu, "c2")
         self.assertIn("aggregate 'gpu-hosts' (id 1) no longer exists",
                       str(ctx.exception))
 
     def test_remove_host_errors(self):
-        with self.assertRaises(api.NotFound) as ctx:
+        with self.assertRaises(errors.NotFound) as ctx:
             self.admin.remove_host("nope", "c1")
         self.assertIn("aggregate 'nope' not found", str(ctx.exception))
         self.mock.post(URL + "/os-aggregates/1/action", status_code=403,
                        json={"forbidden": {"code": 403, "message": "no"}})
-        with self.assertRaises(api.NotAdmin) as ctx:
+        with self.assertRaises(errors.NotAdmin) as ctx:
             self.admin.remove_host("gpu-hosts", "c1")
         self.assertIn("remove host 'c1' from aggregate 'gpu-hosts'",
                       str(ctx.exception))
         self.mock.post(URL + "/os-aggregates/1/action", status_code=409, json={
             "conflictingRequest": {"code": 409, "message": "placement "
                                    "conflict"}})
-        with self.assertRaises(api.Conflict) as ctx:
+        with self.assertRaises(errors.Conflict) as ctx:
             self.admin.remove_host("gpu-hosts", "c1")
         self.assertIn("placement conflict", str(ctx.exception))
         self.assertEqual(["c1", "c2"], self.aggs[0]["hosts"])
@@ -392,7 +393,7 @@ class AdminApiTest(unittest.TestCase):
         self.aggs[0]["availability_zone"] = "az1"
         self.mock.post(URL + "/os-aggregates", status_code=409, json={
             "conflictingRequest": {"code": 409, "message": "exists"}})
-        with self.assertRaises(api.Conflict) as ctx:
+        with self.assertRaises(errors.Conflict) as ctx:
             self.admin.create_aggregate("gpu-hosts", availability_zone="az2")
         self.assertIn("aggregate 'gpu-hosts' already exists in availability "
                       "zone 'az1', not 'az2'", str(ctx.exception))
@@ -402,7 +403,7 @@ class AdminApiTest(unittest.TestCase):
             "conflictingRequest": {"code": 409, "message": "Not all "
                                    "aggregates have been migrated to the "
                                    "API database"}})
-        with self.assertRaises(api.Conflict) as ctx:
+        with self.assertRaises(errors.Conflict) as ctx:
             self.admin.create_aggregate("new")
         self.assertIn("cannot create aggregate 'new'", str(ctx.exception))
         self.assertIn("migrated to the API database", str(ctx.exception))
@@ -410,13 +411,13 @@ class AdminApiTest(unittest.TestCase):
     def test_create_aggregate_forbidden_and_bad_name(self):
         self.mock.post(URL + "/os-aggregates", status_code=403,
                        json={"forbidden": {"code": 403, "message": "no"}})
-        with self.assertRaises(api.NotAdmin) as ctx:
+        with self.assertRaises(errors.NotAdmin) as ctx:
             self.admin.create_aggregate("new")
         self.assertIn("admin role required", str(ctx.exception))
         self.assertIn("create aggregate 'new'", str(ctx.exception))
         self.mock.post(URL + "/os-aggregates", status_code=400, json={
             "badRequest": {"code": 400, "message": "Invalid input"}})
-        with self.assertRaises(api.InvalidInput) as ctx:
+        with self.assertRaises(errors.InvalidInput) as ctx:
             self.admin.create_aggregate(" ")
         self.assertIn("Nova refused to create aggregate", str(ctx.exception))
         self.assertEqual(["POST", "POST"], [r.method for r in self.calls()])
@@ -448,12 +449,12 @@ class AdminApiTest(unittest.TestCase):
 
     def test_delete_aggregate_refuses_hosts(self):
         self.mock_delete(2, status_code=200, text="")
-        with self.assertRaises(api.NotEmpty) as ctx:
+        with self.assertRaises(errors.NotEmpty) as ctx:
             self.admin.delete_aggregate("nic-hosts")
         self.assertIn("aggregate 'nic-hosts' still has host(s) c3",
                       str(ctx.exception))
-        self.assertIsInstance(ctx.exception, api.Conflict)
-        with self.assertRaises(api.NotEmpty):
+        self.assertIsInstance(ctx.exception, errors.Conflict)
+        with self.assertRaises(errors.NotEmpty):
             self.admin.delete_aggregate("nic-hosts", dry_run=True)
         self.assertEqual([], self.calls("DELETE"))
 
@@ -461,13 +462,13 @@ class AdminApiTest(unittest.TestCase):
         self.aggs.append(agg(3, "meta", metadata={"pci_flavor:a100": A100,
                                                    "owner": "ops"}))
         self.mock_delete(3, status_code=200, text="")
-        with self.assertRaises(api.NotEmpty) as ctx:
+        with self.assertRaises(errors.NotEmpty) as ctx:
             self.admin.delete_aggregate("meta")
         msg = str(ctx.exception)
         self.assertIn("aggregate 'meta' still has metadata owner=ops, "
                       "pci_flavor:a100=%s" % A100, msg)
         self.assertIn("nothing was deleted", msg)
-        with self.assertRaises(api.NotEmpty) as ctx:  # value differs
+        with self.assertRaises(errors.NotEmpty) as ctx:  # value differs
             self.admin.delete_aggregate("meta", may_drop={
                 "pci_flavor:a100": A100, "owner": "someone-else"})
         self.assertIn("owner=ops", str(ctx.exception))
@@ -481,13 +482,13 @@ class AdminApiTest(unittest.TestCase):
         self.aggs.append(agg(3, "empty"))
         self.mock_delete(3, status_code=400, json={"badRequest": {
             "code": 400, "message": "Host aggregate is not empty"}})
-        with self.assertRaises(api.InvalidInput) as ctx:
+        with self.assertRaises(errors.InvalidInput) as ctx:
             self.admin.delete_aggregate("empty")
         self.assertIn("Nova refused to delete aggregate 'empty': Host "
                       "aggregate is not empty (HTTP 400)", str(ctx.exception))
         self.mock_delete(3, status_code=403,
                          json={"forbidden": {"code": 403, "message": "no"}})
-        with self.assertRaises(api.NotAdmin) as ctx:
+        with self.assertRaises(errors.NotAdmin) as ctx:
             self.admin.delete_aggregate("empty")
         self.assertIn("delete aggregate 'empty'", str(ctx.exception))
 
@@ -511,5 +512,5 @@ class AdminApiTest(unittest.TestCase):
         self.assertEqual(3, len(self.calls("GET")))
 
     def test_parse_alias_spec(self):
-        self.assertEqual({"a": 1, "b": 2}, api.parse_alias_spec("a, b:2"))
-        self.assertEqual({}, api.parse_alias_spec(None))
+        self.assertEqual({"a": 1, "b": 2}, alias.parse_request("a, b:2"))
+        self.assertEqual({}, alias.parse_request(None))

@@ -12,7 +12,8 @@ import types
 
 import pytest
 
-from aggregate_pci import codec, filter_utils
+from aggregate_pci import codec
+from aggregate_pci.scheduler import decision
 
 _PATH = pathlib.Path(__file__).resolve().parents[2] / "tools" / "bench_filter.py"
 
@@ -54,7 +55,7 @@ def test_tiny_run_agrees_with_the_reference(bench):
 def test_a_wrong_filter_is_caught(bench, monkeypatch):
     # A filter that ignores capacity (every host in a defining aggregate
     # passes) must show up as mismatches and a non-zero exit.
-    monkeypatch.setattr(filter_utils, "explain", lambda pools, plan, preds: None)
+    monkeypatch.setattr(decision, "explain", lambda pools, plan, preds: None)
     out = io.StringIO()
     res = bench.run(bench.parse_args(TINY), out=out)
     assert res["mismatches"] == res["sample_outcomes"]["no-fit"] > 0

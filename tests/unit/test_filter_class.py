@@ -5,7 +5,6 @@ from types import SimpleNamespace as NS
 import pytest
 
 from aggregate_pci import filter as agg_filter
-from aggregate_pci import filter_utils
 
 A100 = '{"product_id":"20b5","vendor_id":"10de"}'
 
@@ -36,7 +35,7 @@ def gpu(count=1):
 @pytest.fixture
 def managed(monkeypatch):
     names = {"a100"}
-    monkeypatch.setattr(filter_utils, "managed_flavor_names", lambda ctx: names)
+    monkeypatch.setattr(agg_filter, "managed_flavor_names", lambda ctx: names)
     return names
 
 
@@ -53,7 +52,7 @@ def test_filter_all_and_host_passes_agree(managed):
 def test_no_pci_request_passes_everything_without_lookup(monkeypatch):
     def boom(ctx):
         raise AssertionError("no lookup expected")
-    monkeypatch.setattr(filter_utils, "managed_flavor_names", boom)
+    monkeypatch.setattr(agg_filter, "managed_flavor_names", boom)
     hosts = [host("a"), host("b")]
     f = agg_filter.AggregatePciFilter()
     assert list(f.filter_all(hosts, Spec(pci_requests=None))) == hosts
@@ -71,7 +70,7 @@ def test_rebuild_is_not_filtered(managed):
 def test_lookup_failure_fails_closed_and_does_not_raise(monkeypatch, caplog):
     def broken(ctx):
         raise RuntimeError("API database unreachable")
-    monkeypatch.setattr(filter_utils, "managed_flavor_names", broken)
+    monkeypatch.setattr(agg_filter, "managed_flavor_names", broken)
     hosts = [host("in", [gpu()], **{"pci_flavor:a100": A100})]
     assert list(agg_filter.AggregatePciFilter().filter_all(hosts, spec("a100"))) == []
     assert "cannot read which PCI flavors the aggregates define" in caplog.text

@@ -15,7 +15,7 @@ from keystoneauth1 import noauth
 from keystoneauth1 import session as ks_session
 
 from aggregate_pci import codec
-from aggregate_pci.admin import api
+from aggregate_pci.admin import client, errors
 from aggregate_pci.migrate import apply, journal, plan
 from aggregate_pci.migrate.model import BadEntry, SourceData, SourceFlavor
 
@@ -166,7 +166,7 @@ class ApplyTest(unittest.TestCase):
         self.mock.start()
         self.addCleanup(self.mock.stop)
         self.nova = FakeNova(self.mock, initial_aggregates())
-        self.admin = api.PciFlavorAdmin(
+        self.admin = client.PciFlavorAdmin(
             ks_session.Session(auth=noauth.NoAuth(endpoint=URL)),
             connect_retries=0)
         tmp = tempfile.TemporaryDirectory()
@@ -289,7 +289,7 @@ class ApplyTest(unittest.TestCase):
                     self.nova.fail_at, self.nova.fail_mode = n, mode
                     try:
                         first = self.run_migrate()
-                    except api.AdminError:
+                    except errors.AdminError:
                         # a list before any write failed: nothing written
                         self.assertIn(n, (1, 2))
                         self.assertEqual(initial, self.nova.state())
@@ -335,7 +335,7 @@ class ApplyTest(unittest.TestCase):
                         else:
                             self.assertIn("run the same undo again",
                                           first.error)
-                    except api.AdminError:
+                    except errors.AdminError:
                         self.assertEqual(1, n)  # the initial list failed
                     self.nova.fail_at = None
                     again = apply.undo(self.admin, self.journal)
@@ -546,9 +546,9 @@ class ApplyTest(unittest.TestCase):
         for status, body, error in (
                 (403, {"forbidden": {"code": 403, "message": "Policy doesn't "
                        "allow os_compute_api:os-services:list"}},
-                 api.NotAdmin),
+                 errors.NotAdmin),
                 (500, {"computeFault": {"code": 500, "message": "boom"}},
-                 api.AdminError)):
+                 errors.AdminError)):
             with self.subTest(status=status):
                 self.mock.get(URL + "/os-services", status_code=status,
                               json=body)

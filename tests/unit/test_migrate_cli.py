@@ -12,7 +12,7 @@ import requests_mock
 from keystoneauth1 import noauth
 from keystoneauth1 import session as ks_session
 
-from aggregate_pci.admin import api
+from aggregate_pci.admin import client
 from aggregate_pci.cli import shell
 from tests.unit.test_migrate_apply import URL, FakeNova, initial_aggregates
 from tests.unit.test_migrate_sources import A100, make_db
@@ -49,7 +49,7 @@ class MigrateCliTest(unittest.TestCase):
         sess = ks_session.Session(auth=noauth.NoAuth(endpoint=URL))
         out, err = io.StringIO(), io.StringIO()
         rc = shell.main(["migrate", *argv], stdout=out, stderr=err,
-                        admin_factory=lambda: api.PciFlavorAdmin(
+                        admin_factory=lambda: client.PciFlavorAdmin(
                             sess, connect_retries=0))
         return rc, out.getvalue(), err.getvalue()
 

@@ -60,7 +60,7 @@ class BuildPlanTest(unittest.TestCase):
 
     def test_new_keys_one_step_per_aggregate(self):
         src = flavors(a100=A100, t4=T4)
-        result = plan.build_plan(src, plan.targets_single("gpu", src),
+        result = plan.build_migration_plan(src, plan.targets_single("gpu", src),
                                  [agg("gpu", ["c1"], other="x")])
         self.assertFalse(result.blocked)
         self.assertEqual(1, len(result.steps))
@@ -70,7 +70,7 @@ class BuildPlanTest(unittest.TestCase):
 
     def test_equal_definition_spelled_differently_is_unchanged(self):
         src = flavors(a100=A100)
-        result = plan.build_plan(
+        result = plan.build_migration_plan(
             src, plan.targets_single("gpu", src),
             [agg("gpu", **{"pci_flavor:a100":
                            '{"vendor_id": "10DE", "product_id": "20b5"}'})])
@@ -85,13 +85,13 @@ class BuildPlanTest(unittest.TestCase):
         current = [agg("g1", **{"pci_flavor:a100": T4}),
                    agg("g2", **{"pci_flavor:a100": "not json",
                                 "pci_flavor:t4": A100})]
-        result = plan.build_plan(src, targets, current)
+        result = plan.build_migration_plan(src, targets, current)
         self.assertTrue(result.blocked)
         self.assertEqual({("g1", "pci_flavor:a100"), ("g2", "pci_flavor:a100"),
                           ("g2", "pci_flavor:t4")},
                          {(c.aggregate, c.key) for c in result.conflicts})
         self.assertIn("use --replace", str(result.conflicts[0]))
-        replaced = plan.build_plan(src, targets, current, replace=True)
+        replaced = plan.build_migration_plan(src, targets, current, replace=True)
         self.assertFalse(replaced.blocked)
         changes = {(s.aggregate, c.key): (c.old, c.new)
                    for s in replaced.steps for c in s.set_keys}
@@ -100,7 +100,7 @@ class BuildPlanTest(unittest.TestCase):
 
     def test_case_only_clash_is_not_replaceable(self):
         src = flavors(gpu=A100)
-        result = plan.build_plan(src, plan.targets_single("g", src),
+        result = plan.build_migration_plan(src, plan.targets_single("g", src),
                                  [agg("g", **{"pci_flavor:GPU": A100})],
                                  replace=True)
         self.assertTrue(result.blocked)
@@ -109,7 +109,7 @@ class BuildPlanTest(unittest.TestCase):
 
     def test_missing_target_aggregate_is_an_error(self):
         src = flavors(a100=A100)
-        result = plan.build_plan(src, plan.targets_single("nope", src), [])
+        result = plan.build_migration_plan(src, plan.targets_single("nope", src), [])
         self.assertTrue(result.blocked)
         self.assertIn("aggregate 'nope' (a target of 'a100') does not exist",
                       result.errors[0])
@@ -118,11 +118,11 @@ class BuildPlanTest(unittest.TestCase):
         src = flavors(a100=A100)
         targets = plan.Targets({"a100": ["pci-flavor-a100"]},
                                {"pci-flavor-a100": ["c1", "c2"]})
-        fresh = plan.build_plan(src, targets, [])
+        fresh = plan.build_migration_plan(src, targets, [])
         self.assertTrue(fresh.steps[0].create)
         self.assertEqual(["c1", "c2"], fresh.steps[0].add_hosts)
         self.assertEqual(4, fresh.change_count)
-        partial = plan.build_plan(src, targets, [agg("pci-flavor-a100", ["c1"])])
+        partial = plan.build_migration_plan(src, targets, [agg("pci-flavor-a100", ["c1"])])
         self.assertFalse(partial.steps[0].create)
         self.assertEqual(["c2"], partial.steps[0].add_hosts)
         self.assertEqual(
@@ -134,11 +134,11 @@ class BuildPlanTest(unittest.TestCase):
         src = flavors(a100=A100)
         bad = [BadEntry("row id=4", "spec is not valid JSON")]
         targets = plan.targets_single("g", src)
-        blocked = plan.build_plan(src, targets, [agg("g")], bad=bad)
+        blocked = plan.build_migration_plan(src, targets, [agg("g")], bad=bad)
         self.assertTrue(blocked.blocked)
         self.assertIn("row id=4: spec is not valid JSON", blocked.errors[0])
         self.assertIn("--skip-invalid", blocked.errors[0])
-        skipped = plan.build_plan(src, targets, [agg("g")], bad=bad,
+        skipped = plan.build_migration_plan(src, targets, [agg("g")], bad=bad,
                                   skip_invalid=True)
         self.assertFalse(skipped.blocked)
         self.assertEqual(1, skipped.change_count)
@@ -146,7 +146,7 @@ class BuildPlanTest(unittest.TestCase):
 
     def test_other_keys_never_touched(self):
         src = flavors(a100=A100)
-        result = plan.build_plan(src, plan.targets_single("g", src),
+        result = plan.build_migration_plan(src, plan.targets_single("g", src),
                                  [agg("g", **{"pci_flavor:t4": T4, "x": "y"})])
         self.assertEqual({"pci_flavor:a100": A100}, result.steps[0].metadata())
 
@@ -157,7 +157,7 @@ class BuildPlanTest(unittest.TestCase):
             {"pci-flavor-a100": ["c1", "c2", "gone"],
              "pci-flavor-t4": ["c1", "gone", "old"]})
         # c2 is already in its aggregate: not to add, so never checked
-        result = plan.build_plan(src, targets,
+        result = plan.build_migration_plan(src, targets,
                                  [agg("pci-flavor-a100", ["c2"])])
         self.assertEqual({"c1": ["pci-flavor-a100", "pci-flavor-t4"],
                           "gone": ["pci-flavor-a100", "pci-flavor-t4"],
@@ -175,12 +175,12 @@ class BuildPlanTest(unittest.TestCase):
         src = flavors(a100=A100)
         targets = plan.Targets({"a100": ["pci-flavor-a100"]},
                                {"pci-flavor-a100": ["c1", "c2"]})
-        result = plan.build_plan(src, targets, [])
+        result = plan.build_migration_plan(src, targets, [])
         result.refuse_unknown_hosts(frozenset({"c1", "c2", "c3"}))
         self.assertFalse(result.blocked)
         self.assertEqual([], result.errors)
         self.assertEqual(4, result.change_count)
-        none_to_add = plan.build_plan(src, targets,
+        none_to_add = plan.build_migration_plan(src, targets,
                                       [agg("pci-flavor-a100", ["c1", "c2"])])
         self.assertEqual({}, none_to_add.hosts_to_add())
         none_to_add.refuse_unknown_hosts(())

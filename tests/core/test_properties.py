@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from aggregate_pci import capacity, codec, matching
 from aggregate_pci.codec import PciFlavorError
-from tests.unit import brute
+from tests.core import brute
 
 hex4 = st.text("0123456789abcdefABCDEF", min_size=4, max_size=4)
 tag_value = st.text(st.characters(min_codepoint=32, max_codepoint=126),

@@ -2,7 +2,8 @@
 
 import unittest
 
-from aggregate_pci.admin import analysis, api
+from aggregate_pci import alias
+from aggregate_pci.admin import lint, models, report
 
 A100 = '{"product_id":"20b5","vendor_id":"10de"}'
 T4 = '{"product_id":"1eb8","vendor_id":"10de"}'
@@ -12,8 +13,13 @@ NV_ANY = '[{"product_id":"1eb8","vendor_id":"10de"},{"product_id":"20b5","vendor
 def records(*aggs):
     out = []
     for i, (name, hosts, meta) in enumerate(aggs):
-        out.extend(api.flavor_records(api.Aggregate(i, name, None, tuple(hosts), meta)))
+        out.extend(models.pci_flavor_records(models.Aggregate(i, name, None, tuple(hosts), meta)))
     return out
+
+
+def generate(recs):
+    """``alias-config``'s entries for these records."""
+    return alias.generate(report.definitions_by_name(recs))
 
 
 def pool(product, addr, free=1, used=0, **tags):
@@ -28,7 +34,7 @@ class AliasTest(unittest.TestCase):
         typed_any = NV_ANY.replace("{", '{"device_type":"type-PCI",')
         recs = records(("a", ["h1"], {"pci_flavor:gpu": typed}),
                        ("b", ["h2"], {"pci_flavor:gpu": typed_any}))
-        entries = analysis.alias_entries(recs)
+        entries = generate(recs)
         self.assertEqual(
             [{"name": "gpu", "vendor_id": "10de", "product_id": "1eb8",
               "device_type": "type-PCI"},
@@ -37,14 +43,14 @@ class AliasTest(unittest.TestCase):
             sorted(entries, key=lambda e: e["product_id"]))
         self.assertEqual('{"device_type": "type-PCI", "name": "gpu", '
                          '"product_id": "1eb8", "vendor_id": "10de"}',
-                         analysis.alias_line(entries[0]))
+                         alias.line(entries[0]))
 
     def test_several_entries_of_one_name_need_device_type(self):
         # Nova's get_alias_from_config raises PciInvalidAlias for a second
         # entry of a name when device_type is not set on the entries.
         recs = records(("a", ["h1"], {"pci_flavor:gpu": NV_ANY}))
-        with self.assertRaises(analysis.AliasConflict) as ctx:
-            analysis.alias_entries(recs)
+        with self.assertRaises(alias.AliasConflict) as ctx:
+            generate(recs)
         self.assertEqual(
             "PCI flavor 'gpu', key 'pci_flavor:gpu': it becomes 2 [pci] alias "
             "entries (one per vendor/product), and Nova accepts several entries "
@@ -56,8 +62,8 @@ class AliasTest(unittest.TestCase):
             ("a", [], {"pci_flavor:gpu": A100}),
             ("b", [], {"pci_flavor:gpu":
                        '{"device_type":"type-PF","product_id":"20b5","vendor_id":"10de"}'}))
-        with self.assertRaises(analysis.AliasConflict) as ctx:
-            analysis.alias_entries(recs)
+        with self.assertRaises(alias.AliasConflict) as ctx:
+            generate(recs)
         msg = str(ctx.exception)
         self.assertIn("PCI flavor 'gpu'", msg)
         self.assertIn("device_type differs", msg)
@@ -66,14 +72,17 @@ class AliasTest(unittest.TestCase):
 
     def test_invalid_values_are_skipped(self):
         recs = records(("a", [], {"pci_flavor:gpu": A100, "pci_flavor:bad": "{"}))
-        self.assertEqual(["gpu"], [e["name"] for e in analysis.alias_entries(recs)])
+        self.assertEqual(["gpu"], [e["name"] for e in generate(recs)])
 
 
 class LintTest(unittest.TestCase):
 
     def issues(self, recs, flavors=(), conf=None, pools=None):
+        entries = None if conf is None else [
+            alias.Entry("[pci] alias #%d" % (i + 1), text)
+            for i, text in enumerate(conf)]
         return [(i.severity, i.subject) for i in
-                analysis.lint(recs, list(flavors), conf, pools)]
+                lint.lint(recs, list(flavors), entries, pools)]
 
     def test_clean_cloud(self):
         recs = records(("a", ["h1"], {"pci_flavor:a100": A100}))
@@ -108,7 +117,7 @@ class LintTest(unittest.TestCase):
         recs = records(("a", ["h1"], {"pci_flavor:a100": narrowed}))
         pools = {"h1": [pool("20b5", "0000:81:00.0"),
                         pool("20b5", "0000:82:00.0", free=0, used=1)]}
-        issues = analysis.lint(recs, [("f", {"a100": 1})], None, pools)
+        issues = lint.lint(recs, [("f", {"a100": 1})], None, pools)
         excluded = [i for i in issues if i.subject == "host 'h1', PCI flavor 'a100'"]
         self.assertEqual(1, len(excluded))
         self.assertIn("matches 1 device(s)", excluded[0].message)
@@ -126,7 +135,7 @@ class CapacityTest(unittest.TestCase):
                  "h2": [pool("20b5", "0000:81:00.0", free=0, used=2),
                         pool("1eb8", "0000:82:00.0", free=5)]}
         rows = {(r.scope, r.name): (r.matching, r.used, r.free)
-                for r in analysis.capacity(recs, pools)}
+                for r in report.capacity(recs, pools)}
         self.assertEqual((4, 1, 3), rows[("host", "h1")])
         self.assertEqual((2, 2, 0), rows[("host", "h2")])
         self.assertEqual((6, 3, 3), rows[("total", "*")])
@@ -137,9 +146,9 @@ class CapacityTest(unittest.TestCase):
         recs = records(("a", ["h1"], {"pci_flavor:a100": A100,
                                       "pci_flavor:any": NV_ANY}))
         pools = {"h1": [pool("20b5", "0000:81:00.0"), pool("1eb8", "0000:82:00.0")]}
-        per_host, total = analysis.fit(recs, pools, {"any": 1, "a100": 1})
+        per_host, total = report.fit(recs, pools, {"any": 1, "a100": 1})
         self.assertEqual(({"h1": 1}, 1), (per_host, total))
-        per_host, total = analysis.fit(recs, pools, {"a100": 2})
+        per_host, total = report.fit(recs, pools, {"a100": 2})
         self.assertEqual(0, total)
 
 
@@ -171,8 +180,8 @@ class CapacityAgainstDirectCountTest(unittest.TestCase):
                               **({"physical_network": "p1"} if rng.random() < 0.5 else {}))
                          for _ in range(rng.randint(0, 5))] for h in hosts}
             rows = {(r.flavor, r.scope, r.name): (r.matching, r.used, r.free)
-                    for r in analysis.capacity(recs, pools)}
-            for host, defs in analysis.host_definitions(recs).items():
+                    for r in report.capacity(recs, pools)}
+            for host, defs in report.host_definitions(recs).items():
                 for name, definition in defs.items():
                     pred = matching.compile_definition(definition)
                     free = matching.count_matching(pools[host], pred)
@@ -192,16 +201,16 @@ class AliasFieldsTest(unittest.TestCase):
     def test_live_migratable_is_carried_into_the_alias(self):
         value = ('{"device_type":"type-VF","live_migratable":"true",'
                  '"physical_network":"physnet2","product_id":"101e","vendor_id":"15b3"}')
-        entries = analysis.alias_entries(records(("a", ["h1"], {"pci_flavor:vf": value})))
+        entries = generate(records(("a", ["h1"], {"pci_flavor:vf": value})))
         self.assertEqual([{"name": "vf", "vendor_id": "15b3", "product_id": "101e",
                            "device_type": "type-VF", "live_migratable": "true"}],
                          entries)
 
     def test_conf_alias_lists_are_refused_as_nova_does(self):
-        entries, errors = analysis.parse_conf_aliases(
-            ['[{"name":"a","vendor_id":"10de","product_id":"20b5"}]',
-             '{"name":"b","vendor_id":"10de","product_id":"20b5"}'])
-        self.assertEqual(["b"], [e["name"] for e in entries])
-        self.assertEqual(1, len(errors))
-        self.assertIn("each value must be one JSON object (Nova refuses lists)",
-                      errors[0])
+        merged, refused = alias.merge(
+            [alias.Entry("#1", '[{"name":"a","vendor_id":"10de","product_id":"20b5"}]'),
+             alias.Entry("#2", '{"name":"b","vendor_id":"10de","product_id":"20b5"}')])
+        self.assertEqual(["b"], list(merged))
+        self.assertEqual(1, len(refused))
+        self.assertIn("an alias must be one JSON object (Nova refuses lists)",
+                      str(refused[0]))

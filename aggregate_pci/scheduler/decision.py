@@ -1,8 +1,9 @@
-"""Helpers of ``AggregatePciFilter``: per-request plan, per-host decision.
+"""The decision core of ``AggregatePciFilter``: per-request plan, per-host
+verdict.
 
-Everything here but ``managed_flavor_names`` works on duck-typed objects
-(aggregates with ``.metadata``, pools as dicts), so it is unit-testable
-without a running Nova.
+Pure: duck-typed objects (aggregates with ``.metadata``, pools as dicts),
+no Nova import, so it is unit-testable and shared by every caller that must
+decide as the filter does.
 """
 
 from __future__ import annotations
@@ -15,11 +16,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from aggregate_pci import codec, matching
 
-LOG = logging.getLogger("aggregate_pci.filter")
-
-#: Nova's InstancePCIRequest.source for flavor-alias requests.
-FLAVOR_ALIAS = 1
-
+LOG = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class ManagedRequest:
@@ -33,7 +30,7 @@ class ManagedRequest:
 
 
 @dataclasses.dataclass(frozen=True)
-class Plan:
+class RequestPlan:
     """What one scheduling request asks of our filter, computed once."""
 
     requests: tuple[ManagedRequest, ...]
@@ -42,8 +39,8 @@ class Plan:
     reject_all: str | None = None
 
 
-def build_plan(pci_requests: Iterable[Any], managed: Callable[[], set[str]],
-               reject_unmanaged: bool) -> Plan | None:
+def plan_request(pci_requests: Iterable[Any], managed: Callable[[], set[str]],
+               reject_unmanaged: bool) -> RequestPlan | None:
     """The managed requests of an instance, or None if we have nothing to do.
 
     ``managed`` is called only when the instance asks for a flavor alias, so
@@ -62,12 +59,12 @@ def build_plan(pci_requests: Iterable[Any], managed: Callable[[], set[str]],
     for name, reqs in by_name.items():
         if name not in names:
             if reject_unmanaged:
-                return Plan((), reject_all=name)
+                return RequestPlan((), reject_all=name)
             continue
         wanted.append(ManagedRequest(
             name, codec.KEY_PREFIX + name, sum(r.count for r in reqs),
             tuple(r.request_id for r in reqs if getattr(r, "request_id", None))))
-    return Plan(tuple(wanted)) if wanted else None
+    return RequestPlan(tuple(wanted)) if wanted else None
 
 
 class DefinitionCache:
@@ -94,10 +91,12 @@ class DefinitionCache:
             return codec.PciFlavorError(exc.reason, exc.key, exc.aggregate)
 
     def _compile(self, values: tuple[str, ...]) -> matching.Predicate:
-        definition = None
-        for value in values:
-            d = self.parse(value)
-            definition = d if definition is None else definition.union(d)
+        # Only values that parsed (see ``host_predicates``) get here.
+        parsed = [self.parse(value) for value in values]
+        definitions = [d for d in parsed if isinstance(d, codec.PciFlavorDefinition)]
+        definition = definitions[0]
+        for d in definitions[1:]:
+            definition = definition.union(d)
         return matching.compile_definition(definition)
 
     def log_bad(self, aggregate: Any, key: str, error: codec.PciFlavorError) -> None:
@@ -122,7 +121,7 @@ class DefinitionCache:
                 "logged": len(self._logged)}
 
 
-def host_predicates(aggregates: Iterable[Any], plan: Plan,
+def host_predicates(aggregates: Iterable[Any], plan: RequestPlan,
                     cache: DefinitionCache) -> list[matching.Predicate] | str:
     """One predicate per managed request for this host, or the name of the
     first flavor the host cannot serve at all (not in a defining aggregate,
@@ -148,7 +147,7 @@ def host_predicates(aggregates: Iterable[Any], plan: Plan,
     return preds
 
 
-def explain(pools: Sequence[Mapping[str, Any]], plan: Plan,
+def explain(pools: Sequence[Mapping[str, Any]], plan: RequestPlan,
             preds: Sequence[matching.Predicate]) -> str | None:
     """None if the plan fits the pools, else why not (one line)."""
     supply = matching.group_supply(pools, preds)
@@ -170,7 +169,7 @@ def explain(pools: Sequence[Mapping[str, Any]], plan: Plan,
 
 
 def placement_maps_plan(candidates: Sequence[Mapping[str, Any]] | None,
-                        plan: Plan) -> bool:
+                        plan: RequestPlan) -> bool:
     """True if any allocation candidate maps a managed request to resource
     providers (PCI in Placement on); otherwise candidates need no pruning."""
     ids = tuple(rid for r in plan.requests for rid in r.request_ids)
@@ -184,11 +183,11 @@ def placement_maps_plan(candidates: Sequence[Mapping[str, Any]] | None,
 
 
 def candidate_fits(candidate: Mapping[str, Any], pools: Sequence[Mapping[str, Any]],
-                   plan: Plan, preds: Sequence[matching.Predicate]) -> bool:
+                   plan: RequestPlan, preds: Sequence[matching.Predicate]) -> bool:
     """With PCI in Placement: do the resource providers this allocation
     candidate gives each managed request hold only devices that match the
     host's definition of that flavor?  Requests without a mapping pass."""
-    by_rp = {}
+    by_rp: dict[str, list[Mapping[str, Any]]] = {}
     for pool in pools:
         rp = pool.get("rp_uuid")
         if rp is not None:
@@ -203,25 +202,3 @@ def candidate_fits(candidate: Mapping[str, Any], pools: Sequence[Mapping[str, An
                     if not any(pred(p) for p in by_rp.get(rp, ())):
                         return False
     return True
-
-
-def managed_flavor_names(context: Any) -> set[str]:
-    """Every PCI flavor name any aggregate in the cloud defines.
-
-    One indexed query on Nova's API database (``aggregate_metadata.key`` has
-    an index), so it sees aggregates whose hosts were filtered out before
-    our filter ran, and aggregates without hosts.  Keys with bad values
-    count: the name stays managed while any aggregate carries the key.
-    """
-    from nova.db.api import api as api_db
-    from nova.db.api import models
-
-    @api_db.context_manager.reader
-    def _query(ctx: Any) -> list[str]:
-        rows = (ctx.session.query(models.AggregateMetadata.key)
-                .filter(models.AggregateMetadata.key.like(codec.KEY_PREFIX + "%"))
-                .distinct())
-        return [row[0] for row in rows]
-
-    return {key[len(codec.KEY_PREFIX):] for key in _query(context)
-            if codec.is_flavor_key(key)}

@@ -1,13 +1,20 @@
-"""A real Nova in-process for tests and the demo.
+"""The embedded Nova: a real Nova in-process for the demo, the docs'
+walkthroughs and the functional tests.
 
 API, conductor, scheduler with AggregatePciFilter, in-process placement and
 computes with fake libvirt PCI devices, from the functional-test harness the
-``nova`` wheel ships.  Importing this module needs Nova (and its test
-dependencies); nothing else in the package imports it.
+``nova`` wheel ships, plus what drives it as an operator would (keystoneauth1
+sessions, tokens, a nova.conf for a separate process).  Importing this module
+needs Nova and its test dependencies; only the demo and tools import it.
 """
 
 import collections
+import contextlib
+import os
+import sqlite3
+from unittest import mock
 
+import fixtures
 import nova.tests.functional  # noqa: F401  (must come before other Nova imports)
 from keystoneauth1 import noauth
 from keystoneauth1 import session as ks_session
@@ -97,7 +104,8 @@ class AggregatePciTestBase(base.ServersTestBase):
         return self.admin_api.post_aggregate_action(
             agg_id, {"set_metadata": {"metadata": metadata}})
 
-    def pci_flavor(self, spec, name="pci-flavor"):
+    def nova_flavor(self, spec, name="pci-flavor"):
+        """A Nova flavor whose ``pci_passthrough:alias`` is ``spec``."""
         extra = {"pci_passthrough:alias": spec}
         return self._create_flavor(name=name + "-" + spec.replace(":", "-")
                                    .replace(",", "_"), extra_spec=extra)
@@ -109,3 +117,80 @@ class AggregatePciTestBase(base.ServersTestBase):
 
     def host_of(self, server):
         return server["OS-EXT-SRV-ATTR:host"]
+
+
+def write_nova_conf(test):
+    """A nova.conf pointing at file copies of the harness's API and cell1
+    databases (the harness's may be in-memory SQLite, which another
+    process cannot open), with the cell mapping rewritten to the copy."""
+    from nova import context as nova_context
+    from nova.db.api import api as api_db
+    from nova.db.main import api as main_db
+
+    tmp = test.useFixture(fixtures.TempDir()).path
+
+    def copy(engine, name):
+        path = os.path.join(tmp, name)
+        raw = engine.raw_connection()
+        try:
+            with contextlib.closing(sqlite3.connect(path)) as dst:
+                raw.driver_connection.backup(dst)
+        finally:
+            raw.close()
+        return path
+
+    api_path = copy(api_db.get_engine(), "api.sqlite")
+    with nova_context.target_cell(test.ctxt, test.cell_mappings["cell1"]) as cctxt:
+        cell_path = copy(main_db.get_engine(context=cctxt), "cell1.sqlite")
+    with contextlib.closing(sqlite3.connect(api_path)) as db, db:
+        db.execute("UPDATE cell_mappings SET database_connection = ? "
+                   "WHERE name = 'cell1'", ("sqlite:///" + cell_path,))
+    conf = os.path.join(tmp, "nova.conf")
+    with open(conf, "w") as f:
+        f.write("[DEFAULT]\nstate_path = %s\n[api_database]\nconnection = "
+                "sqlite:///%s\n[database]\nconnection = sqlite:///%s\n"
+                % (tmp, api_path, cell_path))
+    return conf
+
+
+#: Tokens the embedded API accepts with ``accept_tokens``: {token: (user, roles)}.
+TOKENS = {"admin-token": ("admin", "reader,member,admin"),
+          "member-token": ("demo", "reader,member")}
+
+
+def accept_tokens(test, tokens=TOKENS):
+    """Let the in-process API authenticate ``X-Auth-Token`` as keystonemiddleware
+    would (token -> user, project, roles headers), so CLIs that only send a
+    token (``--os-auth-type admin_token``) reach it; unknown tokens get 401.
+
+    The harness stubs keystonemiddleware with a context built from the
+    ``X-Auth-User``/``X-Roles`` headers its own clients send; this wraps that
+    stub, leaving requests with those headers as they were.
+    """
+    from nova import context as nova_context
+    from nova.api import auth as nova_auth
+
+    stub = nova_auth.NovaKeystoneContext.__dict__["_create_context"]
+    stub = getattr(stub, "__func__", stub)
+
+    def from_token(env, **kwargs):
+        if "HTTP_X_AUTH_USER" not in env:
+            known = tokens.get(env.get("HTTP_X_AUTH_TOKEN"))
+            if known is None:
+                return nova_context.RequestContext(None, None, **kwargs)
+            env = dict(env, HTTP_X_AUTH_USER=known[0], HTTP_X_ROLES=known[1],
+                       HTTP_X_AUTH_PROJECT_ID=test.api.project_id)
+        return stub(env, **kwargs)
+
+    test.useFixture(fixtures.MonkeyPatch(
+        "nova.api.auth.NovaKeystoneContext._create_context",
+        staticmethod(from_token)))
+
+
+def without_os_env(**extra):
+    """os.environ without OS_* variables (openstack.config turns any of them,
+    e.g. the harness's OS_WSGI__API_PASTE_CONFIG, into an "envvars" cloud
+    with password auth) plus ``extra``, for a CLI run in-process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env.update(extra)
+    return mock.patch.dict(os.environ, env, clear=True)

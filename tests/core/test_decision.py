@@ -3,7 +3,7 @@
 import logging
 from types import SimpleNamespace as NS
 
-from aggregate_pci import filter_utils as fu
+from aggregate_pci.scheduler import decision as fu
 
 A100 = '{"product_id":"20b5","vendor_id":"10de"}'
 T4 = '{"product_id":"1eb8","vendor_id":"10de"}'
@@ -27,14 +27,14 @@ def pool(product, count=1, address="0000:81:00.0", rp=None):
 
 
 def plan(*requests, managed=("a100", "t4", "nv-any"), reject=False):
-    return fu.build_plan(requests, lambda: set(managed), reject)
+    return fu.plan_request(requests, lambda: set(managed), reject)
 
 
 def test_no_alias_requests_means_no_plan_and_no_lookup():
     def boom():
         raise AssertionError("managed names must not be looked up")
-    assert fu.build_plan([NS(alias_name=None, count=1)], boom, False) is None
-    assert fu.build_plan([], boom, False) is None
+    assert fu.plan_request([NS(alias_name=None, count=1)], boom, False) is None
+    assert fu.plan_request([], boom, False) is None
 
 
 def test_unmanaged_requests_are_left_alone_or_rejected():
@@ -70,7 +70,7 @@ def test_bad_value_is_ignored_logged_once_and_fails_closed(caplog):
     cache = fu.DefinitionCache(16)
     p = plan(req("a100"))
     bad = agg("bad", **{"pci_flavor:a100": '{"vendor_id":"10de"}'})
-    with caplog.at_level(logging.WARNING, logger="aggregate_pci.filter"):
+    with caplog.at_level(logging.WARNING, logger="aggregate_pci.scheduler.decision"):
         assert fu.host_predicates([bad], p, cache) == "a100"
         assert fu.host_predicates([bad], p, cache) == "a100"
         preds = fu.host_predicates([bad, agg("ok", **{"pci_flavor:a100": A100})],

@@ -1,0 +1,88 @@
+"""What the admin tools read and write: aggregates, PCI flavor records,
+Nova flavors and metadata changes (plain data, no I/O)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from aggregate_pci import alias, codec
+
+
+@dataclasses.dataclass(frozen=True)
+class Aggregate:
+    """A Nova host aggregate as the admin tools need it."""
+
+    id: int
+    name: str
+    uuid: str | None
+    hosts: tuple[str, ...]
+    metadata: dict[str, str]
+    availability_zone: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class MetadataChange:
+    """One metadata key change on one aggregate (``new`` None deletes)."""
+
+    aggregate: str
+    key: str
+    old: str | None
+    new: str | None
+    applied: bool
+
+    @property
+    def changes_anything(self) -> bool:
+        """False when the key already has the wanted value."""
+        return self.old != self.new
+
+
+@dataclasses.dataclass(frozen=True)
+class PciFlavorRecord:
+    """One ``pci_flavor:NAME`` key on one aggregate, parsed or not."""
+
+    name: str
+    aggregate: str
+    hosts: tuple[str, ...]
+    key: str
+    value: str
+    definition: codec.PciFlavorDefinition | None
+    error: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class NovaFlavor:
+    """A Nova flavor with its extra specs."""
+
+    id: str
+    name: str
+    extra_specs: dict[str, str]
+
+    def alias_requests(self) -> dict[str, int]:
+        """The ``pci_passthrough:alias`` request as {alias name: count}."""
+        return alias.request_of(self.extra_specs)
+
+
+def aggregate_from(obj: Any) -> Aggregate:
+    """An ``Aggregate`` from a novaclient resource or a response dict."""
+    # Read the response body, not attributes: a novaclient resource fetches
+    # itself again (GET) for an attribute the response lacked, and Nova's
+    # create response has no hosts or metadata.
+    info = obj.to_dict() if hasattr(obj, "to_dict") else vars(obj)
+    return Aggregate(
+        id=info["id"], name=info["name"], uuid=info.get("uuid"),
+        hosts=tuple(info.get("hosts") or ()),
+        metadata=dict(info.get("metadata") or {}),
+        availability_zone=info.get("availability_zone"))
+
+
+def pci_flavor_records(agg: Aggregate) -> list[PciFlavorRecord]:
+    """The PCI flavor keys of one aggregate, each parsed by the codec."""
+    good, errors = codec.definitions_from_metadata(agg.metadata, agg.name)
+    parsed: dict[str, tuple[codec.PciFlavorDefinition | None, str | None]] = {
+        codec.KEY_PREFIX + name: (definition, None)
+        for name, definition in good.items()}
+    parsed.update((e.key, (None, str(e))) for e in errors)
+    return [PciFlavorRecord(key[len(codec.KEY_PREFIX):], agg.name, agg.hosts, key,
+                         agg.metadata[key], definition, error)
+            for key, (definition, error) in sorted(parsed.items())]

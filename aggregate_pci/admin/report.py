@@ -1,0 +1,163 @@
+"""The capacity report: devices matching, used and free per PCI flavor,
+aggregate and host, and how many more instances of a request fit.
+
+Pure: inputs are ``PciFlavorRecord``s (or any objects with the same
+attributes) and pools as dicts (see ``matching``); inventory pools carry
+``count`` (free) and ``used``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from aggregate_pci import codec, matching
+from aggregate_pci.capacity import effective_definitions, fleet_instances_fit
+
+
+def definitions_by_name(records: Iterable[Any]) -> dict[str, dict[str, codec.PciFlavorDefinition]]:
+    """{flavor name: {aggregate: definition}} over the valid records."""
+    out: dict[str, dict[str, codec.PciFlavorDefinition]] = {}
+    for r in records:
+        if r.definition is not None:
+            out.setdefault(r.name, {})[r.aggregate] = r.definition
+    return out
+
+
+def host_definitions(records: Iterable[Any]) -> dict[str, dict[str, codec.PciFlavorDefinition]]:
+    """{host: {flavor: definition}}: the OR of the host's aggregates' ones."""
+    per_host: dict[str, list[dict[str, codec.PciFlavorDefinition]]] = {}
+    for r in records:
+        if r.definition is not None:
+            for host in r.hosts:
+                per_host.setdefault(host, []).append({r.name: r.definition})
+    return {host: effective_definitions(defs) for host, defs in per_host.items()}
+
+
+def total_count(pool: Mapping[str, Any]) -> int:
+    """All devices of an inventory pool: free (``count``) plus ``used``."""
+    return matching.pool_count(pool) + _used(pool)
+
+
+def _used(pool: Mapping[str, Any]) -> int:
+    used = pool.get("used", 0)
+    return used if isinstance(used, int) and used > 0 else 0
+
+
+@dataclasses.dataclass(frozen=True)
+class CapacityRow:
+    """Devices of one flavor in one scope (total, an aggregate or a host)."""
+
+    flavor: str
+    scope: str
+    name: str
+    matching: int
+    used: int
+    free: int
+
+
+def capacity(records: Sequence[Any],
+             host_pools: Mapping[str, Sequence[Mapping[str, Any]]],
+             progress: Callable[[int, int], None] | None = None,
+             ) -> list[CapacityRow]:
+    """Per flavor: totals, per aggregate and per host (matching/used/free).
+
+    Pools carry ``count`` (free) and ``used`` devices.  Each device is
+    counted once per row even if it matches several match objects or the
+    host is in several aggregates defining the flavor (hosts use the OR of
+    their aggregates' definitions; an aggregate row uses its own definition).
+
+    Fast on large fleets: hosts with the same aggregates share their
+    effective definitions, and a definition is evaluated once per distinct
+    pool signature (the pool's attributes without its counts).
+    """
+    valid = [r for r in records if r.definition is not None]
+    def_ids: dict[codec.PciFlavorDefinition, int] = {}
+    defs: list[codec.PciFlavorDefinition] = []
+
+    def intern(definition: codec.PciFlavorDefinition) -> int:
+        i = def_ids.get(definition)
+        if i is None:
+            i = def_ids[definition] = len(defs)
+            defs.append(definition)
+        return i
+
+    rec_def = [intern(r.definition) for r in valid]
+    memberships: dict[str, list[int]] = {}
+    for idx, r in enumerate(valid):
+        for host in r.hosts:
+            memberships.setdefault(host, []).append(idx)
+    # {membership: ({flavor: effective def id}, needed def ids)}
+    groups: dict[tuple[int, ...], tuple[dict[str, int], tuple[int, ...]]] = {}
+    host_group: dict[str, tuple[int, ...]] = {}
+    for host, idxs in memberships.items():
+        key = tuple(idxs)
+        host_group[host] = key
+        if key in groups:
+            continue
+        effective = host_definitions([valid[i] for i in idxs]).get(host, {})
+        eff_ids = {name: intern(d) for name, d in effective.items()}
+        needed = set(eff_ids.values()) | {rec_def[i] for i in idxs}
+        groups[key] = (eff_ids, tuple(sorted(needed)))
+    # Distinct pool signatures (attributes without counts; key order kept, a
+    # different order is only a cache miss) are evaluated once against every
+    # definition; each pool then adds its counts to the definitions it matches.
+    sig_ids: dict[tuple, int] = {}
+    sig_bits: list[tuple[int, ...]] = []
+    preds = [matching.compile_definition(d) for d in defs]
+    skip = ("count", "used", "numa_node")
+    counts: dict[tuple[str, int], tuple[int, int, int]] = {}
+    total_hosts = len(host_group)
+    n_defs = len(defs)
+    for n, (host, key) in enumerate(sorted(host_group.items())):
+        free = [0] * n_defs
+        used = [0] * n_defs
+        for pool in host_pools.get(host, ()):
+            sig = tuple([(k, v) for k, v in pool.items() if k not in skip])
+            sig_id = sig_ids.get(sig)
+            if sig_id is None:
+                sig_id = sig_ids[sig] = len(sig_bits)
+                sig_bits.append(tuple(d for d, pred in enumerate(preds) if pred(pool)))
+            bits = sig_bits[sig_id]
+            if bits:
+                f, u = matching.pool_count(pool), _used(pool)
+                for d in bits:
+                    free[d] += f
+                    used[d] += u
+        for d in groups[key][1]:
+            counts[(host, d)] = (free[d] + used[d], used[d], free[d])
+        if progress is not None and ((n + 1) % 1000 == 0 or n + 1 == total_hosts):
+            progress(n + 1, total_hosts)
+    names = sorted({r.name for r in valid})
+    rows: list[CapacityRow] = []
+    for name in names:
+        totals = [0, 0, 0]
+        host_rows = []
+        for host in sorted(host_group):
+            d = groups[host_group[host]][0].get(name)
+            if d is None:
+                continue
+            m, u, f = counts[(host, d)]
+            host_rows.append(CapacityRow(name, "host", host, m, u, f))
+            totals = [totals[0] + m, totals[1] + u, totals[2] + f]
+        rows.append(CapacityRow(name, "total", "*", *totals))
+        for idx in sorted((i for i, r in enumerate(valid) if r.name == name),
+                          key=lambda i: valid[i].aggregate):
+            s = [0, 0, 0]
+            for host in valid[idx].hosts:
+                m, u, f = counts[(host, rec_def[idx])]
+                s = [s[0] + m, s[1] + u, s[2] + f]
+            rows.append(CapacityRow(name, "aggregate", valid[idx].aggregate, *s))
+        rows.extend(host_rows)
+    return rows
+
+
+def fit(records: Sequence[Any],
+        host_pools: Mapping[str, Sequence[Mapping[str, Any]]],
+        request: Mapping[str, int]) -> tuple[dict[str, int], int]:
+    """How many more instances asking ``request`` ({flavor: count}) fit per
+    host (hosts defining every requested flavor) and in total, exactly."""
+    per_host_defs = host_definitions(records)
+    hosts = {h: (host_pools.get(h, ()), defs) for h, defs in per_host_defs.items()
+             if all(n in defs for n, c in request.items() if c)}
+    return fleet_instances_fit(hosts, request)
