@@ -27,9 +27,19 @@ from aggregate_pci import codec, matching
 SPEC_KEY = "pci_passthrough:alias"
 
 #: Fields of Nova's alias schema (nova/pci/request.py ``_ALIAS_SCHEMA``).
-FIELDS = frozenset({"name", "capability_type", "vendor_id", "product_id",
-                    "device_type", "numa_policy", "resource_class", "traits",
-                    "live_migratable"})
+FIELDS = frozenset(
+    {
+        "name",
+        "capability_type",
+        "vendor_id",
+        "product_id",
+        "device_type",
+        "numa_policy",
+        "resource_class",
+        "traits",
+        "live_migratable",
+    }
+)
 
 #: (name, vendor_id, product_id, device_type, numa_policy) of one entry.
 Signature = tuple[str, str, str, str | None, str | None]
@@ -107,9 +117,16 @@ class Alias:
         """(name, vendor, product, device_type, numa_policy) per entry, to
         compare entries regardless of spelling and order."""
         policy = self.numa_policy if self.policy_explicit else None
-        return {(self.name, str(s.get("vendor_id", "")).lower(),
-                 str(s.get("product_id", "")).lower(), s.get("device_type"),
-                 policy) for s in self.specs}
+        return {
+            (
+                self.name,
+                str(s.get("vendor_id", "")).lower(),
+                str(s.get("product_id", "")).lower(),
+                s.get("device_type"),
+                policy,
+            )
+            for s in self.specs
+        }
 
 
 def _parse_entry(entry: Entry) -> tuple[str, dict[str, Any], str | None]:
@@ -119,7 +136,8 @@ def _parse_entry(entry: Entry) -> tuple[str, dict[str, Any], str | None]:
     if not isinstance(spec, dict):
         raise codec.PciFlavorError(
             "an alias must be one JSON object (Nova refuses lists), got %s; "
-            "write one alias line per entry" % json.dumps(spec)[:40])
+            "write one alias line per entry" % json.dumps(spec)[:40]
+        )
     name = spec.get("name")
     if not isinstance(name, str) or not name.strip():
         raise codec.PciFlavorError("the alias has no 'name'")
@@ -127,7 +145,8 @@ def _parse_entry(entry: Entry) -> tuple[str, dict[str, Any], str | None]:
     if unknown:
         raise codec.PciFlavorError(
             "unknown alias field(s) %s (Nova refuses them)"
-            % ", ".join(map(repr, unknown)))
+            % ", ".join(map(repr, unknown))
+        )
     if spec.get("capability_type", "pci") != "pci":
         raise codec.PciFlavorError("field 'capability_type' must be 'pci'")
     out = {k: v for k, v in spec.items() if k not in ("name", "numa_policy")}
@@ -137,7 +156,8 @@ def _parse_entry(entry: Entry) -> tuple[str, dict[str, Any], str | None]:
         if folded not in _TRUE | _FALSE:
             raise codec.PciFlavorError(
                 "field 'live_migratable' must be a boolean string such as "
-                "'true' or 'false', got %r" % (raw,))
+                "'true' or 'false', got %r" % (raw,)
+            )
         out["live_migratable"] = "true" if folded in _TRUE else "false"
     return name.strip(), out, spec.get("numa_policy") or None
 
@@ -165,46 +185,72 @@ def merge(entries: Iterable[Entry]) -> tuple[dict[str, Alias], list[Refused]]:
         policies = {m[2] or "legacy" for m in members}
         dev_types = {m[1].get("device_type") for m in members}
         if len(policies) > 1:
-            refused.append(Refused(where, "NUMA policy mismatch between the "
-                                          "entries of one name: %s (Nova "
-                                          "refuses this)"
-                                   % ", ".join(sorted(policies))))
+            refused.append(
+                Refused(
+                    where,
+                    "NUMA policy mismatch between the "
+                    "entries of one name: %s (Nova "
+                    "refuses this)" % ", ".join(sorted(policies)),
+                )
+            )
         elif len(dev_types) > 1:
-            refused.append(Refused(where, "device_type mismatch between the "
-                                          "entries of one name (Nova refuses "
-                                          "this)"))
+            refused.append(
+                Refused(
+                    where,
+                    "device_type mismatch between the "
+                    "entries of one name (Nova refuses "
+                    "this)",
+                )
+            )
         elif len(members) > 1 and None in dev_types:
             # get_alias_from_config compares each further entry's dev_type
             # with the first one's: a missing one fails.
-            refused.append(Refused(where, "%d entries share this name but do "
-                                          "not set device_type: Nova accepts "
-                                          "several entries of one name only "
-                                          "if each sets device_type (it "
-                                          "refuses this alias): add "
-                                          "\"device_type\" to each entry"
-                                   % len(members)))
+            refused.append(
+                Refused(
+                    where,
+                    "%d entries share this name but do "
+                    "not set device_type: Nova accepts "
+                    "several entries of one name only "
+                    "if each sets device_type (it "
+                    "refuses this alias): add "
+                    '"device_type" to each entry' % len(members),
+                )
+            )
         else:
-            merged[name] = Alias(name, idents, policies.pop(),
-                                 any(m[2] for m in members),
-                                 tuple(m[1] for m in members))
+            merged[name] = Alias(
+                name,
+                idents,
+                policies.pop(),
+                any(m[2] for m in members),
+                tuple(m[1] for m in members),
+            )
     return merged, refused
 
 
-def predicates(specs: Iterable[tuple[str, Mapping[str, Any]]],
-               ) -> dict[str, matching.Predicate]:
+def predicates(
+    specs: Iterable[tuple[str, Mapping[str, Any]]],
+) -> dict[str, matching.Predicate]:
     """{alias name: predicate} of what Nova's compute claim accepts for each
     name (vendor, product and device_type of any of its entries), from
     (name, entry) pairs: ``Alias.specs`` or generated entries."""
     by_name: dict[str, list[codec.DeviceMatch]] = {}
     for name, spec in specs:
         try:
-            by_name.setdefault(name, []).append(codec.parse_match(
-                {k: spec[k] for k in ("vendor_id", "product_id", "device_type")
-                 if k in spec}))
+            by_name.setdefault(name, []).append(
+                codec.parse_match(
+                    {
+                        k: spec[k]
+                        for k in ("vendor_id", "product_id", "device_type")
+                        if k in spec
+                    }
+                )
+            )
         except codec.PciFlavorError:
             continue
-    return {name: matching.compile_definition(codec.PciFlavorDefinition(tuple(ms)))
-            for name, ms in by_name.items()}
+    return {
+        name: matching.compile_definition(codec.PciFlavorDefinition(tuple(ms)))
+        for name, ms in by_name.items()
+    }
 
 
 # -- generation from PCI flavors ------------------------------------------------
@@ -224,25 +270,31 @@ def _problems(name: str, seen: Mapping[tuple[Any, ...], list[str]]) -> list[str]
             problems.append(
                 "PCI flavor %r, key %r: %s differs between definitions (%s); "
                 "Nova needs one %s per alias name: make the definitions "
-                "agree or use different flavor names" % (
-                    name, codec.KEY_PREFIX + name, field,
-                    "; ".join("%s on aggregate(s) %s"
-                              % (v or "unset", ", ".join(sorted(a)))
-                              for v, a in sorted(values.items(),
-                                                 key=lambda x: str(x[0]))),
-                    field))
+                "agree or use different flavor names"
+                % (
+                    name,
+                    codec.KEY_PREFIX + name,
+                    field,
+                    "; ".join(
+                        "%s on aggregate(s) %s" % (v or "unset", ", ".join(sorted(a)))
+                        for v, a in sorted(values.items(), key=lambda x: str(x[0]))
+                    ),
+                    field,
+                )
+            )
     if len(seen) > 1 and any(sig[2] is None for sig in seen):
         problems.append(
             "PCI flavor %r, key %r: it becomes %d [pci] alias entries (one "
             "per vendor/product), and Nova accepts several entries of one "
-            "name only if each sets device_type: add \"device_type\" to every "
-            "match object of this flavor"
-            % (name, codec.KEY_PREFIX + name, len(seen)))
+            'name only if each sets device_type: add "device_type" to every '
+            "match object of this flavor" % (name, codec.KEY_PREFIX + name, len(seen))
+        )
     return problems
 
 
-def generate(definitions: Mapping[str, Mapping[str, codec.PciFlavorDefinition]],
-             ) -> list[dict[str, str]]:
+def generate(
+    definitions: Mapping[str, Mapping[str, codec.PciFlavorDefinition]],
+) -> list[dict[str, str]]:
     """The ``[pci] alias`` entries for ``{flavor: {aggregate: definition}}``,
     ORing the definitions of one name (Nova ORs entries of one name).
 
@@ -258,8 +310,13 @@ def generate(definitions: Mapping[str, Mapping[str, codec.PciFlavorDefinition]],
         seen: dict[tuple[Any, ...], list[str]] = {}
         for agg, definition in sorted(per_agg.items()):
             for m in definition.matches:
-                sig = (m.vendor_id, m.product_id, m.device_type, m.numa_policy,
-                       dict(m.tags).get("live_migratable"))
+                sig = (
+                    m.vendor_id,
+                    m.product_id,
+                    m.device_type,
+                    m.numa_policy,
+                    dict(m.tags).get("live_migratable"),
+                )
                 seen.setdefault(sig, []).append(agg)
         problems.extend(_problems(name, seen))
         for vendor, product, device_type, numa_policy, live in sorted(seen, key=str):
@@ -276,8 +333,9 @@ def generate(definitions: Mapping[str, Mapping[str, codec.PciFlavorDefinition]],
     return entries
 
 
-def problem(name: str, definition: codec.PciFlavorDefinition,
-            where: str = "(this spec)") -> str | None:
+def problem(
+    name: str, definition: codec.PciFlavorDefinition, where: str = "(this spec)"
+) -> str | None:
     """Why this one definition could not become ``[pci] alias`` entries
     (which its ``pci_passthrough:alias`` requests need), or None."""
     try:
@@ -308,8 +366,9 @@ class ConfError(Exception):
 def option() -> cfg.MultiStrOpt:
     """Nova's own definition of ``[pci] alias`` (nova/conf/pci.py), so that
     ``[DEFAULT] pci_alias`` is read exactly as Nova reads it."""
-    return cfg.MultiStrOpt("alias", default=[], deprecated_name="pci_alias",
-                           deprecated_group="DEFAULT")
+    return cfg.MultiStrOpt(
+        "alias", default=[], deprecated_name="pci_alias", deprecated_group="DEFAULT"
+    )
 
 
 def read_conf(paths: Sequence[str]) -> tuple[list[Entry], list[str]]:
@@ -321,22 +380,36 @@ def read_conf(paths: Sequence[str]) -> tuple[list[Entry], list[str]]:
     # The deprecated name once more, on its own, to tell whether it is used.
     conf.register_opt(cfg.MultiStrOpt("pci_alias", default=[]))
     try:
-        conf(args=[], project="nova", default_config_files=list(paths),
-             default_config_dirs=[], use_env=False)
+        conf(
+            args=[],
+            project="nova",
+            default_config_files=list(paths),
+            default_config_dirs=[],
+            use_env=False,
+        )
         values, legacy = list(conf.pci.alias), list(conf.pci_alias)
     except cfg.ConfigFilesNotFoundError:
-        raise ConfError("cannot read nova.conf %s: no such file or not "
-                        "readable" % ", ".join(map(repr, paths))) from None
+        raise ConfError(
+            "cannot read nova.conf %s: no such file or not "
+            "readable" % ", ".join(map(repr, paths))
+        ) from None
     except (cfg.Error, OSError) as exc:
-        raise ConfError("cannot read nova.conf %s: %s"
-                        % (", ".join(map(repr, paths)), exc)) from None
+        raise ConfError(
+            "cannot read nova.conf %s: %s" % (", ".join(map(repr, paths)), exc)
+        ) from None
     warnings = []
     if legacy and values == legacy:
-        warnings.append("%s: [DEFAULT] pci_alias is deprecated (Nova still "
-                        "reads it while [pci] alias is unset): move the "
-                        "entries to [pci] alias" % ", ".join(paths))
+        warnings.append(
+            "%s: [DEFAULT] pci_alias is deprecated (Nova still "
+            "reads it while [pci] alias is unset): move the "
+            "entries to [pci] alias" % ", ".join(paths)
+        )
     elif legacy:
-        warnings.append("%s: [DEFAULT] pci_alias is ignored because [pci] "
-                        "alias is set (as in Nova): remove it" % ", ".join(paths))
-    return ([Entry("[pci] alias #%d" % (i + 1), text)
-             for i, text in enumerate(values)], warnings)
+        warnings.append(
+            "%s: [DEFAULT] pci_alias is ignored because [pci] "
+            "alias is set (as in Nova): remove it" % ", ".join(paths)
+        )
+    return (
+        [Entry("[pci] alias #%d" % (i + 1), text) for i, text in enumerate(values)],
+        warnings,
+    )

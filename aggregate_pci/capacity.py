@@ -33,16 +33,18 @@ def effective_definitions(
     return out
 
 
-def free_by_flavor(pools: Iterable[Pool],
-                   definitions: Definitions) -> dict[str, int]:
+def free_by_flavor(pools: Iterable[Pool], definitions: Definitions) -> dict[str, int]:
     """Free devices of each flavor on one host, if that flavor were asked alone."""
     pools = list(pools)
-    return {name: count_matching(pools, compile_definition(d))
-            for name, d in definitions.items()}
+    return {
+        name: count_matching(pools, compile_definition(d))
+        for name, d in definitions.items()
+    }
 
 
-def instances_fit(pools: Iterable[Pool], definitions: Definitions,
-                  request: Mapping[str, int]) -> int:
+def instances_fit(
+    pools: Iterable[Pool], definitions: Definitions, request: Mapping[str, int]
+) -> int:
     """How many more instances asking ``request`` ({flavor: count}) fit on one
     host, exactly.  0 if the host does not define a requested flavor."""
     wanted = {name: count for name, count in request.items() if count}
@@ -76,6 +78,8 @@ def fleet_instances_fit(
 ) -> tuple[dict[str, int], int]:
     """``instances_fit`` for each host, and the total (an instance never
     spans hosts, so the total is the sum)."""
-    per_host = {host: instances_fit(pools, definitions, request)
-                for host, (pools, definitions) in hosts.items()}
+    per_host = {
+        host: instances_fit(pools, definitions, request)
+        for host, (pools, definitions) in hosts.items()
+    }
     return per_host, sum(per_host.values())

@@ -52,8 +52,9 @@ class PciFlavorError(ValueError):
     says what is wrong and how to fix it.
     """
 
-    def __init__(self, reason: str, key: str | None = None,
-                 aggregate: str | None = None) -> None:
+    def __init__(
+        self, reason: str, key: str | None = None, aggregate: str | None = None
+    ) -> None:
         self.reason = reason
         self.key = key
         self.aggregate = aggregate
@@ -67,11 +68,11 @@ class PciFlavorError(ValueError):
             where.append("key %r" % self.key)
         return "%s: %s" % (", ".join(where), self.reason) if where else self.reason
 
-    def with_context(self, key: str | None = None,
-                     aggregate: str | None = None) -> "PciFlavorError":
+    def with_context(
+        self, key: str | None = None, aggregate: str | None = None
+    ) -> "PciFlavorError":
         """Return a copy naming ``key``/``aggregate`` where not yet known."""
-        return PciFlavorError(self.reason, self.key or key,
-                              self.aggregate or aggregate)
+        return PciFlavorError(self.reason, self.key or key, self.aggregate or aggregate)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # keep the attributes through pickling/copying
@@ -116,8 +117,7 @@ class PciFlavorDefinition:
         """Canonical compact JSON; a single match is stored as an object."""
         objs = [m.to_dict() for m in self.matches]
         doc: Any = objs[0] if len(objs) == 1 else objs
-        return json.dumps(doc, sort_keys=True, separators=(",", ":"),
-                          ensure_ascii=True)
+        return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
     def union(self, other: "PciFlavorDefinition") -> "PciFlavorDefinition":
         """OR of two definitions (duplicate match objects dropped)."""
@@ -142,7 +142,9 @@ def validate_name(name: Any, aggregate: str | None = None) -> str:
             "invalid PCI flavor name %r: use 1-64 characters from "
             "A-Z a-z 0-9 _ . -, starting with a letter or digit (the name "
             "must also fit Nova's 'pci_passthrough:alias=NAME:COUNT')" % (name,),
-            key=None, aggregate=aggregate)
+            key=None,
+            aggregate=aggregate,
+        )
     return name
 
 
@@ -162,10 +164,13 @@ def is_flavor_key(key: str) -> bool:
 def name_from_key(key: str, aggregate: str | None = None) -> str:
     """The PCI flavor name of metadata key ``key``; raise if it is not ours."""
     if not is_flavor_key(key):
-        raise PciFlavorError("not a PCI flavor key: it must start with %r"
-                             % KEY_PREFIX, key=key, aggregate=aggregate)
+        raise PciFlavorError(
+            "not a PCI flavor key: it must start with %r" % KEY_PREFIX,
+            key=key,
+            aggregate=aggregate,
+        )
     try:
-        return validate_name(key[len(KEY_PREFIX):])
+        return validate_name(key[len(KEY_PREFIX) :])
     except PciFlavorError as exc:
         raise exc.with_context(key=key, aggregate=aggregate) from None
 
@@ -185,8 +190,9 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _check_str(field: str, value: Any, where: str) -> str:
     if not isinstance(value, str):
-        raise PciFlavorError("%sfield %r must be a string, got %s"
-                             % (where, field, json.dumps(value)))
+        raise PciFlavorError(
+            "%sfield %r must be a string, got %s" % (where, field, json.dumps(value))
+        )
     return value
 
 
@@ -196,54 +202,72 @@ def parse_match(obj: Any, where: str = "") -> DeviceMatch:
     Hex ids are lower-cased; every other value keeps its spelling.
     """
     if not isinstance(obj, dict):
-        raise PciFlavorError("%sexpected a JSON object, got %s"
-                             % (where, json.dumps(obj)[:40]))
+        raise PciFlavorError(
+            "%sexpected a JSON object, got %s" % (where, json.dumps(obj)[:40])
+        )
     for field in ("vendor_id", "product_id"):
         if field not in obj:
             raise PciFlavorError(
                 "%smissing required field %r (4 hex digits, as Nova's "
-                "[pci] alias requires)" % (where, field))
+                "[pci] alias requires)" % (where, field)
+            )
     ids = {}
     for field in ("vendor_id", "product_id"):
         value = _check_str(field, obj[field], where)
         if not _HEX4_RE.match(value):
-            raise PciFlavorError("%sfield %r must be exactly 4 hex digits "
-                                 "(e.g. '10de'), got %r" % (where, field, value))
+            raise PciFlavorError(
+                "%sfield %r must be exactly 4 hex digits "
+                "(e.g. '10de'), got %r" % (where, field, value)
+            )
         ids[field] = value.lower()
-    device_type = obj.get("device_type")
-    if device_type is not None or "device_type" in obj:
-        _check_str("device_type", device_type, where)
-        if device_type not in DEVICE_TYPES:
-            raise PciFlavorError("%sfield 'device_type' must be one of %s, got %r"
-                                 % (where, ", ".join(DEVICE_TYPES), device_type))
-    numa_policy = obj.get("numa_policy")
-    if numa_policy is not None or "numa_policy" in obj:
-        _check_str("numa_policy", numa_policy, where)
-        if numa_policy not in NUMA_POLICIES:
-            raise PciFlavorError("%sfield 'numa_policy' must be one of %s, got %r"
-                                 % (where, ", ".join(NUMA_POLICIES), numa_policy))
-    tags = []
-    for field in sorted(obj):
-        if field in _FIXED_FIELDS:
-            continue
-        if field in _RESERVED_KEYS:
-            raise PciFlavorError("%sfield %r is not allowed: %s"
-                                 % (where, field, _RESERVED_KEYS[field]))
-        if not _TAG_RE.match(field):
-            raise PciFlavorError(
-                "%sfield name %r is not a valid tag name: use letters, digits, "
-                "'_' and '-', starting with a letter or '_'" % (where, field))
-        value = _check_str(field, obj[field], where)
-        if not value:
-            raise PciFlavorError("%sfield %r must not be empty" % (where, field))
-        if field == "address" and not _ADDRESS_GLOB_RE.match(value):
-            raise PciFlavorError(
-                "%sfield 'address' must be a PCI address or glob such as "
-                "'0000:81:*' (hex digits, ':', '.', '*', '?', '[...]'), got %r"
-                % (where, value))
-        tags.append((field, value))
-    return DeviceMatch(ids["vendor_id"], ids["product_id"], device_type,
-                       numa_policy, tuple(tags))
+    device_type = _choice(obj, "device_type", DEVICE_TYPES, where)
+    numa_policy = _choice(obj, "numa_policy", NUMA_POLICIES, where)
+    tags = [
+        (field, _tag(field, obj[field], where))
+        for field in sorted(obj)
+        if field not in _FIXED_FIELDS
+    ]
+    return DeviceMatch(
+        ids["vendor_id"], ids["product_id"], device_type, numa_policy, tuple(tags)
+    )
+
+
+def _choice(
+    obj: dict[str, Any], field: str, allowed: tuple[str, ...], where: str
+) -> str | None:
+    """The value of an optional field that takes one of Nova's spellings."""
+    if field not in obj:
+        return None
+    value = _check_str(field, obj[field], where)
+    if value not in allowed:
+        raise PciFlavorError(
+            "%sfield %r must be one of %s, got %r"
+            % (where, field, ", ".join(allowed), value)
+        )
+    return value
+
+
+def _tag(field: str, raw: Any, where: str) -> str:
+    """The value of one narrowing key (a device_spec tag or ``address``)."""
+    if field in _RESERVED_KEYS:
+        raise PciFlavorError(
+            "%sfield %r is not allowed: %s" % (where, field, _RESERVED_KEYS[field])
+        )
+    if not _TAG_RE.match(field):
+        raise PciFlavorError(
+            "%sfield name %r is not a valid tag name: use letters, digits, "
+            "'_' and '-', starting with a letter or '_'" % (where, field)
+        )
+    value = _check_str(field, raw, where)
+    if not value:
+        raise PciFlavorError("%sfield %r must not be empty" % (where, field))
+    if field == "address" and not _ADDRESS_GLOB_RE.match(value):
+        raise PciFlavorError(
+            "%sfield 'address' must be a PCI address or glob such as "
+            "'0000:81:*' (hex digits, ':', '.', '*', '?', '[...]'), got %r"
+            % (where, value)
+        )
+    return value
 
 
 def definition_from_json(doc: Any) -> PciFlavorDefinition:
@@ -252,12 +276,15 @@ def definition_from_json(doc: Any) -> PciFlavorDefinition:
         return PciFlavorDefinition((parse_match(doc),))
     if isinstance(doc, list):
         if not doc:
-            raise PciFlavorError("the list of match objects is empty: give at "
-                                 "least one object")
+            raise PciFlavorError(
+                "the list of match objects is empty: give at least one object"
+            )
         matches = [parse_match(o, "item %d: " % i) for i, o in enumerate(doc)]
         return PciFlavorDefinition(tuple(matches))
-    raise PciFlavorError("the value must be a JSON object or a list of "
-                         "objects, got %s" % json.dumps(doc)[:40])
+    raise PciFlavorError(
+        "the value must be a JSON object or a list of "
+        "objects, got %s" % json.dumps(doc)[:40]
+    )
 
 
 def loads(text: str, what: str = "the value") -> Any:
@@ -267,12 +294,14 @@ def loads(text: str, what: str = "the value") -> Any:
     codec check; ``what`` names the input for the operator.
     """
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates,
-                          parse_constant=_reject_constant)
+        return json.loads(
+            text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
+        )
     except (ValueError, RecursionError) as exc:
-        raise PciFlavorError("%s is not valid JSON (%s); expected e.g. "
-                             '{"vendor_id":"10de","product_id":"20b5"}'
-                             % (what, exc)) from None
+        raise PciFlavorError(
+            "%s is not valid JSON (%s); expected e.g. "
+            '{"vendor_id":"10de","product_id":"20b5"}' % (what, exc)
+        ) from None
 
 
 def parse_document(text: str, what: str = "the value") -> PciFlavorDefinition:
@@ -282,8 +311,9 @@ def parse_document(text: str, what: str = "the value") -> PciFlavorDefinition:
     return definition_from_json(loads(text, what))
 
 
-def parse_value(value: Any, key: str | None = None,
-                aggregate: str | None = None) -> PciFlavorDefinition:
+def parse_value(
+    value: Any, key: str | None = None, aggregate: str | None = None
+) -> PciFlavorDefinition:
     """Parse a metadata value into a definition; raise ``PciFlavorError``.
 
     The value is valid or invalid as a whole: one bad object in a list makes
@@ -291,39 +321,48 @@ def parse_value(value: Any, key: str | None = None,
     """
     try:
         if not isinstance(value, str):
-            raise PciFlavorError("the value must be a string of JSON, got %s"
-                                 % type(value).__name__)
+            raise PciFlavorError(
+                "the value must be a string of JSON, got %s" % type(value).__name__
+            )
         if len(value) > MAX_VALUE_LENGTH:
             raise PciFlavorError(
                 "the value is %d characters; Nova stores at most %d: split the "
                 "flavor's match objects or shorten tag values"
-                % (len(value), MAX_VALUE_LENGTH))
+                % (len(value), MAX_VALUE_LENGTH)
+            )
         return parse_document(value)
     except PciFlavorError as exc:
         raise exc.with_context(key=key, aggregate=aggregate) from None
 
 
-def encode(definition: PciFlavorDefinition, key: str | None = None,
-           aggregate: str | None = None) -> str:
+def encode(
+    definition: PciFlavorDefinition,
+    key: str | None = None,
+    aggregate: str | None = None,
+) -> str:
     """Serialise ``definition`` canonically, refusing values Nova would refuse."""
     value = definition.serialize()
     if len(value) > MAX_VALUE_LENGTH:
         raise PciFlavorError(
             "the canonical value is %d characters; Nova stores at most %d: "
             "split the flavor's match objects over fewer fields or shorten tag "
-            "values" % (len(value), MAX_VALUE_LENGTH), key=key,
-            aggregate=aggregate)
+            "values" % (len(value), MAX_VALUE_LENGTH),
+            key=key,
+            aggregate=aggregate,
+        )
     return value
 
 
-def canonicalize(value: str, key: str | None = None,
-                 aggregate: str | None = None) -> str:
+def canonicalize(
+    value: str, key: str | None = None, aggregate: str | None = None
+) -> str:
     """Parse then re-serialise: the one stored spelling of ``value``."""
     return encode(parse_value(value, key, aggregate), key, aggregate)
 
 
 def definitions_from_metadata(
-    metadata: Mapping[str, Any], aggregate: str | None = None,
+    metadata: Mapping[str, Any],
+    aggregate: str | None = None,
 ) -> tuple[dict[str, PciFlavorDefinition], list[PciFlavorError]]:
     """All PCI flavors in one aggregate's metadata, and the errors met.
 

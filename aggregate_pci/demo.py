@@ -23,11 +23,15 @@ from aggregate_pci.admin import models, report
 
 A100 = {"vendor_id": "10de", "product_id": "20b5", "device_type": "type-PCI"}
 T4 = {"vendor_id": "10de", "product_id": "1eb8", "device_type": "type-PCI"}
-VF = {"vendor_id": "8086", "product_id": "1515", "device_type": "type-VF",
-      "physical_network": "physnet2"}
+VF = {
+    "vendor_id": "8086",
+    "product_id": "1515",
+    "device_type": "type-VF",
+    "physical_network": "physnet2",
+}
 
 #: aggregate -> (hosts, {PCI flavor: definition})
-AGGREGATES = {
+AGGREGATES: dict[str, tuple[list[str], dict[str, Any]]] = {
     "gpu-a100": (["compute1"], {"a100": A100}),
     "gpu-nvidia": (["compute1", "compute2"], {"t4": T4, "nv-any": [A100, T4]}),
     "sriov-physnet2": (["compute2"], {"vf-physnet2": VF}),
@@ -37,7 +41,7 @@ AGGREGATES = {
 BOOTS = [
     ("a100:1", {"compute1"}),
     ("a100:1", {"compute1"}),
-    ("a100:1", None),             # compute3's A100s are in no aggregate
+    ("a100:1", None),  # compute3's A100s are in no aggregate
     ("vf-physnet2:2", {"compute2"}),
     ("t4:1,nv-any:1", {"compute2"}),  # compute1 has one device left
     ("nv-any:1", {"compute1"}),
@@ -74,9 +78,16 @@ def _planned_records() -> list[models.PciFlavorRecord]:
     for agg_name, (hosts, flavors) in AGGREGATES.items():
         for name, spec in flavors.items():
             definition = codec.definition_from_json(spec)
-            records.append(models.PciFlavorRecord(
-                name, agg_name, tuple(hosts), codec.make_key(name),
-                codec.encode(definition), definition))
+            records.append(
+                models.PciFlavorRecord(
+                    name,
+                    agg_name,
+                    tuple(hosts),
+                    codec.make_key(name),
+                    codec.encode(definition),
+                    definition,
+                )
+            )
     return records
 
 
@@ -88,56 +99,89 @@ def _make_case(out: Any, state: dict[str, bool]) -> unittest.TestCase:
     from aggregate_pci.admin import client, nova_db
 
     class Demo(embedded_nova.AggregatePciTestBase):
-        PCI_DEVICE_SPEC = [{k: v for k, v in d.items() if k != "device_type"}
-                           for d in (A100, T4, VF)]
+        PCI_DEVICE_SPEC = [
+            {k: v for k, v in d.items() if k != "device_type"} for d in (A100, T4, VF)
+        ]
         # nova.conf's [pci] alias is what ``aggregate-pci alias-config``
         # generates from the planned aggregates (Nova reads it at start).
-        PCI_ALIAS = alias.generate(
-            report.definitions_by_name(_planned_records()))
+        PCI_ALIAS = alias.generate(report.definitions_by_name(_planned_records()))
 
         def runTest(self) -> None:
             # Runs first among the cleanups: Nova's thread pools log their
             # shutdown at INFO, which is noise in the demo's output.
             self.addCleanup(logging.disable, logging.INFO)
             started = time.monotonic()
-            self.start_compute("compute1", pci_info=embedded_nova.gpu_host(
-                [(0x81, embedded_nova.GPU_A100), (0x82, embedded_nova.GPU_A100),
-                 (0x83, embedded_nova.GPU_T4)]))
-            nic = fakelibvirt.HostPCIDevicesInfo(num_pci=0, num_pfs=1, num_vfs=4,
-                                                 bus=0x5e, numa_node=0)
+            self.start_compute(
+                "compute1",
+                pci_info=embedded_nova.gpu_host(
+                    [
+                        (0x81, embedded_nova.GPU_A100),
+                        (0x82, embedded_nova.GPU_A100),
+                        (0x83, embedded_nova.GPU_T4),
+                    ]
+                ),
+            )
+            nic = fakelibvirt.HostPCIDevicesInfo(
+                num_pci=0, num_pfs=1, num_vfs=4, bus=0x5E, numa_node=0
+            )
             for i, bus in enumerate((0x81, 0x82)):
-                nic.add_device(dev_type="PCI", bus=bus, slot=0, function=0,
-                               iommu_group=60 + i, numa_node=0,
-                               vend_id=T4["vendor_id"],
-                               prod_id=T4["product_id"])
+                nic.add_device(
+                    dev_type="PCI",
+                    bus=bus,
+                    slot=0,
+                    function=0,
+                    iommu_group=60 + i,
+                    numa_node=0,
+                    vend_id=T4["vendor_id"],
+                    prod_id=T4["product_id"],
+                )
             self.start_compute("compute2", pci_info=nic)
-            self.start_compute("compute3", pci_info=embedded_nova.gpu_host(
-                [(0x81, embedded_nova.GPU_A100), (0x82, embedded_nova.GPU_A100)]))
+            self.start_compute(
+                "compute3",
+                pci_info=embedded_nova.gpu_host(
+                    [(0x81, embedded_nova.GPU_A100), (0x82, embedded_nova.GPU_A100)]
+                ),
+            )
 
             admin = client.PciFlavorAdmin(self.keystone_session())
             for agg_name, (hosts, flavors) in AGGREGATES.items():
                 admin.create_aggregate(agg_name)
-                for host in hosts:
-                    admin.add_host(agg_name, host)
+                for member in hosts:
+                    admin.add_host(agg_name, member)
                 for name, spec in flavors.items():
-                    admin.create_pci_flavor(name, agg_name,
-                                            codec.definition_from_json(spec))
+                    admin.create_pci_flavor(
+                        name, agg_name, codec.definition_from_json(spec)
+                    )
             records = admin.list_pci_flavors()
-            out(_table("PCI flavors on aggregates (through aggregate_pci.admin "
-                       "over a keystoneauth1 session)",
-                       ["PCI flavor", "aggregate", "hosts", "definition"],
-                       [(r.name, r.aggregate, ", ".join(r.hosts), r.value)
-                        for r in sorted(records, key=lambda r: (r.name, r.aggregate))]))
-            generated = {alias.line(e) for e in alias.generate(
-                report.definitions_by_name(records))}
+            out(
+                _table(
+                    "PCI flavors on aggregates (through aggregate_pci.admin "
+                    "over a keystoneauth1 session)",
+                    ["PCI flavor", "aggregate", "hosts", "definition"],
+                    [
+                        (r.name, r.aggregate, ", ".join(r.hosts), r.value)
+                        for r in sorted(records, key=lambda r: (r.name, r.aggregate))
+                    ],
+                )
+            )
+            generated = {
+                alias.line(e)
+                for e in alias.generate(report.definitions_by_name(records))
+            }
             configured = {alias.line(e) for e in self.PCI_ALIAS}
-            out("[pci] alias generated from the aggregates (alias-config) %s "
-                "the demo's nova.conf%s" % (
+            out(
+                "[pci] alias generated from the aggregates (alias-config) %s "
+                "the demo's nova.conf%s"
+                % (
                     "matches" if generated == configured else "DIFFERS FROM",
-                    "" if generated == configured else ":\n  only generated: %s\n"
-                    "  only configured: %s" % (sorted(generated - configured),
-                                               sorted(configured - generated))))
-            state['ok'] &= generated == configured
+                    ""
+                    if generated == configured
+                    else ":\n  only generated: %s\n"
+                    "  only configured: %s"
+                    % (sorted(generated - configured), sorted(configured - generated)),
+                )
+            )
+            state["ok"] &= generated == configured
             self._capacity(out, nova_db, records, "before")
 
             capture = _Capture()
@@ -153,43 +197,82 @@ def _make_case(out: Any, state: dict[str, bool]) -> unittest.TestCase:
                     wanted = "ACTIVE" if expected else "ERROR"
                     server = self.boot(flavor, expected_state=wanted)
                     host = self.host_of(server) if expected else None
-                    good = (host in expected) if expected else (
-                        "No valid host" in server.get("fault", {}).get("message", ""))
-                    state['ok'] &= good
-                    rows.append(("server-%d" % i, spec,
-                                 host or "No valid host",
-                                 ", ".join(sorted(expected)) if expected
-                                 else "No valid host",
-                                 "yes" if good else "NO"))
+                    good = (
+                        (host in expected)
+                        if expected
+                        else (
+                            "No valid host"
+                            in server.get("fault", {}).get("message", "")
+                        )
+                    )
+                    state["ok"] &= good
+                    rows.append(
+                        (
+                            "server-%d" % i,
+                            spec,
+                            host or "No valid host",
+                            ", ".join(sorted(expected))
+                            if expected
+                            else "No valid host",
+                            "yes" if good else "NO",
+                        )
+                    )
                     for line in sorted(set(capture.lines)):
                         rejections.append(("server-%d" % i, line))
             finally:
                 logger.removeHandler(capture)
                 logger.setLevel(old_level)
-            out(_table("Servers booted (flavor extra spec pci_passthrough:alias)",
-                       ["server", "pci_passthrough:alias", "landed on", "expected",
-                        "as expected"], rows))
-            out(_table("Hosts rejected by AggregatePciFilter, and why",
-                       ["server", "reason"], rejections))
+            out(
+                _table(
+                    "Servers booted (flavor extra spec pci_passthrough:alias)",
+                    [
+                        "server",
+                        "pci_passthrough:alias",
+                        "landed on",
+                        "expected",
+                        "as expected",
+                    ],
+                    rows,
+                )
+            )
+            out(
+                _table(
+                    "Hosts rejected by AggregatePciFilter, and why",
+                    ["server", "reason"],
+                    rejections,
+                )
+            )
             self._capacity(out, nova_db, admin.list_pci_flavors(), "after")
-            out("Demo took %.1f s (in-process Nova start included)."
-                % (time.monotonic() - started))
+            out(
+                "Demo took %.1f s (in-process Nova start included)."
+                % (time.monotonic() - started)
+            )
 
         def _capacity(self, out, nova_db, records, when):
             pools = nova_db.host_pools(self.ctxt)
-            rows = [(r.flavor, r.name, r.matching, r.used, r.free)
-                    for r in report.capacity(records, pools) if r.scope == "host"]
-            out(_table("Devices per PCI flavor and host, %s booting "
-                       "(a device matching two flavors counts in both rows)" % when,
-                       ["PCI flavor", "host", "matching", "used", "free"], rows))
+            rows = [
+                (r.flavor, r.name, r.matching, r.used, r.free)
+                for r in report.capacity(records, pools)
+                if r.scope == "host"
+            ]
+            out(
+                _table(
+                    "Devices per PCI flavor and host, %s booting "
+                    "(a device matching two flavors counts in both rows)" % when,
+                    ["PCI flavor", "host", "matching", "used", "free"],
+                    rows,
+                )
+            )
 
     return Demo()
 
 
 def main() -> int:
     """Run the demo; return 0 if every expected placement happened."""
-    os.environ.setdefault("OS_WSGI__API_PASTE_CONFIG",
-                          os.path.join(sys.prefix, "etc", "nova", "api-paste.ini"))
+    os.environ.setdefault(
+        "OS_WSGI__API_PASTE_CONFIG",
+        os.path.join(sys.prefix, "etc", "nova", "api-paste.ini"),
+    )
     os.environ.setdefault("LC_ALL", "C.UTF-8")
 
     def out(text: str) -> None:

@@ -34,34 +34,56 @@ def gpu_host(bus_products, numa_node=0):
     """A HostPCIDevicesInfo with one type-PCI device per (bus, (vendor, product))."""
     info = fakelibvirt.HostPCIDevicesInfo(num_pci=0, num_pfs=0, num_vfs=0)
     for i, (bus, (vendor, product)) in enumerate(bus_products):
-        info.add_device(dev_type="PCI", bus=bus, slot=0, function=0,
-                        iommu_group=40 + i, numa_node=numa_node,
-                        vend_id=vendor, prod_id=product)
+        info.add_device(
+            dev_type="PCI",
+            bus=bus,
+            slot=0,
+            function=0,
+            iommu_group=40 + i,
+            numa_node=numa_node,
+            vend_id=vendor,
+            prod_id=product,
+        )
     return info
 
 
 class AggregatePciTestBase(base.ServersTestBase):
     """Subclasses set PCI_DEVICE_SPEC / PCI_ALIAS (lists of dicts)."""
 
-    ADDITIONAL_FILTERS = ["AggregatePciFilter", "NUMATopologyFilter",
-                          "PciPassthroughFilter"]
-    PCI_DEVICE_SPEC = [
-        {"vendor_id": v, "product_id": p} for v, p in (GPU_A100, GPU_T4)]
+    ADDITIONAL_FILTERS = [
+        "AggregatePciFilter",
+        "NUMATopologyFilter",
+        "PciPassthroughFilter",
+    ]
+    PCI_DEVICE_SPEC = [{"vendor_id": v, "product_id": p} for v, p in (GPU_A100, GPU_T4)]
     PCI_ALIAS = [
-        {"name": "a100", "vendor_id": GPU_A100[0], "product_id": GPU_A100[1],
-         "device_type": "type-PCI"},
-        {"name": "t4", "vendor_id": GPU_T4[0], "product_id": GPU_T4[1],
-         "device_type": "type-PCI"},
+        {
+            "name": "a100",
+            "vendor_id": GPU_A100[0],
+            "product_id": GPU_A100[1],
+            "device_type": "type-PCI",
+        },
+        {
+            "name": "t4",
+            "vendor_id": GPU_T4[0],
+            "product_id": GPU_T4[1],
+            "device_type": "type-PCI",
+        },
     ]
     PCI_IN_PLACEMENT = False
     ADMIN_API = True
     microversion = "latest"
 
     def setUp(self):
-        self.flags(device_spec=[jsonutils.dumps(x) for x in self.PCI_DEVICE_SPEC],
-                   alias=[jsonutils.dumps(x) for x in self.PCI_ALIAS], group="pci")
-        self.flags(available_filters=["nova.scheduler.filters.all_filters",
-                                      FILTER_PATH], group="filter_scheduler")
+        self.flags(
+            device_spec=[jsonutils.dumps(x) for x in self.PCI_DEVICE_SPEC],
+            alias=[jsonutils.dumps(x) for x in self.PCI_ALIAS],
+            group="pci",
+        )
+        self.flags(
+            available_filters=["nova.scheduler.filters.all_filters", FILTER_PATH],
+            group="filter_scheduler",
+        )
         if self.PCI_IN_PLACEMENT:
             self.flags(group="pci", report_in_placement=True)
             self.flags(group="filter_scheduler", pci_in_placement=True)
@@ -69,8 +91,11 @@ class AggregatePciTestBase(base.ServersTestBase):
         self.ctxt = nova_context.get_admin_context()
         self.filter_calls = collections.Counter()
         host_manager = self.scheduler.manager.host_manager
-        ours = [f for f in host_manager.enabled_filters
-                if type(f).__name__ == "AggregatePciFilter"]
+        ours = [
+            f
+            for f in host_manager.enabled_filters
+            if type(f).__name__ == "AggregatePciFilter"
+        ]
         self.assertEqual(1, len(ours), "AggregatePciFilter is not enabled")
         self.agg_filter = ours[0]
         orig = self.agg_filter.filter_all
@@ -88,9 +113,12 @@ class AggregatePciTestBase(base.ServersTestBase):
         return ks_session.Session(
             auth=noauth.NoAuth(endpoint=self.api.base_url),
             additional_headers={
-                "X-Auth-User": "admin", "X-User-Id": "admin",
+                "X-Auth-User": "admin",
+                "X-User-Id": "admin",
                 "X-Auth-Project-Id": self.api.project_id,
-                "X-Roles": "reader,member,admin"})
+                "X-Roles": "reader,member,admin",
+            },
+        )
 
     def make_aggregate(self, name, hosts=(), metadata=None):
         agg = self.admin_api.post_aggregate({"aggregate": {"name": name}})
@@ -102,17 +130,23 @@ class AggregatePciTestBase(base.ServersTestBase):
 
     def set_metadata(self, agg_id, metadata):
         return self.admin_api.post_aggregate_action(
-            agg_id, {"set_metadata": {"metadata": metadata}})
+            agg_id, {"set_metadata": {"metadata": metadata}}
+        )
 
     def nova_flavor(self, spec, name="pci-flavor"):
         """A Nova flavor whose ``pci_passthrough:alias`` is ``spec``."""
         extra = {"pci_passthrough:alias": spec}
-        return self._create_flavor(name=name + "-" + spec.replace(":", "-")
-                                   .replace(",", "_"), extra_spec=extra)
+        return self._create_flavor(
+            name=name + "-" + spec.replace(":", "-").replace(",", "_"), extra_spec=extra
+        )
 
     def boot(self, flavor_id, expected_state="ACTIVE", **kwargs):
-        server = self._create_server(flavor_id=flavor_id, networks="none",
-                                     expected_state=expected_state, **kwargs)
+        server = self._create_server(
+            flavor_id=flavor_id,
+            networks="none",
+            expected_state=expected_state,
+            **kwargs,
+        )
         return server
 
     def host_of(self, server):
@@ -143,19 +177,25 @@ def write_nova_conf(test):
     with nova_context.target_cell(test.ctxt, test.cell_mappings["cell1"]) as cctxt:
         cell_path = copy(main_db.get_engine(context=cctxt), "cell1.sqlite")
     with contextlib.closing(sqlite3.connect(api_path)) as db, db:
-        db.execute("UPDATE cell_mappings SET database_connection = ? "
-                   "WHERE name = 'cell1'", ("sqlite:///" + cell_path,))
+        db.execute(
+            "UPDATE cell_mappings SET database_connection = ? WHERE name = 'cell1'",
+            ("sqlite:///" + cell_path,),
+        )
     conf = os.path.join(tmp, "nova.conf")
     with open(conf, "w") as f:
-        f.write("[DEFAULT]\nstate_path = %s\n[api_database]\nconnection = "
-                "sqlite:///%s\n[database]\nconnection = sqlite:///%s\n"
-                % (tmp, api_path, cell_path))
+        f.write(
+            "[DEFAULT]\nstate_path = %s\n[api_database]\nconnection = "
+            "sqlite:///%s\n[database]\nconnection = sqlite:///%s\n"
+            % (tmp, api_path, cell_path)
+        )
     return conf
 
 
 #: Tokens the embedded API accepts with ``accept_tokens``: {token: (user, roles)}.
-TOKENS = {"admin-token": ("admin", "reader,member,admin"),
-          "member-token": ("demo", "reader,member")}
+TOKENS = {
+    "admin-token": ("admin", "reader,member,admin"),
+    "member-token": ("demo", "reader,member"),
+}
 
 
 def accept_tokens(test, tokens=TOKENS):
@@ -178,13 +218,20 @@ def accept_tokens(test, tokens=TOKENS):
             known = tokens.get(env.get("HTTP_X_AUTH_TOKEN"))
             if known is None:
                 return nova_context.RequestContext(None, None, **kwargs)
-            env = dict(env, HTTP_X_AUTH_USER=known[0], HTTP_X_ROLES=known[1],
-                       HTTP_X_AUTH_PROJECT_ID=test.api.project_id)
+            env = dict(
+                env,
+                HTTP_X_AUTH_USER=known[0],
+                HTTP_X_ROLES=known[1],
+                HTTP_X_AUTH_PROJECT_ID=test.api.project_id,
+            )
         return stub(env, **kwargs)
 
-    test.useFixture(fixtures.MonkeyPatch(
-        "nova.api.auth.NovaKeystoneContext._create_context",
-        staticmethod(from_token)))
+    test.useFixture(
+        fixtures.MonkeyPatch(
+            "nova.api.auth.NovaKeystoneContext._create_context",
+            staticmethod(from_token),
+        )
+    )
 
 
 def without_os_env(**extra):

@@ -44,13 +44,18 @@ def managed_flavor_names(context: Any) -> set[str]:
 
     @api_db.context_manager.reader
     def _query(ctx: Any) -> list[str]:
-        rows = (ctx.session.query(models.AggregateMetadata.key)
-                .filter(models.AggregateMetadata.key.like(codec.KEY_PREFIX + "%"))
-                .distinct())
+        rows = (
+            ctx.session.query(models.AggregateMetadata.key)
+            .filter(models.AggregateMetadata.key.like(codec.KEY_PREFIX + "%"))
+            .distinct()
+        )
         return [row[0] for row in rows]
 
-    return {key[len(codec.KEY_PREFIX):] for key in _query(context)
-            if codec.is_flavor_key(key)}
+    return {
+        key[len(codec.KEY_PREFIX) :]
+        for key in _query(context)
+        if codec.is_flavor_key(key)
+    }
 
 
 class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
@@ -63,8 +68,9 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
         super().__init__()
         self.cache = decision.DefinitionCache(CONF.aggregate_pci.parse_cache_size)
 
-    def filter_all(self, filter_obj_list: Iterable[Any],
-                   spec_obj: Any) -> Iterator[Any]:
+    def filter_all(
+        self, filter_obj_list: Iterable[Any], spec_obj: Any
+    ) -> Iterator[Any]:
         """Build the request's plan once, then decide each host."""
         if scheduler_utils.request_is_rebuild(spec_obj):
             yield from filter_obj_list
@@ -74,9 +80,11 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
         except Exception:
             # Without the managed names no alias request can be judged:
             # fail closed for this request only, never raise.
-            LOG.exception("aggregate-pci: cannot read which PCI flavors the "
-                          "aggregates define; no host passes this request's "
-                          "pci_passthrough:alias requests")
+            LOG.exception(
+                "aggregate-pci: cannot read which PCI flavors the "
+                "aggregates define; no host passes this request's "
+                "pci_passthrough:alias requests"
+            )
             return
         # Hosts share aggregates: resolve each set of aggregates once per
         # request (the objects live as long as the host states, so their
@@ -95,26 +103,41 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
         if not pci_requests or not pci_requests.requests:
             return None
         ctx = getattr(spec_obj, "_context", None) or nova_context.get_admin_context()
-        return decision.plan_request(pci_requests.requests,
-                                   lambda: managed_flavor_names(ctx),
-                                   CONF.aggregate_pci.reject_unmanaged_requests)
+        return decision.plan_request(
+            pci_requests.requests,
+            lambda: managed_flavor_names(ctx),
+            CONF.aggregate_pci.reject_unmanaged_requests,
+        )
 
-    def _passes_safely(self, host_state: Any, plan: decision.RequestPlan,
-                       memo: dict[tuple[int, ...], Any]) -> bool:
+    def _passes_safely(
+        self,
+        host_state: Any,
+        plan: decision.RequestPlan,
+        memo: dict[tuple[int, ...], Any],
+    ) -> bool:
         try:
             return self._passes(host_state, plan, memo)
         except Exception:
-            LOG.exception("aggregate-pci: unexpected error judging host %s; "
-                          "rejecting it for this request",
-                          getattr(host_state, "host", host_state))
+            LOG.exception(
+                "aggregate-pci: unexpected error judging host %s; "
+                "rejecting it for this request",
+                getattr(host_state, "host", host_state),
+            )
             return False
 
-    def _passes(self, host_state: Any, plan: decision.RequestPlan,
-                memo: dict[tuple[int, ...], Any]) -> bool:
+    def _passes(
+        self,
+        host_state: Any,
+        plan: decision.RequestPlan,
+        memo: dict[tuple[int, ...], Any],
+    ) -> bool:
         if plan.reject_all:
-            LOG.debug("host %s rejected: PCI flavor %r is not defined on any "
-                      "aggregate ([aggregate_pci] reject_unmanaged_requests)",
-                      host_state.host, plan.reject_all)
+            LOG.debug(
+                "host %s rejected: PCI flavor %r is not defined on any "
+                "aggregate ([aggregate_pci] reject_unmanaged_requests)",
+                host_state.host,
+                plan.reject_all,
+            )
             return False
         aggregates = host_state.aggregates
         key = tuple(map(id, aggregates))
@@ -122,9 +145,12 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
         if preds is None:
             preds = memo[key] = decision.host_predicates(aggregates, plan, self.cache)
         if isinstance(preds, str):
-            LOG.debug("host %s rejected: PCI flavor %r could not be served: "
-                      "the host is in no aggregate with a valid definition of it",
-                      host_state.host, preds)
+            LOG.debug(
+                "host %s rejected: PCI flavor %r could not be served: "
+                "the host is in no aggregate with a valid definition of it",
+                host_state.host,
+                preds,
+            )
             return False
         stats = host_state.pci_stats
         pools = stats.pools if stats is not None else []
@@ -132,10 +158,12 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
         candidates = host_state.allocation_candidates
         if why is None and decision.placement_maps_plan(candidates, plan):
             if not self.filter_candidates(
-                    host_state,
-                    lambda c: decision.candidate_fits(c, pools, plan, preds)):
-                why = ("no Placement allocation candidate maps the PCI flavor "
-                       "requests to matching devices")
+                host_state, lambda c: decision.candidate_fits(c, pools, plan, preds)
+            ):
+                why = (
+                    "no Placement allocation candidate maps the PCI flavor "
+                    "requests to matching devices"
+                )
         if why is not None:
             LOG.debug("host %s rejected: %s", host_state.host, why)
             return False

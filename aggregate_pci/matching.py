@@ -33,8 +33,10 @@ def _lower(value: Any) -> Any:
 
 def compile_match(match: DeviceMatch) -> Predicate:
     """A predicate ``pool -> bool`` for one match object (AND of fields)."""
-    checks: list[tuple[str, str]] = [("vendor_id", match.vendor_id),
-                                     ("product_id", match.product_id)]
+    checks: list[tuple[str, str]] = [
+        ("vendor_id", match.vendor_id),
+        ("product_id", match.product_id),
+    ]
     if match.device_type is not None:
         checks.append(("dev_type", match.device_type.lower()))
     glob = None
@@ -93,8 +95,9 @@ def count_matching(pools: Iterable[Pool], predicate: Predicate) -> int:
     return sum(pool_count(p) for p in pools if predicate(p))
 
 
-def group_supply(pools: Iterable[Pool],
-                 predicates: Sequence[Predicate]) -> dict[int, int]:
+def group_supply(
+    pools: Iterable[Pool], predicates: Sequence[Predicate]
+) -> dict[int, int]:
     """Free devices grouped by the bitmask of predicates they match.
 
     Devices that match no predicate are left out (mask 0 is never a key).
@@ -132,8 +135,9 @@ def _hall(supply: Mapping[int, int], demands: Sequence[int]) -> bool:
     return hall_violation(supply, demands) is None
 
 
-def hall_violation(supply: Mapping[int, int],
-                   demands: Sequence[int]) -> tuple[int, int, int] | None:
+def hall_violation(
+    supply: Mapping[int, int], demands: Sequence[int]
+) -> tuple[int, int, int] | None:
     """The first set of demands that cannot be served together, or None.
 
     Returns ``(subset_mask, devices_matching, devices_asked)``: Hall's
@@ -211,8 +215,7 @@ def _max_flow(supply: Mapping[int, int], demands: Sequence[int]) -> int:
         flow += push
 
 
-def feasible(pools: Iterable[Pool],
-             requests: Sequence[tuple[Predicate, int]]) -> bool:
+def feasible(pools: Iterable[Pool], requests: Sequence[tuple[Predicate, int]]) -> bool:
     """Can all ``(predicate, count)`` requests be served at once from
     ``pools``, each device used once, a request using only devices its
     predicate matches?  Exact (unlike Nova's greedy assignment)."""
@@ -220,8 +223,9 @@ def feasible(pools: Iterable[Pool],
     return supply_feasible(group_supply(pools, preds), [c for _, c in requests])
 
 
-def max_instances(pools: Iterable[Pool],
-                  requests: Sequence[tuple[Predicate, int]]) -> int:
+def max_instances(
+    pools: Iterable[Pool], requests: Sequence[tuple[Predicate, int]]
+) -> int:
     """How many instances, each asking for all of ``requests``, still fit."""
     preds = [p for p, _ in requests]
     demands = [c for _, c in requests]
@@ -229,13 +233,15 @@ def max_instances(pools: Iterable[Pool],
     return max_instances_from_supply(supply, demands)
 
 
-def max_instances_from_supply(supply: Mapping[int, int],
-                              demands: Sequence[int]) -> int:
+def max_instances_from_supply(supply: Mapping[int, int], demands: Sequence[int]) -> int:
     """``max_instances`` on pre-grouped supply (see ``group_supply``)."""
     if not any(demands):
         raise ValueError("a request asks for no device: it fits without limit")
-    hi = min(sum(c for m, c in supply.items() if m >> i & 1) // d
-             for i, d in enumerate(demands) if d)
+    hi = min(
+        sum(c for m, c in supply.items() if m >> i & 1) // d
+        for i, d in enumerate(demands)
+        if d
+    )
     lo = 0
     # Feasibility is monotone in the number of instances: binary search.
     while lo < hi:

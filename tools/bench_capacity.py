@@ -42,15 +42,28 @@ def flavors() -> dict[str, str]:
     for i, p in enumerate(PRODUCTS):
         out["single-%d" % i] = json.dumps({"vendor_id": "10de", "product_id": p})
     for i in range(4):
-        out["pair-%d" % i] = json.dumps([
-            {"vendor_id": "10de", "product_id": PRODUCTS[i]},
-            {"vendor_id": "10de", "product_id": PRODUCTS[i + 1]}])
+        out["pair-%d" % i] = json.dumps(
+            [
+                {"vendor_id": "10de", "product_id": PRODUCTS[i]},
+                {"vendor_id": "10de", "product_id": PRODUCTS[i + 1]},
+            ]
+        )
     for i in range(4):
-        out["slot-%d" % i] = json.dumps({"vendor_id": "10de", "product_id": PRODUCTS[i],
-                                         "address": "0000:8%d:*" % i})
+        out["slot-%d" % i] = json.dumps(
+            {
+                "vendor_id": "10de",
+                "product_id": PRODUCTS[i],
+                "address": "0000:8%d:*" % i,
+            }
+        )
     for i in range(4):
-        out["net-%d" % i] = json.dumps({"vendor_id": "10de", "product_id": PRODUCTS[4 + i],
-                                        "physical_network": PHYSNETS[i % 2]})
+        out["net-%d" % i] = json.dumps(
+            {
+                "vendor_id": "10de",
+                "product_id": PRODUCTS[4 + i],
+                "physical_network": PHYSNETS[i % 2],
+            }
+        )
     assert len(out) == 20
     return out
 
@@ -63,20 +76,33 @@ def make_inventory(n_hosts: int, seed: int = 1) -> dict:
     for h in range(n_hosts):
         pools = []
         for s in range(16):
-            pools.append({"vendor_id": "10de", "product_id": rng.choice(PRODUCTS),
-                          "dev_type": "type-PCI", "numa_node": s % 2,
-                          "address": "0000:%02x:00.0" % (0x80 + s),
-                          "physical_network": rng.choice(PHYSNETS),
-                          "count": rng.randint(0, 4), "used": rng.randint(0, 2)})
+            pools.append(
+                {
+                    "vendor_id": "10de",
+                    "product_id": rng.choice(PRODUCTS),
+                    "dev_type": "type-PCI",
+                    "numa_node": s % 2,
+                    "address": "0000:%02x:00.0" % (0x80 + s),
+                    "physical_network": rng.choice(PHYSNETS),
+                    "count": rng.randint(0, 4),
+                    "used": rng.randint(0, 2),
+                }
+            )
         hosts["host-%05d" % h] = pools
     names = sorted(hosts)
-    aggregates = [{"name": "rack-%03d" % a, "hosts": names[a::100], "metadata": meta}
-                  for a in range(100)]
+    aggregates = [
+        {"name": "rack-%03d" % a, "hosts": names[a::100], "metadata": meta}
+        for a in range(100)
+    ]
     # every tenth host is also in an overlay aggregate with wider definitions
     wide = {"pci_flavor:single-%d" % i: defs["pair-%d" % (i % 4)] for i in range(5)}
     aggregates.append({"name": "overlay", "hosts": names[::10], "metadata": wide})
-    return {"format": "aggregate-pci-inventory", "version": 1,
-            "aggregates": aggregates, "hosts": hosts}
+    return {
+        "format": "aggregate-pci-inventory",
+        "version": 1,
+        "aggregates": aggregates,
+        "hosts": hosts,
+    }
 
 
 def bench_capacity(n_hosts: int) -> None:
@@ -88,8 +114,9 @@ def bench_capacity(n_hosts: int) -> None:
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         out, err = io.StringIO(), io.StringIO()
         start = time.perf_counter()
-        rc = shell.main(["capacity", "--inventory", f.name, "-f", "value"],
-                        stdout=out, stderr=err)
+        rc = shell.main(
+            ["capacity", "--inventory", f.name, "-f", "value"], stdout=out, stderr=err
+        )
         elapsed = time.perf_counter() - start
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     finally:
@@ -98,38 +125,74 @@ def bench_capacity(n_hosts: int) -> None:
         sys.exit("capacity failed: %s" % err.getvalue())
     rows = out.getvalue().count("\n")
     total = [line for line in out.getvalue().splitlines() if " total " in line]
-    print("capacity: %d hosts x 16 pools x 20 PCI flavors (%d aggregates, "
-          "inventory %.1f MB): %.2f s, %d rows, peak RSS %.0f MB "
-          "(%.0f MB before the command)"
-          % (n_hosts, len(doc["aggregates"]), size / 1e6, elapsed, rows,
-             rss_after / 1024, rss_before / 1024))
+    print(
+        "capacity: %d hosts x 16 pools x 20 PCI flavors (%d aggregates, "
+        "inventory %.1f MB): %.2f s, %d rows, peak RSS %.0f MB "
+        "(%.0f MB before the command)"
+        % (
+            n_hosts,
+            len(doc["aggregates"]),
+            size / 1e6,
+            elapsed,
+            rows,
+            rss_after / 1024,
+            rss_before / 1024,
+        )
+    )
     print("  e.g. %s" % total[0] if total else "  no totals?")
 
 
 def bench_check(n_aggs: int) -> None:
     url = "http://nova.bench/v2.1"
     meta = {"pci_flavor:" + k: v for k, v in flavors().items()}
-    aggs = [{"id": i, "name": "agg-%d" % i, "uuid": "u%d" % i,
-             "hosts": ["h%d" % i], "metadata": meta, "availability_zone": None}
-            for i in range(n_aggs)]
-    nova_flavors = [{"id": str(i), "name": "f%d" % i, "links": [],
-                     "extra_specs": {"pci_passthrough:alias": "single-%d:1" % (i % 8)}}
-                    for i in range(50)]
+    aggs = [
+        {
+            "id": i,
+            "name": "agg-%d" % i,
+            "uuid": "u%d" % i,
+            "hosts": ["h%d" % i],
+            "metadata": meta,
+            "availability_zone": None,
+        }
+        for i in range(n_aggs)
+    ]
+    nova_flavors = [
+        {
+            "id": str(i),
+            "name": "f%d" % i,
+            "links": [],
+            "extra_specs": {"pci_passthrough:alias": "single-%d:1" % (i % 8)},
+        }
+        for i in range(50)
+    ]
     with requests_mock.Mocker() as m:
         m.get(url + "/os-aggregates", json={"aggregates": aggs})
-        m.get(url + "/flavors/detail", json=lambda r, c: {
-            "flavors": [] if "marker" in r.qs else nova_flavors})
+        m.get(
+            url + "/flavors/detail",
+            json=lambda r, c: {"flavors": [] if "marker" in r.qs else nova_flavors},
+        )
         sess = ks_session.Session(auth=noauth.NoAuth(endpoint=url))
         out, err = io.StringIO(), io.StringIO()
         start = time.perf_counter()
-        rc = shell.main(["check", "-f", "value"], stdout=out, stderr=err,
-                        admin_factory=lambda: client.PciFlavorAdmin(sess))
+        rc = shell.main(
+            ["check", "-f", "value"],
+            stdout=out,
+            stderr=err,
+            admin_factory=lambda: client.PciFlavorAdmin(sess),
+        )
         elapsed = time.perf_counter() - start
         calls = len(m.request_history)
-    print("check: %d aggregates x 20 PCI flavors, 50 Nova flavors: %d API calls "
-          "(%s), %.2f s, exit %d"
-          % (n_aggs, calls, ", ".join(sorted({r.path for r in m.request_history})),
-             elapsed, rc))
+    print(
+        "check: %d aggregates x 20 PCI flavors, 50 Nova flavors: %d API calls "
+        "(%s), %.2f s, exit %d"
+        % (
+            n_aggs,
+            calls,
+            ", ".join(sorted({r.path for r in m.request_history})),
+            elapsed,
+            rc,
+        )
+    )
 
 
 def main() -> None:

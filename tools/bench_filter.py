@@ -84,6 +84,7 @@ def parse_requests(text: str) -> list[tuple[str, int]]:
 
 # --- inputs built with Nova's objects ---------------------------------------
 
+
 def build_aggregates(rng: random.Random, n_aggs: int) -> list[Any]:
     """``n_aggs`` Aggregate objects, each defining 3-5 catalogue flavors."""
     aggs = []
@@ -97,9 +98,15 @@ def build_aggregates(rng: random.Random, n_aggs: int) -> list[Any]:
             metadata[codec.make_key(name)] = codec.encode(definition)
         if i == BAD_AGGREGATE_INDEX:
             metadata[codec.make_key("gpu")] = BAD_VALUE
-        aggs.append(objects.Aggregate(
-            id=i + 1, uuid=str(uuid.UUID(int=i + 1)), name="agg%02d" % i,
-            hosts=[], metadata=metadata))
+        aggs.append(
+            objects.Aggregate(
+                id=i + 1,
+                uuid=str(uuid.UUID(int=i + 1)),
+                name="agg%02d" % i,
+                hosts=[],
+                metadata=metadata,
+            )
+        )
     return aggs
 
 
@@ -110,20 +117,29 @@ def build_numa_topology(rng: random.Random) -> Any:
         cpus = set(range(cell_id * 32, cell_id * 32 + 32))
         siblings = [{c, c + 16} for c in range(cell_id * 32, cell_id * 32 + 16)]
         mempages = [
-            objects.NUMAPagesTopology(size_kb=4, total=16000000, used=0,
-                                      reserved=0),
-            objects.NUMAPagesTopology(size_kb=2048, total=1024,
-                                      used=rng.randint(0, 512), reserved=0),
-            objects.NUMAPagesTopology(size_kb=1048576, total=16, used=0,
-                                      reserved=0),
+            objects.NUMAPagesTopology(size_kb=4, total=16000000, used=0, reserved=0),
+            objects.NUMAPagesTopology(
+                size_kb=2048, total=1024, used=rng.randint(0, 512), reserved=0
+            ),
+            objects.NUMAPagesTopology(size_kb=1048576, total=16, used=0, reserved=0),
         ]
         pinned = set(rng.sample(sorted(cpus), rng.randint(0, 16)))
-        cells.append(objects.NUMACell(
-            id=cell_id, cpuset=set(), pcpuset=cpus, memory=196608,
-            cpu_usage=len(pinned), memory_usage=rng.randint(0, 65536),
-            pinned_cpus=pinned, siblings=siblings, mempages=mempages,
-            network_metadata=objects.NetworkMetadata(
-                physnets={"physnet%d" % (cell_id + 1)}, tunneled=False)))
+        cells.append(
+            objects.NUMACell(
+                id=cell_id,
+                cpuset=set(),
+                pcpuset=cpus,
+                memory=196608,
+                cpu_usage=len(pinned),
+                memory_usage=rng.randint(0, 65536),
+                pinned_cpus=pinned,
+                siblings=siblings,
+                mempages=mempages,
+                network_metadata=objects.NetworkMetadata(
+                    physnets={"physnet%d" % (cell_id + 1)}, tunneled=False
+                ),
+            )
+        )
     return objects.NUMATopology(cells=cells)
 
 
@@ -134,30 +150,50 @@ def build_pools(rng: random.Random) -> Any:
     tier = "gold" if rng.random() < 0.3 else "silver"
     pools = []
     for i, bus in enumerate(GPU_BUSES):
-        if rng.random() < 0.4:      # this GPU is in use: no free pool
+        if rng.random() < 0.4:  # this GPU is in use: no free pool
             continue
         ids = A100 if model == "a100" or (model == "mixed" and i < 4) else V100
-        pools.append(objects.PciDevicePool(
-            vendor_id=ids["vendor_id"], product_id=ids["product_id"],
-            numa_node=0 if bus < 0x80 else 1, count=1,
-            tags={"dev_type": "type-PCI", "address": "0000:%02x:00.0" % bus,
-                  "gpu_tier": tier}))
-    nets = (("physnet1", "physnet2") if rng.random() < 0.7
-            else ("physnet1", "physnet1"))
+        pools.append(
+            objects.PciDevicePool(
+                vendor_id=ids["vendor_id"],
+                product_id=ids["product_id"],
+                numa_node=0 if bus < 0x80 else 1,
+                count=1,
+                tags={
+                    "dev_type": "type-PCI",
+                    "address": "0000:%02x:00.0" % bus,
+                    "gpu_tier": tier,
+                },
+            )
+        )
+    nets = ("physnet1", "physnet2") if rng.random() < 0.7 else ("physnet1", "physnet1")
     for (address, numa_node), net in zip(PF_ADDRESSES, nets, strict=True):
         free = rng.choice((0, 1, 2, 4, 8, 12, 16, 16))
         if not free:
             continue
-        pools.append(objects.PciDevicePool(
-            vendor_id=VF["vendor_id"], product_id=VF["product_id"],
-            numa_node=numa_node, count=free,
-            tags={"dev_type": "type-VF", "address": address,
-                  "physical_network": net, "remote_managed": "false"}))
+        pools.append(
+            objects.PciDevicePool(
+                vendor_id=VF["vendor_id"],
+                product_id=VF["product_id"],
+                numa_node=numa_node,
+                count=free,
+                tags={
+                    "dev_type": "type-VF",
+                    "address": address,
+                    "physical_network": net,
+                    "remote_managed": "false",
+                },
+            )
+        )
     return objects.PciDevicePoolList(objects=pools)
 
 
-def build_hosts(rng: random.Random, n_hosts: int, aggs: Sequence[Any],
-                progress: Callable[[str], None] = log) -> list[Any]:
+def build_hosts(
+    rng: random.Random,
+    n_hosts: int,
+    aggs: Sequence[Any],
+    progress: Callable[[str], None] = log,
+) -> list[Any]:
     """HostState objects as the scheduler holds them, 1-3 aggregates each."""
     hosts = []
     cell = str(uuid.UUID(int=0))
@@ -165,8 +201,9 @@ def build_hosts(rng: random.Random, n_hosts: int, aggs: Sequence[Any],
         name = "host%05d" % i
         hs = host_manager.HostState(name, name, cell)
         hs.numa_topology = build_numa_topology(rng)
-        hs.pci_stats = pci_stats.PciDeviceStats(hs.numa_topology,
-                                                stats=build_pools(rng))
+        hs.pci_stats = pci_stats.PciDeviceStats(
+            hs.numa_topology, stats=build_pools(rng)
+        )
         hs.aggregates = rng.sample(list(aggs), rng.randint(1, min(3, len(aggs))))
         for agg in hs.aggregates:
             agg.hosts.append(name)
@@ -198,33 +235,48 @@ def alias_spec(name: str, aggs: Sequence[Any]) -> list[dict[str, str]]:
     return seen or [{"vendor_id": "ffff", "product_id": "ffff"}]
 
 
-def build_request_spec(ctx: Any, wanted: Sequence[tuple[str, int]],
-                       aggs: Sequence[Any]) -> Any:
+def build_request_spec(
+    ctx: Any, wanted: Sequence[tuple[str, int]], aggs: Sequence[Any]
+) -> Any:
     """A RequestSpec whose pci_requests come from a flavor's
     ``pci_passthrough:alias=name:count,...``."""
-    reqs = [objects.InstancePCIRequest(
-        count=count, alias_name=name, spec=alias_spec(name, aggs),
-        request_id=str(uuid.uuid4()), numa_policy="legacy")
-        for name, count in wanted]
+    reqs = [
+        objects.InstancePCIRequest(
+            count=count,
+            alias_name=name,
+            spec=alias_spec(name, aggs),
+            request_id=str(uuid.uuid4()),
+            numa_policy="legacy",
+        )
+        for name, count in wanted
+    ]
     return objects.RequestSpec(
-        context=ctx, pci_requests=objects.InstancePCIRequests(requests=reqs))
+        context=ctx, pci_requests=objects.InstancePCIRequests(requests=reqs)
+    )
 
 
 def managed_names(aggs: Sequence[Any]) -> set[str]:
     """Names some aggregate defines (bad values included), as
     ``agg_filter.managed_flavor_names`` computes from the API DB."""
-    return {key[len(codec.KEY_PREFIX):] for agg in aggs for key in agg.metadata
-            if codec.is_flavor_key(key)}
+    return {
+        key[len(codec.KEY_PREFIX) :]
+        for agg in aggs
+        for key in agg.metadata
+        if codec.is_flavor_key(key)
+    }
 
 
 # --- brute-force reference ---------------------------------------------------
+
 
 def _match(pool: dict[str, Any], m: codec.DeviceMatch) -> bool:
     def eq(have: Any, want: str) -> bool:
         return have is not None and str(have).lower() == want.lower()
 
-    if not (eq(pool.get("vendor_id"), m.vendor_id)
-            and eq(pool.get("product_id"), m.product_id)):
+    if not (
+        eq(pool.get("vendor_id"), m.vendor_id)
+        and eq(pool.get("product_id"), m.product_id)
+    ):
         return False
     if m.device_type is not None and not eq(pool.get("dev_type"), m.device_type):
         return False
@@ -232,7 +284,8 @@ def _match(pool: dict[str, Any], m: codec.DeviceMatch) -> bool:
         have = pool.get(key)
         if key == "address":
             if not isinstance(have, str) or not fnmatch.fnmatchcase(
-                    have.lower(), want.lower()):
+                have.lower(), want.lower()
+            ):
                 return False
         elif not eq(have, want):
             return False
@@ -273,8 +326,9 @@ def effective_matches(host: Any, name: str) -> list[codec.DeviceMatch]:
     return matches
 
 
-def managed_counts(wanted: Sequence[tuple[str, int]],
-                   managed: set[str]) -> dict[str, int]:
+def managed_counts(
+    wanted: Sequence[tuple[str, int]], managed: set[str]
+) -> dict[str, int]:
     """Devices asked per managed flavor name (unmanaged names left alone)."""
     counts: dict[str, int] = {}
     for name, count in wanted:
@@ -283,8 +337,9 @@ def managed_counts(wanted: Sequence[tuple[str, int]],
     return counts
 
 
-def reference_decision(host: Any, wanted: Sequence[tuple[str, int]],
-                       managed: set[str]) -> str:
+def reference_decision(
+    host: Any, wanted: Sequence[tuple[str, int]], managed: set[str]
+) -> str:
     """The semantics of issue 3, computed the slow obvious way: "pass",
     "no-definition" (not in an aggregate validly defining a requested
     flavor) or "no-fit" (the managed requests do not fit jointly)."""
@@ -297,14 +352,16 @@ def reference_decision(host: Any, wanted: Sequence[tuple[str, int]],
         matches = effective_matches(host, name)
         if not matches:
             return "no-definition"
-        ok = [i for i, pool in enumerate(pools)
-              if any(_match(pool, m) for m in matches)]
+        ok = [
+            i for i, pool in enumerate(pools) if any(_match(pool, m) for m in matches)
+        ]
         units.extend([ok] * count)
     free = [max(int(pool.get("count", 0)), 0) for pool in pools]
     return "pass" if _assign(units, free) else "no-fit"
 
 
 # --- timing -------------------------------------------------------------------
+
 
 def reset_candidates(hosts: Sequence[Any]) -> None:
     """Filters narrow ``allocation_candidates`` in place: give each host its
@@ -360,14 +417,15 @@ def time_real_query(aggs: Sequence[Any]) -> float | None:
     tmp = tempfile.mkdtemp(prefix="bench-apidb-")
     try:
         api_db.context_manager.configure(
-            connection="sqlite:///" + os.path.join(tmp, "api.db"))
+            connection="sqlite:///" + os.path.join(tmp, "api.db")
+        )
         models.BASE.metadata.create_all(api_db.get_engine())
         ctx = nova_context.get_admin_context()
         for agg in aggs:
             # The DB layer of Aggregate.create (which also sends notifications).
             aggregate_obj._aggregate_create_in_db(
-                ctx, {"name": agg.name, "uuid": agg.uuid},
-                metadata=dict(agg.metadata))
+                ctx, {"name": agg.name, "uuid": agg.uuid}, metadata=dict(agg.metadata)
+            )
         got = agg_filter.managed_flavor_names(ctx)
         if got != managed_names(aggs):
             raise RuntimeError("API DB query returned %r" % sorted(got))
@@ -384,6 +442,7 @@ def time_real_query(aggs: Sequence[Any]) -> float | None:
 
 # --- main -------------------------------------------------------------------
 
+
 def run(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, Any]:
     """Build inputs, check decisions, time the filters; return the figures."""
     rng = random.Random(args.seed)
@@ -398,8 +457,9 @@ def run(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, Any]:
     numas = [hs.numa_topology for hs in hosts]
 
     res: dict[str, Any] = {"hosts": len(hosts), "managed": sorted(managed)}
-    patch = mock.patch.object(agg_filter, "managed_flavor_names",
-                              lambda context: set(managed))
+    patch = mock.patch.object(
+        agg_filter, "managed_flavor_names", lambda context: set(managed)
+    )
     with patch:
         ours = agg_filter.AggregatePciFilter()
         nova = pci_passthrough_filter.PciPassthroughFilter()
@@ -410,8 +470,7 @@ def run(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, Any]:
         res["ours_passed"] = len(passed)
 
         sample = rng.sample(hosts, min(args.sample, len(hosts)))
-        log("checking %d sampled hosts against the brute-force reference"
-            % len(sample))
+        log("checking %d sampled hosts against the brute-force reference" % len(sample))
         mismatches = []
         outcomes = {"pass": 0, "no-definition": 0, "no-fit": 0}
         for hs in sample:
@@ -419,12 +478,17 @@ def run(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, Any]:
             outcomes[expect] += 1
             if (expect == "pass") != (id(hs) in ours_ids):
                 mismatches.append(hs.host)
-        res.update(mismatches=len(mismatches), mismatch_hosts=mismatches[:10],
-                   sample=len(sample), sample_outcomes=outcomes)
+        res.update(
+            mismatches=len(mismatches),
+            mismatch_hosts=mismatches[:10],
+            sample=len(sample),
+            sample_outcomes=outcomes,
+        )
 
         counts_wanted = managed_counts(wanted, managed)
-        defined = [hs for hs in hosts
-                   if all(effective_matches(hs, n) for n in counts_wanted)]
+        defined = [
+            hs for hs in hosts if all(effective_matches(hs, n) for n in counts_wanted)
+        ]
         res["defined_hosts"] = len(defined)
         variants: list[tuple[str, Any, bool]] = [("ours", ours, True)]
         if args.full_repeat > 0:
@@ -445,9 +509,18 @@ def run(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, Any]:
                     times.setdefault("ours_defined", []).append(dt)
                     counts["ours_defined"] = len(passed)
             set_numa(hosts, numas)
-            log("round %d/%d: %s" % (r + 1, args.repeat, ", ".join(
-                "%s %.3f s" % (k, v[-1]) for k, v in times.items()
-                if len(v) == r + 1)))
+            log(
+                "round %d/%d: %s"
+                % (
+                    r + 1,
+                    args.repeat,
+                    ", ".join(
+                        "%s %.3f s" % (k, v[-1])
+                        for k, v in times.items()
+                        if len(v) == r + 1
+                    ),
+                )
+            )
         for key, vals in times.items():
             res[key + "_s"] = statistics.median(vals)
             res[key + "_min_s"] = min(vals)
@@ -461,7 +534,8 @@ def run(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, Any]:
             prof.disable()
             buf = io.StringIO()
             pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(
-                args.profile)
+                args.profile
+            )
             res["profile"] = buf.getvalue()
 
         log("measuring cache memory (tracemalloc)")
@@ -472,16 +546,21 @@ def run(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, Any]:
     if "nova_full_s" in res:
         res["ratio_full"] = res["ours_s"] / res["nova_full_s"]
     if "ours_defined_s" in res:
-        res["ours_defined_us_per_host"] = (res["ours_defined_s"]
-                                           / res["defined_hosts"] * 1e6)
+        res["ours_defined_us_per_host"] = (
+            res["ours_defined_s"] / res["defined_hosts"] * 1e6
+        )
     if args.db_query:
         res["db_query_s"] = time_real_query(aggs)
     report(res, args, wanted, out)
     return res
 
 
-def report(res: dict[str, Any], args: argparse.Namespace,
-           wanted: Sequence[tuple[str, int]], out: Any) -> None:
+def report(
+    res: dict[str, Any],
+    args: argparse.Namespace,
+    wanted: Sequence[tuple[str, int]],
+    out: Any,
+) -> None:
     """Print the figures."""
     n = res["hosts"]
 
@@ -491,55 +570,108 @@ def report(res: dict[str, Any], args: argparse.Namespace,
     def us_per_host(key: str) -> float:
         return res[key + "_s"] / n * 1e6
 
-    line("hosts=%d aggregates=%d request=%s seed=%d repeat=%d (Nova with "
-         "NUMA: %d)" % (n, args.aggregates, ",".join("%s:%d" % w for w in wanted),
-                        args.seed, args.repeat, min(args.full_repeat, args.repeat)))
-    line("managed PCI flavor names: %s (agg_filter.managed_flavor_names "
-         "patched to return this set, computed from the benchmark's "
-         "aggregates)" % ",".join(res["managed"]))
-    line("%-46s %12s %12s %10s %8s" % (
-        "filter (median of interleaved runs)", "ms/request", "us/host",
-        "min ms/req", "passed"))
-    labels = (("ours", "AggregatePciFilter"),
-              ("nova_full", "PciPassthroughFilter (NUMA attached)"),
-              ("nova_pools", "PciPassthroughFilter (pool logic only)"))
+    line(
+        "hosts=%d aggregates=%d request=%s seed=%d repeat=%d (Nova with "
+        "NUMA: %d)"
+        % (
+            n,
+            args.aggregates,
+            ",".join("%s:%d" % w for w in wanted),
+            args.seed,
+            args.repeat,
+            min(args.full_repeat, args.repeat),
+        )
+    )
+    line(
+        "managed PCI flavor names: %s (agg_filter.managed_flavor_names "
+        "patched to return this set, computed from the benchmark's "
+        "aggregates)" % ",".join(res["managed"])
+    )
+    line(
+        "%-46s %12s %12s %10s %8s"
+        % (
+            "filter (median of interleaved runs)",
+            "ms/request",
+            "us/host",
+            "min ms/req",
+            "passed",
+        )
+    )
+    labels = (
+        ("ours", "AggregatePciFilter"),
+        ("nova_full", "PciPassthroughFilter (NUMA attached)"),
+        ("nova_pools", "PciPassthroughFilter (pool logic only)"),
+    )
     for key, label in labels:
         if key + "_s" in res:
-            line("%-46s %12.1f %12.2f %10.1f %8d" % (
-                label, res[key + "_s"] * 1e3, us_per_host(key),
-                res[key + "_min_s"] * 1e3, res[key + "_passed"]))
+            line(
+                "%-46s %12.1f %12.2f %10.1f %8d"
+                % (
+                    label,
+                    res[key + "_s"] * 1e3,
+                    us_per_host(key),
+                    res[key + "_min_s"] * 1e3,
+                    res[key + "_passed"],
+                )
+            )
     if "ours_defined_s" in res:
         per = res["ours_defined_us_per_host"]
-        line("%-46s %12.1f %12.2f %10.1f %8d" % (
-            "AggregatePciFilter, hosts in defining aggs",
-            res["ours_defined_s"] * 1e3, per, res["ours_defined_min_s"] * 1e3,
-            res["ours_defined_passed"]))
-    line("AggregatePciFilter first (cold cache) request: %.1f ms"
-         % (res["ours_cold_s"] * 1e3))
+        line(
+            "%-46s %12.1f %12.2f %10.1f %8d"
+            % (
+                "AggregatePciFilter, hosts in defining aggs",
+                res["ours_defined_s"] * 1e3,
+                per,
+                res["ours_defined_min_s"] * 1e3,
+                res["ours_defined_passed"],
+            )
+        )
+    line(
+        "AggregatePciFilter first (cold cache) request: %.1f ms"
+        % (res["ours_cold_s"] * 1e3)
+    )
     line("ratio ours / nova pool-logic-only: %.3f" % res["ratio_pools"])
     if "ours_defined_us_per_host" in res:
-        line("per-host ratio on the %d hosts that reach the pool check "
-             "(every requested flavor defined for them): %.3f"
-             % (res["defined_hosts"],
-                res["ours_defined_us_per_host"] / us_per_host("nova_pools")))
+        line(
+            "per-host ratio on the %d hosts that reach the pool check "
+            "(every requested flavor defined for them): %.3f"
+            % (
+                res["defined_hosts"],
+                res["ours_defined_us_per_host"] / us_per_host("nova_pools"),
+            )
+        )
     if "ratio_full" in res:
         line("ratio ours / nova full:            %.4f" % res["ratio_full"])
-    line("target (ours <= 1/4 of nova pool-logic-only per request): %s"
-         % ("MET" if res["target_met"] else "NOT MET"))
-    line("decisions vs brute-force reference: %d sampled hosts (%s), "
-         "%d mismatches%s" % (res["sample"], ", ".join(
-             "%s %d" % kv for kv in res["sample_outcomes"].items()),
-                              res["mismatches"],
-                              (" e.g. %s" % res["mismatch_hosts"])
-                              if res["mismatches"] else ""))
+    line(
+        "target (ours <= 1/4 of nova pool-logic-only per request): %s"
+        % ("MET" if res["target_met"] else "NOT MET")
+    )
+    line(
+        "decisions vs brute-force reference: %d sampled hosts (%s), "
+        "%d mismatches%s"
+        % (
+            res["sample"],
+            ", ".join("%s %d" % kv for kv in res["sample_outcomes"].items()),
+            res["mismatches"],
+            (" e.g. %s" % res["mismatch_hosts"]) if res["mismatches"] else "",
+        )
+    )
     e = res["cache_entries"]
-    line("filter caches: %s entries (limit %d per cache), %.1f KiB held "
-         "(tracemalloc)" % (", ".join("%s=%d" % kv for kv in e.items()),
-                            res["cache_limit"], res["cache_bytes"] / 1024))
+    line(
+        "filter caches: %s entries (limit %d per cache), %.1f KiB held "
+        "(tracemalloc)"
+        % (
+            ", ".join("%s=%d" % kv for kv in e.items()),
+            res["cache_limit"],
+            res["cache_bytes"] / 1024,
+        )
+    )
     if args.db_query:
         q = res.get("db_query_s")
-        line("real managed_flavor_names on a sqlite API DB: %s"
-             % ("not measured" if q is None else "%.2f ms per request" % (q * 1e3)))
+        line(
+            "real managed_flavor_names on a sqlite API DB: %s"
+            % ("not measured" if q is None else "%.2f ms per request" % (q * 1e3))
+        )
     if res.get("profile"):
         line("cProfile of one AggregatePciFilter request:")
         line(res["profile"])
@@ -550,21 +682,45 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--hosts", type=int, default=10000)
     p.add_argument("--aggregates", type=int, default=50)
-    p.add_argument("--repeat", type=int, default=9,
-                   help="interleaved rounds (ours, nova full, nova pools)")
-    p.add_argument("--full-repeat", type=int, default=3,
-                   help="of those rounds, how many also time Nova's filter "
-                        "with NUMA attached (about 1-2 ms per host; 0 skips "
-                        "it)")
-    p.add_argument("--sample", type=int, default=200,
-                   help="hosts checked against the brute-force reference")
-    p.add_argument("--request", default="gpu:2,vf-net1:1,vf:1",
-                   help="pci_passthrough:alias value of the instance")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=9,
+        help="interleaved rounds (ours, nova full, nova pools)",
+    )
+    p.add_argument(
+        "--full-repeat",
+        type=int,
+        default=3,
+        help="of those rounds, how many also time Nova's filter "
+        "with NUMA attached (about 1-2 ms per host; 0 skips "
+        "it)",
+    )
+    p.add_argument(
+        "--sample",
+        type=int,
+        default=200,
+        help="hosts checked against the brute-force reference",
+    )
+    p.add_argument(
+        "--request",
+        default="gpu:2,vf-net1:1,vf:1",
+        help="pci_passthrough:alias value of the instance",
+    )
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--no-db-query", dest="db_query", action="store_false",
-                   help="do not time the real API DB query")
-    p.add_argument("--profile", type=int, default=0, metavar="N",
-                   help="print the top N functions of a cProfile of ours")
+    p.add_argument(
+        "--no-db-query",
+        dest="db_query",
+        action="store_false",
+        help="do not time the real API DB query",
+    )
+    p.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print the top N functions of a cProfile of ours",
+    )
     args = p.parse_args(argv)
     if args.hosts < 1 or args.repeat < 1 or args.aggregates < 1:
         p.error("--hosts, --repeat and --aggregates must be at least 1")

@@ -49,7 +49,6 @@ class CountingSession(ks_session.Session):
 
 
 class BenchMigrate(AggregatePciTestBase):
-
     def source(self):
         import sqlalchemy as sa
 
@@ -60,18 +59,27 @@ class BenchMigrate(AggregatePciTestBase):
             conn.exec_driver_sql(
                 "CREATE TABLE pci_flavors (id INTEGER PRIMARY KEY, name "
                 "VARCHAR(255) UNIQUE, description TEXT, spec TEXT, created_at "
-                "DATETIME, updated_at DATETIME, deleted INTEGER NOT NULL DEFAULT 0)")
-            conn.execute(sa.text(
-                "INSERT INTO pci_flavors (id, name, spec) VALUES (:i, :n, :s)"),
-                [{"i": i, "n": "f%04d" % i, "s": '{"vendor_id":"10de",'
-                  '"product_id":"%04x"}' % i} for i in range(FLAVORS)])
+                "DATETIME, updated_at DATETIME, deleted INTEGER NOT NULL DEFAULT 0)"
+            )
+            conn.execute(
+                sa.text("INSERT INTO pci_flavors (id, name, spec) VALUES (:i, :n, :s)"),
+                [
+                    {
+                        "i": i,
+                        "n": "f%04d" % i,
+                        "s": '{"vendor_id":"10de","product_id":"%04x"}' % i,
+                    }
+                    for i in range(FLAVORS)
+                ],
+            )
         engine.dispose()
         return sources.read_table(url), os.path.join(tmp, "journal")
 
     def run_bench(self, title, data, targets, journal):
         plain = self.keystone_session()
-        sess = CountingSession(auth=plain.auth,
-                               additional_headers=plain.additional_headers)
+        sess = CountingSession(
+            auth=plain.auth, additional_headers=plain.additional_headers
+        )
         sess.calls = collections.Counter()
         admin = client.PciFlavorAdmin(sess)
         print(title)
@@ -81,27 +89,44 @@ class BenchMigrate(AggregatePciTestBase):
             report = apply.migrate(admin, data, targets, journal)
             elapsed = time.perf_counter() - start
             assert report.ok, report
-            print("  %s: %d changes, %d API calls (%s), %.2f s" % (
-                label, len(report.applied), sum(sess.calls.values()),
-                counts(sess.calls), elapsed))
+            print(
+                "  %s: %d changes, %d API calls (%s), %.2f s"
+                % (
+                    label,
+                    len(report.applied),
+                    sum(sess.calls.values()),
+                    counts(sess.calls),
+                    elapsed,
+                )
+            )
         sess.calls.clear()
         start = time.perf_counter()
         undone = apply.undo(admin, journal)
         assert undone.ok, undone
-        print("  undo: %d changes, %d API calls (%s), %.2f s" % (
-            len(undone.applied), sum(sess.calls.values()), counts(sess.calls),
-            time.perf_counter() - start))
+        print(
+            "  undo: %d changes, %d API calls (%s), %.2f s"
+            % (
+                len(undone.applied),
+                sum(sess.calls.values()),
+                counts(sess.calls),
+                time.perf_counter() - start,
+            )
+        )
 
     def test_1_existing_aggregates(self):
         for i in range(AGGREGATES):
             self.admin_api.post_aggregate({"aggregate": {"name": "agg-%03d" % i}})
         data, journal = self.source()
         targets = plan.targets_from_mapping(
-            {name: "agg-%03d" % (int(name[1:]) % AGGREGATES)
-             for name in data.flavors}, data.flavors)
-        self.run_bench("%d flavors onto %d existing aggregates:"
-                       % (len(data.flavors), AGGREGATES), data, targets,
-                       journal)
+            {name: "agg-%03d" % (int(name[1:]) % AGGREGATES) for name in data.flavors},
+            data.flavors,
+        )
+        self.run_bench(
+            "%d flavors onto %d existing aggregates:" % (len(data.flavors), AGGREGATES),
+            data,
+            targets,
+            journal,
+        )
 
     def test_2_created_aggregates_with_hosts(self):
         hosts = ["compute%02d" % i for i in range(HOSTS)]
@@ -113,21 +138,26 @@ class BenchMigrate(AggregatePciTestBase):
             i = int(name[1:]) % AGGREGATES
             agg = "pci-flavor-group-%03d" % i
             mapping[name] = [agg]
-            agg_hosts[agg] = [hosts[(i + j) % HOSTS]
-                              for j in range(HOSTS_PER_AGGREGATE)]
+            agg_hosts[agg] = [
+                hosts[(i + j) % HOSTS] for j in range(HOSTS_PER_AGGREGATE)
+            ]
         targets = plan.Targets(mapping, agg_hosts)
-        self.run_bench("%d flavors onto %d aggregates created by the run, %d "
-                       "hosts added to each:" % (
-                           len(data.flavors), AGGREGATES, HOSTS_PER_AGGREGATE),
-                       data, targets, journal)
+        self.run_bench(
+            "%d flavors onto %d aggregates created by the run, %d "
+            "hosts added to each:"
+            % (len(data.flavors), AGGREGATES, HOSTS_PER_AGGREGATE),
+            data,
+            targets,
+            journal,
+        )
 
 
 def counts(calls):
-    return ", ".join("%s %s: %d" % (m, p, c)
-                     for (m, p), c in sorted(calls.items()))
+    return ", ".join("%s %s: %d" % (m, p, c) for (m, p), c in sorted(calls.items()))
 
 
 if __name__ == "__main__":
     result = unittest.TextTestRunner(verbosity=0).run(
-        unittest.defaultTestLoader.loadTestsFromTestCase(BenchMigrate))
+        unittest.defaultTestLoader.loadTestsFromTestCase(BenchMigrate)
+    )
     sys.exit(0 if result.wasSuccessful() else 1)

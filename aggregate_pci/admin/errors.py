@@ -20,8 +20,9 @@ class AdminError(Exception):
     failure, so a caller can always report partial writes.
     """
 
-    def __init__(self, message: str,
-                 changes: list[MetadataChange] | None = None) -> None:
+    def __init__(
+        self, message: str, changes: list[MetadataChange] | None = None
+    ) -> None:
         super().__init__(message)
         self.changes = list(changes or [])
 

@@ -37,36 +37,61 @@ class Inventory:
 
 def to_json(inv: Inventory) -> dict[str, Any]:
     """The JSON document of an inventory."""
-    return {"format": FORMAT, "version": VERSION,
-            "aggregates": [{"name": a.name, "id": a.id, "uuid": a.uuid,
-                            "hosts": list(a.hosts), "metadata": dict(a.metadata)}
-                           for a in inv.aggregates],
-            "hosts": {h: list(p) for h, p in sorted(inv.hosts.items())}}
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "aggregates": [
+            {
+                "name": a.name,
+                "id": a.id,
+                "uuid": a.uuid,
+                "hosts": list(a.hosts),
+                "metadata": dict(a.metadata),
+            }
+            for a in inv.aggregates
+        ],
+        "hosts": {h: list(p) for h, p in sorted(inv.hosts.items())},
+    }
 
 
 def from_json(doc: Any, source: str = "inventory") -> Inventory:
     """Validate and load an inventory document; errors name the place."""
+
     def bad(where: str, what: str) -> AdminError:
         return AdminError("%s, %s: %s" % (source, where, what))
 
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise bad("top level", "not an aggregate-pci inventory (expected "
-                  "\"format\": %r); write one with 'aggregate-pci inventory "
-                  "export'" % FORMAT)
+        raise bad(
+            "top level",
+            'not an aggregate-pci inventory (expected "format": %r); '
+            "write one with 'aggregate-pci inventory export'" % FORMAT,
+        )
     if doc.get("version") != VERSION:
-        raise bad("top level", "unsupported version %r (this tool reads %d)"
-                  % (doc.get("version"), VERSION))
+        raise bad(
+            "top level",
+            "unsupported version %r (this tool reads %d)"
+            % (doc.get("version"), VERSION),
+        )
     aggregates = []
     for i, a in enumerate(doc.get("aggregates") or []):
         if not isinstance(a, dict) or not isinstance(a.get("name"), str):
             raise bad("aggregate %d" % i, "needs a string 'name'")
-        hosts, meta = a.get("hosts") or [], a.get("metadata") or {}
-        if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
+        members, meta = a.get("hosts") or [], a.get("metadata") or {}
+        if not isinstance(members, list) or not all(
+            isinstance(h, str) for h in members
+        ):
             raise bad("aggregate %r" % a["name"], "'hosts' must be a list of names")
         if not isinstance(meta, dict):
             raise bad("aggregate %r" % a["name"], "'metadata' must be an object")
-        aggregates.append(Aggregate(a.get("id", i), a["name"], a.get("uuid"),
-                                    tuple(hosts), {str(k): v for k, v in meta.items()}))
+        aggregates.append(
+            Aggregate(
+                a.get("id", i),
+                a["name"],
+                a.get("uuid"),
+                tuple(members),
+                {str(k): v for k, v in meta.items()},
+            )
+        )
     hosts: dict[str, list[dict[str, Any]]] = {}
     raw_hosts = doc.get("hosts") or {}
     if not isinstance(raw_hosts, dict):
@@ -80,9 +105,10 @@ def from_json(doc: Any, source: str = "inventory") -> Inventory:
             for field in ("count", "used"):
                 value = pool.get(field, 0)
                 if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                    raise bad("host %r, pool %d" % (host, j),
-                              "%r must be a non-negative integer, got %r"
-                              % (field, value))
+                    raise bad(
+                        "host %r, pool %d" % (host, j),
+                        "%r must be a non-negative integer, got %r" % (field, value),
+                    )
         hosts[host] = pools
     return Inventory(aggregates, hosts)
 
@@ -93,14 +119,17 @@ def load(path: str) -> Inventory:
         with open(path, encoding="utf-8") as f:
             doc = json.load(f)
     except OSError as exc:
-        raise AdminError("cannot read inventory %r: %s" % (path, exc.strerror)) from None
+        raise AdminError(
+            "cannot read inventory %r: %s" % (path, exc.strerror)
+        ) from None
     except ValueError as exc:
         raise AdminError("inventory %r is not valid JSON: %s" % (path, exc)) from None
     return from_json(doc, "inventory %r" % path)
 
 
-def merge_pools(free: Sequence[Mapping[str, Any]],
-                used: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def merge_pools(
+    free: Sequence[Mapping[str, Any]], used: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
     """Free pools (``count``) and used-device pools (``count`` = devices)
     merged into inventory pools with ``count`` free and ``used``."""
     out: dict[str, dict[str, Any]] = {}

@@ -70,19 +70,31 @@ def aggregate_from(obj: Any) -> Aggregate:
     # create response has no hosts or metadata.
     info = obj.to_dict() if hasattr(obj, "to_dict") else vars(obj)
     return Aggregate(
-        id=info["id"], name=info["name"], uuid=info.get("uuid"),
+        id=info["id"],
+        name=info["name"],
+        uuid=info.get("uuid"),
         hosts=tuple(info.get("hosts") or ()),
         metadata=dict(info.get("metadata") or {}),
-        availability_zone=info.get("availability_zone"))
+        availability_zone=info.get("availability_zone"),
+    )
 
 
 def pci_flavor_records(agg: Aggregate) -> list[PciFlavorRecord]:
     """The PCI flavor keys of one aggregate, each parsed by the codec."""
     good, errors = codec.definitions_from_metadata(agg.metadata, agg.name)
     parsed: dict[str, tuple[codec.PciFlavorDefinition | None, str | None]] = {
-        codec.KEY_PREFIX + name: (definition, None)
-        for name, definition in good.items()}
-    parsed.update((e.key, (None, str(e))) for e in errors)
-    return [PciFlavorRecord(key[len(codec.KEY_PREFIX):], agg.name, agg.hosts, key,
-                         agg.metadata[key], definition, error)
-            for key, (definition, error) in sorted(parsed.items())]
+        codec.KEY_PREFIX + name: (definition, None) for name, definition in good.items()
+    }
+    parsed.update((e.key or "", (None, str(e))) for e in errors)
+    return [
+        PciFlavorRecord(
+            key[len(codec.KEY_PREFIX) :],
+            agg.name,
+            agg.hosts,
+            key,
+            agg.metadata[key],
+            definition,
+            error,
+        )
+        for key, (definition, error) in sorted(parsed.items())
+    ]

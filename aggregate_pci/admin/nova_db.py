@@ -21,8 +21,15 @@ USED_STATUSES = ("claimed", "allocated")
 #: every ``PROGRESS_EVERY`` nodes (one DB query each) and at the end.
 PROGRESS_MIN_HOSTS = 500
 PROGRESS_EVERY = 100
-_NOT_TAGS = ("count", "numa_node", "vendor_id", "product_id", "dev_type",
-             "address", "rp_uuid")
+_NOT_TAGS = (
+    "count",
+    "numa_node",
+    "vendor_id",
+    "product_id",
+    "dev_type",
+    "address",
+    "rp_uuid",
+)
 
 
 def load_config(config_file: str) -> None:
@@ -34,20 +41,26 @@ def load_config(config_file: str) -> None:
 
     objects.register_all()
     try:
-        nova_config.parse_args(["aggregate-pci", "--config-file", config_file],
-                               default_config_files=[], init_rpc=False)
+        nova_config.parse_args(
+            ["aggregate-pci", "--config-file", config_file],
+            default_config_files=[],
+            init_rpc=False,
+        )
     except Exception as exc:  # oslo.config raises many types; name the file
-        raise AdminError("cannot load Nova configuration %r: %s"
-                         % (config_file, exc)) from None
+        raise AdminError(
+            "cannot load Nova configuration %r: %s" % (config_file, exc)
+        ) from None
     # Loading a CellMapping reads [DEFAULT] transport_url, an option that
     # oslo.messaging registers only when a transport is made (services do in
     # rpc.init); register it without making a transport: we need no RPC.
     oslo_messaging.TransportURL(nova.conf.CONF)
 
 
-def inventory(ctxt: Any = None,
-              progress: Callable[[int, int], None] | None = None,
-              with_flavors: bool = False) -> tuple[Inventory, list[dict[str, Any]]]:
+def inventory(
+    ctxt: Any = None,
+    progress: Callable[[int, int], None] | None = None,
+    with_flavors: bool = False,
+) -> tuple[Inventory, list[dict[str, Any]]]:
     """Aggregates (API database), host pools (cell databases) and, if asked,
     the Nova flavors that request PCI aliases, through Nova's objects."""
     from nova import context as nova_context
@@ -58,24 +71,36 @@ def inventory(ctxt: Any = None,
     try:
         aggs = objects.AggregateList.get_all(ctxt)
     except Exception as exc:
-        raise AdminError("cannot read host aggregates from Nova's API database "
-                         "(check [api_database] connection): %s" % exc) from None
-    aggregates = [Aggregate(a.id, a.name, a.uuid, tuple(a.hosts or ()),
-                            dict(a.metadata or {}), a.availability_zone)
-                  for a in aggs]
+        raise AdminError(
+            "cannot read host aggregates from Nova's API database "
+            "(check [api_database] connection): %s" % exc
+        ) from None
+    aggregates = [
+        Aggregate(
+            a.id,
+            a.name,
+            a.uuid,
+            tuple(a.hosts or ()),
+            dict(a.metadata or {}),
+            a.availability_zone,
+        )
+        for a in aggs
+    ]
     flavors = []
     if with_flavors:
         for f in objects.FlavorList.get_all(ctxt):
             spec = (f.extra_specs or {}).get(SPEC_KEY)
             if spec:
-                flavors.append({"name": f.name, "id": f.flavorid,
-                                "extra_specs": {SPEC_KEY: spec}})
+                flavors.append(
+                    {"name": f.name, "id": f.flavorid, "extra_specs": {SPEC_KEY: spec}}
+                )
     return Inventory(aggregates, host_pools(ctxt, progress)), flavors
 
 
-def host_pools(ctxt: Any = None,
-               progress: Callable[[int, int], None] | None = None,
-               ) -> dict[str, list[dict[str, Any]]]:
+def host_pools(
+    ctxt: Any = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, list[dict[str, Any]]]:
     """{host: inventory pools} over all cells (``count`` free, ``used``)."""
     from nova import context as nova_context
     from nova import exception as nova_exc
@@ -87,8 +112,10 @@ def host_pools(ctxt: Any = None,
     try:
         cells = [c for c in objects.CellMappingList.get_all(ctxt) if not c.is_cell0()]
     except Exception as exc:
-        raise AdminError("cannot read Nova's cell mappings (check [api_database] "
-                         "connection in the given nova.conf): %s" % exc) from None
+        raise AdminError(
+            "cannot read Nova's cell mappings (check [api_database] "
+            "connection in the given nova.conf): %s" % exc
+        ) from None
     spec_tags = _device_spec_tags()
     nodes_by_cell = []
     for cell in cells:
@@ -96,9 +123,10 @@ def host_pools(ctxt: Any = None,
             try:
                 nodes_by_cell.append((cell, objects.ComputeNodeList.get_all(cctxt)))
             except nova_exc.NovaException as exc:
-                raise AdminError("cell %r: cannot read compute nodes (check that "
-                                 "cell's database connection): %s"
-                                 % (cell.name, exc)) from None
+                raise AdminError(
+                    "cell %r: cannot read compute nodes (check that "
+                    "cell's database connection): %s" % (cell.name, exc)
+                ) from None
     total = sum(len(nodes) for _, nodes in nodes_by_cell)
     done = 0
     for cell, nodes in nodes_by_cell:
@@ -106,12 +134,18 @@ def host_pools(ctxt: Any = None,
             for node in nodes:
                 free = [p.to_dict() for p in (node.pci_device_pools or [])]
                 devices = objects.PciDeviceList.get_by_compute_node(cctxt, node.id)
-                used = [_device_pool(d, free, spec_tags)
-                        for d in devices if d.status in USED_STATUSES]
+                used = [
+                    _device_pool(d, free, spec_tags)
+                    for d in devices
+                    if d.status in USED_STATUSES
+                ]
                 out.setdefault(node.host, []).extend(merge_pools(free, used))
                 done += 1
-                if progress is not None and total >= PROGRESS_MIN_HOSTS and (
-                        done % PROGRESS_EVERY == 0 or done == total):
+                if (
+                    progress is not None
+                    and total >= PROGRESS_MIN_HOSTS
+                    and (done % PROGRESS_EVERY == 0 or done == total)
+                ):
                     progress(done, total)
     return out
 
@@ -130,21 +164,30 @@ def _device_spec_tags() -> Callable[[Any], dict[str, str]]:
         spec = wl.get_devspec(dev)
         if spec is None:
             return {}
-        return {k: v for k, v in spec.get_tags().items()
-                if k not in ("resource_class", "traits") and isinstance(v, str)}
+        return {
+            k: v
+            for k, v in spec.get_tags().items()
+            if k not in ("resource_class", "traits") and isinstance(v, str)
+        }
 
     return tags
 
 
-def _device_pool(dev: Any, free: list[dict[str, Any]],
-                 spec_tags: Callable[[Any], dict[str, str]]) -> dict[str, Any]:
+def _device_pool(
+    dev: Any, free: list[dict[str, Any]], spec_tags: Callable[[Any], dict[str, str]]
+) -> dict[str, Any]:
     """A one-device pool for a used device, with the tags of the free pool at
     the same address (Nova keeps one pool per device or parent PF), else the
     tags the loaded ``[pci] device_spec`` gives it."""
     address = dev.parent_addr or dev.address
-    pool: dict[str, Any] = {"vendor_id": dev.vendor_id, "product_id": dev.product_id,
-                            "dev_type": dev.dev_type, "numa_node": dev.numa_node,
-                            "address": address, "count": 1}
+    pool: dict[str, Any] = {
+        "vendor_id": dev.vendor_id,
+        "product_id": dev.product_id,
+        "dev_type": dev.dev_type,
+        "numa_node": dev.numa_node,
+        "address": address,
+        "count": 1,
+    }
     same = [p for p in free if p.get("address") == address]
     if same:
         pool.update({k: v for k, v in same[0].items() if k not in _NOT_TAGS})

@@ -15,7 +15,9 @@ from aggregate_pci import codec, matching
 from aggregate_pci.capacity import effective_definitions, fleet_instances_fit
 
 
-def definitions_by_name(records: Iterable[Any]) -> dict[str, dict[str, codec.PciFlavorDefinition]]:
+def definitions_by_name(
+    records: Iterable[Any],
+) -> dict[str, dict[str, codec.PciFlavorDefinition]]:
     """{flavor name: {aggregate: definition}} over the valid records."""
     out: dict[str, dict[str, codec.PciFlavorDefinition]] = {}
     for r in records:
@@ -24,7 +26,9 @@ def definitions_by_name(records: Iterable[Any]) -> dict[str, dict[str, codec.Pci
     return out
 
 
-def host_definitions(records: Iterable[Any]) -> dict[str, dict[str, codec.PciFlavorDefinition]]:
+def host_definitions(
+    records: Iterable[Any],
+) -> dict[str, dict[str, codec.PciFlavorDefinition]]:
     """{host: {flavor: definition}}: the OR of the host's aggregates' ones."""
     per_host: dict[str, list[dict[str, codec.PciFlavorDefinition]]] = {}
     for r in records:
@@ -56,10 +60,11 @@ class CapacityRow:
     free: int
 
 
-def capacity(records: Sequence[Any],
-             host_pools: Mapping[str, Sequence[Mapping[str, Any]]],
-             progress: Callable[[int, int], None] | None = None,
-             ) -> list[CapacityRow]:
+def capacity(
+    records: Sequence[Any],
+    host_pools: Mapping[str, Sequence[Mapping[str, Any]]],
+    progress: Callable[[int, int], None] | None = None,
+) -> list[CapacityRow]:
     """Per flavor: totals, per aggregate and per host (matching/used/free).
 
     Pools carry ``count`` (free) and ``used`` devices.  Each device is
@@ -88,7 +93,7 @@ def capacity(records: Sequence[Any],
         for host in r.hosts:
             memberships.setdefault(host, []).append(idx)
     # {membership: ({flavor: effective def id}, needed def ids)}
-    groups: dict[tuple[int, ...], tuple[dict[str, int], tuple[int, ...]]] = {}
+    groups: Groups = {}
     host_group: dict[str, tuple[int, ...]] = {}
     for host, idxs in memberships.items():
         key = tuple(idxs)
@@ -99,19 +104,37 @@ def capacity(records: Sequence[Any],
         eff_ids = {name: intern(d) for name, d in effective.items()}
         needed = set(eff_ids.values()) | {rec_def[i] for i in idxs}
         groups[key] = (eff_ids, tuple(sorted(needed)))
-    # Distinct pool signatures (attributes without counts; key order kept, a
-    # different order is only a cache miss) are evaluated once against every
-    # definition; each pool then adds its counts to the definitions it matches.
-    sig_ids: dict[tuple, int] = {}
-    sig_bits: list[tuple[int, ...]] = []
     preds = [matching.compile_definition(d) for d in defs]
+    counts = _host_counts(host_group, groups, preds, host_pools, progress)
+    return _rows(valid, rec_def, host_group, groups, counts)
+
+
+Groups = dict[tuple[int, ...], tuple[dict[str, int], tuple[int, ...]]]
+Counts = dict[tuple[str, int], tuple[int, int, int]]
+
+
+def _host_counts(
+    host_group: Mapping[str, tuple[int, ...]],
+    groups: Groups,
+    preds: Sequence[matching.Predicate],
+    host_pools: Mapping[str, Sequence[Mapping[str, Any]]],
+    progress: Callable[[int, int], None] | None,
+) -> Counts:
+    """{(host, definition id): (matching, used, free)} for the definitions
+    each host's group needs.
+
+    Distinct pool signatures (attributes without counts; key order kept, a
+    different order is only a cache miss) are evaluated once against every
+    definition; each pool then adds its counts to the definitions it matches.
+    """
+    sig_ids: dict[tuple[tuple[str, Any], ...], int] = {}
+    sig_bits: list[tuple[int, ...]] = []
     skip = ("count", "used", "numa_node")
-    counts: dict[tuple[str, int], tuple[int, int, int]] = {}
+    counts: Counts = {}
     total_hosts = len(host_group)
-    n_defs = len(defs)
     for n, (host, key) in enumerate(sorted(host_group.items())):
-        free = [0] * n_defs
-        used = [0] * n_defs
+        free = [0] * len(preds)
+        used = [0] * len(preds)
         for pool in host_pools.get(host, ()):
             sig = tuple([(k, v) for k, v in pool.items() if k not in skip])
             sig_id = sig_ids.get(sig)
@@ -128,9 +151,19 @@ def capacity(records: Sequence[Any],
             counts[(host, d)] = (free[d] + used[d], used[d], free[d])
         if progress is not None and ((n + 1) % 1000 == 0 or n + 1 == total_hosts):
             progress(n + 1, total_hosts)
-    names = sorted({r.name for r in valid})
+    return counts
+
+
+def _rows(
+    valid: Sequence[Any],
+    rec_def: Sequence[int],
+    host_group: Mapping[str, tuple[int, ...]],
+    groups: Groups,
+    counts: Counts,
+) -> list[CapacityRow]:
+    """Per flavor: the total row, one per aggregate, one per host."""
     rows: list[CapacityRow] = []
-    for name in names:
+    for name in sorted({r.name for r in valid}):
         totals = [0, 0, 0]
         host_rows = []
         for host in sorted(host_group):
@@ -141,8 +174,10 @@ def capacity(records: Sequence[Any],
             host_rows.append(CapacityRow(name, "host", host, m, u, f))
             totals = [totals[0] + m, totals[1] + u, totals[2] + f]
         rows.append(CapacityRow(name, "total", "*", *totals))
-        for idx in sorted((i for i, r in enumerate(valid) if r.name == name),
-                          key=lambda i: valid[i].aggregate):
+        for idx in sorted(
+            (i for i, r in enumerate(valid) if r.name == name),
+            key=lambda i: valid[i].aggregate,
+        ):
             s = [0, 0, 0]
             for host in valid[idx].hosts:
                 m, u, f = counts[(host, rec_def[idx])]
@@ -152,12 +187,17 @@ def capacity(records: Sequence[Any],
     return rows
 
 
-def fit(records: Sequence[Any],
-        host_pools: Mapping[str, Sequence[Mapping[str, Any]]],
-        request: Mapping[str, int]) -> tuple[dict[str, int], int]:
+def fit(
+    records: Sequence[Any],
+    host_pools: Mapping[str, Sequence[Mapping[str, Any]]],
+    request: Mapping[str, int],
+) -> tuple[dict[str, int], int]:
     """How many more instances asking ``request`` ({flavor: count}) fit per
     host (hosts defining every requested flavor) and in total, exactly."""
     per_host_defs = host_definitions(records)
-    hosts = {h: (host_pools.get(h, ()), defs) for h, defs in per_host_defs.items()
-             if all(n in defs for n, c in request.items() if c)}
+    hosts = {
+        h: (host_pools.get(h, ()), defs)
+        for h, defs in per_host_defs.items()
+        if all(n in defs for n, c in request.items() if c)
+    }
     return fleet_instances_fit(hosts, request)

@@ -17,8 +17,7 @@ CONNECT_RETRIES = 3
 
 
 @contextlib.contextmanager
-def translated(action: str,
-               done: list[MetadataChange] | None = None) -> Iterator[None]:
+def translated(action: str, done: list[MetadataChange] | None = None) -> Iterator[None]:
     """Turn novaclient/keystoneauth1 failures while doing ``action`` into
     ``AdminError``s; ``done`` are the changes applied before it."""
     try:
@@ -27,35 +26,50 @@ def translated(action: str,
         raise errors.NotAdmin(
             "admin role required: Nova refused to %s (HTTP 403: %s). Use "
             "credentials with the admin role (e.g. --os-cloud with an "
-            "admin user)." % (action, detail(exc)), done) from None
+            "admin user)." % (action, detail(exc)),
+            done,
+        ) from None
     except (nova_exc.Unauthorized, ks_exc.Unauthorized) as exc:
         raise errors.AdminError(
             "authentication failed while trying to %s (HTTP 401: %s): "
             "check --os-username/--os-password or the cloud in "
-            "clouds.yaml" % (action, detail(exc)), done) from None
+            "clouds.yaml" % (action, detail(exc)),
+            done,
+        ) from None
     except nova_exc.NotFound as exc:
-        raise errors.NotFound("cannot %s: %s (HTTP 404)"
-                       % (action, detail(exc)), done) from None
+        raise errors.NotFound(
+            "cannot %s: %s (HTTP 404)" % (action, detail(exc)), done
+        ) from None
     except nova_exc.Conflict as exc:
-        raise errors.Conflict("cannot %s: %s (HTTP 409)"
-                       % (action, detail(exc)), done) from None
+        raise errors.Conflict(
+            "cannot %s: %s (HTTP 409)" % (action, detail(exc)), done
+        ) from None
     except nova_exc.BadRequest as exc:
-        raise errors.InvalidInput("Nova refused to %s: %s (HTTP 400)"
-                           % (action, detail(exc)), done) from None
+        raise errors.InvalidInput(
+            "Nova refused to %s: %s (HTTP 400)" % (action, detail(exc)), done
+        ) from None
     except nova_exc.ClientException as exc:
-        raise errors.AdminError("Nova failed to %s: %s (HTTP %s)"
-                         % (action, detail(exc), exc.code), done) from None
+        raise errors.AdminError(
+            "Nova failed to %s: %s (HTTP %s)" % (action, detail(exc), exc.code), done
+        ) from None
     except ks_exc.EndpointNotFound as exc:
         raise errors.Unreachable(
             "cannot %s: no Compute endpoint found in the service catalog "
-            "(%s); check --os-region-name and --os-interface"
-            % (action, exc), done) from None
-    except (ks_exc.ConnectFailure, ks_exc.ConnectTimeout,
-            ks_exc.ConnectionError, ks_exc.RetriableConnectionFailure) as exc:
+            "(%s); check --os-region-name and --os-interface" % (action, exc),
+            done,
+        ) from None
+    except (
+        ks_exc.ConnectFailure,
+        ks_exc.ConnectTimeout,
+        ks_exc.ConnectionError,
+        ks_exc.RetriableConnectionFailure,
+    ) as exc:
         raise errors.Unreachable(
             "cannot %s: the Compute API is unreachable after %d retries "
             "(%s); check the endpoint URL, network and --os-auth-url"
-            % (action, CONNECT_RETRIES, exc), done) from None
+            % (action, CONNECT_RETRIES, exc),
+            done,
+        ) from None
     except ks_exc.ClientException as exc:
         raise errors.AdminError("cannot %s: %s" % (action, exc), done) from None
 

@@ -18,16 +18,19 @@ from aggregate_pci.cli import common
 def _progress(app: Any, what: str) -> Any:
     """A progress callback writing ``what: done/total hosts`` on one stderr
     line (rewritten in place, ended by a newline at the end)."""
+
     def report(done: int, total: int) -> None:
         app.stderr.write("\r%s: %d/%d hosts" % (what, done, total))
         if done >= total:
             app.stderr.write("\n")
         app.stderr.flush()
+
     return report
 
 
-def load_source(app: Any, args: argparse.Namespace,
-                need_flavors: bool = False) -> tuple[inventory.Inventory, list[dict]]:
+def load_source(
+    app: Any, args: argparse.Namespace, need_flavors: bool = False
+) -> tuple[inventory.Inventory, list[dict]]:
     """Aggregates, host pools (and Nova flavors) from the chosen source."""
     if args.inventory:
         inv = inventory.load(args.inventory)
@@ -36,24 +39,33 @@ def load_source(app: Any, args: argparse.Namespace,
         return inv, flavors
     ctxt = getattr(app, "nova_context", None)
     if ctxt is None and not args.config_file:
-        raise errors.AdminError("give --inventory FILE (planning) or --config-file "
-                             "nova.conf (read Nova's cell databases; run where "
-                             "Nova is installed)")
+        raise errors.AdminError(
+            "give --inventory FILE (planning) or --config-file "
+            "nova.conf (read Nova's cell databases; run where "
+            "Nova is installed)"
+        )
     from aggregate_pci.admin import nova_db
 
     if ctxt is None:
         nova_db.load_config(args.config_file)
-    return nova_db.inventory(ctxt, progress=_progress(app, "reading compute nodes"),
-                             with_flavors=need_flavors)
+    return nova_db.inventory(
+        ctxt,
+        progress=_progress(app, "reading compute nodes"),
+        with_flavors=need_flavors,
+    )
 
 
 def _source_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--inventory", metavar="FILE",
-                       help="inventory JSON (from 'inventory export')")
-    group.add_argument("--config-file", metavar="NOVA_CONF",
-                       help="nova.conf giving [api_database] access: read the "
-                            "compute nodes' PCI pools through Nova's objects")
+    group.add_argument(
+        "--inventory", metavar="FILE", help="inventory JSON (from 'inventory export')"
+    )
+    group.add_argument(
+        "--config-file",
+        metavar="NOVA_CONF",
+        help="nova.conf giving [api_database] access: read the "
+        "compute nodes' PCI pools through Nova's objects",
+    )
 
 
 class Capacity(common.HandlesErrors, lister.Lister):
@@ -68,56 +80,82 @@ class Capacity(common.HandlesErrors, lister.Lister):
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         _source_args(parser)
-        parser.add_argument("--fit", metavar="NOVA_FLAVOR",
-                            help="how many more instances of this Nova flavor "
-                                 "(its pci_passthrough:alias) fit")
-        parser.add_argument("--fit-spec", metavar="NAME:COUNT[,...]",
-                            help="as --fit, for a request given literally")
-        parser.add_argument("--flavor", metavar="NAME",
-                            help="only this PCI flavor")
-        parser.add_argument("--no-hosts", action="store_true",
-                            help="totals and aggregates only")
+        parser.add_argument(
+            "--fit",
+            metavar="NOVA_FLAVOR",
+            help="how many more instances of this Nova flavor "
+            "(its pci_passthrough:alias) fit",
+        )
+        parser.add_argument(
+            "--fit-spec",
+            metavar="NAME:COUNT[,...]",
+            help="as --fit, for a request given literally",
+        )
+        parser.add_argument("--flavor", metavar="NAME", help="only this PCI flavor")
+        parser.add_argument(
+            "--no-hosts", action="store_true", help="totals and aggregates only"
+        )
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> tuple:
         fitting = parsed_args.fit or parsed_args.fit_spec
-        inv, flavors = load_source(self.app, parsed_args, need_flavors=bool(parsed_args.fit))
+        inv, flavors = load_source(
+            self.app, parsed_args, need_flavors=bool(parsed_args.fit)
+        )
         records = [r for a in inv.aggregates for r in models.pci_flavor_records(a)]
         if fitting:
             return self._fit(parsed_args, records, inv, flavors)
         progress = _progress(self.app, "capacity") if len(inv.hosts) >= 1000 else None
         rows = report.capacity(records, inv.hosts, progress=progress)
-        return (("Flavor", "Scope", "Name", "Matching", "Used", "Free"),
-                [(r.flavor, r.scope, r.name, r.matching, r.used, r.free)
-                 for r in rows
-                 if parsed_args.flavor in (None, r.flavor)
-                 and not (parsed_args.no_hosts and r.scope == "host")])
+        return (
+            ("Flavor", "Scope", "Name", "Matching", "Used", "Free"),
+            [
+                (r.flavor, r.scope, r.name, r.matching, r.used, r.free)
+                for r in rows
+                if parsed_args.flavor in (None, r.flavor)
+                and not (parsed_args.no_hosts and r.scope == "host")
+            ],
+        )
 
-    def _fit(self, args: argparse.Namespace, records: list, inv: inventory.Inventory,
-             flavors: list[dict]) -> tuple:
+    def _fit(
+        self,
+        args: argparse.Namespace,
+        records: list,
+        inv: inventory.Inventory,
+        flavors: list[dict],
+    ) -> tuple:
         if args.fit:
-            found = [f for f in flavors if args.fit in (f.get("name"), str(f.get("id")))]
+            found = [
+                f for f in flavors if args.fit in (f.get("name"), str(f.get("id")))
+            ]
             if not found:
-                raise errors.NotFound("Nova flavor %r not found in the %s" % (
-                    args.fit, "inventory" if args.inventory else "Nova database"))
+                raise errors.NotFound(
+                    "Nova flavor %r not found in the %s"
+                    % (args.fit, "inventory" if args.inventory else "Nova database")
+                )
             request = alias.parse_request(
-                (found[0].get("extra_specs") or {}).get(alias.SPEC_KEY))
+                (found[0].get("extra_specs") or {}).get(alias.SPEC_KEY)
+            )
             label = args.fit
         else:
             request = alias.parse_request(args.fit_spec)
             label = args.fit_spec
         if not any(request.values()):
-            raise errors.InvalidInput("Nova flavor %r requests no PCI device "
-                                   "(no pci_passthrough:alias extra spec)" % label)
+            raise errors.InvalidInput(
+                "Nova flavor %r requests no PCI device "
+                "(no pci_passthrough:alias extra spec)" % label
+            )
         defined = {r.name for r in records if r.definition is not None}
         unmanaged = sorted(n for n in request if n not in defined)
         if unmanaged:
-            raise errors.NotFound("%r requests %s, which no aggregate defines: "
-                               "capacity cannot tell where it fits" %
-                               (label, ", ".join(unmanaged)))
+            raise errors.NotFound(
+                "%r requests %s, which no aggregate defines: "
+                "capacity cannot tell where it fits" % (label, ", ".join(unmanaged))
+            )
         per_host, total = report.fit(records, inv.hosts, request)
-        rows = [("host", h, n) for h, n in sorted(per_host.items())
-                if not args.no_hosts]
+        rows = [
+            ("host", h, n) for h, n in sorted(per_host.items()) if not args.no_hosts
+        ]
         rows.insert(0, ("total", "*", total))
         return ("Scope", "Name", "Instances"), rows
 
@@ -133,10 +171,14 @@ class InventoryExport(common.HandlesErrors, command.Command):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        parser.add_argument("--config-file", metavar="NOVA_CONF",
-                            help="nova.conf with [api_database] access")
-        parser.add_argument("--output", "-o", metavar="FILE",
-                            help="write here instead of stdout")
+        parser.add_argument(
+            "--config-file",
+            metavar="NOVA_CONF",
+            help="nova.conf with [api_database] access",
+        )
+        parser.add_argument(
+            "--output", "-o", metavar="FILE", help="write here instead of stdout"
+        )
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> int:
@@ -148,8 +190,10 @@ class InventoryExport(common.HandlesErrors, command.Command):
         if parsed_args.output:
             with open(parsed_args.output, "w", encoding="utf-8") as f:
                 f.write(text)
-            self.app.stderr.write("wrote %s: %d aggregate(s), %d host(s)\n" % (
-                parsed_args.output, len(inv.aggregates), len(inv.hosts)))
+            self.app.stderr.write(
+                "wrote %s: %d aggregate(s), %d host(s)\n"
+                % (parsed_args.output, len(inv.aggregates), len(inv.hosts))
+            )
         else:
             (self.app.stdout or sys.stdout).write(text)
         return 0

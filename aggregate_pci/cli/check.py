@@ -17,12 +17,18 @@ class Check(common.HandlesErrors, lister.Lister):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        parser.add_argument("--nova-conf", metavar="FILE",
-                            help="compare with this nova.conf's [pci] alias")
-        parser.add_argument("--inventory", metavar="FILE",
-                            help="inventory file (see 'inventory export'): also "
-                                 "check hosts where the alias matches devices "
-                                 "the host's definition excludes")
+        parser.add_argument(
+            "--nova-conf",
+            metavar="FILE",
+            help="compare with this nova.conf's [pci] alias",
+        )
+        parser.add_argument(
+            "--inventory",
+            metavar="FILE",
+            help="inventory file (see 'inventory export'): also "
+            "check hosts where the alias matches devices "
+            "the host's definition excludes",
+        )
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> tuple:
@@ -33,19 +39,29 @@ class Check(common.HandlesErrors, lister.Lister):
                 conf_aliases = alias.read_conf([parsed_args.nova_conf])[0]
             except alias.ConfError as exc:
                 raise errors.AdminError(str(exc)) from None
-        host_pools = (inventory.load(parsed_args.inventory).hosts
-                      if parsed_args.inventory else None)
+        host_pools = (
+            inventory.load(parsed_args.inventory).hosts
+            if parsed_args.inventory
+            else None
+        )
         records = admin.list_pci_flavors()
         flavors = [(f.name, f.alias_requests()) for f in admin.list_nova_flavors()]
         issues = lint.lint(records, flavors, conf_aliases, host_pools)
         self.errors = sum(1 for i in issues if i.severity == lint.ERROR)
-        self.app.stderr.write("check: %d error(s), %d warning(s), %d PCI flavor "
-                              "key(s) on %d aggregate(s)\n" % (
-                                  self.errors, len(issues) - self.errors,
-                                  len(records),
-                                  len({r.aggregate for r in records})))
-        return (("Severity", "Subject", "Problem"),
-                [(i.severity, i.subject, i.message) for i in issues])
+        self.app.stderr.write(
+            "check: %d error(s), %d warning(s), %d PCI flavor "
+            "key(s) on %d aggregate(s)\n"
+            % (
+                self.errors,
+                len(issues) - self.errors,
+                len(records),
+                len({r.aggregate for r in records}),
+            )
+        )
+        return (
+            ("Severity", "Subject", "Problem"),
+            [(i.severity, i.subject, i.message) for i in issues],
+        )
 
     def run(self, parsed_args: argparse.Namespace) -> int:
         self.errors = 0
@@ -58,9 +74,12 @@ class AliasConfig(common.HandlesErrors, command.Command):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        parser.add_argument("--no-section", action="store_true",
-                            help="print only the JSON lines, without the [pci] "
-                                 "header and 'alias = ' prefixes")
+        parser.add_argument(
+            "--no-section",
+            action="store_true",
+            help="print only the JSON lines, without the [pci] "
+            "header and 'alias = ' prefixes",
+        )
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Any:

@@ -34,26 +34,39 @@ def change_result(change: models.MetadataChange, dry_run: bool) -> str:
     """One word or two saying what happened to a key."""
     if not change.changes_anything:
         return "unchanged"
-    verb = ("deleted" if change.new is None else
-            "created" if change.old is None else "replaced")
+    verb = (
+        "deleted"
+        if change.new is None
+        else "created"
+        if change.old is None
+        else "replaced"
+    )
     if change.applied:
         return verb
     return "would be %s (dry run)" % verb if dry_run else "not applied"
 
 
 def change_row(change: models.MetadataChange, dry_run: bool) -> tuple:
-    return (change.aggregate, change.key, change.old or "", change.new or "",
-            change_result(change, dry_run))
+    return (
+        change.aggregate,
+        change.key,
+        change.old or "",
+        change.new or "",
+        change_result(change, dry_run),
+    )
 
 
-def report_partial(changes: Iterable[models.MetadataChange],
-                   stream: Any = None) -> None:
+def report_partial(
+    changes: Iterable[models.MetadataChange], stream: Any = None
+) -> None:
     """Tell the operator which writes were applied before a failure."""
     stream = stream or sys.stderr
     for c in changes:
         if c.applied:
-            stream.write("applied before the failure: aggregate %r, key %r: "
-                         "%s -> %s\n" % (c.aggregate, c.key, c.old, c.new))
+            stream.write(
+                "applied before the failure: aggregate %r, key %r: "
+                "%s -> %s\n" % (c.aggregate, c.key, c.old, c.new)
+            )
 
 
 class HandlesErrors:

@@ -16,7 +16,8 @@ def _key_value(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(
-            "expected KEY=VALUE (e.g. physical_network=physnet2), got %r" % text)
+            "expected KEY=VALUE (e.g. physical_network=physnet2), got %r" % text
+        )
     return key, value
 
 
@@ -24,13 +25,18 @@ def build_definition(args: argparse.Namespace) -> codec.PciFlavorDefinition:
     """The definition from --spec JSON or from the field options, validated
     by the codec; errors name the aggregate and key."""
     key = codec.KEY_PREFIX + args.name
-    fields = {"vendor_id": args.vendor_id, "product_id": args.product_id,
-              "device_type": args.device_type, "numa_policy": args.numa_policy}
+    fields = {
+        "vendor_id": args.vendor_id,
+        "product_id": args.product_id,
+        "device_type": args.device_type,
+        "numa_policy": args.numa_policy,
+    }
     given = {k: v for k, v in fields.items() if v is not None}
     for k, v in args.match or ():
         if k in given:
-            raise errors.InvalidInput("aggregate %r, key %r: field %r given twice"
-                                   % (args.aggregate, key, k))
+            raise errors.InvalidInput(
+                "aggregate %r, key %r: field %r given twice" % (args.aggregate, key, k)
+            )
         given[k] = v
     try:
         codec.make_key(args.name)
@@ -38,17 +44,24 @@ def build_definition(args: argparse.Namespace) -> codec.PciFlavorDefinition:
             if given:
                 raise codec.PciFlavorError(
                     "give either --spec JSON or the field options "
-                    "(--vendor-id, --product-id, --match ...), not both")
+                    "(--vendor-id, --product-id, --match ...), not both"
+                )
             return codec.parse_document(args.spec, what="--spec")
         if not given:
             raise codec.PciFlavorError(
                 "no definition: give --vendor-id and --product-id (plus "
                 "optional --device-type, --numa-policy, --match KEY=VALUE), "
-                "or --spec JSON")
+                "or --spec JSON"
+            )
         return codec.definition_from_json(given)
     except codec.PciFlavorError as exc:
-        raise errors.InvalidInput(str(exc.with_context(
-            key=key if exc.key is None else None, aggregate=args.aggregate))) from None
+        raise errors.InvalidInput(
+            str(
+                exc.with_context(
+                    key=key if exc.key is None else None, aggregate=args.aggregate
+                )
+            )
+        ) from None
 
 
 class CreateFlavor(common.HandlesErrors, show.ShowOne):
@@ -56,33 +69,55 @@ class CreateFlavor(common.HandlesErrors, show.ShowOne):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        parser.add_argument("name", metavar="NAME", help="PCI flavor name "
-                            "(also the alias name Nova flavors request)")
-        parser.add_argument("--aggregate", required=True, metavar="AGG",
-                            help="aggregate name, id or UUID")
+        parser.add_argument(
+            "name",
+            metavar="NAME",
+            help="PCI flavor name (also the alias name Nova flavors request)",
+        )
+        parser.add_argument(
+            "--aggregate",
+            required=True,
+            metavar="AGG",
+            help="aggregate name, id or UUID",
+        )
         parser.add_argument("--vendor-id", help="4 hex digits, e.g. 10de")
         parser.add_argument("--product-id", help="4 hex digits, e.g. 20b5")
         parser.add_argument("--device-type", choices=codec.DEVICE_TYPES)
         parser.add_argument("--numa-policy", choices=codec.NUMA_POLICIES)
-        parser.add_argument("--match", action="append", type=_key_value,
-                            metavar="KEY=VALUE",
-                            help="extra narrowing field (physical_network, "
-                                 "address glob, device_spec tag); repeatable")
-        parser.add_argument("--spec", metavar="JSON",
-                            help="the whole definition as JSON: an object or a "
-                                 "list of objects (ORed)")
-        parser.add_argument("--replace", action="store_true",
-                            help="overwrite a different existing definition of "
-                                 "NAME on that aggregate")
-        parser.add_argument("--dry-run", action="store_true",
-                            help="show the metadata change without making it")
+        parser.add_argument(
+            "--match",
+            action="append",
+            type=_key_value,
+            metavar="KEY=VALUE",
+            help="extra narrowing field (physical_network, "
+            "address glob, device_spec tag); repeatable",
+        )
+        parser.add_argument(
+            "--spec",
+            metavar="JSON",
+            help="the whole definition as JSON: an object or a list of objects (ORed)",
+        )
+        parser.add_argument(
+            "--replace",
+            action="store_true",
+            help="overwrite a different existing definition of NAME on that aggregate",
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="show the metadata change without making it",
+        )
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> tuple:
         definition = build_definition(parsed_args)
         change = common.get_admin(self.app).create_pci_flavor(
-            parsed_args.name, parsed_args.aggregate, definition,
-            replace=parsed_args.replace, dry_run=parsed_args.dry_run)
+            parsed_args.name,
+            parsed_args.aggregate,
+            definition,
+            replace=parsed_args.replace,
+            dry_run=parsed_args.dry_run,
+        )
         return common.CHANGE_COLUMNS, common.change_row(change, parsed_args.dry_run)
 
 
@@ -91,17 +126,24 @@ class ListFlavor(common.HandlesErrors, lister.Lister):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        parser.add_argument("--aggregate", metavar="AGG",
-                            help="only this aggregate (name)")
+        parser.add_argument(
+            "--aggregate", metavar="AGG", help="only this aggregate (name)"
+        )
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> tuple:
         records = common.get_admin(self.app).list_pci_flavors()
-        rows = [(r.name, r.aggregate, ",".join(r.hosts),
-                 r.definition.serialize() if r.definition else r.value,
-                 r.error or "")
-                for r in records
-                if parsed_args.aggregate in (None, r.aggregate)]
+        rows = [
+            (
+                r.name,
+                r.aggregate,
+                ",".join(r.hosts),
+                r.definition.serialize() if r.definition else r.value,
+                r.error or "",
+            )
+            for r in records
+            if parsed_args.aggregate in (None, r.aggregate)
+        ]
         return ("Flavor", "Aggregate", "Hosts", "Definition", "Error"), rows
 
 
@@ -115,19 +157,24 @@ class ShowFlavor(common.HandlesErrors, show.ShowOne):
 
     def take_action(self, parsed_args: argparse.Namespace) -> tuple:
         name = parsed_args.name
-        records = [r for r in common.get_admin(self.app).list_pci_flavors()
-                   if r.name == name]
+        records = [
+            r for r in common.get_admin(self.app).list_pci_flavors() if r.name == name
+        ]
         if not records:
-            raise errors.NotFound("key %r: no aggregate defines PCI flavor %r; "
-                               "'flavor list' shows the defined ones"
-                               % (codec.KEY_PREFIX + name, name))
+            raise errors.NotFound(
+                "key %r: no aggregate defines PCI flavor %r; "
+                "'flavor list' shows the defined ones" % (codec.KEY_PREFIX + name, name)
+            )
         good = [r for r in records if r.definition is not None]
-        definitions = {r.aggregate: r.definition.serialize() for r in good}
+        definitions = {
+            r.aggregate: r.definition.serialize() for r in good if r.definition
+        }
         hosts = sorted({h for r in good for h in r.hosts})
         conflicts = ""
         if len(set(definitions.values())) > 1:
-            conflicts = ("definitions differ between aggregates; hosts in "
-                         "several get the OR")
+            conflicts = (
+                "definitions differ between aggregates; hosts in several get the OR"
+            )
         data: dict[str, Any] = {
             "name": name,
             "aggregates": ",".join(r.aggregate for r in records),
@@ -145,15 +192,18 @@ class DeleteFlavor(common.HandlesErrors, lister.Lister):
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         parser.add_argument("name", metavar="NAME")
-        parser.add_argument("--aggregate", metavar="AGG",
-                            help="only this aggregate (default: every "
-                                 "aggregate defining NAME)")
+        parser.add_argument(
+            "--aggregate",
+            metavar="AGG",
+            help="only this aggregate (default: every aggregate defining NAME)",
+        )
         parser.add_argument("--dry-run", action="store_true")
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> tuple:
         changes = common.get_admin(self.app).delete_pci_flavor(
-            parsed_args.name, parsed_args.aggregate, dry_run=parsed_args.dry_run)
-        return common.CHANGE_COLUMNS, [common.change_row(c, parsed_args.dry_run)
-                                       for c in changes]
-
+            parsed_args.name, parsed_args.aggregate, dry_run=parsed_args.dry_run
+        )
+        return common.CHANGE_COLUMNS, [
+            common.change_row(c, parsed_args.dry_run) for c in changes
+        ]

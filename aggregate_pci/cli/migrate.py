@@ -38,7 +38,8 @@ def _host_pools(app: Any, args: argparse.Namespace) -> dict[str, list[dict]]:
         raise errors.AdminError(
             "--auto-aggregates needs the hosts' PCI pools: give --inventory "
             "FILE (from 'inventory export') or --config-file NOVA_CONF (read "
-            "Nova's compute-node records; run where Nova is installed)")
+            "Nova's compute-node records; run where Nova is installed)"
+        )
     from aggregate_pci.admin import nova_db
 
     if ctxt is None:
@@ -46,18 +47,19 @@ def _host_pools(app: Any, args: argparse.Namespace) -> dict[str, list[dict]]:
     return nova_db.host_pools(ctxt)
 
 
-def _targets(app: Any, args: argparse.Namespace,
-             data: SourceData) -> plan.Targets:
+def _targets(app: Any, args: argparse.Namespace, data: SourceData) -> plan.Targets:
     if args.mapping:
         try:
             with open(args.mapping, encoding="utf-8") as fh:
                 doc = json.load(fh)
         except OSError as exc:
-            raise errors.AdminError("cannot read mapping file %r: %s"
-                                 % (args.mapping, exc.strerror)) from None
+            raise errors.AdminError(
+                "cannot read mapping file %r: %s" % (args.mapping, exc.strerror)
+            ) from None
         except ValueError as exc:
-            raise errors.AdminError("mapping file %r is not valid JSON: %s"
-                                 % (args.mapping, exc)) from None
+            raise errors.AdminError(
+                "mapping file %r is not valid JSON: %s" % (args.mapping, exc)
+            ) from None
         return plan.targets_from_mapping(doc, data.flavors)
     if args.aggregate:
         return plan.targets_single(args.aggregate, data.flavors)
@@ -75,45 +77,83 @@ class Migrate(common.HandlesErrors, command.Command):
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         src = parser.add_mutually_exclusive_group()
-        src.add_argument("--db-url", metavar="URL",
-                         help="SQLAlchemy URL of the database holding table "
-                              "pci_flavors, e.g. sqlite:////var/lib/f.db or "
-                              "mysql+pymysql://user:pw@host/db (read only)")
-        src.add_argument("--nova-conf", metavar="FILE", action="append",
-                         help="nova.conf whose [pci] alias (and [DEFAULT] "
-                              "pci_alias) entries to migrate; repeatable, read "
-                              "in order as Nova reads --config-file")
+        src.add_argument(
+            "--db-url",
+            metavar="URL",
+            help="SQLAlchemy URL of the database holding table "
+            "pci_flavors, e.g. sqlite:////var/lib/f.db or "
+            "mysql+pymysql://user:pw@host/db (read only)",
+        )
+        src.add_argument(
+            "--nova-conf",
+            metavar="FILE",
+            action="append",
+            help="nova.conf whose [pci] alias (and [DEFAULT] "
+            "pci_alias) entries to migrate; repeatable, read "
+            "in order as Nova reads --config-file",
+        )
         tgt = parser.add_mutually_exclusive_group()
-        tgt.add_argument("--mapping", metavar="FILE",
-                         help='JSON {"flavor": ["aggregate", ...]}; every '
-                              "source flavor must be mapped ([] skips one)")
-        tgt.add_argument("--aggregate", metavar="NAME",
-                         help="put every flavor on this existing aggregate")
-        tgt.add_argument("--auto-aggregates", action="store_true",
-                         help="one aggregate pci-flavor-NAME per flavor with "
-                              "the hosts whose PCI pools match it (created "
-                              "and filled as needed)")
+        tgt.add_argument(
+            "--mapping",
+            metavar="FILE",
+            help='JSON {"flavor": ["aggregate", ...]}; every '
+            "source flavor must be mapped ([] skips one)",
+        )
+        tgt.add_argument(
+            "--aggregate",
+            metavar="NAME",
+            help="put every flavor on this existing aggregate",
+        )
+        tgt.add_argument(
+            "--auto-aggregates",
+            action="store_true",
+            help="one aggregate pci-flavor-NAME per flavor with "
+            "the hosts whose PCI pools match it (created "
+            "and filled as needed)",
+        )
         pools = parser.add_mutually_exclusive_group()
-        pools.add_argument("--inventory", metavar="FILE",
-                           help="with --auto-aggregates: host pools from an "
-                                "inventory file ('inventory export')")
-        pools.add_argument("--config-file", metavar="NOVA_CONF",
-                           help="with --auto-aggregates: read host pools from "
-                                "Nova's compute-node records (needs Nova "
-                                "installed and DB access)")
-        parser.add_argument("--replace", action="store_true",
-                            help="overwrite a different definition already on "
-                                 "a target (recorded in the journal)")
-        parser.add_argument("--skip-invalid", action="store_true",
-                            help="migrate the valid entries when some are "
-                                 "invalid (they are listed either way)")
-        parser.add_argument("--dry-run", action="store_true",
-                            help="print the full plan and change nothing")
-        parser.add_argument("--journal", metavar="FILE", default=DEFAULT_JOURNAL,
-                            help="append every write here (default %(default)s)")
-        parser.add_argument("--undo", metavar="JOURNAL",
-                            help="restore what the runs recorded in JOURNAL "
-                                 "changed (since its last undo)")
+        pools.add_argument(
+            "--inventory",
+            metavar="FILE",
+            help="with --auto-aggregates: host pools from an "
+            "inventory file ('inventory export')",
+        )
+        pools.add_argument(
+            "--config-file",
+            metavar="NOVA_CONF",
+            help="with --auto-aggregates: read host pools from "
+            "Nova's compute-node records (needs Nova "
+            "installed and DB access)",
+        )
+        parser.add_argument(
+            "--replace",
+            action="store_true",
+            help="overwrite a different definition already on "
+            "a target (recorded in the journal)",
+        )
+        parser.add_argument(
+            "--skip-invalid",
+            action="store_true",
+            help="migrate the valid entries when some are "
+            "invalid (they are listed either way)",
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="print the full plan and change nothing",
+        )
+        parser.add_argument(
+            "--journal",
+            metavar="FILE",
+            default=DEFAULT_JOURNAL,
+            help="append every write here (default %(default)s)",
+        )
+        parser.add_argument(
+            "--undo",
+            metavar="JOURNAL",
+            help="restore what the runs recorded in JOURNAL "
+            "changed (since its last undo)",
+        )
         return parser
 
     def _say(self, line: str) -> None:
@@ -128,42 +168,59 @@ class Migrate(common.HandlesErrors, command.Command):
     def _take_action(self, parsed_args: argparse.Namespace) -> int:
         args = parsed_args
         if args.undo:
-            given = [o for o, v in (
-                ("--db-url", args.db_url), ("--nova-conf", args.nova_conf),
-                ("--mapping", args.mapping), ("--aggregate", args.aggregate),
-                ("--auto-aggregates", args.auto_aggregates),
-                ("--inventory", args.inventory),
-                ("--config-file", args.config_file),
-                ("--replace", args.replace),
-                ("--skip-invalid", args.skip_invalid)) if v]
+            given = [
+                o
+                for o, v in (
+                    ("--db-url", args.db_url),
+                    ("--nova-conf", args.nova_conf),
+                    ("--mapping", args.mapping),
+                    ("--aggregate", args.aggregate),
+                    ("--auto-aggregates", args.auto_aggregates),
+                    ("--inventory", args.inventory),
+                    ("--config-file", args.config_file),
+                    ("--replace", args.replace),
+                    ("--skip-invalid", args.skip_invalid),
+                )
+                if v
+            ]
             if given:
                 raise errors.AdminError(
                     "--undo restores what the journal recorded and takes no "
-                    "source, target or migration option (got %s)"
-                    % ", ".join(given))
+                    "source, target or migration option (got %s)" % ", ".join(given)
+                )
         elif (args.inventory or args.config_file) and not args.auto_aggregates:
-            raise errors.AdminError("--inventory and --config-file only serve "
-                                 "--auto-aggregates")
+            raise errors.AdminError(
+                "--inventory and --config-file only serve --auto-aggregates"
+            )
         admin = common.get_admin(self.app)
         if args.undo:
-            return self._report(apply.undo(admin, args.undo, args.dry_run),
-                                args.dry_run, "undo")
+            return self._report(
+                apply.undo(admin, args.undo, args.dry_run), args.dry_run, "undo"
+            )
         if not (args.db_url or args.nova_conf):
             raise errors.AdminError("give a source: --db-url URL or --nova-conf FILE")
         if not (args.mapping or args.aggregate or args.auto_aggregates):
-            raise errors.AdminError("give a target: --mapping FILE, --aggregate "
-                                 "NAME or --auto-aggregates")
+            raise errors.AdminError(
+                "give a target: --mapping FILE, --aggregate NAME or --auto-aggregates"
+            )
         data = _read_source(args)
-        self._say("source: %s: %d flavor(s), %d invalid, %d deleted row(s) "
-                  "skipped" % (data.description, len(data.flavors),
-                               len(data.bad), len(data.skipped)))
+        self._say(
+            "source: %s: %d flavor(s), %d invalid, %d deleted row(s) "
+            "skipped"
+            % (data.description, len(data.flavors), len(data.bad), len(data.skipped))
+        )
         for note in data.notes:
             self._say("note: " + note)
         targets = _targets(self.app, args, data)
-        report = apply.migrate(admin, data, targets, args.journal,
-                               replace=args.replace,
-                               skip_invalid=args.skip_invalid,
-                               dry_run=args.dry_run)
+        report = apply.migrate(
+            admin,
+            data,
+            targets,
+            args.journal,
+            replace=args.replace,
+            skip_invalid=args.skip_invalid,
+            dry_run=args.dry_run,
+        )
         return self._report(report, args.dry_run, "migrate")
 
     def _report(self, report: apply.Report, dry_run: bool, what: str) -> int:
@@ -186,18 +243,36 @@ class Migrate(common.HandlesErrors, command.Command):
         if report.error:
             self._say("ERROR " + report.error)
         if p is not None and p.blocked:
-            self._say("nothing written: %d conflict(s), %d error(s)"
-                      % (len(p.conflicts), len(p.errors)))
+            self._say(
+                "nothing written: %d conflict(s), %d error(s)"
+                % (len(p.conflicts), len(p.errors))
+            )
         elif p is not None and dry_run:
-            self._say("dry run: %d change(s) planned, %d key(s) already in "
-                      "place; nothing written" % (p.change_count, p.unchanged))
+            self._say(
+                "dry run: %d change(s) planned, %d key(s) already in "
+                "place; nothing written" % (p.change_count, p.unchanged)
+            )
         elif p is not None:
-            self._say("%s: %d change(s) made, %d key(s) already in place, "
-                      "read-back %s" % (what, len(report.applied), p.unchanged,
-                                        "FAILED" if report.mismatches else "OK"))
+            self._say(
+                "%s: %d change(s) made, %d key(s) already in place, "
+                "read-back %s"
+                % (
+                    what,
+                    len(report.applied),
+                    p.unchanged,
+                    "FAILED" if report.mismatches else "OK",
+                )
+            )
         else:
-            self._say("%s: %d change(s) %s%s" % (
-                what, len(report.applied), "planned" if dry_run else "made",
-                "" if not report.read_back else ", read-back %s" % (
-                    "FAILED" if report.mismatches else "OK")))
+            self._say(
+                "%s: %d change(s) %s%s"
+                % (
+                    what,
+                    len(report.applied),
+                    "planned" if dry_run else "made",
+                    ""
+                    if not report.read_back
+                    else ", read-back %s" % ("FAILED" if report.mismatches else "OK"),
+                )
+            )
         return 0 if report.ok else 1

@@ -19,13 +19,19 @@ API_VERSIONS = {"1": "aggregate_pci.admin.client.PciFlavorAdmin"}
 
 def make_client(instance: Any) -> client.PciFlavorAdmin:
     """The library client on OSC's keystoneauth1 session."""
-    return client.PciFlavorAdmin(instance.session, region_name=instance.region_name,
-                              endpoint_type=instance.interface)
+    return client.PciFlavorAdmin(
+        instance.session,
+        region_name=instance.region_name,
+        endpoint_type=instance.interface,
+    )
 
 
 def build_option_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """No plugin-specific global options beyond the API version."""
-    parser.add_argument("--os-pci-flavor-api-version", metavar="<version>",
-                        default=DEFAULT_API_VERSION,
-                        help="PCI flavor plugin API version (default 1)")
+    parser.add_argument(
+        "--os-pci-flavor-api-version",
+        metavar="<version>",
+        default=DEFAULT_API_VERSION,
+        help="PCI flavor plugin API version (default 1)",
+    )
     return parser

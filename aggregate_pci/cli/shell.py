@@ -25,20 +25,30 @@ class AggregatePciApp(shell.OpenStackShell):
     session or a configured Nova (the demo, tests) run the same commands.
     """
 
-    def __init__(self, admin_factory: Callable[[], client.PciFlavorAdmin] | None = None,
-                 nova_context: Any = None, stdout: Any = None,
-                 stderr: Any = None) -> None:
+    def __init__(
+        self,
+        admin_factory: Callable[[], client.PciFlavorAdmin] | None = None,
+        nova_context: Any = None,
+        stdout: Any = None,
+        stderr: Any = None,
+    ) -> None:
         super().__init__(
             description=__doc__.splitlines()[0],
             version=getattr(aggregate_pci, "__version__", "0"),
             command_manager=commandmanager.CommandManager(COMMAND_GROUP),
-            stdout=stdout, stderr=stderr, deferred_help=True)
+            stdout=stdout,
+            stderr=stderr,
+            deferred_help=True,
+        )
         self.admin_factory = admin_factory
         self.nova_context = nova_context
 
-    def build_option_parser(self, description: str | None, version: str | None,
-                            argparse_kwargs: dict[str, Any] | None = None,
-                            ) -> argparse.ArgumentParser:
+    def build_option_parser(
+        self,
+        description: str | None,
+        version: str | None,
+        argparse_kwargs: dict[str, Any] | None = None,
+    ) -> argparse.ArgumentParser:
         """osc-lib's global options plus every keystoneauth1 plugin's
         ``--os-*`` options (``--os-auth-url``, ``--os-username``,
         ``--os-token``...), as ``openstack`` has them."""

@@ -38,21 +38,33 @@ class Report:
 
 def state_of(aggregates: list[models.Aggregate]) -> list[plan_mod.AggregateState]:
     """The plan's view of the aggregates the admin layer returned."""
-    return [plan_mod.AggregateState(a.name, frozenset(a.hosts),
-                                    dict(a.metadata), a.id) for a in aggregates]
+    return [
+        plan_mod.AggregateState(a.name, frozenset(a.hosts), dict(a.metadata), a.id)
+        for a in aggregates
+    ]
 
 
-def migrate(admin: client.PciFlavorAdmin, source: SourceData,
-            targets: plan_mod.Targets, journal_path: str | None,
-            replace: bool = False, skip_invalid: bool = False,
-            dry_run: bool = False) -> Report:
+def migrate(
+    admin: client.PciFlavorAdmin,
+    source: SourceData,
+    targets: plan_mod.Targets,
+    journal_path: str | None,
+    replace: bool = False,
+    skip_invalid: bool = False,
+    dry_run: bool = False,
+) -> Report:
     """Plan from the live state (hosts to add must be Nova compute hosts);
     unless ``dry_run`` or blocked, apply the plan and read it back.  Safe
     to re-run: a finished migration plans zero changes."""
     aggregates = admin.list_aggregates()
-    plan = plan_mod.build_migration_plan(source.flavors, targets, state_of(aggregates),
-                               replace=replace, bad=source.bad,
-                               skip_invalid=skip_invalid)
+    plan = plan_mod.build_migration_plan(
+        source.flavors,
+        targets,
+        state_of(aggregates),
+        replace=replace,
+        bad=source.bad,
+        skip_invalid=skip_invalid,
+    )
     if plan.hosts_to_add():
         # One more call, only when hosts are to be added: an unknown host
         # (a stale inventory) blocks the plan before anything is written.
@@ -70,9 +82,13 @@ def migrate(admin: client.PciFlavorAdmin, source: SourceData,
     return report
 
 
-def apply_steps(admin: client.PciFlavorAdmin, plan: plan_mod.MigrationPlan,
-                aggregates: dict[str, models.Aggregate],
-                journal: journal_mod.Journal, report: Report) -> None:
+def apply_steps(
+    admin: client.PciFlavorAdmin,
+    plan: plan_mod.MigrationPlan,
+    aggregates: dict[str, models.Aggregate],
+    journal: journal_mod.Journal,
+    report: Report,
+) -> None:
     """Write the plan's steps in order; stop at the first failure."""
     for step in plan.steps:
         name = step.aggregate
@@ -87,34 +103,35 @@ def apply_steps(admin: client.PciFlavorAdmin, plan: plan_mod.MigrationPlan,
             for host in step.add_hosts:
                 seq = journal.intent("add_host", aggregate=name, host=host)
                 _journaled(journal, seq, admin.add_host, agg, host)
-                report.applied.append("added host %r to aggregate %r"
-                                      % (host, name))
+                report.applied.append("added host %r to aggregate %r" % (host, name))
                 journal.done(seq)
             if step.set_keys:
-                keys = {c.key: {"old": c.old, "new": c.new}
-                        for c in step.set_keys}
+                keys = {c.key: {"old": c.old, "new": c.new} for c in step.set_keys}
                 seq = journal.intent("set_metadata", aggregate=name, keys=keys)
-                _journaled(journal, seq, admin.set_metadata, agg,
-                           step.metadata())
+                _journaled(journal, seq, admin.set_metadata, agg, step.metadata())
                 for change in step.set_keys:
                     report.applied.append(
-                        "set %s=%s on aggregate %r%s" % (
-                            change.key, change.new, name,
-                            "" if change.old is None
-                            else " (replaced %s)" % change.old))
+                        "set %s=%s on aggregate %r%s"
+                        % (
+                            change.key,
+                            change.new,
+                            name,
+                            "" if change.old is None else " (replaced %s)" % change.old,
+                        )
+                    )
                 journal.done(seq)
         except (errors.AdminError, journal_mod.JournalError) as exc:
             # A journal failure stops the run too: every write made so far
             # has its intent (with the replaced value) on disk already.
             report.error = (
                 "%s. Stopped after %d write(s); re-run the same command to "
-                "finish, or undo with --undo %s" % (
-                    exc, len(report.applied), journal.path))
+                "finish, or undo with --undo %s"
+                % (exc, len(report.applied), journal.path)
+            )
             return
 
 
-def _journaled(journal: journal_mod.Journal, seq: int, call: Any,
-               *args: Any) -> Any:
+def _journaled(journal: journal_mod.Journal, seq: int, call: Any, *args: Any) -> Any:
     try:
         return call(*args)
     except errors.AdminError as exc:
@@ -125,8 +142,12 @@ def _journaled(journal: journal_mod.Journal, seq: int, call: Any,
         raise
 
 
-def verify(admin: client.PciFlavorAdmin, plan: plan_mod.MigrationPlan,
-           targets: plan_mod.Targets, source: SourceData) -> list[str]:
+def verify(
+    admin: client.PciFlavorAdmin,
+    plan: plan_mod.MigrationPlan,
+    targets: plan_mod.Targets,
+    source: SourceData,
+) -> list[str]:
     """Read every target back: each wanted key and host must be there."""
     try:
         live = {a.name: a for a in admin.list_aggregates()}
@@ -144,16 +165,116 @@ def verify(admin: client.PciFlavorAdmin, plan: plan_mod.MigrationPlan,
         for key, value in sorted(keys.items()):
             have = agg.metadata.get(key)
             if have != value and not plan_mod.same_definition(have, value):
-                out.append("aggregate %r, key %r: holds %s, expected %s"
-                           % (name, key, have, value))
+                out.append(
+                    "aggregate %r, key %r: holds %s, expected %s"
+                    % (name, key, have, value)
+                )
     return out
 
 
 # -- undo ----------------------------------------------------------------
 
 
-def undo(admin: client.PciFlavorAdmin, journal_path: str,
-         dry_run: bool = False) -> Report:
+def _undo_metadata(
+    admin: client.PciFlavorAdmin,
+    intent: dict[str, Any],
+    agg: models.Aggregate | None,
+    live: dict[str, models.Aggregate],
+    report: Report,
+    dry_run: bool,
+) -> None:
+    """Restore the keys of one ``set_metadata`` intent still holding what
+    the migration wrote; report the ones changed since."""
+    name = intent["aggregate"]
+    restore = {}
+    for key, change in sorted(intent["keys"].items()):
+        have = agg.metadata.get(key) if agg else None
+        if have == change["old"]:
+            continue
+        if have == change["new"]:
+            restore[key] = change["old"]
+        else:
+            report.problems.append(
+                "aggregate %r, key %r: now holds %s but the "
+                "migration wrote %s: changed since, left alone"
+                % (name, key, have, change["new"])
+            )
+    if not restore or agg is None:
+        return
+    admin.set_metadata(agg, restore, dry_run=dry_run)
+    metadata = dict(agg.metadata)
+    verb = "would " if dry_run else ""
+    for key, old in restore.items():
+        if old is None:
+            metadata.pop(key, None)
+        else:
+            metadata[key] = old
+        report.applied.append(
+            "%srestore %s on aggregate %r to %s"
+            % (verb, key, name, "(unset)" if old is None else old)
+        )
+    live[name] = dataclasses.replace(agg, metadata=metadata)
+
+
+def _undo_add_host(
+    admin: client.PciFlavorAdmin,
+    intent: dict[str, Any],
+    agg: models.Aggregate,
+    live: dict[str, models.Aggregate],
+    report: Report,
+    dry_run: bool,
+) -> None:
+    """Remove the host one ``add_host`` intent added."""
+    name, host = intent["aggregate"], intent["host"]
+    if admin.remove_host(agg, host, dry_run=dry_run):
+        live[name] = dataclasses.replace(
+            agg, hosts=tuple(h for h in agg.hosts if h != host)
+        )
+        report.applied.append(
+            "%sremove host %r from aggregate %r"
+            % ("would " if dry_run else "", host, name)
+        )
+
+
+def _undo_create(
+    admin: client.PciFlavorAdmin,
+    intent: dict[str, Any],
+    agg: models.Aggregate,
+    live: dict[str, models.Aggregate],
+    gone: dict[str, Any],
+    report: Report,
+    dry_run: bool,
+) -> None:
+    """Delete the very aggregate one ``create_aggregate`` intent made, if
+    it is empty again; anything else is reported and left in place."""
+    name = intent["aggregate"]
+    created_id = intent.get("done", {}).get("id")
+    if created_id is not None and agg.id != created_id:
+        report.problems.append(
+            "aggregate %r has id %s, but the migration created id "
+            "%s: it is another aggregate of the same name, left "
+            "in place" % (name, agg.id, created_id)
+        )
+        return
+    try:
+        deleted = admin.delete_aggregate(agg, dry_run=dry_run)
+    except errors.NotEmpty as exc:
+        report.problems.append(
+            "%s (the migration created it; it now holds what the "
+            "migration did not add, so it is left in place)" % exc
+        )
+        return
+    del live[name]
+    gone[name] = agg.id
+    if deleted:
+        report.applied.append(
+            "%sdelete aggregate %r" % ("would " if dry_run else "", name)
+        )
+
+
+def undo(
+    admin: client.PciFlavorAdmin, journal_path: str, dry_run: bool = False
+) -> Report:
     """Restore what the journal's runs (since its last undo) replaced.
 
     A key is restored only while it still holds what the migration wrote;
@@ -169,86 +290,43 @@ def undo(admin: client.PciFlavorAdmin, journal_path: str,
     live = {a.name: a for a in admin.list_aggregates()}
     gone: dict[str, Any] = {}
     journal = journal_mod.Journal(journal_path)
-    verb = "would " if dry_run else ""
     try:
         for intent in reversed(intents):
-            name = intent["aggregate"]
-            agg = live.get(name)
-            op = intent["op"]
-            if op == "set_metadata":
-                restore = {}
-                for key, change in sorted(intent["keys"].items()):
-                    have = agg.metadata.get(key) if agg else None
-                    if have == change["old"]:
-                        continue
-                    if have == change["new"]:
-                        restore[key] = change["old"]
-                    else:
-                        report.problems.append(
-                            "aggregate %r, key %r: now holds %s but the "
-                            "migration wrote %s: changed since, left alone"
-                            % (name, key, have, change["new"]))
-                if restore and agg is not None:
-                    admin.set_metadata(agg, restore, dry_run=dry_run)
-                    metadata = dict(agg.metadata)
-                    for key, old in restore.items():
-                        if old is None:
-                            metadata.pop(key, None)
-                        else:
-                            metadata[key] = old
-                        report.applied.append(
-                            "%srestore %s on aggregate %r to %s" % (
-                                verb, key, name,
-                                "(unset)" if old is None else old))
-                    live[name] = dataclasses.replace(agg, metadata=metadata)
-            elif op == "add_host" and agg is not None:
-                host = intent["host"]
-                if admin.remove_host(agg, host, dry_run=dry_run):
-                    live[name] = dataclasses.replace(
-                        agg, hosts=tuple(h for h in agg.hosts if h != host))
-                    report.applied.append("%sremove host %r from aggregate %r"
-                                          % (verb, host, name))
-            elif op == "create_aggregate" and agg is not None:
-                created_id = intent.get("done", {}).get("id")
-                if created_id is not None and agg.id != created_id:
-                    report.problems.append(
-                        "aggregate %r has id %s, but the migration created id "
-                        "%s: it is another aggregate of the same name, left "
-                        "in place" % (name, agg.id, created_id))
-                    continue
-                try:
-                    deleted = admin.delete_aggregate(agg, dry_run=dry_run)
-                except errors.NotEmpty as exc:
-                    report.problems.append(
-                        "%s (the migration created it; it now holds what the "
-                        "migration did not add, so it is left in place)" % exc)
-                    continue
-                del live[name]
-                gone[name] = agg.id
-                if deleted:
-                    report.applied.append("%sdelete aggregate %r"
-                                          % (verb, name))
+            agg = live.get(intent["aggregate"])
+            if intent["op"] == "set_metadata":
+                _undo_metadata(admin, intent, agg, live, report, dry_run)
+            elif intent["op"] == "add_host" and agg is not None:
+                _undo_add_host(admin, intent, agg, live, report, dry_run)
+            elif intent["op"] == "create_aggregate" and agg is not None:
+                _undo_create(admin, intent, agg, live, gone, report, dry_run)
     except errors.AdminError as exc:
-        report.error = ("%s. Undo stopped after %d write(s); run the same "
-                        "undo again to finish" % (exc, len(report.applied)))
+        report.error = (
+            "%s. Undo stopped after %d write(s); run the same "
+            "undo again to finish" % (exc, len(report.applied))
+        )
         return report
     if not dry_run:
         touched = {i["aggregate"] for i in intents}
-        report.mismatches = verify_undo(admin, {
-            n: a for n, a in live.items() if n in touched}, gone)
+        report.mismatches = verify_undo(
+            admin, {n: a for n, a in live.items() if n in touched}, gone
+        )
         report.read_back = True
     if not dry_run and not report.problems and not report.mismatches:
         try:
             journal.mark_undone(restored=report.applied)
         except journal_mod.JournalError as exc:
-            report.error = ("%s: the state is restored, but the journal does "
-                            "not say so (a later undo finds nothing to change)"
-                            % exc)
+            report.error = (
+                "%s: the state is restored, but the journal does "
+                "not say so (a later undo finds nothing to change)" % exc
+            )
     return report
 
 
-def verify_undo(admin: client.PciFlavorAdmin, expected: dict[str, models.Aggregate],
-                gone: dict[str, Any]) -> list[str]:
+def verify_undo(
+    admin: client.PciFlavorAdmin,
+    expected: dict[str, models.Aggregate],
+    gone: dict[str, Any],
+) -> list[str]:
     """Read the aggregates undo touched back: hosts and metadata as undo
     left them, deleted ones absent."""
     try:
@@ -265,12 +343,19 @@ def verify_undo(admin: client.PciFlavorAdmin, expected: dict[str, models.Aggrega
             out.append("aggregate %r is missing" % name)
             continue
         for host in sorted(set(have.hosts) ^ set(want.hosts)):
-            out.append("aggregate %r: host %r is %s" % (
-                name, host, "still there" if host in have.hosts
-                else "missing"))
+            out.append(
+                "aggregate %r: host %r is %s"
+                % (name, host, "still there" if host in have.hosts else "missing")
+            )
         for key in sorted(set(have.metadata) | set(want.metadata)):
             if have.metadata.get(key) != want.metadata.get(key):
-                out.append("aggregate %r, key %r: holds %s, expected %s" % (
-                    name, key, have.metadata.get(key),
-                    want.metadata.get(key, "(unset)")))
+                out.append(
+                    "aggregate %r, key %r: holds %s, expected %s"
+                    % (
+                        name,
+                        key,
+                        have.metadata.get(key),
+                        want.metadata.get(key, "(unset)"),
+                    )
+                )
     return out

@@ -36,14 +36,18 @@ class Journal:
                 fh.flush()
                 os.fsync(fh.fileno())
         except OSError as exc:
-            raise JournalError("cannot write journal %s: %s"
-                               % (self.path, exc)) from None
+            raise JournalError(
+                "cannot write journal %s: %s" % (self.path, exc)
+            ) from None
 
     def _start(self) -> None:
         if not self._started:
             self._started = True
-            self._seq = max((r.get("seq", 0) for r in read(self.path)),
-                            default=0) if os.path.exists(self.path) else 0
+            self._seq = (
+                max((r.get("seq", 0) for r in read(self.path)), default=0)
+                if os.path.exists(self.path)
+                else 0
+            )
             self._write(dict(self.run_info, event="run", time=_now()))
 
     def intent(self, op: str, **fields: Any) -> int:
@@ -93,11 +97,13 @@ def read(path: str) -> Iterator[dict[str, Any]]:
         except ValueError:
             if number == len(lines) and not line.endswith("\n"):
                 return
-            raise JournalError("journal %s, line %d is not a journal record"
-                               % (path, number)) from None
+            raise JournalError(
+                "journal %s, line %d is not a journal record" % (path, number)
+            ) from None
         if not isinstance(record, dict) or "event" not in record:
-            raise JournalError("journal %s, line %d is not a journal record"
-                               % (path, number))
+            raise JournalError(
+                "journal %s, line %d is not a journal record" % (path, number)
+            )
         yield record
 
 

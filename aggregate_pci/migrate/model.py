@@ -57,9 +57,10 @@ def definition_from_text(text: Any) -> codec.PciFlavorDefinition:
     """Parse a spec stored as JSON text (any length or spacing) and check that
     its canonical form fits Nova's value limit; raise ``PciFlavorError``."""
     if not isinstance(text, str):
-        raise codec.PciFlavorError("spec must be JSON text, got %s"
-                                   % ("NULL" if text is None
-                                      else type(text).__name__))
+        raise codec.PciFlavorError(
+            "spec must be JSON text, got %s"
+            % ("NULL" if text is None else type(text).__name__)
+        )
     definition = codec.parse_document(text, what="spec")
     codec.encode(definition)
     return definition
@@ -68,8 +69,11 @@ def definition_from_text(text: Any) -> codec.PciFlavorDefinition:
 def flavor_from_row(row: dict[str, Any]) -> SourceFlavor | BadEntry:
     """Judge one live ``pci_flavors`` row (id, name, description, spec)."""
     row_id = row.get("id")
-    ident = ("pci_flavors row id=%s" % row_id if row_id is not None
-             else "pci_flavors row name=%r (no id)" % (row.get("name"),))
+    ident = (
+        "pci_flavors row id=%s" % row_id
+        if row_id is not None
+        else "pci_flavors row name=%r (no id)" % (row.get("name"),)
+    )
     if row_id is None:
         return BadEntry(ident, "the row has no id")
     try:
@@ -79,8 +83,7 @@ def flavor_from_row(row: dict[str, Any]) -> SourceFlavor | BadEntry:
         return BadEntry(ident, str(exc))
     problem = alias.problem(name, definition)
     if problem:
-        return BadEntry(ident, "Nova could not use it as a [pci] alias: %s"
-                        % problem)
+        return BadEntry(ident, "Nova could not use it as a [pci] alias: %s" % problem)
     return SourceFlavor(name, definition, ident, row.get("description"))
 
 
@@ -99,20 +102,24 @@ def drop_name_collisions(
             good[group[0].name] = group[0]
             continue
         for flavor in group:
-            others = ", ".join("%s (%r)" % (o.origin, o.name)
-                               for o in group if o is not flavor)
-            bad.append(BadEntry(
-                flavor.origin,
-                "name %r collides with %s: Nova compares metadata keys "
-                "case-insensitively, so only one of them can be stored"
-                % (flavor.name, others)))
+            others = ", ".join(
+                "%s (%r)" % (o.origin, o.name) for o in group if o is not flavor
+            )
+            bad.append(
+                BadEntry(
+                    flavor.origin,
+                    "name %r collides with %s: Nova compares metadata keys "
+                    "case-insensitively, so only one of them can be stored"
+                    % (flavor.name, others),
+                )
+            )
     return good, bad
 
 
 #: Nova's ``[pci] alias`` fields that a PCI flavor cannot express.
 _ALIAS_UNSUPPORTED = {
     "resource_class": "PCI in Placement resource classes are not part of a "
-                      "PCI flavor (it matches vendor_id/product_id)",
+    "PCI flavor (it matches vendor_id/product_id)",
     "traits": "Placement traits are not part of a PCI flavor",
 }
 
@@ -125,11 +132,14 @@ def _definition(merged: alias.Alias) -> codec.PciFlavorDefinition:
     for spec in merged.specs:
         for field, why in _ALIAS_UNSUPPORTED.items():
             if field in spec:
-                raise codec.PciFlavorError("field %r cannot be migrated: %s"
-                                           % (field, why))
-        obj = {k: v for k, v in spec.items()
-               if k in ("vendor_id", "product_id", "device_type",
-                        "live_migratable")}
+                raise codec.PciFlavorError(
+                    "field %r cannot be migrated: %s" % (field, why)
+                )
+        obj = {
+            k: v
+            for k, v in spec.items()
+            if k in ("vendor_id", "product_id", "device_type", "live_migratable")
+        }
         if merged.numa_policy != "legacy" or merged.policy_explicit:
             obj["numa_policy"] = merged.numa_policy
         objs.append(obj)

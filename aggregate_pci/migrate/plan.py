@@ -70,13 +70,17 @@ class KeyConflict:
 
     def __str__(self) -> str:
         if not self.replaceable:
-            return ("aggregate %r, key %r: the aggregate already has key %r, "
-                    "which Nova treats as the same key (keys compare "
-                    "case-insensitively); remove it first"
-                    % (self.aggregate, self.key, self.existing))
-        return ("aggregate %r, key %r: holds %s, the source defines %s "
-                "(use --replace to overwrite)"
-                % (self.aggregate, self.key, self.existing, self.wanted))
+            return (
+                "aggregate %r, key %r: the aggregate already has key %r, "
+                "which Nova treats as the same key (keys compare "
+                "case-insensitively); remove it first"
+                % (self.aggregate, self.key, self.existing)
+            )
+        return (
+            "aggregate %r, key %r: holds %s, the source defines %s "
+            "(use --replace to overwrite)"
+            % (self.aggregate, self.key, self.existing, self.wanted)
+        )
 
 
 @dataclasses.dataclass
@@ -120,8 +124,7 @@ class MigrationPlan:
         """Block the plan with one error naming every host to add that is
         not in ``known`` (Nova's compute hosts): Nova would refuse each one
         mid-run, after earlier writes."""
-        unknown = {h: aggs for h, aggs in self.hosts_to_add().items()
-                   if h not in known}
+        unknown = {h: aggs for h, aggs in self.hosts_to_add().items() if h not in known}
         if not unknown:
             return
         self.errors.append(
@@ -129,12 +132,20 @@ class MigrationPlan:
             "refuses to add them ('openstack compute service list --service "
             "nova-compute' shows the hosts it knows). If they come from an "
             "inventory file, it is stale: re-export it with 'aggregate-pci "
-            "inventory export', or remove these hosts from it" % (
-                len(unknown), "; ".join(
-                    "host %r (for aggregate%s %s)" % (
-                        host, "s" if len(aggs) > 1 else "",
-                        ", ".join(repr(a) for a in aggs))
-                    for host, aggs in sorted(unknown.items()))))
+            "inventory export', or remove these hosts from it"
+            % (
+                len(unknown),
+                "; ".join(
+                    "host %r (for aggregate%s %s)"
+                    % (
+                        host,
+                        "s" if len(aggs) > 1 else "",
+                        ", ".join(repr(a) for a in aggs),
+                    )
+                    for host, aggs in sorted(unknown.items())
+                ),
+            )
+        )
 
     def lines(self) -> list[str]:
         """The plan for people: one line per change or problem."""
@@ -147,8 +158,10 @@ class MigrationPlan:
             for change in step.set_keys:
                 verb = "set" if change.old is None else "replace"
                 tail = "" if change.old is None else " (was %s)" % change.old
-                out.append("%s %s=%s on aggregate %r%s" % (
-                    verb, change.key, change.new, step.aggregate, tail))
+                out.append(
+                    "%s %s=%s on aggregate %r%s"
+                    % (verb, change.key, change.new, step.aggregate, tail)
+                )
         out.extend("CONFLICT " + str(c) for c in self.conflicts)
         out.extend("ERROR " + e for e in self.errors)
         out.extend("WARNING " + w for w in self.warnings)
@@ -164,29 +177,35 @@ def targets_from_mapping(mapping: Any, flavors: Iterable[str]) -> Targets:
     flavors = list(flavors)
     targets = Targets({})
     if not isinstance(mapping, dict):
-        targets.errors.append("the mapping file must hold a JSON object "
-                              "{flavor name: [aggregate names]}")
+        targets.errors.append(
+            "the mapping file must hold a JSON object {flavor name: [aggregate names]}"
+        )
         return targets
     for name, aggs in mapping.items():
         if isinstance(aggs, str):
             aggs = [aggs]
         if not isinstance(aggs, list) or not all(
-                isinstance(a, str) and a.strip() for a in aggs):
+            isinstance(a, str) and a.strip() for a in aggs
+        ):
             targets.errors.append(
                 "mapping of flavor %r: expected an aggregate name or a list "
-                "of names, got %r" % (name, aggs))
+                "of names, got %r" % (name, aggs)
+            )
             continue
         if name not in flavors:
-            targets.warnings.append("the mapping file names flavor %r, which "
-                                    "the source does not define (or which is "
-                                    "invalid there): ignored" % name)
+            targets.warnings.append(
+                "the mapping file names flavor %r, which "
+                "the source does not define (or which is "
+                "invalid there): ignored" % name
+            )
             continue
         targets.by_flavor[name] = list(dict.fromkeys(aggs))
     for name in flavors:
         if name not in mapping:
             targets.errors.append(
                 "flavor %r is not in the mapping file: map it to aggregate "
-                "name(s), or to [] to leave it out" % name)
+                "name(s), or to [] to leave it out" % name
+            )
     return targets
 
 
@@ -195,8 +214,10 @@ def targets_single(aggregate: str, flavors: Iterable[str]) -> Targets:
     return Targets({name: [aggregate] for name in flavors})
 
 
-def targets_auto(flavors: Mapping[str, SourceFlavor],
-                 inventory: Mapping[str, Sequence[matching.Pool]]) -> Targets:
+def targets_auto(
+    flavors: Mapping[str, SourceFlavor],
+    inventory: Mapping[str, Sequence[matching.Pool]],
+) -> Targets:
     """One aggregate ``pci-flavor-NAME`` per flavor, holding the hosts that
     have a PCI pool matching it (free or not: this is about what the host
     has, not what is left)."""
@@ -204,19 +225,23 @@ def targets_auto(flavors: Mapping[str, SourceFlavor],
     for name, flavor in sorted(flavors.items()):
         aggregate = AUTO_PREFIX + name
         predicate = matching.compile_definition(flavor.definition)
-        hosts = sorted(h for h, pools in inventory.items()
-                       if any(predicate(p) for p in pools))
+        hosts = sorted(
+            h for h, pools in inventory.items() if any(predicate(p) for p in pools)
+        )
         targets.by_flavor[name] = [aggregate]
         targets.hosts[aggregate] = hosts
         if not hosts:
             targets.warnings.append(
                 "flavor %r matches no host's PCI pools: aggregate %r will have "
-                "no hosts" % (name, aggregate))
+                "no hosts" % (name, aggregate)
+            )
     return targets
 
 
-def wanted_state(flavors: Mapping[str, SourceFlavor], targets: Targets,
-                 ) -> dict[str, tuple[frozenset[str], dict[str, str]]]:
+def wanted_state(
+    flavors: Mapping[str, SourceFlavor],
+    targets: Targets,
+) -> dict[str, tuple[frozenset[str], dict[str, str]]]:
     """Per target aggregate: hosts it must contain, keys it must hold."""
     wanted: dict[str, tuple[frozenset[str], dict[str, str]]] = {}
     for agg, hosts in targets.hosts.items():
@@ -225,14 +250,20 @@ def wanted_state(flavors: Mapping[str, SourceFlavor], targets: Targets,
         if name not in flavors:
             continue
         for agg in aggs:
-            wanted.setdefault(agg, (frozenset(), {}))[1][
-                codec.make_key(name)] = flavors[name].value
+            wanted.setdefault(agg, (frozenset(), {}))[1][codec.make_key(name)] = (
+                flavors[name].value
+            )
     return wanted
 
 
-def build_migration_plan(flavors: Mapping[str, SourceFlavor], targets: Targets,
-               aggregates: Iterable[AggregateState], replace: bool = False,
-               bad: Sequence[BadEntry] = (), skip_invalid: bool = False) -> MigrationPlan:
+def build_migration_plan(
+    flavors: Mapping[str, SourceFlavor],
+    targets: Targets,
+    aggregates: Iterable[AggregateState],
+    replace: bool = False,
+    bad: Sequence[BadEntry] = (),
+    skip_invalid: bool = False,
+) -> MigrationPlan:
     """Compare wanted and current state; list changes and conflicts.
 
     Bad source entries block the plan unless ``skip_invalid``.
@@ -244,25 +275,34 @@ def build_migration_plan(flavors: Mapping[str, SourceFlavor], targets: Targets,
         if skip_invalid:
             warnings.append("skipped invalid source entry %s" % entry)
         else:
-            errors.append("invalid source entry %s (fix it, or use "
-                          "--skip-invalid to migrate the rest)" % entry)
+            errors.append(
+                "invalid source entry %s (fix it, or use "
+                "--skip-invalid to migrate the rest)" % entry
+            )
     wanted = wanted_state(flavors, targets)
     steps, conflicts, unchanged = [], [], 0
     for agg in sorted(wanted):
         state = current.get(agg)
         if state is None and agg not in targets.hosts:
-            errors.append("aggregate %r (a target of %s) does not exist: "
-                          "create it and add its hosts first, or use "
-                          "--auto-aggregates" % (agg, ", ".join(
-                              repr(n) for n, a in sorted(targets.by_flavor.items())
-                              if agg in a)))
+            errors.append(
+                "aggregate %r (a target of %s) does not exist: "
+                "create it and add its hosts first, or use "
+                "--auto-aggregates"
+                % (
+                    agg,
+                    ", ".join(
+                        repr(n)
+                        for n, a in sorted(targets.by_flavor.items())
+                        if agg in a
+                    ),
+                )
+            )
             continue
         metadata = dict(state.metadata) if state else {}
         folded = {k.lower(): k for k in metadata}
         step = AggregateStep(agg, create=state is None)
         have_hosts = state.hosts if state else frozenset()
-        step.add_hosts = [h for h in targets.hosts.get(agg, ())
-                          if h not in have_hosts]
+        step.add_hosts = [h for h in targets.hosts.get(agg, ()) if h not in have_hosts]
         for key, value in sorted(wanted[agg][1].items()):
             existing_key = folded.get(key.lower())
             if existing_key is None:

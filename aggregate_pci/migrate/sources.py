@@ -28,12 +28,16 @@ _COLUMNS: dict[str, tuple[Callable[[sa.types.TypeEngine], bool], str]] = {
     "id": (lambda t: isinstance(t, sqltypes.Integer), "an integer"),
     "name": (lambda t: isinstance(t, sqltypes.String), "a string"),
     "description": (lambda t: isinstance(t, sqltypes.String), "a string"),
-    "spec": (lambda t: isinstance(t, (sqltypes.String, sqltypes.JSON)),
-             "text (or a JSON column)"),
+    "spec": (
+        lambda t: isinstance(t, (sqltypes.String, sqltypes.JSON)),
+        "text (or a JSON column)",
+    ),
     "created_at": (lambda t: isinstance(t, sqltypes.DateTime), "a datetime"),
     "updated_at": (lambda t: isinstance(t, sqltypes.DateTime), "a datetime"),
-    "deleted": (lambda t: isinstance(t, (sqltypes.Integer, sqltypes.Boolean)),
-                "an integer (0 = live)"),
+    "deleted": (
+        lambda t: isinstance(t, (sqltypes.Integer, sqltypes.Boolean)),
+        "an integer (0 = live)",
+    ),
 }
 
 
@@ -52,19 +56,24 @@ def check_schema(engine: sa.engine.Engine) -> None:
     """Raise ``SourceError`` naming the first missing or wrongly typed column."""
     inspector = sa.inspect(engine)
     if not inspector.has_table(TABLE):
-        raise SourceError("table %r not found in %s (see docs/migration.md for "
-                          "the schema)" % (TABLE, _describe(str(engine.url))))
+        raise SourceError(
+            "table %r not found in %s (see docs/migration.md for "
+            "the schema)" % (TABLE, _describe(str(engine.url)))
+        )
     found = {c["name"].lower(): c["type"] for c in inspector.get_columns(TABLE)}
     problems = []
     for column, (ok, wording) in _COLUMNS.items():
         if column not in found:
             problems.append("column %r is missing" % column)
         elif not ok(found[column]):
-            problems.append("column %r must be %s, found %s"
-                            % (column, wording, found[column]))
+            problems.append(
+                "column %r must be %s, found %s" % (column, wording, found[column])
+            )
     if problems:
-        raise SourceError("table %r does not have the expected schema: %s "
-                          "(see docs/migration.md)" % (TABLE, "; ".join(problems)))
+        raise SourceError(
+            "table %r does not have the expected schema: %s "
+            "(see docs/migration.md)" % (TABLE, "; ".join(problems))
+        )
 
 
 def _read_only(dbapi_connection, dialect_name: str) -> None:
@@ -86,13 +95,18 @@ def _sqlite_file_options(url: str) -> dict[str, Any]:
     except sa.exc.ArgumentError:
         return {}
     path = parsed.database
-    if (parsed.get_backend_name() != "sqlite" or not path
-            or path == ":memory:" or path.startswith("file:")):
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or not path
+        or path == ":memory:"
+        or path.startswith("file:")
+    ):
         return {}
     if not os.path.isfile(path):
-        raise SourceError("cannot read --db-url %s: sqlite database file %r "
-                          "does not exist (nothing was created)"
-                          % (_describe(url), path))
+        raise SourceError(
+            "cannot read --db-url %s: sqlite database file %r "
+            "does not exist (nothing was created)" % (_describe(url), path)
+        )
     uri = "file:%s?mode=ro" % urllib.parse.quote(os.path.abspath(path))
     return {"creator": lambda: sqlite3.connect(uri, uri=True)}
 
@@ -103,33 +117,39 @@ def read_table(url: str) -> model.SourceData:
     try:
         engine = sa.create_engine(url, **_sqlite_file_options(url))
     except (sa.exc.ArgumentError, ImportError) as exc:
-        raise SourceError("cannot use --db-url %s: %s"
-                          % (_describe(url), exc)) from None
+        raise SourceError(
+            "cannot use --db-url %s: %s" % (_describe(url), exc)
+        ) from None
     dialect = engine.dialect.name
-    sa.event.listen(engine, "connect",
-                    lambda conn, _record: _read_only(conn, dialect))
+    sa.event.listen(engine, "connect", lambda conn, _record: _read_only(conn, dialect))
     data = model.SourceData(description)
     try:
         check_schema(engine)
-        table = sa.Table(TABLE, sa.MetaData(),
-                         *(sa.Column(c) for c in ("id", "name", "description",
-                                                  "spec", "deleted")))
+        table = sa.Table(
+            TABLE,
+            sa.MetaData(),
+            *(sa.Column(c) for c in ("id", "name", "description", "spec", "deleted")),
+        )
         with engine.connect() as conn:
             rows = conn.execute(sa.select(table).order_by(table.c.id)).mappings().all()
             conn.rollback()
     except sa.exc.SQLAlchemyError as exc:
         first = str(exc).splitlines()[0] if str(exc) else ""
-        raise SourceError("cannot read %s: %s: %s" % (
-            description, type(exc).__name__, first)) from None
+        raise SourceError(
+            "cannot read %s: %s: %s" % (description, type(exc).__name__, first)
+        ) from None
     finally:
         engine.dispose()
     candidates = []
     for row in rows:
         row = dict(row)
         if row["deleted"] is None:
-            data.bad.append(model.BadEntry(
-                "pci_flavors row id=%s" % row["id"],
-                "column 'deleted' is NULL: use 0 for a live row"))
+            data.bad.append(
+                model.BadEntry(
+                    "pci_flavors row id=%s" % row["id"],
+                    "column 'deleted' is NULL: use 0 for a live row",
+                )
+            )
             continue
         if row["deleted"]:
             data.skipped.append("pci_flavors row id=%s (deleted)" % row["id"])

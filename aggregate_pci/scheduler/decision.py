@@ -18,6 +18,7 @@ from aggregate_pci import codec, matching
 
 LOG = logging.getLogger(__name__)
 
+
 @dataclasses.dataclass(frozen=True)
 class ManagedRequest:
     """The devices one instance asks of one PCI flavor (counts summed)."""
@@ -39,8 +40,9 @@ class RequestPlan:
     reject_all: str | None = None
 
 
-def plan_request(pci_requests: Iterable[Any], managed: Callable[[], set[str]],
-               reject_unmanaged: bool) -> RequestPlan | None:
+def plan_request(
+    pci_requests: Iterable[Any], managed: Callable[[], set[str]], reject_unmanaged: bool
+) -> RequestPlan | None:
     """The managed requests of an instance, or None if we have nothing to do.
 
     ``managed`` is called only when the instance asks for a flavor alias, so
@@ -61,9 +63,14 @@ def plan_request(pci_requests: Iterable[Any], managed: Callable[[], set[str]],
             if reject_unmanaged:
                 return RequestPlan((), reject_all=name)
             continue
-        wanted.append(ManagedRequest(
-            name, codec.KEY_PREFIX + name, sum(r.count for r in reqs),
-            tuple(r.request_id for r in reqs if getattr(r, "request_id", None))))
+        wanted.append(
+            ManagedRequest(
+                name,
+                codec.KEY_PREFIX + name,
+                sum(r.count for r in reqs),
+                tuple(r.request_id for r in reqs if getattr(r, "request_id", None)),
+            )
+        )
     return RequestPlan(tuple(wanted)) if wanted else None
 
 
@@ -102,27 +109,37 @@ class DefinitionCache:
     def log_bad(self, aggregate: Any, key: str, error: codec.PciFlavorError) -> None:
         """Log a bad value once per (aggregate, key, value)."""
         name = getattr(aggregate, "name", None) or getattr(aggregate, "uuid", "?")
-        marker = (str(getattr(aggregate, "uuid", name)), key,
-                  str(aggregate.metadata.get(key)))
+        marker = (
+            str(getattr(aggregate, "uuid", name)),
+            key,
+            str(aggregate.metadata.get(key)),
+        )
         if marker in self._logged:
             return
         if len(self._logged) >= self._log_limit:
             self._logged.clear()
         self._logged.add(marker)
-        LOG.warning("aggregate-pci: ignoring bad PCI flavor metadata on "
-                    "aggregate %r, key %r: %s (hosts whose only definition of "
-                    "this flavor it is cannot serve it; fix or delete the key)",
-                    name, key, error.reason)
+        LOG.warning(
+            "aggregate-pci: ignoring bad PCI flavor metadata on "
+            "aggregate %r, key %r: %s (hosts whose only definition of "
+            "this flavor it is cannot serve it; fix or delete the key)",
+            name,
+            key,
+            error.reason,
+        )
 
     def memory(self) -> dict[str, int]:
         """Entries held, for the benchmark's memory report."""
-        return {"parsed": self.parse.cache_info().currsize,
-                "compiled": self.compile.cache_info().currsize,
-                "logged": len(self._logged)}
+        return {
+            "parsed": self.parse.cache_info().currsize,
+            "compiled": self.compile.cache_info().currsize,
+            "logged": len(self._logged),
+        }
 
 
-def host_predicates(aggregates: Iterable[Any], plan: RequestPlan,
-                    cache: DefinitionCache) -> list[matching.Predicate] | str:
+def host_predicates(
+    aggregates: Iterable[Any], plan: RequestPlan, cache: DefinitionCache
+) -> list[matching.Predicate] | str:
     """One predicate per managed request for this host, or the name of the
     first flavor the host cannot serve at all (not in a defining aggregate,
     or only bad definitions)."""
@@ -147,8 +164,11 @@ def host_predicates(aggregates: Iterable[Any], plan: RequestPlan,
     return preds
 
 
-def explain(pools: Sequence[Mapping[str, Any]], plan: RequestPlan,
-            preds: Sequence[matching.Predicate]) -> str | None:
+def explain(
+    pools: Sequence[Mapping[str, Any]],
+    plan: RequestPlan,
+    preds: Sequence[matching.Predicate],
+) -> str | None:
     """None if the plan fits the pools, else why not (one line)."""
     supply = matching.group_supply(pools, preds)
     demands = [r.count for r in plan.requests]
@@ -158,18 +178,26 @@ def explain(pools: Sequence[Mapping[str, Any]], plan: RequestPlan,
             return None
         subset, have, need = bad
         names = [r.name for i, r in enumerate(plan.requests) if subset >> i & 1]
-        which = ("PCI flavor %r" % names[0] if len(names) == 1 else
-                 "PCI flavors %s together" % "+".join(names))
-        return ("%s could not be served: %d free device(s) matched, %d asked for"
-                % (which, have, need))
+        which = (
+            "PCI flavor %r" % names[0]
+            if len(names) == 1
+            else "PCI flavors %s together" % "+".join(names)
+        )
+        return "%s could not be served: %d free device(s) matched, %d asked for" % (
+            which,
+            have,
+            need,
+        )
     if matching.supply_feasible(supply, demands):
         return None
-    return ("PCI flavors %s could not be served together"
-            % "+".join(r.name for r in plan.requests))
+    return "PCI flavors %s could not be served together" % "+".join(
+        r.name for r in plan.requests
+    )
 
 
-def placement_maps_plan(candidates: Sequence[Mapping[str, Any]] | None,
-                        plan: RequestPlan) -> bool:
+def placement_maps_plan(
+    candidates: Sequence[Mapping[str, Any]] | None, plan: RequestPlan
+) -> bool:
     """True if any allocation candidate maps a managed request to resource
     providers (PCI in Placement on); otherwise candidates need no pruning."""
     ids = tuple(rid for r in plan.requests for rid in r.request_ids)
@@ -182,8 +210,12 @@ def placement_maps_plan(candidates: Sequence[Mapping[str, Any]] | None,
     return False
 
 
-def candidate_fits(candidate: Mapping[str, Any], pools: Sequence[Mapping[str, Any]],
-                   plan: RequestPlan, preds: Sequence[matching.Predicate]) -> bool:
+def candidate_fits(
+    candidate: Mapping[str, Any],
+    pools: Sequence[Mapping[str, Any]],
+    plan: RequestPlan,
+    preds: Sequence[matching.Predicate],
+) -> bool:
     """With PCI in Placement: do the resource providers this allocation
     candidate gives each managed request hold only devices that match the
     host's definition of that flavor?  Requests without a mapping pass."""

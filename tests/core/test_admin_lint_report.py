@@ -13,7 +13,11 @@ NV_ANY = '[{"product_id":"1eb8","vendor_id":"10de"},{"product_id":"20b5","vendor
 def records(*aggs):
     out = []
     for i, (name, hosts, meta) in enumerate(aggs):
-        out.extend(models.pci_flavor_records(models.Aggregate(i, name, None, tuple(hosts), meta)))
+        out.extend(
+            models.pci_flavor_records(
+                models.Aggregate(i, name, None, tuple(hosts), meta)
+            )
+        )
     return out
 
 
@@ -23,27 +27,48 @@ def generate(recs):
 
 
 def pool(product, addr, free=1, used=0, **tags):
-    return dict(vendor_id="10de", product_id=product, dev_type="type-PCI",
-                address=addr, count=free, used=used, **tags)
+    return dict(
+        vendor_id="10de",
+        product_id=product,
+        dev_type="type-PCI",
+        address=addr,
+        count=free,
+        used=used,
+        **tags,
+    )
 
 
 class AliasTest(unittest.TestCase):
-
     def test_or_across_aggregates_deduplicated(self):
         typed = A100.replace("{", '{"device_type":"type-PCI",')
         typed_any = NV_ANY.replace("{", '{"device_type":"type-PCI",')
-        recs = records(("a", ["h1"], {"pci_flavor:gpu": typed}),
-                       ("b", ["h2"], {"pci_flavor:gpu": typed_any}))
+        recs = records(
+            ("a", ["h1"], {"pci_flavor:gpu": typed}),
+            ("b", ["h2"], {"pci_flavor:gpu": typed_any}),
+        )
         entries = generate(recs)
         self.assertEqual(
-            [{"name": "gpu", "vendor_id": "10de", "product_id": "1eb8",
-              "device_type": "type-PCI"},
-             {"name": "gpu", "vendor_id": "10de", "product_id": "20b5",
-              "device_type": "type-PCI"}],
-            sorted(entries, key=lambda e: e["product_id"]))
-        self.assertEqual('{"device_type": "type-PCI", "name": "gpu", '
-                         '"product_id": "1eb8", "vendor_id": "10de"}',
-                         alias.line(entries[0]))
+            [
+                {
+                    "name": "gpu",
+                    "vendor_id": "10de",
+                    "product_id": "1eb8",
+                    "device_type": "type-PCI",
+                },
+                {
+                    "name": "gpu",
+                    "vendor_id": "10de",
+                    "product_id": "20b5",
+                    "device_type": "type-PCI",
+                },
+            ],
+            sorted(entries, key=lambda e: e["product_id"]),
+        )
+        self.assertEqual(
+            '{"device_type": "type-PCI", "name": "gpu", '
+            '"product_id": "1eb8", "vendor_id": "10de"}',
+            alias.line(entries[0]),
+        )
 
     def test_several_entries_of_one_name_need_device_type(self):
         # Nova's get_alias_from_config raises PciInvalidAlias for a second
@@ -54,14 +79,22 @@ class AliasTest(unittest.TestCase):
         self.assertEqual(
             "PCI flavor 'gpu', key 'pci_flavor:gpu': it becomes 2 [pci] alias "
             "entries (one per vendor/product), and Nova accepts several entries "
-            "of one name only if each sets device_type: add \"device_type\" to "
-            "every match object of this flavor", str(ctx.exception))
+            'of one name only if each sets device_type: add "device_type" to '
+            "every match object of this flavor",
+            str(ctx.exception),
+        )
 
     def test_device_type_disagreement_fails_naming_aggregates(self):
         recs = records(
             ("a", [], {"pci_flavor:gpu": A100}),
-            ("b", [], {"pci_flavor:gpu":
-                       '{"device_type":"type-PF","product_id":"20b5","vendor_id":"10de"}'}))
+            (
+                "b",
+                [],
+                {
+                    "pci_flavor:gpu": '{"device_type":"type-PF","product_id":"20b5","vendor_id":"10de"}'
+                },
+            ),
+        )
         with self.assertRaises(alias.AliasConflict) as ctx:
             generate(recs)
         msg = str(ctx.exception)
@@ -76,31 +109,60 @@ class AliasTest(unittest.TestCase):
 
 
 class LintTest(unittest.TestCase):
-
     def issues(self, recs, flavors=(), conf=None, pools=None):
-        entries = None if conf is None else [
-            alias.Entry("[pci] alias #%d" % (i + 1), text)
-            for i, text in enumerate(conf)]
-        return [(i.severity, i.subject) for i in
-                lint.lint(recs, list(flavors), entries, pools)]
+        entries = (
+            None
+            if conf is None
+            else [
+                alias.Entry("[pci] alias #%d" % (i + 1), text)
+                for i, text in enumerate(conf)
+            ]
+        )
+        return [
+            (i.severity, i.subject)
+            for i in lint.lint(recs, list(flavors), entries, pools)
+        ]
 
     def test_clean_cloud(self):
         recs = records(("a", ["h1"], {"pci_flavor:a100": A100}))
         conf = ['{"name":"a100","vendor_id":"10de","product_id":"20b5"}']
-        self.assertEqual([], self.issues(recs, [("f", {"a100": 1})], conf,
-                                         {"h1": [pool("20b5", "0000:81:00.0")]}))
+        self.assertEqual(
+            [],
+            self.issues(
+                recs, [("f", {"a100": 1})], conf, {"h1": [pool("20b5", "0000:81:00.0")]}
+            ),
+        )
 
     def test_each_problem(self):
         typed = '"device_type":"type-PCI",'
-        recs = records(("a", ["h1"], {"pci_flavor:a100": A100.replace("{", "{" + typed),
-                                      "pci_flavor:bad": '{"vendor_id":"10de"}'}),
-                       ("b", ["h2"], {"pci_flavor:a100": NV_ANY.replace("{", "{" + typed),
-                                      "pci_flavor:idle": T4}))
-        conf = ['{"name":"a100","vendor_id":"10de","product_id":"20b5",'
-                '"device_type":"type-PCI"}',
-                '{"name":"legacy","vendor_id":"8086","product_id":"1572"}']
-        found = self.issues(recs, [("f1", {"a100": 1}), ("f2", {"ghost": 1}),
-                                   ("f3", {"legacy": 1})], conf)
+        recs = records(
+            (
+                "a",
+                ["h1"],
+                {
+                    "pci_flavor:a100": A100.replace("{", "{" + typed),
+                    "pci_flavor:bad": '{"vendor_id":"10de"}',
+                },
+            ),
+            (
+                "b",
+                ["h2"],
+                {
+                    "pci_flavor:a100": NV_ANY.replace("{", "{" + typed),
+                    "pci_flavor:idle": T4,
+                },
+            ),
+        )
+        conf = [
+            '{"name":"a100","vendor_id":"10de","product_id":"20b5",'
+            '"device_type":"type-PCI"}',
+            '{"name":"legacy","vendor_id":"8086","product_id":"1572"}',
+        ]
+        found = self.issues(
+            recs,
+            [("f1", {"a100": 1}), ("f2", {"ghost": 1}), ("f3", {"legacy": 1})],
+            conf,
+        )
         self.assertIn(("error", "aggregate 'a', key 'pci_flavor:bad'"), found)
         self.assertIn(("error", "PCI flavor 'a100'"), found)  # differing defs
         self.assertIn(("error", "PCI flavor 'ghost'"), found)  # undefined
@@ -115,8 +177,12 @@ class LintTest(unittest.TestCase):
     def test_alias_matches_excluded_device(self):
         narrowed = '{"address":"0000:81:*","product_id":"20b5","vendor_id":"10de"}'
         recs = records(("a", ["h1"], {"pci_flavor:a100": narrowed}))
-        pools = {"h1": [pool("20b5", "0000:81:00.0"),
-                        pool("20b5", "0000:82:00.0", free=0, used=1)]}
+        pools = {
+            "h1": [
+                pool("20b5", "0000:81:00.0"),
+                pool("20b5", "0000:82:00.0", free=0, used=1),
+            ]
+        }
         issues = lint.lint(recs, [("f", {"a100": 1})], None, pools)
         excluded = [i for i in issues if i.subject == "host 'h1', PCI flavor 'a100'"]
         self.assertEqual(1, len(excluded))
@@ -125,17 +191,26 @@ class LintTest(unittest.TestCase):
 
 
 class CapacityTest(unittest.TestCase):
-
     def test_overlap_counted_once_and_scopes(self):
         # h1 is in both aggregates: its definition of gpu is A100 OR T4.
-        recs = records(("a", ["h1", "h2"], {"pci_flavor:gpu": A100}),
-                       ("b", ["h1"], {"pci_flavor:gpu": NV_ANY}))
-        pools = {"h1": [pool("20b5", "0000:81:00.0", free=1, used=1),
-                        pool("1eb8", "0000:82:00.0", free=2)],
-                 "h2": [pool("20b5", "0000:81:00.0", free=0, used=2),
-                        pool("1eb8", "0000:82:00.0", free=5)]}
-        rows = {(r.scope, r.name): (r.matching, r.used, r.free)
-                for r in report.capacity(recs, pools)}
+        recs = records(
+            ("a", ["h1", "h2"], {"pci_flavor:gpu": A100}),
+            ("b", ["h1"], {"pci_flavor:gpu": NV_ANY}),
+        )
+        pools = {
+            "h1": [
+                pool("20b5", "0000:81:00.0", free=1, used=1),
+                pool("1eb8", "0000:82:00.0", free=2),
+            ],
+            "h2": [
+                pool("20b5", "0000:81:00.0", free=0, used=2),
+                pool("1eb8", "0000:82:00.0", free=5),
+            ],
+        }
+        rows = {
+            (r.scope, r.name): (r.matching, r.used, r.free)
+            for r in report.capacity(recs, pools)
+        }
         self.assertEqual((4, 1, 3), rows[("host", "h1")])
         self.assertEqual((2, 2, 0), rows[("host", "h2")])
         self.assertEqual((6, 3, 3), rows[("total", "*")])
@@ -143,8 +218,9 @@ class CapacityTest(unittest.TestCase):
         self.assertEqual((4, 1, 3), rows[("aggregate", "b")])
 
     def test_fit_exact_with_overlap(self):
-        recs = records(("a", ["h1"], {"pci_flavor:a100": A100,
-                                      "pci_flavor:any": NV_ANY}))
+        recs = records(
+            ("a", ["h1"], {"pci_flavor:a100": A100, "pci_flavor:any": NV_ANY})
+        )
         pools = {"h1": [pool("20b5", "0000:81:00.0"), pool("1eb8", "0000:82:00.0")]}
         per_host, total = report.fit(recs, pools, {"any": 1, "a100": 1})
         self.assertEqual(({"h1": 1}, 1), (per_host, total))
@@ -162,55 +238,94 @@ class CapacityAgainstDirectCountTest(unittest.TestCase):
         from aggregate_pci import matching
 
         rng = random.Random(7)
-        values = [A100, T4, NV_ANY,
-                  '{"address":"0000:81:*","product_id":"20b5","vendor_id":"10de"}',
-                  '{"physical_network":"p1","product_id":"1eb8","vendor_id":"10de"}']
+        values = [
+            A100,
+            T4,
+            NV_ANY,
+            '{"address":"0000:81:*","product_id":"20b5","vendor_id":"10de"}',
+            '{"physical_network":"p1","product_id":"1eb8","vendor_id":"10de"}',
+        ]
         for _ in range(30):
             hosts = ["h%d" % i for i in range(6)]
             aggs = []
             for a in range(3):
                 members = [h for h in hosts if rng.random() < 0.5]
-                meta = {"pci_flavor:f%d" % i: rng.choice(values)
-                        for i in range(3) if rng.random() < 0.7}
+                meta = {
+                    "pci_flavor:f%d" % i: rng.choice(values)
+                    for i in range(3)
+                    if rng.random() < 0.7
+                }
                 aggs.append(("agg%d" % a, members, meta))
             recs = records(*aggs)
-            pools = {h: [dict(pool(rng.choice(["20b5", "1eb8"]),
-                                   "0000:8%d:00.0" % rng.randint(0, 2),
-                                   free=rng.randint(0, 3), used=rng.randint(0, 2)),
-                              **({"physical_network": "p1"} if rng.random() < 0.5 else {}))
-                         for _ in range(rng.randint(0, 5))] for h in hosts}
-            rows = {(r.flavor, r.scope, r.name): (r.matching, r.used, r.free)
-                    for r in report.capacity(recs, pools)}
+            pools = {
+                h: [
+                    dict(
+                        pool(
+                            rng.choice(["20b5", "1eb8"]),
+                            "0000:8%d:00.0" % rng.randint(0, 2),
+                            free=rng.randint(0, 3),
+                            used=rng.randint(0, 2),
+                        ),
+                        **({"physical_network": "p1"} if rng.random() < 0.5 else {}),
+                    )
+                    for _ in range(rng.randint(0, 5))
+                ]
+                for h in hosts
+            }
+            rows = {
+                (r.flavor, r.scope, r.name): (r.matching, r.used, r.free)
+                for r in report.capacity(recs, pools)
+            }
             for host, defs in report.host_definitions(recs).items():
                 for name, definition in defs.items():
                     pred = matching.compile_definition(definition)
                     free = matching.count_matching(pools[host], pred)
                     used = sum(p["used"] for p in pools[host] if pred(p))
-                    self.assertEqual((free + used, used, free),
-                                     rows[(name, "host", host)])
+                    self.assertEqual(
+                        (free + used, used, free), rows[(name, "host", host)]
+                    )
             for r in recs:
                 pred = matching.compile_definition(r.definition)
                 free = sum(matching.count_matching(pools[h], pred) for h in r.hosts)
                 used = sum(p["used"] for h in r.hosts for p in pools[h] if pred(p))
-                self.assertEqual((free + used, used, free),
-                                 rows[(r.name, "aggregate", r.aggregate)])
+                self.assertEqual(
+                    (free + used, used, free), rows[(r.name, "aggregate", r.aggregate)]
+                )
 
 
 class AliasFieldsTest(unittest.TestCase):
-
     def test_live_migratable_is_carried_into_the_alias(self):
-        value = ('{"device_type":"type-VF","live_migratable":"true",'
-                 '"physical_network":"physnet2","product_id":"101e","vendor_id":"15b3"}')
+        value = (
+            '{"device_type":"type-VF","live_migratable":"true",'
+            '"physical_network":"physnet2","product_id":"101e","vendor_id":"15b3"}'
+        )
         entries = generate(records(("a", ["h1"], {"pci_flavor:vf": value})))
-        self.assertEqual([{"name": "vf", "vendor_id": "15b3", "product_id": "101e",
-                           "device_type": "type-VF", "live_migratable": "true"}],
-                         entries)
+        self.assertEqual(
+            [
+                {
+                    "name": "vf",
+                    "vendor_id": "15b3",
+                    "product_id": "101e",
+                    "device_type": "type-VF",
+                    "live_migratable": "true",
+                }
+            ],
+            entries,
+        )
 
     def test_conf_alias_lists_are_refused_as_nova_does(self):
         merged, refused = alias.merge(
-            [alias.Entry("#1", '[{"name":"a","vendor_id":"10de","product_id":"20b5"}]'),
-             alias.Entry("#2", '{"name":"b","vendor_id":"10de","product_id":"20b5"}')])
+            [
+                alias.Entry(
+                    "#1", '[{"name":"a","vendor_id":"10de","product_id":"20b5"}]'
+                ),
+                alias.Entry(
+                    "#2", '{"name":"b","vendor_id":"10de","product_id":"20b5"}'
+                ),
+            ]
+        )
         self.assertEqual(["b"], list(merged))
         self.assertEqual(1, len(refused))
-        self.assertIn("an alias must be one JSON object (Nova refuses lists)",
-                      str(refused[0]))
+        self.assertIn(
+            "an alias must be one JSON object (Nova refuses lists)", str(refused[0])
+        )

@@ -5,23 +5,27 @@ import pytest
 from aggregate_pci import alias, codec
 
 A100 = codec.definition_from_json(
-    {"vendor_id": "10de", "product_id": "20b5", "device_type": "type-PCI"})
+    {"vendor_id": "10de", "product_id": "20b5", "device_type": "type-PCI"}
+)
 
 
 def entries(*texts):
     return [alias.Entry("[pci] alias #%d" % (i + 1), t) for i, t in enumerate(texts)]
 
 
-@pytest.mark.parametrize("spec, want", [
-    ("a100:2", {"a100": 2}),
-    ("a100:1, t4:2", {"a100": 1, "t4": 2}),
-    ("a100:1,a100:2", {"a100": 3}),
-    ("a100", {"a100": 1}),
-    ("a100:x", {"a100": 0}),
-    ("", {}),
-    (None, {}),
-    (" , ", {}),
-])
+@pytest.mark.parametrize(
+    "spec, want",
+    [
+        ("a100:2", {"a100": 2}),
+        ("a100:1, t4:2", {"a100": 1, "t4": 2}),
+        ("a100:1,a100:2", {"a100": 3}),
+        ("a100", {"a100": 1}),
+        ("a100:x", {"a100": 0}),
+        ("", {}),
+        (None, {}),
+        (" , ", {}),
+    ],
+)
 def test_parse_request(spec, want):
     assert alias.parse_request(spec) == want
 
@@ -32,9 +36,12 @@ def test_request_of_extra_specs():
 
 
 def test_merge_ors_entries_of_one_name():
-    merged, refused = alias.merge(entries(
-        '{"name": "gpu", "vendor_id": "10de", "product_id": "20b5", "device_type": "type-PCI"}',
-        '{"name": "gpu", "vendor_id": "10de", "product_id": "1db4", "device_type": "type-PCI"}'))
+    merged, refused = alias.merge(
+        entries(
+            '{"name": "gpu", "vendor_id": "10de", "product_id": "20b5", "device_type": "type-PCI"}',
+            '{"name": "gpu", "vendor_id": "10de", "product_id": "1db4", "device_type": "type-PCI"}',
+        )
+    )
     assert refused == []
     assert merged["gpu"].idents == ("[pci] alias #1", "[pci] alias #2")
     assert merged["gpu"].numa_policy == "legacy"
@@ -43,14 +50,17 @@ def test_merge_ors_entries_of_one_name():
 
 
 def test_merge_reports_each_refusal_with_its_entry():
-    merged, refused = alias.merge(entries(
-        '[{"name": "a"}]',
-        '{"vendor_id": "10de"}',
-        '{"name": "b", "vendor_id": "10de", "product_id": "20b5", "x": 1}',
-        '{"name": "ok", "vendor_id": "10de", "product_id": "20b5"}'))
+    merged, refused = alias.merge(
+        entries(
+            '[{"name": "a"}]',
+            '{"vendor_id": "10de"}',
+            '{"name": "b", "vendor_id": "10de", "product_id": "20b5", "x": 1}',
+            '{"name": "ok", "vendor_id": "10de", "product_id": "20b5"}',
+        )
+    )
     assert list(merged) == ["ok"]
     assert [str(r) for r in refused] == [
-        '[pci] alias #1: an alias must be one JSON object (Nova refuses lists), '
+        "[pci] alias #1: an alias must be one JSON object (Nova refuses lists), "
         'got [{"name": "a"}]; write one alias line per entry',
         "[pci] alias #2: the alias has no 'name'",
         "[pci] alias #3: unknown alias field(s) 'x' (Nova refuses them)",
@@ -58,9 +68,12 @@ def test_merge_reports_each_refusal_with_its_entry():
 
 
 def test_merge_refuses_names_nova_refuses():
-    _, refused = alias.merge(entries(
-        '{"name": "n", "vendor_id": "10de", "product_id": "20b5"}',
-        '{"name": "n", "vendor_id": "10de", "product_id": "1db4"}'))
+    _, refused = alias.merge(
+        entries(
+            '{"name": "n", "vendor_id": "10de", "product_id": "20b5"}',
+            '{"name": "n", "vendor_id": "10de", "product_id": "1db4"}',
+        )
+    )
     assert len(refused) == 1
     assert refused[0].ident == "[pci] alias #1, [pci] alias #2 (alias 'n')"
     assert "each sets device_type" in refused[0].reason
@@ -68,26 +81,39 @@ def test_merge_refuses_names_nova_refuses():
 
 def test_generate_and_problem():
     assert alias.generate({"a100": {"agg": A100}}) == [
-        {"name": "a100", "vendor_id": "10de", "product_id": "20b5",
-         "device_type": "type-PCI"}]
+        {
+            "name": "a100",
+            "vendor_id": "10de",
+            "product_id": "20b5",
+            "device_type": "type-PCI",
+        }
+    ]
     assert alias.problem("a100", A100) is None
-    two = codec.definition_from_json([{"vendor_id": "10de", "product_id": "20b5"},
-                                      {"vendor_id": "10de", "product_id": "1db4"}])
-    assert "add \"device_type\" to every match object" in alias.problem("gpu", two)
+    two = codec.definition_from_json(
+        [
+            {"vendor_id": "10de", "product_id": "20b5"},
+            {"vendor_id": "10de", "product_id": "1db4"},
+        ]
+    )
+    assert 'add "device_type" to every match object' in alias.problem("gpu", two)
 
 
 def test_generated_entries_merge_back_unchanged():
     generated = alias.generate({"a100": {"agg": A100}})
     merged, refused = alias.merge(entries(*map(alias.line, generated)))
     assert refused == []
-    assert merged["a100"].specs == ({"vendor_id": "10de", "product_id": "20b5",
-                                     "device_type": "type-PCI"},)
+    assert merged["a100"].specs == (
+        {"vendor_id": "10de", "product_id": "20b5", "device_type": "type-PCI"},
+    )
 
 
 def test_predicates_match_what_the_claim_accepts():
-    merged, _ = alias.merge(entries(
-        '{"name": "a100", "vendor_id": "10de", "product_id": "20b5"}'))
-    pred = alias.predicates((a.name, s) for a in merged.values() for s in a.specs)["a100"]
+    merged, _ = alias.merge(
+        entries('{"name": "a100", "vendor_id": "10de", "product_id": "20b5"}')
+    )
+    pred = alias.predicates((a.name, s) for a in merged.values() for s in a.specs)[
+        "a100"
+    ]
     assert pred({"vendor_id": "10de", "product_id": "20b5", "dev_type": "type-PCI"})
     assert not pred({"vendor_id": "10de", "product_id": "1db4", "dev_type": "type-PCI"})
 

@@ -3,14 +3,21 @@
 from aggregate_pci import capacity, codec
 
 GPU = codec.parse_value('{"vendor_id":"10de","product_id":"20b5"}')
-NV = codec.parse_value('[{"vendor_id":"10de","product_id":"20b5"},'
-                       '{"vendor_id":"10de","product_id":"1db4"}]')
+NV = codec.parse_value(
+    '[{"vendor_id":"10de","product_id":"20b5"},'
+    '{"vendor_id":"10de","product_id":"1db4"}]'
+)
 T4 = codec.parse_value('{"vendor_id":"10de","product_id":"1db4"}')
 
 
 def pool(product, count):
-    return {"vendor_id": "10de", "product_id": product, "dev_type": "type-PCI",
-            "count": count, "address": "0000:81:00.0"}
+    return {
+        "vendor_id": "10de",
+        "product_id": product,
+        "dev_type": "type-PCI",
+        "count": count,
+        "address": "0000:81:00.0",
+    }
 
 
 POOLS = [pool("20b5", 2), pool("1db4", 3)]
@@ -35,8 +42,10 @@ def test_instances_fit_is_joint():
 
 
 def test_fleet():
-    hosts = {"h1": (POOLS, {"gpu": GPU, "nv": NV}),
-             "h2": ([pool("1db4", 4)], {"nv": NV})}
+    hosts = {
+        "h1": (POOLS, {"gpu": GPU, "nv": NV}),
+        "h2": ([pool("1db4", 4)], {"nv": NV}),
+    }
     per_host, total = capacity.fleet_free_by_flavor(hosts)
     assert per_host == {"h1": {"gpu": 2, "nv": 5}, "h2": {"nv": 4}}
     assert total == {"gpu": 2, "nv": 9}

@@ -19,8 +19,14 @@ def agg(name, **metadata):
 
 
 def pool(product, count=1, address="0000:81:00.0", rp=None):
-    p = {"vendor_id": "10de", "product_id": product, "dev_type": "type-PCI",
-         "numa_node": 0, "count": count, "address": address}
+    p = {
+        "vendor_id": "10de",
+        "product_id": product,
+        "dev_type": "type-PCI",
+        "numa_node": 0,
+        "count": count,
+        "address": address,
+    }
     if rp:
         p["rp_uuid"] = rp
     return p
@@ -33,6 +39,7 @@ def plan(*requests, managed=("a100", "t4", "nv-any"), reject=False):
 def test_no_alias_requests_means_no_plan_and_no_lookup():
     def boom():
         raise AssertionError("managed names must not be looked up")
+
     assert fu.plan_request([NS(alias_name=None, count=1)], boom, False) is None
     assert fu.plan_request([], boom, False) is None
 
@@ -47,7 +54,8 @@ def test_unmanaged_requests_are_left_alone_or_rejected():
 def test_requests_of_one_name_are_summed():
     p = plan(req("a100", 1, "r1"), req("a100", 2, "r2"))
     assert [(r.name, r.count, r.request_ids) for r in p.requests] == [
-        ("a100", 3, ("r1", "r2"))]
+        ("a100", 3, ("r1", "r2"))
+    ]
 
 
 def test_host_outside_defining_aggregates_cannot_serve():
@@ -62,7 +70,9 @@ def test_definitions_or_across_host_aggregates():
     p = plan(req("a100", 2))
     preds = fu.host_predicates(
         [agg("g1", **{"pci_flavor:a100": A100}), agg("g2", **{"pci_flavor:a100": T4})],
-        p, cache)
+        p,
+        cache,
+    )
     assert fu.explain([pool("20b5"), pool("1eb8")], p, preds) is None
 
 
@@ -73,14 +83,16 @@ def test_bad_value_is_ignored_logged_once_and_fails_closed(caplog):
     with caplog.at_level(logging.WARNING, logger="aggregate_pci.scheduler.decision"):
         assert fu.host_predicates([bad], p, cache) == "a100"
         assert fu.host_predicates([bad], p, cache) == "a100"
-        preds = fu.host_predicates([bad, agg("ok", **{"pci_flavor:a100": A100})],
-                                   p, cache)
+        preds = fu.host_predicates(
+            [bad, agg("ok", **{"pci_flavor:a100": A100})], p, cache
+        )
     assert not isinstance(preds, str)
     assert [r.getMessage() for r in caplog.records] == [
         "aggregate-pci: ignoring bad PCI flavor metadata on aggregate 'bad', key "
         "'pci_flavor:a100': missing required field 'product_id' (4 hex digits, as "
         "Nova's [pci] alias requires) (hosts whose only definition of this flavor "
-        "it is cannot serve it; fix or delete the key)"]
+        "it is cannot serve it; fix or delete the key)"
+    ]
 
 
 def test_changed_value_is_not_served_from_cache():
@@ -91,19 +103,22 @@ def test_changed_value_is_not_served_from_cache():
     assert fu.explain(pools, p, fu.host_predicates([a], p, cache)) is None
     a.metadata["pci_flavor:a100"] = T4
     assert fu.explain(pools, p, fu.host_predicates([a], p, cache)) == (
-        "PCI flavor 'a100' could not be served: 0 free device(s) matched, 1 asked for")
+        "PCI flavor 'a100' could not be served: 0 free device(s) matched, 1 asked for"
+    )
 
 
 def test_explain_names_the_flavors_that_cannot_be_served_together():
     cache = fu.DefinitionCache(16)
     p = plan(req("a100"), req("nv-any"))
     preds = fu.host_predicates(
-        [agg("g", **{"pci_flavor:a100": A100, "pci_flavor:nv-any": NV_ANY})], p, cache)
+        [agg("g", **{"pci_flavor:a100": A100, "pci_flavor:nv-any": NV_ANY})], p, cache
+    )
     assert fu.explain([pool("20b5"), pool("1eb8")], p, preds) is None
     assert fu.explain([pool("20b5", 2)], p, preds) is None
     assert fu.explain([pool("20b5")], p, preds) == (
         "PCI flavors a100+nv-any together could not be served: "
-        "1 free device(s) matched, 2 asked for")
+        "1 free device(s) matched, 2 asked for"
+    )
 
 
 def test_candidate_fits_checks_the_mapped_providers():
@@ -111,9 +126,13 @@ def test_candidate_fits_checks_the_mapped_providers():
     p = plan(req("a100", 1, "rid"))
     preds = fu.host_predicates(
         [agg("g", **{"pci_flavor:a100": A100[:-1] + ',"address":"0000:82:*"}'})],
-        p, cache)
-    pools = [pool("20b5", address="0000:81:00.0", rp="rp81"),
-             pool("20b5", address="0000:82:00.0", rp="rp82")]
+        p,
+        cache,
+    )
+    pools = [
+        pool("20b5", address="0000:81:00.0", rp="rp81"),
+        pool("20b5", address="0000:82:00.0", rp="rp82"),
+    ]
     assert fu.candidate_fits({"mappings": {"rid-0": ["rp82"]}}, pools, p, preds)
     assert not fu.candidate_fits({"mappings": {"rid-0": ["rp81"]}}, pools, p, preds)
     assert fu.candidate_fits({"mappings": {"other-0": ["rp81"]}}, pools, p, preds)
@@ -135,9 +154,12 @@ def test_placement_maps_plan():
     assert not fu.placement_maps_plan([], p)
     assert not fu.placement_maps_plan([{"mappings": {}}], p)
     assert not fu.placement_maps_plan([{"mappings": {"other-0": ["rp"]}}], p)
-    assert fu.placement_maps_plan([{"mappings": {}}, {"mappings": {"rid-0": ["rp"]}}], p)
-    assert not fu.placement_maps_plan([{"mappings": {"rid-0": ["rp"]}}],
-                                      plan(req("a100", 1)))
+    assert fu.placement_maps_plan(
+        [{"mappings": {}}, {"mappings": {"rid-0": ["rp"]}}], p
+    )
+    assert not fu.placement_maps_plan(
+        [{"mappings": {"rid-0": ["rp"]}}], plan(req("a100", 1))
+    )
 
 
 def test_cached_parse_errors_do_not_keep_the_callers_frames_alive():

@@ -11,13 +11,21 @@ def d(value):
 
 
 GPU_A = d('{"vendor_id":"10de","product_id":"20b5"}')
-ANY_NV = d('[{"vendor_id":"10de","product_id":"20b5"},'
-           '{"vendor_id":"10de","product_id":"1db4"}]')
+ANY_NV = d(
+    '[{"vendor_id":"10de","product_id":"20b5"},'
+    '{"vendor_id":"10de","product_id":"1db4"}]'
+)
 
 
 def pool(vendor="10de", product="20b5", count=1, **extra):
-    p = {"vendor_id": vendor, "product_id": product, "dev_type": "type-PCI",
-         "numa_node": 0, "count": count, "address": "0000:81:00.0"}
+    p = {
+        "vendor_id": vendor,
+        "product_id": product,
+        "dev_type": "type-PCI",
+        "numa_node": 0,
+        "count": count,
+        "address": "0000:81:00.0",
+    }
     p.update(extra)
     return p
 
@@ -25,15 +33,22 @@ def pool(vendor="10de", product="20b5", count=1, **extra):
 def test_values_compare_case_insensitively_like_nova():
     assert GPU_A(pool(vendor="10DE", product="20B5"))
     assert d('{"vendor_id":"15b3","product_id":"101e","physical_network":"PhysNet2"}')(
-        pool("15b3", "101e", physical_network="physnet2"))
+        pool("15b3", "101e", physical_network="physnet2")
+    )
 
 
 def test_and_within_an_object():
-    nic = d('{"vendor_id":"15b3","product_id":"101e","device_type":"type-VF",'
-            '"physical_network":"physnet2"}')
+    nic = d(
+        '{"vendor_id":"15b3","product_id":"101e","device_type":"type-VF",'
+        '"physical_network":"physnet2"}'
+    )
     assert nic(pool("15b3", "101e", dev_type="type-VF", physical_network="physnet2"))
-    assert not nic(pool("15b3", "101e", dev_type="type-PF", physical_network="physnet2"))
-    assert not nic(pool("15b3", "101e", dev_type="type-VF", physical_network="physnet1"))
+    assert not nic(
+        pool("15b3", "101e", dev_type="type-PF", physical_network="physnet2")
+    )
+    assert not nic(
+        pool("15b3", "101e", dev_type="type-VF", physical_network="physnet1")
+    )
     assert not nic(pool("15b3", "101e", dev_type="type-VF"))
 
 
@@ -55,16 +70,22 @@ def test_address_glob():
 
 
 def test_custom_tag_and_numa_policy_does_not_narrow():
-    m = d('{"vendor_id":"10de","product_id":"20b5","gpu_model":"a100",'
-          '"numa_policy":"required"}')
+    m = d(
+        '{"vendor_id":"10de","product_id":"20b5","gpu_model":"a100",'
+        '"numa_policy":"required"}'
+    )
     assert m(pool(gpu_model="A100"))
     assert not m(pool(gpu_model="h100"))
 
 
 def test_pool_matches_and_count_matching():
     definition = codec.parse_value('{"vendor_id":"10de","product_id":"20b5"}')
-    pools = [pool(count=3), pool(product="1db4", count=2), pool(count=0),
-             pool(count=-1)]
+    pools = [
+        pool(count=3),
+        pool(product="1db4", count=2),
+        pool(count=0),
+        pool(count=-1),
+    ]
     assert matching.pool_matches(pools[0], definition)
     assert matching.count_matching(pools, GPU_A) == 3
     assert matching.count_matching(pools, ANY_NV) == 5
@@ -74,8 +95,10 @@ def test_exact_where_nova_greedy_fails():
     # One 20b5 and one 1db4 device.  Request ANY_NV first, then GPU_A: a
     # greedy assignment in request order may give the 20b5 to ANY_NV and
     # then have nothing left for GPU_A.  An assignment exists.
-    pools = [pool(product="20b5", address="0000:81:00.0"),
-             pool(product="1db4", address="0000:82:00.0")]
+    pools = [
+        pool(product="20b5", address="0000:81:00.0"),
+        pool(product="1db4", address="0000:82:00.0"),
+    ]
     assert feasible(pools, [(ANY_NV, 1), (GPU_A, 1)])
     assert not feasible(pools, [(ANY_NV, 1), (GPU_A, 2)])
     assert not feasible(pools, [(ANY_NV, 2), (GPU_A, 1)])

@@ -10,8 +10,9 @@ from aggregate_pci.codec import PciFlavorError
 from tests.core import brute
 
 hex4 = st.text("0123456789abcdefABCDEF", min_size=4, max_size=4)
-tag_value = st.text(st.characters(min_codepoint=32, max_codepoint=126),
-                    min_size=1, max_size=12)
+tag_value = st.text(
+    st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=12
+)
 match_obj = st.fixed_dictionaries(
     {"vendor_id": hex4, "product_id": hex4},
     optional={
@@ -20,7 +21,8 @@ match_obj = st.fixed_dictionaries(
         "physical_network": tag_value,
         "gpu_model": tag_value,
         "address": st.sampled_from(["0000:81:*", "0000:8[12]:00.?", "*"]),
-    })
+    },
+)
 definition_doc = st.one_of(match_obj, st.lists(match_obj, min_size=1, max_size=3))
 
 
@@ -37,8 +39,7 @@ def test_round_trip(doc):
     again = codec.parse_value(text)
     assert again == first
     assert again.serialize() == text
-    assert text == json.dumps(json.loads(text), sort_keys=True,
-                              separators=(",", ":"))
+    assert text == json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))
 
 
 @given(st.text(max_size=300))
@@ -52,13 +53,33 @@ def test_arbitrary_text_parses_or_raises_our_error(text):
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
-    | st.text(max_size=6) | hex4,
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.sampled_from(["vendor_id", "product_id", "device_type",
-                                       "numa_policy", "address", "count", "x y",
-                                       "tag"]), children, max_size=4),
-    max_leaves=8)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=6)
+    | hex4,
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "vendor_id",
+                    "product_id",
+                    "device_type",
+                    "numa_policy",
+                    "address",
+                    "count",
+                    "x y",
+                    "tag",
+                ]
+            ),
+            children,
+            max_size=4,
+        )
+    ),
+    max_leaves=8,
+)
 
 
 @given(json_values)
@@ -82,19 +103,25 @@ def test_arbitrary_names_are_valid_or_refused(name):
 # -- feasibility and capacity against brute force --------------------------
 
 PRODUCTS = ["0001", "0002", "0003"]
-pool_st = st.fixed_dictionaries({
-    "vendor_id": st.just("10de"),
-    "product_id": st.sampled_from(PRODUCTS),
-    "dev_type": st.sampled_from(["type-PCI", "type-VF"]),
-    "count": st.integers(0, 3),
-    "address": st.sampled_from(["0000:81:00.0", "0000:82:00.0"]),
-})
+pool_st = st.fixed_dictionaries(
+    {
+        "vendor_id": st.just("10de"),
+        "product_id": st.sampled_from(PRODUCTS),
+        "dev_type": st.sampled_from(["type-PCI", "type-VF"]),
+        "count": st.integers(0, 3),
+        "address": st.sampled_from(["0000:81:00.0", "0000:82:00.0"]),
+    }
+)
 small_match = st.fixed_dictionaries(
     {"vendor_id": st.just("10de"), "product_id": st.sampled_from(PRODUCTS)},
-    optional={"device_type": st.sampled_from(["type-PCI", "type-VF"]),
-              "address": st.sampled_from(["0000:81:*", "0000:8?:00.0"])})
+    optional={
+        "device_type": st.sampled_from(["type-PCI", "type-VF"]),
+        "address": st.sampled_from(["0000:81:*", "0000:8?:00.0"]),
+    },
+)
 small_def = st.lists(small_match, min_size=1, max_size=3).map(
-    lambda objs: codec.definition_from_json(objs))
+    lambda objs: codec.definition_from_json(objs)
+)
 request_st = st.lists(st.tuples(small_def, st.integers(0, 3)), max_size=3)
 
 
@@ -120,8 +147,10 @@ def test_max_flow_agrees_with_brute_force(pools, requests):
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(pool_st, max_size=3),
-       st.lists(st.tuples(small_def, st.integers(1, 2)), min_size=1, max_size=2))
+@given(
+    st.lists(pool_st, max_size=3),
+    st.lists(st.tuples(small_def, st.integers(1, 2)), min_size=1, max_size=2),
+)
 def test_instances_fit_agrees_with_brute_force(pools, requests):
     if sum(p["count"] for p in pools) > 7:
         return

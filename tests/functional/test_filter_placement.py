@@ -12,14 +12,21 @@ A100 = '{"product_id":"20b5","vendor_id":"10de"}'
 class PlacementScopingTest(support.AggregatePciTestBase):
     PCI_IN_PLACEMENT = True
     PCI_DEVICE_SPEC = [{"vendor_id": "10de", "product_id": "20b5"}]
-    PCI_ALIAS = [{"name": "a100", "vendor_id": "10de", "product_id": "20b5",
-                  "device_type": "type-PCI"}]
+    PCI_ALIAS = [
+        {
+            "name": "a100",
+            "vendor_id": "10de",
+            "product_id": "20b5",
+            "device_type": "type-PCI",
+        }
+    ]
 
     def setUp(self):
         super().setUp()
         for host in ("compute1", "compute2"):
-            self.start_compute(host, pci_info=support.gpu_host(
-                [(0x81, GPU_A100), (0x82, GPU_A100)]))
+            self.start_compute(
+                host, pci_info=support.gpu_host([(0x81, GPU_A100), (0x82, GPU_A100)])
+            )
         self.agg = self.make_aggregate("gpu", ["compute1"])
 
     def test_scoping_and_exhaustion(self):
@@ -33,8 +40,9 @@ class PlacementScopingTest(support.AggregatePciTestBase):
     def test_address_narrowing_prunes_allocation_candidates(self):
         # Both of compute1's A100s are allocation candidates in Placement;
         # only the one on bus 0x82 matches.  The server must get exactly it.
-        self.set_metadata(self.agg["id"], {
-            "pci_flavor:a100": A100[:-1] + ',"address":"0000:82:*"}'})
+        self.set_metadata(
+            self.agg["id"], {"pci_flavor:a100": A100[:-1] + ',"address":"0000:82:*"}'}
+        )
         flavor = self.nova_flavor("a100:1")
         server = self.boot(flavor)
         self.assertEqual("compute1", self.host_of(server))
@@ -44,6 +52,8 @@ class PlacementScopingTest(support.AggregatePciTestBase):
 
     def _pci_addresses_of(self, server):
         from nova import objects
-        inst = objects.Instance.get_by_uuid(self.ctxt, server["id"],
-                                            expected_attrs=["pci_devices"])
+
+        inst = objects.Instance.get_by_uuid(
+            self.ctxt, server["id"], expected_attrs=["pci_devices"]
+        )
         return sorted(d.address for d in inst.pci_devices)

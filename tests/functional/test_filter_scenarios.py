@@ -8,15 +8,19 @@ from tests.functional.support import GPU_A100, GPU_T4
 
 A100 = '{"product_id":"20b5","vendor_id":"10de"}'
 T4 = '{"product_id":"1eb8","vendor_id":"10de"}'
-NV_ANY = '[%s,%s]' % (A100, T4)
+NV_ANY = "[%s,%s]" % (A100, T4)
 
 
 class NarrowingTest(support.AggregatePciTestBase):
     # gpu_model is a custom tag that [pci] device_spec puts on the A100s of
     # bus 0x81 only; the pool of bus 0x82 carries no such tag.
     PCI_DEVICE_SPEC = [
-        {"vendor_id": "10de", "product_id": "20b5", "address": "0000:81:*",
-         "gpu_model": "a100-80g"},
+        {
+            "vendor_id": "10de",
+            "product_id": "20b5",
+            "address": "0000:81:*",
+            "gpu_model": "a100-80g",
+        },
         {"vendor_id": "10de", "product_id": "20b5", "address": "0000:82:*"},
         {"vendor_id": "10de", "product_id": "1eb8"},
     ]
@@ -24,21 +28,24 @@ class NarrowingTest(support.AggregatePciTestBase):
     def setUp(self):
         super().setUp()
         self.start_compute("compute1", pci_info=support.gpu_host([(0x81, GPU_A100)]))
-        self.start_compute("compute2", pci_info=support.gpu_host(
-            [(0x82, GPU_A100), (0x83, GPU_A100)]))
+        self.start_compute(
+            "compute2", pci_info=support.gpu_host([(0x82, GPU_A100), (0x83, GPU_A100)])
+        )
         self.agg = self.make_aggregate("gpu", ["compute1", "compute2"])
 
     def test_address_glob(self):
-        self.set_metadata(self.agg["id"], {
-            "pci_flavor:a100": A100[:-1] + ',"address":"0000:81:*"}'})
+        self.set_metadata(
+            self.agg["id"], {"pci_flavor:a100": A100[:-1] + ',"address":"0000:81:*"}'}
+        )
         flavor = self.nova_flavor("a100:1")
         self.assertEqual("compute1", self.host_of(self.boot(flavor)))
         # compute2 has two free A100s, but not on bus 0x81.
         self.boot(flavor, expected_state="ERROR")
 
     def test_custom_tag(self):
-        self.set_metadata(self.agg["id"], {
-            "pci_flavor:a100": A100[:-1] + ',"gpu_model":"A100-80G"}'})
+        self.set_metadata(
+            self.agg["id"], {"pci_flavor:a100": A100[:-1] + ',"gpu_model":"A100-80G"}'}
+        )
         flavor = self.nova_flavor("a100:1")
         self.assertEqual("compute1", self.host_of(self.boot(flavor)))
         self.boot(flavor, expected_state="ERROR")
@@ -46,29 +53,45 @@ class NarrowingTest(support.AggregatePciTestBase):
 
 class OverlapAndMultiCreateTest(support.AggregatePciTestBase):
     PCI_ALIAS = support.AggregatePciTestBase.PCI_ALIAS + [
-        {"name": "nv-any", "vendor_id": "10de", "product_id": "20b5",
-         "device_type": "type-PCI"},
-        {"name": "nv-any", "vendor_id": "10de", "product_id": "1eb8",
-         "device_type": "type-PCI"},
+        {
+            "name": "nv-any",
+            "vendor_id": "10de",
+            "product_id": "20b5",
+            "device_type": "type-PCI",
+        },
+        {
+            "name": "nv-any",
+            "vendor_id": "10de",
+            "product_id": "1eb8",
+            "device_type": "type-PCI",
+        },
     ]
 
     def test_two_overlapping_flavors_requested_together(self):
         # compute1: one A100 + one T4 (in the aggregate): a100:1 + nv-any:1
         # fits only by giving the T4 to nv-any.  compute2: two T4s (in the
         # aggregate): nv-any fits, a100 does not.  compute3: outside.
-        self.start_compute("compute1", pci_info=support.gpu_host(
-            [(0x81, GPU_A100), (0x82, GPU_T4)]))
-        self.start_compute("compute2", pci_info=support.gpu_host(
-            [(0x81, GPU_T4), (0x82, GPU_T4)]))
-        self.start_compute("compute3", pci_info=support.gpu_host(
-            [(0x81, GPU_A100), (0x82, GPU_A100)]))
-        self.make_aggregate("gpu", ["compute1", "compute2"],
-                            {"pci_flavor:a100": A100, "pci_flavor:nv-any": NV_ANY})
+        self.start_compute(
+            "compute1", pci_info=support.gpu_host([(0x81, GPU_A100), (0x82, GPU_T4)])
+        )
+        self.start_compute(
+            "compute2", pci_info=support.gpu_host([(0x81, GPU_T4), (0x82, GPU_T4)])
+        )
+        self.start_compute(
+            "compute3", pci_info=support.gpu_host([(0x81, GPU_A100), (0x82, GPU_A100)])
+        )
+        self.make_aggregate(
+            "gpu",
+            ["compute1", "compute2"],
+            {"pci_flavor:a100": A100, "pci_flavor:nv-any": NV_ANY},
+        )
         flavor = self.nova_flavor("a100:1,nv-any:1")
         self.assertEqual("compute1", self.host_of(self.boot(flavor)))
         self.boot(flavor, expected_state="ERROR")
         # nv-any alone still fits on compute2.
-        self.assertEqual("compute2", self.host_of(self.boot(self.nova_flavor("nv-any:2"))))
+        self.assertEqual(
+            "compute2", self.host_of(self.boot(self.nova_flavor("nv-any:2")))
+        )
 
     def _multi_create(self, flavor, count, expected_state):
         body = self._build_server(flavor_id=flavor, networks="none")
@@ -77,14 +100,19 @@ class OverlapAndMultiCreateTest(support.AggregatePciTestBase):
         body["return_reservation_id"] = True
         resv = self.api.post_server({"server": body})["reservation_id"]
         servers = self.api.get_servers(
-            detail=True, search_opts={"reservation_id": resv})
+            detail=True, search_opts={"reservation_id": resv}
+        )
         return [self._wait_for_state_change(s, expected_state) for s in servers]
 
     def test_multi_create_sees_shrinking_pools(self):
-        self.start_compute("compute1", pci_info=support.gpu_host(
-            [(0x81 + i, GPU_A100) for i in range(4)]))
-        self.start_compute("compute2", pci_info=support.gpu_host(
-            [(0x81 + i, GPU_A100) for i in range(4)]))
+        self.start_compute(
+            "compute1",
+            pci_info=support.gpu_host([(0x81 + i, GPU_A100) for i in range(4)]),
+        )
+        self.start_compute(
+            "compute2",
+            pci_info=support.gpu_host([(0x81 + i, GPU_A100) for i in range(4)]),
+        )
         self.make_aggregate("gpu", ["compute1"], {"pci_flavor:a100": A100})
         flavor = self.nova_flavor("a100:2")
         servers = self._multi_create(flavor, 2, "ACTIVE")
@@ -92,10 +120,14 @@ class OverlapAndMultiCreateTest(support.AggregatePciTestBase):
         self.boot(self.nova_flavor("a100:1"), expected_state="ERROR")
 
     def test_multi_create_more_than_fits_fails(self):
-        self.start_compute("compute1", pci_info=support.gpu_host(
-            [(0x81 + i, GPU_A100) for i in range(3)]))
-        self.start_compute("compute2", pci_info=support.gpu_host(
-            [(0x81 + i, GPU_A100) for i in range(4)]))
+        self.start_compute(
+            "compute1",
+            pci_info=support.gpu_host([(0x81 + i, GPU_A100) for i in range(3)]),
+        )
+        self.start_compute(
+            "compute2",
+            pci_info=support.gpu_host([(0x81 + i, GPU_A100) for i in range(4)]),
+        )
         self.make_aggregate("gpu", ["compute1"], {"pci_flavor:a100": A100})
         servers = self._multi_create(self.nova_flavor("a100:2"), 2, "ERROR")
         self.assertEqual(2, len(servers))
@@ -103,17 +135,25 @@ class OverlapAndMultiCreateTest(support.AggregatePciTestBase):
 
 
 class BadMetadataAndRuntimeTest(support.AggregatePciTestBase):
-
     def setUp(self):
         super().setUp()
         for host in ("compute1", "compute2", "compute3"):
-            self.start_compute(host, pci_info=support.gpu_host(
-                [(0x81, GPU_A100), (0x82, GPU_A100), (0x83, GPU_T4)]))
+            self.start_compute(
+                host,
+                pci_info=support.gpu_host(
+                    [(0x81, GPU_A100), (0x82, GPU_A100), (0x83, GPU_T4)]
+                ),
+            )
 
     def test_bad_value_fails_closed_for_its_flavor_only(self):
-        self.make_aggregate("bad", ["compute1"], {
-            "pci_flavor:a100": '{"vendor_id":"10de","product_id":"20b5x"}',
-            "pci_flavor:t4": T4})
+        self.make_aggregate(
+            "bad",
+            ["compute1"],
+            {
+                "pci_flavor:a100": '{"vendor_id":"10de","product_id":"20b5x"}',
+                "pci_flavor:t4": T4,
+            },
+        )
         self.make_aggregate("good", ["compute2"], {"pci_flavor:a100": A100})
         a100 = self.nova_flavor("a100:1")
         hosts = {self.host_of(self.boot(a100)) for _ in range(2)}
@@ -122,8 +162,11 @@ class BadMetadataAndRuntimeTest(support.AggregatePciTestBase):
         self.boot(a100, expected_state="ERROR")
         # The same aggregate's good t4 definition keeps working.
         self.assertEqual("compute1", self.host_of(self.boot(self.nova_flavor("t4:1"))))
-        warnings = [line for line in self.stdlog.logger.output.splitlines()
-                    if "ignoring bad PCI flavor metadata" in line]
+        warnings = [
+            line
+            for line in self.stdlog.logger.output.splitlines()
+            if "ignoring bad PCI flavor metadata" in line
+        ]
         self.assertEqual(1, len(warnings), warnings)
         self.assertIn("aggregate 'bad', key 'pci_flavor:a100'", warnings[0])
 
@@ -151,5 +194,8 @@ class ReversedOrderOverlapTest(OverlapAndMultiCreateTest):
     """Same scenarios with AggregatePciFilter after PciPassthroughFilter:
     the decisions must not depend on the order."""
 
-    ADDITIONAL_FILTERS = ["NUMATopologyFilter", "PciPassthroughFilter",
-                          "AggregatePciFilter"]
+    ADDITIONAL_FILTERS = [
+        "NUMATopologyFilter",
+        "PciPassthroughFilter",
+        "AggregatePciFilter",
+    ]

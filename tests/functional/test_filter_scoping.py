@@ -7,16 +7,18 @@ from tests.functional.support import GPU_A100
 
 
 class ScopingTest(support.AggregatePciTestBase):
-
     def setUp(self):
         super().setUp()
         # Both hosts have two A100s; only compute1 is in the aggregate.
         for host in ("compute1", "compute2"):
-            self.start_compute(host, pci_info=support.gpu_host(
-                [(0x81, GPU_A100), (0x82, GPU_A100)]))
+            self.start_compute(
+                host, pci_info=support.gpu_host([(0x81, GPU_A100), (0x82, GPU_A100)])
+            )
         self.agg = self.make_aggregate(
-            "gpu-hosts", ["compute1"],
-            {"pci_flavor:a100": '{"product_id":"20b5","vendor_id":"10de"}'})
+            "gpu-hosts",
+            ["compute1"],
+            {"pci_flavor:a100": '{"product_id":"20b5","vendor_id":"10de"}'},
+        )
         self.flavor = self.nova_flavor("a100:1")
 
     def test_scoped_to_aggregate_and_exhausted(self):
@@ -33,10 +35,12 @@ class ScopingTest(support.AggregatePciTestBase):
     def test_unmanaged_alias_is_left_to_nova(self):
         self.set_metadata(self.agg["id"], {"pci_flavor:a100": None})
         servers = [self.boot(self.flavor) for _ in range(3)]
-        self.assertEqual({"compute1", "compute2"},
-                         {self.host_of(s) for s in servers})
+        self.assertEqual({"compute1", "compute2"}, {self.host_of(s) for s in servers})
 
 
 class ReversedOrderScopingTest(ScopingTest):
-    ADDITIONAL_FILTERS = ["NUMATopologyFilter", "PciPassthroughFilter",
-                          "AggregatePciFilter"]
+    ADDITIONAL_FILTERS = [
+        "NUMATopologyFilter",
+        "PciPassthroughFilter",
+        "AggregatePciFilter",
+    ]

@@ -28,10 +28,11 @@ def server_url():
     url = os.environ.get(ENV)
     if not url:
         if os.environ.get("CI", "").lower() == "true":
-            raise AssertionError("%s is not set under CI=true: .ci/run must "
-                                 "start MariaDB (tools/mariadb.sh)" % ENV)
-        raise unittest.SkipTest("no MariaDB: set %s (tools/mariadb.sh start)"
-                                % ENV)
+            raise AssertionError(
+                "%s is not set under CI=true: .ci/run must "
+                "start MariaDB (tools/mariadb.sh)" % ENV
+            )
+        raise unittest.SkipTest("no MariaDB: set %s (tools/mariadb.sh start)" % ENV)
     return url.rstrip("/")
 
 
@@ -43,8 +44,7 @@ class ScratchDatabase:
         self.name = "aggpci_%s" % uuid.uuid4().hex[:12]
         self.admin = sa.create_engine(server + "/")
         with self.admin.begin() as conn:
-            conn.exec_driver_sql("CREATE DATABASE %s CHARACTER SET utf8mb4"
-                                 % self.name)
+            conn.exec_driver_sql("CREATE DATABASE %s CHARACTER SET utf8mb4" % self.name)
         test.addCleanup(self.drop)
         self.url = "%s/%s" % (server, self.name)
 
@@ -58,14 +58,14 @@ class ScratchDatabase:
         with engine.connect() as conn:
             rows = conn.exec_driver_sql(
                 "SELECT id, name, description, spec, created_at, updated_at, "
-                "deleted FROM pci_flavors ORDER BY id").all()
+                "deleted FROM pci_flavors ORDER BY id"
+            ).all()
             total = conn.exec_driver_sql("CHECKSUM TABLE pci_flavors").all()
         engine.dispose()
         return rows, total
 
 
 class MariaDbTableTest(unittest.TestCase):
-
     def setUp(self):
         self.db = ScratchDatabase(self)
 
@@ -80,29 +80,39 @@ class MariaDbTableTest(unittest.TestCase):
     def test_session_is_read_only(self):
         make_db(self.db.url, scenario_rows()[:1], MYSQL_SCHEMA)
         engine = sa.create_engine(self.db.url)
-        sa.event.listen(engine, "connect",
-                        lambda conn, _r: sources._read_only(conn, "mysql"))
+        sa.event.listen(
+            engine, "connect", lambda conn, _r: sources._read_only(conn, "mysql")
+        )
         with engine.connect() as conn, self.assertRaises(sa.exc.DBAPIError) as ctx:
             conn.exec_driver_sql("DELETE FROM pci_flavors")
         self.assertIn("READ ONLY", str(ctx.exception))
         engine.dispose()
 
     def test_wrong_and_missing_columns_are_named(self):
-        schema = (MYSQL_SCHEMA.replace("deleted INT NOT NULL DEFAULT 0",
-                                       "deleted DATETIME")
-                  .replace("created_at DATETIME, ", ""))
+        schema = MYSQL_SCHEMA.replace(
+            "deleted INT NOT NULL DEFAULT 0", "deleted DATETIME"
+        ).replace("created_at DATETIME, ", "")
         make_db(self.db.url, [], schema)
         with self.assertRaises(sources.SourceError) as ctx:
             sources.read_table(self.db.url)
         msg = str(ctx.exception)
         self.assertIn("column 'created_at' is missing", msg)
-        self.assertIn("column 'deleted' must be an integer (0 = live), found "
-                      "DATETIME", msg)
+        self.assertIn(
+            "column 'deleted' must be an integer (0 = live), found DATETIME", msg
+        )
 
     def test_boolean_deleted_column_is_accepted(self):
-        make_db(self.db.url, [{"name": "a100", "deleted": 0, "spec":
-                               '{"vendor_id":"10de","product_id":"20b5"}'}],
-                MYSQL_SCHEMA.replace("deleted INT", "deleted BOOLEAN"))
+        make_db(
+            self.db.url,
+            [
+                {
+                    "name": "a100",
+                    "deleted": 0,
+                    "spec": '{"vendor_id":"10de","product_id":"20b5"}',
+                }
+            ],
+            MYSQL_SCHEMA.replace("deleted INT", "deleted BOOLEAN"),
+        )
         self.assertEqual(["a100"], list(sources.read_table(self.db.url).flavors))
 
     def test_missing_table(self):

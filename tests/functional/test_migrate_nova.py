@@ -25,12 +25,24 @@ from tests.functional.test_migrate_mariadb import MYSQL_SCHEMA, ScratchDatabase
 from tests.unit.test_migrate_sources import digest, make_db
 
 ROWS = [
-    {"id": 1, "name": "a100", "deleted": 0,
-     "spec": '{"vendor_id":"10de","product_id":"20b5","device_type":"type-PCI"}'},
-    {"id": 2, "name": "t4", "deleted": 0,
-     "spec": '{"vendor_id":"10de","product_id":"1eb8","device_type":"type-PCI"}'},
-    {"id": 3, "name": "retired", "deleted": 3,
-     "spec": '{"vendor_id":"10de","product_id":"1db4"}'},
+    {
+        "id": 1,
+        "name": "a100",
+        "deleted": 0,
+        "spec": '{"vendor_id":"10de","product_id":"20b5","device_type":"type-PCI"}',
+    },
+    {
+        "id": 2,
+        "name": "t4",
+        "deleted": 0,
+        "spec": '{"vendor_id":"10de","product_id":"1eb8","device_type":"type-PCI"}',
+    },
+    {
+        "id": 3,
+        "name": "retired",
+        "deleted": 3,
+        "spec": '{"vendor_id":"10de","product_id":"1db4"}',
+    },
 ]
 
 
@@ -46,23 +58,20 @@ class FailingSession(ks_session.Session):
         self.methods = getattr(self, "methods", []) + [method]
         self.calls += 1
         if self.calls == self.fail_at and not self.after:
-            raise ks_exc.ConnectFailure("injected failure before call %d"
-                                        % self.calls)
+            raise ks_exc.ConnectFailure("injected failure before call %d" % self.calls)
         response = super().request(url, method, *args, **kwargs)
         if self.calls == self.fail_at:
-            raise ks_exc.ConnectFailure("injected failure after call %d"
-                                        % self.calls)
+            raise ks_exc.ConnectFailure("injected failure after call %d" % self.calls)
         return response
 
 
 class MigrateOntoNovaTest(support.AggregatePciTestBase):
-
     def setUp(self):
         super().setUp()
-        self.start_compute("compute1", pci_info=support.gpu_host(
-            [(0x81, GPU_A100), (0x82, GPU_A100)]))
-        self.start_compute("compute2", pci_info=support.gpu_host(
-            [(0x81, GPU_T4)]))
+        self.start_compute(
+            "compute1", pci_info=support.gpu_host([(0x81, GPU_A100), (0x82, GPU_A100)])
+        )
+        self.start_compute("compute2", pci_info=support.gpu_host([(0x81, GPU_T4)]))
         self.start_compute("compute3", pci_info=support.gpu_host([]))
         # Requests for aliases no aggregate defines fail: a boot can only
         # succeed through the migrated aggregate metadata.
@@ -74,21 +83,22 @@ class MigrateOntoNovaTest(support.AggregatePciTestBase):
 
     def admin(self, fail_at=None, after=False):
         plain = self.keystone_session()
-        sess = FailingSession(auth=plain.auth,
-                              additional_headers=plain.additional_headers)
+        sess = FailingSession(
+            auth=plain.auth, additional_headers=plain.additional_headers
+        )
         sess.fail_at, sess.after = fail_at, after
         return client.PciFlavorAdmin(sess, connect_retries=0), sess
 
     def state(self):
-        return {a["name"]: (sorted(a["hosts"]), a["metadata"])
-                for a in self.admin_api.api_get(
-                    "/os-aggregates").body["aggregates"]}
+        return {
+            a["name"]: (sorted(a["hosts"]), a["metadata"])
+            for a in self.admin_api.api_get("/os-aggregates").body["aggregates"]
+        }
 
     def migrate(self, url, admin, dry_run=False):
         data = sources.read_table(url)
         targets = plan.targets_auto(data.flavors, nova_db.host_pools(self.ctxt))
-        return apply.migrate(admin, data, targets, self.journal,
-                             dry_run=dry_run)
+        return apply.migrate(admin, data, targets, self.journal, dry_run=dry_run)
 
     def check_migration(self, url, source_content):
         """Migrate from ``url``; ``source_content()`` snapshots the source,
@@ -106,8 +116,9 @@ class MigrateOntoNovaTest(support.AggregatePciTestBase):
         self.assertEqual(["GET", "GET"], dry_sess.methods)
         self.assertEqual(6, dry.plan.change_count)
         self.assertIn("create aggregate 'pci-flavor-a100'", dry.plan.lines())
-        self.assertIn("add host 'compute1' to aggregate 'pci-flavor-a100'",
-                      dry.plan.lines())
+        self.assertIn(
+            "add host 'compute1' to aggregate 'pci-flavor-a100'", dry.plan.lines()
+        )
         self.assertEqual(initial, self.state())
         self.assertFalse(os.path.exists(self.journal))
 
@@ -117,9 +128,13 @@ class MigrateOntoNovaTest(support.AggregatePciTestBase):
         clean = self.state()
         self.assertEqual(["compute1"], clean["pci-flavor-a100"][0])
         self.assertEqual(["compute2"], clean["pci-flavor-t4"][0])
-        self.assertEqual({"pci_flavor:a100":
-                          '{"device_type":"type-PCI","product_id":"20b5",'
-                          '"vendor_id":"10de"}'}, clean["pci-flavor-a100"][1])
+        self.assertEqual(
+            {
+                "pci_flavor:a100": '{"device_type":"type-PCI","product_id":"20b5",'
+                '"vendor_id":"10de"}'
+            },
+            clean["pci-flavor-a100"][1],
+        )
         self.assertNotIn("pci-flavor-retired", clean)
         clean_calls = sess.calls
         # one list, one compute-service list, per new aggregate: create,
@@ -142,8 +157,14 @@ class MigrateOntoNovaTest(support.AggregatePciTestBase):
         self.assertEqual(initial, self.state())
 
         # 2: the compute-service list; 3 to 8: writes; 9: read-back
-        for n, after in ((2, False), (3, False), (4, True), (6, False),
-                         (7, True), (clean_calls - 1, True)):
+        for n, after in (
+            (2, False),
+            (3, False),
+            (4, True),
+            (6, False),
+            (7, True),
+            (clean_calls - 1, True),
+        ):
             with self.subTest(fail_at=n, after=after):
                 failing, _ = self.admin(fail_at=n, after=after)
                 try:
@@ -162,8 +183,13 @@ class MigrateOntoNovaTest(support.AggregatePciTestBase):
     def cli(self, *argv, admin=None):
         """Run ``aggregate-pci ARGV`` in-process; (rc, stdout, stderr)."""
         out, err = io.StringIO(), io.StringIO()
-        rc = shell.main(list(argv), stdout=out, stderr=err,
-                        admin_factory=lambda: admin, nova_context=self.ctxt)
+        rc = shell.main(
+            list(argv),
+            stdout=out,
+            stderr=err,
+            admin_factory=lambda: admin,
+            nova_context=self.ctxt,
+        )
         return rc, out.getvalue(), err.getvalue()
 
     def test_stale_inventory_host_refused_before_any_write(self):
@@ -181,9 +207,16 @@ class MigrateOntoNovaTest(support.AggregatePciTestBase):
         with open(inventory, "w") as fh:
             json.dump(doc, fh)
         initial = self.state()
-        argv = ("migrate", "--db-url", "sqlite:///" + path,
-                "--auto-aggregates", "--inventory", inventory,
-                "--journal", self.journal)
+        argv = (
+            "migrate",
+            "--db-url",
+            "sqlite:///" + path,
+            "--auto-aggregates",
+            "--inventory",
+            inventory,
+            "--journal",
+            self.journal,
+        )
         for extra in (("--dry-run",), ()):
             with self.subTest(extra=extra):
                 admin, sess = self.admin()
@@ -191,9 +224,14 @@ class MigrateOntoNovaTest(support.AggregatePciTestBase):
                 self.assertEqual(1, rc, out + err)
                 self.assertIn(
                     "ERROR 1 host(s) to add are not compute hosts Nova knows: "
-                    "host 'compute9' (for aggregate 'pci-flavor-a100'). ", out)
-                self.assertIn("re-export it with 'aggregate-pci inventory "
-                              "export', or remove these hosts from it", out)
+                    "host 'compute9' (for aggregate 'pci-flavor-a100'). ",
+                    out,
+                )
+                self.assertIn(
+                    "re-export it with 'aggregate-pci inventory "
+                    "export', or remove these hosts from it",
+                    out,
+                )
                 self.assertNotIn("'compute1' (", out)
                 self.assertIn("nothing written: 0 conflict(s), 1 error(s)", out)
                 # two reads (aggregates, compute services), no write

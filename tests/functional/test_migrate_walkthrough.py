@@ -13,15 +13,19 @@ import pathlib
 
 _ROOT = pathlib.Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location(
-    "migrate_walkthrough", _ROOT / "tools" / "migrate_walkthrough.py")
+    "migrate_walkthrough", _ROOT / "tools" / "migrate_walkthrough.py"
+)
 walkthrough = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(walkthrough)
 
 
 class WalkthroughDocTest(walkthrough.Walkthrough):
-
     def test_docs_show_what_the_code_prints(self):
         text = self.transcript()
         _, on_page, _ = walkthrough.page_block(_ROOT / "docs" / "migration.md")
-        self.assertEqual(on_page, text, "docs/migration.md is stale: run "
-                         "tools/migrate_walkthrough.py --write docs/migration.md")
+        self.assertEqual(
+            on_page,
+            text,
+            "docs/migration.md is stale: run "
+            "tools/migrate_walkthrough.py --write docs/migration.md",
+        )

@@ -41,17 +41,19 @@ class FilterCallCheck:
     """Mixin for a Nova ``_PCIServersTestBase`` class: enable our filter
     (first among the extra filters, the recommended place) and check it."""
 
-    ADDITIONAL_FILTERS = [FILTER_NAME, "NUMATopologyFilter",
-                          "PciPassthroughFilter"]
+    ADDITIONAL_FILTERS = [FILTER_NAME, "NUMATopologyFilter", "PciPassthroughFilter"]
 
     def setUp(self):
-        self.flags(available_filters=["nova.scheduler.filters.all_filters",
-                                      FILTER_PATH], group="filter_scheduler")
+        self.flags(
+            available_filters=["nova.scheduler.filters.all_filters", FILTER_PATH],
+            group="filter_scheduler",
+        )
         super().setUp()
         self.agg_pci_calls = collections.Counter()
         host_manager = self.scheduler.manager.host_manager
-        ours = [f for f in host_manager.enabled_filters
-                if type(f).__name__ == FILTER_NAME]
+        ours = [
+            f for f in host_manager.enabled_filters if type(f).__name__ == FILTER_NAME
+        ]
         self.assertEqual(1, len(ours), "%s is not enabled" % FILTER_NAME)
         self._wrap_filter(ours[0])
         self._wrap_filter_runs(host_manager.filter_handler)
@@ -69,8 +71,7 @@ class FilterCallCheck:
             reqs = _pci_requests(spec_obj)
             calls["calls"] += 1
             calls["pci_calls"] += bool(reqs)
-            calls["alias_calls"] += any(
-                getattr(r, "alias_name", None) for r in reqs)
+            calls["alias_calls"] += any(getattr(r, "alias_name", None) for r in reqs)
             calls["hosts_in"] += len(hosts_in)
             calls["hosts_out"] += len(hosts_out)
             if [id(h) for h in hosts_out] != [id(h) for h in hosts_in]:
@@ -96,24 +97,29 @@ class FilterCallCheck:
         if not calls["pci_calls"]:
             NO_PCI_CALLS.append(self.id().rsplit(".", 2)[-2:])
         self.assertEqual(
-            0, calls["changed"],
+            0,
+            calls["changed"],
             "%s removed or reordered hosts although no aggregate defines a "
-            "PCI flavor: %s" % (FILTER_NAME, dict(calls)))
+            "PCI flavor: %s" % (FILTER_NAME, dict(calls)),
+        )
         if calls["pci_filter_runs"]:
             self.assertGreater(
-                calls["pci_calls"], 0,
+                calls["pci_calls"],
+                0,
                 "the scheduler filtered hosts for PCI requests %d time(s) "
                 "but %s never saw one: %s"
-                % (calls["pci_filter_runs"], FILTER_NAME, dict(calls)))
+                % (calls["pci_filter_runs"], FILTER_NAME, dict(calls)),
+            )
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _report_filter_totals(request):
     yield
-    lines = ["%s over Nova's PCI tests: %s" % (
-        FILTER_NAME, ", ".join("%s=%d" % kv for kv in sorted(TOTALS.items())))]
-    lines += ["  no PCI request reached it in %s.%s" % tuple(t)
-              for t in NO_PCI_CALLS]
+    lines = [
+        "%s over Nova's PCI tests: %s"
+        % (FILTER_NAME, ", ".join("%s=%d" % kv for kv in sorted(TOTALS.items())))
+    ]
+    lines += ["  no PCI request reached it in %s.%s" % tuple(t) for t in NO_PCI_CALLS]
     plugins = request.config.pluginmanager
     reporter = plugins.get_plugin("terminalreporter")
     capture = plugins.get_plugin("capturemanager")
@@ -131,12 +137,14 @@ class PCIServersTest(FilterCallCheck, nova_pci.PCIServersTest):
 
 
 class PCIServersWithPreferredNUMATest(
-        FilterCallCheck, nova_pci.PCIServersWithPreferredNUMATest):
+    FilterCallCheck, nova_pci.PCIServersWithPreferredNUMATest
+):
     """Alias with the 'preferred' NUMA policy."""
 
 
 class PCIServersWithRequiredNUMATest(
-        FilterCallCheck, nova_pci.PCIServersWithRequiredNUMATest):
+    FilterCallCheck, nova_pci.PCIServersWithRequiredNUMATest
+):
     """Alias with the 'required' NUMA policy (the boot must fail)."""
 
 
@@ -146,8 +154,10 @@ class SRIOVServersTest(FilterCallCheck, nova_pci.SRIOVServersTest):
 
 #: Live-migration failure matrix left out of the default run (time only).
 LIVE_MIGRATION_FAILURE_MATRIX = sorted(
-    name for name in dir(nova_pci.SRIOVServersTest)
-    if name.startswith("test_live_migrate_VF_") and "_fails_" in name)
+    name
+    for name in dir(nova_pci.SRIOVServersTest)
+    if name.startswith("test_live_migrate_VF_") and "_fails_" in name
+)
 
 if os.environ.get("AGGREGATE_PCI_NOVA_FULL") != "1":
     for _name in LIVE_MIGRATION_FAILURE_MATRIX:

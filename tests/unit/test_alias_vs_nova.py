@@ -19,23 +19,31 @@ B = '"vendor_id": "10de", "product_id": "1db4"'
 CASES = {
     "one": ['{"name": "a", %s}' % A],
     "two names": ['{"name": "a", %s}' % A, '{"name": "b", %s}' % B],
-    "two with type": ['{"name": "a", %s, "device_type": "type-PF"}' % A,
-                      '{"name": "a", %s, "device_type": "type-PF"}' % B],
+    "two with type": [
+        '{"name": "a", %s, "device_type": "type-PF"}' % A,
+        '{"name": "a", %s, "device_type": "type-PF"}' % B,
+    ],
     "two without type": ['{"name": "a", %s}' % A, '{"name": "a", %s}' % B],
-    "one without type": ['{"name": "a", %s, "device_type": "type-PF"}' % A,
-                         '{"name": "a", %s}' % B],
-    "type mismatch": ['{"name": "a", %s, "device_type": "type-PF"}' % A,
-                      '{"name": "a", %s, "device_type": "type-VF"}' % B],
+    "one without type": [
+        '{"name": "a", %s, "device_type": "type-PF"}' % A,
+        '{"name": "a", %s}' % B,
+    ],
+    "type mismatch": [
+        '{"name": "a", %s, "device_type": "type-PF"}' % A,
+        '{"name": "a", %s, "device_type": "type-VF"}' % B,
+    ],
     "policy mismatch": [
         '{"name": "a", %s, "device_type": "type-PF", "numa_policy": "required"}' % A,
-        '{"name": "a", %s, "device_type": "type-PF"}' % B],
+        '{"name": "a", %s, "device_type": "type-PF"}' % B,
+    ],
     "explicit legacy equals default": [
         '{"name": "a", %s, "device_type": "type-PF", "numa_policy": "legacy"}' % A,
-        '{"name": "a", %s, "device_type": "type-PF"}' % B],
+        '{"name": "a", %s, "device_type": "type-PF"}' % B,
+    ],
     "policy": ['{"name": "a", %s, "numa_policy": "preferred"}' % A],
     "list": ['[{"name": "a", %s}]' % A],
     "not json": ['{"name": "a", %s' % A],
-    "no name": ['{%s}' % A],
+    "no name": ["{%s}" % A],
     "unknown field": ['{"name": "a", %s, "colour": "red"}' % A],
     "bad capability": ['{"name": "a", %s, "capability_type": "usb"}' % A],
     "live migratable": ['{"name": "a", %s, "live_migratable": "yes"}' % A],
@@ -44,7 +52,6 @@ CASES = {
 
 
 class AliasAgreesWithNovaTest(unittest.TestCase):
-
     def setUp(self):
         self.fixture = config_fixture.Config(nova.conf.CONF)
         self.fixture.setUp()
@@ -65,20 +72,23 @@ class AliasAgreesWithNovaTest(unittest.TestCase):
             with self.subTest(case=case):
                 theirs = self.nova(entries)
                 merged, refused = alias.merge(
-                    alias.Entry("#%d" % i, e) for i, e in enumerate(entries))
+                    alias.Entry("#%d" % i, e) for i, e in enumerate(entries)
+                )
                 self.assertEqual(theirs is not None, not refused, refused)
                 if theirs is None:
                     continue
                 self.assertEqual(set(theirs), set(merged))
                 for name, (policy, specs) in theirs.items():
                     self.assertEqual(policy, merged[name].numa_policy)
-                    self.assertEqual([s.get("dev_type") for s in specs],
-                                     [s.get("device_type") for s in merged[name].specs])
+                    self.assertEqual(
+                        [s.get("dev_type") for s in specs],
+                        [s.get("device_type") for s in merged[name].specs],
+                    )
 
     def test_read_conf_reads_what_nova_reads(self):
         # [DEFAULT] pci_alias (Nova's deprecated name) is still read.
         with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
-            f.write("[DEFAULT]\npci_alias = {\"name\": \"a\", %s}\n" % A)
+            f.write('[DEFAULT]\npci_alias = {"name": "a", %s}\n' % A)
         self.addCleanup(os.unlink, f.name)
         entries, warnings = alias.read_conf([f.name])
         self.assertEqual(['{"name": "a", %s}' % A], [e.text for e in entries])

@@ -26,8 +26,17 @@ def bench():
     return module
 
 
-TINY = ["--hosts", "80", "--repeat", "2", "--full-repeat", "1",
-        "--sample", "80", "--no-db-query"]
+TINY = [
+    "--hosts",
+    "80",
+    "--repeat",
+    "2",
+    "--full-repeat",
+    "1",
+    "--sample",
+    "80",
+    "--no-db-query",
+]
 
 
 def test_tiny_run_agrees_with_the_reference(bench):
@@ -39,8 +48,11 @@ def test_tiny_run_agrees_with_the_reference(bench):
     # kind: passing, outside any defining aggregate, and too few devices.
     outcomes = res["sample_outcomes"]
     assert res["sample"] == 80
-    assert outcomes["pass"] > 0 and outcomes["no-definition"] > 0 \
-        and outcomes["no-fit"] > 0, outcomes
+    assert (
+        outcomes["pass"] > 0
+        and outcomes["no-definition"] > 0
+        and outcomes["no-fit"] > 0
+    ), outcomes
     assert res["ours_passed"] == outcomes["pass"]
     assert res["nova_full_passed"] == res["nova_pools_passed"]
     for key in ("ours_s", "nova_full_s", "nova_pools_s"):
@@ -69,19 +81,30 @@ def _host(aggregates, pools):
 
 
 def _agg(**flavors):
-    return types.SimpleNamespace(metadata={
-        codec.KEY_PREFIX + name.replace("_", "-"): value
-        for name, value in flavors.items()})
+    return types.SimpleNamespace(
+        metadata={
+            codec.KEY_PREFIX + name.replace("_", "-"): value
+            for name, value in flavors.items()
+        }
+    )
 
 
 A100 = '{"product_id":"20b5","vendor_id":"10de"}'
-NV_ANY = ('[{"product_id":"20b5","vendor_id":"10de"},'
-          '{"product_id":"1db4","vendor_id":"10de"}]')
+NV_ANY = (
+    '[{"product_id":"20b5","vendor_id":"10de"},'
+    '{"product_id":"1db4","vendor_id":"10de"}]'
+)
 
 
 def _gpu(product, address, count=1):
-    return {"vendor_id": "10de", "product_id": product, "dev_type": "type-PCI",
-            "address": address, "numa_node": 0, "count": count}
+    return {
+        "vendor_id": "10de",
+        "product_id": product,
+        "dev_type": "type-PCI",
+        "address": address,
+        "numa_node": 0,
+        "count": count,
+    }
 
 
 def test_reference_semantics(bench):
@@ -92,21 +115,28 @@ def test_reference_semantics(bench):
     # A100-or-V100 in another, so two GPUs of different models serve gpu:2.
     host = _host([_agg(gpu=A100), _agg(gpu=NV_ANY)], [a100, v100])
     assert bench.reference_decision(host, [("gpu", 2)], managed) == "pass"
-    assert bench.reference_decision(
-        _host([_agg(gpu=A100)], [a100, v100]), [("gpu", 2)], managed) == "no-fit"
+    assert (
+        bench.reference_decision(
+            _host([_agg(gpu=A100)], [a100, v100]), [("gpu", 2)], managed
+        )
+        == "no-fit"
+    )
     # Jointly: a100:1 can only take the A100, so gpu:1 must take the V100.
     host = _host([_agg(gpu=NV_ANY, a100=A100)], [a100, v100])
     assert bench.reference_decision(host, [("gpu", 1), ("a100", 1)], managed) == "pass"
-    assert bench.reference_decision(host, [("gpu", 1), ("a100", 2)], managed) == "no-fit"
+    assert (
+        bench.reference_decision(host, [("gpu", 1), ("a100", 2)], managed) == "no-fit"
+    )
     # A bad value is ignored: the host has no valid definition of "gpu".
     host = _host([_agg(gpu='{"vendor_id":"10de"}')], [a100])
     assert bench.reference_decision(host, [("gpu", 1)], managed) == "no-definition"
     # Unmanaged names are left alone.
     assert bench.reference_decision(host, [("nic", 4)], managed) == "pass"
     # Narrowing address glob.
-    host = _host([_agg(gpu='{"address":"0000:82:*","product_id":"20b5",'
-                           '"vendor_id":"10de"}')],
-                 [a100, _gpu("20b5", "0000:82:00.0")])
+    host = _host(
+        [_agg(gpu='{"address":"0000:82:*","product_id":"20b5","vendor_id":"10de"}')],
+        [a100, _gpu("20b5", "0000:82:00.0")],
+    )
     assert bench.reference_decision(host, [("gpu", 1)], managed) == "pass"
     assert bench.reference_decision(host, [("gpu", 2)], managed) == "no-fit"
 

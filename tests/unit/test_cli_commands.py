@@ -24,20 +24,35 @@ A100 = '{"product_id":"20b5","vendor_id":"10de"}'
 
 
 class CliTest(unittest.TestCase):
-
     def setUp(self):
         self.mock = requests_mock.Mocker()
         self.mock.start()
         self.addCleanup(self.mock.stop)
-        self.aggs = [{"id": 1, "name": "gpu-hosts", "uuid": "u1", "hosts": ["c1"],
-                      "metadata": {"pci_flavor:a100": A100},
-                      "availability_zone": None}]
-        self.flavors = [{"id": "10", "name": "gpu.small", "links": [],
-                         "extra_specs": {"pci_passthrough:alias": "a100:1"}}]
-        self.mock.get(URL + "/os-aggregates",
-                      json=lambda r, c: {"aggregates": self.aggs})
-        self.mock.get(URL + "/flavors/detail", json=lambda r, c: {
-            "flavors": [] if "marker" in r.qs else self.flavors})
+        self.aggs = [
+            {
+                "id": 1,
+                "name": "gpu-hosts",
+                "uuid": "u1",
+                "hosts": ["c1"],
+                "metadata": {"pci_flavor:a100": A100},
+                "availability_zone": None,
+            }
+        ]
+        self.flavors = [
+            {
+                "id": "10",
+                "name": "gpu.small",
+                "links": [],
+                "extra_specs": {"pci_passthrough:alias": "a100:1"},
+            }
+        ]
+        self.mock.get(
+            URL + "/os-aggregates", json=lambda r, c: {"aggregates": self.aggs}
+        )
+        self.mock.get(
+            URL + "/flavors/detail",
+            json=lambda r, c: {"flavors": [] if "marker" in r.qs else self.flavors},
+        )
 
         def set_meta(request, context):
             meta = request.json()["set_metadata"]["metadata"]
@@ -53,8 +68,12 @@ class CliTest(unittest.TestCase):
     def run_cli(self, *argv):
         sess = ks_session.Session(auth=noauth.NoAuth(endpoint=URL))
         out, err = io.StringIO(), io.StringIO()
-        rc = shell.main(list(argv), stdout=out, stderr=err,
-                        admin_factory=lambda: client.PciFlavorAdmin(sess, connect_retries=0))
+        rc = shell.main(
+            list(argv),
+            stdout=out,
+            stderr=err,
+            admin_factory=lambda: client.PciFlavorAdmin(sess, connect_retries=0),
+        )
         return rc, out.getvalue(), err.getvalue()
 
     def posts(self):
@@ -62,31 +81,63 @@ class CliTest(unittest.TestCase):
 
     def test_create_with_options_json_output(self):
         rc, out, err = self.run_cli(
-            "flavor", "create", "vf2", "--aggregate", "gpu-hosts",
-            "--vendor-id", "15B3", "--product-id", "101e",
-            "--device-type", "type-VF", "--match", "physical_network=physnet2",
-            "-f", "json")
+            "flavor",
+            "create",
+            "vf2",
+            "--aggregate",
+            "gpu-hosts",
+            "--vendor-id",
+            "15B3",
+            "--product-id",
+            "101e",
+            "--device-type",
+            "type-VF",
+            "--match",
+            "physical_network=physnet2",
+            "-f",
+            "json",
+        )
         self.assertEqual(0, rc, err)
         data = json.loads(out)
         self.assertEqual("created", data["Result"])
-        value = ('{"device_type":"type-VF","physical_network":"physnet2",'
-                 '"product_id":"101e","vendor_id":"15b3"}')
+        value = (
+            '{"device_type":"type-VF","physical_network":"physnet2",'
+            '"product_id":"101e","vendor_id":"15b3"}'
+        )
         self.assertEqual(value, data["New Value"])
         self.assertEqual(value, self.aggs[0]["metadata"]["pci_flavor:vf2"])
 
     def test_create_dry_run(self):
-        rc, out, _ = self.run_cli("flavor", "create", "t4", "--aggregate",
-                                  "gpu-hosts", "--spec",
-                                  '{"vendor_id":"10de","product_id":"1eb8"}',
-                                  "--dry-run", "-f", "value", "-c", "Result")
+        rc, out, _ = self.run_cli(
+            "flavor",
+            "create",
+            "t4",
+            "--aggregate",
+            "gpu-hosts",
+            "--spec",
+            '{"vendor_id":"10de","product_id":"1eb8"}',
+            "--dry-run",
+            "-f",
+            "value",
+            "-c",
+            "Result",
+        )
         self.assertEqual(0, rc)
         self.assertEqual("would be created (dry run)", out.strip())
         self.assertEqual([], self.posts())
 
     def test_create_conflict_exit_1_changes_nothing(self):
-        rc, out, err = self.run_cli("flavor", "create", "a100", "--aggregate",
-                                    "gpu-hosts", "--vendor-id", "10de",
-                                    "--product-id", "1db4")
+        rc, out, err = self.run_cli(
+            "flavor",
+            "create",
+            "a100",
+            "--aggregate",
+            "gpu-hosts",
+            "--vendor-id",
+            "10de",
+            "--product-id",
+            "1db4",
+        )
         self.assertEqual(1, rc)
         self.assertIn("error: aggregate 'gpu-hosts', key 'pci_flavor:a100'", err)
         self.assertIn("--replace", err)
@@ -94,11 +145,23 @@ class CliTest(unittest.TestCase):
         self.assertEqual([], self.posts())
 
     def test_create_invalid_before_any_call(self):
-        rc, _, err = self.run_cli("flavor", "create", "x", "--aggregate", "gpu-hosts",
-                                  "--vendor-id", "10de", "--product-id", "20b")
+        rc, _, err = self.run_cli(
+            "flavor",
+            "create",
+            "x",
+            "--aggregate",
+            "gpu-hosts",
+            "--vendor-id",
+            "10de",
+            "--product-id",
+            "20b",
+        )
         self.assertEqual(1, rc)
-        self.assertIn("aggregate 'gpu-hosts', key 'pci_flavor:x': field "
-                      "'product_id' must be exactly 4 hex digits", err)
+        self.assertIn(
+            "aggregate 'gpu-hosts', key 'pci_flavor:x': field "
+            "'product_id' must be exactly 4 hex digits",
+            err,
+        )
         self.assertEqual([], self.mock.request_history)
 
     def test_list_and_show(self):
@@ -124,8 +187,11 @@ class CliTest(unittest.TestCase):
         self.assertNotIn("pci_flavor:a100", self.aggs[0]["metadata"])
 
     def test_forbidden(self):
-        self.mock.post(URL + "/os-aggregates/1/action", status_code=403,
-                       json={"forbidden": {"code": 403, "message": "Policy"}})
+        self.mock.post(
+            URL + "/os-aggregates/1/action",
+            status_code=403,
+            json={"forbidden": {"code": 403, "message": "Policy"}},
+        )
         rc, _, err = self.run_cli("flavor", "delete", "a100")
         self.assertEqual(1, rc)
         self.assertIn("error: admin role required", err)
@@ -133,8 +199,11 @@ class CliTest(unittest.TestCase):
     def test_alias_config(self):
         rc, out, _ = self.run_cli("alias-config")
         self.assertEqual(0, rc)
-        self.assertEqual('[pci]\nalias = {"name": "a100", "product_id": "20b5", '
-                         '"vendor_id": "10de"}\n', out)
+        self.assertEqual(
+            '[pci]\nalias = {"name": "a100", "product_id": "20b5", '
+            '"vendor_id": "10de"}\n',
+            out,
+        )
 
     def test_check_exit_status(self):
         rc, out, err = self.run_cli("check", "-f", "json")
@@ -142,8 +211,10 @@ class CliTest(unittest.TestCase):
         self.assertEqual([], json.loads(out))
         self.flavors[0]["extra_specs"]["pci_passthrough:alias"] = "ghost:1"
         with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
-            f.write("[pci]\nalias = {\"name\": \"a100\", \"vendor_id\": \"10de\", "
-                    "\"product_id\": \"20b5\"}\n")
+            f.write(
+                '[pci]\nalias = {"name": "a100", "vendor_id": "10de", '
+                '"product_id": "20b5"}\n'
+            )
         self.addCleanup(os.unlink, f.name)
         rc, out, err = self.run_cli("check", "--nova-conf", f.name, "-f", "json")
         self.assertEqual(1, rc)
@@ -157,14 +228,15 @@ class CliTest(unittest.TestCase):
         # aliases too, not report "boots will fail" for them.
         self.flavors[0]["extra_specs"]["pci_passthrough:alias"] = "legacy:1"
         with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
-            f.write("[DEFAULT]\npci_alias = {\"name\": \"legacy\", "
-                    "\"vendor_id\": \"8086\", \"product_id\": \"1572\"}\n"
-                    "pci_alias = {\"name\": \"a100\", \"vendor_id\": "
-                    "\"10de\", \"product_id\": \"20b5\"}\n")
+            f.write(
+                '[DEFAULT]\npci_alias = {"name": "legacy", '
+                '"vendor_id": "8086", "product_id": "1572"}\n'
+                'pci_alias = {"name": "a100", "vendor_id": '
+                '"10de", "product_id": "20b5"}\n'
+            )
         self.addCleanup(os.unlink, f.name)
         rc, out, err = self.run_cli("check", "--nova-conf", f.name, "-f", "json")
-        issues = {(i["Severity"], i["Subject"]): i["Problem"]
-                  for i in json.loads(out)}
+        issues = {(i["Severity"], i["Subject"]): i["Problem"] for i in json.loads(out)}
         self.assertNotIn(("error", "PCI flavor 'legacy'"), issues)
         self.assertIn("it is unmanaged", issues[("warning", "PCI flavor 'legacy'")])
         self.assertEqual(0, rc, out)
@@ -175,36 +247,82 @@ class CliTest(unittest.TestCase):
         self.assertIn("cannot read nova.conf '/nonexistent/nova.conf'", err)
 
     def test_capacity_from_inventory(self):
-        inv = {"format": "aggregate-pci-inventory", "version": 1,
-               "aggregates": [{"name": "gpu-hosts", "hosts": ["c1", "c2"],
-                               "metadata": {"pci_flavor:a100": A100}}],
-               "hosts": {"c1": [{"vendor_id": "10de", "product_id": "20b5",
-                                 "address": "0000:81:00.0", "count": 2, "used": 1}],
-                         "c2": [{"vendor_id": "10de", "product_id": "20b5",
-                                 "address": "0000:81:00.0", "count": 0, "used": 1}]},
-               "flavors": [{"name": "gpu.two", "id": "7",
-                            "extra_specs": {"pci_passthrough:alias": "a100:2"}}]}
+        inv = {
+            "format": "aggregate-pci-inventory",
+            "version": 1,
+            "aggregates": [
+                {
+                    "name": "gpu-hosts",
+                    "hosts": ["c1", "c2"],
+                    "metadata": {"pci_flavor:a100": A100},
+                }
+            ],
+            "hosts": {
+                "c1": [
+                    {
+                        "vendor_id": "10de",
+                        "product_id": "20b5",
+                        "address": "0000:81:00.0",
+                        "count": 2,
+                        "used": 1,
+                    }
+                ],
+                "c2": [
+                    {
+                        "vendor_id": "10de",
+                        "product_id": "20b5",
+                        "address": "0000:81:00.0",
+                        "count": 0,
+                        "used": 1,
+                    }
+                ],
+            },
+            "flavors": [
+                {
+                    "name": "gpu.two",
+                    "id": "7",
+                    "extra_specs": {"pci_passthrough:alias": "a100:2"},
+                }
+            ],
+        }
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             json.dump(inv, f)
         self.addCleanup(os.unlink, f.name)
         rc, out, err = self.run_cli("capacity", "--inventory", f.name, "-f", "json")
         self.assertEqual(0, rc, err)
-        rows = {(r["Scope"], r["Name"]): (r["Matching"], r["Used"], r["Free"])
-                for r in json.loads(out)}
-        self.assertEqual({("total", "*"): (4, 2, 2),
-                          ("aggregate", "gpu-hosts"): (4, 2, 2),
-                          ("host", "c1"): (3, 1, 2), ("host", "c2"): (1, 1, 0)}, rows)
-        rc, out, err = self.run_cli("capacity", "--inventory", f.name,
-                                    "--fit", "gpu.two", "-f", "json")
+        rows = {
+            (r["Scope"], r["Name"]): (r["Matching"], r["Used"], r["Free"])
+            for r in json.loads(out)
+        }
+        self.assertEqual(
+            {
+                ("total", "*"): (4, 2, 2),
+                ("aggregate", "gpu-hosts"): (4, 2, 2),
+                ("host", "c1"): (3, 1, 2),
+                ("host", "c2"): (1, 1, 0),
+            },
+            rows,
+        )
+        rc, out, err = self.run_cli(
+            "capacity", "--inventory", f.name, "--fit", "gpu.two", "-f", "json"
+        )
         self.assertEqual(0, rc, err)
         fits = {(r["Scope"], r["Name"]): r["Instances"] for r in json.loads(out)}
-        self.assertEqual({("total", "*"): 1, ("host", "c1"): 1, ("host", "c2"): 0}, fits)
+        self.assertEqual(
+            {("total", "*"): 1, ("host", "c1"): 1, ("host", "c2"): 0}, fits
+        )
         self.assertEqual([], self.mock.request_history)  # offline
 
     def test_capacity_bad_inventory(self):
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-            json.dump({"format": "aggregate-pci-inventory", "version": 1,
-                       "hosts": {"c1": [{"count": -1}]}}, f)
+            json.dump(
+                {
+                    "format": "aggregate-pci-inventory",
+                    "version": 1,
+                    "hosts": {"c1": [{"count": -1}]},
+                },
+                f,
+            )
         self.addCleanup(os.unlink, f.name)
         rc, _, err = self.run_cli("capacity", "--inventory", f.name)
         self.assertEqual(1, rc)
@@ -227,8 +345,13 @@ def free_port():
 
 def run_process(*argv):
     env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-    return subprocess.run([AGGREGATE_PCI] + list(argv), capture_output=True,
-                          text=True, timeout=120, env=env)
+    return subprocess.run(
+        [AGGREGATE_PCI] + list(argv),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 class CliProcessTest(unittest.TestCase):
@@ -237,10 +360,14 @@ class CliProcessTest(unittest.TestCase):
     def test_no_traceback_by_default_traceback_with_debug(self):
         proc = run_process("capacity", "--inventory", "/nonexistent/inv.json")
         self.assertEqual(1, proc.returncode)
-        self.assertEqual("error: cannot read inventory '/nonexistent/inv.json': "
-                         "No such file or directory\n", proc.stderr)
-        proc = run_process("--debug", "capacity", "--inventory",
-                           "/nonexistent/inv.json")
+        self.assertEqual(
+            "error: cannot read inventory '/nonexistent/inv.json': "
+            "No such file or directory\n",
+            proc.stderr,
+        )
+        proc = run_process(
+            "--debug", "capacity", "--inventory", "/nonexistent/inv.json"
+        )
         self.assertEqual(1, proc.returncode)
         self.assertIn("Traceback (most recent call last)", proc.stderr)
         self.assertIn("AdminError: cannot read inventory", proc.stderr)
@@ -254,63 +381,108 @@ class CliProcessTest(unittest.TestCase):
         self.assertNotIn("Traceback", proc.stderr)
         self.assertEqual(translate.CONNECT_RETRIES, proc.stderr.count("Retrying in"))
         last = proc.stderr.strip().splitlines()[-1]
-        self.assertTrue(last.startswith("error: cannot list host aggregates: the "
-                                        "Compute API is unreachable after 3 "
-                                        "retries"), last)
+        self.assertTrue(
+            last.startswith(
+                "error: cannot list host aggregates: the "
+                "Compute API is unreachable after 3 "
+                "retries"
+            ),
+            last,
+        )
         self.assertIn(url, last)
         self.assertEqual("", proc.stdout)
 
 
 class CliReportsTest(CliTest):
-
     def test_partial_write_reported_also_with_debug(self):
-        self.aggs.append({"id": 2, "name": "more-gpus", "uuid": "u2", "hosts": ["c2"],
-                          "metadata": {"pci_flavor:a100": A100},
-                          "availability_zone": None})
-        self.mock.post(URL + "/os-aggregates/2/action", status_code=500,
-                       json={"computeFault": {"code": 500, "message": "boom"}})
+        self.aggs.append(
+            {
+                "id": 2,
+                "name": "more-gpus",
+                "uuid": "u2",
+                "hosts": ["c2"],
+                "metadata": {"pci_flavor:a100": A100},
+                "availability_zone": None,
+            }
+        )
+        self.mock.post(
+            URL + "/os-aggregates/2/action",
+            status_code=500,
+            json={"computeFault": {"code": 500, "message": "boom"}},
+        )
         for debug in ([], ["--debug"]):
             self.aggs[0]["metadata"]["pci_flavor:a100"] = A100
             rc, _, err = self.run_cli(*debug, "flavor", "delete", "a100")
             self.assertEqual(1, rc)
-            self.assertIn("applied before the failure: aggregate 'gpu-hosts', "
-                          "key 'pci_flavor:a100'", err, debug)
+            self.assertIn(
+                "applied before the failure: aggregate 'gpu-hosts', "
+                "key 'pci_flavor:a100'",
+                err,
+                debug,
+            )
 
     def test_progress_on_stderr_for_many_hosts_only(self):
         for n_hosts, shown in ((999, False), (2500, True)):
             hosts = ["h%05d" % i for i in range(n_hosts)]
-            inv = {"format": "aggregate-pci-inventory", "version": 1,
-                   "aggregates": [{"name": "gpu-hosts", "hosts": hosts,
-                                   "metadata": {"pci_flavor:a100": A100}}],
-                   "hosts": {h: [{"vendor_id": "10de", "product_id": "20b5",
-                                  "count": 1, "used": 0}] for h in hosts}}
+            inv = {
+                "format": "aggregate-pci-inventory",
+                "version": 1,
+                "aggregates": [
+                    {
+                        "name": "gpu-hosts",
+                        "hosts": hosts,
+                        "metadata": {"pci_flavor:a100": A100},
+                    }
+                ],
+                "hosts": {
+                    h: [
+                        {
+                            "vendor_id": "10de",
+                            "product_id": "20b5",
+                            "count": 1,
+                            "used": 0,
+                        }
+                    ]
+                    for h in hosts
+                },
+            }
             with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
                 json.dump(inv, f)
             self.addCleanup(os.unlink, f.name)
-            rc, out, err = self.run_cli("capacity", "--inventory", f.name,
-                                        "--no-hosts", "-f", "json")
+            rc, out, err = self.run_cli(
+                "capacity", "--inventory", f.name, "--no-hosts", "-f", "json"
+            )
             self.assertEqual(0, rc, err)
             self.assertEqual(n_hosts, json.loads(out)[0]["Free"])
             if shown:
-                self.assertEqual("\rcapacity: 1000/2500 hosts\rcapacity: 2000/2500 "
-                                 "hosts\rcapacity: 2500/2500 hosts\n", err)
+                self.assertEqual(
+                    "\rcapacity: 1000/2500 hosts\rcapacity: 2000/2500 "
+                    "hosts\rcapacity: 2500/2500 hosts\n",
+                    err,
+                )
             else:
                 self.assertEqual("", err)
 
 
 class SuggestedCommandsTest(unittest.TestCase):
-
     def test_every_suggested_aggregate_pci_command_exists(self):
         """Error messages point only at commands that exist."""
         from stevedore import extension
 
-        registered = {name.replace("_", " ") for name in extension.ExtensionManager(
-            shell.COMMAND_GROUP).names()}
+        registered = {
+            name.replace("_", " ")
+            for name in extension.ExtensionManager(shell.COMMAND_GROUP).names()
+        }
         root = os.path.dirname(os.path.dirname(client.__file__))
-        sources = [os.path.join(root, "admin", n) for n in os.listdir(
-            os.path.join(root, "admin")) if n.endswith(".py")]
-        sources += [os.path.join(root, "cli", n) for n in (
-            "common.py", "flavor.py", "check.py", "capacity.py", "shell.py")]
+        sources = [
+            os.path.join(root, "admin", n)
+            for n in os.listdir(os.path.join(root, "admin"))
+            if n.endswith(".py")
+        ]
+        sources += [
+            os.path.join(root, "cli", n)
+            for n in ("common.py", "flavor.py", "check.py", "capacity.py", "shell.py")
+        ]
         mentioned = set()
         for path in sources:
             with open(path, encoding="utf-8") as f:
@@ -319,6 +491,8 @@ class SuggestedCommandsTest(unittest.TestCase):
             mentioned.update(re.findall(r"'aggregate-pci ([a-z-]+(?: [a-z-]+)?)", text))
         self.assertTrue(mentioned)
         for words in sorted(mentioned):
-            self.assertTrue(words in registered or words.split()[0] in registered,
-                            "error messages suggest 'aggregate-pci %s', which is "
-                            "not a command" % words)
+            self.assertTrue(
+                words in registered or words.split()[0] in registered,
+                "error messages suggest 'aggregate-pci %s', which is "
+                "not a command" % words,
+            )

@@ -22,14 +22,22 @@ def spec(*names, **fields):
 
 
 def host(name, pools=(), **metadata):
-    return NS(host=name, aggregates=[NS(name="agg-" + name, uuid=name,
-                                        metadata=metadata)],
-              pci_stats=NS(pools=list(pools)), allocation_candidates=[])
+    return NS(
+        host=name,
+        aggregates=[NS(name="agg-" + name, uuid=name, metadata=metadata)],
+        pci_stats=NS(pools=list(pools)),
+        allocation_candidates=[],
+    )
 
 
 def gpu(count=1):
-    return {"vendor_id": "10de", "product_id": "20b5", "dev_type": "type-PCI",
-            "count": count, "address": "0000:81:00.0"}
+    return {
+        "vendor_id": "10de",
+        "product_id": "20b5",
+        "dev_type": "type-PCI",
+        "count": count,
+        "address": "0000:81:00.0",
+    }
 
 
 @pytest.fixture
@@ -40,9 +48,11 @@ def managed(monkeypatch):
 
 
 def test_filter_all_and_host_passes_agree(managed):
-    hosts = [host("in", [gpu()], **{"pci_flavor:a100": A100}),
-             host("out", [gpu()]),
-             host("full", [gpu(0)], **{"pci_flavor:a100": A100})]
+    hosts = [
+        host("in", [gpu()], **{"pci_flavor:a100": A100}),
+        host("out", [gpu()]),
+        host("full", [gpu(0)], **{"pci_flavor:a100": A100}),
+    ]
     f = agg_filter.AggregatePciFilter()
     passed = [h.host for h in f.filter_all(hosts, spec("a100"))]
     assert passed == ["in"]
@@ -52,6 +62,7 @@ def test_filter_all_and_host_passes_agree(managed):
 def test_no_pci_request_passes_everything_without_lookup(monkeypatch):
     def boom(ctx):
         raise AssertionError("no lookup expected")
+
     monkeypatch.setattr(agg_filter, "managed_flavor_names", boom)
     hosts = [host("a"), host("b")]
     f = agg_filter.AggregatePciFilter()
@@ -70,6 +81,7 @@ def test_rebuild_is_not_filtered(managed):
 def test_lookup_failure_fails_closed_and_does_not_raise(monkeypatch, caplog):
     def broken(ctx):
         raise RuntimeError("API database unreachable")
+
     monkeypatch.setattr(agg_filter, "managed_flavor_names", broken)
     hosts = [host("in", [gpu()], **{"pci_flavor:a100": A100})]
     assert list(agg_filter.AggregatePciFilter().filter_all(hosts, spec("a100"))) == []

@@ -44,15 +44,20 @@ class FakeNova:
         mock.get(URL + "/os-aggregates", json=self._guard(self._list))
         mock.get(URL + "/os-services", json=self._guard(self._services))
         mock.post(URL + "/os-aggregates", json=self._guard(self._create))
-        mock.post(re.compile(URL + r"/os-aggregates/\d+/action"),
-                  json=self._guard(self._action))
-        mock.delete(re.compile(URL + r"/os-aggregates/\d+"),
-                    json=self._guard(self._delete))
+        mock.post(
+            re.compile(URL + r"/os-aggregates/\d+/action"),
+            json=self._guard(self._action),
+        )
+        mock.delete(
+            re.compile(URL + r"/os-aggregates/\d+"), json=self._guard(self._delete)
+        )
 
     def state(self):
         """{name: (hosts, metadata)}: what the tests compare."""
-        return {a["name"]: (sorted(a["hosts"]), dict(a["metadata"]))
-                for a in self.aggs.values()}
+        return {
+            a["name"]: (sorted(a["hosts"]), dict(a["metadata"]))
+            for a in self.aggs.values()
+        }
 
     def _guard(self, handler):
         def reply(request, context):
@@ -64,6 +69,7 @@ class FakeNova:
             if failing:
                 raise requests.exceptions.ConnectionError("injected after")
             return body
+
         return reply
 
     @staticmethod
@@ -74,15 +80,31 @@ class FakeNova:
         return {"aggregates": copy.deepcopy(list(self.aggs.values()))}
 
     def _services(self, request, context):
-        services = [{"id": i, "binary": "nova-compute", "host": h,
-                     "zone": "nova", "status": "enabled", "state": "up"}
-                    for i, h in enumerate(self.compute_hosts, 1)]
-        services.append({"id": 0, "binary": "nova-conductor", "host": "ctl1",
-                         "zone": "internal", "status": "enabled",
-                         "state": "up"})
+        services = [
+            {
+                "id": i,
+                "binary": "nova-compute",
+                "host": h,
+                "zone": "nova",
+                "status": "enabled",
+                "state": "up",
+            }
+            for i, h in enumerate(self.compute_hosts, 1)
+        ]
+        services.append(
+            {
+                "id": 0,
+                "binary": "nova-conductor",
+                "host": "ctl1",
+                "zone": "internal",
+                "status": "enabled",
+                "state": "up",
+            }
+        )
         binary = request.qs.get("binary")
-        return {"services": [s for s in services
-                             if not binary or s["binary"] in binary]}
+        return {
+            "services": [s for s in services if not binary or s["binary"] in binary]
+        }
 
     def _create(self, request, context):
         name = request.json()["aggregate"]["name"]
@@ -90,12 +112,22 @@ class FakeNova:
             context.status_code = 409
             return {"conflictingRequest": {"message": "exists", "code": 409}}
         new_id = max(self.aggs, default=0) + 1
-        self.aggs[new_id] = {"id": new_id, "name": name, "uuid": "u%d" % new_id,
-                             "hosts": [], "metadata": {},
-                             "availability_zone": None}
+        self.aggs[new_id] = {
+            "id": new_id,
+            "name": name,
+            "uuid": "u%d" % new_id,
+            "hosts": [],
+            "metadata": {},
+            "availability_zone": None,
+        }
         # as Nova: the create response has no hosts or metadata
-        return {"aggregate": {k: v for k, v in self.aggs[new_id].items()
-                              if k not in ("hosts", "metadata")}}
+        return {
+            "aggregate": {
+                k: v
+                for k, v in self.aggs[new_id].items()
+                if k not in ("hosts", "metadata")
+            }
+        }
 
     def _action(self, request, context):
         a = self.aggs[self._agg_id(request)]
@@ -104,20 +136,32 @@ class FakeNova:
             host = body["add_host"]["host"]
             if host not in self.compute_hosts:  # as Nova: ComputeHostNotFound
                 context.status_code = 404
-                return {"itemNotFound": {"code": 404, "message":
-                        "Compute host %s could not be found." % host}}
+                return {
+                    "itemNotFound": {
+                        "code": 404,
+                        "message": "Compute host %s could not be found." % host,
+                    }
+                }
             if host in a["hosts"]:  # as Nova: AggregateHostExists
                 context.status_code = 409
-                return {"conflictingRequest": {"code": 409, "message":
-                        "host %s already in aggregate" % host}}
+                return {
+                    "conflictingRequest": {
+                        "code": 409,
+                        "message": "host %s already in aggregate" % host,
+                    }
+                }
             if not self.drop_host_adds:
                 a["hosts"].append(host)
         elif "remove_host" in body:
             host = body["remove_host"]["host"]
             if host not in a["hosts"]:  # as Nova: AggregateHostNotFound
                 context.status_code = 404
-                return {"itemNotFound": {"code": 404, "message":
-                        "Cannot remove host %s" % host}}
+                return {
+                    "itemNotFound": {
+                        "code": 404,
+                        "message": "Cannot remove host %s" % host,
+                    }
+                }
             a["hosts"].remove(host)
         else:
             for k, v in body["set_metadata"]["metadata"].items():
@@ -131,8 +175,9 @@ class FakeNova:
         a = self.aggs[self._agg_id(request)]
         if a["hosts"]:  # as Nova: InvalidAggregateAction
             context.status_code = 400
-            return {"badRequest": {"code": 400, "message":
-                    "Host aggregate is not empty"}}
+            return {
+                "badRequest": {"code": 400, "message": "Host aggregate is not empty"}
+            }
         del self.aggs[self._agg_id(request)]
         context.status_code = 200
         return {}
@@ -146,29 +191,42 @@ class _KeepHosts(list):
 
 
 def source(bad=(), **values):
-    flavors = {n: SourceFlavor(n, codec.parse_value(v), "row " + n)
-               for n, v in values.items()}
+    flavors = {
+        n: SourceFlavor(n, codec.parse_value(v), "row " + n) for n, v in values.items()
+    }
     return SourceData("test source", flavors, list(bad))
 
 
 def initial_aggregates():
-    return [{"id": 1, "name": "gpu", "uuid": "u1", "hosts": ["c1"],
-             "metadata": {"pci_flavor:t4": T4, "owner": "ops"},
-             "availability_zone": None},
-            {"id": 2, "name": "nic", "uuid": "u2", "hosts": ["c3"],
-             "metadata": {}, "availability_zone": None}]
+    return [
+        {
+            "id": 1,
+            "name": "gpu",
+            "uuid": "u1",
+            "hosts": ["c1"],
+            "metadata": {"pci_flavor:t4": T4, "owner": "ops"},
+            "availability_zone": None,
+        },
+        {
+            "id": 2,
+            "name": "nic",
+            "uuid": "u2",
+            "hosts": ["c3"],
+            "metadata": {},
+            "availability_zone": None,
+        },
+    ]
 
 
 class ApplyTest(unittest.TestCase):
-
     def setUp(self):
         self.mock = requests_mock.Mocker()
         self.mock.start()
         self.addCleanup(self.mock.stop)
         self.nova = FakeNova(self.mock, initial_aggregates())
         self.admin = client.PciFlavorAdmin(
-            ks_session.Session(auth=noauth.NoAuth(endpoint=URL)),
-            connect_retries=0)
+            ks_session.Session(auth=noauth.NoAuth(endpoint=URL)), connect_retries=0
+        )
         tmp = tempfile.TemporaryDirectory()
         self.addCleanup(tmp.cleanup)
         self.journal = os.path.join(tmp.name, "migrate.journal")
@@ -176,11 +234,11 @@ class ApplyTest(unittest.TestCase):
         # auto-style targets: one new aggregate with hosts, plus mapped ones
         self.targets = plan.Targets(
             {"a100": ["gpu", "pci-flavor-a100"], "t4": ["gpu"], "nic": ["nic"]},
-            {"pci-flavor-a100": ["c1", "c2"]})
+            {"pci-flavor-a100": ["c1", "c2"]},
+        )
 
     def run_migrate(self, **kwargs):
-        return apply.migrate(self.admin, self.src, self.targets, self.journal,
-                             **kwargs)
+        return apply.migrate(self.admin, self.src, self.targets, self.journal, **kwargs)
 
     def posts(self):
         return [r for r in self.mock.request_history if r.method != "GET"]
@@ -190,8 +248,7 @@ class ApplyTest(unittest.TestCase):
         self.assertEqual(6, report.plan.change_count)
         self.assertEqual([], self.posts())
         # hosts are to be added, so the compute hosts are listed too
-        self.assertEqual([("GET", "list"), ("GET", "services")],
-                         self.requests())
+        self.assertEqual([("GET", "list"), ("GET", "services")], self.requests())
         self.assertFalse(os.path.exists(self.journal))
         self.assertIn("create aggregate 'pci-flavor-a100'", report.plan.lines())
 
@@ -200,15 +257,20 @@ class ApplyTest(unittest.TestCase):
         self.assertTrue(report.ok, report)
         self.assertEqual(6, len(report.applied))
         state = self.nova.state()
-        self.assertEqual((["c1"], {"pci_flavor:t4": T4, "owner": "ops",
-                                   "pci_flavor:a100": A100}), state["gpu"])
-        self.assertEqual((["c1", "c2"], {"pci_flavor:a100": A100}),
-                         state["pci-flavor-a100"])
-        self.assertEqual((["c3"], {"pci_flavor:nic": NIC}),
-                         state["nic"])
+        self.assertEqual(
+            (["c1"], {"pci_flavor:t4": T4, "owner": "ops", "pci_flavor:a100": A100}),
+            state["gpu"],
+        )
+        self.assertEqual(
+            (["c1", "c2"], {"pci_flavor:a100": A100}), state["pci-flavor-a100"]
+        )
+        self.assertEqual((["c3"], {"pci_flavor:nic": NIC}), state["nic"])
         # one metadata call per aggregate written
-        set_calls = [r for r in self.posts() if r.method == "POST" and
-                     "set_metadata" in (r.json() or {})]
+        set_calls = [
+            r
+            for r in self.posts()
+            if r.method == "POST" and "set_metadata" in (r.json() or {})
+        ]
         self.assertEqual(3, len(set_calls))
         before = len(self.posts())
         again = self.run_migrate()
@@ -227,8 +289,9 @@ class ApplyTest(unittest.TestCase):
         self.assertFalse(os.path.exists(self.journal))
 
     def test_bad_rows_block_unless_skip_invalid(self):
-        self.src = source(bad=[BadEntry("row id=9", "bad JSON")], a100=A100,
-                          t4=T4, nic=NIC)
+        self.src = source(
+            bad=[BadEntry("row id=9", "bad JSON")], a100=A100, t4=T4, nic=NIC
+        )
         self.assertFalse(self.run_migrate().ok)
         self.assertEqual([], self.posts())
         self.assertTrue(self.run_migrate(skip_invalid=True).plan.change_count)
@@ -240,11 +303,9 @@ class ApplyTest(unittest.TestCase):
         report = self.run_migrate(replace=True)
         self.assertTrue(report.ok, report)
         intents = journal.pending_intents(self.journal)
-        sets = {i["aggregate"]: i["keys"] for i in intents
-                if i["op"] == "set_metadata"}
+        sets = {i["aggregate"]: i["keys"] for i in intents if i["op"] == "set_metadata"}
         self.assertEqual({"old": NIC, "new": T4}, sets["gpu"]["pci_flavor:t4"])
-        self.assertEqual({"old": None, "new": A100},
-                         sets["gpu"]["pci_flavor:a100"])
+        self.assertEqual({"old": None, "new": A100}, sets["gpu"]["pci_flavor:a100"])
         dry = apply.undo(self.admin, self.journal, dry_run=True)
         self.assertNotEqual([], dry.applied)
         self.assertNotEqual(initial, self.nova.state())
@@ -260,8 +321,10 @@ class ApplyTest(unittest.TestCase):
         self.nova.aggs[2]["metadata"]["pci_flavor:nic"] = T4
         report = apply.undo(self.admin, self.journal)
         self.assertFalse(report.ok)
-        self.assertIn("aggregate 'nic', key 'pci_flavor:nic': now holds %s" % T4,
-                      report.problems[0])
+        self.assertIn(
+            "aggregate 'nic', key 'pci_flavor:nic': now holds %s" % T4,
+            report.problems[0],
+        )
         self.assertEqual(T4, self.nova.state()["nic"][1]["pci_flavor:nic"])
         self.assertEqual(initial["gpu"], self.nova.state()["gpu"])
 
@@ -269,8 +332,9 @@ class ApplyTest(unittest.TestCase):
         self.nova.drop_host_adds = True
         report = self.run_migrate()
         self.assertFalse(report.ok)
-        self.assertIn("aggregate 'pci-flavor-a100': host 'c1' is missing",
-                      report.mismatches)
+        self.assertIn(
+            "aggregate 'pci-flavor-a100': host 'c1' is missing", report.mismatches
+        )
 
     def test_interrupted_at_every_call_then_rerun_equals_clean_run(self):
         self.run_migrate()
@@ -330,19 +394,16 @@ class ApplyTest(unittest.TestCase):
                         first = apply.undo(self.admin, self.journal)
                         self.assertFalse(first.ok)
                         if n == undo_calls:  # the read-back list failed
-                            self.assertIn("read-back failed",
-                                          first.mismatches[0])
+                            self.assertIn("read-back failed", first.mismatches[0])
                         else:
-                            self.assertIn("run the same undo again",
-                                          first.error)
+                            self.assertIn("run the same undo again", first.error)
                     except errors.AdminError:
                         self.assertEqual(1, n)  # the initial list failed
                     self.nova.fail_at = None
                     again = apply.undo(self.admin, self.journal)
                     self.assertTrue(again.ok, again)
                     self.assertEqual(initial, self.nova.state())
-                    self.assertEqual([], apply.undo(self.admin,
-                                                    self.journal).applied)
+                    self.assertEqual([], apply.undo(self.admin, self.journal).applied)
 
     def test_undo_after_interrupted_run_without_rerun_restores_exactly(self):
         self.nova.aggs[1]["metadata"]["pci_flavor:t4"] = NIC
@@ -369,8 +430,9 @@ class ApplyTest(unittest.TestCase):
         out = []
         for r in self.mock.request_history:
             if r.method == "GET":
-                out.append(("GET", "services" if r.path.endswith(
-                    "/os-services") else "list"))
+                out.append(
+                    ("GET", "services" if r.path.endswith("/os-services") else "list")
+                )
             elif r.method == "DELETE":
                 out.append(("DELETE", "delete"))
             elif r.path.endswith("/action"):
@@ -386,29 +448,51 @@ class ApplyTest(unittest.TestCase):
         # on gpu and nic, create pci-flavor-a100, add c1 and c2 to it, its
         # set_metadata, 1 read-back list: no lookups
         self.assertEqual(
-            [("GET", "list"), ("GET", "services"), ("POST", "set_metadata"),
-             ("POST", "set_metadata"), ("POST", "create"),
-             ("POST", "add_host"), ("POST", "add_host"),
-             ("POST", "set_metadata"), ("GET", "list")],
-            self.requests())
+            [
+                ("GET", "list"),
+                ("GET", "services"),
+                ("POST", "set_metadata"),
+                ("POST", "set_metadata"),
+                ("POST", "create"),
+                ("POST", "add_host"),
+                ("POST", "add_host"),
+                ("POST", "set_metadata"),
+                ("GET", "list"),
+            ],
+            self.requests(),
+        )
         self.mock.reset_mock()
         self.assertTrue(apply.undo(self.admin, self.journal).ok)
         # 1 list, restore 3 aggregates, remove 2 hosts, delete 1 aggregate,
         # 1 read-back list
         self.assertEqual(
-            {("GET", "list"): 2, ("POST", "set_metadata"): 3,
-             ("POST", "remove_host"): 2, ("DELETE", "delete"): 1},
-            collections.Counter(self.requests()))
+            {
+                ("GET", "list"): 2,
+                ("POST", "set_metadata"): 3,
+                ("POST", "remove_host"): 2,
+                ("DELETE", "delete"): 1,
+            },
+            collections.Counter(self.requests()),
+        )
 
     def test_api_calls_scale_with_aggregates_and_hosts_not_their_product(self):
-        existing = [{"id": i, "name": "old-%d" % i, "uuid": "u%d" % i,
-                     "hosts": [], "metadata": {}, "availability_zone": None}
-                    for i in range(1, 101)]
-        self.nova = FakeNova(self.mock, existing,
-                             ["h%d" % i for i in range(150)])
+        existing = [
+            {
+                "id": i,
+                "name": "old-%d" % i,
+                "uuid": "u%d" % i,
+                "hosts": [],
+                "metadata": {},
+                "availability_zone": None,
+            }
+            for i in range(1, 101)
+        ]
+        self.nova = FakeNova(self.mock, existing, ["h%d" % i for i in range(150)])
         self.mock.reset_mock()
-        values = {"f%02d" % i: '{"product_id":"%04x","vendor_id":"10de"}' % i
-                  for i in range(60)}
+        values = {
+            "f%02d" % i: '{"product_id":"%04x","vendor_id":"10de"}' % i
+            for i in range(60)
+        }
         self.src = source(**values)
         # 50 new aggregates of 3 hosts each, 10 flavors on existing ones
         mapping, hosts = {}, {}
@@ -423,9 +507,15 @@ class ApplyTest(unittest.TestCase):
         self.assertTrue(report.ok, report)
         self.assertEqual(50 + 150 + 60, len(report.applied))
         self.assertEqual(
-            {("GET", "list"): 2, ("GET", "services"): 1, ("POST", "create"): 50,
-             ("POST", "add_host"): 150, ("POST", "set_metadata"): 60},
-            collections.Counter(self.requests()))
+            {
+                ("GET", "list"): 2,
+                ("GET", "services"): 1,
+                ("POST", "create"): 50,
+                ("POST", "add_host"): 150,
+                ("POST", "set_metadata"): 60,
+            },
+            collections.Counter(self.requests()),
+        )
         self.mock.reset_mock()
         # no host to add: no compute-host list
         self.assertEqual(0, self.run_migrate().plan.change_count)
@@ -433,23 +523,28 @@ class ApplyTest(unittest.TestCase):
         self.mock.reset_mock()
         self.assertTrue(apply.undo(self.admin, self.journal).ok)
         self.assertEqual(
-            {("GET", "list"): 2, ("POST", "set_metadata"): 60,
-             ("POST", "remove_host"): 150, ("DELETE", "delete"): 50},
-            collections.Counter(self.requests()))
+            {
+                ("GET", "list"): 2,
+                ("POST", "set_metadata"): 60,
+                ("POST", "remove_host"): 150,
+                ("DELETE", "delete"): 50,
+            },
+            collections.Counter(self.requests()),
+        )
         self.assertEqual(100, len(self.nova.aggs))
 
     def test_undo_keeps_created_aggregate_that_gained_a_host(self):
         initial = self.nova.state()
         self.run_migrate()
-        new = next(a for a in self.nova.aggs.values()
-                   if a["name"] == "pci-flavor-a100")
+        new = next(a for a in self.nova.aggs.values() if a["name"] == "pci-flavor-a100")
         new["hosts"].append("c9")
         for dry_run in (True, False):
             report = apply.undo(self.admin, self.journal, dry_run=dry_run)
             self.assertFalse(report.ok)
             self.assertEqual(1, len(report.problems), report.problems)
-            self.assertIn("aggregate 'pci-flavor-a100' still has host(s) c9",
-                          report.problems[0])
+            self.assertIn(
+                "aggregate 'pci-flavor-a100' still has host(s) c9", report.problems[0]
+            )
         self.assertEqual((["c9"], {}), self.nova.state()["pci-flavor-a100"])
         self.assertEqual(initial["gpu"], self.nova.state()["gpu"])
         self.assertEqual(initial["nic"], self.nova.state()["nic"])
@@ -457,17 +552,26 @@ class ApplyTest(unittest.TestCase):
     def test_undo_leaves_another_aggregate_of_the_created_name_alone(self):
         initial = self.nova.state()
         self.run_migrate()
-        created = next(i for i, a in self.nova.aggs.items()
-                       if a["name"] == "pci-flavor-a100")
+        created = next(
+            i for i, a in self.nova.aggs.items() if a["name"] == "pci-flavor-a100"
+        )
         # someone deleted it and made an unrelated, empty one of that name
         del self.nova.aggs[created]
-        self.nova.aggs[99] = {"id": 99, "name": "pci-flavor-a100",
-                              "uuid": "u99", "hosts": [], "metadata": {},
-                              "availability_zone": None}
+        self.nova.aggs[99] = {
+            "id": 99,
+            "name": "pci-flavor-a100",
+            "uuid": "u99",
+            "hosts": [],
+            "metadata": {},
+            "availability_zone": None,
+        }
         report = apply.undo(self.admin, self.journal)
         self.assertFalse(report.ok)
-        self.assertIn("aggregate 'pci-flavor-a100' has id 99, but the "
-                      "migration created id %d" % created, report.problems[0])
+        self.assertIn(
+            "aggregate 'pci-flavor-a100' has id 99, but the "
+            "migration created id %d" % created,
+            report.problems[0],
+        )
         self.assertIn(99, self.nova.aggs)
         self.assertEqual(initial["gpu"], self.nova.state()["gpu"])
         self.assertEqual(initial["nic"], self.nova.state()["nic"])
@@ -482,8 +586,9 @@ class ApplyTest(unittest.TestCase):
         report = apply.undo(self.admin, self.journal)
         self.assertFalse(report.ok)
         self.assertIsNone(report.error)
-        self.assertEqual(["aggregate 'nic': host 'c4' is still there"],
-                         report.mismatches)
+        self.assertEqual(
+            ["aggregate 'nic': host 'c4' is still there"], report.mismatches
+        )
         self.assertNotIn("undo", [r["event"] for r in journal.read(self.journal)])
         # once Nova behaves, the same undo finishes and is marked done
         self.nova.aggs[2]["hosts"] = list(self.nova.aggs[2]["hosts"])
@@ -505,20 +610,26 @@ class ApplyTest(unittest.TestCase):
                 self.assertFalse(report.ok)
                 self.assertTrue(report.plan.blocked)
                 self.assertEqual([], report.applied)
-                self.assertEqual([("GET", "list"), ("GET", "services")],
-                                 self.requests())
+                self.assertEqual(
+                    [("GET", "list"), ("GET", "services")], self.requests()
+                )
                 self.assertEqual(initial, self.nova.state())
                 self.assertFalse(os.path.exists(self.journal))
                 # one error naming every unknown host and its aggregates
                 self.assertEqual(1, len(report.plan.errors), report.plan.errors)
                 error = report.plan.errors[0]
-                self.assertIn("3 host(s) to add are not compute hosts Nova "
-                              "knows: host 'c8' (for aggregate 'nic'); host "
-                              "'c9' (for aggregates 'nic', 'pci-flavor-a100'); "
-                              "host 'ctl1' (for aggregate 'pci-flavor-a100')",
-                              error)
-                self.assertIn("re-export it with 'aggregate-pci inventory "
-                              "export', or remove these hosts from it", error)
+                self.assertIn(
+                    "3 host(s) to add are not compute hosts Nova "
+                    "knows: host 'c8' (for aggregate 'nic'); host "
+                    "'c9' (for aggregates 'nic', 'pci-flavor-a100'); "
+                    "host 'ctl1' (for aggregate 'pci-flavor-a100')",
+                    error,
+                )
+                self.assertIn(
+                    "re-export it with 'aggregate-pci inventory "
+                    "export', or remove these hosts from it",
+                    error,
+                )
                 self.assertNotIn("'c1'", error)
                 self.assertIn("ERROR " + error, report.plan.lines())
         # without the unknown hosts the same targets apply completely
@@ -536,22 +647,34 @@ class ApplyTest(unittest.TestCase):
         self.assertEqual([], self.posts())
 
     def test_no_host_to_add_makes_no_compute_host_list(self):
-        self.targets = plan.Targets({"t4": ["gpu"], "nic": ["nic"]},
-                                    {"gpu": ["c1"]})  # c1 is there already
+        self.targets = plan.Targets(
+            {"t4": ["gpu"], "nic": ["nic"]}, {"gpu": ["c1"]}
+        )  # c1 is there already
         report = self.run_migrate(dry_run=True)
         self.assertTrue(report.ok, report)
         self.assertEqual([("GET", "list")], self.requests())
 
     def test_compute_host_list_refused_or_failing_writes_nothing(self):
         for status, body, error in (
-                (403, {"forbidden": {"code": 403, "message": "Policy doesn't "
-                       "allow os_compute_api:os-services:list"}},
-                 errors.NotAdmin),
-                (500, {"computeFault": {"code": 500, "message": "boom"}},
-                 errors.AdminError)):
+            (
+                403,
+                {
+                    "forbidden": {
+                        "code": 403,
+                        "message": "Policy doesn't "
+                        "allow os_compute_api:os-services:list",
+                    }
+                },
+                errors.NotAdmin,
+            ),
+            (
+                500,
+                {"computeFault": {"code": 500, "message": "boom"}},
+                errors.AdminError,
+            ),
+        ):
             with self.subTest(status=status):
-                self.mock.get(URL + "/os-services", status_code=status,
-                              json=body)
+                self.mock.get(URL + "/os-services", status_code=status, json=body)
                 for dry_run in (True, False):
                     with self.assertRaises(error) as ctx:
                         self.run_migrate(dry_run=dry_run)

@@ -25,19 +25,23 @@ def make_db(url, rows, schema=SCHEMA):
         for row in rows:
             cols = ", ".join(row)
             marks = ", ".join(":" + c for c in row)
-            conn.execute(sa.text("INSERT INTO pci_flavors (%s) VALUES (%s)"
-                                 % (cols, marks)), row)
+            conn.execute(
+                sa.text("INSERT INTO pci_flavors (%s) VALUES (%s)" % (cols, marks)), row
+            )
     engine.dispose()
 
 
 def scenario_rows():
     """Rows covering every case the table reader must tell apart."""
     return [
-        {"id": 1, "name": "a100", "spec": A100, "description": "big GPU",
-         "deleted": 0},
-        {"id": 2, "name": "nv-any", "deleted": 0, "spec":
-         '[{"vendor_id":"10de","product_id":"1db4","device_type":"type-PCI"},'
-         ' {"vendor_id":"10de","product_id":"20b5","device_type":"type-PCI"}]'},
+        {"id": 1, "name": "a100", "spec": A100, "description": "big GPU", "deleted": 0},
+        {
+            "id": 2,
+            "name": "nv-any",
+            "deleted": 0,
+            "spec": '[{"vendor_id":"10de","product_id":"1db4","device_type":"type-PCI"},'
+            ' {"vendor_id":"10de","product_id":"20b5","device_type":"type-PCI"}]',
+        },
         {"id": 3, "name": "old", "spec": A100, "deleted": 3},
         {"id": 4, "name": "broken", "spec": '{"vendor_id": "10de"', "deleted": 0},
         {"id": 5, "name": "noprod", "spec": '{"vendor_id":"10de"}', "deleted": 0},
@@ -45,42 +49,55 @@ def scenario_rows():
         {"id": 7, "name": "nullspec", "spec": None, "deleted": 0},
         {"id": 8, "name": "GPU", "spec": A100, "deleted": 0},
         {"id": 9, "name": "gpu", "spec": A100, "deleted": 0},
-        {"id": 10, "name": "long", "deleted": 0, "spec": '{"vendor_id":"10de",'
-         '"product_id":"20b5","gpu_model":"%s"}' % ("x" * 250)},
+        {
+            "id": 10,
+            "name": "long",
+            "deleted": 0,
+            "spec": '{"vendor_id":"10de",'
+            '"product_id":"20b5","gpu_model":"%s"}' % ("x" * 250),
+        },
         # two vendor/product pairs without device_type: no usable [pci] alias
-        {"id": 11, "name": "nv-nodt", "deleted": 0, "spec":
-         '[{"vendor_id":"10de","product_id":"1db4"},'
-         ' {"vendor_id":"10de","product_id":"20b5"}]'},
+        {
+            "id": 11,
+            "name": "nv-nodt",
+            "deleted": 0,
+            "spec": '[{"vendor_id":"10de","product_id":"1db4"},'
+            ' {"vendor_id":"10de","product_id":"20b5"}]',
+        },
     ]
 
 
 def check_scenario(test, data):
     """Assertions shared by the sqlite and the MariaDB runs."""
     test.assertEqual({"a100", "nv-any"}, set(data.flavors))
-    test.assertEqual('{"product_id":"20b5","vendor_id":"10de"}',
-                     data.flavors["a100"].value)
+    test.assertEqual(
+        '{"product_id":"20b5","vendor_id":"10de"}', data.flavors["a100"].value
+    )
     test.assertEqual("big GPU", data.flavors["a100"].description)
     test.assertEqual("pci_flavors row id=1", data.flavors["a100"].origin)
     test.assertEqual(
         '[{"device_type":"type-PCI","product_id":"1db4","vendor_id":"10de"},'
         '{"device_type":"type-PCI","product_id":"20b5","vendor_id":"10de"}]',
-        data.flavors["nv-any"].value)
+        data.flavors["nv-any"].value,
+    )
     test.assertEqual(["pci_flavors row id=3 (deleted)"], data.skipped)
     bad = {b.ident: b.reason for b in data.bad}
-    test.assertEqual({"pci_flavors row id=%d" % i for i in (4, 5, 6, 7, 8, 9, 10, 11)},
-                     set(bad))
+    test.assertEqual(
+        {"pci_flavors row id=%d" % i for i in (4, 5, 6, 7, 8, 9, 10, 11)}, set(bad)
+    )
     test.assertIn("spec is not valid JSON", bad["pci_flavors row id=4"])
-    test.assertIn("missing required field 'product_id'",
-                  bad["pci_flavors row id=5"])
-    test.assertIn("invalid PCI flavor name '-bad name'",
-                  bad["pci_flavors row id=6"])
+    test.assertIn("missing required field 'product_id'", bad["pci_flavors row id=5"])
+    test.assertIn("invalid PCI flavor name '-bad name'", bad["pci_flavors row id=6"])
     test.assertIn("spec must be JSON text, got NULL", bad["pci_flavors row id=7"])
-    test.assertIn("collides with pci_flavors row id=9 ('gpu')",
-                  bad["pci_flavors row id=8"])
+    test.assertIn(
+        "collides with pci_flavors row id=9 ('gpu')", bad["pci_flavors row id=8"]
+    )
     test.assertIn("case-insensitively", bad["pci_flavors row id=9"])
     test.assertIn("Nova stores at most 255", bad["pci_flavors row id=10"])
-    test.assertIn("Nova accepts several entries of one name only if each "
-                  "sets device_type", bad["pci_flavors row id=11"])
+    test.assertIn(
+        "Nova accepts several entries of one name only if each sets device_type",
+        bad["pci_flavors row id=11"],
+    )
 
 
 def digest(path):
@@ -89,7 +106,6 @@ def digest(path):
 
 
 class TableSqliteTest(unittest.TestCase):
-
     def setUp(self):
         self.dir = tempfile.TemporaryDirectory()
         self.addCleanup(self.dir.cleanup)
@@ -107,23 +123,35 @@ class TableSqliteTest(unittest.TestCase):
     def test_session_is_read_only(self):
         make_db(self.url, scenario_rows()[:1])
         engine = sa.create_engine(self.url)
-        sa.event.listen(engine, "connect",
-                        lambda conn, _r: sources._read_only(conn, "sqlite"))
+        sa.event.listen(
+            engine, "connect", lambda conn, _r: sources._read_only(conn, "sqlite")
+        )
         with engine.connect() as conn, self.assertRaises(sa.exc.OperationalError):
             conn.exec_driver_sql("DELETE FROM pci_flavors")
         engine.dispose()
 
     def test_spec_mixing_device_types_is_a_bad_row(self):
-        make_db(self.url, [{"id": 7, "name": "x", "deleted": 0, "spec":
-                            '[{"vendor_id":"10de","product_id":"20b5",'
-                            '"device_type":"type-PF"},'
-                            '{"vendor_id":"10de","product_id":"20b6"}]'}])
+        make_db(
+            self.url,
+            [
+                {
+                    "id": 7,
+                    "name": "x",
+                    "deleted": 0,
+                    "spec": '[{"vendor_id":"10de","product_id":"20b5",'
+                    '"device_type":"type-PF"},'
+                    '{"vendor_id":"10de","product_id":"20b6"}]',
+                }
+            ],
+        )
         data = sources.read_table(self.url)
         self.assertEqual({}, data.flavors)
-        self.assertIn("device_type differs between definitions (unset on "
-                      "aggregate(s) (this spec); type-PF on aggregate(s) "
-                      "(this spec)); Nova needs one device_type per alias name",
-                      data.bad[0].reason)
+        self.assertIn(
+            "device_type differs between definitions (unset on "
+            "aggregate(s) (this spec); type-PF on aggregate(s) "
+            "(this spec)); Nova needs one device_type per alias name",
+            data.bad[0].reason,
+        )
 
     def test_missing_table(self):
         sa.create_engine(self.url).connect().close()
@@ -141,28 +169,42 @@ class TableSqliteTest(unittest.TestCase):
         make_db(self.url, [], SCHEMA.replace("deleted INTEGER", "deleted VARCHAR(5)"))
         with self.assertRaises(sources.SourceError) as ctx:
             sources.read_table(self.url)
-        self.assertIn("column 'deleted' must be an integer (0 = live), found "
-                      "VARCHAR(5)", str(ctx.exception))
+        self.assertIn(
+            "column 'deleted' must be an integer (0 = live), found VARCHAR(5)",
+            str(ctx.exception),
+        )
 
     def test_json_spec_column_is_read(self):
         # MySQL's native JSON type (PyMySQL hands it over as text)
-        make_db(self.url, [{"id": 1, "name": "a100", "spec": A100}],
-                SCHEMA.replace("spec TEXT", "spec JSON"))
+        make_db(
+            self.url,
+            [{"id": 1, "name": "a100", "spec": A100}],
+            SCHEMA.replace("spec TEXT", "spec JSON"),
+        )
         self.assertEqual(["a100"], list(sources.read_table(self.url).flavors))
 
     def test_row_without_id_is_listed_by_name(self):
-        make_db(self.url, [{"id": None, "name": "a100", "spec": A100},
-                           {"id": 2, "name": "t4", "spec": A100}],
-                SCHEMA.replace("id INTEGER PRIMARY KEY", "id INTEGER"))
+        make_db(
+            self.url,
+            [
+                {"id": None, "name": "a100", "spec": A100},
+                {"id": 2, "name": "t4", "spec": A100},
+            ],
+            SCHEMA.replace("id INTEGER PRIMARY KEY", "id INTEGER"),
+        )
         data = sources.read_table(self.url)
         self.assertEqual(["t4"], list(data.flavors))
-        self.assertEqual(["pci_flavors row name='a100' (no id): the row has "
-                          "no id"], [str(b) for b in data.bad])
+        self.assertEqual(
+            ["pci_flavors row name='a100' (no id): the row has no id"],
+            [str(b) for b in data.bad],
+        )
 
     def test_null_deleted_is_a_bad_row(self):
-        make_db(self.url, [{"id": 1, "name": "a", "spec": A100}],
-                SCHEMA.replace("deleted INTEGER NOT NULL DEFAULT 0",
-                               "deleted INTEGER"))
+        make_db(
+            self.url,
+            [{"id": 1, "name": "a", "spec": A100}],
+            SCHEMA.replace("deleted INTEGER NOT NULL DEFAULT 0", "deleted INTEGER"),
+        )
         data = sources.read_table(self.url)
         self.assertEqual({}, data.flavors)
         self.assertIn("column 'deleted' is NULL", str(data.bad[0]))
@@ -170,8 +212,10 @@ class TableSqliteTest(unittest.TestCase):
     def test_unreachable_url(self):
         with self.assertRaises(sources.SourceError) as ctx:
             sources.read_table("sqlite:////nonexistent-dir/x.db")
-        self.assertIn("sqlite database file '/nonexistent-dir/x.db' does not "
-                      "exist", str(ctx.exception))
+        self.assertIn(
+            "sqlite database file '/nonexistent-dir/x.db' does not exist",
+            str(ctx.exception),
+        )
 
     def test_wrong_sqlite_path_creates_no_file(self):
         with self.assertRaises(sources.SourceError) as ctx:
@@ -194,7 +238,6 @@ class TableSqliteTest(unittest.TestCase):
 
 
 class NovaConfTest(unittest.TestCase):
-
     def conf(self, text):
         fd, path = tempfile.mkstemp(suffix=".conf")
         with os.fdopen(fd, "w") as fh:
@@ -213,15 +256,20 @@ class NovaConfTest(unittest.TestCase):
             """)
         data = sources.read_nova_conf([path])
         self.assertEqual({"legacy", "nv", "vf"}, set(data.flavors))
-        self.assertEqual('[{"device_type":"type-PCI","product_id":"1db4",'
-                         '"vendor_id":"10de"},{"device_type":"type-PCI",'
-                         '"product_id":"20b5","vendor_id":"10de"}]',
-                         data.flavors["nv"].value)
-        self.assertEqual('{"device_type":"type-VF","numa_policy":"preferred",'
-                         '"product_id":"101e","vendor_id":"15b3"}',
-                         data.flavors["vf"].value)
-        self.assertEqual('{"product_id":"0d58","vendor_id":"8086"}',
-                         data.flavors["legacy"].value)
+        self.assertEqual(
+            '[{"device_type":"type-PCI","product_id":"1db4",'
+            '"vendor_id":"10de"},{"device_type":"type-PCI",'
+            '"product_id":"20b5","vendor_id":"10de"}]',
+            data.flavors["nv"].value,
+        )
+        self.assertEqual(
+            '{"device_type":"type-VF","numa_policy":"preferred",'
+            '"product_id":"101e","vendor_id":"15b3"}',
+            data.flavors["vf"].value,
+        )
+        self.assertEqual(
+            '{"product_id":"0d58","vendor_id":"8086"}', data.flavors["legacy"].value
+        )
         self.assertEqual([], data.bad)
         self.assertTrue(any("pci_alias" in n for n in data.notes), data.notes)
 
@@ -240,14 +288,19 @@ class NovaConfTest(unittest.TestCase):
         self.assertEqual(["ok"], list(data.flavors))
         bad = {b.ident: b.reason for b in data.bad}
         self.assertIn("not valid JSON", bad["[pci] alias #2"])
-        self.assertIn("'resource_class' cannot be migrated",
-                      bad["[pci] alias #3 (alias 'rc')"])
-        self.assertIn("NUMA policy mismatch",
-                      bad["[pci] alias #4, [pci] alias #5 (alias 'pol')"])
-        self.assertIn("invalid PCI flavor name 'bad/name'",
-                      bad["[pci] alias #6 (alias 'bad/name')"])
-        self.assertIn("missing required field 'vendor_id'",
-                      bad["[pci] alias #7 (alias 'noids')"])
+        self.assertIn(
+            "'resource_class' cannot be migrated", bad["[pci] alias #3 (alias 'rc')"]
+        )
+        self.assertIn(
+            "NUMA policy mismatch", bad["[pci] alias #4, [pci] alias #5 (alias 'pol')"]
+        )
+        self.assertIn(
+            "invalid PCI flavor name 'bad/name'",
+            bad["[pci] alias #6 (alias 'bad/name')"],
+        )
+        self.assertIn(
+            "missing required field 'vendor_id'", bad["[pci] alias #7 (alias 'noids')"]
+        )
 
     def test_device_type_mismatch_refused_like_nova(self):
         path = self.conf("""
@@ -273,11 +326,14 @@ class NovaConfTest(unittest.TestCase):
         data = sources.read_nova_conf([self.conf(text)])
         self.assertEqual(["one"], list(data.flavors))
         bad = {b.ident: b.reason for b in data.bad}
-        self.assertIn("Nova accepts several entries of one name only if each "
-                      "sets device_type",
-                      bad["[pci] alias #1, [pci] alias #2 (alias 'nv')"])
-        self.assertIn("2 entries share this name",
-                      bad["[pci] alias #3, [pci] alias #4 (alias 'same')"])
+        self.assertIn(
+            "Nova accepts several entries of one name only if each sets device_type",
+            bad["[pci] alias #1, [pci] alias #2 (alias 'nv')"],
+        )
+        self.assertIn(
+            "2 entries share this name",
+            bad["[pci] alias #3, [pci] alias #4 (alias 'same')"],
+        )
 
     def test_alias_rules_agree_with_nova(self):
         """Each nova.conf is judged by Nova's own get_alias_from_config:
@@ -286,25 +342,30 @@ class NovaConfTest(unittest.TestCase):
         from nova import exception as nova_exc
         from nova.pci import request as nova_request
         from oslo_config import fixture as config_fixture
+
         cases = {
             "ok": ['{"name": "a", "vendor_id": "10de", "product_id": "20b5"}'],
             "two-with-type": [
                 '{"name": "a", "vendor_id": "10de", "product_id": "20b5", '
                 '"device_type": "type-PF"}',
                 '{"name": "a", "vendor_id": "10de", "product_id": "1db4", '
-                '"device_type": "type-PF"}'],
+                '"device_type": "type-PF"}',
+            ],
             "two-without-type": [
                 '{"name": "a", "vendor_id": "10de", "product_id": "20b5"}',
-                '{"name": "a", "vendor_id": "10de", "product_id": "1db4"}'],
+                '{"name": "a", "vendor_id": "10de", "product_id": "1db4"}',
+            ],
             "one-without-type": [
                 '{"name": "a", "vendor_id": "10de", "product_id": "20b5", '
                 '"device_type": "type-PF"}',
-                '{"name": "a", "vendor_id": "10de", "product_id": "1db4"}'],
+                '{"name": "a", "vendor_id": "10de", "product_id": "1db4"}',
+            ],
             "policy-mismatch": [
                 '{"name": "a", "vendor_id": "10de", "product_id": "20b5", '
                 '"device_type": "type-PF", "numa_policy": "required"}',
                 '{"name": "a", "vendor_id": "10de", "product_id": "1db4", '
-                '"device_type": "type-PF"}'],
+                '"device_type": "type-PF"}',
+            ],
         }
         fixture = config_fixture.Config(nova.conf.CONF)
         fixture.setUp()
@@ -318,11 +379,11 @@ class NovaConfTest(unittest.TestCase):
                     nova_ok = True
                 except nova_exc.PciInvalidAlias:
                     nova_ok = False
-                path = self.conf("[pci]\n" + "".join(
-                    "alias = %s\n" % e for e in entries))
+                path = self.conf(
+                    "[pci]\n" + "".join("alias = %s\n" % e for e in entries)
+                )
                 data = sources.read_nova_conf([path])
-                self.assertEqual(nova_ok, bool(data.flavors) and not data.bad,
-                                 data.bad)
+                self.assertEqual(nova_ok, bool(data.flavors) and not data.bad, data.bad)
         nova_request.get_alias_from_config.cache_clear()
 
     def test_live_migratable_becomes_a_tag(self):
@@ -330,9 +391,10 @@ class NovaConfTest(unittest.TestCase):
             [pci]
             alias = {"name": "x", "vendor_id": "10de", "product_id": "20b5", "live_migratable": "yes"}
             """)
-        self.assertEqual('{"live_migratable":"true","product_id":"20b5",'
-                         '"vendor_id":"10de"}',
-                         sources.read_nova_conf([path]).flavors["x"].value)
+        self.assertEqual(
+            '{"live_migratable":"true","product_id":"20b5","vendor_id":"10de"}',
+            sources.read_nova_conf([path]).flavors["x"].value,
+        )
 
     def test_missing_file(self):
         with self.assertRaises(sources.SourceError) as ctx:
