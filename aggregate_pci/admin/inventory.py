@@ -8,10 +8,14 @@ Written by ``inventory export`` from a live cloud and read by ``capacity
                      "metadata": {"pci_flavor:a100": "{...}"}}],
      "hosts": {"c1": [{"vendor_id": "10de", "product_id": "20b5",
                        "dev_type": "type-PCI", "address": "0000:81:00.0",
-                       "count": 1, "used": 1, ...tags}]}}
+                       "count": 1, "used": 1, ...tags}]},
+     "nova_flavors": [{"name": "gpu.a100", "id": "1",
+                       "extra_specs": {"pci_passthrough:alias": "a100:1"}}]}
 
 A pool's ``count`` is its free devices (as in Nova's pools) and ``used`` the
-claimed or allocated ones.  Flavor values are parsed by the codec only.
+claimed or allocated ones.  PCI flavor values are parsed by the codec only.
+``nova_flavors`` (the Nova flavors requesting aliases) was ``flavors`` in
+files written by 0.1.0; both are read.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ class Inventory:
 
     aggregates: list[Aggregate]
     hosts: dict[str, list[dict[str, Any]]]
+    #: Nova flavors requesting aliases: {"name", "id", "extra_specs"} each.
+    nova_flavors: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def to_json(inv: Inventory) -> dict[str, Any]:
@@ -51,6 +57,7 @@ def to_json(inv: Inventory) -> dict[str, Any]:
             for a in inv.aggregates
         ],
         "hosts": {h: list(p) for h, p in sorted(inv.hosts.items())},
+        "nova_flavors": list(inv.nova_flavors),
     }
 
 
@@ -110,7 +117,27 @@ def from_json(doc: Any, source: str = "inventory") -> Inventory:
                         "%r must be a non-negative integer, got %r" % (field, value),
                     )
         hosts[host] = pools
-    return Inventory(aggregates, hosts)
+    return Inventory(aggregates, hosts, _nova_flavors(doc, bad))
+
+
+def _nova_flavors(doc: dict[str, Any], bad: Any) -> list[dict[str, Any]]:
+    """The ``nova_flavors`` section (``flavors`` in 0.1.0 files), checked."""
+    field = "nova_flavors" if "nova_flavors" in doc else "flavors"
+    raw = doc.get(field) or []
+    if not isinstance(raw, list):
+        raise bad(
+            "%r" % field,
+            "must be a list of Nova flavors "
+            '[{"name": ..., "id": ..., "extra_specs": {...}}]',
+        )
+    for i, flavor in enumerate(raw):
+        if not isinstance(flavor, dict) or not isinstance(flavor.get("name"), str):
+            raise bad("%s[%d]" % (field, i), "needs a string 'name'")
+        if not isinstance(flavor.get("extra_specs", {}), dict):
+            raise bad(
+                "Nova flavor %r" % flavor["name"], "'extra_specs' must be an object"
+            )
+    return raw
 
 
 def load(path: str) -> Inventory:

@@ -60,7 +60,7 @@ def inventory(
     ctxt: Any = None,
     progress: Callable[[int, int], None] | None = None,
     with_flavors: bool = False,
-) -> tuple[Inventory, list[dict[str, Any]]]:
+) -> Inventory:
     """Aggregates (API database), host pools (cell databases) and, if asked,
     the Nova flavors that request PCI aliases, through Nova's objects."""
     from nova import context as nova_context
@@ -94,7 +94,7 @@ def inventory(
                 flavors.append(
                     {"name": f.name, "id": f.flavorid, "extra_specs": {SPEC_KEY: spec}}
                 )
-    return Inventory(aggregates, host_pools(ctxt, progress)), flavors
+    return Inventory(aggregates, host_pools(ctxt, progress), flavors)
 
 
 def host_pools(

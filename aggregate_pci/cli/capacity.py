@@ -30,13 +30,10 @@ def _progress(app: Any, what: str) -> Any:
 
 def load_source(
     app: Any, args: argparse.Namespace, need_flavors: bool = False
-) -> tuple[inventory.Inventory, list[dict]]:
+) -> inventory.Inventory:
     """Aggregates, host pools (and Nova flavors) from the chosen source."""
     if args.inventory:
-        inv = inventory.load(args.inventory)
-        with open(args.inventory, encoding="utf-8") as f:
-            flavors = json.load(f).get("flavors") or []
-        return inv, flavors
+        return inventory.load(args.inventory)
     ctxt = getattr(app, "nova_context", None)
     if ctxt is None and not args.config_file:
         raise errors.AdminError(
@@ -91,7 +88,7 @@ class Capacity(common.HandlesErrors, lister.Lister):
             metavar="NAME:COUNT[,...]",
             help="as --fit, for a request given literally",
         )
-        parser.add_argument("--flavor", metavar="NAME", help="only this PCI flavor")
+        parser.add_argument("--pci-flavor", metavar="NAME", help="only this PCI flavor")
         parser.add_argument(
             "--no-hosts", action="store_true", help="totals and aggregates only"
         )
@@ -99,20 +96,18 @@ class Capacity(common.HandlesErrors, lister.Lister):
 
     def take_action(self, parsed_args: argparse.Namespace) -> tuple:
         fitting = parsed_args.fit or parsed_args.fit_spec
-        inv, flavors = load_source(
-            self.app, parsed_args, need_flavors=bool(parsed_args.fit)
-        )
+        inv = load_source(self.app, parsed_args, need_flavors=bool(parsed_args.fit))
         records = [r for a in inv.aggregates for r in models.pci_flavor_records(a)]
         if fitting:
-            return self._fit(parsed_args, records, inv, flavors)
+            return self._fit(parsed_args, records, inv)
         progress = _progress(self.app, "capacity") if len(inv.hosts) >= 1000 else None
         rows = report.capacity(records, inv.hosts, progress=progress)
         return (
-            ("Flavor", "Scope", "Name", "Matching", "Used", "Free"),
+            ("PCI Flavor", "Scope", "Name", "Matching", "Used", "Free"),
             [
                 (r.flavor, r.scope, r.name, r.matching, r.used, r.free)
                 for r in rows
-                if parsed_args.flavor in (None, r.flavor)
+                if parsed_args.pci_flavor in (None, r.flavor)
                 and not (parsed_args.no_hosts and r.scope == "host")
             ],
         )
@@ -122,11 +117,12 @@ class Capacity(common.HandlesErrors, lister.Lister):
         args: argparse.Namespace,
         records: list,
         inv: inventory.Inventory,
-        flavors: list[dict],
     ) -> tuple:
         if args.fit:
             found = [
-                f for f in flavors if args.fit in (f.get("name"), str(f.get("id")))
+                f
+                for f in inv.nova_flavors
+                if args.fit in (f.get("name"), str(f.get("id")))
             ]
             if not found:
                 raise errors.NotFound(
@@ -183,9 +179,8 @@ class InventoryExport(common.HandlesErrors, command.Command):
 
     def take_action(self, parsed_args: argparse.Namespace) -> int:
         parsed_args.inventory = None
-        inv, flavors = load_source(self.app, parsed_args, need_flavors=True)
+        inv = load_source(self.app, parsed_args, need_flavors=True)
         doc = inventory.to_json(inv)
-        doc["flavors"] = flavors
         text = json.dumps(doc, indent=1, sort_keys=True) + "\n"
         if parsed_args.output:
             with open(parsed_args.output, "w", encoding="utf-8") as f:

@@ -144,7 +144,7 @@ class ListFlavor(common.HandlesErrors, lister.Lister):
             for r in records
             if parsed_args.aggregate in (None, r.aggregate)
         ]
-        return ("Flavor", "Aggregate", "Hosts", "Definition", "Error"), rows
+        return ("PCI Flavor", "Aggregate", "Hosts", "Definition", "Error"), rows
 
 
 class ShowFlavor(common.HandlesErrors, show.ShowOne):

@@ -155,7 +155,7 @@ class AdminCliTest(support.AggregatePciTestBase):
         self.assertEqual(
             [
                 {
-                    "Flavor": "a100",
+                    "PCI Flavor": "a100",
                     "Aggregate": "gpu-hosts",
                     "Hosts": "compute1,compute2",
                     "Definition": value,
@@ -221,7 +221,11 @@ class AdminCliTest(support.AggregatePciTestBase):
         rc, out, err = self.cli("capacity", "-f", "json")
         self.assertEqual(0, rc, err)
         rows = {
-            (r["Flavor"], r["Scope"], r["Name"]): (r["Matching"], r["Used"], r["Free"])
+            (r["PCI Flavor"], r["Scope"], r["Name"]): (
+                r["Matching"],
+                r["Used"],
+                r["Free"],
+            )
             for r in json.loads(out)
         }
         # 3 A100s in the cloud, 2 used by the servers, 1 free
@@ -260,7 +264,11 @@ class AdminCliTest(support.AggregatePciTestBase):
         )
         self.assertEqual(json.loads(out), json.loads(fit_offline))
         rows2 = {
-            (r["Flavor"], r["Scope"], r["Name"]): (r["Matching"], r["Used"], r["Free"])
+            (r["PCI Flavor"], r["Scope"], r["Name"]): (
+                r["Matching"],
+                r["Used"],
+                r["Free"],
+            )
             for r in json.loads(out2)
         }
         self.assertEqual((3, 2, 1), rows2[("a100", "total", "*")])
@@ -293,7 +301,11 @@ class AdminCliTest(support.AggregatePciTestBase):
         )
         self.assertEqual(0, proc.returncode, proc.stderr)
         rows3 = {
-            (r["Flavor"], r["Scope"], r["Name"]): (r["Matching"], r["Used"], r["Free"])
+            (r["PCI Flavor"], r["Scope"], r["Name"]): (
+                r["Matching"],
+                r["Used"],
+                r["Free"],
+            )
             for r in json.loads(proc.stdout)
         }
         self.assertEqual(rows, rows3)
@@ -435,7 +447,7 @@ class OpenStackClientPluginTest(support.AggregatePciTestBase):
         self.assertEqual(
             [
                 {
-                    "Flavor": "a100",
+                    "PCI Flavor": "a100",
                     "Aggregate": "gpu-hosts",
                     "Hosts": "compute1",
                     "Definition": value,

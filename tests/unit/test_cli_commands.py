@@ -168,7 +168,7 @@ class CliTest(unittest.TestCase):
         self.aggs[0]["metadata"]["pci_flavor:bad"] = "{"
         rc, out, _ = self.run_cli("flavor", "list", "-f", "json")
         self.assertEqual(0, rc)
-        rows = {r["Flavor"]: r for r in json.loads(out)}
+        rows = {r["PCI Flavor"]: r for r in json.loads(out)}
         self.assertEqual(A100, rows["a100"]["Definition"])
         self.assertEqual("c1", rows["a100"]["Hosts"])
         self.assertIn("not valid JSON", rows["bad"]["Error"])
@@ -277,7 +277,7 @@ class CliTest(unittest.TestCase):
                     }
                 ],
             },
-            "flavors": [
+            "nova_flavors": [
                 {
                     "name": "gpu.two",
                     "id": "7",

@@ -1,0 +1,53 @@
+"""The inventory file format (aggregate_pci.admin.inventory)."""
+
+import pytest
+
+from aggregate_pci.admin import errors, inventory
+
+FLAVOR = {
+    "name": "gpu.a100",
+    "id": "1",
+    "extra_specs": {"pci_passthrough:alias": "a100:1"},
+}
+
+
+def doc(**extra):
+    base = {
+        "format": inventory.FORMAT,
+        "version": inventory.VERSION,
+        "aggregates": [{"name": "gpu", "hosts": ["c1"], "metadata": {}}],
+        "hosts": {
+            "c1": [{"vendor_id": "10de", "product_id": "20b5", "count": 1, "used": 0}]
+        },
+    }
+    base.update(extra)
+    return base
+
+
+def test_round_trip_keeps_nova_flavors():
+    inv = inventory.from_json(doc(nova_flavors=[FLAVOR]))
+    assert inv.nova_flavors == [FLAVOR]
+    again = inventory.from_json(inventory.to_json(inv))
+    assert again.nova_flavors == [FLAVOR]
+    assert inventory.to_json(inv)["nova_flavors"] == [FLAVOR]
+
+
+def test_reads_the_0_1_0_flavors_key():
+    assert inventory.from_json(doc(flavors=[FLAVOR])).nova_flavors == [FLAVOR]
+
+
+@pytest.mark.parametrize(
+    "section, message",
+    [
+        ({"a": 1}, "inventory, 'nova_flavors': must be a list of Nova flavors"),
+        ([{"id": "1"}], "inventory, nova_flavors[0]: needs a string 'name'"),
+        (
+            [{"name": "x", "extra_specs": []}],
+            "inventory, Nova flavor 'x': 'extra_specs' must be an object",
+        ),
+    ],
+)
+def test_bad_nova_flavors_name_the_place(section, message):
+    with pytest.raises(errors.AdminError) as exc:
+        inventory.from_json(doc(nova_flavors=section))
+    assert str(exc.value).startswith(message)
