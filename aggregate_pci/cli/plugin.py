@@ -11,10 +11,12 @@ from typing import Any
 
 from aggregate_pci.admin import client
 
+# OpenStackClient's plugin protocol: it reads these names from every plugin.
+# There is one version of this plugin, so no option to choose one is offered.
 API_NAME = "pci_flavor"
 API_VERSION_OPTION = "os_pci_flavor_api_version"
 DEFAULT_API_VERSION = "1"
-API_VERSIONS = {"1": "aggregate_pci.admin.client.PciFlavorAdmin"}
+API_VERSIONS = ("1",)
 
 
 def make_client(instance: Any) -> client.PciFlavorAdmin:
@@ -27,11 +29,5 @@ def make_client(instance: Any) -> client.PciFlavorAdmin:
 
 
 def build_option_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """No plugin-specific global options beyond the API version."""
-    parser.add_argument(
-        "--os-pci-flavor-api-version",
-        metavar="<version>",
-        default=DEFAULT_API_VERSION,
-        help="PCI flavor plugin API version (default 1)",
-    )
+    """Part of OSC's plugin protocol: this plugin adds no global options."""
     return parser
