@@ -15,6 +15,7 @@ Audit mismatches (Nova's claims vs. the definitions) are not exported here.
 from __future__ import annotations
 
 import logging
+import socket
 import socketserver
 import threading
 import time
@@ -281,10 +282,11 @@ class Exporter:
             self.refreshes += 1
             self._in_flight.release()
 
-    def run(self, interval: float, stop: threading.Event) -> None:
-        """Refresh now and then every ``interval`` seconds (from the start
-        of one refresh to the next; a slow refresh delays the next, never
-        overlaps it) until ``stop`` is set."""
+    def run(self, interval: float, stop: threading.Event, delay: float = 0) -> None:
+        """Refresh after ``delay`` seconds and then every ``interval`` seconds
+        (from the start of one refresh to the next; a slow refresh delays the
+        next, never overlaps it) until ``stop`` is set."""
+        stop.wait(delay)
         while not stop.is_set():
             started = time.monotonic()
             self.refresh()
@@ -333,7 +335,7 @@ class Exporter:
 def registry(exporter: Exporter, process: bool = False) -> CollectorRegistry:
     """A registry holding the exporter (and process_* metrics if asked)."""
     reg = CollectorRegistry(auto_describe=False)
-    reg.register(exporter)  # type: ignore[arg-type]
+    reg.register(exporter)
     if process:
         ProcessCollector(registry=reg)
     return reg
@@ -356,18 +358,20 @@ class _QuietHandler(simple_server.WSGIRequestHandler):
 
 def serve(exporter: Exporter, host: str, port: int) -> _Server:
     """An HTTP server for ``/metrics`` on ``host:port`` (0: any free port;
-    the bound one is ``server.server_address``), serving in a thread."""
+    the bound one is ``bound_address(server)``), serving in a thread."""
     app = make_wsgi_app(registry(exporter, process=True))
-    family = simple_server.WSGIServer.address_family
-    if ":" in host:
-        import socket
-
-        family = socket.AF_INET6
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     server_class = type("Server", (_Server,), {"address_family": family})
-    server = simple_server.make_server(
+    server: _Server = simple_server.make_server(
         host, port, app, server_class=server_class, handler_class=_QuietHandler
     )
     threading.Thread(
         target=server.serve_forever, name="metrics-http", daemon=True
     ).start()
     return server
+
+
+def bound_address(server: _Server) -> str:
+    """``HOST:PORT`` (``[HOST]:PORT`` for IPv6) the server listens on."""
+    host, port = str(server.server_address[0]), int(server.server_address[1])
+    return "%s:%d" % ("[%s]" % host if ":" in host else host, port)

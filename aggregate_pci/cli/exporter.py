@@ -65,8 +65,7 @@ class Exporter(common.HandlesErrors, command.Command):
             metavar="HOST:PORT",
             type=parse_listen,
             default=DEFAULT_LISTEN,
-            help="serve /metrics here (default %s; port 0 picks one)"
-            % DEFAULT_LISTEN,
+            help="serve /metrics here (default %s; port 0 picks one)" % DEFAULT_LISTEN,
         )
         parser.add_argument(
             "--interval",
@@ -123,29 +122,28 @@ class Exporter(common.HandlesErrors, command.Command):
                 )
             metrics.write_textfile(args.textfile, exporter)
             return 0
-        return self._serve(exporter, *args.listen, args.interval)
+        host, port = args.listen
+        return self._serve(exporter, host, port, args.interval)
 
     def _serve(
         self, exporter: metrics.Exporter, host: str, port: int, interval: float
     ) -> int:
+        # The first refresh before listening: no scrape sees "no data yet"
+        # unless the sources cannot be read (then up is 0 and it retries).
+        exporter.refresh()
         try:
             server = metrics.serve(exporter, host, port)
         except OSError as exc:
             raise errors.AdminError(
                 "cannot listen on %s:%d: %s" % (host, port, exc.strerror or exc)
             ) from None
-        bound = server.server_address
         self._log(
-            "serving http://%s:%d/metrics, refreshing every %g s"
-            % (
-                "[%s]" % bound[0] if ":" in bound[0] else bound[0],
-                bound[1],
-                interval,
-            )
+            "serving http://%s/metrics, refreshing every %g s"
+            % (metrics.bound_address(server), interval)
         )
         stop = threading.Event()
         try:
-            exporter.run(interval, stop)
+            exporter.run(interval, stop, delay=interval)
         except KeyboardInterrupt:
             pass
         finally:
