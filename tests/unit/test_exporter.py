@@ -442,3 +442,41 @@ class CliTest(unittest.TestCase):
         )
         proc.terminate()
         proc.wait(30)
+
+
+class MonitoringDocTest(unittest.TestCase):
+    """docs/monitoring.md: the dashboard JSON parses; the dashboard, the
+    alert rules and the metrics table name only metrics the exporter has."""
+
+    def setUp(self):
+        root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+        with open(os.path.join(root, "docs", "monitoring.md"), encoding="utf-8") as f:
+            self.text = f.read()
+        inv = inventory.from_json(inventory_doc())
+        exp = metrics.Exporter(lambda: inv, per_host=True)
+        exp.refresh()
+        self.known = {
+            fam.name + suffix
+            for fam in exp.collect()
+            for suffix in (("_total",) if fam.type == "counter" else ("",))
+        }
+
+    def test_dashboard_parses_and_names_known_metrics(self):
+        m = re.search(
+            r"<!-- grafana-dashboard -->\s*```json\n(.*?)```", self.text, re.S
+        )
+        self.assertTrue(m)
+        dashboard = json.loads(m.group(1))
+        exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+        self.assertGreaterEqual(len(exprs), 6)
+        used = {n for e in exprs for n in re.findall(r"aggregate_pci_\w+", e)}
+        self.assertTrue(used)
+        self.assertEqual(set(), used - self.known)
+
+    def test_alerts_and_table_name_known_metrics(self):
+        m = re.search(r"<!-- alert-rules -->\s*```yaml\n(.*?)```", self.text, re.S)
+        self.assertTrue(m)
+        used = set(re.findall(r"aggregate_pci_\w+", m.group(1)))
+        used |= set(re.findall(r"`(aggregate_pci_\w+)`", self.text))
+        self.assertEqual(set(), used - self.known)
+        self.assertEqual(set(), self.known - used, "undocumented metrics")
