@@ -145,9 +145,7 @@ def snapshot(
     entries, if given): the numbers of ``capacity`` and ``capacity --fit``."""
     records = [r for a in inv.aggregates for r in models.pci_flavor_records(a)]
     g = {name: _gauge(name) for name in DATA_METRICS}
-    for row in report.capacity(records, inv.hosts):
-        if row.scope == "host" and not per_host:
-            continue
+    for row in report.capacity(records, inv.hosts, host_rows=per_host):
         prefix = {"total": "cloud_", "aggregate": "", "host": "host_"}[row.scope]
         labels = [row.flavor] if row.scope == "total" else [row.flavor, row.name]
         g[prefix + "devices_free"].add_metric(labels, row.free)
@@ -164,7 +162,7 @@ def _fit_metrics(
     g: Mapping[str, GaugeMetricFamily],
     records: Sequence[models.PciFlavorRecord],
     inv: Inventory,
-    per_host: bool,
+    per_host_series: bool,
 ) -> None:
     """Instances that fit per Nova flavor requesting PCI flavors that
     aggregates define (others are unmanaged: capacity cannot tell)."""
@@ -172,20 +170,22 @@ def _fit_metrics(
     for r in records:
         if r.definition is not None:
             defined.setdefault(r.name, []).append(r)
-    for flavor in sorted(inv.nova_flavors, key=lambda f: str(f.get("name"))):
+    requests: dict[str, dict[str, int]] = {}
+    for flavor in inv.nova_flavors:
         request = alias.request_of(flavor.get("extra_specs"))
         wanted = {n: c for n, c in request.items() if c}
-        if not wanted or any(n not in defined for n in wanted):
-            continue
-        name = str(flavor["name"])
-        fits, total = report.fit(records, inv.hosts, request)
+        if wanted and all(n in defined for n in wanted):
+            requests[str(flavor["name"])] = wanted
+    fits = report.fit_many(records, inv.hosts, requests)
+    for name, wanted in sorted(requests.items()):
+        per_host, total = fits[name]
         g["cloud_instances_fit"].add_metric([name], total)
         aggregates = {r.aggregate: r.hosts for n in wanted for r in defined[n]}
         for agg, hosts in sorted(aggregates.items()):
-            n = sum(fits.get(h, 0) for h in set(hosts))
+            n = sum(per_host.get(h, 0) for h in set(hosts))
             g["instances_fit"].add_metric([name, agg], n)
-        if per_host:
-            for host, n in sorted(fits.items()):
+        if per_host_series:
+            for host, n in sorted(per_host.items()):
                 g["host_instances_fit"].add_metric([name, host], n)
 
 
