@@ -182,9 +182,10 @@ def main() -> None:
                     )
                 )
                 print(
-                    "  targets: refresh < 5 s: %s; memory < 500 MB: %s"
+                    "  targets: refresh < 5 s: %s wall, %s CPU; memory < 500 MB: %s"
                     % (
                         "MET" if r["seconds"] < 5 else "NOT MET",
+                        "MET" if r["cpu"] < 5 else "NOT MET",
                         "MET" if r["peak_mb"] < 500 else "NOT MET",
                     )
                 )
