@@ -37,7 +37,7 @@ T4 = '{"vendor_id":"10de","product_id":"1eb8"}'
 
 
 def prometheus_binary():
-    """Debian's prometheus, or fail under CI / skip elsewhere."""
+    """The prometheus binary (Debian's package), or None."""
     path = shutil.which("prometheus") or (
         "/usr/bin/prometheus" if os.access("/usr/bin/prometheus", os.X_OK) else None
     )
