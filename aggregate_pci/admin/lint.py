@@ -186,19 +186,31 @@ def _generated_signatures(generated: Iterable[Mapping[str, str]]) -> set[tuple]:
     }
 
 
+def alias_drift(
+    generated: Iterable[Mapping[str, str]],
+    conf: Mapping[str, alias.Alias],
+    managed: Iterable[str],
+) -> dict[str, tuple[list[tuple], list[tuple]]]:
+    """{PCI flavor: (entries missing from nova.conf, entries nova.conf has
+    that no definition gives)} for the ``managed`` names whose ``[pci]
+    alias`` entries differ from ``generated`` (``alias.generate``'s)."""
+    want = _generated_signatures(generated)
+    names = set(managed)
+    have = {sig for name, a in conf.items() if name in names for sig in a.signatures()}
+    out = {}
+    for name in sorted(names):
+        missing = sorted((s for s in want - have if s[0] == name), key=str)
+        extra = sorted((s for s in have - want if s[0] == name), key=str)
+        if missing or extra:
+            out[name] = (missing, extra)
+    return out
+
+
 def _alias_drift(
     generated: list[dict[str, str]], conf: Mapping[str, alias.Alias], managed: set[str]
 ) -> list[Issue]:
     issues = []
-    want = _generated_signatures(generated)
-    have = {
-        sig for name, a in conf.items() if name in managed for sig in a.signatures()
-    }
-    for name in sorted(managed):
-        missing = sorted((s for s in want - have if s[0] == name), key=str)
-        extra = sorted((s for s in have - want if s[0] == name), key=str)
-        if not missing and not extra:
-            continue
+    for name, (missing, extra) in alias_drift(generated, conf, managed).items():
         parts = []
         if missing:
             parts.append("missing %s" % "; ".join(map(alias.signature_text, missing)))

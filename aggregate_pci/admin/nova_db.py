@@ -32,8 +32,18 @@ _NOT_TAGS = (
 )
 
 
+_loaded_config: list[str] = []
+
+
 def load_config(config_file: str) -> None:
-    """Load a nova.conf the way Nova services do (database access only)."""
+    """Load a nova.conf the way Nova services do (database access only).
+
+    Once per process: oslo.config refuses to register Nova's command-line
+    options again after parsing, so a second call with the same file (a
+    daemon reading the databases on an interval) does nothing.
+    """
+    if _loaded_config == [config_file]:
+        return
     import nova.conf
     import oslo_messaging
     from nova import config as nova_config
@@ -54,6 +64,7 @@ def load_config(config_file: str) -> None:
     # oslo.messaging registers only when a transport is made (services do in
     # rpc.init); register it without making a transport: we need no RPC.
     oslo_messaging.TransportURL(nova.conf.CONF)
+    _loaded_config[:] = [config_file]
 
 
 def inventory(

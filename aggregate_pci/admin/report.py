@@ -12,7 +12,7 @@ import dataclasses
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from aggregate_pci import codec, matching
-from aggregate_pci.capacity import effective_definitions, fleet_instances_fit
+from aggregate_pci.capacity import effective_definitions
 
 
 def definitions_by_name(
@@ -64,8 +64,10 @@ def capacity(
     records: Sequence[Any],
     host_pools: Mapping[str, Sequence[Mapping[str, Any]]],
     progress: Callable[[int, int], None] | None = None,
+    host_rows: bool = True,
 ) -> list[CapacityRow]:
-    """Per flavor: totals, per aggregate and per host (matching/used/free).
+    """Per flavor: totals, per aggregate and per host (matching/used/free);
+    ``host_rows=False`` leaves out the host rows (totals stay the same).
 
     Pools carry ``count`` (free) and ``used`` devices.  Each device is
     counted once per row even if it matches several match objects or the
@@ -75,6 +77,34 @@ def capacity(
     Fast on large fleets: hosts with the same aggregates share their
     effective definitions, and a definition is evaluated once per distinct
     pool signature (the pool's attributes without its counts).
+    """
+    valid, rec_def, defs, host_group, groups = _group_hosts(records)
+    preds = [matching.compile_definition(d) for d in defs]
+    counts = _host_counts(host_group, groups, preds, host_pools, progress)
+    return _rows(valid, rec_def, host_group, groups, counts, host_rows)
+
+
+Groups = dict[tuple[int, ...], tuple[dict[str, int], tuple[int, ...]]]
+Counts = dict[tuple[str, int], tuple[int, int, int]]
+Grouping = tuple[
+    list[Any],
+    list[int],
+    list[codec.PciFlavorDefinition],
+    dict[str, tuple[int, ...]],
+    Groups,
+]
+#: Pool keys a definition never reads: pools differing only in them share
+#: a signature (``count``/``used`` are counts; NUMA is the request's matter).
+_NOT_SIGNATURE = ("count", "used", "numa_node")
+
+
+def _group_hosts(records: Sequence[Any]) -> Grouping:
+    """Valid records, their interned definition ids, the distinct
+    definitions, each host's membership key (the records it is in), and per
+    membership ({flavor: effective definition id}, definition ids needed).
+
+    Hosts with the same aggregates share their effective definitions (the
+    OR of their aggregates' ones, ``host_definitions``).
     """
     valid = [r for r in records if r.definition is not None]
     def_ids: dict[codec.PciFlavorDefinition, int] = {}
@@ -92,7 +122,6 @@ def capacity(
     for idx, r in enumerate(valid):
         for host in r.hosts:
             memberships.setdefault(host, []).append(idx)
-    # {membership: ({flavor: effective def id}, needed def ids)}
     groups: Groups = {}
     host_group: dict[str, tuple[int, ...]] = {}
     for host, idxs in memberships.items():
@@ -100,17 +129,14 @@ def capacity(
         host_group[host] = key
         if key in groups:
             continue
-        effective = host_definitions([valid[i] for i in idxs]).get(host, {})
+        # host_definitions of this host alone: the OR, in record order.
+        effective = effective_definitions(
+            {valid[i].name: valid[i].definition} for i in idxs
+        )
         eff_ids = {name: intern(d) for name, d in effective.items()}
         needed = set(eff_ids.values()) | {rec_def[i] for i in idxs}
         groups[key] = (eff_ids, tuple(sorted(needed)))
-    preds = [matching.compile_definition(d) for d in defs]
-    counts = _host_counts(host_group, groups, preds, host_pools, progress)
-    return _rows(valid, rec_def, host_group, groups, counts)
-
-
-Groups = dict[tuple[int, ...], tuple[dict[str, int], tuple[int, ...]]]
-Counts = dict[tuple[str, int], tuple[int, int, int]]
+    return valid, rec_def, defs, host_group, groups
 
 
 def _host_counts(
@@ -129,7 +155,7 @@ def _host_counts(
     """
     sig_ids: dict[tuple[tuple[str, Any], ...], int] = {}
     sig_bits: list[tuple[int, ...]] = []
-    skip = ("count", "used", "numa_node")
+    skip = _NOT_SIGNATURE
     counts: Counts = {}
     total_hosts = len(host_group)
     for n, (host, key) in enumerate(sorted(host_group.items())):
@@ -160,6 +186,7 @@ def _rows(
     host_group: Mapping[str, tuple[int, ...]],
     groups: Groups,
     counts: Counts,
+    with_hosts: bool = True,
 ) -> list[CapacityRow]:
     """Per flavor: the total row, one per aggregate, one per host."""
     rows: list[CapacityRow] = []
@@ -171,7 +198,8 @@ def _rows(
             if d is None:
                 continue
             m, u, f = counts[(host, d)]
-            host_rows.append(CapacityRow(name, "host", host, m, u, f))
+            if with_hosts:
+                host_rows.append(CapacityRow(name, "host", host, m, u, f))
             totals = [totals[0] + m, totals[1] + u, totals[2] + f]
         rows.append(CapacityRow(name, "total", "*", *totals))
         for idx in sorted(
@@ -194,10 +222,102 @@ def fit(
 ) -> tuple[dict[str, int], int]:
     """How many more instances asking ``request`` ({flavor: count}) fit per
     host (hosts defining every requested flavor) and in total, exactly."""
-    per_host_defs = host_definitions(records)
-    hosts = {
-        h: (host_pools.get(h, ()), defs)
-        for h, defs in per_host_defs.items()
-        if all(n in defs for n, c in request.items() if c)
+    return fit_many(records, host_pools, {"": request})[""]
+
+
+def fit_many(
+    records: Sequence[Any],
+    host_pools: Mapping[str, Sequence[Mapping[str, Any]]],
+    requests: Mapping[str, Mapping[str, int]],
+) -> dict[str, tuple[dict[str, int], int]]:
+    """``fit`` for each of ``requests`` ({label: {flavor: count}}), reading
+    the pools once: per host, the free devices grouped by the effective
+    definitions they match (each distinct pool signature evaluated once),
+    then ``matching.max_instances_from_supply`` per request, as
+    ``capacity.instances_fit`` computes it host by host."""
+    _, _, defs, host_group, groups = _group_hosts(records)
+    preds = [matching.compile_definition(d) for d in defs]
+    wanted = {
+        label: {n: c for n, c in request.items() if c}
+        for label, request in requests.items()
     }
-    return fleet_instances_fit(hosts, request)
+    # Per membership: (label, definition ids, demands) of the requests its
+    # hosts can serve (every requested flavor defined).
+    plans: dict[tuple[int, ...], list[tuple[str, tuple[int, ...], tuple[int, ...]]]]
+    plans = {}
+    for key, (eff_ids, _) in groups.items():
+        plan = plans[key] = []
+        for label, want in wanted.items():
+            if all(n in eff_ids for n in want):
+                if not want:
+                    raise ValueError("the request asks for no device")
+                names = sorted(want)
+                plan.append(
+                    (
+                        label,
+                        tuple(eff_ids[n] for n in names),
+                        tuple(want[n] for n in names),
+                    )
+                )
+    per_host: dict[str, dict[str, int]] = {label: {} for label in requests}
+    sig_masks: dict[tuple[tuple[str, Any], ...], int] = {}
+    solved: dict[tuple[Any, ...], int] = {}
+    for host, key in sorted(host_group.items()):
+        plan = plans[key]
+        if not plan:
+            continue
+        supply = _host_supply(host_pools.get(host, ()), preds, sig_masks)
+        free: dict[int, int] = {}
+        for label, def_ids, demands in plan:
+            if len(def_ids) == 1:
+                # One flavor: every matching free device serves it.
+                d = def_ids[0]
+                if d not in free:
+                    free[d] = sum(c for m, c in supply.items() if m >> d & 1)
+                per_host[label][host] = free[d] // demands[0]
+            else:
+                local = _local_supply(supply, def_ids)
+                memo = (demands, tuple(sorted(local.items())))
+                n = solved.get(memo)
+                if n is None:
+                    n = solved[memo] = matching.max_instances_from_supply(
+                        local, demands
+                    )
+                per_host[label][host] = n
+    return {label: (hosts, sum(hosts.values())) for label, hosts in per_host.items()}
+
+
+def _host_supply(
+    pools: Iterable[Mapping[str, Any]],
+    preds: Sequence[matching.Predicate],
+    sig_masks: dict[tuple[tuple[str, Any], ...], int],
+) -> dict[int, int]:
+    """Free devices of one host by the bitmask of every definition they
+    match (``matching.group_supply`` over all definitions at once)."""
+    supply: dict[int, int] = {}
+    for pool in pools:
+        count = matching.pool_count(pool)
+        if not count:
+            continue
+        sig = tuple([(k, v) for k, v in pool.items() if k not in _NOT_SIGNATURE])
+        mask = sig_masks.get(sig)
+        if mask is None:
+            mask = sum(1 << d for d, pred in enumerate(preds) if pred(pool))
+            sig_masks[sig] = mask
+        if mask:
+            supply[mask] = supply.get(mask, 0) + count
+    return supply
+
+
+def _local_supply(supply: Mapping[int, int], def_ids: Sequence[int]) -> dict[int, int]:
+    """A host's supply re-keyed to bit i for ``def_ids[i]`` (as
+    ``matching.group_supply`` over those definitions' predicates)."""
+    local: dict[int, int] = {}
+    for mask, count in supply.items():
+        m = 0
+        for i, d in enumerate(def_ids):
+            if mask >> d & 1:
+                m |= 1 << i
+        if m:
+            local[m] = local.get(m, 0) + count
+    return local

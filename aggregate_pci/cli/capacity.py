@@ -29,9 +29,16 @@ def _progress(app: Any, what: str) -> Any:
 
 
 def load_source(
-    app: Any, args: argparse.Namespace, need_flavors: bool = False
+    app: Any,
+    args: argparse.Namespace,
+    need_flavors: bool = False,
+    progress: bool = True,
 ) -> inventory.Inventory:
-    """Aggregates, host pools (and Nova flavors) from the chosen source."""
+    """Aggregates, host pools (and Nova flavors) from the chosen source.
+
+    Called again, it reads the source again (the nova.conf is loaded once
+    per process); ``progress=False`` for a daemon's repeated reads.
+    """
     if args.inventory:
         return inventory.load(args.inventory)
     ctxt = getattr(app, "nova_context", None)
@@ -47,7 +54,7 @@ def load_source(
         nova_db.load_config(args.config_file)
     return nova_db.inventory(
         ctxt,
-        progress=_progress(app, "reading compute nodes"),
+        progress=_progress(app, "reading compute nodes") if progress else None,
         with_flavors=need_flavors,
     )
 
