@@ -94,7 +94,7 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
         # Hosts share aggregates: resolve each set of aggregates once per
         # request (the objects live as long as the host states, so their
         # ids are stable keys for this request).
-        memo: dict[tuple[int, ...], Any] = {}
+        memo: dict[Any, Any] = {}
         for host_state in filter_obj_list:
             if plan is None or self._passes_safely(host_state, spec_obj, plan, memo):
                 yield host_state
@@ -119,7 +119,7 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
         host_state: Any,
         spec_obj: Any,
         plan: decision.RequestPlan,
-        memo: dict[tuple[int, ...], Any],
+        memo: dict[Any, Any],
     ) -> bool:
         try:
             return self._passes(host_state, spec_obj, plan, memo)
@@ -136,7 +136,7 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
         host_state: Any,
         spec_obj: Any,
         plan: decision.RequestPlan,
-        memo: dict[tuple[int, ...], Any],
+        memo: dict[Any, Any],
     ) -> bool:
         view = None
         if not plan.reject_all:
@@ -154,7 +154,9 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
             self.cache,
             candidates=host_state.allocation_candidates,
             prune=lambda fits: len(self.filter_candidates(host_state, fits)),
-            claim=claim.claim_replayer(host_state, spec_obj),
+            claim=claim.claim_replayer(
+                host_state, spec_obj, memo.setdefault("spec-matches", {})
+            ),
             view=view,
         )
         if why is not None:

@@ -31,13 +31,55 @@ def _params(fn: Any) -> frozenset[str]:
     return frozenset(inspect.signature(fn).parameters)
 
 
-def _copy_stats(stats: Any) -> Any:
+def _copy_stats(stats: Any, memo: dict[Any, bool] | None) -> Any:
     """A copy of ``stats`` whose pool list and pool dicts are its own (the
     pool logic changes only ``count`` and list membership; the NUMA topology
-    and device filter are shared read-only, unlike Nova's deep copy)."""
+    and device filter are shared read-only, unlike Nova's deep copy).
+
+    With ``memo``, Nova's per-pool spec match (``_filter_pools_for_spec``)
+    is remembered by (request spec, pool without its count): hosts share
+    device models and slots, so most pools are matched once per request.
+    """
     sim = copy.copy(stats)
     sim.pools = [dict(pool) for pool in stats.pools]
+    nova_filter = getattr(type(stats), "_filter_pools_for_spec", None)
+    if memo is None or nova_filter is None:
+        return sim
+    try:
+        sigs = {
+            id(p): frozenset(i for i in p.items() if i[0] not in _UNSIGNED)
+            for p in sim.pools
+        }
+    except TypeError:  # an unhashable value (e.g. a device list)
+        return sim
+    sim._filter_pools_for_spec = functools.partial(
+        _memo_filter_for_spec, nova_filter, sim, memo, sigs
+    )
     return sim
+
+
+def _memo_filter_for_spec(
+    nova_filter: Callable[..., Any],
+    sim: Any,
+    memo: dict[Any, bool],
+    sigs: dict[int, Any],
+    pools: list[Any],
+    request: Any,
+) -> list[Any]:
+    spec_key = id(request)
+    out = []
+    for pool in pools:
+        key = (spec_key, sigs[id(pool)])
+        hit = memo.get(key)
+        if hit is None:
+            hit = memo[key] = bool(nova_filter(sim, [pool], request))
+        if hit:
+            out.append(pool)
+    return out
+
+
+#: Pool keys that do not take part in matching a spec.
+_UNSIGNED = frozenset(("count", "devices"))
 
 
 def _apply_one(sim: Any, request: Any, numa_cells: Any) -> None:
@@ -53,15 +95,19 @@ def _apply_one(sim: Any, request: Any, numa_cells: Any) -> None:
 
 
 def replay_claim(
-    stats: Any, requests: Sequence[Any], numa_cells: Any = None
+    stats: Any,
+    requests: Sequence[Any],
+    numa_cells: Any = None,
+    memo: dict[Any, bool] | None = None,
 ) -> decision.ClaimOutcome:
     """Which pools the claim of ``requests`` takes on a host whose free
-    pools are ``stats`` (a ``PciDeviceStats``, left unchanged)."""
+    pools are ``stats`` (a ``PciDeviceStats``, left unchanged).  ``memo``
+    (one dict per scheduling request) shares spec matches between hosts."""
     from nova import exception
 
     if stats is None:
         return decision.ClaimOutcome(failed="the host reports no PCI devices")
-    sim = _copy_stats(stats)
+    sim = _copy_stats(stats, memo)
     steps: list[decision.ClaimStep] = []
     for request in requests:
         before = [(pool, pool["count"]) for pool in sim.pools]
@@ -131,9 +177,10 @@ def instance_numa_cells(host_state: Any, spec_obj: Any, requests: Any) -> Any:
 
 
 def claim_replayer(
-    host_state: Any, spec_obj: Any
+    host_state: Any, spec_obj: Any, memo: dict[Any, bool] | None = None
 ) -> Callable[[], decision.ClaimOutcome]:
-    """A zero-argument callable for ``decision.decide_host(claim=...)``."""
+    """A zero-argument callable for ``decision.decide_host(claim=...)``;
+    ``memo``: one dict per scheduling request (see ``replay_claim``)."""
 
     def run() -> decision.ClaimOutcome:
         requests = list(spec_obj.pci_requests.requests)
@@ -141,6 +188,6 @@ def claim_replayer(
             cells = instance_numa_cells(host_state, spec_obj, requests)
         except LookupError as exc:
             return decision.ClaimOutcome(failed=str(exc))
-        return replay_claim(host_state.pci_stats, requests, cells)
+        return replay_claim(host_state.pci_stats, requests, cells, memo)
 
     return run
