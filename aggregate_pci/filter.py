@@ -11,6 +11,11 @@ A flavor name is managed if any aggregate defines ``pci_flavor:NAME``.  For
 managed ``pci_passthrough:alias`` requests a host passes only if it is in an
 aggregate defining the name and all managed requests fit its free pools
 jointly, each request using only devices matching the host's definition.
+With PCI in Placement the allocation candidates are pruned to those mapping
+each request to matching devices; without it, where a definition is
+narrower than its alias, the compute's claim is replayed with Nova's own
+pool logic and the host passes only if the devices it would take serve the
+requests (see docs/scheduler.md).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from nova.scheduler import utils as scheduler_utils
 from oslo_config import cfg
 
 from aggregate_pci import codec, conf
-from aggregate_pci.scheduler import decision
+from aggregate_pci.scheduler import claim, decision
 
 CONF = cfg.CONF
 conf.register_opts(CONF)
@@ -89,9 +94,9 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
         # Hosts share aggregates: resolve each set of aggregates once per
         # request (the objects live as long as the host states, so their
         # ids are stable keys for this request).
-        memo: dict[tuple[int, ...], Any] = {}
+        memo: dict[Any, Any] = {}
         for host_state in filter_obj_list:
-            if plan is None or self._passes_safely(host_state, plan, memo):
+            if plan is None or self._passes_safely(host_state, spec_obj, plan, memo):
                 yield host_state
 
     def host_passes(self, host_state: Any, spec_obj: Any) -> bool:
@@ -112,11 +117,12 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
     def _passes_safely(
         self,
         host_state: Any,
+        spec_obj: Any,
         plan: decision.RequestPlan,
-        memo: dict[tuple[int, ...], Any],
+        memo: dict[Any, Any],
     ) -> bool:
         try:
-            return self._passes(host_state, plan, memo)
+            return self._passes(host_state, spec_obj, plan, memo)
         except Exception:
             LOG.exception(
                 "aggregate-pci: unexpected error judging host %s; "
@@ -128,42 +134,31 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
     def _passes(
         self,
         host_state: Any,
+        spec_obj: Any,
         plan: decision.RequestPlan,
-        memo: dict[tuple[int, ...], Any],
+        memo: dict[Any, Any],
     ) -> bool:
-        if plan.reject_all:
-            LOG.debug(
-                "host %s rejected: PCI flavor %r is not defined on any "
-                "aggregate ([aggregate_pci] reject_unmanaged_requests)",
-                host_state.host,
-                plan.reject_all,
-            )
-            return False
-        aggregates = host_state.aggregates
-        key = tuple(map(id, aggregates))
-        preds = memo.get(key)
-        if preds is None:
-            preds = memo[key] = decision.host_predicates(aggregates, plan, self.cache)
-        if isinstance(preds, str):
-            LOG.debug(
-                "host %s rejected: PCI flavor %r could not be served: "
-                "the host is in no aggregate with a valid definition of it",
-                host_state.host,
-                preds,
-            )
-            return False
+        view = None
+        if not plan.reject_all:
+            # Hosts share aggregates: resolve each set once per request.
+            aggregates = host_state.aggregates
+            key = tuple(map(id, aggregates))
+            view = memo.get(key)
+            if view is None:
+                view = memo[key] = decision.host_view(aggregates, plan, self.cache)
         stats = host_state.pci_stats
-        pools = stats.pools if stats is not None else []
-        why = decision.explain(pools, plan, preds)
-        candidates = host_state.allocation_candidates
-        if why is None and decision.placement_maps_plan(candidates, plan):
-            if not self.filter_candidates(
-                host_state, lambda c: decision.candidate_fits(c, pools, plan, preds)
-            ):
-                why = (
-                    "no Placement allocation candidate maps the PCI flavor "
-                    "requests to matching devices"
-                )
+        why = decision.decide_host(
+            host_state.aggregates,
+            stats.pools if stats is not None else [],
+            plan,
+            self.cache,
+            candidates=host_state.allocation_candidates,
+            prune=lambda fits: len(self.filter_candidates(host_state, fits)),
+            claim=claim.claim_replayer(
+                host_state, spec_obj, memo.setdefault("spec-matches", {})
+            ),
+            view=view,
+        )
         if why is not None:
             LOG.debug("host %s rejected: %s", host_state.host, why)
             return False

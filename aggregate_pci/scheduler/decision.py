@@ -28,6 +28,9 @@ class ManagedRequest:
     count: int
     #: Nova InstancePCIRequest.request_id values behind it (for Placement).
     request_ids: tuple[str, ...]
+    #: The alias specs Nova's claim matches devices by (the
+    #: ``InstancePCIRequest.spec`` entries, ORed), as sorted item tuples.
+    specs: tuple[tuple[tuple[str, str], ...], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,9 +72,65 @@ def plan_request(
                 codec.KEY_PREFIX + name,
                 sum(r.count for r in reqs),
                 tuple(r.request_id for r in reqs if getattr(r, "request_id", None)),
+                _specs_of(reqs),
             )
         )
     return RequestPlan(tuple(wanted)) if wanted else None
+
+
+def _specs_of(reqs: Iterable[Any]) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """The spec entries of Nova requests, hashable; a request whose spec
+    cannot be read contributes an entry no definition covers."""
+    out: list[tuple[tuple[str, str], ...]] = []
+    for r in reqs:
+        try:
+            entries = list(getattr(r, "spec", None) or ())
+        except Exception:  # an unset field on a Nova object
+            entries = []
+        if not entries:
+            out.append((("", ""),))
+        for entry in entries:
+            item = tuple(sorted((str(k), str(v)) for k, v in dict(entry).items()))
+            if item not in out:
+                out.append(item)
+    return tuple(out)
+
+
+#: Spec keys Nova's pool filtering ignores (matched by Placement instead).
+_IGNORED_SPEC_KEYS = frozenset(("resource_class", "traits", "rp_uuids"))
+
+
+def _match_covers(match: codec.DeviceMatch, spec: Mapping[str, str]) -> bool:
+    """Does every device matching the alias spec entry match ``match``?
+    Sound, not complete: a constraint of the match counts as implied only
+    if the spec states the same value."""
+    want = {"vendor_id": match.vendor_id, "product_id": match.product_id}
+    if match.device_type is not None:
+        want["dev_type"] = match.device_type
+    if any(key == "address" for key, _ in match.tags):
+        return False  # a glob is never implied by an alias
+    want.update(match.tags)
+    return all(
+        spec.get(key, "").lower() == value.lower() for key, value in want.items()
+    )
+
+
+def definition_covers(
+    definition: codec.PciFlavorDefinition,
+    specs: Sequence[Sequence[tuple[str, str]]],
+) -> bool:
+    """True if every device Nova's claim may take for the alias (a device
+    matching one of ``specs``) matches ``definition``: the definition is no
+    narrower than the alias, and no claim simulation is needed."""
+    if not specs:
+        return False
+    for entry in specs:
+        spec = {k: v for k, v in entry if k not in _IGNORED_SPEC_KEYS}
+        if not spec.get("vendor_id") or not spec.get("product_id"):
+            return False
+        if not any(_match_covers(m, spec) for m in definition.matches):
+            return False
+    return True
 
 
 class DefinitionCache:
@@ -86,6 +145,7 @@ class DefinitionCache:
         self._log_limit = size
         self.parse = functools.lru_cache(maxsize=size)(self._parse)
         self.compile = functools.lru_cache(maxsize=size)(self._compile)
+        self.covers = functools.lru_cache(maxsize=size)(self._covers)
 
     @staticmethod
     def _parse(value: str) -> codec.PciFlavorDefinition | codec.PciFlavorError:
@@ -97,14 +157,25 @@ class DefinitionCache:
             # request's host states alive.
             return codec.PciFlavorError(exc.reason, exc.key, exc.aggregate)
 
-    def _compile(self, values: tuple[str, ...]) -> matching.Predicate:
-        # Only values that parsed (see ``host_predicates``) get here.
+    def definition(self, values: tuple[str, ...]) -> codec.PciFlavorDefinition:
+        """The OR of the valid definitions among ``values``."""
+        # Only values that parsed (see ``host_values``) get here.
         parsed = [self.parse(value) for value in values]
         definitions = [d for d in parsed if isinstance(d, codec.PciFlavorDefinition)]
         definition = definitions[0]
         for d in definitions[1:]:
             definition = definition.union(d)
-        return matching.compile_definition(definition)
+        return definition
+
+    def _compile(self, values: tuple[str, ...]) -> matching.Predicate:
+        return matching.compile_definition(self.definition(values))
+
+    def _covers(
+        self,
+        values: tuple[str, ...],
+        specs: tuple[tuple[tuple[str, str], ...], ...],
+    ) -> bool:
+        return definition_covers(self.definition(values), specs)
 
     def log_bad(self, aggregate: Any, key: str, error: codec.PciFlavorError) -> None:
         """Log a bad value once per (aggregate, key, value)."""
@@ -133,8 +204,29 @@ class DefinitionCache:
         return {
             "parsed": self.parse.cache_info().currsize,
             "compiled": self.compile.cache_info().currsize,
+            "covers": self.covers.cache_info().currsize,
             "logged": len(self._logged),
         }
+
+
+@dataclasses.dataclass(frozen=True)
+class HostView:
+    """A host's definitions of the requested flavors: per managed request
+    the metadata values that define it (sorted) and their compiled OR."""
+
+    values: tuple[tuple[str, ...], ...]
+    preds: tuple[matching.Predicate, ...]
+
+
+def host_view(
+    aggregates: Iterable[Any], plan: RequestPlan, cache: DefinitionCache
+) -> HostView | str:
+    """The host's definitions of the plan's flavors, or the name of the
+    first flavor the host cannot serve at all (see ``host_predicates``)."""
+    values = host_values(aggregates, plan, cache)
+    if isinstance(values, str):
+        return values
+    return HostView(values, tuple(cache.compile(v) for v in values))
 
 
 def host_predicates(
@@ -143,6 +235,15 @@ def host_predicates(
     """One predicate per managed request for this host, or the name of the
     first flavor the host cannot serve at all (not in a defining aggregate,
     or only bad definitions)."""
+    view = host_view(aggregates, plan, cache)
+    return view if isinstance(view, str) else list(view.preds)
+
+
+def host_values(
+    aggregates: Iterable[Any], plan: RequestPlan, cache: DefinitionCache
+) -> tuple[tuple[str, ...], ...] | str:
+    """The valid metadata values defining each managed request on this
+    host (sorted, deduplicated), or the first flavor name without any."""
     values: dict[str, list[str]] = {r.key: [] for r in plan.requests}
     for agg in aggregates:
         metadata = agg.metadata
@@ -155,13 +256,13 @@ def host_predicates(
                 cache.log_bad(agg, key, parsed)
             else:
                 found.append(value)
-    preds = []
+    out = []
     for req in plan.requests:
         found = values[req.key]
         if not found:
             return req.name
-        preds.append(cache.compile(tuple(sorted(set(found)))))
-    return preds
+        out.append(tuple(sorted(set(found))))
+    return tuple(out)
 
 
 def explain(
@@ -234,3 +335,149 @@ def candidate_fits(
                     if not any(pred(p) for p in by_rp.get(rp, ())):
                         return False
     return True
+
+
+# --- the compute's claim (PCI in Placement off) --------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimStep:
+    """Devices one of the instance's PCI requests takes from one pool in
+    the compute's claim (as Nova's own pool logic replays it)."""
+
+    #: ``alias_name`` of the request (None for e.g. a Neutron port request).
+    alias: str | None
+    pool: Mapping[str, Any]
+    count: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimOutcome:
+    """What the compute's claim would take, in request order, or why it
+    would fail."""
+
+    steps: tuple[ClaimStep, ...] = ()
+    #: Set when the claim would fail (Nova raises PciDeviceRequestFailed).
+    failed: str | None = None
+
+
+def needs_claim_check(
+    plan: RequestPlan, view: HostView, cache: DefinitionCache
+) -> bool:
+    """True unless every requested flavor's definition on this host is no
+    narrower than its alias spec (then any device the claim may take for
+    it serves it, and the joint check on the free pools is exact)."""
+    for req, values in zip(plan.requests, view.values, strict=True):
+        if not cache.covers(values, req.specs):
+            return True
+    return False
+
+
+def describe_pool(pool: Mapping[str, Any]) -> str:
+    """``0000:82:00.0 (10de:1db4 type-PCI, gpu_model=v100)`` for a log line."""
+    skip = {"vendor_id", "product_id", "dev_type", "count", "address", "devices"}
+    skip |= _IGNORED_SPEC_KEYS | {"rp_uuid"}
+    tags = ", ".join("%s=%s" % (k, pool[k]) for k in sorted(pool) if k not in skip)
+    ids = "%s:%s %s" % (
+        pool.get("vendor_id"),
+        pool.get("product_id"),
+        pool.get("dev_type", "?"),
+    )
+    return "%s (%s%s)" % (
+        pool.get("address", "?"),
+        ids,
+        ", " + tags if tags else "",
+    )
+
+
+def judge_claim(
+    outcome: ClaimOutcome, plan: RequestPlan, preds: Sequence[matching.Predicate]
+) -> str | None:
+    """None if the devices the claim takes for the managed requests can be
+    assigned to them, each matching the host's definition of the flavor it
+    serves (the set is judged, not Nova's request-to-device bookkeeping);
+    else one line naming the device the compute would take and why it is
+    outside."""
+    if outcome.failed is not None:
+        return "the compute's PCI claim would fail: %s" % outcome.failed
+    index = {r.name: i for i, r in enumerate(plan.requests)}
+    steps = [s for s in outcome.steps if s.alias in index]
+    taken = [dict(s.pool, count=s.count) for s in steps]
+    supply = matching.group_supply(taken, preds)
+    demands = [r.count for r in plan.requests]
+    if sum(s.count for s in steps) >= sum(demands) and matching.supply_feasible(
+        supply, demands
+    ):
+        return None
+    names = "+".join(r.name for r in plan.requests)
+    for step in steps:
+        if not any(pred(step.pool) for pred in preds):
+            return (
+                "the compute's claim would take %s for PCI flavor %r: it "
+                "matches no definition of %s on this host"
+                % (describe_pool(step.pool), step.alias, names)
+            )
+    for step in steps:
+        assert step.alias is not None
+        if not preds[index[step.alias]](step.pool):
+            return (
+                "the compute's claim would take %s for PCI flavor %r: outside "
+                "its definition on this host, and the devices taken that match "
+                "it are needed by the other flavors (%s)"
+                % (describe_pool(step.pool), step.alias, names)
+            )
+    return "the compute's claim would not take enough devices for %s" % names
+
+
+def decide_host(
+    aggregates: Iterable[Any],
+    pools: Sequence[Mapping[str, Any]],
+    plan: RequestPlan,
+    cache: DefinitionCache,
+    *,
+    candidates: Sequence[Mapping[str, Any]] | None = None,
+    prune: Callable[[Callable[[Mapping[str, Any]], bool]], int] | None = None,
+    claim: Callable[[], ClaimOutcome] | None = None,
+    view: HostView | str | None = None,
+) -> str | None:
+    """Decide one host: None if it serves the plan, else why not (one line).
+
+    The one decision both the filter and offline callers use, from plain
+    inputs: the host's aggregates and free pools; with PCI in Placement,
+    its allocation ``candidates`` (``prune(fits)`` keeps those for which
+    ``fits(candidate)`` holds and returns how many remain; without it they
+    are only counted); without Placement's mapping, ``claim()`` replays the
+    compute's claim (called only when a requested flavor's definition on
+    this host is narrower than its alias; None skips that check).
+    """
+    if plan.reject_all:
+        return (
+            "PCI flavor %r is not defined on any aggregate "
+            "([aggregate_pci] reject_unmanaged_requests)" % plan.reject_all
+        )
+    if view is None:
+        view = host_view(aggregates, plan, cache)
+    if isinstance(view, str):
+        return (
+            "PCI flavor %r could not be served: the host is in no aggregate "
+            "with a valid definition of it" % view
+        )
+    preds = view.preds
+    why = explain(pools, plan, preds)
+    if why is not None:
+        return why
+    if placement_maps_plan(candidates, plan):
+
+        def fits(candidate: Mapping[str, Any]) -> bool:
+            return candidate_fits(candidate, pools, plan, preds)
+
+        kept = prune(fits) if prune is not None else sum(map(fits, candidates or ()))
+        if not kept:
+            return (
+                "no Placement allocation candidate maps the PCI flavor "
+                "requests to matching devices"
+            )
+        return None
+    if claim is not None and needs_claim_check(plan, view, cache):
+        return judge_claim(claim(), plan, preds)
+    return None

@@ -17,7 +17,15 @@ class Spec(NS):
 
 
 def spec(*names, **fields):
-    reqs = [NS(alias_name=n, count=1, request_id=None) for n in names]
+    reqs = [
+        NS(
+            alias_name=n,
+            count=1,
+            request_id=None,
+            spec=[{"vendor_id": "10de", "product_id": "20b5"}],
+        )
+        for n in names
+    ]
     return Spec(pci_requests=NS(requests=reqs), _context=object(), **fields)
 
 
