@@ -25,6 +25,11 @@ def get_admin(app: Any) -> client.PciFlavorAdmin:
     cm = app.client_manager
     cached = getattr(cm, "_aggregate_pci_admin", None)
     if cached is None:
+        # Commands that read Nova's databases (auth_required = False) use
+        # the API only for some options: authenticate then.
+        setup = getattr(cm, "setup_auth", None)
+        if setup is not None:
+            setup()
         cached = plugin.make_client(cm)
         cm._aggregate_pci_admin = cached
     return cached
