@@ -119,9 +119,7 @@ def _uses_tags_match(match: codec.DeviceMatch) -> bool:
     return any(k != "address" for k, _ in match.tags)
 
 
-def _max_assignment(
-    n_devices: int, slots: Sequence[str], edge: Any
-) -> dict[int, int]:
+def _max_assignment(n_devices: int, slots: Sequence[str], edge: Any) -> dict[int, int]:
     """A maximum assignment {device index: slot index} (augmenting paths)."""
     owner: dict[int, int] = {}
 

@@ -160,9 +160,7 @@ def from_json(doc: Any, source: str = "inventory") -> Inventory:
                         "%r must be a non-negative integer, got %r" % (field, value),
                     )
         hosts[host] = pools
-    return Inventory(
-        aggregates, hosts, _nova_flavors(doc, bad), _allocations(doc, bad)
-    )
+    return Inventory(aggregates, hosts, _nova_flavors(doc, bad), _allocations(doc, bad))
 
 
 def _allocations(doc: dict[str, Any], bad: Any) -> list[Allocation] | None:
@@ -199,7 +197,9 @@ def _allocations(doc: dict[str, Any], bad: Any) -> list[Allocation] | None:
             for j, d in enumerate(entry.get("devices") or [])
         ]
         out.append(
-            Allocation(entry["instance"], entry["host"], tuple(requests), tuple(devices))
+            Allocation(
+                entry["instance"], entry["host"], tuple(requests), tuple(devices)
+            )
         )
     return out
 

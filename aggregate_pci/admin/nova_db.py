@@ -214,7 +214,9 @@ def _allocations(
     return out
 
 
-def _device_spec_tags(compute_conf: str | None = None) -> Callable[[Any], dict[str, str]]:
+def _device_spec_tags(
+    compute_conf: str | None = None,
+) -> Callable[[Any], dict[str, str]]:
     """Tags of a device from the ``[pci] device_spec`` of a compute's
     nova.conf (read with Nova's own option, matched with Nova's whitelist
     code, as that compute does), else from the loaded nova.conf, if any."""

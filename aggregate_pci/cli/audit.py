@@ -107,7 +107,9 @@ class Audit(common.HandlesErrors, lister.Lister):
             set(compute_confs(getattr(parsed_args, "compute_conf", None)))
             - set(inv.hosts)
         ):
-            stderr.write("warning: --compute-conf %s: Nova has no such compute\n" % host)
+            stderr.write(
+                "warning: --compute-conf %s: Nova has no such compute\n" % host
+            )
         for line in result.warnings:
             stderr.write("warning: %s\n" % line)
         self.mismatched = result.mismatched_instances

@@ -56,7 +56,9 @@ class JudgeTest(unittest.TestCase):
         recs = records(("g", ["h1"], {"pci_flavor:t4": T4_TAG}))
         result = audit.audit([alloc([("t4", 1)], dev(V100, "v100", "t4"))], recs)
         self.assertEqual([("i1", V100, "t4", "no")], self.verdicts(result))
-        self.assertIn("outside the host's current definition of t4", result.rows[0].reason)
+        self.assertIn(
+            "outside the host's current definition of t4", result.rows[0].reason
+        )
         self.assertEqual(1, result.mismatched_instances)
         summary = {(s.flavor, s.scope, s.name): s for s in result.summary}
         self.assertEqual(1, summary[("t4", "total", "*")].mismatched)
@@ -82,7 +84,9 @@ class JudgeTest(unittest.TestCase):
         # Nova recorded the T4 against "any" and the V100 against "t4": the
         # instance still holds exactly what t4:1,any:1 asks for.
         recs = records(("g", ["h1"], {"pci_flavor:t4": T4_TAG, "pci_flavor:any": ANY}))
-        a = alloc([("t4", 1), ("any", 1)], dev(T4, "t4", "any"), dev(V100, "v100", "t4"))
+        a = alloc(
+            [("t4", 1), ("any", 1)], dev(T4, "t4", "any"), dev(V100, "v100", "t4")
+        )
         result = audit.audit([a], recs)
         self.assertEqual(
             {(T4, "t4", "yes"), (V100, "any", "yes")},
@@ -90,7 +94,9 @@ class JudgeTest(unittest.TestCase):
         )
         # two V100s for t4:1,any:1: one is left over, and only that one is wrong
         a = alloc(
-            [("t4", 1), ("any", 1)], dev(V100, "v100", "t4"), dev("0000:83:00.0", "v100")
+            [("t4", 1), ("any", 1)],
+            dev(V100, "v100", "t4"),
+            dev("0000:83:00.0", "v100"),
         )
         result = audit.audit([a], recs)
         self.assertEqual(["no", "yes"], sorted(r.match for r in result.rows))
