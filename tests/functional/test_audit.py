@@ -212,3 +212,43 @@ class AuditTest(support.AggregatePciTestBase):
         self.assertEqual(1, rc)
         self.assertIn("cannot read compute nova.conf '/nonexistent/nova.conf'", err)
         self.assertNotIn("Traceback", err)
+
+    def test_openstack_pci_flavor_audit(self):
+        """``openstack pci flavor audit`` through OpenStackClient: a command
+        that needs no auth until --live-definitions asks for the API."""
+        import contextlib
+
+        from openstackclient import shell as osc_shell
+
+        support.accept_tokens(self)
+        server = self.boot(self.nova_flavor("gpu:1"))
+        inv = os.path.join(self.tmp, "inventory.json")
+        rc, _, err = self.cli("inventory", "export", "-o", inv)
+        self.assertEqual(0, rc, err)
+
+        def openstack(*argv, token="admin-token"):
+            out, err = io.StringIO(), io.StringIO()
+            with (
+                support.without_os_env(HOME=self.tmp),
+                contextlib.redirect_stdout(out),
+                contextlib.redirect_stderr(err),
+            ):
+                rc = osc_shell.OpenStackShell().run(
+                    ["--os-auth-type", "admin_token", "--os-endpoint",
+                     self.api.base_url, "--os-token", token, *argv]
+                )  # fmt: skip
+            return rc, out.getvalue(), err.getvalue()
+
+        argv = ("pci", "flavor", "audit", "--inventory", inv, "-f", "json")
+        rc, out, err = openstack(*argv, "--live-definitions")
+        self.assertEqual(0, rc, err)
+        self.assertEqual(
+            [(server["id"], "yes")],
+            [(r["Instance"], r["Match"]) for r in json.loads(out)],
+        )
+        rc, out, err = openstack(*argv, "--live-definitions", token="member-token")
+        self.assertEqual(1, rc)
+        self.assertIn("error: admin role required", err)
+        # without --live-definitions no API call is made at all
+        rc, out, err = openstack(*argv, token="member-token")
+        self.assertEqual(0, rc, err)
