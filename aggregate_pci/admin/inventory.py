@@ -13,7 +13,23 @@ Written by ``inventory export`` from a live cloud and read by ``capacity
                        "extra_specs": {"pci_passthrough:alias": "a100:1"}}]}
 
 A pool's ``count`` is its free devices (as in Nova's pools) and ``used`` the
-claimed or allocated ones.  PCI flavor values are parsed by the codec only.
+claimed or allocated ones.
+
+Optional ``allocations`` (written by ``inventory export`` since 0.2, read by
+``audit --inventory``; older readers ignore it, files without it still
+load): the PCI devices each instance holds through its flavor's aliases::
+
+     "allocations": [{"instance": "<uuid>", "host": "c1",
+                      "requests": [{"alias": "t4", "count": 1}],
+                      "devices": [{"address": "0000:82:01.0",
+                                   "parent_addr": null, "vendor_id": "10de",
+                                   "product_id": "1db4", "dev_type": "type-PCI",
+                                   "numa_node": 0, "alias": "t4",
+                                   "tags": {"gpu_model": "t4"}}]}]
+
+A device's ``tags`` are its ``[pci] device_spec`` tags on its compute, or
+null when the export was not given that compute's nova.conf
+(``--compute-conf HOST=FILE``): Nova stores no tags per device.  PCI flavor values are parsed by the codec only.
 ``nova_flavors`` (the Nova flavors requesting aliases) was ``flavors`` in
 files written by 0.1.0; both are read.
 """
@@ -25,7 +41,7 @@ import json
 from typing import Any, Mapping, Sequence
 
 from aggregate_pci.admin.errors import AdminError
-from aggregate_pci.admin.models import Aggregate
+from aggregate_pci.admin.models import Aggregate, Allocation, Device
 
 FORMAT = "aggregate-pci-inventory"
 VERSION = 1
@@ -39,11 +55,13 @@ class Inventory:
     hosts: dict[str, list[dict[str, Any]]]
     #: Nova flavors requesting aliases: {"name", "id", "extra_specs"} each.
     nova_flavors: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    #: What instances hold; None when the source did not record it.
+    allocations: list[Allocation] | None = None
 
 
 def to_json(inv: Inventory) -> dict[str, Any]:
     """The JSON document of an inventory."""
-    return {
+    doc: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
         "aggregates": [
@@ -58,6 +76,31 @@ def to_json(inv: Inventory) -> dict[str, Any]:
         ],
         "hosts": {h: list(p) for h, p in sorted(inv.hosts.items())},
         "nova_flavors": list(inv.nova_flavors),
+    }
+    if inv.allocations is not None:
+        doc["allocations"] = [allocation_to_json(a) for a in inv.allocations]
+    return doc
+
+
+def allocation_to_json(alloc: Allocation) -> dict[str, Any]:
+    """One entry of the ``allocations`` section."""
+    return {
+        "instance": alloc.instance,
+        "host": alloc.host,
+        "requests": [{"alias": n, "count": c} for n, c in alloc.requests],
+        "devices": [
+            {
+                "address": d.address,
+                "parent_addr": d.parent_addr,
+                "vendor_id": d.vendor_id,
+                "product_id": d.product_id,
+                "dev_type": d.dev_type,
+                "numa_node": d.numa_node,
+                "alias": d.alias,
+                "tags": None if d.tags is None else dict(d.tags),
+            }
+            for d in alloc.devices
+        ],
     }
 
 
@@ -117,7 +160,71 @@ def from_json(doc: Any, source: str = "inventory") -> Inventory:
                         "%r must be a non-negative integer, got %r" % (field, value),
                     )
         hosts[host] = pools
-    return Inventory(aggregates, hosts, _nova_flavors(doc, bad))
+    return Inventory(aggregates, hosts, _nova_flavors(doc, bad), _allocations(doc, bad))
+
+
+def _allocations(doc: dict[str, Any], bad: Any) -> list[Allocation] | None:
+    """The optional ``allocations`` section, checked (None if absent)."""
+    if "allocations" not in doc:
+        return None
+    raw = doc["allocations"]
+    if not isinstance(raw, list):
+        raise bad("'allocations'", "must be a list of instances")
+    out = []
+    for i, entry in enumerate(raw):
+        where = "allocations[%d]" % i
+        if not isinstance(entry, dict):
+            raise bad(where, "must be an object")
+        for field in ("instance", "host"):
+            if not isinstance(entry.get(field), str):
+                raise bad(where, "needs a string %r" % field)
+        requests = []
+        for j, r in enumerate(entry.get("requests") or []):
+            count = r.get("count") if isinstance(r, dict) else None
+            if (
+                not isinstance(r, dict)
+                or not isinstance(r.get("alias"), str)
+                or not isinstance(count, int)
+                or isinstance(count, bool)
+            ):
+                raise bad(
+                    "%s, request %d" % (where, j),
+                    'must be {"alias": NAME, "count": N}',
+                )
+            requests.append((r["alias"], count))
+        devices = [
+            _device(d, bad, "%s, device %d" % (where, j))
+            for j, d in enumerate(entry.get("devices") or [])
+        ]
+        out.append(
+            Allocation(
+                entry["instance"], entry["host"], tuple(requests), tuple(devices)
+            )
+        )
+    return out
+
+
+def _device(d: Any, bad: Any, where: str) -> Device:
+    if not isinstance(d, dict):
+        raise bad(where, "must be an object")
+    for field in ("address", "vendor_id", "product_id", "dev_type"):
+        if not isinstance(d.get(field), str):
+            raise bad(where, "needs a string %r" % field)
+    tags = d.get("tags")
+    if tags is not None and not (
+        isinstance(tags, dict) and all(isinstance(v, str) for v in tags.values())
+    ):
+        raise bad(where, "'tags' must be null (unknown) or an object of strings")
+    return Device(
+        d["address"],
+        d["vendor_id"],
+        d["product_id"],
+        d["dev_type"],
+        parent_addr=d.get("parent_addr"),
+        tags=None if tags is None else {str(k): v for k, v in tags.items()},
+        alias=d.get("alias"),
+        numa_node=d.get("numa_node"),
+    )
 
 
 def _nova_flavors(doc: dict[str, Any], bad: Any) -> list[dict[str, Any]]:

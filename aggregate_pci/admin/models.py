@@ -4,7 +4,7 @@ Nova flavors and metadata changes (plain data, no I/O)."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Mapping
 
 from aggregate_pci import alias, codec
 
@@ -61,6 +61,47 @@ class NovaFlavor:
     def alias_requests(self) -> dict[str, int]:
         """The ``pci_passthrough:alias`` request as {alias name: count}."""
         return alias.request_of(self.extra_specs)
+
+
+@dataclasses.dataclass(frozen=True)
+class Device:
+    """One PCI device an instance holds."""
+
+    address: str
+    vendor_id: str
+    product_id: str
+    dev_type: str
+    #: The parent PF's address for a VF (Nova's pools use it as ``address``).
+    parent_addr: str | None = None
+    #: The ``[pci] device_spec`` tags of the device on its compute; None if
+    #: unknown (no compute nova.conf was given for the host).
+    tags: Mapping[str, str] | None = None
+    #: The alias of the request Nova recorded the device against.
+    alias: str | None = None
+    numa_node: int | None = None
+
+    def pool(self, tags: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """The device as a one-device pool, as ``matching`` reads pools."""
+        out: dict[str, Any] = dict(tags if tags is not None else self.tags or {})
+        out.update(
+            vendor_id=self.vendor_id,
+            product_id=self.product_id,
+            dev_type=self.dev_type,
+            address=self.parent_addr or self.address,
+            count=1,
+        )
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Allocation:
+    """The PCI devices one instance holds through its flavor's aliases."""
+
+    instance: str
+    host: str
+    #: The instance's alias requests, in request order: (alias, count).
+    requests: tuple[tuple[str, int], ...]
+    devices: tuple[Device, ...]
 
 
 def aggregate_from(obj: Any) -> Aggregate:

@@ -9,11 +9,11 @@ claimed and allocated devices of ``pci_devices`` for the "used" column.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from aggregate_pci.admin.errors import AdminError
 from aggregate_pci.admin.inventory import Inventory, merge_pools
-from aggregate_pci.admin.models import Aggregate
+from aggregate_pci.admin.models import Aggregate, Allocation, Device
 from aggregate_pci.alias import SPEC_KEY
 
 USED_STATUSES = ("claimed", "allocated")
@@ -71,9 +71,13 @@ def inventory(
     ctxt: Any = None,
     progress: Callable[[int, int], None] | None = None,
     with_flavors: bool = False,
+    with_allocations: bool = False,
+    compute_confs: Mapping[str, str] | None = None,
 ) -> Inventory:
     """Aggregates (API database), host pools (cell databases) and, if asked,
-    the Nova flavors that request PCI aliases, through Nova's objects."""
+    the Nova flavors that request PCI aliases and the devices instances hold
+    (tagged by ``compute_confs``, {host: that compute's nova.conf}), through
+    Nova's objects."""
     from nova import context as nova_context
     from nova import objects
 
@@ -105,14 +109,19 @@ def inventory(
                 flavors.append(
                     {"name": f.name, "id": f.flavorid, "extra_specs": {SPEC_KEY: spec}}
                 )
-    return Inventory(aggregates, host_pools(ctxt, progress), flavors)
+    held: list[Allocation] | None = [] if with_allocations else None
+    pools = host_pools(ctxt, progress, held, compute_confs)
+    return Inventory(aggregates, pools, flavors, held)
 
 
 def host_pools(
     ctxt: Any = None,
     progress: Callable[[int, int], None] | None = None,
+    allocations: list[Allocation] | None = None,
+    compute_confs: Mapping[str, str] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """{host: inventory pools} over all cells (``count`` free, ``used``)."""
+    """{host: inventory pools} over all cells (``count`` free, ``used``);
+    the instances' allocations are appended to ``allocations`` if given."""
     from nova import context as nova_context
     from nova import exception as nova_exc
     from nova import objects
@@ -128,6 +137,9 @@ def host_pools(
             "connection in the given nova.conf): %s" % exc
         ) from None
     spec_tags = _device_spec_tags()
+    host_tags = {
+        host: _device_spec_tags(path) for host, path in (compute_confs or {}).items()
+    }
     nodes_by_cell = []
     for cell in cells:
         with nova_context.target_cell(ctxt, cell) as cctxt:
@@ -142,14 +154,18 @@ def host_pools(
     done = 0
     for cell, nodes in nodes_by_cell:
         with nova_context.target_cell(ctxt, cell) as cctxt:
+            held: dict[str, list[tuple[str, Any]]] = {}
             for node in nodes:
                 free = [p.to_dict() for p in (node.pci_device_pools or [])]
                 devices = objects.PciDeviceList.get_by_compute_node(cctxt, node.id)
                 used = [
-                    _device_pool(d, free, spec_tags)
+                    _device_pool(d, free, host_tags.get(node.host, spec_tags))
                     for d in devices
                     if d.status in USED_STATUSES
                 ]
+                for d in devices:
+                    if d.status in USED_STATUSES and d.instance_uuid:
+                        held.setdefault(d.instance_uuid, []).append((node.host, d))
                 out.setdefault(node.host, []).extend(merge_pools(free, used))
                 done += 1
                 if (
@@ -158,18 +174,80 @@ def host_pools(
                     and (done % PROGRESS_EVERY == 0 or done == total)
                 ):
                     progress(done, total)
+            if allocations is not None:
+                allocations.extend(_allocations(cctxt, held, host_tags))
     return out
 
 
-def _device_spec_tags() -> Callable[[Any], dict[str, str]]:
-    """Tags of a device from this nova.conf's ``[pci] device_spec``, if any."""
+def _allocations(
+    cctxt: Any,
+    held: Mapping[str, list[tuple[str, Any]]],
+    host_tags: Mapping[str, Callable[[Any], dict[str, str]]],
+) -> list[Allocation]:
+    """The flavor-alias PCI requests of each instance holding devices in one
+    cell (``InstancePCIRequests``) and the devices serving them (by
+    ``request_id``); devices of Neutron port requests are left out."""
+    from nova import objects
+
+    out = []
+    for uuid, devices in sorted(held.items()):
+        reqs = objects.InstancePCIRequests.get_by_instance_uuid(cctxt, uuid)
+        by_id = {
+            r.request_id: r
+            for r in (reqs.requests if reqs else [])
+            if getattr(r, "alias_name", None)
+        }
+        mine = [(h, d) for h, d in devices if d.request_id in by_id]
+        if not mine:
+            continue
+        host = mine[0][0]
+        tags = host_tags.get(host)
+        out.append(
+            Allocation(
+                uuid,
+                host,
+                tuple((r.alias_name, r.count) for r in by_id.values()),
+                tuple(
+                    Device(
+                        d.address,
+                        d.vendor_id,
+                        d.product_id,
+                        d.dev_type,
+                        parent_addr=d.parent_addr,
+                        tags=None if tags is None else tags(d),
+                        alias=by_id[d.request_id].alias_name,
+                        numa_node=d.numa_node,
+                    )
+                    for _, d in mine
+                ),
+            )
+        )
+    return out
+
+
+def _device_spec_tags(
+    compute_conf: str | None = None,
+) -> Callable[[Any], dict[str, str]]:
+    """Tags of a device from the ``[pci] device_spec`` of a compute's
+    nova.conf (read with Nova's own option, matched with Nova's whitelist
+    code, as that compute does), else from the loaded nova.conf, if any."""
     import nova.conf
     from nova.pci import whitelist
 
-    try:
-        wl = whitelist.Whitelist(nova.conf.CONF.pci.device_spec)
-    except Exception:  # a controller's nova.conf may carry no usable spec
-        return lambda dev: {}
+    if compute_conf is not None:
+        specs = _read_device_spec(compute_conf)
+        try:
+            wl = whitelist.Whitelist(specs)
+        except Exception as exc:
+            raise AdminError(
+                "compute nova.conf %r: [pci] device_spec is invalid: %s"
+                % (compute_conf, exc)
+            ) from None
+    else:
+        try:
+            wl = whitelist.Whitelist(nova.conf.CONF.pci.device_spec)
+        except Exception:  # a controller's nova.conf may carry no usable spec
+            return lambda dev: {}
 
     def tags(dev: Any) -> dict[str, str]:
         spec = wl.get_devspec(dev)
@@ -182,6 +260,21 @@ def _device_spec_tags() -> Callable[[Any], dict[str, str]]:
         }
 
     return tags
+
+
+def _read_device_spec(path: str) -> Any:
+    """``[pci] device_spec`` of one nova.conf, with Nova's option definition
+    (deprecated names included), without touching the loaded configuration."""
+    from nova.conf import pci as pci_conf
+    from oslo_config import cfg
+
+    conf = cfg.ConfigOpts()
+    conf.register_opts(pci_conf.pci_opts, group="pci")
+    try:
+        conf([], project="nova", default_config_files=[path], default_config_dirs=[])
+        return conf.pci.device_spec
+    except (cfg.Error, OSError) as exc:
+        raise AdminError("cannot read compute nova.conf %r: %s" % (path, exc)) from None
 
 
 def _device_pool(

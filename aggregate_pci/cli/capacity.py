@@ -32,9 +32,11 @@ def load_source(
     app: Any,
     args: argparse.Namespace,
     need_flavors: bool = False,
+    need_allocations: bool = False,
     progress: bool = True,
 ) -> inventory.Inventory:
-    """Aggregates, host pools (and Nova flavors) from the chosen source.
+    """Aggregates, host pools (and Nova flavors, and what instances hold,
+    tagged by ``args.compute_conf``) from the chosen source.
 
     Called again, it reads the source again (the nova.conf is loaded once
     per process); ``progress=False`` for a daemon's repeated reads.
@@ -56,6 +58,34 @@ def load_source(
         ctxt,
         progress=_progress(app, "reading compute nodes") if progress else None,
         with_flavors=need_flavors,
+        with_allocations=need_allocations,
+        compute_confs=compute_confs(getattr(args, "compute_conf", None)),
+    )
+
+
+def compute_confs(values: list[str] | None) -> dict[str, str]:
+    """``--compute-conf HOST=NOVA_CONF`` values as {host: path}."""
+    out: dict[str, str] = {}
+    for value in values or ():
+        host, sep, path = value.partition("=")
+        if not sep or not host or not path:
+            raise errors.InvalidInput(
+                "--compute-conf %r: expected HOST=NOVA_CONF (the compute "
+                "host's name as Nova knows it, and its nova.conf)" % value
+            )
+        out[host] = path
+    return out
+
+
+def compute_conf_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--compute-conf",
+        metavar="HOST=NOVA_CONF",
+        action="append",
+        default=[],
+        help="the nova.conf of compute HOST (repeatable): its [pci] "
+        "device_spec, matched with Nova's own code, gives the tags of the "
+        "devices instances hold there (Nova stores no tags per device)",
     )
 
 
@@ -166,8 +196,10 @@ class Capacity(common.HandlesErrors, lister.Lister):
 class InventoryExport(common.HandlesErrors, command.Command):
     """Write an inventory file from Nova's databases.
 
-    Aggregates, every host's PCI pools and the Nova flavors requesting
-    aliases, for 'capacity --inventory' and 'check --inventory'.
+    Aggregates, every host's PCI pools, the Nova flavors requesting
+    aliases and the PCI devices instances hold (with their device_spec tags
+    for the hosts given by --compute-conf), for 'capacity --inventory',
+    'check --inventory' and 'audit --inventory'.
     """
 
     auth_required = False
@@ -182,11 +214,14 @@ class InventoryExport(common.HandlesErrors, command.Command):
         parser.add_argument(
             "--output", "-o", metavar="FILE", help="write here instead of stdout"
         )
+        compute_conf_arg(parser)
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> int:
         parsed_args.inventory = None
-        inv = load_source(self.app, parsed_args, need_flavors=True)
+        inv = load_source(
+            self.app, parsed_args, need_flavors=True, need_allocations=True
+        )
         doc = inventory.to_json(inv)
         text = json.dumps(doc, indent=1, sort_keys=True) + "\n"
         if parsed_args.output:

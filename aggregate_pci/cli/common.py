@@ -11,6 +11,13 @@ from aggregate_pci.cli import plugin
 CHANGE_COLUMNS = ("Aggregate", "Key", "Old Value", "New Value", "Result")
 
 
+class _NeedsAuth:
+    """Stands for a command that needs auth in osc-lib's set-up."""
+
+    auth_required = True
+    cmd_name = "(API access)"
+
+
 def get_admin(app: Any) -> client.PciFlavorAdmin:
     """The library client for this app: an injected one (tests, the demo),
     else the plugin's ``make_client`` on this run's client manager (osc-lib's
@@ -25,6 +32,12 @@ def get_admin(app: Any) -> client.PciFlavorAdmin:
     cm = app.client_manager
     cached = getattr(cm, "_aggregate_pci_admin", None)
     if cached is None:
+        if getattr(cm, "_auth_required", True) is False:
+            # A command that reads Nova's databases (auth_required = False)
+            # and uses the API only for some options: osc-lib skipped
+            # loading the auth options; run its set-up now as for a command
+            # that needs auth.
+            app.prepare_to_run_command(_NeedsAuth())
         cached = plugin.make_client(cm)
         cm._aggregate_pci_admin = cached
     return cached

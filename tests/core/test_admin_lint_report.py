@@ -404,3 +404,55 @@ class AliasFieldsTest(unittest.TestCase):
         self.assertIn(
             "an alias must be one JSON object (Nova refuses lists)", str(refused[0])
         )
+
+
+class ClaimModeAndOrderTest(unittest.TestCase):
+    """check (issue 8.4): how narrowing is enforced per mode, and alias
+    orders that make Nova's greedy claim fail where an assignment exists."""
+
+    def test_narrowing_message_names_both_modes(self):
+        narrowed = '{"address":"0000:81:*","product_id":"20b5","vendor_id":"10de"}'
+        recs = records(("a", ["h1"], {"pci_flavor:a100": narrowed}))
+        pools = {"h1": [pool("20b5", "0000:81:00.0"), pool("20b5", "0000:82:00.0")]}
+        (issue,) = [
+            i
+            for i in lint.lint(recs, [("f", {"a100": 1})], None, pools)
+            if i.subject == "host 'h1', PCI flavor 'a100'"
+        ]
+        self.assertEqual(lint.WARNING, issue.severity)
+        self.assertIn(
+            "PCI in Placement mode: enforced, the filter prunes", issue.message
+        )
+        self.assertIn(
+            "Legacy mode: enforced by the filter's claim-consistency", issue.message
+        )
+        self.assertIn("refuses this host whenever the claim", issue.message)
+
+    def order_issues(self, spec_order):
+        # alias "any" = A100 or T4, alias "t4" = T4; one T4 at the lower
+        # address, one A100: "any" first takes the T4 and "t4" finds none.
+        typed = '{"device_type":"type-PCI",'
+        recs = records(
+            (
+                "a",
+                ["h1"],
+                {
+                    "pci_flavor:any": NV_ANY.replace("{", typed),
+                    "pci_flavor:t4": T4.replace("{", typed),
+                },
+            ),
+        )
+        pools = {"h1": [pool("1eb8", "0000:81:00.0"), pool("20b5", "0000:82:00.0")]}
+        return [
+            i
+            for i in lint.lint(recs, [("gpu.pair", spec_order)], None, pools)
+            if i.subject == "Nova flavor 'gpu.pair', host 'h1'"
+        ]
+
+    def test_alias_order_failing_greedy_claim_gets_a_recommendation(self):
+        (issue,) = self.order_issues({"any": 1, "t4": 1})
+        self.assertEqual(lint.WARNING, issue.severity)
+        self.assertIn("in the order any:1,t4:1", issue.message)
+        self.assertIn("Recommended: pci_passthrough:alias=t4:1,any:1", issue.message)
+        # the recommended order is clean
+        self.assertEqual([], self.order_issues({"t4": 1, "any": 1}))

@@ -51,3 +51,59 @@ def test_bad_nova_flavors_name_the_place(section, message):
     with pytest.raises(errors.AdminError) as exc:
         inventory.from_json(doc(nova_flavors=section))
     assert str(exc.value).startswith(message)
+
+
+ALLOCATION = {
+    "instance": "uuid-1",
+    "host": "c1",
+    "requests": [{"alias": "t4", "count": 1}],
+    "devices": [
+        {
+            "address": "0000:82:01.0",
+            "parent_addr": None,
+            "vendor_id": "10de",
+            "product_id": "1db4",
+            "dev_type": "type-PCI",
+            "numa_node": 0,
+            "alias": "t4",
+            "tags": {"gpu_model": "t4"},
+        }
+    ],
+}
+
+
+def test_allocations_optional_and_round_trip():
+    # files without the section (0.1 exports) load; None means "not recorded"
+    assert inventory.from_json(doc()).allocations is None
+    assert "allocations" not in inventory.to_json(inventory.from_json(doc()))
+    unknown = dict(ALLOCATION, devices=[dict(ALLOCATION["devices"][0], tags=None)])
+    inv = inventory.from_json(doc(allocations=[ALLOCATION, unknown]))
+    assert inv.allocations[0].requests == (("t4", 1),)
+    assert inv.allocations[0].devices[0].tags == {"gpu_model": "t4"}
+    assert inv.allocations[1].devices[0].tags is None
+    assert inventory.to_json(inv)["allocations"] == [ALLOCATION, unknown]
+
+
+@pytest.mark.parametrize(
+    "section, message",
+    [
+        ({"a": 1}, "inventory, 'allocations': must be a list"),
+        ([{"host": "c1"}], "inventory, allocations[0]: needs a string 'instance'"),
+        (
+            [dict(ALLOCATION, requests=[{"alias": "t4"}])],
+            "inventory, allocations[0], request 0: must be",
+        ),
+        (
+            [dict(ALLOCATION, devices=[{"address": "x"}])],
+            "inventory, allocations[0], device 0: needs a string 'vendor_id'",
+        ),
+        (
+            [dict(ALLOCATION, devices=[dict(ALLOCATION["devices"][0], tags=[])])],
+            "inventory, allocations[0], device 0: 'tags' must be null",
+        ),
+    ],
+)
+def test_bad_allocations_name_the_place(section, message):
+    with pytest.raises(errors.AdminError) as exc:
+        inventory.from_json(doc(allocations=section))
+    assert str(exc.value).startswith(message)

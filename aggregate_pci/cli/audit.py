@@ -1,0 +1,159 @@
+"""``audit``: do the PCI devices instances hold match the current PCI
+flavor definitions of their hosts?  From Nova's databases (``--config-file``)
+or an inventory file with allocations (``--inventory``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from cliff import lister
+
+from aggregate_pci.admin import audit, errors, models
+from aggregate_pci.cli import common
+from aggregate_pci.cli.capacity import (
+    _source_args,
+    compute_conf_arg,
+    compute_confs,
+    load_source,
+)
+
+DEVICE_COLUMNS = (
+    "Instance",
+    "Host",
+    "PCI Flavor",
+    "Address",
+    "Vendor:Product",
+    "Type",
+    "Tags",
+    "Match",
+    "Reason",
+)
+SUMMARY_COLUMNS = (
+    "PCI Flavor",
+    "Scope",
+    "Name",
+    "Instances",
+    "Devices",
+    "Mismatched",
+    "Unknown",
+)
+
+
+def _tags(device: models.Device) -> str:
+    if device.tags is None:
+        return "?"
+    return ",".join("%s=%s" % kv for kv in sorted(device.tags.items()))
+
+
+class Audit(common.HandlesErrors, lister.Lister):
+    """PCI devices held through PCI flavors, checked against the hosts'
+    current definitions; exit status 1 if an instance holds a device its
+    flavor excludes.
+
+    An instance is judged as a whole: its devices must be assignable one to
+    one to what its flavor requests, each to a PCI flavor whose current
+    definition on the host (the OR of the host's aggregates' ones) matches
+    it.  Tags come from each compute's [pci] device_spec (--compute-conf);
+    where they are unknown and a definition uses tags, the verdict is
+    'unknown' and a warning names the host.
+    """
+
+    auth_required = False
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        parser = super().get_parser(prog_name)
+        _source_args(parser)
+        compute_conf_arg(parser)
+        parser.add_argument(
+            "--live-definitions",
+            action="store_true",
+            help="judge against the aggregates as Nova's API has them now "
+            "(needs admin credentials), not those of the source (e.g. an "
+            "older inventory file)",
+        )
+        parser.add_argument(
+            "--summary",
+            action="store_true",
+            help="instances, devices, mismatched and unknown devices per PCI "
+            "flavor, aggregate and host, instead of one row per device",
+        )
+        parser.add_argument(
+            "--mismatched",
+            action="store_true",
+            help="only the devices judged 'no' or 'unknown'",
+        )
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> tuple:
+        if parsed_args.inventory and parsed_args.compute_conf:
+            compute_confs(parsed_args.compute_conf)  # still report bad values
+            raise errors.InvalidInput(
+                "--compute-conf applies to Nova's databases (--config-file); "
+                "for an inventory, give it to 'inventory export'"
+            )
+        inv = load_source(self.app, parsed_args, need_allocations=True)
+        if inv.allocations is None:
+            raise errors.AdminError(
+                "inventory %r has no 'allocations' section: write it again "
+                "with this version's 'inventory export'" % parsed_args.inventory
+            )
+        if parsed_args.live_definitions:
+            records = common.get_admin(self.app).list_pci_flavors()
+        else:
+            records = [r for a in inv.aggregates for r in models.pci_flavor_records(a)]
+        result = audit.audit(inv.allocations, records)
+        stderr = self.app.stderr
+        for host in sorted(
+            set(compute_confs(getattr(parsed_args, "compute_conf", None)))
+            - set(inv.hosts)
+        ):
+            stderr.write(
+                "warning: --compute-conf %s: Nova has no such compute\n" % host
+            )
+        for line in result.warnings:
+            stderr.write("warning: %s\n" % line)
+        self.mismatched = result.mismatched_instances
+        stderr.write(
+            "audit: %d instance(s), %d device(s) through PCI flavors: "
+            "%d instance(s) hold devices their flavor excludes, "
+            "%d device(s) unknown\n"
+            % (
+                len({r.instance for r in result.rows}),
+                len(result.rows),
+                self.mismatched,
+                sum(1 for r in result.rows if r.match == audit.UNKNOWN),
+            )
+        )
+        if parsed_args.summary:
+            return SUMMARY_COLUMNS, [
+                (
+                    s.flavor,
+                    s.scope,
+                    s.name,
+                    s.instances,
+                    s.devices,
+                    s.mismatched,
+                    s.unknown,
+                )
+                for s in result.summary
+            ]
+        return DEVICE_COLUMNS, [
+            (
+                r.instance,
+                r.host,
+                r.flavor,
+                r.device.address,
+                "%s:%s" % (r.device.vendor_id, r.device.product_id),
+                r.device.dev_type,
+                _tags(r.device),
+                r.match,
+                r.reason,
+            )
+            for r in result.rows
+            if not parsed_args.mismatched or r.match in (audit.NO, audit.UNKNOWN)
+        ]
+
+    def run(self, parsed_args: argparse.Namespace) -> int:
+        self.mismatched = 0
+        status = super().run(parsed_args)
+        return status or (1 if self.mismatched else 0)
