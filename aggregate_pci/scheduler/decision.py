@@ -28,6 +28,12 @@ class ManagedRequest:
     count: int
     #: Nova InstancePCIRequest.request_id values behind it (for Placement).
     request_ids: tuple[str, ...]
+    #: Requests not served by one ``pci_flavor:NAME`` key (Neutron ports,
+    #: scheduler/ports.py): ``(aggregates, cache) -> predicate``, or None
+    #: when the host's aggregates cannot serve it.  ``key`` is then "".
+    predicate_for: (
+        Callable[[Sequence[Any], "DefinitionCache"], matching.Predicate | None] | None
+    ) = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,6 +163,12 @@ def host_predicates(
                 found.append(value)
     preds = []
     for req in plan.requests:
+        if req.predicate_for is not None:  # Neutron ports (scheduler/ports.py)
+            pred = req.predicate_for(list(aggregates), cache)
+            if pred is None:
+                return req.name
+            preds.append(pred)
+            continue
         found = values[req.key]
         if not found:
             return req.name

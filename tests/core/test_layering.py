@@ -42,6 +42,7 @@ PURE = (
     "aggregate_pci.alias",
     "aggregate_pci.conf",
     "aggregate_pci.scheduler.decision",
+    "aggregate_pci.scheduler.ports",
     "aggregate_pci.admin.errors",
     "aggregate_pci.admin.models",
     "aggregate_pci.admin.lint",
