@@ -26,6 +26,24 @@ opts = [
         "True: no host passes, so only PCI flavors defined on "
         "aggregates can be requested.",
     ),
+    cfg.BoolOpt(
+        "manage_port_requests",
+        default=False,
+        help="Scope Neutron SR-IOV port requests (vnic_type direct, "
+        "direct-physical, macvtap, vdpa, remote-managed) by aggregate "
+        "metadata. When true, a physical network is managed as soon as any "
+        "aggregate defines a PCI flavor with a match object fixing "
+        "'physical_network' to it; a port on a managed physical network then "
+        "lands only on hosts in such an aggregate, on devices matching "
+        "those match objects and the port's spec. Ports on other physical "
+        "networks are left to Nova. Trade-off: defining the first flavor "
+        "that names a physical network immediately confines ALL ports of "
+        "that network to the aggregates defining it (hosts outside them "
+        "stop accepting such ports on their next boot or move), and each "
+        "scheduling request with such ports costs one more indexed query "
+        "on the API database. False (default): port requests are left to "
+        "Nova's PciPassthroughFilter and [pci] device_spec tags.",
+    ),
     cfg.IntOpt(
         "parse_cache_size",
         default=4096,

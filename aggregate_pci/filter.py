@@ -29,7 +29,7 @@ from nova.scheduler import utils as scheduler_utils
 from oslo_config import cfg
 
 from aggregate_pci import codec, conf
-from aggregate_pci.scheduler import claim, decision
+from aggregate_pci.scheduler import claim, decision, ports
 
 CONF = cfg.CONF
 conf.register_opts(CONF)
@@ -61,6 +61,28 @@ def managed_flavor_names(context: Any) -> set[str]:
         for key in _query(context)
         if codec.is_flavor_key(key)
     }
+
+
+def flavor_definition_values(context: Any) -> list[str]:
+    """The values of every ``pci_flavor:*`` key in the cloud (distinct).
+
+    Read only with ``[aggregate_pci] manage_port_requests`` on and for
+    instances with Neutron-port PCI requests, to learn which physical
+    networks some definition fixes (scheduler/ports.py).
+    """
+    from nova.db.api import api as api_db
+    from nova.db.api import models
+
+    @api_db.context_manager.reader
+    def _query(ctx: Any) -> list[str]:
+        rows = (
+            ctx.session.query(models.AggregateMetadata.value)
+            .filter(models.AggregateMetadata.key.like(codec.KEY_PREFIX + "%"))
+            .distinct()
+        )
+        return [row[0] for row in rows]
+
+    return _query(context)
 
 
 class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
@@ -108,11 +130,20 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
         if not pci_requests or not pci_requests.requests:
             return None
         ctx = getattr(spec_obj, "_context", None) or nova_context.get_admin_context()
-        return decision.plan_request(
+        plan = decision.plan_request(
             pci_requests.requests,
             lambda: managed_flavor_names(ctx),
             CONF.aggregate_pci.reject_unmanaged_requests,
         )
+        if CONF.aggregate_pci.manage_port_requests:  # Neutron ports (issue 13)
+            plan = ports.extend_plan(
+                plan,
+                pci_requests.requests,
+                lambda: ports.managed_physnets(
+                    flavor_definition_values(ctx), self.cache.parse
+                ),
+            )
+        return plan
 
     def _passes_safely(
         self,

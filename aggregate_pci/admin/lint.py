@@ -13,6 +13,7 @@ import itertools
 from typing import Any, Iterable, Mapping, Sequence
 
 from aggregate_pci import alias, codec, matching
+from aggregate_pci.admin import port_lint
 from aggregate_pci.admin.report import (
     definitions_by_name,
     host_definitions,
@@ -71,6 +72,11 @@ def lint(
         )
         issues.extend(_excluded_devices(records, preds, host_pools))
         issues.extend(_alias_order(records, nova_flavors, preds, host_pools))
+        # Neutron ports (issue 13): managed physnets nothing can serve.
+        issues.extend(
+            Issue(WARNING, subject, message)
+            for subject, message in port_lint.unserved_physnets(records, host_pools)
+        )
     issues.sort(key=lambda i: (i.severity != ERROR, i.subject))
     return issues
 

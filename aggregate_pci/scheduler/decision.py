@@ -31,6 +31,12 @@ class ManagedRequest:
     #: The alias specs Nova's claim matches devices by (the
     #: ``InstancePCIRequest.spec`` entries, ORed), as sorted item tuples.
     specs: tuple[tuple[tuple[str, str], ...], ...] = ()
+    #: Requests not served by one ``pci_flavor:NAME`` key (Neutron ports,
+    #: scheduler/ports.py): ``(aggregates, cache) -> predicate``, or None
+    #: when the host's aggregates cannot serve it.  ``key`` is then "".
+    predicate_for: (
+        Callable[[Sequence[Any], "DefinitionCache"], matching.Predicate | None] | None
+    ) = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,10 +229,21 @@ def host_view(
 ) -> HostView | str:
     """The host's definitions of the plan's flavors, or the name of the
     first flavor the host cannot serve at all (see ``host_predicates``)."""
+    aggregates = list(aggregates)
     values = host_values(aggregates, plan, cache)
     if isinstance(values, str):
         return values
-    return HostView(values, tuple(cache.compile(v) for v in values))
+    preds = []
+    for req, found in zip(plan.requests, values, strict=True):
+        if req.predicate_for is None:
+            preds.append(cache.compile(found))
+            continue
+        # Neutron ports (scheduler/ports.py): no pci_flavor:NAME key.
+        pred = req.predicate_for(aggregates, cache)
+        if pred is None:
+            return req.name
+        preds.append(pred)
+    return HostView(values, tuple(preds))
 
 
 def host_predicates(
@@ -243,8 +260,11 @@ def host_values(
     aggregates: Iterable[Any], plan: RequestPlan, cache: DefinitionCache
 ) -> tuple[tuple[str, ...], ...] | str:
     """The valid metadata values defining each managed request on this
-    host (sorted, deduplicated), or the first flavor name without any."""
-    values: dict[str, list[str]] = {r.key: [] for r in plan.requests}
+    host (sorted, deduplicated; none for a Neutron-port request, decided by
+    its ``predicate_for``), or the first flavor name without any."""
+    values: dict[str, list[str]] = {
+        r.key: [] for r in plan.requests if r.predicate_for is None
+    }
     for agg in aggregates:
         metadata = agg.metadata
         for key, found in values.items():
@@ -256,8 +276,11 @@ def host_values(
                 cache.log_bad(agg, key, parsed)
             else:
                 found.append(value)
-    out = []
+    out: list[tuple[str, ...]] = []
     for req in plan.requests:
+        if req.predicate_for is not None:
+            out.append(())
+            continue
         found = values[req.key]
         if not found:
             return req.name
@@ -368,7 +391,9 @@ def needs_claim_check(
     narrower than its alias spec (then any device the claim may take for
     it serves it, and the joint check on the free pools is exact)."""
     for req, values in zip(plan.requests, view.values, strict=True):
-        if not cache.covers(values, req.specs):
+        # Neutron-port requests are not replayed (their spec is in the
+        # port, not an alias): docs/scheduler.md states that limit.
+        if req.predicate_for is None and not cache.covers(values, req.specs):
             return True
     return False
 
@@ -400,6 +425,11 @@ def judge_claim(
     outside."""
     if outcome.failed is not None:
         return "the compute's PCI claim would fail: %s" % outcome.failed
+    # The flavor-alias requests only: Neutron-port requests are not judged
+    # on the claim (see needs_claim_check).
+    judged = [i for i, r in enumerate(plan.requests) if r.predicate_for is None]
+    plan = RequestPlan(tuple(plan.requests[i] for i in judged), plan.reject_all)
+    preds = [preds[i] for i in judged]
     index = {r.name: i for i, r in enumerate(plan.requests)}
     steps = [s for s in outcome.steps if s.alias in index]
     taken = [dict(s.pool, count=s.count) for s in steps]

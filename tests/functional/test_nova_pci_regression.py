@@ -11,6 +11,10 @@ failure cases (``test_live_migrate_VF_*_fails_*``, 14 tests, the same boot
 and scheduling path as the success cases that stay in) to keep the run at a
 few minutes; ``AGGREGATE_PCI_NOVA_FULL=1`` runs them too.
 
+``AGGREGATE_PCI_MANAGE_PORTS=1`` runs them with ``[aggregate_pci]
+manage_port_requests`` on: no aggregate fixes a physical network here, so
+Nova's SR-IOV port tests must stay green with it on too.
+
 The Nova module is imported as a module (not its class names) so pytest does
 not also collect Nova's original classes from here.
 """
@@ -22,6 +26,7 @@ import nova.tests.functional  # noqa: F401  (must come before other Nova imports
 import pytest
 from nova.tests.functional.libvirt import test_pci_sriov_servers as nova_pci
 
+import aggregate_pci.filter  # noqa: F401  (registers [aggregate_pci] options)
 from tests.functional.support import FILTER_PATH
 
 FILTER_NAME = FILTER_PATH.rsplit(".", 1)[1]
@@ -48,6 +53,8 @@ class FilterCallCheck:
             available_filters=["nova.scheduler.filters.all_filters", FILTER_PATH],
             group="filter_scheduler",
         )
+        if os.environ.get("AGGREGATE_PCI_MANAGE_PORTS") == "1":
+            self.flags(manage_port_requests=True, group="aggregate_pci")
         super().setUp()
         self.agg_pci_calls = collections.Counter()
         host_manager = self.scheduler.manager.host_manager

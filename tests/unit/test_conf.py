@@ -14,6 +14,7 @@ def test_register_and_defaults():
     c([], project="test")
     assert c.aggregate_pci.reject_unmanaged_requests is False
     assert c.aggregate_pci.parse_cache_size == 4096
+    assert c.aggregate_pci.manage_port_requests is False
 
 
 def test_entry_point_lists_opts():
@@ -21,4 +22,8 @@ def test_entry_point_lists_opts():
     (ep,) = [e for e in eps if e.name == "aggregate_pci"]
     [(group, opts)] = ep.load()()
     assert group.name == "aggregate_pci"
-    assert {o.name for o in opts} == {"reject_unmanaged_requests", "parse_cache_size"}
+    assert {o.name for o in opts} == {
+        "reject_unmanaged_requests",
+        "parse_cache_size",
+        "manage_port_requests",
+    }
