@@ -167,3 +167,18 @@ def merge_pools(
             entry = out.setdefault(sig, dict(attrs, count=0, used=0))
             entry[field] += int(pool.get("count", 0) or 0)
     return list(out.values())
+
+
+class OfflineAdmin:
+    """The read calls a migration plan makes (``list_aggregates``,
+    ``list_compute_hosts``), answered from an inventory file: a
+    ``migrate --dry-run --inventory`` plans without credentials."""
+
+    def __init__(self, inv: Inventory) -> None:
+        self.inventory = inv
+
+    def list_aggregates(self) -> list[Aggregate]:
+        return list(self.inventory.aggregates)
+
+    def list_compute_hosts(self) -> frozenset[str]:
+        return frozenset(self.inventory.hosts)

@@ -5,10 +5,24 @@ from __future__ import annotations
 import sys
 from typing import Any, Iterable
 
-from aggregate_pci.admin import client, errors, models
+from aggregate_pci.admin import client, errors, models, translate
 from aggregate_pci.cli import plugin
 
 CHANGE_COLUMNS = ("Aggregate", "Key", "Old Value", "New Value", "Result")
+#: Seconds to wait for Nova (each request) and for a MySQL source (to
+#: connect, to answer) unless --timeout (--os-pci-flavor-timeout) says.
+DEFAULT_TIMEOUT = 30.0
+
+
+def timeout(app: Any) -> float:
+    """The --timeout of this run (standalone ``aggregate-pci``) or
+    --os-pci-flavor-timeout (``openstack``), else ``DEFAULT_TIMEOUT``."""
+    options = getattr(app, "options", None)
+    for name in ("timeout", "os_pci_flavor_timeout"):
+        value = getattr(options, name, None)
+        if value is not None:
+            return float(value)
+    return DEFAULT_TIMEOUT
 
 
 def get_admin(app: Any) -> client.PciFlavorAdmin:
@@ -25,9 +39,31 @@ def get_admin(app: Any) -> client.PciFlavorAdmin:
     cm = app.client_manager
     cached = getattr(cm, "_aggregate_pci_admin", None)
     if cached is None:
-        cached = plugin.make_client(cm)
+        _late_auth(app)
+        cached = plugin.make_client(cm, timeout=timeout(app))
         cm._aggregate_pci_admin = cached
     return cached
+
+
+def _late_auth(app: Any) -> None:
+    """Authenticate now, as osc-lib's ``prepare_to_run_command`` does for
+    commands with ``auth_required``: commands that can run offline
+    (``auth_required = False``) authenticate only when they need Nova."""
+    cm = app.client_manager
+    if getattr(cm, "_auth_required", True) or not hasattr(app, "cloud_config"):
+        return
+    app.cloud = app.cloud_config.get_one(
+        cloud=app.options.cloud,
+        argparse=app.options,
+        validate=True,
+        app_name=getattr(cm, "_app_name", None),
+        app_version=getattr(cm, "_app_version", None),
+    )
+    cm._cli_options = app.cloud
+    cm._auth_required = True
+    cm.setup_auth()
+    with translate.translated("authenticate"):
+        cm.session.auth.auth_ref = cm.auth_ref
 
 
 def change_result(change: models.MetadataChange, dry_run: bool) -> str:

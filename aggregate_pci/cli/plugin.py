@@ -17,21 +17,34 @@ DEFAULT_API_VERSION = "1"
 API_VERSIONS = {"1": "aggregate_pci.admin.client.PciFlavorAdmin"}
 
 
-def make_client(instance: Any) -> client.PciFlavorAdmin:
-    """The library client on OSC's keystoneauth1 session."""
+def make_client(instance: Any, timeout: float | None = None) -> client.PciFlavorAdmin:
+    """The library client on OSC's keystoneauth1 session; ``timeout``
+    (seconds per request) is set on that session."""
     return client.PciFlavorAdmin(
         instance.session,
         region_name=instance.region_name,
         endpoint_type=instance.interface,
+        timeout=timeout,
     )
 
 
 def build_option_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """No plugin-specific global options beyond the API version."""
+    """The API version and the request timeout of ``openstack pci flavor``."""
     parser.add_argument(
         "--os-pci-flavor-api-version",
         metavar="<version>",
         default=DEFAULT_API_VERSION,
         help="PCI flavor plugin API version (default 1)",
     )
+    parser.add_argument(
+        "--os-pci-flavor-timeout",
+        metavar="<seconds>",
+        type=float,
+        default=None,
+        help="pci flavor commands: seconds to wait for each Nova request "
+        "and for a MySQL migration source (default 30)",
+    )
+    from aggregate_pci.cli import secrets
+
+    secrets.install_log_filter()
     return parser
