@@ -420,8 +420,8 @@ class PciFlavorAdmin:
             )
             raise errors.NotFound(
                 "key %r: PCI flavor %r is not defined on %s; "
-                "'aggregate-pci flavor list' shows the defined ones"
-                % (key, name, where)
+                "'aggregate-pci flavor list' (or 'openstack pci flavor "
+                "list') shows the defined ones" % (key, name, where)
             )
         done: list[MetadataChange] = []
         for agg in targets:

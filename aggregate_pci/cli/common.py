@@ -82,6 +82,36 @@ def change_result(change: models.MetadataChange, dry_run: bool) -> str:
     return "would be %s (dry run)" % verb if dry_run else "not applied"
 
 
+#: Output formats that escape text themselves (no terminal control there).
+MACHINE_FORMATS = ("json", "yaml")
+#: Flavor list hint valid under both front ends (``openstack flavor list``
+#: is Nova's own flavors).
+FLAVOR_LIST_HINT = "'aggregate-pci flavor list' (or 'openstack pci flavor list')"
+
+
+def printable(text: Any) -> Any:
+    """``text`` with control characters (C0, DEL, C1: terminal escape
+    sequences, newlines) shown as ``\\xNN``; other values unchanged."""
+    if not isinstance(text, str):
+        return text
+    return "".join(
+        "\\x%02x" % ord(c) if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 else c
+        for c in text
+    )
+
+
+def human(parsed_args: Any) -> bool:
+    """Whether the output goes to people (table, value, shell, csv)."""
+    return getattr(parsed_args, "formatter", "table") not in MACHINE_FORMATS
+
+
+def for_output(parsed_args: Any, row: Iterable[Any]) -> tuple:
+    """A row with control characters escaped for human formats."""
+    if not human(parsed_args):
+        return tuple(row)
+    return tuple(printable(v) for v in row)
+
+
 def change_row(change: models.MetadataChange, dry_run: bool) -> tuple:
     return (
         change.aggregate,

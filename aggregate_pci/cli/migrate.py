@@ -74,6 +74,10 @@ def _host_pools(app: Any, args: argparse.Namespace) -> dict[str, list[dict]]:
     from aggregate_pci.admin import nova_db
 
     if ctxt is None:
+        nova_db.require_nova(
+            "migrate --config-file",
+            ", or give --inventory FILE written there by 'inventory export'",
+        )
         nova_db.load_config(args.config_file)
     return nova_db.host_pools(ctxt)
 
