@@ -341,7 +341,11 @@ class AdminCliTest(support.AggregatePciTestBase):
             timeout=300,
         )
         self.assertEqual(1, proc.returncode, proc.stderr)
-        self.assertIn("check [api_database] connection", proc.stderr)
+        self.assertIn(
+            "[api_database] connection in %s: sqlite database file "
+            "'/nonexistent/dir/api.db' does not exist (nothing was created)" % bad,
+            proc.stderr,
+        )
         self.assertNotIn("Traceback", proc.stderr)
 
     def test_non_admin_gets_clear_error_and_changes_nothing(self):
@@ -487,8 +491,8 @@ class OpenStackClientPluginTest(support.AggregatePciTestBase):
         made = []
         real = plugin.make_client
 
-        def spy(instance):
-            client = real(instance)
+        def spy(instance, **kwargs):
+            client = real(instance, **kwargs)
             made.append((instance.session, client))
             return client
 
