@@ -7,7 +7,6 @@ import logging
 import os
 import subprocess
 import tempfile
-
 import unittest
 
 from aggregate_pci.cli import secrets
