@@ -224,6 +224,32 @@ class MistypedInputTest(CliTest):
         self.assertFalse(os.path.exists(missing))
 
 
+class WithoutNovaTest(CliTest):
+    def test_commands_reading_nova_say_where_to_run(self):
+        import importlib.util
+        from unittest import mock
+
+        real = importlib.util.find_spec
+
+        def find_spec(name, *args, **kwargs):
+            return None if name == "nova" else real(name, *args, **kwargs)
+
+        conf = "/nonexistent/nova.conf"  # not read: Nova is checked first
+        with mock.patch.object(importlib.util, "find_spec", find_spec):
+            for argv, wanted in (
+                (("capacity", "--config-file", conf), "or give --inventory FILE"),
+                (("inventory", "export", "--config-file", conf), "container)\n"),
+                (("demo",), "needs Nova with its test harness"),
+            ):
+                with self.subTest(argv=argv):
+                    rc, out, err = self.run_cli(*argv)
+                    self.assertEqual(1, rc, out + err)
+                    self.assertNotIn("No module named", err)
+                    self.assertTrue(err.startswith("error: "), err)
+                    self.assertIn(wanted, err)
+                    self.assertEqual(1, len(err.strip().splitlines()), err)
+
+
 class OfflineTest(CliTest):
     """check, alias-config and migrate --dry-run from files alone: no
     credentials, no request."""
