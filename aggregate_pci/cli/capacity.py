@@ -82,7 +82,7 @@ def _warn_invalid(app: Any, records: list) -> None:
     """Invalid definitions count for nothing: say so, as alias-config does."""
     for r in records:
         if r.error:
-            app.stderr.write("skipped (invalid): %s\n" % r.error)
+            app.stderr.write("skipped (invalid): %s\n" % common.printable(r.error))
 
 
 def _source_args(parser: argparse.ArgumentParser) -> None:
@@ -147,7 +147,10 @@ class Capacity(common.HandlesErrors, lister.Lister):
         return (
             ("PCI Flavor", "Scope", "Name", "Matching", "Used", "Free"),
             [
-                (r.flavor, r.scope, r.name, r.matching, r.used, r.free)
+                common.for_output(
+                    parsed_args,
+                    (r.flavor, r.scope, r.name, r.matching, r.used, r.free),
+                )
                 for r in rows
                 if parsed_args.pci_flavor in (None, r.flavor)
                 and not (parsed_args.no_hosts and r.scope == "host")

@@ -77,7 +77,10 @@ class Check(common.HandlesErrors, lister.Lister):
         )
         return (
             ("Severity", "Subject", "Problem"),
-            [(i.severity, i.subject, i.message) for i in issues],
+            [
+                common.for_output(parsed_args, (i.severity, i.subject, i.message))
+                for i in issues
+            ],
         )
 
     def run(self, parsed_args: argparse.Namespace) -> int:
@@ -129,5 +132,5 @@ class AliasConfig(common.HandlesErrors, command.Command):
             out.write(line + "\n" if parsed_args.no_section else "alias = %s\n" % line)
         bad = [r for r in records if r.error]
         for r in bad:
-            self.app.stderr.write("skipped (invalid): %s\n" % r.error)
+            self.app.stderr.write("skipped (invalid): %s\n" % common.printable(r.error))
         return 0

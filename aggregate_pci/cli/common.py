@@ -131,7 +131,7 @@ def report_partial(
         if c.applied:
             stream.write(
                 "applied before the failure: aggregate %r, key %r: "
-                "%s -> %s\n" % (c.aggregate, c.key, c.old, c.new)
+                "%s -> %s\n" % (c.aggregate, c.key, printable(c.old), printable(c.new))
             )
 
 
@@ -150,6 +150,6 @@ class HandlesErrors:
             if getattr(getattr(app, "options", None), "debug", False):
                 report_partial(exc.changes, stream)
                 raise
-            stream.write("error: %s\n" % exc)
+            stream.write("error: %s\n" % printable(str(exc)))
             report_partial(exc.changes, stream)
             return 1

@@ -208,7 +208,7 @@ class Migrate(common.HandlesErrors, command.Command):
         return parser
 
     def _say(self, line: str) -> None:
-        self.app.stdout.write(line + "\n")
+        self.app.stdout.write(common.printable(line) + "\n")
         self.app.stdout.flush()
 
     def _write(self, line: str) -> None:

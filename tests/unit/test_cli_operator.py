@@ -94,6 +94,21 @@ class HostileTextTest(CliTest):
         names = [row["PCI Flavor"] for row in json.loads(out)]
         self.assertIn("evil\x1b[2J", names)
 
+    def test_errors_and_check_escape_control_characters(self):
+        evil = '{"vendor_id":"10de","product_id":"20b5","x":"\x1b[2J"}'
+        self.aggs[0]["metadata"]["pci_flavor:a100"] = evil
+        rc, out, err = self.run_cli(
+            "flavor", "create", "a100", "--aggregate", "gpu-hosts", "--vendor-id",
+            "10de", "--product-id", "1eb8",
+        )  # fmt: skip
+        self.assertEqual(1, rc)
+        self.assertIn("already defined there as", err)
+        self.assertIn("\\x1b[2J", err)
+        self.assertNotIn("\x1b", err)
+        self.mock.get(URL + "/flavors/detail", json={"flavors": []})
+        rc, out, err = self.run_cli("check")
+        self.assertNotIn("\x1b", out + err)
+
     def test_show_prints_lines_not_dict_reprs(self):
         rc, out, _ = self.run_cli("flavor", "show", "a100", "-f", "value")
         self.assertEqual(0, rc)
