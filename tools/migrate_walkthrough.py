@@ -5,7 +5,8 @@ Starts the in-process Nova (the test harness: API, scheduler with
 AggregatePciFilter, three computes with fake PCI devices), writes a sqlite
 ``pci_flavors`` table, and runs the real ``aggregate-pci migrate`` command
 (dry run, apply, re-run, undo) against it, recording each command and its
-output.  Only the journal's timestamps are replaced (by ``<time>``).
+output.  Only the journal's timestamps and run ids are replaced (by
+``<time>`` and ``<run>``).
 
     OS_WSGI__API_PASTE_CONFIG=<venv>/etc/nova/api-paste.ini \\
         python tools/migrate_walkthrough.py              # print it
@@ -231,16 +232,15 @@ class Walkthrough(AggregatePciTestBase):
         self.show_aggregates()
         self.say()
         self.say(
-            "The journal `aggregate-pci-migrate.journal` (timestamps "
-            "replaced by `<time>`):"
+            "The journal `aggregate-pci-migrate.journal` (timestamps and "
+            "run ids replaced by `<time>` and `<run>`):"
         )
         self.say()
         self.say("```")
         with open("aggregate-pci-migrate.journal", encoding="utf-8") as fh:
             for line in fh:
-                self.say(
-                    re.sub(r'"time": "[^"]*"', '"time": "<time>"', line.rstrip("\n"))
-                )
+                line = re.sub(r'"time": "[^"]*"', '"time": "<time>"', line)
+                self.say(re.sub(r'"run": "[0-9a-f]*"', '"run": "<run>"', line.rstrip()))
         self.say("```")
         self.say()
         rc = self.block(

@@ -42,8 +42,13 @@ class PciFlavorAdmin:
         endpoint_type: str | None = None,
         nova: Any = None,
         connect_retries: int = CONNECT_RETRIES,
+        timeout: float | None = None,
     ) -> None:
         self.session = session
+        if timeout is not None and hasattr(session, "timeout"):
+            # keystoneauth1 applies it to every request of the session
+            # (novaclient only passes a timeout to sessions it makes).
+            session.timeout = float(timeout)
         if nova is None:
             kwargs: dict[str, Any] = {
                 "session": session,
@@ -129,7 +134,7 @@ class PciFlavorAdmin:
             existing = self._named(name)
         else:
             try:
-                with translated("create aggregate %r" % name):
+                with translated("create aggregate %r" % name, write=True):
                     created = self.nova.aggregates.create(name, availability_zone)
             except errors.Conflict:
                 existing = self._named(name)
@@ -196,7 +201,7 @@ class PciFlavorAdmin:
         if dry_run:
             return True
         try:
-            with translated("delete aggregate %r" % agg.name):
+            with translated("delete aggregate %r" % agg.name, write=True):
                 self.nova.aggregates.delete(agg.id)
         except errors.NotFound:
             return False
@@ -221,7 +226,9 @@ class PciFlavorAdmin:
         if dry_run:
             return True
         try:
-            with translated("add host %r to aggregate %r" % (host, agg.name)):
+            with translated(
+                "add host %r to aggregate %r" % (host, agg.name), write=True
+            ):
                 self.nova.aggregates.add_host(agg.id, host)
         except errors.Conflict:
             if host in self._current(agg).hosts:
@@ -248,7 +255,9 @@ class PciFlavorAdmin:
         if dry_run:
             return True
         try:
-            with translated("remove host %r from aggregate %r" % (host, agg.name)):
+            with translated(
+                "remove host %r from aggregate %r" % (host, agg.name), write=True
+            ):
                 self.nova.aggregates.remove_host(agg.id, host)
         except errors.NotFound:
             if host not in self._current(agg).hosts:
@@ -280,7 +289,8 @@ class PciFlavorAdmin:
         if dry_run or not todo:
             return records
         with translated(
-            "set metadata %s on aggregate %r" % (", ".join(sorted(todo)), agg.name)
+            "set metadata %s on aggregate %r" % (", ".join(sorted(todo)), agg.name),
+            write=True,
         ):
             result = self.nova.aggregates.set_metadata(agg.id, todo)
         stored = dict(getattr(result, "metadata", None) or {})
@@ -352,7 +362,27 @@ class PciFlavorAdmin:
                     "there as %s; pass --replace (replace=True) to overwrite "
                     "it" % (agg.name, key, name, old)
                 )
-        return self.set_metadata(agg, {key: value}, dry_run=dry_run)[0]
+        change = self.set_metadata(agg, {key: value}, dry_run=dry_run)[0]
+        if change.applied:
+            self._check_kept(agg, key, value, change)
+        return change
+
+    def _check_kept(
+        self, agg: Aggregate, key: str, value: str, change: MetadataChange
+    ) -> None:
+        """Read ``key`` back after writing it: Nova has no compare-and-swap,
+        so another client writing the same key at the same time is seen
+        here (a lost race), not reported as success."""
+        now = self._current(agg).metadata.get(key)
+        if now == value:
+            return
+        raise errors.Conflict(
+            "aggregate %r, key %r: lost a race: another client changed it "
+            "right after our write, it now holds %s; see 'openstack "
+            "aggregate show %s', agree on one definition, then run again"
+            % (agg.name, key, "nothing" if now is None else now, agg.name),
+            [change],
+        )
 
     def delete_pci_flavor(
         self,
@@ -390,8 +420,8 @@ class PciFlavorAdmin:
             )
             raise errors.NotFound(
                 "key %r: PCI flavor %r is not defined on %s; "
-                "'aggregate-pci flavor list' shows the defined ones"
-                % (key, name, where)
+                "'aggregate-pci flavor list' (or 'openstack pci flavor "
+                "list') shows the defined ones" % (key, name, where)
             )
         done: list[MetadataChange] = []
         for agg in targets:

@@ -122,26 +122,7 @@ def from_json(doc: Any, source: str = "inventory") -> Inventory:
             "unsupported version %r (this tool reads %d)"
             % (doc.get("version"), VERSION),
         )
-    aggregates = []
-    for i, a in enumerate(doc.get("aggregates") or []):
-        if not isinstance(a, dict) or not isinstance(a.get("name"), str):
-            raise bad("aggregate %d" % i, "needs a string 'name'")
-        members, meta = a.get("hosts") or [], a.get("metadata") or {}
-        if not isinstance(members, list) or not all(
-            isinstance(h, str) for h in members
-        ):
-            raise bad("aggregate %r" % a["name"], "'hosts' must be a list of names")
-        if not isinstance(meta, dict):
-            raise bad("aggregate %r" % a["name"], "'metadata' must be an object")
-        aggregates.append(
-            Aggregate(
-                a.get("id", i),
-                a["name"],
-                a.get("uuid"),
-                tuple(members),
-                {str(k): v for k, v in meta.items()},
-            )
-        )
+    aggregates = _aggregates(doc, bad)
     hosts: dict[str, list[dict[str, Any]]] = {}
     raw_hosts = doc.get("hosts") or {}
     if not isinstance(raw_hosts, dict):
@@ -227,6 +208,38 @@ def _device(d: Any, bad: Any, where: str) -> Device:
     )
 
 
+def _aggregates(doc: dict[str, Any], bad: Any) -> list[Aggregate]:
+    """The ``aggregates`` section, checked."""
+    raw_aggregates = doc.get("aggregates") or []
+    if not isinstance(raw_aggregates, list):
+        raise bad(
+            "'aggregates'",
+            'must be a list of aggregates [{"name": ..., "hosts": [...], '
+            '"metadata": {...}}], not %s' % type(raw_aggregates).__name__,
+        )
+    aggregates = []
+    for i, a in enumerate(raw_aggregates):
+        if not isinstance(a, dict) or not isinstance(a.get("name"), str):
+            raise bad("aggregate %d" % i, "needs a string 'name'")
+        members, meta = a.get("hosts") or [], a.get("metadata") or {}
+        if not isinstance(members, list) or not all(
+            isinstance(h, str) for h in members
+        ):
+            raise bad("aggregate %r" % a["name"], "'hosts' must be a list of names")
+        if not isinstance(meta, dict):
+            raise bad("aggregate %r" % a["name"], "'metadata' must be an object")
+        aggregates.append(
+            Aggregate(
+                a.get("id", i),
+                a["name"],
+                a.get("uuid"),
+                tuple(members),
+                {str(k): v for k, v in meta.items()},
+            )
+        )
+    return aggregates
+
+
 def _nova_flavors(doc: dict[str, Any], bad: Any) -> list[dict[str, Any]]:
     """The ``nova_flavors`` section (``flavors`` in 0.1.0 files), checked."""
     field = "nova_flavors" if "nova_flavors" in doc else "flavors"
@@ -274,3 +287,18 @@ def merge_pools(
             entry = out.setdefault(sig, dict(attrs, count=0, used=0))
             entry[field] += int(pool.get("count", 0) or 0)
     return list(out.values())
+
+
+class OfflineAdmin:
+    """The read calls a migration plan makes (``list_aggregates``,
+    ``list_compute_hosts``), answered from an inventory file: a
+    ``migrate --dry-run --inventory`` plans without credentials."""
+
+    def __init__(self, inv: Inventory) -> None:
+        self.inventory = inv
+
+    def list_aggregates(self) -> list[Aggregate]:
+        return list(self.inventory.aggregates)
+
+    def list_compute_hosts(self) -> frozenset[str]:
+        return frozenset(self.inventory.hosts)

@@ -9,6 +9,8 @@ claimed and allocated devices of ``pci_devices`` for the "used" column.
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from typing import Any, Callable, Mapping
 
 from aggregate_pci.admin.errors import AdminError
@@ -30,6 +32,35 @@ _NOT_TAGS = (
     "address",
     "rp_uuid",
 )
+
+
+def require_nova(what: str, instead: str = "") -> None:
+    """``AdminError`` with what to do when Nova is not importable here."""
+    if importlib.util.find_spec("nova") is None:  # imports nothing
+        raise AdminError(
+            "%s needs Nova's own code, which is not installed here: run it "
+            "where Nova is installed (the nova-api or nova-conductor "
+            "virtualenv or container)%s" % (what, instead)
+        )
+
+
+def check_sqlite_path(url: str | None, where: str) -> None:
+    """A sqlite database file that does not exist is a mistyped path:
+    refuse it (opening it would create an empty database file)."""
+    if not url or not url.startswith("sqlite"):
+        return
+    from sqlalchemy.engine import make_url
+
+    try:
+        path = make_url(url).database
+    except Exception:  # SQLAlchemy reports a bad URL when it is used
+        return
+    if path and path != ":memory:" and not path.startswith("file:"):
+        if not os.path.isfile(path):
+            raise AdminError(
+                "%s: sqlite database file %r does not exist (nothing was "
+                "created); check the path" % (where, path)
+            )
 
 
 _loaded_config: list[str] = []
@@ -60,6 +91,9 @@ def load_config(config_file: str) -> None:
         raise AdminError(
             "cannot load Nova configuration %r: %s" % (config_file, exc)
         ) from None
+    for group in ("api_database", "database"):
+        url = getattr(getattr(nova.conf.CONF, group), "connection", None)
+        check_sqlite_path(url, "[%s] connection in %s" % (group, config_file))
     # Loading a CellMapping reads [DEFAULT] transport_url, an option that
     # oslo.messaging registers only when a transport is made (services do in
     # rpc.init); register it without making a transport: we need no RPC.
@@ -142,6 +176,9 @@ def host_pools(
     }
     nodes_by_cell = []
     for cell in cells:
+        check_sqlite_path(
+            cell.database_connection, "cell %r database connection" % cell.name
+        )
         with nova_context.target_cell(ctxt, cell) as cctxt:
             try:
                 nodes_by_cell.append((cell, objects.ComputeNodeList.get_all(cctxt)))

@@ -16,10 +16,21 @@ from aggregate_pci.admin.models import MetadataChange
 CONNECT_RETRIES = 3
 
 
+MAYBE_WRITTEN = (
+    "; Nova may have made the change before failing: read it back "
+    "('openstack aggregate show') before retrying"
+)
+
+
 @contextlib.contextmanager
-def translated(action: str, done: list[MetadataChange] | None = None) -> Iterator[None]:
+def translated(
+    action: str, done: list[MetadataChange] | None = None, write: bool = False
+) -> Iterator[None]:
     """Turn novaclient/keystoneauth1 failures while doing ``action`` into
-    ``AdminError``s; ``done`` are the changes applied before it."""
+    ``AdminError``s; ``done`` are the changes applied before it.  For a
+    ``write``, a server error or a timeout says the write may have happened
+    (Nova can store a value and then fail to answer)."""
+    maybe = MAYBE_WRITTEN if write else ""
     try:
         yield
     except nova_exc.Forbidden as exc:
@@ -49,8 +60,11 @@ def translated(action: str, done: list[MetadataChange] | None = None) -> Iterato
             "Nova refused to %s: %s (HTTP 400)" % (action, detail(exc)), done
         ) from None
     except nova_exc.ClientException as exc:
+        server_error = isinstance(exc.code, int) and exc.code >= 500
         raise errors.AdminError(
-            "Nova failed to %s: %s (HTTP %s)" % (action, detail(exc), exc.code), done
+            "Nova failed to %s: %s (HTTP %s)%s"
+            % (action, detail(exc), exc.code, maybe if server_error else ""),
+            done,
         ) from None
     except ks_exc.EndpointNotFound as exc:
         raise errors.Unreachable(
@@ -58,9 +72,15 @@ def translated(action: str, done: list[MetadataChange] | None = None) -> Iterato
             "(%s); check --os-region-name and --os-interface" % (action, exc),
             done,
         ) from None
+    except ks_exc.ConnectTimeout as exc:
+        raise errors.Unreachable(
+            "cannot %s: no answer from the Compute API within the timeout, "
+            "%d retries (%s); raise --timeout if Nova is just slow, else check "
+            "that nova-api is up%s" % (action, CONNECT_RETRIES, exc, maybe),
+            done,
+        ) from None
     except (
         ks_exc.ConnectFailure,
-        ks_exc.ConnectTimeout,
         ks_exc.ConnectionError,
         ks_exc.RetriableConnectionFailure,
     ) as exc:

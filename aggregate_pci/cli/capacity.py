@@ -34,6 +34,7 @@ def load_source(
     need_flavors: bool = False,
     need_allocations: bool = False,
     progress: bool = True,
+    command: str = "capacity",
 ) -> inventory.Inventory:
     """Aggregates, host pools (and Nova flavors, and what instances hold,
     tagged by ``args.compute_conf``) from the chosen source.
@@ -41,18 +42,25 @@ def load_source(
     Called again, it reads the source again (the nova.conf is loaded once
     per process); ``progress=False`` for a daemon's repeated reads.
     """
-    if args.inventory:
+    if getattr(args, "inventory", None):
         return inventory.load(args.inventory)
     ctxt = getattr(app, "nova_context", None)
+    has_inventory = hasattr(args, "inventory")
     if ctxt is None and not args.config_file:
         raise errors.AdminError(
-            "give --inventory FILE (planning) or --config-file "
-            "nova.conf (read Nova's cell databases; run where "
-            "Nova is installed)"
+            "give %s--config-file NOVA_CONF (read Nova's cell databases; run "
+            "where Nova is installed)"
+            % ("--inventory FILE (planning) or " if has_inventory else "")
         )
     from aggregate_pci.admin import nova_db
 
     if ctxt is None:
+        nova_db.require_nova(
+            "%s --config-file" % command,
+            ", or give --inventory FILE written there by 'inventory export'"
+            if has_inventory
+            else "",
+        )
         nova_db.load_config(args.config_file)
     return nova_db.inventory(
         ctxt,
@@ -89,6 +97,29 @@ def compute_conf_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def parse_fit_spec(text: str) -> dict[str, int]:
+    """``NAME:COUNT[,NAME:COUNT...]`` strictly (as Nova's extra-spec
+    validator): ``InvalidInput`` names the bad item."""
+    out: dict[str, int] = {}
+    for item in text.split(","):
+        name, sep, count = item.strip().partition(":")
+        name, count = name.strip(), count.strip()
+        if not name or not sep or not count.isdigit() or int(count) < 1:
+            raise errors.InvalidInput(
+                "--fit-spec %r: item %r must be NAME:COUNT with COUNT a "
+                "positive integer, e.g. a100:1 or a100:2,t4:1" % (text, item.strip())
+            )
+        out[name] = out.get(name, 0) + int(count)
+    return out
+
+
+def _warn_invalid(app: Any, records: list) -> None:
+    """Invalid definitions count for nothing: say so, as alias-config does."""
+    for r in records:
+        if r.error:
+            app.stderr.write("skipped (invalid): %s\n" % common.printable(r.error))
+
+
 def _source_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
@@ -114,13 +145,14 @@ class Capacity(common.HandlesErrors, lister.Lister):
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         _source_args(parser)
-        parser.add_argument(
+        fit = parser.add_mutually_exclusive_group()
+        fit.add_argument(
             "--fit",
             metavar="NOVA_FLAVOR",
             help="how many more instances of this Nova flavor "
             "(its pci_passthrough:alias) fit",
         )
-        parser.add_argument(
+        fit.add_argument(
             "--fit-spec",
             metavar="NAME:COUNT[,...]",
             help="as --fit, for a request given literally",
@@ -135,6 +167,14 @@ class Capacity(common.HandlesErrors, lister.Lister):
         fitting = parsed_args.fit or parsed_args.fit_spec
         inv = load_source(self.app, parsed_args, need_flavors=bool(parsed_args.fit))
         records = [r for a in inv.aggregates for r in models.pci_flavor_records(a)]
+        _warn_invalid(self.app, records)
+        wanted = parsed_args.pci_flavor
+        if wanted is not None and not any(r.name == wanted for r in records):
+            raise errors.NotFound(
+                "PCI flavor %r: no aggregate in the %s defines it; 'aggregate-pci "
+                "capacity' without --pci-flavor lists the defined ones"
+                % (wanted, "inventory" if parsed_args.inventory else "Nova database")
+            )
         if fitting:
             return self._fit(parsed_args, records, inv)
         progress = _progress(self.app, "capacity") if len(inv.hosts) >= 1000 else None
@@ -142,7 +182,10 @@ class Capacity(common.HandlesErrors, lister.Lister):
         return (
             ("PCI Flavor", "Scope", "Name", "Matching", "Used", "Free"),
             [
-                (r.flavor, r.scope, r.name, r.matching, r.used, r.free)
+                common.for_output(
+                    parsed_args,
+                    (r.flavor, r.scope, r.name, r.matching, r.used, r.free),
+                )
                 for r in rows
                 if parsed_args.pci_flavor in (None, r.flavor)
                 and not (parsed_args.no_hosts and r.scope == "host")
@@ -171,7 +214,7 @@ class Capacity(common.HandlesErrors, lister.Lister):
             )
             label = args.fit
         else:
-            request = alias.parse_request(args.fit_spec)
+            request = parse_fit_spec(args.fit_spec)
             label = args.fit_spec
         if not any(request.values()):
             raise errors.InvalidInput(
@@ -179,11 +222,19 @@ class Capacity(common.HandlesErrors, lister.Lister):
                 "(no pci_passthrough:alias extra spec)" % label
             )
         defined = {r.name for r in records if r.definition is not None}
+        invalid = {r.name for r in records if r.definition is None}
         unmanaged = sorted(n for n in request if n not in defined)
         if unmanaged:
             raise errors.NotFound(
-                "%r requests %s, which no aggregate defines: "
-                "capacity cannot tell where it fits" % (label, ", ".join(unmanaged))
+                "%r requests %s, which no aggregate defines%s: "
+                "capacity cannot tell where it fits"
+                % (
+                    label,
+                    ", ".join(unmanaged),
+                    " validly (see 'skipped (invalid)' above)"
+                    if invalid.intersection(unmanaged)
+                    else "",
+                )
             )
         per_host, total = report.fit(records, inv.hosts, request)
         rows = [
@@ -218,9 +269,12 @@ class InventoryExport(common.HandlesErrors, command.Command):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> int:
-        parsed_args.inventory = None
         inv = load_source(
-            self.app, parsed_args, need_flavors=True, need_allocations=True
+            self.app,
+            parsed_args,
+            need_flavors=True,
+            need_allocations=True,
+            command="inventory export",
         )
         doc = inventory.to_json(inv)
         text = json.dumps(doc, indent=1, sort_keys=True) + "\n"

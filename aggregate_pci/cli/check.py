@@ -8,12 +8,14 @@ from typing import Any
 from cliff import command, lister
 
 from aggregate_pci import alias
-from aggregate_pci.admin import errors, inventory, lint, report
+from aggregate_pci.admin import errors, inventory, lint, models, report
 from aggregate_pci.cli import common
 
 
 class Check(common.HandlesErrors, lister.Lister):
     """Lint the cloud's PCI flavors; exit status 1 if any error is found."""
+
+    auth_required = False  # --offline reads everything from --inventory
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
@@ -29,23 +31,38 @@ class Check(common.HandlesErrors, lister.Lister):
             "check hosts where the alias matches devices "
             "the host's definition excludes",
         )
+        parser.add_argument(
+            "--offline",
+            action="store_true",
+            help="with --inventory: also read the aggregates and Nova "
+            "flavors from it instead of from Nova (no credentials needed)",
+        )
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> tuple:
-        admin = common.get_admin(self.app)
+        if parsed_args.offline and not parsed_args.inventory:
+            raise errors.AdminError(
+                "--offline reads the aggregates and Nova flavors from an "
+                "inventory file: give --inventory FILE"
+            )
         conf_aliases = None
         if parsed_args.nova_conf:
             try:
                 conf_aliases = alias.read_conf([parsed_args.nova_conf])[0]
             except alias.ConfError as exc:
                 raise errors.AdminError(str(exc)) from None
-        host_pools = (
-            inventory.load(parsed_args.inventory).hosts
-            if parsed_args.inventory
-            else None
-        )
-        records = admin.list_pci_flavors()
-        flavors = [(f.name, f.alias_requests()) for f in admin.list_nova_flavors()]
+        inv = inventory.load(parsed_args.inventory) if parsed_args.inventory else None
+        host_pools = inv.hosts if inv is not None else None
+        if parsed_args.offline and inv is not None:
+            records = inventory_records(inv)
+            flavors = [
+                (f["name"], alias.request_of(f.get("extra_specs")))
+                for f in inv.nova_flavors
+            ]
+        else:
+            admin = common.get_admin(self.app)
+            records = admin.list_pci_flavors()
+            flavors = [(f.name, f.alias_requests()) for f in admin.list_nova_flavors()]
         issues = lint.lint(records, flavors, conf_aliases, host_pools)
         self.errors = sum(1 for i in issues if i.severity == lint.ERROR)
         self.app.stderr.write(
@@ -60,7 +77,10 @@ class Check(common.HandlesErrors, lister.Lister):
         )
         return (
             ("Severity", "Subject", "Problem"),
-            [(i.severity, i.subject, i.message) for i in issues],
+            [
+                common.for_output(parsed_args, (i.severity, i.subject, i.message))
+                for i in issues
+            ],
         )
 
     def run(self, parsed_args: argparse.Namespace) -> int:
@@ -69,8 +89,15 @@ class Check(common.HandlesErrors, lister.Lister):
         return status or (1 if self.errors else 0)
 
 
+def inventory_records(inv: inventory.Inventory) -> list:
+    """The PCI flavor records of an inventory's aggregates."""
+    return [r for a in inv.aggregates for r in models.pci_flavor_records(a)]
+
+
 class AliasConfig(common.HandlesErrors, command.Command):
     """Print the [pci] alias lines for nova.conf generated from the aggregates."""
+
+    auth_required = False  # --inventory: offline
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
@@ -80,10 +107,19 @@ class AliasConfig(common.HandlesErrors, command.Command):
             help="print only the JSON lines, without the [pci] "
             "header and 'alias = ' prefixes",
         )
+        parser.add_argument(
+            "--inventory",
+            metavar="FILE",
+            help="read the aggregates from this inventory file ('inventory "
+            "export') instead of from Nova (no credentials needed)",
+        )
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
-        records = common.get_admin(self.app).list_pci_flavors()
+        if parsed_args.inventory:
+            records = inventory_records(inventory.load(parsed_args.inventory))
+        else:
+            records = common.get_admin(self.app).list_pci_flavors()
         try:
             entries = alias.generate(report.definitions_by_name(records))
         except alias.AliasConflict as exc:
@@ -96,5 +132,5 @@ class AliasConfig(common.HandlesErrors, command.Command):
             out.write(line + "\n" if parsed_args.no_section else "alias = %s\n" % line)
         bad = [r for r in records if r.error]
         for r in bad:
-            self.app.stderr.write("skipped (invalid): %s\n" % r.error)
+            self.app.stderr.write("skipped (invalid): %s\n" % common.printable(r.error))
         return 0

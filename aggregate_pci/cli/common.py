@@ -5,17 +5,24 @@ from __future__ import annotations
 import sys
 from typing import Any, Iterable
 
-from aggregate_pci.admin import client, errors, models
+from aggregate_pci.admin import client, errors, models, translate
 from aggregate_pci.cli import plugin
 
 CHANGE_COLUMNS = ("Aggregate", "Key", "Old Value", "New Value", "Result")
+#: Seconds to wait for Nova (each request) and for a MySQL source (to
+#: connect, to answer) unless --timeout (--os-pci-flavor-timeout) says.
+DEFAULT_TIMEOUT = 30.0
 
 
-class _NeedsAuth:
-    """Stands for a command that needs auth in osc-lib's set-up."""
-
-    auth_required = True
-    cmd_name = "(API access)"
+def timeout(app: Any) -> float:
+    """The --timeout of this run (standalone ``aggregate-pci``) or
+    --os-pci-flavor-timeout (``openstack``), else ``DEFAULT_TIMEOUT``."""
+    options = getattr(app, "options", None)
+    for name in ("timeout", "os_pci_flavor_timeout"):
+        value = getattr(options, name, None)
+        if value is not None:
+            return float(value)
+    return DEFAULT_TIMEOUT
 
 
 def get_admin(app: Any) -> client.PciFlavorAdmin:
@@ -32,15 +39,31 @@ def get_admin(app: Any) -> client.PciFlavorAdmin:
     cm = app.client_manager
     cached = getattr(cm, "_aggregate_pci_admin", None)
     if cached is None:
-        if getattr(cm, "_auth_required", True) is False:
-            # A command that reads Nova's databases (auth_required = False)
-            # and uses the API only for some options: osc-lib skipped
-            # loading the auth options; run its set-up now as for a command
-            # that needs auth.
-            app.prepare_to_run_command(_NeedsAuth())
-        cached = plugin.make_client(cm)
+        _late_auth(app)
+        cached = plugin.make_client(cm, timeout=timeout(app))
         cm._aggregate_pci_admin = cached
     return cached
+
+
+def _late_auth(app: Any) -> None:
+    """Authenticate now, as osc-lib's ``prepare_to_run_command`` does for
+    commands with ``auth_required``: commands that can run offline
+    (``auth_required = False``) authenticate only when they need Nova."""
+    cm = app.client_manager
+    if getattr(cm, "_auth_required", True) or not hasattr(app, "cloud_config"):
+        return
+    app.cloud = app.cloud_config.get_one(
+        cloud=app.options.cloud,
+        argparse=app.options,
+        validate=True,
+        app_name=getattr(cm, "_app_name", None),
+        app_version=getattr(cm, "_app_version", None),
+    )
+    cm._cli_options = app.cloud
+    cm._auth_required = True
+    cm.setup_auth()
+    with translate.translated("authenticate"):
+        cm.session.auth.auth_ref = cm.auth_ref
 
 
 def change_result(change: models.MetadataChange, dry_run: bool) -> str:
@@ -57,6 +80,36 @@ def change_result(change: models.MetadataChange, dry_run: bool) -> str:
     if change.applied:
         return verb
     return "would be %s (dry run)" % verb if dry_run else "not applied"
+
+
+#: Output formats that escape text themselves (no terminal control there).
+MACHINE_FORMATS = ("json", "yaml")
+#: Flavor list hint valid under both front ends (``openstack flavor list``
+#: is Nova's own flavors).
+FLAVOR_LIST_HINT = "'aggregate-pci flavor list' (or 'openstack pci flavor list')"
+
+
+def printable(text: Any) -> Any:
+    """``text`` with control characters (C0, DEL, C1: terminal escape
+    sequences, newlines) shown as ``\\xNN``; other values unchanged."""
+    if not isinstance(text, str):
+        return text
+    return "".join(
+        "\\x%02x" % ord(c) if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 else c
+        for c in text
+    )
+
+
+def human(parsed_args: Any) -> bool:
+    """Whether the output goes to people (table, value, shell, csv)."""
+    return getattr(parsed_args, "formatter", "table") not in MACHINE_FORMATS
+
+
+def for_output(parsed_args: Any, row: Iterable[Any]) -> tuple:
+    """A row with control characters escaped for human formats."""
+    if not human(parsed_args):
+        return tuple(row)
+    return tuple(printable(v) for v in row)
 
 
 def change_row(change: models.MetadataChange, dry_run: bool) -> tuple:
@@ -78,7 +131,7 @@ def report_partial(
         if c.applied:
             stream.write(
                 "applied before the failure: aggregate %r, key %r: "
-                "%s -> %s\n" % (c.aggregate, c.key, c.old, c.new)
+                "%s -> %s\n" % (c.aggregate, c.key, printable(c.old), printable(c.new))
             )
 
 
@@ -97,6 +150,6 @@ class HandlesErrors:
             if getattr(getattr(app, "options", None), "debug", False):
                 report_partial(exc.changes, stream)
                 raise
-            stream.write("error: %s\n" % exc)
+            stream.write("error: %s\n" % printable(str(exc)))
             report_partial(exc.changes, stream)
             return 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 
 from cliff import command
 
@@ -13,6 +14,13 @@ class Demo(command.Command):
     auth_required = False
 
     def take_action(self, parsed_args: argparse.Namespace) -> int:
+        if importlib.util.find_spec("nova") is None:  # imports nothing
+            self.app.stderr.write(
+                "error: demo runs an in-process Nova and needs Nova with its "
+                "test harness: pip install nova (in a scratch virtualenv), or "
+                "run 'tools/tox.sh -e demo' from a source checkout\n"
+            )
+            return 1
         from aggregate_pci import demo  # imports Nova: only when run
 
         return demo.main()

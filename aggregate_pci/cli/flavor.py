@@ -82,8 +82,16 @@ class CreateFlavor(common.HandlesErrors, show.ShowOne):
         )
         parser.add_argument("--vendor-id", help="4 hex digits, e.g. 10de")
         parser.add_argument("--product-id", help="4 hex digits, e.g. 20b5")
-        parser.add_argument("--device-type", choices=codec.DEVICE_TYPES)
-        parser.add_argument("--numa-policy", choices=codec.NUMA_POLICIES)
+        parser.add_argument(
+            "--device-type",
+            choices=codec.DEVICE_TYPES,
+            help="match only this kind of device (Nova's dev_type)",
+        )
+        parser.add_argument(
+            "--numa-policy",
+            choices=codec.NUMA_POLICIES,
+            help="NUMA affinity Nova applies to devices of this flavor",
+        )
         parser.add_argument(
             "--match",
             action="append",
@@ -118,7 +126,9 @@ class CreateFlavor(common.HandlesErrors, show.ShowOne):
             replace=parsed_args.replace,
             dry_run=parsed_args.dry_run,
         )
-        return common.CHANGE_COLUMNS, common.change_row(change, parsed_args.dry_run)
+        return common.CHANGE_COLUMNS, common.for_output(
+            parsed_args, common.change_row(change, parsed_args.dry_run)
+        )
 
 
 class ListFlavor(common.HandlesErrors, lister.Lister):
@@ -127,22 +137,29 @@ class ListFlavor(common.HandlesErrors, lister.Lister):
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         parser.add_argument(
-            "--aggregate", metavar="AGG", help="only this aggregate (name)"
+            "--aggregate", metavar="AGG", help="only this aggregate (name, id or UUID)"
         )
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> tuple:
-        records = common.get_admin(self.app).list_pci_flavors()
+        admin = common.get_admin(self.app)
+        records = admin.list_pci_flavors()
+        only = None
+        if parsed_args.aggregate is not None:
+            only = admin.find_aggregate(parsed_args.aggregate).name
         rows = [
-            (
-                r.name,
-                r.aggregate,
-                ",".join(r.hosts),
-                r.definition.serialize() if r.definition else r.value,
-                r.error or "",
+            common.for_output(
+                parsed_args,
+                (
+                    r.name,
+                    r.aggregate,
+                    ",".join(r.hosts),
+                    r.definition.serialize() if r.definition else r.value,
+                    r.error or "",
+                ),
             )
             for r in records
-            if parsed_args.aggregate in (None, r.aggregate)
+            if only in (None, r.aggregate)
         ]
         return ("PCI Flavor", "Aggregate", "Hosts", "Definition", "Error"), rows
 
@@ -152,7 +169,7 @@ class ShowFlavor(common.HandlesErrors, show.ShowOne):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        parser.add_argument("name", metavar="NAME")
+        parser.add_argument("name", metavar="NAME", help="PCI flavor name")
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> tuple:
@@ -162,8 +179,9 @@ class ShowFlavor(common.HandlesErrors, show.ShowOne):
         ]
         if not records:
             raise errors.NotFound(
-                "key %r: no aggregate defines PCI flavor %r; "
-                "'flavor list' shows the defined ones" % (codec.KEY_PREFIX + name, name)
+                "key %r: no aggregate defines PCI flavor %r; %s shows the "
+                "defined ones"
+                % (codec.KEY_PREFIX + name, name, common.FLAVOR_LIST_HINT)
             )
         good = [r for r in records if r.definition is not None]
         definitions = {
@@ -175,12 +193,31 @@ class ShowFlavor(common.HandlesErrors, show.ShowOne):
             conflicts = (
                 "definitions differ between aggregates; hosts in several get the OR"
             )
+        errors_by_agg = {r.aggregate: r.error for r in records if r.error}
+        if common.human(parsed_args):
+            # One "aggregate: value" line each, not a Python dict repr.
+            shown: dict[str, Any] = {
+                "name": name,
+                "aggregates": ",".join(r.aggregate for r in records),
+                "hosts": ",".join(hosts),
+                "definitions": "\n".join(
+                    "%s: %s" % (a, d) for a, d in sorted(definitions.items())
+                ),
+                "errors": "\n".join(
+                    "%s: %s" % (a, e) for a, e in sorted(errors_by_agg.items())
+                ),
+                "conflicts": conflicts,
+            }
+            return tuple(shown), tuple(
+                "\n".join(common.printable(x) for x in v.split("\n"))
+                for v in shown.values()
+            )
         data: dict[str, Any] = {
             "name": name,
             "aggregates": ",".join(r.aggregate for r in records),
             "hosts": ",".join(hosts),
             "definitions": definitions,
-            "errors": {r.aggregate: r.error for r in records if r.error},
+            "errors": errors_by_agg,
             "conflicts": conflicts,
         }
         return tuple(data), tuple(data.values())
@@ -191,13 +228,17 @@ class DeleteFlavor(common.HandlesErrors, lister.Lister):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        parser.add_argument("name", metavar="NAME")
+        parser.add_argument("name", metavar="NAME", help="PCI flavor name")
         parser.add_argument(
             "--aggregate",
             metavar="AGG",
             help="only this aggregate (default: every aggregate defining NAME)",
         )
-        parser.add_argument("--dry-run", action="store_true")
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="show the keys that would be deleted without deleting them",
+        )
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> tuple:
@@ -205,5 +246,6 @@ class DeleteFlavor(common.HandlesErrors, lister.Lister):
             parsed_args.name, parsed_args.aggregate, dry_run=parsed_args.dry_run
         )
         return common.CHANGE_COLUMNS, [
-            common.change_row(c, parsed_args.dry_run) for c in changes
+            common.for_output(parsed_args, common.change_row(c, parsed_args.dry_run))
+            for c in changes
         ]

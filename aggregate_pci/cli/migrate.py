@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Any
 
 from cliff import command
@@ -15,12 +16,42 @@ from aggregate_pci.migrate import apply, journal, plan, sources
 from aggregate_pci.migrate.model import SourceData
 
 DEFAULT_JOURNAL = "aggregate-pci-migrate.journal"
+#: Environment variable holding the source URL (keeps the password out of
+#: the command line, which ``ps`` shows to every user).
+DB_URL_ENV = "AGGREGATE_PCI_DB_URL"
 
 
-def _read_source(args: argparse.Namespace) -> SourceData:
+def db_url(args: argparse.Namespace) -> str | None:
+    """The source database URL: --db-url, --db-url-file or the
+    AGGREGATE_PCI_DB_URL environment variable (unless --nova-conf)."""
+    if args.db_url:
+        return str(args.db_url)
+    if args.db_url_file:
+        try:
+            with open(args.db_url_file, encoding="utf-8") as fh:
+                lines = [ln.strip() for ln in fh if ln.strip()]
+        except (OSError, ValueError) as exc:
+            raise errors.AdminError(
+                "cannot read --db-url-file %r: %s"
+                % (args.db_url_file, getattr(exc, "strerror", None) or exc)
+            ) from None
+        if len(lines) != 1:
+            raise errors.AdminError(
+                "--db-url-file %r must hold one line, the database URL "
+                "(found %d non-empty lines)" % (args.db_url_file, len(lines))
+            )
+        return lines[0]
+    if not args.nova_conf and os.environ.get(DB_URL_ENV):
+        return os.environ[DB_URL_ENV]
+    return None
+
+
+def _read_source(
+    args: argparse.Namespace, url: str | None, timeout: float
+) -> SourceData:
     try:
-        if args.db_url:
-            return sources.read_table(args.db_url)
+        if url:
+            return sources.read_table(url, timeout=timeout)
         return sources.read_nova_conf(args.nova_conf)
     except sources.SourceError as exc:
         raise errors.AdminError(str(exc)) from None
@@ -43,6 +74,10 @@ def _host_pools(app: Any, args: argparse.Namespace) -> dict[str, list[dict]]:
     from aggregate_pci.admin import nova_db
 
     if ctxt is None:
+        nova_db.require_nova(
+            "migrate --config-file",
+            ", or give --inventory FILE written there by 'inventory export'",
+        )
         nova_db.load_config(args.config_file)
     return nova_db.host_pools(ctxt)
 
@@ -74,6 +109,8 @@ class Migrate(common.HandlesErrors, command.Command):
     value it replaced; reads every key back.  Re-running is safe.
     """
 
+    auth_required = False  # the source and a --dry-run with --inventory
+
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         src = parser.add_mutually_exclusive_group()
@@ -82,7 +119,14 @@ class Migrate(common.HandlesErrors, command.Command):
             metavar="URL",
             help="SQLAlchemy URL of the database holding table "
             "pci_flavors, e.g. sqlite:////var/lib/f.db or "
-            "mysql+pymysql://user:pw@host/db (read only)",
+            "mysql+pymysql://user@host/db?read_default_file=/etc/my.cnf "
+            "(read only; MySQL needs aggregate-pci[mysql]). A password "
+            "here is visible in 'ps': prefer --db-url-file or $%s" % DB_URL_ENV,
+        )
+        src.add_argument(
+            "--db-url-file",
+            metavar="FILE",
+            help="read the database URL from this file (one line; make it mode 0600)",
         )
         src.add_argument(
             "--nova-conf",
@@ -143,6 +187,13 @@ class Migrate(common.HandlesErrors, command.Command):
             help="print the full plan and change nothing",
         )
         parser.add_argument(
+            "--offline",
+            action="store_true",
+            help="with --dry-run and --inventory: plan against the "
+            "inventory's aggregates and hosts instead of Nova's (no "
+            "credentials needed)",
+        )
+        parser.add_argument(
             "--journal",
             metavar="FILE",
             default=DEFAULT_JOURNAL,
@@ -157,13 +208,36 @@ class Migrate(common.HandlesErrors, command.Command):
         return parser
 
     def _say(self, line: str) -> None:
-        self.app.stdout.write(line + "\n")
+        self.app.stdout.write(common.printable(line) + "\n")
+        self.app.stdout.flush()
+
+    def _write(self, line: str) -> None:
+        self.writes += 1
+        self._say(line)
 
     def take_action(self, parsed_args: argparse.Namespace) -> int:
+        self.writes = 0
         try:
             return self._take_action(parsed_args)
         except journal.JournalError as exc:
             raise errors.AdminError(str(exc)) from None
+        except KeyboardInterrupt:
+            where = (
+                "--undo %s" % parsed_args.undo
+                if parsed_args.undo
+                else "--undo %s" % parsed_args.journal
+            )
+            self.app.stderr.write(
+                "interrupted (Ctrl-C) after %d write(s)%s\n"
+                % (
+                    self.writes,
+                    "; nothing was written"
+                    if not self.writes
+                    else " (listed above); re-run the same command to "
+                    "finish, or undo with " + where,
+                )
+            )
+            return 130
 
     def _take_action(self, parsed_args: argparse.Namespace) -> int:
         args = parsed_args
@@ -172,6 +246,7 @@ class Migrate(common.HandlesErrors, command.Command):
                 o
                 for o, v in (
                     ("--db-url", args.db_url),
+                    ("--db-url-file", args.db_url_file),
                     ("--nova-conf", args.nova_conf),
                     ("--mapping", args.mapping),
                     ("--aggregate", args.aggregate),
@@ -180,6 +255,7 @@ class Migrate(common.HandlesErrors, command.Command):
                     ("--config-file", args.config_file),
                     ("--replace", args.replace),
                     ("--skip-invalid", args.skip_invalid),
+                    ("--offline", args.offline),
                 )
                 if v
             ]
@@ -188,22 +264,34 @@ class Migrate(common.HandlesErrors, command.Command):
                     "--undo restores what the journal recorded and takes no "
                     "source, target or migration option (got %s)" % ", ".join(given)
                 )
-        elif (args.inventory or args.config_file) and not args.auto_aggregates:
+        elif args.offline and not (args.dry_run and args.inventory):
             raise errors.AdminError(
-                "--inventory and --config-file only serve --auto-aggregates"
+                "--offline plans from an inventory file: give --dry-run and "
+                "--inventory FILE with it"
             )
-        admin = common.get_admin(self.app)
+        elif (args.inventory or args.config_file) and not (
+            args.auto_aggregates or args.offline
+        ):
+            raise errors.AdminError(
+                "--inventory and --config-file only serve --auto-aggregates "
+                "(and --inventory --offline --dry-run)"
+            )
         if args.undo:
-            return self._report(
-                apply.undo(admin, args.undo, args.dry_run), args.dry_run, "undo"
+            report = apply.undo(
+                common.get_admin(self.app), args.undo, args.dry_run, self._write
             )
-        if not (args.db_url or args.nova_conf):
-            raise errors.AdminError("give a source: --db-url URL or --nova-conf FILE")
+            return self._report(report, args.dry_run, "undo")
+        url = db_url(args)
+        if not (url or args.nova_conf):
+            raise errors.AdminError(
+                "give a source: --db-url-file FILE, --db-url URL (or $%s) or "
+                "--nova-conf FILE" % DB_URL_ENV
+            )
         if not (args.mapping or args.aggregate or args.auto_aggregates):
             raise errors.AdminError(
                 "give a target: --mapping FILE, --aggregate NAME or --auto-aggregates"
             )
-        data = _read_source(args)
+        data = _read_source(args, url, common.timeout(self.app))
         self._say(
             "source: %s: %d flavor(s), %d invalid, %d deleted row(s) "
             "skipped"
@@ -212,6 +300,13 @@ class Migrate(common.HandlesErrors, command.Command):
         for note in data.notes:
             self._say("note: " + note)
         targets = _targets(self.app, args, data)
+        if args.offline:
+            # Offline: the inventory holds the aggregates and compute hosts.
+            from aggregate_pci.admin import inventory
+
+            admin: Any = inventory.OfflineAdmin(inventory.load(args.inventory))
+        else:
+            admin = common.get_admin(self.app)
         report = apply.migrate(
             admin,
             data,
@@ -220,22 +315,25 @@ class Migrate(common.HandlesErrors, command.Command):
             replace=args.replace,
             skip_invalid=args.skip_invalid,
             dry_run=args.dry_run,
+            on_plan=lambda p: self._plan(p, args.dry_run),
+            on_write=self._write,
         )
         return self._report(report, args.dry_run, "migrate")
 
+    def _plan(self, p: plan.MigrationPlan, dry_run: bool) -> None:
+        """The plan (dry run or blocked) and its problems, before any write."""
+        problems = ("CONFLICT", "ERROR", "WARNING")
+        for line in p.lines():
+            if line.startswith(problems):
+                self._say(line)
+            elif dry_run or p.blocked:
+                self._say("plan: " + line)
+
     def _report(self, report: apply.Report, dry_run: bool, what: str) -> int:
-        """Plan (dry run or blocked) or writes made, problems, a summary;
-        exit status 0 only when everything is in place."""
+        """Problems and a summary (the plan and each write were printed
+        as they happened); exit status 0 only when everything is in place,
+        130 after Ctrl-C."""
         p = report.plan
-        if p is not None:
-            problems = ("CONFLICT", "ERROR", "WARNING")
-            for line in p.lines():
-                if line.startswith(problems):
-                    self._say(line)
-                elif dry_run or p.blocked:
-                    self._say("plan: " + line)
-        for line in report.applied:
-            self._say(line)
         for line in report.problems:
             self._say("PROBLEM " + line)
         for line in report.mismatches:
@@ -275,4 +373,6 @@ class Migrate(common.HandlesErrors, command.Command):
                     else ", read-back %s" % ("FAILED" if report.mismatches else "OK"),
                 )
             )
+        if report.interrupted:
+            return 130
         return 0 if report.ok else 1

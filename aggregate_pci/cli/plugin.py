@@ -19,15 +19,30 @@ DEFAULT_API_VERSION = "1"
 API_VERSIONS = ("1",)
 
 
-def make_client(instance: Any) -> client.PciFlavorAdmin:
-    """The library client on OSC's keystoneauth1 session."""
+def make_client(instance: Any, timeout: float | None = None) -> client.PciFlavorAdmin:
+    """The library client on OSC's keystoneauth1 session; ``timeout``
+    (seconds per request) is set on that session."""
     return client.PciFlavorAdmin(
         instance.session,
         region_name=instance.region_name,
         endpoint_type=instance.interface,
+        timeout=timeout,
     )
 
 
 def build_option_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Part of OSC's plugin protocol: this plugin adds no global options."""
+    """The request timeout of ``openstack pci flavor`` (OSC's plugin
+    protocol calls this early, so the secret-masking log filter goes in
+    here too)."""
+    parser.add_argument(
+        "--os-pci-flavor-timeout",
+        metavar="<seconds>",
+        type=float,
+        default=None,
+        help="pci flavor commands: seconds to wait for each Nova request "
+        "and for a MySQL migration source (default 30)",
+    )
+    from aggregate_pci.cli import secrets
+
+    secrets.install_log_filter()
     return parser

@@ -4,6 +4,7 @@ with clouds.yaml, ``OS_*`` variables, ``--os-*`` options, ``--debug``)."""
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import sys
 from typing import Any, Callable
 
@@ -13,8 +14,45 @@ from osc_lib.api import auth
 
 import aggregate_pci
 from aggregate_pci.admin import client
+from aggregate_pci.cli import common, secrets
 
 COMMAND_GROUP = "aggregate_pci.cli"
+DESCRIPTION = (
+    "Manage PCI flavors stored as Nova host-aggregate metadata, check them, "
+    "plan capacity and migrate old definitions. Credentials as for "
+    "'openstack': --os-cloud with clouds.yaml, OS_* variables or --os-* "
+    "options."
+)
+#: Authentication options shown in --help; the other options of every
+#: keystoneauth1 plugin work too, listed by 'help' of the plugin docs.
+SHOWN_AUTH_OPTIONS = frozenset(
+    "--os-%s" % o
+    for o in (
+        "auth-url",
+        "username",
+        "user-id",
+        "password",
+        "project-name",
+        "project-id",
+        "user-domain-name",
+        "user-domain-id",
+        "project-domain-name",
+        "project-domain-id",
+        "token",
+        "endpoint",
+        "system-scope",
+        "application-credential-id",
+        "application-credential-secret",
+    )
+)
+
+
+def package_version() -> str:
+    """The installed distribution's version (setup.cfg's)."""
+    try:
+        return importlib.metadata.version("aggregate-pci")
+    except importlib.metadata.PackageNotFoundError:
+        return getattr(aggregate_pci, "__version__", "unknown")
 
 
 class AggregatePciApp(shell.OpenStackShell):
@@ -32,9 +70,10 @@ class AggregatePciApp(shell.OpenStackShell):
         stdout: Any = None,
         stderr: Any = None,
     ) -> None:
+        secrets.install_log_filter()
         super().__init__(
-            description=__doc__.splitlines()[0],
-            version=getattr(aggregate_pci, "__version__", "0"),
+            description=DESCRIPTION,
+            version=package_version(),
             command_manager=commandmanager.CommandManager(COMMAND_GROUP),
             stdout=stdout,
             stderr=stderr,
@@ -52,8 +91,39 @@ class AggregatePciApp(shell.OpenStackShell):
         """osc-lib's global options plus every keystoneauth1 plugin's
         ``--os-*`` options (``--os-auth-url``, ``--os-username``,
         ``--os-token``...), as ``openstack`` has them."""
+        argparse_kwargs = dict(
+            argparse_kwargs or {},
+            usage="aggregate-pci [global options] COMMAND [command options]\n"
+            "       aggregate-pci help [COMMAND]",
+        )
         parser = super().build_option_parser(description, version, argparse_kwargs)
-        return auth.build_auth_plugins_option_parser(parser)
+        parser.add_argument(
+            "--timeout",
+            metavar="SECONDS",
+            type=float,
+            default=None,
+            help="seconds to wait for each Nova request and for a MySQL "
+            "migration source to connect or answer (default %g)"
+            % common.DEFAULT_TIMEOUT,
+        )
+        before = set(map(id, parser._actions))
+        parser = auth.build_auth_plugins_option_parser(parser)
+        # Every keystoneauth1 plugin adds its options, each help text
+        # repeated per plugin: show the common ones briefly, hide the
+        # others (they still work).
+        for action in parser._actions:
+            if id(action) in before or action.dest == "os_auth_type":
+                continue
+            shown = SHOWN_AUTH_OPTIONS.intersection(action.option_strings)
+            if shown:
+                option = sorted(shown)[0]
+                action.help = "authentication: %s (Env: %s)" % (
+                    option[5:].replace("-", " "),
+                    option[2:].upper().replace("-", "_"),
+                )
+            else:
+                action.help = argparse.SUPPRESS
+        return parser
 
     def _final_defaults(self) -> None:
         # As OpenStackClient: token + endpoint means admin_token auth,

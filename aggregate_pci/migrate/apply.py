@@ -29,6 +29,15 @@ class Report:
     problems: list[str] = dataclasses.field(default_factory=list)
     #: Whether the result was read back from Nova (``mismatches`` apply).
     read_back: bool = False
+    #: Stopped by Ctrl-C (KeyboardInterrupt) part-way.
+    interrupted: bool = False
+    #: Called with each ``applied`` line as the write happens.
+    on_write: Any = dataclasses.field(default=None, repr=False, compare=False)
+
+    def add(self, line: str) -> None:
+        self.applied.append(line)
+        if self.on_write is not None:
+            self.on_write(line)
 
     @property
     def ok(self) -> bool:
@@ -52,10 +61,49 @@ def migrate(
     replace: bool = False,
     skip_invalid: bool = False,
     dry_run: bool = False,
+    on_plan: Any = None,
+    on_write: Any = None,
 ) -> Report:
     """Plan from the live state (hosts to add must be Nova compute hosts);
     unless ``dry_run`` or blocked, apply the plan and read it back.  Safe
-    to re-run: a finished migration plans zero changes."""
+    to re-run: a finished migration plans zero changes.
+
+    Unless ``dry_run``, the journal's lock is held from before the first
+    API call to the end (``journal.JournalLocked`` if another run or undo
+    holds it).  ``on_plan(plan)`` is called once the plan is made and
+    ``on_write(line)`` as each write is made.
+    """
+    if dry_run:
+        return _migrate(
+            admin, source, targets, None, replace, skip_invalid, True, on_plan, on_write
+        )
+    if journal_path is None:
+        raise ValueError("a journal path is required to apply a plan")
+    with journal_mod.locked(journal_path):
+        return _migrate(
+            admin,
+            source,
+            targets,
+            journal_path,
+            replace,
+            skip_invalid,
+            False,
+            on_plan,
+            on_write,
+        )
+
+
+def _migrate(
+    admin: client.PciFlavorAdmin,
+    source: SourceData,
+    targets: plan_mod.Targets,
+    journal_path: str | None,
+    replace: bool,
+    skip_invalid: bool,
+    dry_run: bool,
+    on_plan: Any,
+    on_write: Any,
+) -> Report:
     aggregates = admin.list_aggregates()
     plan = plan_mod.build_migration_plan(
         source.flavors,
@@ -69,16 +117,18 @@ def migrate(
         # One more call, only when hosts are to be added: an unknown host
         # (a stale inventory) blocks the plan before anything is written.
         plan.refuse_unknown_hosts(admin.list_compute_hosts())
-    report = Report(plan)
+    report = Report(plan, on_write=on_write)
+    if on_plan is not None:
+        on_plan(plan)
     if dry_run or plan.blocked or not plan.steps:
         if not dry_run and not plan.blocked:
             report.mismatches = verify(admin, plan, targets, source)
         return report
-    if journal_path is None:
-        raise ValueError("a journal path is required to apply a plan")
+    assert journal_path is not None
     journal = journal_mod.Journal(journal_path, {"source": source.description})
     apply_steps(admin, plan, {a.name: a for a in aggregates}, journal, report)
-    report.mismatches = verify(admin, plan, targets, source)
+    if not report.interrupted:
+        report.mismatches = verify(admin, plan, targets, source)
     return report
 
 
@@ -89,46 +139,64 @@ def apply_steps(
     journal: journal_mod.Journal,
     report: Report,
 ) -> None:
-    """Write the plan's steps in order; stop at the first failure."""
-    for step in plan.steps:
-        name = step.aggregate
-        try:
-            if step.create:
-                seq = journal.intent("create_aggregate", aggregate=name)
-                agg = _journaled(journal, seq, admin.create_aggregate, name)
-                aggregates[name] = agg
-                report.applied.append("created aggregate %r" % name)
-                journal.done(seq, id=agg.id)
-            agg = aggregates[name]
-            for host in step.add_hosts:
-                seq = journal.intent("add_host", aggregate=name, host=host)
-                _journaled(journal, seq, admin.add_host, agg, host)
-                report.applied.append("added host %r to aggregate %r" % (host, name))
-                journal.done(seq)
-            if step.set_keys:
-                keys = {c.key: {"old": c.old, "new": c.new} for c in step.set_keys}
-                seq = journal.intent("set_metadata", aggregate=name, keys=keys)
-                _journaled(journal, seq, admin.set_metadata, agg, step.metadata())
-                for change in step.set_keys:
-                    report.applied.append(
-                        "set %s=%s on aggregate %r%s"
-                        % (
-                            change.key,
-                            change.new,
-                            name,
-                            "" if change.old is None else " (replaced %s)" % change.old,
-                        )
-                    )
-                journal.done(seq)
-        except (errors.AdminError, journal_mod.JournalError) as exc:
-            # A journal failure stops the run too: every write made so far
-            # has its intent (with the replaced value) on disk already.
-            report.error = (
-                "%s. Stopped after %d write(s); re-run the same command to "
-                "finish, or undo with --undo %s"
-                % (exc, len(report.applied), journal.path)
+    """Write the plan's steps in order; stop at the first failure or at
+    Ctrl-C, saying how many writes were made and how to go on."""
+    try:
+        for step in plan.steps:
+            _apply_step(admin, step, aggregates, journal, report)
+    except (errors.AdminError, journal_mod.JournalError) as exc:
+        # A journal failure stops the run too: every write made so far
+        # has its intent (with the replaced value) on disk already.
+        report.error = (
+            "%s. Stopped after %d write(s); re-run the same command to "
+            "finish, or undo with --undo %s" % (exc, len(report.applied), journal.path)
+        )
+    except KeyboardInterrupt:
+        report.interrupted = True
+        report.error = (
+            "interrupted (Ctrl-C) after %d write(s) (a write in progress may "
+            "or may not have been made; its intent is journaled); re-run the "
+            "same command to finish, or undo with --undo %s"
+            % (len(report.applied), journal.path)
+        )
+
+
+def _apply_step(
+    admin: client.PciFlavorAdmin,
+    step: plan_mod.AggregateStep,
+    aggregates: dict[str, models.Aggregate],
+    journal: journal_mod.Journal,
+    report: Report,
+) -> None:
+    name = step.aggregate
+    if step.create:
+        seq = journal.intent("create_aggregate", aggregate=name)
+        agg = _journaled(journal, seq, admin.create_aggregate, name)
+        aggregates[name] = agg
+        report.add("created aggregate %r" % name)
+        journal.done(seq, id=agg.id)
+    agg = aggregates[name]
+    for host in step.add_hosts:
+        seq = journal.intent("add_host", aggregate=name, host=host)
+        _journaled(journal, seq, admin.add_host, agg, host)
+        report.add("added host %r to aggregate %r" % (host, name))
+        journal.done(seq)
+    # One call per part: a part's request body fits Nova's size limit.
+    for part in step.metadata_parts():
+        keys = {c.key: {"old": c.old, "new": c.new} for c in part}
+        seq = journal.intent("set_metadata", aggregate=name, keys=keys)
+        _journaled(journal, seq, admin.set_metadata, agg, {c.key: c.new for c in part})
+        for change in part:
+            report.add(
+                "set %s=%s on aggregate %r%s"
+                % (
+                    change.key,
+                    change.new,
+                    name,
+                    "" if change.old is None else " (replaced %s)" % change.old,
+                )
             )
-            return
+        journal.done(seq)
 
 
 def _journaled(journal: journal_mod.Journal, seq: int, call: Any, *args: Any) -> Any:
@@ -209,7 +277,7 @@ def _undo_metadata(
             metadata.pop(key, None)
         else:
             metadata[key] = old
-        report.applied.append(
+        report.add(
             "%srestore %s on aggregate %r to %s"
             % (verb, key, name, "(unset)" if old is None else old)
         )
@@ -230,7 +298,7 @@ def _undo_add_host(
         live[name] = dataclasses.replace(
             agg, hosts=tuple(h for h in agg.hosts if h != host)
         )
-        report.applied.append(
+        report.add(
             "%sremove host %r from aggregate %r"
             % ("would " if dry_run else "", host, name)
         )
@@ -267,13 +335,14 @@ def _undo_create(
     del live[name]
     gone[name] = agg.id
     if deleted:
-        report.applied.append(
-            "%sdelete aggregate %r" % ("would " if dry_run else "", name)
-        )
+        report.add("%sdelete aggregate %r" % ("would " if dry_run else "", name))
 
 
 def undo(
-    admin: client.PciFlavorAdmin, journal_path: str, dry_run: bool = False
+    admin: client.PciFlavorAdmin,
+    journal_path: str,
+    dry_run: bool = False,
+    on_write: Any = None,
 ) -> Report:
     """Restore what the journal's runs (since its last undo) replaced.
 
@@ -282,8 +351,18 @@ def undo(
     are deleted once empty again, and only the very one created (its id in
     the journal, when the create's response arrived).  The aggregates it
     touched are read back afterwards; differences are ``mismatches``.
+    Unless ``dry_run``, holds the journal's lock throughout.
     """
-    report = Report()
+    if dry_run:
+        return _undo(admin, journal_path, True, on_write)
+    with journal_mod.locked(journal_path):
+        return _undo(admin, journal_path, False, on_write)
+
+
+def _undo(
+    admin: client.PciFlavorAdmin, journal_path: str, dry_run: bool, on_write: Any
+) -> Report:
+    report = Report(on_write=on_write)
     intents = journal_mod.pending_intents(journal_path)
     if not intents:
         return report
@@ -303,6 +382,13 @@ def undo(
         report.error = (
             "%s. Undo stopped after %d write(s); run the same "
             "undo again to finish" % (exc, len(report.applied))
+        )
+        return report
+    except KeyboardInterrupt:
+        report.interrupted = True
+        report.error = (
+            "interrupted (Ctrl-C): undo stopped after %d write(s); run the "
+            "same undo again to finish" % len(report.applied)
         )
         return report
     if not dry_run:

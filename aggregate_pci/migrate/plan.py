@@ -10,6 +10,7 @@ conflicts are reported before anything is written.
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any, Collection, Iterable, Mapping, Sequence
 
 from aggregate_pci import codec, matching
@@ -26,6 +27,12 @@ class AggregateState:
     hosts: frozenset[str]
     metadata: Mapping[str, str]
     id: Any = None
+
+
+#: Nova's default ``[oslo_middleware] max_request_body_size`` (HTTP 413
+#: above it), and what one ``set_metadata`` call may use of it.
+MAX_REQUEST_BODY = 114688
+BODY_BUDGET = MAX_REQUEST_BODY - 2048
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +62,20 @@ class AggregateStep:
     def metadata(self) -> dict[str, str | None]:
         """The ``set_metadata`` argument for this step."""
         return {c.key: c.new for c in self.set_keys}
+
+    def metadata_parts(self) -> list[list[KeyChange]]:
+        """``set_keys`` split into ``set_metadata`` calls whose request body
+        fits Nova's limit (``MAX_REQUEST_BODY``); one part when it fits."""
+        parts: list[list[KeyChange]] = []
+        size = BODY_BUDGET + 1
+        for change in self.set_keys:
+            item = len(json.dumps(change.key)) + len(json.dumps(change.new)) + 4
+            if size + item > BODY_BUDGET and (not parts or parts[-1]):
+                parts.append([])
+                size = 0
+            parts[-1].append(change)
+            size += item
+        return parts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,6 +176,14 @@ class MigrationPlan:
                 out.append("create aggregate %r" % step.aggregate)
             for host in step.add_hosts:
                 out.append("add host %r to aggregate %r" % (host, step.aggregate))
+            parts = step.metadata_parts()
+            if len(parts) > 1:
+                out.append(
+                    "write the %d key(s) on aggregate %r in %d calls (Nova "
+                    "refuses request bodies over %d bytes; each call is "
+                    "journaled)"
+                    % (len(step.set_keys), step.aggregate, len(parts), MAX_REQUEST_BODY)
+                )
             for change in step.set_keys:
                 verb = "set" if change.old is None else "replace"
                 tail = "" if change.old is None else " (was %s)" % change.old

@@ -45,20 +45,42 @@ class SourceError(Exception):
     """The source cannot be read at all (unreachable, wrong schema, ...)."""
 
 
+#: Default seconds to connect to / wait for an answer from a MySQL source.
+DEFAULT_TIMEOUT = 30.0
+
+
 def _describe(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):
         return "<unparsable URL>"
 
 
-def check_schema(engine: sa.engine.Engine) -> None:
+def _parse_url(url: str) -> Any:
+    """The parsed URL; ``SourceError`` (without the password) if it is not one."""
+    try:
+        return make_url(url)
+    except sa.exc.ArgumentError:
+        raise SourceError(
+            "cannot use --db-url: not a database URL (expected e.g. "
+            "sqlite:////var/lib/f.db or mysql+pymysql://user@host/db)"
+        ) from None
+    except ValueError:
+        port = url.rpartition("@")[2].partition("/")[0].rpartition(":")[2]
+        raise SourceError(
+            "cannot use --db-url: the port %r is not a number (expected "
+            "HOST:PORT, e.g. db.example.org:3306)" % port
+        ) from None
+
+
+def check_schema(bind: sa.engine.Engine | sa.engine.Connection) -> None:
     """Raise ``SourceError`` naming the first missing or wrongly typed column."""
-    inspector = sa.inspect(engine)
+    inspector = sa.inspect(bind)
     if not inspector.has_table(TABLE):
+        url = bind.engine.url if isinstance(bind, sa.engine.Connection) else bind.url
         raise SourceError(
             "table %r not found in %s (see docs/migration.md for "
-            "the schema)" % (TABLE, _describe(str(engine.url)))
+            "the schema)" % (TABLE, _describe(str(url)))
         )
     found = {c["name"].lower(): c["type"] for c in inspector.get_columns(TABLE)}
     problems = []
@@ -111,32 +133,74 @@ def _sqlite_file_options(url: str) -> dict[str, Any]:
     return {"creator": lambda: sqlite3.connect(uri, uri=True)}
 
 
-def read_table(url: str) -> model.SourceData:
-    """Read the live rows of ``pci_flavors`` at ``url``; never writes."""
+def _timeout_options(parsed: Any, timeout: float) -> dict[str, Any]:
+    """Connect and read timeouts for network drivers: a server that accepts
+    TCP and never answers fails after ``timeout`` seconds, once."""
+    if parsed.get_backend_name() not in ("mysql", "mariadb"):
+        return {}
+    driver = parsed.get_driver_name()
+    if driver not in ("pymysql", "mysqldb", "mysqlconnector", "default"):
+        return {}
+    if driver == "mysqlconnector":
+        return {"connect_args": {"connection_timeout": int(max(1, timeout))}}
+    args: dict[str, Any] = {"connect_timeout": int(max(1, timeout))}
+    if driver in ("pymysql", "default", "mysqldb"):
+        args["read_timeout"] = int(max(1, timeout))
+        args["write_timeout"] = int(max(1, timeout))
+    return {"connect_args": args}
+
+
+def read_table(url: str, timeout: float | None = None) -> model.SourceData:
+    """Read the live rows of ``pci_flavors`` at ``url``; never writes.
+
+    One connection: a MySQL server that does not answer fails after
+    ``timeout`` seconds (``DEFAULT_TIMEOUT``) to connect or to answer.
+    """
     description = "table %s at %s" % (TABLE, _describe(url))
+    parsed = _parse_url(url)
+    timeout = DEFAULT_TIMEOUT if timeout is None else timeout
     try:
-        engine = sa.create_engine(url, **_sqlite_file_options(url))
-    except (sa.exc.ArgumentError, ImportError) as exc:
+        engine = sa.create_engine(
+            parsed,
+            poolclass=sa.pool.NullPool,
+            **_sqlite_file_options(url),
+            **_timeout_options(parsed, timeout),
+        )
+    except (sa.exc.ArgumentError, ImportError, ValueError) as exc:
+        hint = (
+            " (install the MySQL driver: pip install 'aggregate-pci[mysql]')"
+            if isinstance(exc, ImportError)
+            else ""
+        )
         raise SourceError(
-            "cannot use --db-url %s: %s" % (_describe(url), exc)
+            "cannot use --db-url %s: %s%s" % (_describe(url), exc, hint)
         ) from None
     dialect = engine.dialect.name
     sa.event.listen(engine, "connect", lambda conn, _record: _read_only(conn, dialect))
     data = model.SourceData(description)
     try:
-        check_schema(engine)
         table = sa.Table(
             TABLE,
             sa.MetaData(),
             *(sa.Column(c) for c in ("id", "name", "description", "spec", "deleted")),
         )
         with engine.connect() as conn:
+            check_schema(conn)
             rows = conn.execute(sa.select(table).order_by(table.c.id)).mappings().all()
             conn.rollback()
     except sa.exc.SQLAlchemyError as exc:
         first = str(exc).splitlines()[0] if str(exc) else ""
+        timed_out = "timed out" in first.lower()
         raise SourceError(
-            "cannot read %s: %s: %s" % (description, type(exc).__name__, first)
+            "cannot read %s: %s: %s%s"
+            % (
+                description,
+                type(exc).__name__,
+                first,
+                " (no answer within %g s; --timeout changes it)" % timeout
+                if timed_out
+                else "",
+            )
         ) from None
     finally:
         engine.dispose()

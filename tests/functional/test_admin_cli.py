@@ -341,7 +341,11 @@ class AdminCliTest(support.AggregatePciTestBase):
             timeout=300,
         )
         self.assertEqual(1, proc.returncode, proc.stderr)
-        self.assertIn("check [api_database] connection", proc.stderr)
+        self.assertIn(
+            "[api_database] connection in %s: sqlite database file "
+            "'/nonexistent/dir/api.db' does not exist (nothing was created)" % bad,
+            proc.stderr,
+        )
         self.assertNotIn("Traceback", proc.stderr)
 
     def test_non_admin_gets_clear_error_and_changes_nothing(self):
@@ -481,14 +485,31 @@ class OpenStackClientPluginTest(support.AggregatePciTestBase):
         self.assertEqual((0, "deleted"), (rc, out.strip()), err)
         self.assertEqual({}, self.metadata())
 
+    def test_offline_capable_commands_authenticate_when_they_need_nova(self):
+        # check, alias-config and migrate do not make OSC authenticate up
+        # front (they can run from files); on Nova they authenticate late,
+        # with the plugin's timeout option on the session (issue 11).
+        self.set_metadata(
+            self.agg["id"],
+            {"pci_flavor:a100": '{"product_id":"20b5","vendor_id":"10de"}'},
+        )
+        rc, out, err = self.openstack(
+            "--os-pci-flavor-timeout", "7", "pci", "flavor", "alias-config"
+        )
+        self.assertEqual(0, rc, err)
+        self.assertIn('"name": "a100"', out)
+        rc, out, err = self.openstack("pci", "flavor", "check", "-f", "json")
+        self.assertEqual(0, rc, err)
+        self.assertIn("1 PCI flavor key(s) on 1 aggregate(s)", err)
+
     def test_plugin_client_factory_is_used(self):
         from aggregate_pci.cli import plugin
 
         made = []
         real = plugin.make_client
 
-        def spy(instance):
-            client = real(instance)
+        def spy(instance, **kwargs):
+            client = real(instance, **kwargs)
             made.append((instance.session, client))
             return client
 

@@ -119,3 +119,21 @@ class MariaDbTableTest(unittest.TestCase):
         with self.assertRaises(sources.SourceError) as ctx:
             sources.read_table(self.db.url)
         self.assertIn("table 'pci_flavors' not found", str(ctx.exception))
+
+    def test_locked_table_read_times_out(self):
+        # Another session holds the table: the read waits for it.  The read
+        # timeout ends the wait (issue 11, point 3): no hang, one line.
+        import time
+
+        make_db(self.db.url, scenario_rows()[:1], MYSQL_SCHEMA)
+        engine = sa.create_engine(self.db.url)
+        with engine.connect() as holder:
+            holder.exec_driver_sql("LOCK TABLES pci_flavors WRITE")
+            start = time.monotonic()
+            with self.assertRaises(sources.SourceError) as ctx:
+                sources.read_table(self.db.url, timeout=2)
+            took = time.monotonic() - start
+            holder.exec_driver_sql("UNLOCK TABLES")
+        engine.dispose()
+        self.assertLess(took, 15)
+        self.assertIn("no answer within 2 s; --timeout changes it", str(ctx.exception))

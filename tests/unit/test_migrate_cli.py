@@ -223,8 +223,8 @@ class MigrateCliTest(unittest.TestCase):
             "--db-url", self.db, "--aggregate", "gpu", "--journal", "/nonexistent-dir/j"
         )
         self.assertEqual(1, rc)
-        self.assertIn("ERROR cannot write journal /nonexistent-dir/j", out)
-        self.assertIn("Stopped after 0 write(s)", out)
-        self.assertEqual(
-            [], [r for r in self.mock.request_history if r.method != "GET"]
-        )
+        # checked before the first API call: no MISMATCH, no undo advice
+        self.assertIn("error: cannot write journal /nonexistent-dir/j", err)
+        self.assertNotIn("MISMATCH", out)
+        self.assertNotIn("--undo", out + err)
+        self.assertEqual([], self.mock.request_history)
