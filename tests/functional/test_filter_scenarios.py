@@ -180,9 +180,16 @@ class BadMetadataAndRuntimeTest(support.AggregatePciTestBase):
         self.admin_api.add_host_to_aggregate(agg["id"], "compute2")
         self.assertEqual("compute2", self.host_of(self.boot(a100)))
         # Redefine a100 to match the T4 devices instead (a changed value must
-        # not be served from a stale cache): compute1's T4 is free.
+        # not be served from a stale cache).  Nova's claim takes devices by
+        # the [pci] alias (A100s), so no instance could hold a T4 through it:
+        # no host serves it now, though compute2 still has a free A100 that a
+        # stale A100 definition would accept.  (Before the claim check this
+        # booted onto compute2 and got the A100 its flavor excluded.)
         self.set_metadata(agg["id"], {"pci_flavor:a100": T4})
-        self.assertIn(self.host_of(self.boot(a100)), {"compute1", "compute2"})
+        self.boot(a100, expected_state="ERROR")
+        # Back to the A100 definition: compute2's free A100 serves it.
+        self.set_metadata(agg["id"], {"pci_flavor:a100": A100})
+        self.assertEqual("compute2", self.host_of(self.boot(a100)))
         # Remove compute1 and compute2: nothing defines a100 for any host
         # while the key still exists on the (now empty) aggregate.
         self.admin_api.remove_host_from_aggregate(agg["id"], "compute1")
