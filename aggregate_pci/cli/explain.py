@@ -1,0 +1,160 @@
+"""``explain``: why a Nova flavor or PCI request can or cannot land, per
+host, in the words AggregatePciFilter logs (admin/explain.py)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from cliff import lister
+
+from aggregate_pci import alias
+from aggregate_pci.admin import errors, explain
+from aggregate_pci.cli import capacity, common
+
+
+class Explain(common.HandlesErrors, lister.Lister):
+    """Per host: would AggregatePciFilter pass this request, and why not.
+
+    The verdicts come from the filter's own decision function on the
+    source's aggregates and free pools.  With --config-file (Nova
+    installed) the compute's claim is replayed with Nova's pool logic and
+    Nova's PciPassthroughFilter is asked too; from --inventory the claim
+    check is not replayed (those hosts say so).  A summary line goes to
+    stderr.  Exit status 0 if at least one host can take it, 1 if none.
+    """
+
+    auth_required = False
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        parser = super().get_parser(prog_name)
+        capacity._source_args(parser)
+        what = parser.add_mutually_exclusive_group(required=True)
+        what.add_argument(
+            "--nova-flavor",
+            metavar="NAME",
+            help="a Nova flavor (name or ID): its pci_passthrough:alias",
+        )
+        what.add_argument(
+            "--request",
+            metavar="NAME:COUNT[,...]",
+            help="a pci_passthrough:alias value given literally, e.g. a100:2,t4:1",
+        )
+        where = parser.add_mutually_exclusive_group()
+        where.add_argument("--host", metavar="HOST", help="only this compute host")
+        where.add_argument(
+            "--aggregate", metavar="NAME", help="only the hosts of this aggregate"
+        )
+        return parser
+
+    def run(self, parsed_args: argparse.Namespace) -> int:
+        self._none_fits = False
+        rc = super().run(parsed_args)
+        return rc or (1 if self._none_fits else 0)
+
+    def take_action(self, parsed_args: argparse.Namespace) -> tuple:
+        args = parsed_args
+        inv = capacity.load_source(
+            self.app, args, need_flavors=bool(args.nova_flavor), command="explain"
+        )
+        spec = self._alias_spec(args, inv)
+        hosts = self._hosts(args, inv)
+        online = not getattr(args, "inventory", None)
+        claims = nova_filter = None
+        requests: list[Any]
+        if online:
+            from aggregate_pci.admin import nova_db
+
+            requests, claims, nova_filter, reject = nova_db.explain_inputs(
+                getattr(self.app, "nova_context", None), spec
+            )
+        else:
+            requests = explain.requests_from(alias.parse_request(spec))
+            reject = False
+        result = explain.explain(
+            inv.aggregates,
+            hosts,
+            requests,
+            reject_unmanaged=reject,
+            claims=claims,
+            nova_filter=nova_filter,
+        )
+        self._none_fits = not any(h.can_take for h in result.hosts)
+        for name in result.unmanaged:
+            self.app.stderr.write(
+                "note: no aggregate defines PCI flavor %r: AggregatePciFilter %s\n"
+                % (
+                    name,
+                    "rejects it ([aggregate_pci] reject_unmanaged_requests)"
+                    if reject
+                    else "leaves it to Nova's PciPassthroughFilter",
+                )
+            )
+        self.app.stderr.write("%s\n" % result.summary())
+        columns = ["Host", "Verdict", "Reason", "Free", "Aggregates"]
+        if online:
+            columns.append("PciPassthroughFilter")
+        rows = []
+        for h in result.hosts:
+            row: list[Any] = [
+                h.host,
+                _verdict(h, online),
+                h.reason or "",
+                _free(args, h.free),
+                _aggs(args, h.aggregates),
+            ]
+            if online:
+                row.append(h.nova_filter or "")
+            rows.append(common.for_output(args, row))
+        return tuple(columns), rows
+
+    def _alias_spec(self, args: argparse.Namespace, inv: Any) -> str:
+        if args.request:
+            capacity.parse_fit_spec(args.request).items()  # strict check
+            return str(args.request)
+        found = [
+            f
+            for f in inv.nova_flavors
+            if args.nova_flavor in (f.get("name"), str(f.get("id")))
+        ]
+        if not found:
+            raise errors.NotFound(
+                "Nova flavor %r not found among the flavors requesting PCI "
+                "aliases in the %s"
+                % (args.nova_flavor, "inventory" if args.inventory else "Nova database")
+            )
+        return str((found[0].get("extra_specs") or {}).get(alias.SPEC_KEY) or "")
+
+    def _hosts(self, args: argparse.Namespace, inv: Any) -> dict[str, Any]:
+        if args.host:
+            if args.host not in inv.hosts:
+                raise errors.NotFound("compute host %r not in the source" % args.host)
+            return {args.host: inv.hosts[args.host]}
+        if args.aggregate:
+            aggs = [a for a in inv.aggregates if args.aggregate in (a.name, str(a.id))]
+            if not aggs:
+                raise errors.NotFound("aggregate %r not found" % args.aggregate)
+            return {h: p for h, p in inv.hosts.items() if h in aggs[0].hosts}
+        return dict(inv.hosts)
+
+
+def _verdict(h: explain.HostExplanation, online: bool) -> str:
+    if h.category == explain.FITS:
+        return "yes"
+    if h.category == explain.UNVERIFIED:
+        return "yes, unless the claim strays (not replayed offline)"
+    if h.category == explain.NOT_MANAGED:
+        return "yes (not managed: Nova decides)"
+    return "no: " + h.category
+
+
+def _free(args: argparse.Namespace, free: dict[str, int | None]) -> Any:
+    if not common.human(args):
+        return free
+    return ", ".join("%s=%s" % (n, "-" if c is None else c) for n, c in free.items())
+
+
+def _aggs(args: argparse.Namespace, aggs: dict[str, list[str]]) -> Any:
+    if not common.human(args):
+        return aggs
+    return "; ".join("%s: %s" % (n, ", ".join(a) or "-") for n, a in aggs.items())
