@@ -110,7 +110,12 @@ class Explain(common.HandlesErrors, lister.Lister):
 
     def _alias_spec(self, args: argparse.Namespace, inv: Any) -> str:
         if args.request:
-            capacity.parse_fit_spec(args.request).items()  # strict check
+            try:  # strictly, as Nova's extra-spec validator
+                capacity.parse_fit_spec(args.request)
+            except errors.InvalidInput as exc:
+                raise errors.InvalidInput(
+                    str(exc).replace("--fit-spec", "--request", 1)
+                ) from None
             return str(args.request)
         found = [
             f
@@ -123,7 +128,13 @@ class Explain(common.HandlesErrors, lister.Lister):
                 "aliases in the %s"
                 % (args.nova_flavor, "inventory" if args.inventory else "Nova database")
             )
-        return str((found[0].get("extra_specs") or {}).get(alias.SPEC_KEY) or "")
+        spec = str((found[0].get("extra_specs") or {}).get(alias.SPEC_KEY) or "")
+        if not any(alias.parse_request(spec).values()):
+            raise errors.InvalidInput(
+                "Nova flavor %r requests no PCI device (no pci_passthrough:alias "
+                "extra spec)" % args.nova_flavor
+            )
+        return spec
 
     def _hosts(self, args: argparse.Namespace, inv: Any) -> dict[str, Any]:
         if args.host:
