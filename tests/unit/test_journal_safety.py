@@ -18,8 +18,9 @@ from keystoneauth1 import session as ks_session
 from aggregate_pci.admin import client
 from aggregate_pci.cli import shell
 from aggregate_pci.migrate import apply, journal
+from tests.unit.fakes import URL, FakeNova
 from tests.unit.test_cli_commands import AGGREGATE_PCI
-from tests.unit.test_migrate_apply import URL, FakeNova, initial_aggregates, source
+from tests.unit.test_migrate_apply import initial_aggregates, source
 from tests.unit.test_migrate_sources import A100, make_db
 
 HOLD_LOCK = """

@@ -1,15 +1,12 @@
 """Apply, journal, undo and interrupted runs against a requests-mock Nova."""
 
 import collections
-import copy
 import json
 import os
-import re
 import tempfile
 import unittest
 from unittest import mock
 
-import requests
 import requests_mock
 from keystoneauth1 import noauth
 from keystoneauth1 import session as ks_session
@@ -18,169 +15,7 @@ from aggregate_pci import codec
 from aggregate_pci.admin import client, errors
 from aggregate_pci.migrate import apply, journal, plan
 from aggregate_pci.migrate.model import BadEntry, SourceData, SourceFlavor
-
-URL = "http://nova.test/v2.1"
-A100 = '{"product_id":"20b5","vendor_id":"10de"}'
-T4 = '{"product_id":"1eb8","vendor_id":"10de"}'
-NIC = '{"product_id":"101e","vendor_id":"15b3"}'
-
-
-class FakeNova:
-    """Host aggregates over HTTP, with a failure injected at call N.
-
-    ``fail_mode`` "before": call N fails without effect; "after": call N
-    takes effect but its response is lost (connection error).  As Nova,
-    it lists services (a nova-compute one per host in ``compute_hosts``
-    and a nova-conductor on ``ctl1``) and refuses to add any other host.
-    """
-
-    def __init__(self, mock, aggregates, compute_hosts=("c1", "c2", "c3", "c4")):
-        self.aggs = {a["id"]: a for a in aggregates}
-        self.compute_hosts = list(compute_hosts)
-        self.calls = 0
-        self.fail_at = None
-        self.fail_mode = "before"
-        self.drop_host_adds = False
-        mock.get(URL + "/os-aggregates", json=self._guard(self._list))
-        mock.get(URL + "/os-services", json=self._guard(self._services))
-        mock.post(URL + "/os-aggregates", json=self._guard(self._create))
-        mock.post(
-            re.compile(URL + r"/os-aggregates/\d+/action"),
-            json=self._guard(self._action),
-        )
-        mock.delete(
-            re.compile(URL + r"/os-aggregates/\d+"), json=self._guard(self._delete)
-        )
-
-    def state(self):
-        """{name: (hosts, metadata)}: what the tests compare."""
-        return {
-            a["name"]: (sorted(a["hosts"]), dict(a["metadata"]))
-            for a in self.aggs.values()
-        }
-
-    def _guard(self, handler):
-        def reply(request, context):
-            self.calls += 1
-            failing = self.calls == self.fail_at
-            if failing and self.fail_mode == "before":
-                raise requests.exceptions.ConnectionError("injected before")
-            body = handler(request, context)
-            if failing:
-                raise requests.exceptions.ConnectionError("injected after")
-            return body
-
-        return reply
-
-    @staticmethod
-    def _agg_id(request):
-        return int(request.path.split("/")[3])
-
-    def _list(self, request, context):
-        return {"aggregates": copy.deepcopy(list(self.aggs.values()))}
-
-    def _services(self, request, context):
-        services = [
-            {
-                "id": i,
-                "binary": "nova-compute",
-                "host": h,
-                "zone": "nova",
-                "status": "enabled",
-                "state": "up",
-            }
-            for i, h in enumerate(self.compute_hosts, 1)
-        ]
-        services.append(
-            {
-                "id": 0,
-                "binary": "nova-conductor",
-                "host": "ctl1",
-                "zone": "internal",
-                "status": "enabled",
-                "state": "up",
-            }
-        )
-        binary = request.qs.get("binary")
-        return {
-            "services": [s for s in services if not binary or s["binary"] in binary]
-        }
-
-    def _create(self, request, context):
-        name = request.json()["aggregate"]["name"]
-        if any(a["name"] == name for a in self.aggs.values()):
-            context.status_code = 409
-            return {"conflictingRequest": {"message": "exists", "code": 409}}
-        new_id = max(self.aggs, default=0) + 1
-        self.aggs[new_id] = {
-            "id": new_id,
-            "name": name,
-            "uuid": "u%d" % new_id,
-            "hosts": [],
-            "metadata": {},
-            "availability_zone": None,
-        }
-        # as Nova: the create response has no hosts or metadata
-        return {
-            "aggregate": {
-                k: v
-                for k, v in self.aggs[new_id].items()
-                if k not in ("hosts", "metadata")
-            }
-        }
-
-    def _action(self, request, context):
-        a = self.aggs[self._agg_id(request)]
-        body = request.json()
-        if "add_host" in body:
-            host = body["add_host"]["host"]
-            if host not in self.compute_hosts:  # as Nova: ComputeHostNotFound
-                context.status_code = 404
-                return {
-                    "itemNotFound": {
-                        "code": 404,
-                        "message": "Compute host %s could not be found." % host,
-                    }
-                }
-            if host in a["hosts"]:  # as Nova: AggregateHostExists
-                context.status_code = 409
-                return {
-                    "conflictingRequest": {
-                        "code": 409,
-                        "message": "host %s already in aggregate" % host,
-                    }
-                }
-            if not self.drop_host_adds:
-                a["hosts"].append(host)
-        elif "remove_host" in body:
-            host = body["remove_host"]["host"]
-            if host not in a["hosts"]:  # as Nova: AggregateHostNotFound
-                context.status_code = 404
-                return {
-                    "itemNotFound": {
-                        "code": 404,
-                        "message": "Cannot remove host %s" % host,
-                    }
-                }
-            a["hosts"].remove(host)
-        else:
-            for k, v in body["set_metadata"]["metadata"].items():
-                if v is None:
-                    a["metadata"].pop(k, None)
-                else:
-                    a["metadata"][k] = v
-        return {"aggregate": copy.deepcopy(a)}
-
-    def _delete(self, request, context):
-        a = self.aggs[self._agg_id(request)]
-        if a["hosts"]:  # as Nova: InvalidAggregateAction
-            context.status_code = 400
-            return {
-                "badRequest": {"code": 400, "message": "Host aggregate is not empty"}
-            }
-        del self.aggs[self._agg_id(request)]
-        context.status_code = 200
-        return {}
+from tests.unit.fakes import A100, NIC, T4, URL, FakeNova
 
 
 class _KeepHosts(list):

@@ -17,7 +17,8 @@ from keystoneauth1 import session as ks_session
 from aggregate_pci.admin import client
 from aggregate_pci.cli import shell
 from aggregate_pci.migrate import apply, journal, plan
-from tests.unit.test_migrate_apply import URL, FakeNova, initial_aggregates, source
+from tests.unit.fakes import URL, FakeNova
+from tests.unit.test_migrate_apply import initial_aggregates, source
 from tests.unit.test_migrate_sources import A100, make_db
 
 #: Nova's default [oslo_middleware] max_request_body_size.
