@@ -23,7 +23,7 @@ from keystoneauth1 import session as ks_session
 
 from aggregate_pci.admin import client
 from aggregate_pci.embedded_nova import AggregatePciTestBase
-from aggregate_pci.migrate import apply, plan, sources
+from aggregate_pci.migrate import apply, plan, sources, undo
 
 FLAVORS = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 AGGREGATES = int(sys.argv[2]) if len(sys.argv) > 2 else 200
@@ -101,7 +101,7 @@ class BenchMigrate(AggregatePciTestBase):
             )
         sess.calls.clear()
         start = time.perf_counter()
-        undone = apply.undo(admin, journal)
+        undone = undo.undo(admin, journal)
         assert undone.ok, undone
         print(
             "  undo: %d changes, %d API calls (%s), %.2f s"

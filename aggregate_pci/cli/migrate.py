@@ -12,7 +12,7 @@ from cliff import command
 
 from aggregate_pci.admin import errors
 from aggregate_pci.cli import common
-from aggregate_pci.migrate import apply, journal, plan, sources
+from aggregate_pci.migrate import apply, journal, plan, sources, undo
 from aggregate_pci.migrate.model import SourceData
 
 DEFAULT_JOURNAL = "aggregate-pci-migrate.journal"
@@ -277,7 +277,7 @@ class Migrate(common.HandlesErrors, command.Command):
                 "(and --inventory --offline --dry-run)"
             )
         if args.undo:
-            report = apply.undo(
+            report = undo.undo(
                 common.get_admin(self.app), args.undo, args.dry_run, self._write
             )
             return self._report(report, args.dry_run, "undo")

@@ -18,7 +18,7 @@ from keystoneauth1 import session as ks_session
 
 from aggregate_pci.admin import client, errors, nova_db
 from aggregate_pci.cli import shell
-from aggregate_pci.migrate import apply, plan, sources
+from aggregate_pci.migrate import apply, plan, sources, undo
 from tests.functional import support
 from tests.functional.support import GPU_A100, GPU_T4
 from tests.functional.test_migrate_mariadb import MYSQL_SCHEMA, ScratchDatabase
@@ -153,7 +153,7 @@ class MigrateOntoNovaTest(support.AggregatePciTestBase):
         self.assertEqual(0, again.plan.change_count)
         self.assertEqual(clean, self.state())
 
-        self.assertTrue(apply.undo(admin, self.journal).ok)
+        self.assertTrue(undo.undo(admin, self.journal).ok)
         self.assertEqual(initial, self.state())
 
         # 2: the compute-service list; 3 to 8: writes; 9: read-back
@@ -176,7 +176,7 @@ class MigrateOntoNovaTest(support.AggregatePciTestBase):
                 finished = self.migrate(url, admin)
                 self.assertTrue(finished.ok, finished)
                 self.assertEqual(clean, self.state())
-                self.assertTrue(apply.undo(admin, self.journal).ok)
+                self.assertTrue(undo.undo(admin, self.journal).ok)
                 self.assertEqual(initial, self.state())
         self.assertEqual(source_before, source_content())
 

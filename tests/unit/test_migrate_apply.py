@@ -13,7 +13,7 @@ from keystoneauth1 import session as ks_session
 
 from aggregate_pci import codec
 from aggregate_pci.admin import client, errors
-from aggregate_pci.migrate import apply, journal, plan
+from aggregate_pci.migrate import apply, journal, plan, undo
 from aggregate_pci.migrate.model import BadEntry, SourceData, SourceFlavor
 from tests.unit.fakes import A100, NIC, T4, URL, FakeNova
 
@@ -141,20 +141,20 @@ class ApplyTest(unittest.TestCase):
         sets = {i["aggregate"]: i["keys"] for i in intents if i["op"] == "set_metadata"}
         self.assertEqual({"old": NIC, "new": T4}, sets["gpu"]["pci_flavor:t4"])
         self.assertEqual({"old": None, "new": A100}, sets["gpu"]["pci_flavor:a100"])
-        dry = apply.undo(self.admin, self.journal, dry_run=True)
+        dry = undo.undo(self.admin, self.journal, dry_run=True)
         self.assertNotEqual([], dry.applied)
         self.assertNotEqual(initial, self.nova.state())
-        undone = apply.undo(self.admin, self.journal)
+        undone = undo.undo(self.admin, self.journal)
         self.assertTrue(undone.ok, undone)
         self.assertEqual(initial, self.nova.state())
         # a second undo has nothing left to do
-        self.assertEqual([], apply.undo(self.admin, self.journal).applied)
+        self.assertEqual([], undo.undo(self.admin, self.journal).applied)
 
     def test_undo_leaves_keys_changed_since_alone(self):
         initial = self.nova.state()
         self.run_migrate()
         self.nova.aggs[2]["metadata"]["pci_flavor:nic"] = T4
-        report = apply.undo(self.admin, self.journal)
+        report = undo.undo(self.admin, self.journal)
         self.assertFalse(report.ok)
         self.assertIn(
             "aggregate 'nic', key 'pci_flavor:nic': now holds %s" % T4,
@@ -201,7 +201,7 @@ class ApplyTest(unittest.TestCase):
                     self.assertEqual(clean, self.nova.state())
                     self.assertEqual(0, self.run_migrate().plan.change_count)
                     if os.path.exists(self.journal):
-                        undone = apply.undo(self.admin, self.journal)
+                        undone = undo.undo(self.admin, self.journal)
                         self.assertTrue(undone.ok, undone)
                     self.assertEqual(initial, self.nova.state())
 
@@ -211,7 +211,7 @@ class ApplyTest(unittest.TestCase):
         initial = self.nova.state()
         self.assertTrue(self.run_migrate(replace=True).ok)
         before_undo = self.nova.calls
-        self.assertTrue(apply.undo(self.admin, self.journal).ok)
+        self.assertTrue(undo.undo(self.admin, self.journal).ok)
         undo_calls = self.nova.calls - before_undo
         # list, 3 restores, 2 removes, delete, read-back list
         self.assertEqual(8, undo_calls)
@@ -226,7 +226,7 @@ class ApplyTest(unittest.TestCase):
                     self.nova.fail_at = self.nova.calls + n
                     self.nova.fail_mode = mode
                     try:
-                        first = apply.undo(self.admin, self.journal)
+                        first = undo.undo(self.admin, self.journal)
                         self.assertFalse(first.ok)
                         if n == undo_calls:  # the read-back list failed
                             self.assertIn("read-back failed", first.mismatches[0])
@@ -235,10 +235,10 @@ class ApplyTest(unittest.TestCase):
                     except errors.AdminError:
                         self.assertEqual(1, n)  # the initial list failed
                     self.nova.fail_at = None
-                    again = apply.undo(self.admin, self.journal)
+                    again = undo.undo(self.admin, self.journal)
                     self.assertTrue(again.ok, again)
                     self.assertEqual(initial, self.nova.state())
-                    self.assertEqual([], apply.undo(self.admin, self.journal).applied)
+                    self.assertEqual([], undo.undo(self.admin, self.journal).applied)
 
     def test_undo_after_interrupted_run_without_rerun_restores_exactly(self):
         self.nova.aggs[1]["metadata"]["pci_flavor:t4"] = NIC
@@ -255,7 +255,7 @@ class ApplyTest(unittest.TestCase):
                     self.nova.fail_at, self.nova.fail_mode = n, mode
                     self.assertFalse(self.run_migrate(replace=True).ok)
                     self.nova.fail_at = None
-                    undone = apply.undo(self.admin, self.journal)
+                    undone = undo.undo(self.admin, self.journal)
                     self.assertTrue(undone.ok, undone)
                     self.assertEqual(initial, self.nova.state())
 
@@ -297,7 +297,7 @@ class ApplyTest(unittest.TestCase):
             self.requests(),
         )
         self.mock.reset_mock()
-        self.assertTrue(apply.undo(self.admin, self.journal).ok)
+        self.assertTrue(undo.undo(self.admin, self.journal).ok)
         # 1 list, restore 3 aggregates, remove 2 hosts, delete 1 aggregate,
         # 1 read-back list
         self.assertEqual(
@@ -356,7 +356,7 @@ class ApplyTest(unittest.TestCase):
         self.assertEqual(0, self.run_migrate().plan.change_count)
         self.assertEqual([("GET", "list")] * 2, self.requests())
         self.mock.reset_mock()
-        self.assertTrue(apply.undo(self.admin, self.journal).ok)
+        self.assertTrue(undo.undo(self.admin, self.journal).ok)
         self.assertEqual(
             {
                 ("GET", "list"): 2,
@@ -374,7 +374,7 @@ class ApplyTest(unittest.TestCase):
         new = next(a for a in self.nova.aggs.values() if a["name"] == "pci-flavor-a100")
         new["hosts"].append("c9")
         for dry_run in (True, False):
-            report = apply.undo(self.admin, self.journal, dry_run=dry_run)
+            report = undo.undo(self.admin, self.journal, dry_run=dry_run)
             self.assertFalse(report.ok)
             self.assertEqual(1, len(report.problems), report.problems)
             self.assertIn(
@@ -400,7 +400,7 @@ class ApplyTest(unittest.TestCase):
             "metadata": {},
             "availability_zone": None,
         }
-        report = apply.undo(self.admin, self.journal)
+        report = undo.undo(self.admin, self.journal)
         self.assertFalse(report.ok)
         self.assertIn(
             "aggregate 'pci-flavor-a100' has id 99, but the "
@@ -418,7 +418,7 @@ class ApplyTest(unittest.TestCase):
         self.assertEqual(["c3", "c4"], self.nova.state()["nic"][0])
         # Nova answers remove_host with 200 but keeps the host
         self.nova.aggs[2]["hosts"] = _KeepHosts(self.nova.aggs[2]["hosts"])
-        report = apply.undo(self.admin, self.journal)
+        report = undo.undo(self.admin, self.journal)
         self.assertFalse(report.ok)
         self.assertIsNone(report.error)
         self.assertEqual(
@@ -427,7 +427,7 @@ class ApplyTest(unittest.TestCase):
         self.assertNotIn("undo", [r["event"] for r in journal.read(self.journal)])
         # once Nova behaves, the same undo finishes and is marked done
         self.nova.aggs[2]["hosts"] = list(self.nova.aggs[2]["hosts"])
-        again = apply.undo(self.admin, self.journal)
+        again = undo.undo(self.admin, self.journal)
         self.assertTrue(again.ok, again)
         self.assertEqual(initial, self.nova.state())
         self.assertEqual("undo", list(journal.read(self.journal))[-1]["event"])
@@ -544,14 +544,14 @@ class ApplyTest(unittest.TestCase):
         self.assertIn("Stopped after 2 write(s)", report.error)
         self.assertEqual(2, len(report.applied), report.applied)
         # every write made has its intent on disk: undo restores exactly
-        self.assertTrue(apply.undo(self.admin, self.journal).ok)
+        self.assertTrue(undo.undo(self.admin, self.journal).ok)
         self.assertEqual(initial, self.nova.state())
 
     def test_torn_last_journal_line_is_ignored(self):
         self.run_migrate()
         with open(self.journal, "a") as fh:
             fh.write('{"event": "intent", "op"')
-        self.assertTrue(apply.undo(self.admin, self.journal).ok)
+        self.assertTrue(undo.undo(self.admin, self.journal).ok)
         records = list(journal.read(self.journal))  # torn line was cut
         self.assertEqual("undo", records[-1]["event"])
         with open(self.journal, "a") as fh:

@@ -16,7 +16,7 @@ from keystoneauth1 import session as ks_session
 
 from aggregate_pci.admin import client
 from aggregate_pci.cli import shell
-from aggregate_pci.migrate import apply, journal, plan
+from aggregate_pci.migrate import apply, journal, plan, undo
 from tests.unit.fakes import URL, FakeNova
 from tests.unit.test_migrate_apply import initial_aggregates, source
 from tests.unit.test_migrate_sources import A100, make_db
@@ -96,7 +96,7 @@ class MigrateTest(unittest.TestCase):
                 self.assertEqual(n, len(nova.state()["nic"][1]))
                 intents = journal.pending_intents(path)
                 self.assertEqual(len(nova.bodies), len(intents))
-                self.assertTrue(apply.undo(self.admin, path).ok)
+                self.assertTrue(undo.undo(self.admin, path).ok)
                 self.assertEqual({}, nova.state()["nic"][1])
 
 
