@@ -46,6 +46,7 @@ PURE = (
     "aggregate_pci.admin.errors",
     "aggregate_pci.admin.models",
     "aggregate_pci.admin.lint",
+    "aggregate_pci.admin.host_lint",
     "aggregate_pci.admin.audit",
     "aggregate_pci.admin.port_lint",
     "aggregate_pci.admin.report",
