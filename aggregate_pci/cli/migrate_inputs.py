@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from aggregate_pci.admin import errors
-from aggregate_pci.migrate import plan, sources
+from aggregate_pci.migrate import sources, target_choice
 from aggregate_pci.migrate.model import SourceData
 
 #: Environment variable holding the source URL (keeps the password out of
@@ -82,7 +82,9 @@ def host_pools(app: Any, args: argparse.Namespace) -> dict[str, list[dict]]:
     return nova_db.host_pools(ctxt)
 
 
-def targets(app: Any, args: argparse.Namespace, data: SourceData) -> plan.Targets:
+def targets(
+    app: Any, args: argparse.Namespace, data: SourceData
+) -> target_choice.Targets:
     """Where each PCI flavor goes: --mapping FILE, one --aggregate, or
     --auto-aggregates (one aggregate per PCI flavor, from the host pools)."""
     if args.mapping:
@@ -97,7 +99,7 @@ def targets(app: Any, args: argparse.Namespace, data: SourceData) -> plan.Target
             raise errors.AdminError(
                 "mapping file %r is not valid JSON: %s" % (args.mapping, exc)
             ) from None
-        return plan.targets_from_mapping(doc, data.flavors)
+        return target_choice.targets_from_mapping(doc, data.flavors)
     if args.aggregate:
-        return plan.targets_single(args.aggregate, data.flavors)
-    return plan.targets_auto(data.flavors, host_pools(app, args))
+        return target_choice.targets_single(args.aggregate, data.flavors)
+    return target_choice.targets_auto(data.flavors, host_pools(app, args))

@@ -15,6 +15,7 @@ from typing import Any
 from aggregate_pci.admin import client, errors, models
 from aggregate_pci.migrate import journal as journal_mod
 from aggregate_pci.migrate import plan as plan_mod
+from aggregate_pci.migrate import target_choice
 from aggregate_pci.migrate.model import SourceData
 
 
@@ -56,7 +57,7 @@ def state_of(aggregates: list[models.Aggregate]) -> list[plan_mod.AggregateState
 def migrate(
     admin: client.PciFlavorAdmin,
     source: SourceData,
-    targets: plan_mod.Targets,
+    targets: target_choice.Targets,
     journal_path: str | None,
     replace: bool = False,
     skip_invalid: bool = False,
@@ -96,7 +97,7 @@ def migrate(
 def _migrate(
     admin: client.PciFlavorAdmin,
     source: SourceData,
-    targets: plan_mod.Targets,
+    targets: target_choice.Targets,
     journal_path: str | None,
     replace: bool,
     skip_invalid: bool,
@@ -213,7 +214,7 @@ def _journaled(journal: journal_mod.Journal, seq: int, call: Any, *args: Any) ->
 def verify(
     admin: client.PciFlavorAdmin,
     plan: plan_mod.MigrationPlan,
-    targets: plan_mod.Targets,
+    targets: target_choice.Targets,
     source: SourceData,
 ) -> list[str]:
     """Read every target back: each wanted key and host must be there."""

@@ -53,6 +53,7 @@ PURE = (
     "aggregate_pci.admin.inventory",
     "aggregate_pci.migrate.model",
     "aggregate_pci.migrate.plan",
+    "aggregate_pci.migrate.target_choice",
     "aggregate_pci.migrate.journal",
 )
 

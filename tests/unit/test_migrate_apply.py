@@ -13,7 +13,7 @@ from keystoneauth1 import session as ks_session
 
 from aggregate_pci import codec
 from aggregate_pci.admin import client, errors
-from aggregate_pci.migrate import apply, journal, plan, undo
+from aggregate_pci.migrate import apply, journal, target_choice, undo
 from aggregate_pci.migrate.model import BadEntry, SourceData, SourceFlavor
 from tests.unit.fakes import A100, NIC, T4, URL, FakeNova
 
@@ -67,7 +67,7 @@ class ApplyTest(unittest.TestCase):
         self.journal = os.path.join(tmp.name, "migrate.journal")
         self.src = source(a100=A100, t4=T4, nic=NIC)
         # auto-style targets: one new aggregate with hosts, plus mapped ones
-        self.targets = plan.Targets(
+        self.targets = target_choice.Targets(
             {"a100": ["gpu", "pci-flavor-a100"], "t4": ["gpu"], "nic": ["nic"]},
             {"pci-flavor-a100": ["c1", "c2"]},
         )
@@ -337,7 +337,7 @@ class ApplyTest(unittest.TestCase):
                 hosts["new-%d" % i] = ["h%d" % (3 * i + j) for j in range(3)]
             else:
                 mapping[name] = ["old-%d" % i]
-        self.targets = plan.Targets(mapping, hosts)
+        self.targets = target_choice.Targets(mapping, hosts)
         report = self.run_migrate()
         self.assertTrue(report.ok, report)
         self.assertEqual(50 + 150 + 60, len(report.applied))
@@ -482,7 +482,7 @@ class ApplyTest(unittest.TestCase):
         self.assertEqual([], self.posts())
 
     def test_no_host_to_add_makes_no_compute_host_list(self):
-        self.targets = plan.Targets(
+        self.targets = target_choice.Targets(
             {"t4": ["gpu"], "nic": ["nic"]}, {"gpu": ["c1"]}
         )  # c1 is there already
         report = self.run_migrate(dry_run=True)
