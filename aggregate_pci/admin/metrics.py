@@ -3,7 +3,7 @@
 ``snapshot`` turns one read of the sources ``capacity`` reads (an inventory,
 or Nova's databases through ``nova_db``) into metric families, with the same
 numbers as ``capacity`` (``report.capacity`` rows) and ``capacity --fit``
-(``report.fit``).  ``admin.metrics_server`` refreshes and serves it.
+(``headroom.fit``).  ``admin.metrics_server`` refreshes and serves it.
 
 Audit mismatches (Nova's claims vs. the definitions) are not exported here.
 """
@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from aggregate_pci import alias
-from aggregate_pci.admin import lint, models, report
+from aggregate_pci.admin import headroom, lint, models, report
 from aggregate_pci.admin.inventory import Inventory
 
 PREFIX = "aggregate_pci_"
@@ -158,7 +158,7 @@ def _fit_metrics(
         wanted = {n: c for n, c in request.items() if c}
         if wanted and all(n in defined for n in wanted):
             requests[str(flavor["name"])] = wanted
-    fits = report.fit_many(records, inv.hosts, requests)
+    fits = headroom.fit_many(records, inv.hosts, requests)
     for name, wanted in sorted(requests.items()):
         per_host, total = fits[name]
         g["cloud_instances_fit"].add_metric([name], total)

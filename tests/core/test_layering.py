@@ -50,6 +50,7 @@ PURE = (
     "aggregate_pci.admin.audit",
     "aggregate_pci.admin.port_lint",
     "aggregate_pci.admin.report",
+    "aggregate_pci.admin.headroom",
     "aggregate_pci.admin.inventory",
     "aggregate_pci.migrate.model",
     "aggregate_pci.migrate.plan",

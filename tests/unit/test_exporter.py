@@ -19,7 +19,7 @@ import urllib.request
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from aggregate_pci.admin import inventory, metrics_server, models, report
+from aggregate_pci.admin import headroom, inventory, metrics_server, models, report
 from aggregate_pci.cli import exporter as exporter_cli
 from aggregate_pci.cli import shell
 
@@ -161,7 +161,7 @@ class SnapshotTest(unittest.TestCase):
             ("g.mix", {"a100": 1, "t4": 1}),
             ("g.gpu", {"gpu": 1}),
         ):
-            per_host, total = report.fit(self.records, self.inv.hosts, request)
+            per_host, total = headroom.fit(self.records, self.inv.hosts, request)
             self.assertEqual(total, got[key("cloud_instances_fit", nova_flavor=name)])
             for host, n in per_host.items():
                 self.assertEqual(
