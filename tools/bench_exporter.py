@@ -57,7 +57,7 @@ def rss_mb() -> float:
 
 def phase(name: str, path: str, nova_conf: str) -> dict:
     """Run one phase in this process; figures as a dict."""
-    from aggregate_pci.admin import inventory, metrics
+    from aggregate_pci.admin import inventory, metrics_server
     from aggregate_pci.cli import shell
 
     base = rss_mb()
@@ -79,7 +79,7 @@ def phase(name: str, path: str, nova_conf: str) -> dict:
         }
     from prometheus_client import generate_latest
 
-    exp = metrics.Exporter(
+    exp = metrics_server.Exporter(
         lambda: inventory.load(path),
         nova_conf=nova_conf,
         per_host=name == "exporter-per-host",
@@ -90,7 +90,7 @@ def phase(name: str, path: str, nova_conf: str) -> dict:
     if not ok:
         sys.exit("refresh failed: %s" % exp.last_error)
     start = time.perf_counter()
-    text = generate_latest(metrics.registry(exp))
+    text = generate_latest(metrics_server.registry(exp))
     scrape = time.perf_counter() - start
     series = sum(1 for line in text.splitlines() if line and not line.startswith(b"#"))
     return {

@@ -23,7 +23,7 @@ from keystoneauth1 import session as ks_session
 
 from aggregate_pci.admin import client
 from aggregate_pci.embedded_nova import AggregatePciTestBase
-from aggregate_pci.migrate import apply, plan, sources
+from aggregate_pci.migrate import apply, sources, target_choice, undo
 
 FLAVORS = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 AGGREGATES = int(sys.argv[2]) if len(sys.argv) > 2 else 200
@@ -101,7 +101,7 @@ class BenchMigrate(AggregatePciTestBase):
             )
         sess.calls.clear()
         start = time.perf_counter()
-        undone = apply.undo(admin, journal)
+        undone = undo.undo(admin, journal)
         assert undone.ok, undone
         print(
             "  undo: %d changes, %d API calls (%s), %.2f s"
@@ -117,7 +117,7 @@ class BenchMigrate(AggregatePciTestBase):
         for i in range(AGGREGATES):
             self.admin_api.post_aggregate({"aggregate": {"name": "agg-%03d" % i}})
         data, journal = self.source()
-        targets = plan.targets_from_mapping(
+        targets = target_choice.targets_from_mapping(
             {name: "agg-%03d" % (int(name[1:]) % AGGREGATES) for name in data.flavors},
             data.flavors,
         )
@@ -141,7 +141,7 @@ class BenchMigrate(AggregatePciTestBase):
             agg_hosts[agg] = [
                 hosts[(i + j) % HOSTS] for j in range(HOSTS_PER_AGGREGATE)
             ]
-        targets = plan.Targets(mapping, agg_hosts)
+        targets = target_choice.Targets(mapping, agg_hosts)
         self.run_bench(
             "%d flavors onto %d aggregates created by the run, %d "
             "hosts added to each:"

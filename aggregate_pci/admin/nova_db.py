@@ -14,6 +14,7 @@ import importlib.util
 import os
 from typing import Any, Callable, Mapping, Sequence
 
+from aggregate_pci.admin import device_tags
 from aggregate_pci.admin.errors import AdminError
 from aggregate_pci.admin.inventory import Inventory, merge_pools
 from aggregate_pci.admin.models import Aggregate, Allocation, Device
@@ -24,15 +25,6 @@ USED_STATUSES = ("claimed", "allocated")
 #: every ``PROGRESS_EVERY`` nodes (one DB query each) and at the end.
 PROGRESS_MIN_HOSTS = 500
 PROGRESS_EVERY = 100
-_NOT_TAGS = (
-    "count",
-    "numa_node",
-    "vendor_id",
-    "product_id",
-    "dev_type",
-    "address",
-    "rp_uuid",
-)
 
 
 def require_nova(what: str, instead: str = "") -> None:
@@ -171,9 +163,10 @@ def host_pools(
             "cannot read Nova's cell mappings (check [api_database] "
             "connection in the given nova.conf): %s" % exc
         ) from None
-    spec_tags = _device_spec_tags()
+    spec_tags = device_tags.spec_tags()
     host_tags = {
-        host: _device_spec_tags(path) for host, path in (compute_confs or {}).items()
+        host: device_tags.spec_tags(path)
+        for host, path in (compute_confs or {}).items()
     }
     nodes_by_cell = []
     for cell in cells:
@@ -197,7 +190,7 @@ def host_pools(
                 free = [p.to_dict() for p in (node.pci_device_pools or [])]
                 devices = objects.PciDeviceList.get_by_compute_node(cctxt, node.id)
                 used = [
-                    _device_pool(d, free, host_tags.get(node.host, spec_tags))
+                    device_tags.used_pool(d, free, host_tags.get(node.host, spec_tags))
                     for d in devices
                     if d.status in USED_STATUSES
                 ]
@@ -261,84 +254,6 @@ def _allocations(
             )
         )
     return out
-
-
-def _device_spec_tags(
-    compute_conf: str | None = None,
-) -> Callable[[Any], dict[str, str]]:
-    """Tags of a device from the ``[pci] device_spec`` of a compute's
-    nova.conf (read with Nova's own option, matched with Nova's whitelist
-    code, as that compute does), else from the loaded nova.conf, if any."""
-    import nova.conf
-    from nova.pci import whitelist
-
-    if compute_conf is not None:
-        specs = _read_device_spec(compute_conf)
-        try:
-            wl = whitelist.Whitelist(specs)
-        except Exception as exc:
-            raise AdminError(
-                "compute nova.conf %r: [pci] device_spec is invalid: %s"
-                % (compute_conf, exc)
-            ) from None
-    else:
-        try:
-            wl = whitelist.Whitelist(nova.conf.CONF.pci.device_spec)
-        except Exception:  # a controller's nova.conf may carry no usable spec
-            return lambda dev: {}
-
-    def tags(dev: Any) -> dict[str, str]:
-        spec = wl.get_devspec(dev)
-        if spec is None:
-            return {}
-        return {
-            k: v
-            for k, v in spec.get_tags().items()
-            if k not in ("resource_class", "traits") and isinstance(v, str)
-        }
-
-    return tags
-
-
-def _read_device_spec(path: str) -> Any:
-    """``[pci] device_spec`` of one nova.conf, with Nova's option definition
-    (deprecated names included), without touching the loaded configuration."""
-    from nova.conf import pci as pci_conf
-    from oslo_config import cfg
-
-    conf = cfg.ConfigOpts()
-    conf.register_opts(pci_conf.pci_opts, group="pci")
-    try:
-        conf([], project="nova", default_config_files=[path], default_config_dirs=[])
-        return conf.pci.device_spec
-    except (cfg.Error, OSError) as exc:
-        raise AdminError("cannot read compute nova.conf %r: %s" % (path, exc)) from None
-
-
-def _device_pool(
-    dev: Any, free: list[dict[str, Any]], spec_tags: Callable[[Any], dict[str, str]]
-) -> dict[str, Any]:
-    """A one-device pool for a used device, with the tags of the free pool at
-    the same address (Nova keeps one pool per device or parent PF), else the
-    tags the loaded ``[pci] device_spec`` gives it."""
-    address = dev.parent_addr or dev.address
-    pool: dict[str, Any] = {
-        "vendor_id": dev.vendor_id,
-        "product_id": dev.product_id,
-        "dev_type": dev.dev_type,
-        "numa_node": dev.numa_node,
-        "address": address,
-        "count": 1,
-    }
-    same = [p for p in free if p.get("address") == address]
-    if same:
-        pool.update({k: v for k, v in same[0].items() if k not in _NOT_TAGS})
-    else:
-        pool.update(spec_tags(dev))
-    return pool
-
-
-# -- explain (issue 12): Nova's own objects for the claim and its filter ------
 
 
 def pci_requests_of(alias_spec: str) -> list[Any]:

@@ -11,7 +11,7 @@ from typing import Any
 from cliff import command, lister
 
 from aggregate_pci import alias
-from aggregate_pci.admin import errors, inventory, models, report
+from aggregate_pci.admin import errors, headroom, inventory, models, report
 from aggregate_pci.cli import common
 
 
@@ -236,7 +236,7 @@ class Capacity(common.HandlesErrors, lister.Lister):
                     else "",
                 )
             )
-        per_host, total = report.fit(records, inv.hosts, request)
+        per_host, total = headroom.fit(records, inv.hosts, request)
         rows = [
             ("host", h, n) for h, n in sorted(per_host.items()) if not args.no_hosts
         ]

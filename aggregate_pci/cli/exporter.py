@@ -11,7 +11,7 @@ from typing import Any
 
 from cliff import command
 
-from aggregate_pci.admin import errors, metrics
+from aggregate_pci.admin import errors, metrics_server
 from aggregate_pci.cli import capacity, common
 
 DEFAULT_LISTEN = "127.0.0.1:9715"
@@ -106,7 +106,7 @@ class Exporter(common.HandlesErrors, command.Command):
                 "give --inventory FILE or --config-file nova.conf (the "
                 "sources of 'capacity')"
             )
-        exporter = metrics.Exporter(
+        exporter = metrics_server.Exporter(
             lambda: capacity.load_source(
                 self.app, args, need_flavors=True, progress=False
             ),
@@ -120,26 +120,26 @@ class Exporter(common.HandlesErrors, command.Command):
                     "cannot read the sources: %s (%s left as it was)"
                     % (exporter.last_error, args.textfile)
                 )
-            metrics.write_textfile(args.textfile, exporter)
+            metrics_server.write_textfile(args.textfile, exporter)
             return 0
         host, port = args.listen
         return self._serve(exporter, host, port, args.interval)
 
     def _serve(
-        self, exporter: metrics.Exporter, host: str, port: int, interval: float
+        self, exporter: metrics_server.Exporter, host: str, port: int, interval: float
     ) -> int:
         # The first refresh before listening: no scrape sees "no data yet"
         # unless the sources cannot be read (then up is 0 and it retries).
         exporter.refresh()
         try:
-            server = metrics.serve(exporter, host, port)
+            server = metrics_server.serve(exporter, host, port)
         except OSError as exc:
             raise errors.AdminError(
                 "cannot listen on %s:%d: %s" % (host, port, exc.strerror or exc)
             ) from None
         self._log(
             "serving http://%s/metrics, refreshing every %g s"
-            % (metrics.bound_address(server), interval)
+            % (metrics_server.bound_address(server), interval)
         )
         stop = threading.Event()
         try:

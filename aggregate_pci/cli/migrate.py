@@ -4,101 +4,16 @@ nova.conf ``[pci] alias`` onto host-aggregate metadata (and ``--undo``)."""
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from typing import Any
 
 from cliff import command
 
 from aggregate_pci.admin import errors
 from aggregate_pci.cli import common
-from aggregate_pci.migrate import apply, journal, plan, sources
-from aggregate_pci.migrate.model import SourceData
+from aggregate_pci.cli import migrate_inputs as inputs
+from aggregate_pci.migrate import apply, journal, plan, undo
 
 DEFAULT_JOURNAL = "aggregate-pci-migrate.journal"
-#: Environment variable holding the source URL (keeps the password out of
-#: the command line, which ``ps`` shows to every user).
-DB_URL_ENV = "AGGREGATE_PCI_DB_URL"
-
-
-def db_url(args: argparse.Namespace) -> str | None:
-    """The source database URL: --db-url, --db-url-file or the
-    AGGREGATE_PCI_DB_URL environment variable (unless --nova-conf)."""
-    if args.db_url:
-        return str(args.db_url)
-    if args.db_url_file:
-        try:
-            with open(args.db_url_file, encoding="utf-8") as fh:
-                lines = [ln.strip() for ln in fh if ln.strip()]
-        except (OSError, ValueError) as exc:
-            raise errors.AdminError(
-                "cannot read --db-url-file %r: %s"
-                % (args.db_url_file, getattr(exc, "strerror", None) or exc)
-            ) from None
-        if len(lines) != 1:
-            raise errors.AdminError(
-                "--db-url-file %r must hold one line, the database URL "
-                "(found %d non-empty lines)" % (args.db_url_file, len(lines))
-            )
-        return lines[0]
-    if not args.nova_conf and os.environ.get(DB_URL_ENV):
-        return os.environ[DB_URL_ENV]
-    return None
-
-
-def _read_source(
-    args: argparse.Namespace, url: str | None, timeout: float
-) -> SourceData:
-    try:
-        if url:
-            return sources.read_table(url, timeout=timeout)
-        return sources.read_nova_conf(args.nova_conf)
-    except sources.SourceError as exc:
-        raise errors.AdminError(str(exc)) from None
-
-
-def _host_pools(app: Any, args: argparse.Namespace) -> dict[str, list[dict]]:
-    """Host pools for --auto-aggregates, read as the capacity command reads
-    them: an inventory file, or Nova's compute-node records."""
-    if args.inventory:
-        from aggregate_pci.admin import inventory
-
-        return inventory.load(args.inventory).hosts
-    ctxt = getattr(app, "nova_context", None)
-    if ctxt is None and not args.config_file:
-        raise errors.AdminError(
-            "--auto-aggregates needs the hosts' PCI pools: give --inventory "
-            "FILE (from 'inventory export') or --config-file NOVA_CONF (read "
-            "Nova's compute-node records; run where Nova is installed)"
-        )
-    from aggregate_pci.admin import nova_db
-
-    if ctxt is None:
-        nova_db.require_nova(
-            "migrate --config-file",
-            ", or give --inventory FILE written there by 'inventory export'",
-        )
-        nova_db.load_config(args.config_file)
-    return nova_db.host_pools(ctxt)
-
-
-def _targets(app: Any, args: argparse.Namespace, data: SourceData) -> plan.Targets:
-    if args.mapping:
-        try:
-            with open(args.mapping, encoding="utf-8") as fh:
-                doc = json.load(fh)
-        except OSError as exc:
-            raise errors.AdminError(
-                "cannot read mapping file %r: %s" % (args.mapping, exc.strerror)
-            ) from None
-        except ValueError as exc:
-            raise errors.AdminError(
-                "mapping file %r is not valid JSON: %s" % (args.mapping, exc)
-            ) from None
-        return plan.targets_from_mapping(doc, data.flavors)
-    if args.aggregate:
-        return plan.targets_single(args.aggregate, data.flavors)
-    return plan.targets_auto(data.flavors, _host_pools(app, args))
 
 
 class Migrate(common.HandlesErrors, command.Command):
@@ -121,7 +36,7 @@ class Migrate(common.HandlesErrors, command.Command):
             "pci_flavors, e.g. sqlite:////var/lib/f.db or "
             "mysql+pymysql://user@host/db?read_default_file=/etc/my.cnf "
             "(read only; MySQL needs aggregate-pci[mysql]). A password "
-            "here is visible in 'ps': prefer --db-url-file or $%s" % DB_URL_ENV,
+            "here is visible in 'ps': prefer --db-url-file or $%s" % inputs.DB_URL_ENV,
         )
         src.add_argument(
             "--db-url-file",
@@ -277,21 +192,21 @@ class Migrate(common.HandlesErrors, command.Command):
                 "(and --inventory --offline --dry-run)"
             )
         if args.undo:
-            report = apply.undo(
+            report = undo.undo(
                 common.get_admin(self.app), args.undo, args.dry_run, self._write
             )
             return self._report(report, args.dry_run, "undo")
-        url = db_url(args)
+        url = inputs.db_url(args)
         if not (url or args.nova_conf):
             raise errors.AdminError(
                 "give a source: --db-url-file FILE, --db-url URL (or $%s) or "
-                "--nova-conf FILE" % DB_URL_ENV
+                "--nova-conf FILE" % inputs.DB_URL_ENV
             )
         if not (args.mapping or args.aggregate or args.auto_aggregates):
             raise errors.AdminError(
                 "give a target: --mapping FILE, --aggregate NAME or --auto-aggregates"
             )
-        data = _read_source(args, url, common.timeout(self.app))
+        data = inputs.read_source(args, url, common.timeout(self.app))
         self._say(
             "source: %s: %d flavor(s), %d invalid, %d deleted row(s) "
             "skipped"
@@ -299,7 +214,7 @@ class Migrate(common.HandlesErrors, command.Command):
         )
         for note in data.notes:
             self._say("note: " + note)
-        targets = _targets(self.app, args, data)
+        targets = inputs.targets(self.app, args, data)
         if args.offline:
             # Offline: the inventory holds the aggregates and compute hosts.
             from aggregate_pci.admin import inventory

@@ -1,8 +1,7 @@
 """The migration plan: what to create, add and set.  Pure: no I/O.
 
-Inputs are the source's flavors, a target choice (mapping file,
-``--aggregate NAME`` or ``--auto-aggregates`` over host pools) and the
-aggregates as they are now.  The output lists every change and every
+Inputs are the source's flavors, a target choice (``Targets``, from
+``target_choice``) and the aggregates as they are now.  The output lists every change and every
 problem; nothing is applied while ``MigrationPlan.blocked`` is true, so all
 conflicts are reported before anything is written.
 """
@@ -13,10 +12,9 @@ import dataclasses
 import json
 from typing import Any, Collection, Iterable, Mapping, Sequence
 
-from aggregate_pci import codec, matching
+from aggregate_pci import codec
 from aggregate_pci.migrate.model import BadEntry, SourceFlavor
-
-AUTO_PREFIX = "pci-flavor-"
+from aggregate_pci.migrate.target_choice import Targets
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,17 +103,6 @@ class KeyConflict:
 
 
 @dataclasses.dataclass
-class Targets:
-    """Which aggregates get which flavor, and hosts aggregates must hold."""
-
-    by_flavor: dict[str, list[str]]
-    #: Aggregates to create when missing, with hosts they must contain.
-    hosts: dict[str, list[str]] = dataclasses.field(default_factory=dict)
-    errors: list[str] = dataclasses.field(default_factory=list)
-    warnings: list[str] = dataclasses.field(default_factory=list)
-
-
-@dataclasses.dataclass
 class MigrationPlan:
     """The full plan; ``steps`` only hold aggregates with something to do."""
 
@@ -195,76 +182,6 @@ class MigrationPlan:
         out.extend("ERROR " + e for e in self.errors)
         out.extend("WARNING " + w for w in self.warnings)
         return out
-
-
-def targets_from_mapping(mapping: Any, flavors: Iterable[str]) -> Targets:
-    """Targets from a mapping document ``{flavor: aggregate | [aggregates]}``.
-
-    Every source flavor must be mapped (``[]`` deliberately skips one) and
-    every mapped name must be a source flavor.
-    """
-    flavors = list(flavors)
-    targets = Targets({})
-    if not isinstance(mapping, dict):
-        targets.errors.append(
-            "the mapping file must hold a JSON object {flavor name: [aggregate names]}"
-        )
-        return targets
-    for name, aggs in mapping.items():
-        if isinstance(aggs, str):
-            aggs = [aggs]
-        if not isinstance(aggs, list) or not all(
-            isinstance(a, str) and a.strip() for a in aggs
-        ):
-            targets.errors.append(
-                "mapping of flavor %r: expected an aggregate name or a list "
-                "of names, got %r" % (name, aggs)
-            )
-            continue
-        if name not in flavors:
-            targets.warnings.append(
-                "the mapping file names flavor %r, which "
-                "the source does not define (or which is "
-                "invalid there): ignored" % name
-            )
-            continue
-        targets.by_flavor[name] = list(dict.fromkeys(aggs))
-    for name in flavors:
-        if name not in mapping:
-            targets.errors.append(
-                "flavor %r is not in the mapping file: map it to aggregate "
-                "name(s), or to [] to leave it out" % name
-            )
-    return targets
-
-
-def targets_single(aggregate: str, flavors: Iterable[str]) -> Targets:
-    """Every flavor onto one aggregate (``--aggregate NAME``)."""
-    return Targets({name: [aggregate] for name in flavors})
-
-
-def targets_auto(
-    flavors: Mapping[str, SourceFlavor],
-    inventory: Mapping[str, Sequence[matching.Pool]],
-) -> Targets:
-    """One aggregate ``pci-flavor-NAME`` per flavor, holding the hosts that
-    have a PCI pool matching it (free or not: this is about what the host
-    has, not what is left)."""
-    targets = Targets({})
-    for name, flavor in sorted(flavors.items()):
-        aggregate = AUTO_PREFIX + name
-        predicate = matching.compile_definition(flavor.definition)
-        hosts = sorted(
-            h for h, pools in inventory.items() if any(predicate(p) for p in pools)
-        )
-        targets.by_flavor[name] = [aggregate]
-        targets.hosts[aggregate] = hosts
-        if not hosts:
-            targets.warnings.append(
-                "flavor %r matches no host's PCI pools: aggregate %r will have "
-                "no hosts" % (name, aggregate)
-            )
-    return targets
 
 
 def wanted_state(

@@ -3,7 +3,7 @@
 import unittest
 
 from aggregate_pci import alias
-from aggregate_pci.admin import lint, models, report
+from aggregate_pci.admin import headroom, lint, models, report
 
 A100 = '{"product_id":"20b5","vendor_id":"10de"}'
 T4 = '{"product_id":"1eb8","vendor_id":"10de"}'
@@ -222,9 +222,9 @@ class CapacityTest(unittest.TestCase):
             ("a", ["h1"], {"pci_flavor:a100": A100, "pci_flavor:any": NV_ANY})
         )
         pools = {"h1": [pool("20b5", "0000:81:00.0"), pool("1eb8", "0000:82:00.0")]}
-        per_host, total = report.fit(recs, pools, {"any": 1, "a100": 1})
+        per_host, total = headroom.fit(recs, pools, {"any": 1, "a100": 1})
         self.assertEqual(({"h1": 1}, 1), (per_host, total))
-        per_host, total = report.fit(recs, pools, {"a100": 2})
+        per_host, total = headroom.fit(recs, pools, {"a100": 2})
         self.assertEqual(0, total)
 
 
@@ -294,7 +294,7 @@ class CapacityAgainstDirectCountTest(unittest.TestCase):
 
 
 class FitManyAgainstHostByHostTest(unittest.TestCase):
-    """``report.fit_many`` (pools read once for all requests, signature
+    """``headroom.fit_many`` (pools read once for all requests, signature
     cache, shared memberships) equals ``capacity.fleet_instances_fit`` host
     by host with each host's effective definitions, on random fleets."""
 
@@ -346,7 +346,7 @@ class FitManyAgainstHostByHostTest(unittest.TestCase):
                 }
                 for k in range(4)
             }
-            got = report.fit_many(recs, pools, requests)
+            got = headroom.fit_many(recs, pools, requests)
             per_host_defs = report.host_definitions(recs)
             for label, request in requests.items():
                 eligible = {
@@ -357,15 +357,15 @@ class FitManyAgainstHostByHostTest(unittest.TestCase):
                 self.assertEqual(
                     capacity.fleet_instances_fit(eligible, request), got[label]
                 )
-                self.assertEqual(got[label], report.fit(recs, pools, request))
+                self.assertEqual(got[label], headroom.fit(recs, pools, request))
                 compared += len(eligible)
         self.assertGreater(compared, 100)
 
     def test_request_asking_nothing(self):
         recs = records(("a", ["h1"], {"pci_flavor:gpu": A100}))
         with self.assertRaises(ValueError):
-            report.fit_many(recs, {}, {"x": {"gpu": 0}})
-        self.assertEqual({"x": ({}, 0)}, report.fit_many([], {}, {"x": {"gpu": 0}}))
+            headroom.fit_many(recs, {}, {"x": {"gpu": 0}})
+        self.assertEqual({"x": ({}, 0)}, headroom.fit_many([], {}, {"x": {"gpu": 0}}))
 
 
 class AliasFieldsTest(unittest.TestCase):

@@ -46,13 +46,16 @@ PURE = (
     "aggregate_pci.admin.errors",
     "aggregate_pci.admin.models",
     "aggregate_pci.admin.lint",
+    "aggregate_pci.admin.host_lint",
     "aggregate_pci.admin.audit",
     "aggregate_pci.admin.port_lint",
     "aggregate_pci.admin.report",
     "aggregate_pci.admin.explain",
+    "aggregate_pci.admin.headroom",
     "aggregate_pci.admin.inventory",
     "aggregate_pci.migrate.model",
     "aggregate_pci.migrate.plan",
+    "aggregate_pci.migrate.target_choice",
     "aggregate_pci.migrate.journal",
 )
 

@@ -3,7 +3,7 @@
 import unittest
 
 from aggregate_pci import codec
-from aggregate_pci.migrate import plan
+from aggregate_pci.migrate import plan, target_choice
 from aggregate_pci.migrate.model import BadEntry, SourceFlavor
 
 A100 = '{"product_id":"20b5","vendor_id":"10de"}'
@@ -23,7 +23,7 @@ def agg(name, hosts=(), **metadata):
 
 class TargetsTest(unittest.TestCase):
     def test_mapping_requires_every_flavor(self):
-        targets = plan.targets_from_mapping(
+        targets = target_choice.targets_from_mapping(
             {"a100": ["gpu", "gpu2"], "ghost": "x"}, ["a100", "t4"]
         )
         self.assertEqual({"a100": ["gpu", "gpu2"]}, targets.by_flavor)
@@ -32,15 +32,19 @@ class TargetsTest(unittest.TestCase):
         self.assertIn("'ghost'", targets.warnings[0])
 
     def test_mapping_empty_list_leaves_flavor_out(self):
-        targets = plan.targets_from_mapping({"a100": "gpu", "t4": []}, ["a100", "t4"])
+        targets = target_choice.targets_from_mapping(
+            {"a100": "gpu", "t4": []}, ["a100", "t4"]
+        )
         self.assertEqual([], targets.errors)
         self.assertEqual({"a100": ["gpu"], "t4": []}, targets.by_flavor)
 
     def test_mapping_shape_errors(self):
-        self.assertIn("JSON object", plan.targets_from_mapping(["a"], ["a"]).errors[0])
+        self.assertIn(
+            "JSON object", target_choice.targets_from_mapping(["a"], ["a"]).errors[0]
+        )
         self.assertIn(
             "mapping of flavor 'a'",
-            plan.targets_from_mapping({"a": 3}, ["a"]).errors[0],
+            target_choice.targets_from_mapping({"a": 3}, ["a"]).errors[0],
         )
 
     def test_auto_aggregates_from_pools(self):
@@ -49,7 +53,7 @@ class TargetsTest(unittest.TestCase):
             "c2": [{"vendor_id": "10DE", "product_id": "1eb8", "count": 2}],
             "c3": [],
         }
-        targets = plan.targets_auto(
+        targets = target_choice.targets_auto(
             flavors(a100=A100, t4=T4, nic='{"vendor_id":"15b3","product_id":"101e"}'),
             inventory,
         )
@@ -65,7 +69,9 @@ class BuildPlanTest(unittest.TestCase):
     def test_new_keys_one_step_per_aggregate(self):
         src = flavors(a100=A100, t4=T4)
         result = plan.build_migration_plan(
-            src, plan.targets_single("gpu", src), [agg("gpu", ["c1"], other="x")]
+            src,
+            target_choice.targets_single("gpu", src),
+            [agg("gpu", ["c1"], other="x")],
         )
         self.assertFalse(result.blocked)
         self.assertEqual(1, len(result.steps))
@@ -78,7 +84,7 @@ class BuildPlanTest(unittest.TestCase):
         src = flavors(a100=A100)
         result = plan.build_migration_plan(
             src,
-            plan.targets_single("gpu", src),
+            target_choice.targets_single("gpu", src),
             [
                 agg(
                     "gpu",
@@ -94,7 +100,9 @@ class BuildPlanTest(unittest.TestCase):
 
     def test_all_conflicts_reported_and_nothing_planned_without_replace(self):
         src = flavors(a100=A100, t4=T4)
-        targets = plan.targets_from_mapping({"a100": ["g1", "g2"], "t4": "g2"}, src)
+        targets = target_choice.targets_from_mapping(
+            {"a100": ["g1", "g2"], "t4": "g2"}, src
+        )
         current = [
             agg("g1", **{"pci_flavor:a100": T4}),
             agg("g2", **{"pci_flavor:a100": "not json", "pci_flavor:t4": A100}),
@@ -124,7 +132,7 @@ class BuildPlanTest(unittest.TestCase):
         src = flavors(gpu=A100)
         result = plan.build_migration_plan(
             src,
-            plan.targets_single("g", src),
+            target_choice.targets_single("g", src),
             [agg("g", **{"pci_flavor:GPU": A100})],
             replace=True,
         )
@@ -134,7 +142,9 @@ class BuildPlanTest(unittest.TestCase):
 
     def test_missing_target_aggregate_is_an_error(self):
         src = flavors(a100=A100)
-        result = plan.build_migration_plan(src, plan.targets_single("nope", src), [])
+        result = plan.build_migration_plan(
+            src, target_choice.targets_single("nope", src), []
+        )
         self.assertTrue(result.blocked)
         self.assertIn(
             "aggregate 'nope' (a target of 'a100') does not exist", result.errors[0]
@@ -142,7 +152,7 @@ class BuildPlanTest(unittest.TestCase):
 
     def test_auto_creates_and_adds_only_missing_hosts(self):
         src = flavors(a100=A100)
-        targets = plan.Targets(
+        targets = target_choice.Targets(
             {"a100": ["pci-flavor-a100"]}, {"pci-flavor-a100": ["c1", "c2"]}
         )
         fresh = plan.build_migration_plan(src, targets, [])
@@ -165,7 +175,7 @@ class BuildPlanTest(unittest.TestCase):
     def test_bad_entries_block_unless_skip_invalid(self):
         src = flavors(a100=A100)
         bad = [BadEntry("row id=4", "spec is not valid JSON")]
-        targets = plan.targets_single("g", src)
+        targets = target_choice.targets_single("g", src)
         blocked = plan.build_migration_plan(src, targets, [agg("g")], bad=bad)
         self.assertTrue(blocked.blocked)
         self.assertIn("row id=4: spec is not valid JSON", blocked.errors[0])
@@ -181,14 +191,14 @@ class BuildPlanTest(unittest.TestCase):
         src = flavors(a100=A100)
         result = plan.build_migration_plan(
             src,
-            plan.targets_single("g", src),
+            target_choice.targets_single("g", src),
             [agg("g", **{"pci_flavor:t4": T4, "x": "y"})],
         )
         self.assertEqual({"pci_flavor:a100": A100}, result.steps[0].metadata())
 
     def test_unknown_hosts_to_add_block_with_one_error(self):
         src = flavors(a100=A100, t4=T4)
-        targets = plan.Targets(
+        targets = target_choice.Targets(
             {"a100": ["pci-flavor-a100"], "t4": ["pci-flavor-t4"]},
             {
                 "pci-flavor-a100": ["c1", "c2", "gone"],
@@ -221,7 +231,7 @@ class BuildPlanTest(unittest.TestCase):
 
     def test_known_hosts_do_not_block(self):
         src = flavors(a100=A100)
-        targets = plan.Targets(
+        targets = target_choice.Targets(
             {"a100": ["pci-flavor-a100"]}, {"pci-flavor-a100": ["c1", "c2"]}
         )
         result = plan.build_migration_plan(src, targets, [])

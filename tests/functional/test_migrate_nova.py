@@ -18,7 +18,7 @@ from keystoneauth1 import session as ks_session
 
 from aggregate_pci.admin import client, errors, nova_db
 from aggregate_pci.cli import shell
-from aggregate_pci.migrate import apply, plan, sources
+from aggregate_pci.migrate import apply, sources, target_choice, undo
 from tests.functional import support
 from tests.functional.support import GPU_A100, GPU_T4
 from tests.functional.test_migrate_mariadb import MYSQL_SCHEMA, ScratchDatabase
@@ -97,7 +97,9 @@ class MigrateOntoNovaTest(support.AggregatePciTestBase):
 
     def migrate(self, url, admin, dry_run=False):
         data = sources.read_table(url)
-        targets = plan.targets_auto(data.flavors, nova_db.host_pools(self.ctxt))
+        targets = target_choice.targets_auto(
+            data.flavors, nova_db.host_pools(self.ctxt)
+        )
         return apply.migrate(admin, data, targets, self.journal, dry_run=dry_run)
 
     def check_migration(self, url, source_content):
@@ -153,7 +155,7 @@ class MigrateOntoNovaTest(support.AggregatePciTestBase):
         self.assertEqual(0, again.plan.change_count)
         self.assertEqual(clean, self.state())
 
-        self.assertTrue(apply.undo(admin, self.journal).ok)
+        self.assertTrue(undo.undo(admin, self.journal).ok)
         self.assertEqual(initial, self.state())
 
         # 2: the compute-service list; 3 to 8: writes; 9: read-back
@@ -176,7 +178,7 @@ class MigrateOntoNovaTest(support.AggregatePciTestBase):
                 finished = self.migrate(url, admin)
                 self.assertTrue(finished.ok, finished)
                 self.assertEqual(clean, self.state())
-                self.assertTrue(apply.undo(admin, self.journal).ok)
+                self.assertTrue(undo.undo(admin, self.journal).ok)
                 self.assertEqual(initial, self.state())
         self.assertEqual(source_before, source_content())
 

@@ -9,24 +9,8 @@ from keystoneauth1 import session as ks_session
 
 from aggregate_pci import alias
 from aggregate_pci.admin import client, errors
-
-URL = "http://nova.test/v2.1"
-A100 = '{"product_id":"20b5","vendor_id":"10de"}'
-
-
-def agg(id_, name, hosts=(), metadata=None):
-    return {
-        "id": id_,
-        "name": name,
-        "uuid": "uuid-%d" % id_,
-        "hosts": list(hosts),
-        "metadata": metadata or {},
-        "availability_zone": None,
-        "deleted": False,
-        "created_at": "2024-01-01T00:00:00",
-        "updated_at": None,
-        "deleted_at": None,
-    }
+from tests.unit.fakes import A100, URL, FakeNova
+from tests.unit.fakes import aggregate as agg
 
 
 class AdminApiTest(unittest.TestCase):
@@ -36,33 +20,24 @@ class AdminApiTest(unittest.TestCase):
         self.addCleanup(self.mock.stop)
         sess = ks_session.Session(auth=noauth.NoAuth(endpoint=URL))
         self.admin = client.PciFlavorAdmin(sess, connect_retries=0)
-        self.aggs = [
-            agg(1, "gpu-hosts", ["c1", "c2"], {"pci_flavor:a100": A100, "other": "x"}),
-            agg(2, "nic-hosts", ["c3"]),
-        ]
-        self.mock.get(URL + "/os-aggregates", json=self._list_aggs)
-
-    def _list_aggs(self, request, context):
-        return {"aggregates": self.aggs}
+        self.nova = FakeNova(
+            self.mock,
+            [
+                agg(
+                    1,
+                    "gpu-hosts",
+                    ["c1", "c2"],
+                    {"pci_flavor:a100": A100, "other": "x"},
+                ),
+                agg(2, "nic-hosts", ["c3"]),
+            ],
+        )
+        self.aggs = self.nova.aggregates
 
     def calls(self, method=None):
         return [
             r for r in self.mock.request_history if method is None or r.method == method
         ]
-
-    def mock_set_metadata(self, agg_id):
-        def reply(request, context):
-            meta = request.json()["set_metadata"]["metadata"]
-            for a in self.aggs:
-                if a["id"] == agg_id:
-                    for k, v in meta.items():
-                        if v is None:
-                            a["metadata"].pop(k, None)
-                        else:
-                            a["metadata"][k] = v
-                    return {"aggregate": a}
-
-        self.mock.post(URL + "/os-aggregates/%d/action" % agg_id, json=reply)
 
     def test_microversion_header(self):
         self.admin.list_aggregates()
@@ -73,7 +48,7 @@ class AdminApiTest(unittest.TestCase):
         )
 
     def test_list_aggregates_is_one_call_for_many(self):
-        self.aggs = [agg(i, "agg-%d" % i) for i in range(1000)]
+        self.aggs[:] = [agg(i, "agg-%d" % i) for i in range(1000)]
         result = self.admin.list_aggregates()
         self.assertEqual(1000, len(result))
         self.assertEqual(1, len(self.calls()))
@@ -91,7 +66,6 @@ class AdminApiTest(unittest.TestCase):
         self.assertIn("missing required field 'product_id'", bad.error)
 
     def test_create_flavor_one_write_canonical(self):
-        self.mock_set_metadata(2)
         change = self.admin.create_pci_flavor(
             "vf", "nic-hosts", '{"vendor_id":"15B3", "product_id":"101e"}'
         )
@@ -130,7 +104,6 @@ class AdminApiTest(unittest.TestCase):
         self.assertEqual([], self.calls("POST"))
 
     def test_create_replace(self):
-        self.mock_set_metadata(1)
         change = self.admin.create_pci_flavor(
             "a100",
             "gpu-hosts",
@@ -239,8 +212,6 @@ class AdminApiTest(unittest.TestCase):
     def test_delete_only_own_key_everywhere(self):
         self.aggs[1]["metadata"]["pci_flavor:a100"] = A100
         self.aggs[1]["metadata"]["pci_flavor:a1000"] = A100
-        self.mock_set_metadata(1)
-        self.mock_set_metadata(2)
         changes = self.admin.delete_pci_flavor("a100")
         self.assertEqual({"gpu-hosts", "nic-hosts"}, {c.aggregate for c in changes})
         self.assertTrue(all(c.applied and c.new is None for c in changes))
@@ -253,7 +224,6 @@ class AdminApiTest(unittest.TestCase):
 
     def test_delete_partial_failure_reports_applied(self):
         self.aggs[1]["metadata"]["pci_flavor:a100"] = A100
-        self.mock_set_metadata(1)
         self.mock.post(
             URL + "/os-aggregates/2/action",
             status_code=403,
@@ -482,26 +452,6 @@ class AdminApiTest(unittest.TestCase):
         self.assertEqual(["c1", "c2"], self.aggs[0]["hosts"])
 
     def test_create_aggregate_idempotent(self):
-        def create(request, context):
-            name = request.json()["aggregate"]["name"]
-            if any(a["name"] == name for a in self.aggs):
-                context.status_code = 409
-                return {
-                    "conflictingRequest": {
-                        "code": 409,
-                        "message": "Aggregate %s already exists." % name,
-                    }
-                }
-            self.aggs.append(agg(3, name))
-            return {
-                "aggregate": {
-                    k: v
-                    for k, v in self.aggs[-1].items()
-                    if k not in ("hosts", "metadata")
-                }
-            }
-
-        self.mock.post(URL + "/os-aggregates", json=create)
         # an existing one: the create's 409, then one read
         self.assertEqual(1, self.admin.create_aggregate("gpu-hosts").id)
         self.assertEqual(["POST", "GET"], [r.method for r in self.calls()])
@@ -575,12 +525,10 @@ class AdminApiTest(unittest.TestCase):
 
     def test_delete_aggregate(self):
         self.aggs.append(agg(3, "empty"))
-        self.mock_delete(3, status_code=200, text="")
         self.assertTrue(self.admin.delete_aggregate("empty", dry_run=True))
         self.assertEqual([], self.calls("DELETE"))
         self.assertTrue(self.admin.delete_aggregate("empty"))
         self.assertEqual(1, len(self.calls("DELETE")))
-        del self.aggs[-1]
         self.assertFalse(self.admin.delete_aggregate("empty"))
         self.assertEqual(1, len(self.calls("DELETE")))
 
@@ -588,7 +536,6 @@ class AdminApiTest(unittest.TestCase):
         self.aggs.append(agg(3, "empty"))
         empty = self.admin.list_aggregates()[-1]
         self.mock.reset_mock()
-        self.mock_delete(3, status_code=200, text="")
         self.assertTrue(self.admin.delete_aggregate(empty))
         self.assertEqual(["DELETE"], [r.method for r in self.calls()])
         self.mock_delete(
@@ -604,7 +551,6 @@ class AdminApiTest(unittest.TestCase):
         self.assertFalse(self.admin.delete_aggregate(empty))
 
     def test_delete_aggregate_refuses_hosts(self):
-        self.mock_delete(2, status_code=200, text="")
         with self.assertRaises(errors.NotEmpty) as ctx:
             self.admin.delete_aggregate("nic-hosts")
         self.assertIn("aggregate 'nic-hosts' still has host(s) c3", str(ctx.exception))
@@ -617,7 +563,6 @@ class AdminApiTest(unittest.TestCase):
         self.aggs.append(
             agg(3, "meta", metadata={"pci_flavor:a100": A100, "owner": "ops"})
         )
-        self.mock_delete(3, status_code=200, text="")
         with self.assertRaises(errors.NotEmpty) as ctx:
             self.admin.delete_aggregate("meta")
         msg = str(ctx.exception)
@@ -664,28 +609,21 @@ class AdminApiTest(unittest.TestCase):
         self.assertIn("delete aggregate 'empty'", str(ctx.exception))
 
     def test_nova_flavors_paginated_with_specs(self):
-        pages = {
-            None: [
-                {
-                    "id": "1",
-                    "name": "f1",
-                    "extra_specs": {"pci_passthrough:alias": "a100:2"},
-                }
-            ],
-            "1": [{"id": "2", "name": "f2", "extra_specs": {}}],
-            "2": [],
-        }
-
-        def reply(request, context):
-            marker = request.qs.get("marker", [None])[0]
-            self.assertEqual(["none"], request.qs["is_public"])
-            return {"flavors": [dict(f, links=[]) for f in pages[marker]]}
-
-        self.mock.get(URL + "/flavors/detail", json=reply)
+        self.nova.page_size = 1
+        self.nova.flavors[:] = [
+            {
+                "id": "1",
+                "name": "f1",
+                "extra_specs": {"pci_passthrough:alias": "a100:2"},
+            },
+            {"id": "2", "name": "f2", "extra_specs": {}},
+        ]
         flavors = self.admin.list_nova_flavors()
         self.assertEqual(["f1", "f2"], [f.name for f in flavors])
         self.assertEqual({"a100": 2}, flavors[0].alias_requests())
         self.assertEqual(3, len(self.calls("GET")))
+        for request in self.calls("GET"):
+            self.assertEqual(["none"], request.qs["is_public"])
 
     def test_parse_alias_spec(self):
         self.assertEqual({"a": 1, "b": 2}, alias.parse_request("a, b:2"))

@@ -17,10 +17,9 @@ from keystoneauth1 import session as ks_session
 
 from aggregate_pci.admin import client, translate
 from aggregate_pci.cli import shell
+from tests.unit.fakes import A100, URL, FakeNova, aggregate
 
-URL = "http://nova.test/v2.1"
 AGGREGATE_PCI = os.path.join(os.path.dirname(sys.executable), "aggregate-pci")
-A100 = '{"product_id":"20b5","vendor_id":"10de"}'
 
 
 class CliTest(unittest.TestCase):
@@ -28,42 +27,19 @@ class CliTest(unittest.TestCase):
         self.mock = requests_mock.Mocker()
         self.mock.start()
         self.addCleanup(self.mock.stop)
-        self.aggs = [
-            {
-                "id": 1,
-                "name": "gpu-hosts",
-                "uuid": "u1",
-                "hosts": ["c1"],
-                "metadata": {"pci_flavor:a100": A100},
-                "availability_zone": None,
-            }
-        ]
-        self.flavors = [
-            {
-                "id": "10",
-                "name": "gpu.small",
-                "links": [],
-                "extra_specs": {"pci_passthrough:alias": "a100:1"},
-            }
-        ]
-        self.mock.get(
-            URL + "/os-aggregates", json=lambda r, c: {"aggregates": self.aggs}
+        self.nova = FakeNova(
+            self.mock,
+            [aggregate(1, "gpu-hosts", ["c1"], {"pci_flavor:a100": A100}, uuid="u1")],
+            flavors=[
+                {
+                    "id": "10",
+                    "name": "gpu.small",
+                    "extra_specs": {"pci_passthrough:alias": "a100:1"},
+                }
+            ],
         )
-        self.mock.get(
-            URL + "/flavors/detail",
-            json=lambda r, c: {"flavors": [] if "marker" in r.qs else self.flavors},
-        )
-
-        def set_meta(request, context):
-            meta = request.json()["set_metadata"]["metadata"]
-            for k, v in meta.items():
-                if v is None:
-                    self.aggs[0]["metadata"].pop(k, None)
-                else:
-                    self.aggs[0]["metadata"][k] = v
-            return {"aggregate": self.aggs[0]}
-
-        self.mock.post(URL + "/os-aggregates/1/action", json=set_meta)
+        self.aggs = self.nova.aggregates
+        self.flavors = self.nova.flavors
 
     def run_cli(self, *argv):
         sess = ks_session.Session(auth=noauth.NoAuth(endpoint=URL))

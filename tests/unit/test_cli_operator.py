@@ -11,7 +11,8 @@ import unittest
 
 from aggregate_pci.cli import secrets
 from tests.unit import test_cli_commands
-from tests.unit.test_cli_commands import A100, AGGREGATE_PCI, URL, run_process
+from tests.unit.fakes import A100, URL
+from tests.unit.test_cli_commands import AGGREGATE_PCI, run_process
 
 
 class CliTest(unittest.TestCase):

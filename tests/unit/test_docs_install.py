@@ -14,6 +14,7 @@ from unittest import mock
 import requests_mock
 
 from aggregate_pci.migrate import sources
+from tests.unit import fakes
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -73,20 +74,15 @@ class DocsInstallTest(unittest.TestCase):
                     "clouds:\n  mycloud:\n    auth_type: none\n"
                     "    auth:\n      endpoint: http://nova.test/v2.1\n"
                 )
-            agg = {
-                "id": 1,
-                "name": "gpu",
-                "uuid": "u1",
-                "hosts": [],
-                "metadata": {"pci_flavor:a100": '{"vendor_id":"10de"}'},
-                "availability_zone": None,
-            }
+            agg = fakes.aggregate(
+                1, "gpu", metadata={"pci_flavor:a100": '{"vendor_id":"10de"}'}
+            )
             with (
                 mock.patch.dict(os.environ, {"OS_CLIENT_CONFIG_FILE": clouds}),
                 requests_mock.Mocker() as m,
                 mock.patch("builtins.print") as printed,
             ):
-                m.get("http://nova.test/v2.1/os-aggregates", json={"aggregates": [agg]})
+                fakes.FakeNova(m, [agg])
                 exec(compile(code, "README.md", "exec"), {})
         printed.assert_called_once_with(["a100"])
 

@@ -19,7 +19,7 @@ import urllib.request
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from aggregate_pci.admin import inventory, metrics, models, report
+from aggregate_pci.admin import headroom, inventory, metrics_server, models, report
 from aggregate_pci.cli import exporter as exporter_cli
 from aggregate_pci.cli import shell
 
@@ -105,7 +105,7 @@ def samples(text):
 
 
 def scrape(exp):
-    return samples(generate_latest(metrics.registry(exp)).decode())
+    return samples(generate_latest(metrics_server.registry(exp)).decode())
 
 
 def key(name, **labels):
@@ -120,7 +120,7 @@ class SnapshotTest(unittest.TestCase):
         ]
 
     def exporter(self, **kw):
-        exp = metrics.Exporter(lambda: self.inv, **kw)
+        exp = metrics_server.Exporter(lambda: self.inv, **kw)
         self.assertTrue(exp.refresh())
         return exp
 
@@ -161,7 +161,7 @@ class SnapshotTest(unittest.TestCase):
             ("g.mix", {"a100": 1, "t4": 1}),
             ("g.gpu", {"gpu": 1}),
         ):
-            per_host, total = report.fit(self.records, self.inv.hosts, request)
+            per_host, total = headroom.fit(self.records, self.inv.hosts, request)
             self.assertEqual(total, got[key("cloud_instances_fit", nova_flavor=name)])
             for host, n in per_host.items():
                 self.assertEqual(
@@ -225,7 +225,7 @@ class SnapshotTest(unittest.TestCase):
         self.assertEqual(1, got[key("alias_invalid_entries")])
 
     def test_every_metric_has_help(self):
-        text = generate_latest(metrics.registry(self.exporter())).decode()
+        text = generate_latest(metrics_server.registry(self.exporter())).decode()
         for fam in text_string_to_metric_families(text):
             self.assertTrue(fam.documentation, fam.name)
             self.assertTrue(fam.name.startswith("aggregate_pci_"), fam.name)
@@ -243,7 +243,7 @@ class RefreshTest(unittest.TestCase):
                 raise RuntimeError("database is gone")
             return inv
 
-        exp = metrics.Exporter(load, log=logged.append)
+        exp = metrics_server.Exporter(load, log=logged.append)
         self.assertTrue(exp.refresh())
         first = scrape(exp)
         self.assertEqual(1, first[key("up")])
@@ -269,7 +269,7 @@ class RefreshTest(unittest.TestCase):
         def load():
             raise OSError("no such file")
 
-        exp = metrics.Exporter(load, log=lambda m: None)
+        exp = metrics_server.Exporter(load, log=lambda m: None)
         self.assertFalse(exp.refresh())
         got = scrape(exp)
         self.assertEqual(0, got[key("up")])
@@ -287,7 +287,7 @@ class RefreshTest(unittest.TestCase):
             release.wait(10)
             return inv
 
-        exp = metrics.Exporter(slow_load)
+        exp = metrics_server.Exporter(slow_load)
         t = threading.Thread(target=exp.refresh)
         t.start()
         self.assertTrue(entered.wait(10))
@@ -300,7 +300,7 @@ class RefreshTest(unittest.TestCase):
 
     def test_run_refreshes_on_the_interval_until_stopped(self):
         inv = inventory.from_json(inventory_doc())
-        exp = metrics.Exporter(lambda: inv)
+        exp = metrics_server.Exporter(lambda: inv)
         stop = threading.Event()
         t = threading.Thread(target=exp.run, args=(0.05, stop))
         t.start()
@@ -453,7 +453,7 @@ class MonitoringDocTest(unittest.TestCase):
         with open(os.path.join(root, "docs", "monitoring.md"), encoding="utf-8") as f:
             self.text = f.read()
         inv = inventory.from_json(inventory_doc())
-        exp = metrics.Exporter(lambda: inv, per_host=True)
+        exp = metrics_server.Exporter(lambda: inv, per_host=True)
         exp.refresh()
         self.known = {
             fam.name + suffix

@@ -17,9 +17,10 @@ from keystoneauth1 import session as ks_session
 
 from aggregate_pci.admin import client
 from aggregate_pci.cli import shell
-from aggregate_pci.migrate import apply, journal
+from aggregate_pci.migrate import apply, journal, target_choice
+from tests.unit.fakes import URL, FakeNova
 from tests.unit.test_cli_commands import AGGREGATE_PCI
-from tests.unit.test_migrate_apply import URL, FakeNova, initial_aggregates, source
+from tests.unit.test_migrate_apply import initial_aggregates, source
 from tests.unit.test_migrate_sources import A100, make_db
 
 HOLD_LOCK = """
@@ -211,12 +212,11 @@ class LockTest(unittest.TestCase):
             return real(*args, **kwargs)
 
         admin.set_metadata = set_metadata
-        from aggregate_pci.migrate import plan
 
         report = apply.migrate(
             admin,
             source(a100='{"product_id":"20b5","vendor_id":"10de"}'),
-            plan.Targets({"a100": ["gpu"]}),
+            target_choice.Targets({"a100": ["gpu"]}),
             self.path,
         )
         self.assertTrue(report.ok, report)

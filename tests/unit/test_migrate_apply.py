@@ -1,186 +1,21 @@
 """Apply, journal, undo and interrupted runs against a requests-mock Nova."""
 
 import collections
-import copy
 import json
 import os
-import re
 import tempfile
 import unittest
 from unittest import mock
 
-import requests
 import requests_mock
 from keystoneauth1 import noauth
 from keystoneauth1 import session as ks_session
 
 from aggregate_pci import codec
 from aggregate_pci.admin import client, errors
-from aggregate_pci.migrate import apply, journal, plan
+from aggregate_pci.migrate import apply, journal, target_choice, undo
 from aggregate_pci.migrate.model import BadEntry, SourceData, SourceFlavor
-
-URL = "http://nova.test/v2.1"
-A100 = '{"product_id":"20b5","vendor_id":"10de"}'
-T4 = '{"product_id":"1eb8","vendor_id":"10de"}'
-NIC = '{"product_id":"101e","vendor_id":"15b3"}'
-
-
-class FakeNova:
-    """Host aggregates over HTTP, with a failure injected at call N.
-
-    ``fail_mode`` "before": call N fails without effect; "after": call N
-    takes effect but its response is lost (connection error).  As Nova,
-    it lists services (a nova-compute one per host in ``compute_hosts``
-    and a nova-conductor on ``ctl1``) and refuses to add any other host.
-    """
-
-    def __init__(self, mock, aggregates, compute_hosts=("c1", "c2", "c3", "c4")):
-        self.aggs = {a["id"]: a for a in aggregates}
-        self.compute_hosts = list(compute_hosts)
-        self.calls = 0
-        self.fail_at = None
-        self.fail_mode = "before"
-        self.drop_host_adds = False
-        mock.get(URL + "/os-aggregates", json=self._guard(self._list))
-        mock.get(URL + "/os-services", json=self._guard(self._services))
-        mock.post(URL + "/os-aggregates", json=self._guard(self._create))
-        mock.post(
-            re.compile(URL + r"/os-aggregates/\d+/action"),
-            json=self._guard(self._action),
-        )
-        mock.delete(
-            re.compile(URL + r"/os-aggregates/\d+"), json=self._guard(self._delete)
-        )
-
-    def state(self):
-        """{name: (hosts, metadata)}: what the tests compare."""
-        return {
-            a["name"]: (sorted(a["hosts"]), dict(a["metadata"]))
-            for a in self.aggs.values()
-        }
-
-    def _guard(self, handler):
-        def reply(request, context):
-            self.calls += 1
-            failing = self.calls == self.fail_at
-            if failing and self.fail_mode == "before":
-                raise requests.exceptions.ConnectionError("injected before")
-            body = handler(request, context)
-            if failing:
-                raise requests.exceptions.ConnectionError("injected after")
-            return body
-
-        return reply
-
-    @staticmethod
-    def _agg_id(request):
-        return int(request.path.split("/")[3])
-
-    def _list(self, request, context):
-        return {"aggregates": copy.deepcopy(list(self.aggs.values()))}
-
-    def _services(self, request, context):
-        services = [
-            {
-                "id": i,
-                "binary": "nova-compute",
-                "host": h,
-                "zone": "nova",
-                "status": "enabled",
-                "state": "up",
-            }
-            for i, h in enumerate(self.compute_hosts, 1)
-        ]
-        services.append(
-            {
-                "id": 0,
-                "binary": "nova-conductor",
-                "host": "ctl1",
-                "zone": "internal",
-                "status": "enabled",
-                "state": "up",
-            }
-        )
-        binary = request.qs.get("binary")
-        return {
-            "services": [s for s in services if not binary or s["binary"] in binary]
-        }
-
-    def _create(self, request, context):
-        name = request.json()["aggregate"]["name"]
-        if any(a["name"] == name for a in self.aggs.values()):
-            context.status_code = 409
-            return {"conflictingRequest": {"message": "exists", "code": 409}}
-        new_id = max(self.aggs, default=0) + 1
-        self.aggs[new_id] = {
-            "id": new_id,
-            "name": name,
-            "uuid": "u%d" % new_id,
-            "hosts": [],
-            "metadata": {},
-            "availability_zone": None,
-        }
-        # as Nova: the create response has no hosts or metadata
-        return {
-            "aggregate": {
-                k: v
-                for k, v in self.aggs[new_id].items()
-                if k not in ("hosts", "metadata")
-            }
-        }
-
-    def _action(self, request, context):
-        a = self.aggs[self._agg_id(request)]
-        body = request.json()
-        if "add_host" in body:
-            host = body["add_host"]["host"]
-            if host not in self.compute_hosts:  # as Nova: ComputeHostNotFound
-                context.status_code = 404
-                return {
-                    "itemNotFound": {
-                        "code": 404,
-                        "message": "Compute host %s could not be found." % host,
-                    }
-                }
-            if host in a["hosts"]:  # as Nova: AggregateHostExists
-                context.status_code = 409
-                return {
-                    "conflictingRequest": {
-                        "code": 409,
-                        "message": "host %s already in aggregate" % host,
-                    }
-                }
-            if not self.drop_host_adds:
-                a["hosts"].append(host)
-        elif "remove_host" in body:
-            host = body["remove_host"]["host"]
-            if host not in a["hosts"]:  # as Nova: AggregateHostNotFound
-                context.status_code = 404
-                return {
-                    "itemNotFound": {
-                        "code": 404,
-                        "message": "Cannot remove host %s" % host,
-                    }
-                }
-            a["hosts"].remove(host)
-        else:
-            for k, v in body["set_metadata"]["metadata"].items():
-                if v is None:
-                    a["metadata"].pop(k, None)
-                else:
-                    a["metadata"][k] = v
-        return {"aggregate": copy.deepcopy(a)}
-
-    def _delete(self, request, context):
-        a = self.aggs[self._agg_id(request)]
-        if a["hosts"]:  # as Nova: InvalidAggregateAction
-            context.status_code = 400
-            return {
-                "badRequest": {"code": 400, "message": "Host aggregate is not empty"}
-            }
-        del self.aggs[self._agg_id(request)]
-        context.status_code = 200
-        return {}
+from tests.unit.fakes import A100, NIC, T4, URL, FakeNova
 
 
 class _KeepHosts(list):
@@ -232,7 +67,7 @@ class ApplyTest(unittest.TestCase):
         self.journal = os.path.join(tmp.name, "migrate.journal")
         self.src = source(a100=A100, t4=T4, nic=NIC)
         # auto-style targets: one new aggregate with hosts, plus mapped ones
-        self.targets = plan.Targets(
+        self.targets = target_choice.Targets(
             {"a100": ["gpu", "pci-flavor-a100"], "t4": ["gpu"], "nic": ["nic"]},
             {"pci-flavor-a100": ["c1", "c2"]},
         )
@@ -306,20 +141,20 @@ class ApplyTest(unittest.TestCase):
         sets = {i["aggregate"]: i["keys"] for i in intents if i["op"] == "set_metadata"}
         self.assertEqual({"old": NIC, "new": T4}, sets["gpu"]["pci_flavor:t4"])
         self.assertEqual({"old": None, "new": A100}, sets["gpu"]["pci_flavor:a100"])
-        dry = apply.undo(self.admin, self.journal, dry_run=True)
+        dry = undo.undo(self.admin, self.journal, dry_run=True)
         self.assertNotEqual([], dry.applied)
         self.assertNotEqual(initial, self.nova.state())
-        undone = apply.undo(self.admin, self.journal)
+        undone = undo.undo(self.admin, self.journal)
         self.assertTrue(undone.ok, undone)
         self.assertEqual(initial, self.nova.state())
         # a second undo has nothing left to do
-        self.assertEqual([], apply.undo(self.admin, self.journal).applied)
+        self.assertEqual([], undo.undo(self.admin, self.journal).applied)
 
     def test_undo_leaves_keys_changed_since_alone(self):
         initial = self.nova.state()
         self.run_migrate()
         self.nova.aggs[2]["metadata"]["pci_flavor:nic"] = T4
-        report = apply.undo(self.admin, self.journal)
+        report = undo.undo(self.admin, self.journal)
         self.assertFalse(report.ok)
         self.assertIn(
             "aggregate 'nic', key 'pci_flavor:nic': now holds %s" % T4,
@@ -366,7 +201,7 @@ class ApplyTest(unittest.TestCase):
                     self.assertEqual(clean, self.nova.state())
                     self.assertEqual(0, self.run_migrate().plan.change_count)
                     if os.path.exists(self.journal):
-                        undone = apply.undo(self.admin, self.journal)
+                        undone = undo.undo(self.admin, self.journal)
                         self.assertTrue(undone.ok, undone)
                     self.assertEqual(initial, self.nova.state())
 
@@ -376,7 +211,7 @@ class ApplyTest(unittest.TestCase):
         initial = self.nova.state()
         self.assertTrue(self.run_migrate(replace=True).ok)
         before_undo = self.nova.calls
-        self.assertTrue(apply.undo(self.admin, self.journal).ok)
+        self.assertTrue(undo.undo(self.admin, self.journal).ok)
         undo_calls = self.nova.calls - before_undo
         # list, 3 restores, 2 removes, delete, read-back list
         self.assertEqual(8, undo_calls)
@@ -391,7 +226,7 @@ class ApplyTest(unittest.TestCase):
                     self.nova.fail_at = self.nova.calls + n
                     self.nova.fail_mode = mode
                     try:
-                        first = apply.undo(self.admin, self.journal)
+                        first = undo.undo(self.admin, self.journal)
                         self.assertFalse(first.ok)
                         if n == undo_calls:  # the read-back list failed
                             self.assertIn("read-back failed", first.mismatches[0])
@@ -400,10 +235,10 @@ class ApplyTest(unittest.TestCase):
                     except errors.AdminError:
                         self.assertEqual(1, n)  # the initial list failed
                     self.nova.fail_at = None
-                    again = apply.undo(self.admin, self.journal)
+                    again = undo.undo(self.admin, self.journal)
                     self.assertTrue(again.ok, again)
                     self.assertEqual(initial, self.nova.state())
-                    self.assertEqual([], apply.undo(self.admin, self.journal).applied)
+                    self.assertEqual([], undo.undo(self.admin, self.journal).applied)
 
     def test_undo_after_interrupted_run_without_rerun_restores_exactly(self):
         self.nova.aggs[1]["metadata"]["pci_flavor:t4"] = NIC
@@ -420,7 +255,7 @@ class ApplyTest(unittest.TestCase):
                     self.nova.fail_at, self.nova.fail_mode = n, mode
                     self.assertFalse(self.run_migrate(replace=True).ok)
                     self.nova.fail_at = None
-                    undone = apply.undo(self.admin, self.journal)
+                    undone = undo.undo(self.admin, self.journal)
                     self.assertTrue(undone.ok, undone)
                     self.assertEqual(initial, self.nova.state())
 
@@ -462,7 +297,7 @@ class ApplyTest(unittest.TestCase):
             self.requests(),
         )
         self.mock.reset_mock()
-        self.assertTrue(apply.undo(self.admin, self.journal).ok)
+        self.assertTrue(undo.undo(self.admin, self.journal).ok)
         # 1 list, restore 3 aggregates, remove 2 hosts, delete 1 aggregate,
         # 1 read-back list
         self.assertEqual(
@@ -502,7 +337,7 @@ class ApplyTest(unittest.TestCase):
                 hosts["new-%d" % i] = ["h%d" % (3 * i + j) for j in range(3)]
             else:
                 mapping[name] = ["old-%d" % i]
-        self.targets = plan.Targets(mapping, hosts)
+        self.targets = target_choice.Targets(mapping, hosts)
         report = self.run_migrate()
         self.assertTrue(report.ok, report)
         self.assertEqual(50 + 150 + 60, len(report.applied))
@@ -521,7 +356,7 @@ class ApplyTest(unittest.TestCase):
         self.assertEqual(0, self.run_migrate().plan.change_count)
         self.assertEqual([("GET", "list")] * 2, self.requests())
         self.mock.reset_mock()
-        self.assertTrue(apply.undo(self.admin, self.journal).ok)
+        self.assertTrue(undo.undo(self.admin, self.journal).ok)
         self.assertEqual(
             {
                 ("GET", "list"): 2,
@@ -539,7 +374,7 @@ class ApplyTest(unittest.TestCase):
         new = next(a for a in self.nova.aggs.values() if a["name"] == "pci-flavor-a100")
         new["hosts"].append("c9")
         for dry_run in (True, False):
-            report = apply.undo(self.admin, self.journal, dry_run=dry_run)
+            report = undo.undo(self.admin, self.journal, dry_run=dry_run)
             self.assertFalse(report.ok)
             self.assertEqual(1, len(report.problems), report.problems)
             self.assertIn(
@@ -565,7 +400,7 @@ class ApplyTest(unittest.TestCase):
             "metadata": {},
             "availability_zone": None,
         }
-        report = apply.undo(self.admin, self.journal)
+        report = undo.undo(self.admin, self.journal)
         self.assertFalse(report.ok)
         self.assertIn(
             "aggregate 'pci-flavor-a100' has id 99, but the "
@@ -583,7 +418,7 @@ class ApplyTest(unittest.TestCase):
         self.assertEqual(["c3", "c4"], self.nova.state()["nic"][0])
         # Nova answers remove_host with 200 but keeps the host
         self.nova.aggs[2]["hosts"] = _KeepHosts(self.nova.aggs[2]["hosts"])
-        report = apply.undo(self.admin, self.journal)
+        report = undo.undo(self.admin, self.journal)
         self.assertFalse(report.ok)
         self.assertIsNone(report.error)
         self.assertEqual(
@@ -592,7 +427,7 @@ class ApplyTest(unittest.TestCase):
         self.assertNotIn("undo", [r["event"] for r in journal.read(self.journal)])
         # once Nova behaves, the same undo finishes and is marked done
         self.nova.aggs[2]["hosts"] = list(self.nova.aggs[2]["hosts"])
-        again = apply.undo(self.admin, self.journal)
+        again = undo.undo(self.admin, self.journal)
         self.assertTrue(again.ok, again)
         self.assertEqual(initial, self.nova.state())
         self.assertEqual("undo", list(journal.read(self.journal))[-1]["event"])
@@ -647,7 +482,7 @@ class ApplyTest(unittest.TestCase):
         self.assertEqual([], self.posts())
 
     def test_no_host_to_add_makes_no_compute_host_list(self):
-        self.targets = plan.Targets(
+        self.targets = target_choice.Targets(
             {"t4": ["gpu"], "nic": ["nic"]}, {"gpu": ["c1"]}
         )  # c1 is there already
         report = self.run_migrate(dry_run=True)
@@ -709,14 +544,14 @@ class ApplyTest(unittest.TestCase):
         self.assertIn("Stopped after 2 write(s)", report.error)
         self.assertEqual(2, len(report.applied), report.applied)
         # every write made has its intent on disk: undo restores exactly
-        self.assertTrue(apply.undo(self.admin, self.journal).ok)
+        self.assertTrue(undo.undo(self.admin, self.journal).ok)
         self.assertEqual(initial, self.nova.state())
 
     def test_torn_last_journal_line_is_ignored(self):
         self.run_migrate()
         with open(self.journal, "a") as fh:
             fh.write('{"event": "intent", "op"')
-        self.assertTrue(apply.undo(self.admin, self.journal).ok)
+        self.assertTrue(undo.undo(self.admin, self.journal).ok)
         records = list(journal.read(self.journal))  # torn line was cut
         self.assertEqual("undo", records[-1]["event"])
         with open(self.journal, "a") as fh:

@@ -14,7 +14,8 @@ from keystoneauth1 import session as ks_session
 
 from aggregate_pci.admin import client
 from aggregate_pci.cli import shell
-from tests.unit.test_migrate_apply import URL, FakeNova, initial_aggregates
+from tests.unit.fakes import URL, FakeNova
+from tests.unit.test_migrate_apply import initial_aggregates
 from tests.unit.test_migrate_sources import A100, make_db
 
 A100_CANONICAL = '{"product_id":"20b5","vendor_id":"10de"}'

@@ -16,8 +16,9 @@ from keystoneauth1 import session as ks_session
 
 from aggregate_pci.admin import client
 from aggregate_pci.cli import shell
-from aggregate_pci.migrate import apply, journal, plan
-from tests.unit.test_migrate_apply import URL, FakeNova, initial_aggregates, source
+from aggregate_pci.migrate import apply, journal, target_choice, undo
+from tests.unit.fakes import URL, FakeNova
+from tests.unit.test_migrate_apply import initial_aggregates, source
 from tests.unit.test_migrate_sources import A100, make_db
 
 #: Nova's default [oslo_middleware] max_request_body_size.
@@ -78,7 +79,7 @@ class MigrateTest(unittest.TestCase):
                 nova = LimitedNova(self.mock, initial_aggregates())
                 values = many_flavors(n, long_values)
                 src = source(**values)
-                targets = plan.Targets({name: ["nic"] for name in values})
+                targets = target_choice.Targets({name: ["nic"] for name in values})
                 path = self.journal + str(n)
                 dry = apply.migrate(self.admin, src, targets, path, dry_run=True)
                 lines = dry.plan.lines()
@@ -95,7 +96,7 @@ class MigrateTest(unittest.TestCase):
                 self.assertEqual(n, len(nova.state()["nic"][1]))
                 intents = journal.pending_intents(path)
                 self.assertEqual(len(nova.bodies), len(intents))
-                self.assertTrue(apply.undo(self.admin, path).ok)
+                self.assertTrue(undo.undo(self.admin, path).ok)
                 self.assertEqual({}, nova.state()["nic"][1])
 
 

@@ -65,9 +65,9 @@ def run_process(*argv):
 
 
 def sources_env():
-    from aggregate_pci.cli import migrate
+    from aggregate_pci.cli import migrate_inputs
 
-    return migrate.DB_URL_ENV
+    return migrate_inputs.DB_URL_ENV
 
 
 class NovaTimeoutTest(unittest.TestCase):

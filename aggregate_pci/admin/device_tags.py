@@ -1,0 +1,98 @@
+"""The tags a compute gives its PCI devices, as Nova gives them: from its
+``[pci] device_spec`` (read with Nova's option, matched with Nova's
+whitelist code) or from the free pool at the device's address.
+
+Used by ``nova_db`` (imports Nova lazily, as it does).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from aggregate_pci.admin.errors import AdminError
+
+#: Pool keys that are not tags (counts, ids, placement).
+NOT_TAGS = (
+    "count",
+    "numa_node",
+    "vendor_id",
+    "product_id",
+    "dev_type",
+    "address",
+    "rp_uuid",
+)
+
+
+def spec_tags(
+    compute_conf: str | None = None,
+) -> Callable[[Any], dict[str, str]]:
+    """Tags of a device from the ``[pci] device_spec`` of a compute's
+    nova.conf (read with Nova's own option, matched with Nova's whitelist
+    code, as that compute does), else from the loaded nova.conf, if any."""
+    import nova.conf
+    from nova.pci import whitelist
+
+    if compute_conf is not None:
+        specs = read_device_spec(compute_conf)
+        try:
+            wl = whitelist.Whitelist(specs)
+        except Exception as exc:
+            raise AdminError(
+                "compute nova.conf %r: [pci] device_spec is invalid: %s"
+                % (compute_conf, exc)
+            ) from None
+    else:
+        try:
+            wl = whitelist.Whitelist(nova.conf.CONF.pci.device_spec)
+        except Exception:  # a controller's nova.conf may carry no usable spec
+            return lambda dev: {}
+
+    def tags(dev: Any) -> dict[str, str]:
+        spec = wl.get_devspec(dev)
+        if spec is None:
+            return {}
+        return {
+            k: v
+            for k, v in spec.get_tags().items()
+            if k not in ("resource_class", "traits") and isinstance(v, str)
+        }
+
+    return tags
+
+
+def read_device_spec(path: str) -> Any:
+    """``[pci] device_spec`` of one nova.conf, with Nova's option definition
+    (deprecated names included), without touching the loaded configuration."""
+    from nova.conf import pci as pci_conf
+    from oslo_config import cfg
+
+    conf = cfg.ConfigOpts()
+    conf.register_opts(pci_conf.pci_opts, group="pci")
+    try:
+        conf([], project="nova", default_config_files=[path], default_config_dirs=[])
+        return conf.pci.device_spec
+    except (cfg.Error, OSError) as exc:
+        raise AdminError("cannot read compute nova.conf %r: %s" % (path, exc)) from None
+
+
+def used_pool(
+    dev: Any, free: list[dict[str, Any]], spec_tags: Callable[[Any], dict[str, str]]
+) -> dict[str, Any]:
+    """A one-device pool for a used device, with the tags of the free pool at
+    the same address (Nova keeps one pool per device or parent PF), else the
+    tags the loaded ``[pci] device_spec`` gives it."""
+    address = dev.parent_addr or dev.address
+    pool: dict[str, Any] = {
+        "vendor_id": dev.vendor_id,
+        "product_id": dev.product_id,
+        "dev_type": dev.dev_type,
+        "numa_node": dev.numa_node,
+        "address": address,
+        "count": 1,
+    }
+    same = [p for p in free if p.get("address") == address]
+    if same:
+        pool.update({k: v for k, v in same[0].items() if k not in NOT_TAGS})
+    else:
+        pool.update(spec_tags(dev))
+    return pool
