@@ -30,6 +30,8 @@ def scenario(cloud):
         "aggregate add host agg-c2 compute2",
         "flavor create --vcpus 1 --ram 64 --disk 0 "
         "--property pci_passthrough:alias=a100:1 gpu.a100",
+        "flavor create --vcpus 1 --ram 64 --disk 0 "
+        "--property pci_passthrough:alias=t4:1 gpu.t4",
     ])
     aggs = {a["Name"]: a for a in cloud.osc_json("aggregate", "list", "--long")}
     assert set(aggs) >= {"agg-c1", "agg-c2"}, aggs
@@ -40,12 +42,12 @@ def scenario(cloud):
     if state["servers"]:
         cmds.append("server delete --wait " + " ".join(state["servers"]))
     cmds += ["aggregate remove host agg-c1 compute1", "aggregate remove host agg-c2 compute2",
-             "aggregate delete agg-c1 agg-c2", "flavor delete gpu.a100"]
+             "aggregate delete agg-c1 agg-c2", "flavor delete gpu.a100 gpu.t4"]
     cloud.batch(cmds)
 
 
-def boot(cloud, name, expect_ok=True):
-    proc = cloud.osc("server", "create", "--flavor", "gpu.a100", "--image", cloud.image,
+def boot(cloud, name, expect_ok=True, flavor="gpu.a100"):
+    proc = cloud.osc("server", "create", "--flavor", flavor, "--image", cloud.image,
                      "--nic", "none", "--wait", name, "-f", "json", check=False, timeout=300)
     if expect_ok:
         assert proc.returncode == 0, proc.stderr
@@ -140,3 +142,44 @@ def test_capacity_from_the_cells_database(cloud, scenario):
     assert rows[("a100", "total", "*")] == (3, 3, 0), rows
     assert rows[("a100", "host", "compute1")] == (2, 2, 0), rows
     assert rows[("a100", "host", "compute2")] == (1, 1, 0), rows
+
+
+LEGACY_TABLE = """
+DROP TABLE IF EXISTS pci_legacy.pci_flavors;
+CREATE TABLE pci_legacy.pci_flavors (
+    id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    name VARCHAR(255) COLLATE utf8mb4_bin UNIQUE,
+    description TEXT, spec TEXT, created_at DATETIME, updated_at DATETIME,
+    deleted INT NOT NULL DEFAULT 0) DEFAULT CHARSET=utf8mb4;
+INSERT INTO pci_legacy.pci_flavors (name, description, spec, deleted) VALUES
+ ('t4', 'inference', '{"vendor_id":"10de","product_id":"1eb8","device_type":"type-PCI"}', 0),
+ ('k80', 'retired', '{"vendor_id":"10de","product_id":"102d"}', 1);
+"""
+
+
+def test_migrate_from_mariadb_table_and_undo(cloud, scenario, tmp_path):
+    cloud.sql(LEGACY_TABLE)
+    checksum = cloud.sql("CHECKSUM TABLE pci_legacy.pci_flavors")
+    # root over the server's socket: no password in argv.
+    url = "mysql+pymysql://root@localhost/pci_legacy?unix_socket=%s" % (
+        cloud.root / "mariadb" / "sock")
+    journal = tmp_path / "migrate.journal"
+    proc = cloud.osc("pci", "flavor", "migrate", "--db-url", url, "--auto-aggregates",
+                     "--config-file", cloud.nova_admin_conf, "--journal", journal,
+                     check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    agg = cloud.osc_json("aggregate", "show", "pci-flavor-t4")
+    assert agg["hosts"] == ["compute2"], agg
+    assert json.loads(agg["properties"]["pci_flavor:t4"]) == {
+        "device_type": "type-PCI", "product_id": "1eb8", "vendor_id": "10de"}
+    # The migrated flavor schedules: the T4 server goes to compute2's T4.
+    srv = boot(cloud, "vm-t4", flavor="gpu.t4")
+    scenario["servers"].append("vm-t4")
+    assert srv["OS-EXT-SRV-ATTR:host"] == "compute2", srv
+    assert cloud.devices_of(srv["id"]) == [("compute2", "0000:83:00.0")]
+    # Undo: the aggregate the migration created (and filled) is gone again.
+    proc = cloud.osc("pci", "flavor", "migrate", "--undo", journal, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    names = [a["Name"] for a in cloud.osc_json("aggregate", "list")]
+    assert "pci-flavor-t4" not in names, names
+    assert cloud.sql("CHECKSUM TABLE pci_legacy.pci_flavors") == checksum
