@@ -33,6 +33,12 @@ class AggregatePciApp(shell.OpenStackShell):
             version=getattr(aggregate_pci, "__version__", "0"),
             command_manager=commandmanager.CommandManager(COMMAND_GROUP),
             stdout=stdout, stderr=stderr, deferred_help=True)
+        # osc-lib < 3.1 (OpenStack 2024.1) does not pass the streams on to
+        # cliff, which then writes to sys.stdout/sys.stderr.
+        if stdout is not None and self.stdout is sys.stdout:
+            self.stdout = stdout
+        if stderr is not None and self.stderr is sys.stderr:
+            self.stderr = stderr
         self.admin_factory = admin_factory
         self.nova_context = nova_context
 
@@ -42,7 +48,11 @@ class AggregatePciApp(shell.OpenStackShell):
         """osc-lib's global options plus every keystoneauth1 plugin's
         ``--os-*`` options (``--os-auth-url``, ``--os-username``,
         ``--os-token``...), as ``openstack`` has them."""
-        parser = super().build_option_parser(description, version, argparse_kwargs)
+        # osc-lib < 3.1 (OpenStack 2024.1) takes no argparse_kwargs.
+        if argparse_kwargs is None:
+            parser = super().build_option_parser(description, version)
+        else:
+            parser = super().build_option_parser(description, version, argparse_kwargs)
         return auth.build_auth_plugins_option_parser(parser)
 
     def _final_defaults(self) -> None:

@@ -102,7 +102,9 @@ def read_table(url: str) -> model.SourceData:
     """Read the live rows of ``pci_flavors`` at ``url``; never writes."""
     description = "table %s at %s" % (TABLE, _describe(url))
     try:
-        engine = sa.create_engine(url, **_sqlite_file_options(url))
+        # future=True: 2.0-style connections (rollback()) on SQLAlchemy 1.4
+        # too (OpenStack 2024.1); 2.x accepts it as its only mode.
+        engine = sa.create_engine(url, future=True, **_sqlite_file_options(url))
     except (sa.exc.ArgumentError, ImportError) as exc:
         raise SourceError("cannot use --db-url %s: %s"
                           % (_describe(url), exc)) from None
