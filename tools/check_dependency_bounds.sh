@@ -24,8 +24,9 @@ for rel in "$@"; do
     [ -f "$uc" ] || { echo "no upper-constraints file for $rel in $uc_dir" >&2; exit 2; }
     tmp=$(mktemp -d)
     ucf=$tmp/uc.txt
-    # 2026.2's master file pins keystoneauth1 5.15.0, below Nova 34's minimum.
-    if [ "$rel" = 2026.2 ]; then grep -v '^keystoneauth1===' "$uc" >"$ucf"; else cp "$uc" "$ucf"; fi
+    # 2026.2's master file pins keystoneauth1 5.15.0 and oslo.versionedobjects
+    # 3.11.0, below Nova 34's minimums (>= 5.16, >= 3.12.0).
+    if [ "$rel" = 2026.2 ]; then grep -vE '^(keystoneauth1|oslo.versionedobjects)===' "$uc" >"$ucf"; else cp "$uc" "$ucf"; fi
     python3 -m venv "$tmp/venv"
     pip=("$tmp/venv/bin/python" -m pip --disable-pip-version-check -q)
     "${pip[@]}" install -c "$ucf" "setuptools<81" "nova==${NOVA[$rel]}" \

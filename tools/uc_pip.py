@@ -8,8 +8,9 @@ clone (``RELEASE.txt`` or ``RELEASE-master.txt``), or in the directory named by
 ``AGGREGATE_PCI_UPPER_CONSTRAINTS``.  A missing file is an error, never a
 silent unconstrained install.  ``UC_DROP`` (comma-separated project names)
 removes those pins, for a release whose own services need a newer library
-than its constraints file says (2026.2: Nova 34 needs keystoneauth1 >= 5.16,
-the master file of August 2026 pins 5.15.0).
+than its constraints file says (2026.2: Nova 34 needs keystoneauth1 >= 5.16
+and oslo.versionedobjects >= 3.12.0, the master file of August 2026 pins
+5.15.0 and 3.11.0).
 """
 
 import os
