@@ -52,7 +52,11 @@ def main(argv):
         tmp.close()
         path = pathlib.Path(tmp.name)
     cmd = [sys.executable, "-m", "pip", "install", "-c", str(path)] + args
-    return subprocess.call(cmd)
+    try:
+        return subprocess.call(cmd)
+    finally:
+        if drop:
+            path.unlink()
 
 
 if __name__ == "__main__":
