@@ -79,6 +79,12 @@ class AggregatePciApp(shell.OpenStackShell):
             stderr=stderr,
             deferred_help=True,
         )
+        # osc-lib < 3.1 (OpenStack 2024.1) does not pass the streams on to
+        # cliff, which then writes to sys.stdout/sys.stderr.
+        if stdout is not None and self.stdout is sys.stdout:
+            self.stdout = stdout
+        if stderr is not None and self.stderr is sys.stderr:
+            self.stderr = stderr
         self.admin_factory = admin_factory
         self.nova_context = nova_context
 
@@ -96,7 +102,11 @@ class AggregatePciApp(shell.OpenStackShell):
             usage="aggregate-pci [global options] COMMAND [command options]\n"
             "       aggregate-pci help [COMMAND]",
         )
-        parser = super().build_option_parser(description, version, argparse_kwargs)
+        try:
+            parser = super().build_option_parser(description, version, argparse_kwargs)
+        except TypeError:
+            # osc-lib < 3.1 (OpenStack 2024.1) takes no argparse_kwargs.
+            parser = super().build_option_parser(description, version)
         parser.add_argument(
             "--timeout",
             metavar="SECONDS",

@@ -160,8 +160,11 @@ def read_table(url: str, timeout: float | None = None) -> model.SourceData:
     parsed = _parse_url(url)
     timeout = DEFAULT_TIMEOUT if timeout is None else timeout
     try:
+        # future=True: 2.0-style connections (rollback()) on SQLAlchemy 1.4
+        # too (OpenStack 2024.1); 2.x accepts it as its only mode.
         engine = sa.create_engine(
             parsed,
+            future=True,
             poolclass=sa.pool.NullPool,
             **_sqlite_file_options(url),
             **_timeout_options(parsed, timeout),
