@@ -81,9 +81,9 @@ class AggregatePciApp(shell.OpenStackShell):
         )
         # osc-lib < 3.1 (OpenStack 2024.1) does not pass the streams on to
         # cliff, which then writes to sys.stdout/sys.stderr.
-        if stdout is not None and self.stdout is sys.stdout:
+        if stdout is not None and getattr(self, "stdout", None) is sys.stdout:
             self.stdout = stdout
-        if stderr is not None and self.stderr is sys.stderr:
+        if stderr is not None and getattr(self, "stderr", None) is sys.stderr:
             self.stderr = stderr
         self.admin_factory = admin_factory
         self.nova_context = nova_context
