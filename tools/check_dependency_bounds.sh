@@ -63,7 +63,7 @@ print("CHANGED " + " ".join(changed) if changed else "OK adds: " + (" ".join(add
     "${pip[@]}" freeze --exclude-editable | grep -v '^aggregate-pci' | sort >"$tmp/after"
     # Packages Nova's venv already had must keep their versions; new ones
     # (python-novaclient: Nova does not use it) are additions.
-    join -t= -j1 <(sed 's/==/=/' "$tmp/before" | sort) <(sed 's/==/=/' "$tmp/after" | sort) \
+    join -t= -j1 <(sed 's/==/=/' "$tmp/before" | sort -t= -k1,1) <(sed 's/==/=/' "$tmp/after" | sort -t= -k1,1) \
         | awk -F= '$2 != $3' >"$tmp/changed"
     if [ ! -s "$tmp/changed" ]; then
         echo "$rel: installed: none of the $(wc -l <"$tmp/before") packages of Nova's venv changed version; added: $(comm -13 "$tmp/before" "$tmp/after" | tr '\n' ' ')"
