@@ -154,9 +154,9 @@ class AggregatePciTestBase(base.ServersTestBase):
 
 
 def write_nova_conf(test):
-    """A nova.conf pointing at file copies of the harness's API and cell1
-    databases (the harness's may be in-memory SQLite, which another
-    process cannot open), with the cell mapping rewritten to the copy."""
+    """A nova.conf pointing at file copies of the harness's API, cell0 and
+    cell1 databases (the harness's may be in-memory SQLite, which another
+    process cannot open), with the cell mappings rewritten to the copies."""
     from nova import context as nova_context
     from nova.db.api import api as api_db
     from nova.db.main import api as main_db
@@ -174,13 +174,18 @@ def write_nova_conf(test):
         return path
 
     api_path = copy(api_db.get_engine(), "api.sqlite")
-    with nova_context.target_cell(test.ctxt, test.cell_mappings["cell1"]) as cctxt:
-        cell_path = copy(main_db.get_engine(context=cctxt), "cell1.sqlite")
+    paths = {}
+    # cell0 too: it holds the servers that got "No valid host".
+    for name in ("cell0", "cell1"):
+        with nova_context.target_cell(test.ctxt, test.cell_mappings[name]) as cctxt:
+            paths[name] = copy(main_db.get_engine(context=cctxt), name + ".sqlite")
+    cell_path = paths["cell1"]
     with contextlib.closing(sqlite3.connect(api_path)) as db, db:
-        db.execute(
-            "UPDATE cell_mappings SET database_connection = ? WHERE name = 'cell1'",
-            ("sqlite:///" + cell_path,),
-        )
+        for name, path in paths.items():
+            db.execute(
+                "UPDATE cell_mappings SET database_connection = ? WHERE name = ?",
+                ("sqlite:///" + path, name),
+            )
     conf = os.path.join(tmp, "nova.conf")
     with open(conf, "w") as f:
         f.write(

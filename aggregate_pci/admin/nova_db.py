@@ -340,3 +340,41 @@ def explain_inputs(ctxt: Any, alias_spec: str) -> tuple[list[Any], dict, Any, bo
         nova_filter,
         bool(cfg.CONF.aggregate_pci.reject_unmanaged_requests),
     )
+
+
+def server_request(ctxt: Any, server_id: str) -> tuple[str, str]:
+    """The ``pci_passthrough:alias`` of a server's Nova flavor (as the
+    server holds it, in whichever cell: cell0 for one that got "No valid
+    host") and one line describing the server's state and fault."""
+    from nova import context as nova_context
+    from nova import exception as nova_exc
+    from nova import objects
+
+    objects.register_all()
+    ctxt = ctxt or nova_context.get_admin_context()
+    try:
+        mapping = objects.InstanceMapping.get_by_instance_uuid(ctxt, server_id)
+    except nova_exc.InstanceMappingNotFound:
+        raise AdminError(
+            "server %r not found in Nova's API database: give the server's ID "
+            "('openstack server list --all-projects' shows them)" % server_id
+        ) from None
+    if mapping.cell_mapping is None:
+        raise AdminError(
+            "server %r is still being scheduled (no cell yet): explain it "
+            "once it is ACTIVE or in ERROR" % server_id
+        )
+    with nova_context.target_cell(ctxt, mapping.cell_mapping) as cctxt:
+        inst = objects.Instance.get_by_uuid(cctxt, server_id, expected_attrs=["flavor"])
+        latest = objects.InstanceFault.get_latest_for_instance(cctxt, server_id)
+    spec = (inst.flavor.extra_specs or {}).get(SPEC_KEY) or ""
+    fault = latest.message if latest else ""
+    where = inst.host or "no host"
+    line = "server %s: Nova flavor %r, %s, %s%s" % (
+        server_id,
+        inst.flavor.name,
+        inst.vm_state,
+        where,
+        ", fault: %s" % fault if fault else "",
+    )
+    return spec, line

@@ -36,6 +36,13 @@ class Explain(common.HandlesErrors, lister.Lister):
             help="a Nova flavor (name or ID): its pci_passthrough:alias",
         )
         what.add_argument(
+            "--server",
+            metavar="ID",
+            help="a server (e.g. one in ERROR with 'No valid host'): its Nova "
+            "flavor's pci_passthrough:alias, read from Nova's databases "
+            "(--config-file)",
+        )
+        what.add_argument(
             "--request",
             metavar="NAME:COUNT[,...]",
             help="a pci_passthrough:alias value given literally, e.g. a100:2,t4:1",
@@ -109,6 +116,24 @@ class Explain(common.HandlesErrors, lister.Lister):
         return tuple(columns), rows
 
     def _alias_spec(self, args: argparse.Namespace, inv: Any) -> str:
+        if args.server:
+            if getattr(args, "inventory", None):
+                raise errors.InvalidInput(
+                    "--server reads the server from Nova's databases: give "
+                    "--config-file NOVA_CONF, not --inventory"
+                )
+            from aggregate_pci.admin import nova_db
+
+            spec, line = nova_db.server_request(
+                getattr(self.app, "nova_context", None), args.server
+            )
+            self.app.stderr.write("%s\n" % line)
+            if not any(alias.parse_request(spec).values()):
+                raise errors.InvalidInput(
+                    "server %r: its Nova flavor requests no PCI device (no "
+                    "pci_passthrough:alias extra spec)" % args.server
+                )
+            return spec
         if args.request:
             try:  # strictly, as Nova's extra-spec validator
                 capacity.parse_fit_spec(args.request)

@@ -187,6 +187,12 @@ class ExplainTest(support.AggregatePciTestBase):
         )
         failed = self.boot(flavor_id, expected_state="ERROR")
         self.assertIn("No valid host", failed["fault"]["message"])
+        # --server: that server's request, read from Nova's databases
+        rc, server_rows, err = self.explain_rows("--server", failed["id"])
+        self.assertEqual(1, rc, err)
+        self.assertEqual(rows, server_rows)
+        self.assertIn("server %s: Nova flavor 'gpu-a100-2', error" % failed["id"], err)
+        self.assertIn("No valid host was found", err)
         # narrowing
         rc, rows, _ = self.explain_rows("--request", "a100:1", "--host", "compute2")
         self.assertEqual((0, ["compute2"]), (rc, list(rows)))
@@ -202,6 +208,7 @@ class ExplainTest(support.AggregatePciTestBase):
         env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
         runs = []
         for args in (
+            ["--config-file", conf, "--server", failed["id"]],
             ["--config-file", conf, "--nova-flavor", "gpu-a100-2"],
             ["--config-file", conf, "--request", "a100:1"],
             ["--config-file", conf, "--request", "t4-only:1"],
@@ -214,11 +221,16 @@ class ExplainTest(support.AggregatePciTestBase):
                 env=env,
             )
             runs.append((args, proc))
+        server_run = runs.pop(0)[1]
+        self.assertEqual(1, server_run.returncode, server_run.stderr)
+        self.assertIn("No valid host was found", server_run.stderr)
+        self.assertEqual(runs[0][1].stdout, server_run.stdout)
         self.assertEqual(1, runs[0][1].returncode, runs[0][1].stderr)
         self.assertIn("0 hosts can take it now", runs[0][1].stderr)
         self.assertEqual(0, runs[1][1].returncode, runs[1][1].stderr)
         self.assertIn("1 host can take it now", runs[1][1].stderr)
         self.assertIn("claim would fail", runs[2][1].stdout)
+        runs.insert(0, (["--config-file", conf, "--server", failed["id"]], server_run))
         inv = os.path.join(os.path.dirname(conf), "inv.json")
         rc, _, err = self.cli("inventory", "export", "--output", inv)
         self.assertEqual(0, rc, err)
