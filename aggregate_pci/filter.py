@@ -189,6 +189,7 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
                 host_state, spec_obj, memo.setdefault("spec-matches", {})
             ),
             view=view,
+            shared=memo.setdefault("shared", {}),
         )
         if why is not None:
             LOG.debug("host %s rejected: %s", host_state.host, why)

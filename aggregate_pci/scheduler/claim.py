@@ -22,6 +22,7 @@ import functools
 import inspect
 from typing import Any, Callable, Sequence
 
+from aggregate_pci import matching
 from aggregate_pci.scheduler import decision
 
 
@@ -46,10 +47,7 @@ def _copy_stats(stats: Any, memo: dict[Any, bool] | None) -> Any:
     if memo is None or nova_filter is None:
         return sim
     try:
-        sigs = {
-            id(p): frozenset(i for i in p.items() if i[0] not in _UNSIGNED)
-            for p in sim.pools
-        }
+        sigs = {id(p): matching.pool_signature(p) for p in sim.pools}
     except TypeError:  # an unhashable value (e.g. a device list)
         return sim
     sim._filter_pools_for_spec = functools.partial(
@@ -78,10 +76,6 @@ def _memo_filter_for_spec(
     return out
 
 
-#: Pool keys that do not take part in matching a spec.
-_UNSIGNED = frozenset(("count", "devices"))
-
-
 def _apply_one(sim: Any, request: Any, numa_cells: Any) -> None:
     params = _params(type(sim).apply_requests)
     kwargs: dict[str, Any] = {}
@@ -98,16 +92,52 @@ def replay_claim(
     stats: Any,
     requests: Sequence[Any],
     numa_cells: Any = None,
-    memo: dict[Any, bool] | None = None,
+    memo: dict[Any, Any] | None = None,
 ) -> decision.ClaimOutcome:
     """Which pools the claim of ``requests`` takes on a host whose free
-    pools are ``stats`` (a ``PciDeviceStats``, left unchanged).  ``memo``
-    (one dict per scheduling request) shares spec matches between hosts."""
-    from nova import exception
-
+    pools are ``stats`` (a ``PciDeviceStats``, left unchanged); the steps
+    name the host's own pool dicts.  ``memo`` (one dict per scheduling
+    request) shares spec matches between hosts and, without NUMA cells,
+    whole replays between hosts whose pools the claim sees alike (see
+    ``_replay_key``)."""
     if stats is None:
         return decision.ClaimOutcome(failed="the host reports no PCI devices")
+    pools = list(stats.pools)
+    key = None
+    if memo is not None and numa_cells is None:
+        key = _replay_key(stats, pools, requests, memo)
+    if key is not None:
+        hit = memo.get(key[0])  # type: ignore[union-attr]
+        if hit is None:
+            outcome = _replay(stats, pools, requests, numa_cells, memo)
+            hit = memo[key[0]] = _indexed(  # type: ignore[index]
+                outcome, pools, key[1]
+            )
+        steps, failed = hit
+        return decision.ClaimOutcome(
+            tuple(
+                decision.ClaimStep(alias, pools[key[1][i]], took)
+                for alias, i, took in steps
+            ),
+            failed=failed,
+            key=key[0],
+        )
+    return _replay(stats, pools, requests, numa_cells, memo)
+
+
+def _replay(
+    stats: Any,
+    pools: list[Any],
+    requests: Sequence[Any],
+    numa_cells: Any,
+    memo: dict[Any, Any] | None,
+) -> decision.ClaimOutcome:
+    """The replay itself, with Nova's pool logic on a copy of the pools."""
+    from nova import exception
+
     sim = _copy_stats(stats, memo)
+    # The copy's pool at position i is the host's pools[i].
+    own = {id(copy_): pool for copy_, pool in zip(sim.pools, pools, strict=True)}
     steps: list[decision.ClaimStep] = []
     for request in requests:
         before = [(pool, pool["count"]) for pool in sim.pools]
@@ -128,8 +158,90 @@ def replay_claim(
         for pool, count in before:
             took = count - (pool["count"] if id(pool) in left else 0)
             if took > 0:
-                steps.append(decision.ClaimStep(alias, pool, took))
-    return decision.ClaimOutcome(tuple(steps))
+                steps.append(decision.ClaimStep(alias, own[id(pool)], took))
+    return decision.ClaimOutcome(tuple(steps), failed=None)
+
+
+def _replay_key(
+    stats: Any, pools: list[Any], requests: Sequence[Any], memo: dict[Any, Any]
+) -> tuple[Any, tuple[int, ...]] | None:
+    """The key under which this host's replay outcome is shared within one
+    scheduling request, and the positions of the pools it covers; None
+    when the outcome is not shared (then the replay runs).
+
+    Exact without NUMA cells, given Nova's pool logic as it is
+    (``_filter_pools`` and ``_apply_request``):
+
+    * a pool no request's spec matches (Nova's own
+      ``_filter_pools_for_spec``) is dropped by every step and never
+      consumed, so it is left out of the key;
+    * the other pools enter in their order, each by every key except
+      ``count`` (pools are otherwise distinct, else nothing is shared), and
+      by ``min(count, D)``, D the devices all requests ask for: the logic
+      reads counts only in sums compared with a request's count and in
+      taking ``min(need, count)`` from a pool, and a pool with at least D
+      devices keeps at least the remaining need of every later request
+      whichever of the two counts it starts with (it can be emptied only
+      by the last devices of the claim).
+    """
+    nova_filter = getattr(type(stats), "_filter_pools_for_spec", None)
+    if nova_filter is None:
+        return None
+    req_ids = tuple(map(id, requests))
+    try:
+        demand = sum(int(r.count) for r in requests)
+        sigs = [matching.pool_signature(p) for p in pools]
+        counts = [p["count"] for p in pools]
+    except (TypeError, KeyError, ValueError):  # unhashable value, no count
+        return None
+    if len(set(sigs)) != len(sigs):
+        return None
+    keep: list[int] = []
+    parts: list[Any] = []
+    for i, (sig, count) in enumerate(zip(sigs, counts, strict=True)):
+        relevant_key = ("relevant", req_ids, sig)
+        relevant = memo.get(relevant_key)
+        if relevant is None:
+            relevant = memo[relevant_key] = any(
+                _spec_match(nova_filter, stats, memo, r, pools[i], sig)
+                for r in requests
+            )
+        if not relevant:
+            continue
+        if not isinstance(count, int):
+            return None
+        keep.append(i)
+        parts.append((sig, min(count, demand)))
+    return ("replay", type(stats), req_ids, tuple(parts)), tuple(keep)
+
+
+def _spec_match(
+    nova_filter: Callable[..., Any],
+    stats: Any,
+    memo: dict[Any, Any],
+    request: Any,
+    pool: Any,
+    sig: Any,
+) -> bool:
+    """Nova's ``_filter_pools_for_spec`` on one pool, remembered by (request,
+    pool without its count) as ``_memo_filter_for_spec`` does."""
+    key = (id(request), sig)
+    hit = memo.get(key)
+    if hit is None:
+        hit = memo[key] = bool(nova_filter(stats, [pool], request))
+    return hit
+
+
+def _indexed(
+    outcome: decision.ClaimOutcome, pools: list[Any], keep: tuple[int, ...]
+) -> tuple[tuple[tuple[str | None, int, int], ...], str | None]:
+    """``outcome`` with each step's pool given by its position in ``keep``
+    (the pools a shared replay covers), to rebuild it on another host."""
+    where = {id(pools[i]): k for k, i in enumerate(keep)}
+    return (
+        tuple((step.alias, where[id(step.pool)], step.count) for step in outcome.steps),
+        outcome.failed,
+    )
 
 
 def _field(obj: Any, name: str) -> Any:
