@@ -534,5 +534,6 @@ def decide_host(
         key = ("judged", outcome.key, preds)
         if key not in shared:
             shared[key] = judge_claim(outcome, plan, preds)
-        return shared[key]
+        verdict: str | None = shared[key]
+        return verdict
     return None
