@@ -53,7 +53,54 @@ def _copy_stats(stats: Any, memo: dict[Any, bool] | None) -> Any:
     sim._filter_pools_for_spec = functools.partial(
         _memo_filter_for_spec, nova_filter, sim, memo, sigs
     )
+    nova_pools = getattr(type(stats), "_filter_pools", None)
+    if nova_pools is not None and _params(nova_pools) == _FILTER_POOLS_PARAMS:
+        sim._filter_pools = functools.partial(
+            _memo_filter_pools, nova_pools, sim, memo, sigs
+        )
     return sim
+
+
+#: The ``_filter_pools`` signature ``_memo_filter_pools`` knows.
+_FILTER_POOLS_PARAMS = frozenset(("self", "pools", "request", "numa_cells", "rp_uuids"))
+
+
+def _memo_filter_pools(
+    nova_pools: Callable[..., Any],
+    sim: Any,
+    memo: dict[Any, Any],
+    sigs: dict[int, Any],
+    pools: list[Any],
+    request: Any,
+    numa_cells: Any,
+    rp_uuids: Any,
+) -> list[Any] | None:
+    """Nova's ``_filter_pools`` for one claim step, remembered (without
+    NUMA cells) by the request, its Placement ``rp_uuids`` and the pools its
+    spec matches, each by every key but count and by ``min(count,
+    request.count)``: the rest of Nova's filtering sees only those pools,
+    and reads counts only in sums compared with ``request.count``."""
+    if numa_cells:
+        return nova_pools(sim, pools, request, numa_cells, rp_uuids)
+    subset = sim._filter_pools_for_spec(pools, request)
+    try:
+        want = request.count
+        key = (
+            "filter",
+            id(request),
+            tuple(rp_uuids or ()),
+            tuple((sigs[id(p)], min(p["count"], want)) for p in subset),
+        )
+        hit = memo.get(key)
+    except (TypeError, KeyError):  # an odd count or value: no sharing
+        return nova_pools(sim, pools, request, numa_cells, rp_uuids)
+    if hit is None:
+        out = nova_pools(sim, pools, request, numa_cells, rp_uuids)
+        where = {id(p): i for i, p in enumerate(subset)}
+        if out is not None and any(id(p) not in where for p in out):
+            return out
+        hit = memo[key] = () if out is None else (tuple(where[id(p)] for p in out),)
+    return [subset[i] for i in hit[0]] if hit else None
 
 
 def _memo_filter_for_spec(
