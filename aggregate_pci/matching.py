@@ -108,17 +108,34 @@ def pool_signature(pool: Pool) -> frozenset[tuple[str, Any]]:
     return frozenset(items.items())
 
 
+def cached_signature(pool: Pool, cache: dict[int, Any] | None) -> frozenset[Any]:
+    """``pool_signature(pool)``, remembered in ``cache`` by the pool's
+    identity (the pool is kept with it, so the id is not reused): one dict
+    per scheduling request, during which the pools do not change.  Raises
+    TypeError if a value is unhashable."""
+    if cache is None:
+        return pool_signature(pool)
+    hit = cache.get(id(pool))
+    if hit is not None and hit[0] is pool:
+        return hit[1]  # type: ignore[no-any-return]
+    sig = pool_signature(pool)
+    cache[id(pool)] = (pool, sig)
+    return sig
+
+
 def group_supply(
     pools: Iterable[Pool],
     predicates: Sequence[Predicate],
     masks: dict[Any, int] | None = None,
+    signatures: dict[int, Any] | None = None,
 ) -> dict[int, int]:
     """Free devices grouped by the bitmask of predicates they match.
 
     Devices that match no predicate are left out (mask 0 is never a key).
     ``masks``, if given, remembers each pool's mask by ``pool_signature``
     (a dict for these ``predicates`` alone, which must not read ``count``
-    or ``devices``): hosts share device models and slots.
+    or ``devices``): hosts share device models and slots; ``signatures``:
+    see ``cached_signature``.
     """
     supply: dict[int, int] = {}
     for pool in pools:
@@ -128,7 +145,7 @@ def group_supply(
         sig = mask = None
         if masks is not None:
             try:
-                sig = pool_signature(pool)
+                sig = cached_signature(pool, signatures)
                 mask = masks.get(sig)
             except TypeError:  # an unhashable value: no sharing
                 sig = None

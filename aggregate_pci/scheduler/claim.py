@@ -158,16 +158,19 @@ def replay_claim(
         if hit is None:
             outcome = _replay(stats, pools, requests, numa_cells, memo)
             hit = memo[key[0]] = _indexed(  # type: ignore[index]
-                outcome, pools, key[1]
+                outcome,
+                pools,
+                key[1],
+                memo[decision.SIGNATURES],  # type: ignore[index]
             )
-        steps, failed = hit
+        steps, failed, outcome_key = hit
         return decision.ClaimOutcome(
             tuple(
                 decision.ClaimStep(alias, pools[key[1][i]], took)
                 for alias, i, took in steps
             ),
             failed=failed,
-            key=key[0],
+            key=outcome_key,
         )
     return _replay(stats, pools, requests, numa_cells, memo)
 
@@ -237,7 +240,8 @@ def _replay_key(
     req_ids = tuple(map(id, requests))
     try:
         demand = sum(int(r.count) for r in requests)
-        sigs = [matching.pool_signature(p) for p in pools]
+        cache = memo.setdefault(decision.SIGNATURES, {})
+        sigs = [matching.cached_signature(p, cache) for p in pools]
         counts = [p["count"] for p in pools]
     except (TypeError, KeyError, ValueError):  # unhashable value, no count
         return None
@@ -280,15 +284,32 @@ def _spec_match(
 
 
 def _indexed(
-    outcome: decision.ClaimOutcome, pools: list[Any], keep: tuple[int, ...]
-) -> tuple[tuple[tuple[str | None, int, int], ...], str | None]:
+    outcome: decision.ClaimOutcome,
+    pools: list[Any],
+    keep: tuple[int, ...],
+    signatures: dict[int, Any],
+) -> tuple[tuple[tuple[str | None, int, int], ...], str | None, Any]:
     """``outcome`` with each step's pool given by its position in ``keep``
-    (the pools a shared replay covers), to rebuild it on another host."""
+    (the pools a shared replay covers), to rebuild it on another host, and
+    its ``ClaimOutcome.key``: the steps by alias, pool signature and count,
+    and the failure, all ``decision.judge_claim`` reads."""
     where = {id(pools[i]): k for k, i in enumerate(keep)}
-    return (
-        tuple((step.alias, where[id(step.pool)], step.count) for step in outcome.steps),
+    steps = tuple(
+        (step.alias, where[id(step.pool)], step.count) for step in outcome.steps
+    )
+    key = (
+        "steps",
+        tuple(
+            (
+                step.alias,
+                matching.cached_signature(step.pool, signatures),
+                step.count,
+            )
+            for step in outcome.steps
+        ),
         outcome.failed,
     )
+    return steps, outcome.failed, key
 
 
 def _field(obj: Any, name: str) -> Any:

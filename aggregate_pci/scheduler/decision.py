@@ -293,10 +293,11 @@ def explain(
     plan: RequestPlan,
     preds: Sequence[matching.Predicate],
     masks: dict[Any, int] | None = None,
+    signatures: dict[int, Any] | None = None,
 ) -> str | None:
     """None if the plan fits the pools, else why not (one line).
-    ``masks``: see ``matching.group_supply``."""
-    supply = matching.group_supply(pools, preds, masks)
+    ``masks``, ``signatures``: see ``matching.group_supply``."""
+    supply = matching.group_supply(pools, preds, masks, signatures)
     demands = [r.count for r in plan.requests]
     if len(demands) <= matching.HALL_LIMIT:
         bad = matching.hall_violation(supply, demands)
@@ -365,6 +366,11 @@ def candidate_fits(
 # --- the compute's claim (PCI in Placement off) --------------------------------
 
 
+#: Key of the pool signature cache in ``decide_host``'s ``shared`` dict
+#: (``matching.cached_signature``), which the claim replay reads too.
+SIGNATURES = ("signatures",)
+
+
 @dataclasses.dataclass(frozen=True)
 class ClaimStep:
     """Devices one of the instance's PCI requests takes from one pool in
@@ -384,10 +390,11 @@ class ClaimOutcome:
     steps: tuple[ClaimStep, ...] = ()
     #: Set when the claim would fail (Nova raises PciDeviceRequestFailed).
     failed: str | None = None
-    #: Hashable, or None: outcomes with the same key take the same steps
-    #: from pools alike in every key but ``count`` (``claim.replay_claim``
-    #: sets it when it shares a replay between hosts), so one judgement
-    #: serves them all (``decide_host``'s ``shared``).
+    #: Hashable, or None: outcomes with the same key take the same numbers
+    #: of devices for the same aliases from pools alike in every key but
+    #: ``count``, and fail alike (``claim.replay_claim`` sets it when it
+    #: shares a replay between hosts), so one judgement serves them all
+    #: (``decide_host``'s ``shared``).
     key: Any = None
 
 
@@ -507,10 +514,11 @@ def decide_host(
             "with a valid definition of it" % view
         )
     preds = view.preds
-    masks = None
+    masks = signatures = None
     if shared is not None and all(r.predicate_for is None for r in plan.requests):
         masks = shared.setdefault(("masks", preds), {})
-    why = explain(pools, plan, preds, masks)
+        signatures = shared.setdefault(SIGNATURES, {})
+    why = explain(pools, plan, preds, masks, signatures)
     if why is not None:
         return why
     if placement_maps_plan(candidates, plan):
