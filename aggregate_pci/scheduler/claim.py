@@ -53,54 +53,7 @@ def _copy_stats(stats: Any, memo: dict[Any, bool] | None) -> Any:
     sim._filter_pools_for_spec = functools.partial(
         _memo_filter_for_spec, nova_filter, sim, memo, sigs
     )
-    nova_pools = getattr(type(stats), "_filter_pools", None)
-    if nova_pools is not None and _params(nova_pools) == _FILTER_POOLS_PARAMS:
-        sim._filter_pools = functools.partial(
-            _memo_filter_pools, nova_pools, sim, memo, sigs
-        )
     return sim
-
-
-#: The ``_filter_pools`` signature ``_memo_filter_pools`` knows.
-_FILTER_POOLS_PARAMS = frozenset(("self", "pools", "request", "numa_cells", "rp_uuids"))
-
-
-def _memo_filter_pools(
-    nova_pools: Callable[..., Any],
-    sim: Any,
-    memo: dict[Any, Any],
-    sigs: dict[int, Any],
-    pools: list[Any],
-    request: Any,
-    numa_cells: Any,
-    rp_uuids: Any,
-) -> list[Any] | None:
-    """Nova's ``_filter_pools`` for one claim step, remembered (without
-    NUMA cells) by the request, its Placement ``rp_uuids`` and the pools its
-    spec matches, each by every key but count and by ``min(count,
-    request.count)``: the rest of Nova's filtering sees only those pools,
-    and reads counts only in sums compared with ``request.count``."""
-    if numa_cells:
-        return nova_pools(sim, pools, request, numa_cells, rp_uuids)
-    subset = sim._filter_pools_for_spec(pools, request)
-    try:
-        want = request.count
-        key = (
-            "filter",
-            id(request),
-            tuple(rp_uuids or ()),
-            tuple((sigs[id(p)], min(p["count"], want)) for p in subset),
-        )
-        hit = memo.get(key)
-    except (TypeError, KeyError):  # an odd count or value: no sharing
-        return nova_pools(sim, pools, request, numa_cells, rp_uuids)
-    if hit is None:
-        out = nova_pools(sim, pools, request, numa_cells, rp_uuids)
-        where = {id(p): i for i, p in enumerate(subset)}
-        if out is not None and any(id(p) not in where for p in out):
-            return out
-        hit = memo[key] = () if out is None else (tuple(where[id(p)] for p in out),)
-    return [subset[i] for i in hit[0]] if hit else None
 
 
 def _memo_filter_for_spec(
@@ -154,14 +107,12 @@ def replay_claim(
     if memo is not None and numa_cells is None:
         key = _replay_key(stats, pools, requests, memo)
     if key is not None:
-        hit = memo.get(key[0])  # type: ignore[union-attr]
+        assert memo is not None
+        hit = memo.get(key[0])
         if hit is None:
-            outcome = _replay(stats, pools, requests, numa_cells, memo)
-            hit = memo[key[0]] = _indexed(  # type: ignore[index]
-                outcome,
-                pools,
-                key[1],
-                memo[decision.SIGNATURES],  # type: ignore[index]
+            outcome = _replay_steps(stats, pools, key[1], key[2], requests, memo)
+            hit = memo[key[0]] = _indexed(
+                outcome, pools, key[1], memo[decision.SIGNATURES]
             )
         steps, failed, outcome_key = hit
         return decision.ClaimOutcome(
@@ -194,15 +145,7 @@ def _replay(
         try:
             _apply_one(sim, request, numa_cells)
         except exception.PciDeviceRequestFailed:
-            return decision.ClaimOutcome(
-                tuple(steps),
-                failed="no %d device(s) left for request %r (%s)"
-                % (
-                    request.count,
-                    getattr(request, "alias_name", None) or request.request_id,
-                    request.spec,
-                ),
-            )
+            return decision.ClaimOutcome(tuple(steps), failed=_failure(request))
         left = {id(pool) for pool in sim.pools}
         alias = getattr(request, "alias_name", None)
         for pool, count in before:
@@ -214,10 +157,13 @@ def _replay(
 
 def _replay_key(
     stats: Any, pools: list[Any], requests: Sequence[Any], memo: dict[Any, Any]
-) -> tuple[Any, tuple[int, ...]] | None:
+) -> tuple[Any, tuple[int, ...], list[Any]] | None:
     """The key under which this host's replay outcome is shared within one
-    scheduling request, and the positions of the pools it covers; None
-    when the outcome is not shared (then the replay runs).
+    scheduling request, the positions of the pools it covers and every
+    pool's signature; None when the outcome is not shared (then the plain
+    replay runs: pools alike but for their count, a count that is not a
+    positive int, or a request naming Placement ``rp_uuids`` in its spec,
+    whose path reads every pool).
 
     Exact without NUMA cells, given Nova's pool logic as it is
     (``_filter_pools`` and ``_apply_request``):
@@ -238,6 +184,8 @@ def _replay_key(
     if nova_filter is None:
         return None
     req_ids = tuple(map(id, requests))
+    if not _rp_free(stats, requests, req_ids, memo):
+        return None
     try:
         demand = sum(int(r.count) for r in requests)
         cache = memo.setdefault(decision.SIGNATURES, {})
@@ -259,11 +207,118 @@ def _replay_key(
             )
         if not relevant:
             continue
-        if not isinstance(count, int):
+        if not isinstance(count, int) or count < 1:
             return None
         keep.append(i)
         parts.append((sig, min(count, demand)))
-    return ("replay", type(stats), req_ids, tuple(parts)), tuple(keep)
+    return ("replay", type(stats), req_ids, tuple(parts)), tuple(keep), sigs
+
+
+def _rp_free(
+    stats: Any, requests: Sequence[Any], req_ids: tuple[int, ...], memo: dict[Any, Any]
+) -> bool:
+    """True if Nova finds no Placement ``rp_uuids`` for any request
+    without a provider mapping (``_get_rp_uuids_for_request``), so each
+    claim step takes greedily from the pools its spec keeps."""
+    key = ("rp-free", req_ids)
+    hit = memo.get(key)
+    if hit is None:
+        get = getattr(stats, "_get_rp_uuids_for_request", None)
+        hit = memo[key] = get is not None and not any(get(None, r) for r in requests)
+    return bool(hit)
+
+
+#: A claim step Nova cannot serve (``_replay_steps``).
+_STEP_FAILED = "failed"
+
+
+def _replay_steps(
+    stats: Any,
+    pools: list[Any],
+    keep: tuple[int, ...],
+    sigs: list[Any],
+    requests: Sequence[Any],
+    memo: dict[Any, Any],
+) -> decision.ClaimOutcome:
+    """The replay, one claim step at a time, each step shared between
+    hosts (and between replays) by its request and the pools its spec
+    matches, each by signature and by ``min(count, request.count)``.
+
+    Nova's step (``_apply_request`` without Placement ``rp_uuids``) keeps
+    the pools ``_filter_pools`` returns, which starts with the spec match
+    and then reads only those pools' keys and count sums compared with
+    ``request.count``, and takes ``min(need, count)`` from each in turn,
+    need <= request.count: both are the same for the capped counts.  A new
+    case runs Nova's ``apply_requests`` on copies of those pools (at their
+    real counts); the host's counts then drop by what it took, and a pool
+    left with none leaves the list, as in ``_decrease_pool_count``.
+    ``keep``: the pools some request's spec matches, in order, signatures
+    distinct and counts positive (``_replay_key``)."""
+    nova_filter = type(stats)._filter_pools_for_spec
+    counts = {i: pools[i]["count"] for i in keep}
+    order = list(keep)
+    steps: list[decision.ClaimStep] = []
+    for request in requests:
+        subset = [
+            i
+            for i in order
+            if _spec_match(nova_filter, stats, memo, request, pools[i], sigs[i])
+        ]
+        want = request.count
+        key = (
+            "step",
+            type(stats),
+            id(request),
+            tuple((sigs[i], min(counts[i], want)) for i in subset),
+        )
+        taken: Any = memo.get(key)
+        if taken is None:
+            taken = memo[key] = _nova_step(
+                stats, [dict(pools[i], count=counts[i]) for i in subset], request
+            )
+        if taken == _STEP_FAILED:
+            return decision.ClaimOutcome(tuple(steps), failed=_failure(request))
+        alias = getattr(request, "alias_name", None)
+        for k, took in taken:
+            i = subset[k]
+            counts[i] -= took
+            if not counts[i]:
+                order.remove(i)
+            steps.append(decision.ClaimStep(alias, pools[i], took))
+    return decision.ClaimOutcome(tuple(steps), failed=None)
+
+
+def _nova_step(
+    stats: Any, subset: list[dict[str, Any]], request: Any
+) -> tuple[tuple[int, int], ...] | str:
+    """Nova's claim step for ``request`` on the pools ``subset`` alone:
+    (position in ``subset``, devices taken) per pool it takes from, in
+    order, or ``_STEP_FAILED``."""
+    from nova import exception
+
+    sim = copy.copy(stats)
+    sim.pools = list(subset)
+    before = [pool["count"] for pool in subset]
+    try:
+        _apply_one(sim, request, None)
+    except exception.PciDeviceRequestFailed:
+        return _STEP_FAILED
+    left = {id(pool) for pool in sim.pools}
+    out = []
+    for k, pool in enumerate(subset):
+        took = before[k] - (pool["count"] if id(pool) in left else 0)
+        if took > 0:
+            out.append((k, took))
+    return tuple(out)
+
+
+def _failure(request: Any) -> str:
+    """Why the claim fails at ``request`` (``ClaimOutcome.failed``)."""
+    return "no %d device(s) left for request %r (%s)" % (
+        request.count,
+        getattr(request, "alias_name", None) or request.request_id,
+        request.spec,
+    )
 
 
 def _spec_match(
