@@ -197,11 +197,12 @@ def _replay_key(
         return None
     keep: list[int] = []
     parts: list[Any] = []
+    # Whether some request's spec matches a pool, by signature.
+    relevant_by_sig = memo.setdefault(("relevant", req_ids), {})
     for i, (sig, count) in enumerate(zip(sigs, counts, strict=True)):
-        relevant_key = ("relevant", req_ids, sig)
-        relevant = memo.get(relevant_key)
+        relevant = relevant_by_sig.get(sig)
         if relevant is None:
-            relevant = memo[relevant_key] = any(
+            relevant = relevant_by_sig[sig] = any(
                 _spec_match(nova_filter, stats, memo, r, pools[i], sig)
                 for r in requests
             )
