@@ -10,6 +10,11 @@ per request on a copy of the host's pools and records which pools each
 request drained, so the decision core can judge the devices taken
 (``decision.judge_claim``).  Nova is imported here, never in the core.
 
+Within one scheduling request hosts share the work (``replay_claim``'s
+``memo``): outcomes, single claim steps and spec matches are remembered by
+keys that fix everything Nova's pool logic reads (``_replay_key``,
+``_replay_steps``); Nova's code decides each new case.
+
 Signatures are detected by capability (``inspect``), not by version: Nova
 2023.2+ has ``apply_requests(requests, provider_mapping, numa_cells=None)``,
 older releases ``apply_requests(requests, numa_cells=None)``.
@@ -32,7 +37,7 @@ def _params(fn: Any) -> frozenset[str]:
     return frozenset(inspect.signature(fn).parameters)
 
 
-def _copy_stats(stats: Any, memo: dict[Any, bool] | None) -> Any:
+def _copy_stats(stats: Any, memo: dict[Any, Any] | None) -> Any:
     """A copy of ``stats`` whose pool list and pool dicts are its own (the
     pool logic changes only ``count`` and list membership; the NUMA topology
     and device filter are shared read-only, unlike Nova's deep copy).
@@ -59,7 +64,7 @@ def _copy_stats(stats: Any, memo: dict[Any, bool] | None) -> Any:
 def _memo_filter_for_spec(
     nova_filter: Callable[..., Any],
     sim: Any,
-    memo: dict[Any, bool],
+    memo: dict[Any, Any],
     sigs: dict[int, Any],
     pools: list[Any],
     request: Any,
@@ -413,7 +418,7 @@ def instance_numa_cells(host_state: Any, spec_obj: Any, requests: Any) -> Any:
 
 
 def claim_replayer(
-    host_state: Any, spec_obj: Any, memo: dict[Any, bool] | None = None
+    host_state: Any, spec_obj: Any, memo: dict[Any, Any] | None = None
 ) -> Callable[[], decision.ClaimOutcome]:
     """A zero-argument callable for ``decision.decide_host(claim=...)``;
     ``memo``: one dict per scheduling request (see ``replay_claim``)."""
