@@ -178,6 +178,9 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
             if view is None:
                 view = memo[key] = decision.host_view(aggregates, plan, self.cache)
         stats = host_state.pci_stats
+        # One dict per request shared by the claim replay and the decision
+        # (pool signatures, spec matches, replays, verdicts).
+        shared = memo.setdefault("shared", {})
         why = decision.decide_host(
             host_state.aggregates,
             stats.pools if stats is not None else [],
@@ -185,10 +188,9 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
             self.cache,
             candidates=host_state.allocation_candidates,
             prune=lambda fits: len(self.filter_candidates(host_state, fits)),
-            claim=claim.claim_replayer(
-                host_state, spec_obj, memo.setdefault("spec-matches", {})
-            ),
+            claim=claim.claim_replayer(host_state, spec_obj, shared),
             view=view,
+            shared=shared,
         )
         if why is not None:
             LOG.debug("host %s rejected: %s", host_state.host, why)

@@ -95,24 +95,69 @@ def count_matching(pools: Iterable[Pool], predicate: Predicate) -> int:
     return sum(pool_count(p) for p in pools if predicate(p))
 
 
+#: Pool keys no predicate reads: a definition may not name them (codec).
+UNSIGNED_KEYS = frozenset(("count", "devices"))
+
+
+def pool_signature(pool: Pool) -> frozenset[tuple[str, Any]]:
+    """``pool`` without ``count`` and ``devices``: all a definition's
+    predicate reads of it.  Raises TypeError if a value is unhashable."""
+    items = dict(pool)
+    for key in UNSIGNED_KEYS:
+        items.pop(key, None)
+    return frozenset(items.items())
+
+
+def cached_signature(pool: Pool, cache: dict[int, Any] | None) -> frozenset[Any]:
+    """``pool_signature(pool)``, remembered in ``cache`` by the pool's
+    identity (the pool is kept with it, so the id is not reused): one dict
+    per scheduling request, during which the pools do not change.  Raises
+    TypeError if a value is unhashable."""
+    if cache is None:
+        return pool_signature(pool)
+    hit = cache.get(id(pool))
+    if hit is not None and hit[0] is pool:
+        return hit[1]  # type: ignore[no-any-return]
+    sig = pool_signature(pool)
+    cache[id(pool)] = (pool, sig)
+    return sig
+
+
 def group_supply(
-    pools: Iterable[Pool], predicates: Sequence[Predicate]
+    pools: Iterable[Pool],
+    predicates: Sequence[Predicate],
+    masks: dict[Any, int] | None = None,
+    signatures: dict[int, Any] | None = None,
 ) -> dict[int, int]:
     """Free devices grouped by the bitmask of predicates they match.
 
     Devices that match no predicate are left out (mask 0 is never a key).
+    ``masks``, if given, remembers each pool's mask by ``pool_signature``
+    (a dict for these ``predicates`` alone, which must not read ``count``
+    or ``devices``): hosts share device models and slots; ``signatures``:
+    see ``cached_signature``.
     """
     supply: dict[int, int] = {}
     for pool in pools:
         count = pool_count(pool)
         if not count:
             continue
-        mask = 0
-        bit = 1
-        for pred in predicates:
-            if pred(pool):
-                mask |= bit
-            bit <<= 1
+        sig = mask = None
+        if masks is not None:
+            try:
+                sig = cached_signature(pool, signatures)
+                mask = masks.get(sig)
+            except TypeError:  # an unhashable value: no sharing
+                sig = None
+        if mask is None:
+            mask = 0
+            bit = 1
+            for pred in predicates:
+                if pred(pool):
+                    mask |= bit
+                bit <<= 1
+            if sig is not None:
+                masks[sig] = mask  # type: ignore[index]
         if mask:
             supply[mask] = supply.get(mask, 0) + count
     return supply

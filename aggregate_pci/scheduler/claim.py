@@ -10,6 +10,11 @@ per request on a copy of the host's pools and records which pools each
 request drained, so the decision core can judge the devices taken
 (``decision.judge_claim``).  Nova is imported here, never in the core.
 
+Within one scheduling request hosts share the work (``replay_claim``'s
+``memo``): outcomes, single claim steps and spec matches are remembered by
+keys that fix everything Nova's pool logic reads (``_replay_key``,
+``_replay_steps``); Nova's code decides each new case.
+
 Signatures are detected by capability (``inspect``), not by version: Nova
 2023.2+ has ``apply_requests(requests, provider_mapping, numa_cells=None)``,
 older releases ``apply_requests(requests, numa_cells=None)``.
@@ -22,6 +27,7 @@ import functools
 import inspect
 from typing import Any, Callable, Sequence
 
+from aggregate_pci import matching
 from aggregate_pci.scheduler import decision
 
 
@@ -31,7 +37,7 @@ def _params(fn: Any) -> frozenset[str]:
     return frozenset(inspect.signature(fn).parameters)
 
 
-def _copy_stats(stats: Any, memo: dict[Any, bool] | None) -> Any:
+def _copy_stats(stats: Any, memo: dict[Any, Any] | None) -> Any:
     """A copy of ``stats`` whose pool list and pool dicts are its own (the
     pool logic changes only ``count`` and list membership; the NUMA topology
     and device filter are shared read-only, unlike Nova's deep copy).
@@ -46,10 +52,7 @@ def _copy_stats(stats: Any, memo: dict[Any, bool] | None) -> Any:
     if memo is None or nova_filter is None:
         return sim
     try:
-        sigs = {
-            id(p): frozenset(i for i in p.items() if i[0] not in _UNSIGNED)
-            for p in sim.pools
-        }
+        sigs = {id(p): matching.pool_signature(p) for p in sim.pools}
     except TypeError:  # an unhashable value (e.g. a device list)
         return sim
     sim._filter_pools_for_spec = functools.partial(
@@ -61,7 +64,7 @@ def _copy_stats(stats: Any, memo: dict[Any, bool] | None) -> Any:
 def _memo_filter_for_spec(
     nova_filter: Callable[..., Any],
     sim: Any,
-    memo: dict[Any, bool],
+    memo: dict[Any, Any],
     sigs: dict[int, Any],
     pools: list[Any],
     request: Any,
@@ -76,10 +79,6 @@ def _memo_filter_for_spec(
         if hit:
             out.append(pool)
     return out
-
-
-#: Pool keys that do not take part in matching a spec.
-_UNSIGNED = frozenset(("count", "devices"))
 
 
 def _apply_one(sim: Any, request: Any, numa_cells: Any) -> None:
@@ -98,38 +97,280 @@ def replay_claim(
     stats: Any,
     requests: Sequence[Any],
     numa_cells: Any = None,
-    memo: dict[Any, bool] | None = None,
+    memo: dict[Any, Any] | None = None,
 ) -> decision.ClaimOutcome:
     """Which pools the claim of ``requests`` takes on a host whose free
-    pools are ``stats`` (a ``PciDeviceStats``, left unchanged).  ``memo``
-    (one dict per scheduling request) shares spec matches between hosts."""
-    from nova import exception
-
+    pools are ``stats`` (a ``PciDeviceStats``, left unchanged); the steps
+    name the host's own pool dicts.  ``memo`` (one dict per scheduling
+    request) shares spec matches between hosts and, without NUMA cells,
+    whole replays between hosts whose pools the claim sees alike (see
+    ``_replay_key``)."""
     if stats is None:
         return decision.ClaimOutcome(failed="the host reports no PCI devices")
+    pools = list(stats.pools)
+    key = None
+    if memo is not None and numa_cells is None:
+        key = _replay_key(stats, pools, requests, memo)
+    if key is not None:
+        assert memo is not None
+        hit = memo.get(key[0])
+        if hit is None:
+            outcome = _replay_steps(stats, pools, key[1], key[2], requests, memo)
+            hit = memo[key[0]] = _indexed(
+                outcome, pools, key[1], memo[decision.SIGNATURES]
+            )
+        steps, failed, outcome_key = hit
+        return decision.ClaimOutcome(
+            tuple(
+                decision.ClaimStep(alias, pools[key[1][i]], took)
+                for alias, i, took in steps
+            ),
+            failed=failed,
+            key=outcome_key,
+        )
+    return _replay(stats, pools, requests, numa_cells, memo)
+
+
+def _replay(
+    stats: Any,
+    pools: list[Any],
+    requests: Sequence[Any],
+    numa_cells: Any,
+    memo: dict[Any, Any] | None,
+) -> decision.ClaimOutcome:
+    """The replay itself, with Nova's pool logic on a copy of the pools."""
+    from nova import exception
+
     sim = _copy_stats(stats, memo)
+    # The copy's pool at position i is the host's pools[i].
+    own = {id(copy_): pool for copy_, pool in zip(sim.pools, pools, strict=True)}
     steps: list[decision.ClaimStep] = []
     for request in requests:
         before = [(pool, pool["count"]) for pool in sim.pools]
         try:
             _apply_one(sim, request, numa_cells)
         except exception.PciDeviceRequestFailed:
-            return decision.ClaimOutcome(
-                tuple(steps),
-                failed="no %d device(s) left for request %r (%s)"
-                % (
-                    request.count,
-                    getattr(request, "alias_name", None) or request.request_id,
-                    request.spec,
-                ),
-            )
+            return decision.ClaimOutcome(tuple(steps), failed=_failure(request))
         left = {id(pool) for pool in sim.pools}
         alias = getattr(request, "alias_name", None)
         for pool, count in before:
             took = count - (pool["count"] if id(pool) in left else 0)
             if took > 0:
-                steps.append(decision.ClaimStep(alias, pool, took))
-    return decision.ClaimOutcome(tuple(steps))
+                steps.append(decision.ClaimStep(alias, own[id(pool)], took))
+    return decision.ClaimOutcome(tuple(steps), failed=None)
+
+
+def _replay_key(
+    stats: Any, pools: list[Any], requests: Sequence[Any], memo: dict[Any, Any]
+) -> tuple[Any, tuple[int, ...], list[Any]] | None:
+    """The key under which this host's replay outcome is shared within one
+    scheduling request, the positions of the pools it covers and every
+    pool's signature; None when the outcome is not shared (then the plain
+    replay runs: pools alike but for their count, a count that is not a
+    positive int, or a request naming Placement ``rp_uuids`` in its spec,
+    whose path reads every pool).
+
+    Exact without NUMA cells, given Nova's pool logic as it is
+    (``_filter_pools`` and ``_apply_request``):
+
+    * a pool no request's spec matches (Nova's own
+      ``_filter_pools_for_spec``) is dropped by every step and never
+      consumed, so it is left out of the key;
+    * the other pools enter in their order, each by every key except
+      ``count`` (pools are otherwise distinct, else nothing is shared), and
+      by ``min(count, D)``, D the devices all requests ask for: the logic
+      reads counts only in sums compared with a request's count and in
+      taking ``min(need, count)`` from a pool, and a pool with at least D
+      devices keeps at least the remaining need of every later request
+      whichever of the two counts it starts with (it can be emptied only
+      by the last devices of the claim).
+    """
+    nova_filter = getattr(type(stats), "_filter_pools_for_spec", None)
+    if nova_filter is None:
+        return None
+    req_ids = tuple(map(id, requests))
+    if not _rp_free(stats, requests, req_ids, memo):
+        return None
+    try:
+        demand = sum(int(r.count) for r in requests)
+        cache = memo.setdefault(decision.SIGNATURES, {})
+        sigs = [matching.cached_signature(p, cache) for p in pools]
+        counts = [p["count"] for p in pools]
+    except (TypeError, KeyError, ValueError):  # unhashable value, no count
+        return None
+    if len(set(sigs)) != len(sigs):
+        return None
+    keep: list[int] = []
+    parts: list[Any] = []
+    # Whether some request's spec matches a pool, by signature.
+    relevant_by_sig = memo.setdefault(("relevant", req_ids), {})
+    for i, (sig, count) in enumerate(zip(sigs, counts, strict=True)):
+        relevant = relevant_by_sig.get(sig)
+        if relevant is None:
+            relevant = relevant_by_sig[sig] = any(
+                _spec_match(nova_filter, stats, memo, r, pools[i], sig)
+                for r in requests
+            )
+        if not relevant:
+            continue
+        if not isinstance(count, int) or count < 1:
+            return None
+        keep.append(i)
+        parts.append((sig, min(count, demand)))
+    return ("replay", type(stats), req_ids, tuple(parts)), tuple(keep), sigs
+
+
+def _rp_free(
+    stats: Any, requests: Sequence[Any], req_ids: tuple[int, ...], memo: dict[Any, Any]
+) -> bool:
+    """True if Nova finds no Placement ``rp_uuids`` for any request
+    without a provider mapping (``_get_rp_uuids_for_request``), so each
+    claim step takes greedily from the pools its spec keeps."""
+    key = ("rp-free", req_ids)
+    hit = memo.get(key)
+    if hit is None:
+        get = getattr(stats, "_get_rp_uuids_for_request", None)
+        hit = memo[key] = get is not None and not any(get(None, r) for r in requests)
+    return bool(hit)
+
+
+#: A claim step Nova cannot serve (``_replay_steps``).
+_STEP_FAILED = "failed"
+
+
+def _replay_steps(
+    stats: Any,
+    pools: list[Any],
+    keep: tuple[int, ...],
+    sigs: list[Any],
+    requests: Sequence[Any],
+    memo: dict[Any, Any],
+) -> decision.ClaimOutcome:
+    """The replay, one claim step at a time, each step shared between
+    hosts (and between replays) by its request and the pools its spec
+    matches, each by signature and by ``min(count, request.count)``.
+
+    Nova's step (``_apply_request`` without Placement ``rp_uuids``) keeps
+    the pools ``_filter_pools`` returns, which starts with the spec match
+    and then reads only those pools' keys and count sums compared with
+    ``request.count``, and takes ``min(need, count)`` from each in turn,
+    need <= request.count: both are the same for the capped counts.  A new
+    case runs Nova's ``apply_requests`` on copies of those pools (at their
+    real counts); the host's counts then drop by what it took, and a pool
+    left with none leaves the list, as in ``_decrease_pool_count``.
+    ``keep``: the pools some request's spec matches, in order, signatures
+    distinct and counts positive (``_replay_key``)."""
+    nova_filter = type(stats)._filter_pools_for_spec
+    counts = {i: pools[i]["count"] for i in keep}
+    order = list(keep)
+    steps: list[decision.ClaimStep] = []
+    for request in requests:
+        subset = [
+            i
+            for i in order
+            if _spec_match(nova_filter, stats, memo, request, pools[i], sigs[i])
+        ]
+        want = request.count
+        key = (
+            "step",
+            type(stats),
+            id(request),
+            tuple((sigs[i], min(counts[i], want)) for i in subset),
+        )
+        taken: Any = memo.get(key)
+        if taken is None:
+            taken = memo[key] = _nova_step(
+                stats, [dict(pools[i], count=counts[i]) for i in subset], request
+            )
+        if taken == _STEP_FAILED:
+            return decision.ClaimOutcome(tuple(steps), failed=_failure(request))
+        alias = getattr(request, "alias_name", None)
+        for k, took in taken:
+            i = subset[k]
+            counts[i] -= took
+            if not counts[i]:
+                order.remove(i)
+            steps.append(decision.ClaimStep(alias, pools[i], took))
+    return decision.ClaimOutcome(tuple(steps), failed=None)
+
+
+def _nova_step(
+    stats: Any, subset: list[dict[str, Any]], request: Any
+) -> tuple[tuple[int, int], ...] | str:
+    """Nova's claim step for ``request`` on the pools ``subset`` alone:
+    (position in ``subset``, devices taken) per pool it takes from, in
+    order, or ``_STEP_FAILED``."""
+    from nova import exception
+
+    sim = copy.copy(stats)
+    sim.pools = list(subset)
+    before = [pool["count"] for pool in subset]
+    try:
+        _apply_one(sim, request, None)
+    except exception.PciDeviceRequestFailed:
+        return _STEP_FAILED
+    left = {id(pool) for pool in sim.pools}
+    out = []
+    for k, pool in enumerate(subset):
+        took = before[k] - (pool["count"] if id(pool) in left else 0)
+        if took > 0:
+            out.append((k, took))
+    return tuple(out)
+
+
+def _failure(request: Any) -> str:
+    """Why the claim fails at ``request`` (``ClaimOutcome.failed``)."""
+    return "no %d device(s) left for request %r (%s)" % (
+        request.count,
+        getattr(request, "alias_name", None) or request.request_id,
+        request.spec,
+    )
+
+
+def _spec_match(
+    nova_filter: Callable[..., Any],
+    stats: Any,
+    memo: dict[Any, Any],
+    request: Any,
+    pool: Any,
+    sig: Any,
+) -> bool:
+    """Nova's ``_filter_pools_for_spec`` on one pool, remembered by (request,
+    pool without its count) as ``_memo_filter_for_spec`` does."""
+    key = (id(request), sig)
+    hit = memo.get(key)
+    if hit is None:
+        hit = memo[key] = bool(nova_filter(stats, [pool], request))
+    return hit
+
+
+def _indexed(
+    outcome: decision.ClaimOutcome,
+    pools: list[Any],
+    keep: tuple[int, ...],
+    signatures: dict[int, Any],
+) -> tuple[tuple[tuple[str | None, int, int], ...], str | None, Any]:
+    """``outcome`` with each step's pool given by its position in ``keep``
+    (the pools a shared replay covers), to rebuild it on another host, and
+    its ``ClaimOutcome.key``: the steps by alias, pool signature and count,
+    and the failure, all ``decision.judge_claim`` reads."""
+    where = {id(pools[i]): k for k, i in enumerate(keep)}
+    steps = tuple(
+        (step.alias, where[id(step.pool)], step.count) for step in outcome.steps
+    )
+    key = (
+        "steps",
+        tuple(
+            (
+                step.alias,
+                matching.cached_signature(step.pool, signatures),
+                step.count,
+            )
+            for step in outcome.steps
+        ),
+        outcome.failed,
+    )
+    return steps, outcome.failed, key
 
 
 def _field(obj: Any, name: str) -> Any:
@@ -177,7 +418,7 @@ def instance_numa_cells(host_state: Any, spec_obj: Any, requests: Any) -> Any:
 
 
 def claim_replayer(
-    host_state: Any, spec_obj: Any, memo: dict[Any, bool] | None = None
+    host_state: Any, spec_obj: Any, memo: dict[Any, Any] | None = None
 ) -> Callable[[], decision.ClaimOutcome]:
     """A zero-argument callable for ``decision.decide_host(claim=...)``;
     ``memo``: one dict per scheduling request (see ``replay_claim``)."""

@@ -292,9 +292,12 @@ def explain(
     pools: Sequence[Mapping[str, Any]],
     plan: RequestPlan,
     preds: Sequence[matching.Predicate],
+    masks: dict[Any, int] | None = None,
+    signatures: dict[int, Any] | None = None,
 ) -> str | None:
-    """None if the plan fits the pools, else why not (one line)."""
-    supply = matching.group_supply(pools, preds)
+    """None if the plan fits the pools, else why not (one line).
+    ``masks``, ``signatures``: see ``matching.group_supply``."""
+    supply = matching.group_supply(pools, preds, masks, signatures)
     demands = [r.count for r in plan.requests]
     if len(demands) <= matching.HALL_LIMIT:
         bad = matching.hall_violation(supply, demands)
@@ -363,6 +366,11 @@ def candidate_fits(
 # --- the compute's claim (PCI in Placement off) --------------------------------
 
 
+#: Key of the pool signature cache in ``decide_host``'s ``shared`` dict
+#: (``matching.cached_signature``), which the claim replay reads too.
+SIGNATURES = ("signatures",)
+
+
 @dataclasses.dataclass(frozen=True)
 class ClaimStep:
     """Devices one of the instance's PCI requests takes from one pool in
@@ -382,6 +390,12 @@ class ClaimOutcome:
     steps: tuple[ClaimStep, ...] = ()
     #: Set when the claim would fail (Nova raises PciDeviceRequestFailed).
     failed: str | None = None
+    #: Hashable, or None: outcomes with the same key take the same numbers
+    #: of devices for the same aliases from pools alike in every key but
+    #: ``count``, and fail alike (``claim.replay_claim`` sets it when it
+    #: shares a replay between hosts), so one judgement serves them all
+    #: (``decide_host``'s ``shared``).
+    key: Any = None
 
 
 def needs_claim_check(
@@ -469,6 +483,7 @@ def decide_host(
     prune: Callable[[Callable[[Mapping[str, Any]], bool]], int] | None = None,
     claim: Callable[[], ClaimOutcome] | None = None,
     view: HostView | str | None = None,
+    shared: dict[Any, Any] | None = None,
 ) -> str | None:
     """Decide one host: None if it serves the plan, else why not (one line).
 
@@ -479,6 +494,12 @@ def decide_host(
     are only counted); without Placement's mapping, ``claim()`` replays the
     compute's claim (called only when a requested flavor's definition on
     this host is narrower than its alias; None skips that check).
+
+    ``shared``: one dict per scheduling request (the same ``plan``), in
+    which hosts whose definitions compile to the same predicates share
+    which predicates each pool matches (flavor-alias requests only: a
+    Neutron-port predicate is left unshared) and ``judge_claim``'s verdict
+    on claim outcomes with the same ``key``.
     """
     if plan.reject_all:
         return (
@@ -493,7 +514,11 @@ def decide_host(
             "with a valid definition of it" % view
         )
     preds = view.preds
-    why = explain(pools, plan, preds)
+    masks = signatures = None
+    if shared is not None and all(r.predicate_for is None for r in plan.requests):
+        masks = shared.setdefault(("masks", preds), {})
+        signatures = shared.setdefault(SIGNATURES, {})
+    why = explain(pools, plan, preds, masks, signatures)
     if why is not None:
         return why
     if placement_maps_plan(candidates, plan):
@@ -509,5 +534,14 @@ def decide_host(
             )
         return None
     if claim is not None and needs_claim_check(plan, view, cache):
-        return judge_claim(claim(), plan, preds)
+        outcome = claim()
+        if shared is None or outcome.key is None:
+            return judge_claim(outcome, plan, preds)
+        # judge_claim reads the steps' aliases, counts and pools but for
+        # their count: all fixed by the outcome's key.
+        key = ("judged", outcome.key, preds)
+        if key not in shared:
+            shared[key] = judge_claim(outcome, plan, preds)
+        verdict: str | None = shared[key]
+        return verdict
     return None
