@@ -103,10 +103,10 @@ class AggregatePciApp(shell.OpenStackShell):
             "       aggregate-pci help [COMMAND]",
         )
         try:
-            parser = super().build_option_parser(description, version, argparse_kwargs)
+            parser = super().build_option_parser(DESCRIPTION, version, argparse_kwargs)
         except TypeError:
             # osc-lib < 3.1 (OpenStack 2024.1) takes no argparse_kwargs.
-            parser = super().build_option_parser(description, version)
+            parser = super().build_option_parser(DESCRIPTION, version)
         parser.add_argument(
             "--timeout",
             metavar="SECONDS",

@@ -56,19 +56,35 @@ class AliasAgreesWithNovaTest(unittest.TestCase):
         self.fixture = config_fixture.Config(nova.conf.CONF)
         self.fixture.setUp()
         self.addCleanup(self.fixture.cleanUp)
-        self.addCleanup(nova_request.get_alias_from_config.cache_clear)
+        # Nova >= 2024.2 caches get_alias_from_config; 2024.1 has the
+        # uncached _get_alias_from_config.
+        self.get_alias = (
+            getattr(nova_request, "get_alias_from_config", None)
+            or nova_request._get_alias_from_config
+        )
+        self.cache_clear = getattr(self.get_alias, "cache_clear", lambda: None)
+        self.addCleanup(self.cache_clear)
 
     def nova(self, entries):
         """Nova's aliases for these values, or None if Nova refuses them."""
-        nova_request.get_alias_from_config.cache_clear()
+        self.cache_clear()
         self.fixture.config(alias=entries, group="pci")
         try:
-            return nova_request.get_alias_from_config()
+            return self.get_alias()
         except nova_exc.PciInvalidAlias:
             return None
 
     def test_table(self):
-        for case, entries in CASES.items():
+        # Fields this Nova's alias schema knows: live_migratable came after
+        # 2024.1 (Nova 29 refuses it; our rules follow the newer schema).
+        known = set(nova_request._ALIAS_SCHEMA["properties"])
+        cases = {
+            case: entries
+            for case, entries in CASES.items()
+            if "live_migratable" in known or "live_migratable" not in "".join(entries)
+        }
+        self.assertGreaterEqual(len(cases), len(CASES) - 2)
+        for case, entries in cases.items():
             with self.subTest(case=case):
                 theirs = self.nova(entries)
                 merged, refused = alias.merge(
