@@ -193,7 +193,7 @@ def test_capacity_from_the_cells_database(cloud, scenario):
         "json",
     )
     rows = {
-        (r["Flavor"], r["Scope"], r["Name"]): (r["Matching"], r["Used"], r["Free"])
+        (r["PCI Flavor"], r["Scope"], r["Name"]): (r["Matching"], r["Used"], r["Free"])
         for r in json.loads(proc.stdout)
     }
     assert rows[("a100", "total", "*")] == (3, 3, 0), rows
