@@ -44,21 +44,9 @@ def managed_flavor_names(context: Any) -> set[str]:
     our filter ran, and aggregates without hosts.  Keys with bad values
     count: the name stays managed while any aggregate carries the key.
     """
-    from nova.db.api import api as api_db
-    from nova.db.api import models
-
-    @api_db.context_manager.reader
-    def _query(ctx: Any) -> list[str]:
-        rows = (
-            ctx.session.query(models.AggregateMetadata.key)
-            .filter(models.AggregateMetadata.key.like(codec.KEY_PREFIX + "%"))
-            .distinct()
-        )
-        return [row[0] for row in rows]
-
     return {
         key[len(codec.KEY_PREFIX) :]
-        for key in _query(context)
+        for key in _flavor_metadata(context, "key")
         if codec.is_flavor_key(key)
     }
 
@@ -70,13 +58,19 @@ def flavor_definition_values(context: Any) -> list[str]:
     instances with Neutron-port PCI requests, to learn which physical
     networks some definition fixes (scheduler/ports.py).
     """
+    return _flavor_metadata(context, "value")
+
+
+def _flavor_metadata(context: Any, column: str) -> list[str]:
+    """One column (``key`` or ``value``) of the ``pci_flavor:*`` rows of
+    Nova's aggregate metadata, distinct, in one indexed query."""
     from nova.db.api import api as api_db
     from nova.db.api import models
 
     @api_db.context_manager.reader
     def _query(ctx: Any) -> list[str]:
         rows = (
-            ctx.session.query(models.AggregateMetadata.value)
+            ctx.session.query(getattr(models.AggregateMetadata, column))
             .filter(models.AggregateMetadata.key.like(codec.KEY_PREFIX + "%"))
             .distinct()
         )
