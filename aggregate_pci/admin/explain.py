@@ -193,7 +193,8 @@ def _explain_host(
     called: list[bool] = []
     replay = claims.get(host) if claims is not None else _not_replayed
 
-    def claim() -> decision.ClaimOutcome:
+    def claim(*, ports_only: bool = False) -> decision.ClaimOutcome:
+        # explain plans flavor-alias requests only: ``ports_only`` is never set.
         called.append(True)
         if replay is None:
             return decision.ClaimOutcome(failed="the host reports no PCI devices")

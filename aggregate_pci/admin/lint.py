@@ -68,8 +68,10 @@ def lint(
         warnings = itertools.chain(
             host_lint.excluded_devices(records, preds, host_pools),
             host_lint.alias_order(records, nova_flavors, preds, host_pools),
-            # Neutron ports (issue 13): managed physnets nothing can serve.
+            # Neutron ports (issue 13): managed physnets nothing can serve,
+            # and hosts where the port claim may take devices outside.
             port_lint.unserved_physnets(records, host_pools),
+            port_lint.narrowed_physnets(records, host_pools),
         )
         issues.extend(Issue(WARNING, subject, message) for subject, message in warnings)
     issues.sort(key=lambda i: (i.severity != ERROR, i.subject))

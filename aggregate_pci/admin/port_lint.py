@@ -14,6 +14,7 @@ from typing import Any, Mapping, Sequence
 
 from aggregate_pci import codec, matching
 from aggregate_pci.admin.report import total_count
+from aggregate_pci.scheduler.decision import describe_pool
 
 NET_TAG = "physical_network"
 
@@ -59,6 +60,53 @@ def unserved_physnets(
                     "physical_network=%s included): with [aggregate_pci] "
                     "manage_port_requests on, every port of it fails with "
                     "'No valid host'" % (", ".join(where), physnet),
+                )
+            )
+    return issues
+
+
+def narrowed_physnets(
+    records: Sequence[Any], host_pools: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> list[tuple[str, str]]:
+    """(subject, message) per host of a defining aggregate that has devices
+    tagged with a managed physical network outside its definitions of it:
+    the compute claims a port by its spec (physical network, device type,
+    trust), so the filter must refuse the host whenever Nova's claim would
+    take one of them."""
+    issues = []
+    for physnet, pairs in sorted(physnet_matches(records).items()):
+        by_host: dict[str, list[tuple[Any, codec.DeviceMatch]]] = {}
+        for record, match in pairs:
+            for host in record.hosts:
+                by_host.setdefault(host, []).append((record, match))
+        for host, host_pairs in sorted(by_host.items()):
+            preds = [matching.compile_match(m) for _, m in host_pairs]
+            outside = [
+                p
+                for p in host_pools.get(host, ())
+                if str(p.get(NET_TAG, "")).lower() == physnet
+                and total_count(p)
+                and not any(pred(p) for pred in preds)
+            ]
+            if not outside:
+                continue
+            names = sorted({"%s on %s" % (r.name, r.aggregate) for r, _ in host_pairs})
+            issues.append(
+                (
+                    "physical network %r" % physnet,
+                    "host %s has %s, outside PCI flavor(s) %s: Nova claims a port's device by its "
+                    "physical network, so the filter refuses %s for a port "
+                    "of it whenever the claim would take such a device; tag "
+                    "only the intended devices in that host's [pci] "
+                    "device_spec, or widen the definition"
+                    % (
+                        host,
+                        describe_pool(
+                            {k: v for k, v in outside[0].items() if k != "used"}
+                        ),
+                        ", ".join(names),
+                        host,
+                    ),
                 )
             )
     return issues

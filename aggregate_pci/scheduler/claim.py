@@ -1,7 +1,9 @@
 """Replay the compute's PCI claim with Nova's own pool logic.
 
-With PCI in Placement off the compute claims devices by the ``[pci] alias``
-spec alone: ``PciDeviceStats.consume_requests`` walks the instance's
+With PCI in Placement off the compute claims devices by the requests' specs
+alone (a ``[pci] alias`` spec, or a Neutron port's: physical network,
+device type, trust), and with it still so for Neutron-port requests, which
+Placement does not map: ``PciDeviceStats.consume_requests`` walks the instance's
 ``InstancePCIRequest``s in order and takes devices greedily from the pools
 ``_filter_pools`` keeps (spec, NUMA policy, unrequested PFs / VDPA /
 remote-managed devices, live-migratable), in pool order.  The scheduler's
@@ -28,7 +30,7 @@ import inspect
 from typing import Any, Callable, Sequence
 
 from aggregate_pci import matching
-from aggregate_pci.scheduler import decision
+from aggregate_pci.scheduler import decision, ports
 
 
 @functools.lru_cache(maxsize=8)
@@ -122,8 +124,8 @@ def replay_claim(
         steps, failed, outcome_key = hit
         return decision.ClaimOutcome(
             tuple(
-                decision.ClaimStep(alias, pools[key[1][i]], took)
-                for alias, i, took in steps
+                decision.ClaimStep(name, pools[key[1][i]], took)
+                for name, i, took in steps
             ),
             failed=failed,
             key=outcome_key,
@@ -152,11 +154,11 @@ def _replay(
         except exception.PciDeviceRequestFailed:
             return decision.ClaimOutcome(tuple(steps), failed=_failure(request))
         left = {id(pool) for pool in sim.pools}
-        alias = getattr(request, "alias_name", None)
+        name = request_name(request)
         for pool, count in before:
             took = count - (pool["count"] if id(pool) in left else 0)
             if took > 0:
-                steps.append(decision.ClaimStep(alias, own[id(pool)], took))
+                steps.append(decision.ClaimStep(name, own[id(pool)], took))
     return decision.ClaimOutcome(tuple(steps), failed=None)
 
 
@@ -284,13 +286,13 @@ def _replay_steps(
             )
         if taken == _STEP_FAILED:
             return decision.ClaimOutcome(tuple(steps), failed=_failure(request))
-        alias = getattr(request, "alias_name", None)
+        name = request_name(request)
         for k, took in taken:
             i = subset[k]
             counts[i] -= took
             if not counts[i]:
                 order.remove(i)
-            steps.append(decision.ClaimStep(alias, pools[i], took))
+            steps.append(decision.ClaimStep(name, pools[i], took))
     return decision.ClaimOutcome(tuple(steps), failed=None)
 
 
@@ -316,6 +318,16 @@ def _nova_step(
         if took > 0:
             out.append((k, took))
     return tuple(out)
+
+
+def request_name(request: Any) -> str | None:
+    """The ``ManagedRequest.name`` a Nova PCI request would have (its
+    ``alias_name``, or the port request's name), for ``ClaimStep.name``."""
+    alias = getattr(request, "alias_name", None)
+    if alias:
+        return str(alias)
+    spec = ports.port_spec(request)
+    return ports.request_name(spec) if spec is not None else None
 
 
 def _failure(request: Any) -> str:
@@ -352,17 +364,17 @@ def _indexed(
 ) -> tuple[tuple[tuple[str | None, int, int], ...], str | None, Any]:
     """``outcome`` with each step's pool given by its position in ``keep``
     (the pools a shared replay covers), to rebuild it on another host, and
-    its ``ClaimOutcome.key``: the steps by alias, pool signature and count,
+    its ``ClaimOutcome.key``: the steps by name, pool signature and count,
     and the failure, all ``decision.judge_claim`` reads."""
     where = {id(pools[i]): k for k, i in enumerate(keep)}
     steps = tuple(
-        (step.alias, where[id(step.pool)], step.count) for step in outcome.steps
+        (step.name, where[id(step.pool)], step.count) for step in outcome.steps
     )
     key = (
         "steps",
         tuple(
             (
-                step.alias,
+                step.name,
                 matching.cached_signature(step.pool, signatures),
                 step.count,
             )
@@ -419,16 +431,20 @@ def instance_numa_cells(host_state: Any, spec_obj: Any, requests: Any) -> Any:
 
 def claim_replayer(
     host_state: Any, spec_obj: Any, memo: dict[Any, Any] | None = None
-) -> Callable[[], decision.ClaimOutcome]:
-    """A zero-argument callable for ``decision.decide_host(claim=...)``;
+) -> decision.ClaimReplay:
+    """The host's ``decision.ClaimReplay`` for ``decide_host(claim=...)``;
     ``memo``: one dict per scheduling request (see ``replay_claim``)."""
 
-    def run() -> decision.ClaimOutcome:
+    def run(*, ports_only: bool = False) -> decision.ClaimOutcome:
         requests = list(spec_obj.pci_requests.requests)
         try:
             cells = instance_numa_cells(host_state, spec_obj, requests)
         except LookupError as exc:
             return decision.ClaimOutcome(failed=str(exc))
+        if ports_only:
+            # Neutron-port requests have no alias name (Nova builds them
+            # from the ports); the NUMA fit above is the whole instance's.
+            requests = [r for r in requests if not getattr(r, "alias_name", None)]
         return replay_claim(host_state.pci_stats, requests, cells, memo)
 
     return run

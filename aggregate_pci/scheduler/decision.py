@@ -12,7 +12,7 @@ import collections
 import dataclasses
 import functools
 import logging
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 from aggregate_pci import codec, matching
 
@@ -376,8 +376,10 @@ class ClaimStep:
     """Devices one of the instance's PCI requests takes from one pool in
     the compute's claim (as Nova's own pool logic replays it)."""
 
-    #: ``alias_name`` of the request (None for e.g. a Neutron port request).
-    alias: str | None
+    #: The ``ManagedRequest.name`` the request would have: its
+    #: ``alias_name``, or ``ports.request_name`` for a Neutron-port request
+    #: with a physical network; None for other requests.
+    name: str | None
     pool: Mapping[str, Any]
     count: int
 
@@ -391,11 +393,26 @@ class ClaimOutcome:
     #: Set when the claim would fail (Nova raises PciDeviceRequestFailed).
     failed: str | None = None
     #: Hashable, or None: outcomes with the same key take the same numbers
-    #: of devices for the same aliases from pools alike in every key but
+    #: of devices for the same requests from pools alike in every key but
     #: ``count``, and fail alike (``claim.replay_claim`` sets it when it
     #: shares a replay between hosts), so one judgement serves them all
     #: (``decide_host``'s ``shared``).
     key: Any = None
+
+
+class ClaimReplay(Protocol):
+    """Replays the compute's claim on one host (``claim.claim_replayer``)."""
+
+    def __call__(self, *, ports_only: bool = False) -> ClaimOutcome:
+        """All of the instance's PCI requests in order, or with
+        ``ports_only`` its Neutron-port requests alone (those Placement
+        does not map)."""
+        ...
+
+
+def port_indices(plan: RequestPlan) -> tuple[int, ...]:
+    """Positions of the plan's Neutron-port requests (scheduler/ports.py)."""
+    return tuple(i for i, r in enumerate(plan.requests) if r.predicate_for is not None)
 
 
 def needs_claim_check(
@@ -403,17 +420,20 @@ def needs_claim_check(
 ) -> bool:
     """True unless every requested flavor's definition on this host is no
     narrower than its alias spec (then any device the claim may take for
-    it serves it, and the joint check on the free pools is exact)."""
+    it serves it, and the joint check on the free pools is exact).
+
+    A Neutron-port request always needs it: the compute claims by the
+    port's spec (physical network, device type, trust), and a definition
+    always fixes vendor and product ids, which no port spec states."""
     for req, values in zip(plan.requests, view.values, strict=True):
-        # Neutron-port requests are not replayed (their spec is in the
-        # port, not an alias): docs/scheduler.md states that limit.
-        if req.predicate_for is None and not cache.covers(values, req.specs):
+        if req.predicate_for is not None or not cache.covers(values, req.specs):
             return True
     return False
 
 
 def describe_pool(pool: Mapping[str, Any]) -> str:
-    """``0000:82:00.0 (10de:1db4 type-PCI, gpu_model=v100)`` for a log line."""
+    """``0000:82:00.0 (10de:1db4 type-PCI, gpu_model=v100)`` for a log line
+    (``a VF of 0000:81:01.0 (...)`` for a VF pool)."""
     skip = {"vendor_id", "product_id", "dev_type", "count", "address", "devices"}
     skip |= _IGNORED_SPEC_KEYS | {"rp_uuid"}
     tags = ", ".join("%s=%s" % (k, pool[k]) for k in sorted(pool) if k not in skip)
@@ -422,53 +442,63 @@ def describe_pool(pool: Mapping[str, Any]) -> str:
         pool.get("product_id"),
         pool.get("dev_type", "?"),
     )
-    return "%s (%s%s)" % (
+    # A VF pool's address is its parent PF's (nova.pci.stats).
+    vf = "a VF of " if pool.get("dev_type") == "type-VF" else ""
+    return "%s%s (%s%s)" % (
+        vf,
         pool.get("address", "?"),
         ids,
         ", " + tags if tags else "",
     )
 
 
+def _served(name: str) -> str:
+    """``PCI flavor 'a100'``, or a Neutron-port request's own name."""
+    return name if name.startswith("port:") else "PCI flavor %r" % name
+
+
 def judge_claim(
-    outcome: ClaimOutcome, plan: RequestPlan, preds: Sequence[matching.Predicate]
+    outcome: ClaimOutcome,
+    plan: RequestPlan,
+    preds: Sequence[matching.Predicate],
+    judged: Sequence[int] | None = None,
 ) -> str | None:
-    """None if the devices the claim takes for the managed requests can be
-    assigned to them, each matching the host's definition of the flavor it
-    serves (the set is judged, not Nova's request-to-device bookkeeping);
-    else one line naming the device the compute would take and why it is
-    outside."""
+    """None if the devices the claim takes for the managed requests (those
+    at positions ``judged``, all by default) can be assigned to them, each
+    matching the host's definition of what it serves (the set is judged,
+    not Nova's request-to-device bookkeeping); else one line naming the
+    device the compute would take and why it is outside."""
     if outcome.failed is not None:
         return "the compute's PCI claim would fail: %s" % outcome.failed
-    # The flavor-alias requests only: Neutron-port requests are not judged
-    # on the claim (see needs_claim_check).
-    judged = [i for i, r in enumerate(plan.requests) if r.predicate_for is None]
-    plan = RequestPlan(tuple(plan.requests[i] for i in judged), plan.reject_all)
+    if judged is None:
+        judged = range(len(plan.requests))
+    requests = [plan.requests[i] for i in judged]
     preds = [preds[i] for i in judged]
-    index = {r.name: i for i, r in enumerate(plan.requests)}
-    steps = [s for s in outcome.steps if s.alias in index]
+    index = {r.name: i for i, r in enumerate(requests)}
+    steps = [s for s in outcome.steps if s.name in index]
     taken = [dict(s.pool, count=s.count) for s in steps]
     supply = matching.group_supply(taken, preds)
-    demands = [r.count for r in plan.requests]
+    demands = [r.count for r in requests]
     if sum(s.count for s in steps) >= sum(demands) and matching.supply_feasible(
         supply, demands
     ):
         return None
-    names = "+".join(r.name for r in plan.requests)
+    names = "+".join(r.name for r in requests)
     for step in steps:
         if not any(pred(step.pool) for pred in preds):
             return (
-                "the compute's claim would take %s for PCI flavor %r: it "
-                "matches no definition of %s on this host"
-                % (describe_pool(step.pool), step.alias, names)
+                "the compute's claim would take %s for %s: it matches no "
+                "definition of %s on this host"
+                % (describe_pool(step.pool), _served(str(step.name)), names)
             )
     for step in steps:
-        assert step.alias is not None
-        if not preds[index[step.alias]](step.pool):
+        assert step.name is not None
+        if not preds[index[step.name]](step.pool):
             return (
-                "the compute's claim would take %s for PCI flavor %r: outside "
-                "its definition on this host, and the devices taken that match "
-                "it are needed by the other flavors (%s)"
-                % (describe_pool(step.pool), step.alias, names)
+                "the compute's claim would take %s for %s: outside its "
+                "definition on this host, and the devices taken that match "
+                "it are needed by the others (%s)"
+                % (describe_pool(step.pool), _served(step.name), names)
             )
     return "the compute's claim would not take enough devices for %s" % names
 
@@ -481,7 +511,7 @@ def decide_host(
     *,
     candidates: Sequence[Mapping[str, Any]] | None = None,
     prune: Callable[[Callable[[Mapping[str, Any]], bool]], int] | None = None,
-    claim: Callable[[], ClaimOutcome] | None = None,
+    claim: ClaimReplay | None = None,
     view: HostView | str | None = None,
     shared: dict[Any, Any] | None = None,
 ) -> str | None:
@@ -491,9 +521,11 @@ def decide_host(
     inputs: the host's aggregates and free pools; with PCI in Placement,
     its allocation ``candidates`` (``prune(fits)`` keeps those for which
     ``fits(candidate)`` holds and returns how many remain; without it they
-    are only counted); without Placement's mapping, ``claim()`` replays the
-    compute's claim (called only when a requested flavor's definition on
-    this host is narrower than its alias; None skips that check).
+    are only counted); ``claim()`` replays the compute's claim (None skips
+    that check): without Placement's mapping, when a request's definition
+    on this host is narrower than what the compute claims by (its alias
+    spec, or a Neutron port's spec); with it, for the Neutron-port
+    requests alone, which Placement does not map.
 
     ``shared``: one dict per scheduling request (the same ``plan``), in
     which hosts whose definitions compile to the same predicates share
@@ -532,16 +564,33 @@ def decide_host(
                 "no Placement allocation candidate maps the PCI flavor "
                 "requests to matching devices"
             )
-        return None
+        ports = port_indices(plan)
+        if claim is None or not ports:
+            return None
+        # Devices a port may take carry a physical_network tag, which
+        # Nova keeps out of Placement: the aliases' devices (mapped to
+        # their providers) are others, so the ports' claim is replayed
+        # alone.
+        return _judged(claim(ports_only=True), plan, preds, shared, ports)
     if claim is not None and needs_claim_check(plan, view, cache):
-        outcome = claim()
-        if shared is None or outcome.key is None:
-            return judge_claim(outcome, plan, preds)
-        # judge_claim reads the steps' aliases, counts and pools but for
-        # their count: all fixed by the outcome's key.
-        key = ("judged", outcome.key, preds)
-        if key not in shared:
-            shared[key] = judge_claim(outcome, plan, preds)
-        verdict: str | None = shared[key]
-        return verdict
+        return _judged(claim(), plan, preds, shared, None)
     return None
+
+
+def _judged(
+    outcome: ClaimOutcome,
+    plan: RequestPlan,
+    preds: Sequence[matching.Predicate],
+    shared: dict[Any, Any] | None,
+    judged: Sequence[int] | None,
+) -> str | None:
+    """``judge_claim``, shared between hosts whose outcomes have one key."""
+    if shared is None or outcome.key is None:
+        return judge_claim(outcome, plan, preds, judged)
+    # judge_claim reads the steps' names, counts and pools but for their
+    # count: all fixed by the outcome's key.
+    key = ("judged", outcome.key, preds, judged)
+    if key not in shared:
+        shared[key] = judge_claim(outcome, plan, preds, judged)
+    verdict: str | None = shared[key]
+    return verdict

@@ -48,3 +48,21 @@ def test_served_physnet_is_quiet_used_devices_count():
 def test_no_inventory_no_physnet_lint():
     recs = records(("rack1", ["c1"], {"pci_flavor:p2": CX5_VF}))
     assert physnet_issues(recs, None) == []
+
+
+def test_host_tagging_other_devices_with_the_physnet_is_reported():
+    # The definition takes CX5 VFs; c1 also tags an Intel VF physnet2.
+    intel = dict(vf(), vendor_id="8086", product_id="1515", address="0000:82:00.0")
+    recs = records(("rack1", ["c1"], {"pci_flavor:p2": CX5_VF}))
+    issues = physnet_issues(recs, {"c1": [vf(), intel], "c2": [intel]})
+    assert [(s, subj) for s, subj, _ in issues] == [
+        ("warning", "physical network 'physnet2'")
+    ]
+    message = issues[0][2]
+    assert message.startswith(
+        "host c1 has a VF of 0000:82:00.0 (8086:1515 type-VF, "
+        "physical_network=physnet2), outside PCI flavor(s) p2 on rack1"
+    ), message
+    # Other physnets, used-up pools and hosts outside the aggregate: quiet.
+    assert physnet_issues(recs, {"c1": [vf(), dict(intel, physical_network="x")]}) == []
+    assert physnet_issues(recs, {"c1": [vf(), dict(intel, count=0)]}) == []

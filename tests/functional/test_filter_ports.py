@@ -8,8 +8,10 @@ flavor fixes ``physical_network`` physnet4.
 """
 
 import copy
+import logging
 import random
 
+import fixtures
 import nova.tests.functional  # noqa: F401  (must come before other Nova imports)
 from nova import objects
 from nova.tests.fixtures import libvirt as fakelibvirt
@@ -33,6 +35,8 @@ class PortTestBase(support.AggregatePciTestBase):
     ]
     PCI_ALIAS = []
     MANAGE_PORTS = True
+    #: Devices of every compute (fakelibvirt.HostPCIDevicesInfo arguments).
+    PCI_INFO = {"num_pci": 0, "num_pfs": 1, "num_vfs": 2}
 
     def setUp(self):
         self.flags(manage_port_requests=self.MANAGE_PORTS, group="aggregate_pci")
@@ -41,9 +45,7 @@ class PortTestBase(support.AggregatePciTestBase):
         for host in HOSTS:
             self.start_compute(
                 host,
-                pci_info=fakelibvirt.HostPCIDevicesInfo(
-                    num_pci=0, num_pfs=1, num_vfs=2, numa_node=0
-                ),
+                pci_info=fakelibvirt.HostPCIDevicesInfo(numa_node=0, **self.PCI_INFO),
             )
         self.agg = self.make_aggregate(
             "physnet4-rack1", ["compute1"], {"pci_flavor:physnet4-vf": PHYSNET4_VF}
@@ -179,3 +181,123 @@ class PortOptionOffTest(PortTestBase):
         hosts = [self.host_of(s) for s in servers]
         self.assertNotEqual({"compute1"}, set(hosts))
         self.assertEqual(4, sum(2 - self.free_vfs(h) for h in HOSTS))
+
+
+NIC_PCI = (fakelibvirt.PCI_VEND_ID, fakelibvirt.PCI_PROD_ID)  # 8086:1533
+NIC_PCI_FLAVOR = (
+    '{"vendor_id":"8086","product_id":"%s","device_type":"type-PCI"}' % (NIC_PCI[1])
+)
+# fakelibvirt puts the type-PCI device in slot 0, then each PF and its VFs
+# in the next slot: PF1 0000:81:01.0 (VFs .1, .2), PF2 0000:81:02.0.
+PF1_VFS, PF2_VFS = "0000:81:01.*", "0000:81:02.*"
+
+
+def _on_pf(glob):
+    """The physnet4 VF definition narrowed to one PF's VFs."""
+    return PHYSNET4_VF[:-1] + ',"address":"%s"}' % glob
+
+
+class PortClaimTest(PortTestBase):
+    """The claim guarantee for ports: the compute claims by the port's spec
+    (physnet4, not PF), so where the definition is narrower (one PF's VFs
+    here) a host passes only if the VFs its claim takes are inside it.
+    Nova takes VFs in pool order: PF1's first."""
+
+    PCI_DEVICE_SPEC = PortTestBase.PCI_DEVICE_SPEC + [
+        {"vendor_id": NIC_PCI[0], "product_id": NIC_PCI[1]}
+    ]
+    PCI_ALIAS = [
+        {
+            "name": "nic-pci",
+            "vendor_id": NIC_PCI[0],
+            "product_id": NIC_PCI[1],
+            "device_type": "type-PCI",
+        }
+    ]
+    PCI_INFO = {"num_pci": 1, "num_pfs": 2, "num_vfs": 4}
+
+    def setUp(self):
+        super().setUp()
+        self.debug_log = self.useFixture(
+            fixtures.FakeLogger(
+                name="aggregate_pci", level=logging.DEBUG, format="%(message)s"
+            )
+        )
+
+    def define(self, glob):
+        self.set_metadata(
+            self.agg["id"],
+            {
+                "pci_flavor:physnet4-vf": _on_pf(glob),
+                "pci_flavor:nic-pci": NIC_PCI_FLAVOR,
+            },
+        )
+
+    def held_vfs(self, server):
+        return [a for h, a in self.vfs_of(server) if self.devices(h)[a][0] == "type-VF"]
+
+    def assert_refused_for_the_claim(self, failed):
+        self.assertIn("No valid host", failed["fault"]["message"])
+        refusals = [
+            line
+            for line in self.debug_log.output.splitlines()
+            if line.startswith("host compute1 rejected: the compute's claim would take")
+        ]
+        self.assertTrue(refusals, self.debug_log.output)
+        self.assertIn(
+            "would take a VF of 0000:81:01.0 (8086:1515 type-VF, numa_node=0, "
+            "physical_network=physnet4, remote_managed=false) for port:physnet4",
+            refusals[-1],
+        )
+        # Nothing was taken on compute1 (no build, no stray VF).
+        self.assertEqual(4, self.free_vfs("compute1"))
+
+    def test_definition_the_claim_serves(self):
+        self.define(PF1_VFS)
+        servers = [self.boot_ports() for _ in range(2)]
+        for server in servers:
+            self.assertEqual("compute1", self.host_of(server))
+        held = sorted(a for s in servers for a in self.held_vfs(s))
+        self.assertEqual(["0000:81:01.1", "0000:81:01.2"], held)
+        # PF1's VFs are used, PF2's are free but outside the definition.
+        self.boot_ports(expected_state="ERROR")
+        self.assertEqual(2, self.free_vfs("compute1"))
+        # Narrowed to PF2 now: the claim takes from PF2 (PF1 is used up).
+        self.define(PF2_VFS)
+        third = self.boot_ports()
+        self.assertEqual("compute1", self.host_of(third))
+        self.assertTrue(self.held_vfs(third)[0].startswith("0000:81:02."))
+
+    def test_definition_the_claim_would_not_serve_is_refused(self):
+        # Free PF2 VFs match, but the compute would take a PF1 VF.
+        self.define(PF2_VFS)
+        self.assert_refused_for_the_claim(self.boot_ports(expected_state="ERROR"))
+
+    def test_alias_and_port_in_one_instance(self):
+        flavor = self.nova_flavor("nic-pci:1")
+        self.define(PF2_VFS)
+        failed = self._create_server(
+            flavor_id=flavor,
+            networks=[{"port": self.direct_port()}],
+            expected_state="ERROR",
+        )
+        self.assert_refused_for_the_claim(failed)
+        self.define(PF1_VFS)
+        server = self._create_server(
+            flavor_id=flavor,
+            networks=[{"port": self.direct_port()}],
+            expected_state="ACTIVE",
+        )
+        self.assertEqual("compute1", self.host_of(server))
+        held = {self.devices("compute1")[a][:2] for _, a in self.vfs_of(server)}
+        self.assertEqual(
+            {("type-PCI", "8086:%s" % NIC_PCI[1]), ("type-VF", "8086:1515")}, held
+        )
+        self.assertTrue(self.held_vfs(server)[0].startswith("0000:81:01."))
+
+
+class PortClaimPlacementTest(PortClaimTest):
+    """With PCI in Placement: the alias's device is mapped by Placement and
+    its candidates pruned; the port's claim is still replayed (alone)."""
+
+    PCI_IN_PLACEMENT = True

@@ -1,5 +1,5 @@
 """The claim replay shared between hosts (issue 8, benchmark work) decides
-exactly as the plain replay: same steps (pool, alias, count), same failure,
+exactly as the plain replay: same steps (pool, request name, count), same failure,
 same verdict, on many random hosts and requests with Nova's own pool logic.
 """
 
@@ -94,7 +94,7 @@ class _Agg:
 
 def _steps(outcome, stats):
     where = {id(p): i for i, p in enumerate(stats.pools)}
-    return [(s.alias, where[id(s.pool)], s.count) for s in outcome.steps]
+    return [(s.name, where[id(s.pool)], s.count) for s in outcome.steps]
 
 
 def test_shared_replay_and_verdicts_match_the_plain_replay():
