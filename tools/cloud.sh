@@ -235,6 +235,8 @@ enabled_filters = ComputeFilter,ComputeCapabilitiesFilter,ImagePropertiesFilter,
 [pci]
 alias = {"device_type": "type-PCI", "name": "a100", "product_id": "20b5", "vendor_id": "10de"}
 alias = {"device_type": "type-PCI", "name": "t4", "product_id": "1eb8", "vendor_id": "10de"}
+[aggregate_pci]
+manage_port_requests = true
 [glance]
 api_servers = http://127.0.0.1:$GLANCE_PORT
 EOF
@@ -261,13 +263,18 @@ state_path = $R/compute$n
 lock_path = $R/compute$n/lock
 [pci]
 device_spec = {"vendor_id": "10de"}
+device_spec = {"vendor_id": "15b3", "product_id": "101e", "physical_network": "physnet2"}
 EOF
     done
     # compute1: two A100; compute2: one A100 and one T4 (same address 81:00.0
     # on both hosts, as real fleets have).
     dev() { printf '{"address": "%s", "vendor_id": "10de", "product_id": "%s", "dev_type": "type-PCI", "status": "available", "parent_addr": null, "numa_node": 0, "label": "label_10de_%s"}' "$1" "$2" "$2"; }
-    echo "[$(dev 0000:81:00.0 20b5), $(dev 0000:82:00.0 20b5)]" >"$R/compute1/fake_pci_devices.json"
-    echo "[$(dev 0000:81:00.0 20b5), $(dev 0000:83:00.0 1eb8)]" >"$R/compute2/fake_pci_devices.json"
+    # SR-IOV (tests/cloud/test_ports.py): ConnectX-5 VFs (15b3:101e) of a PF
+    # at 0000:3b:00.0 (the PF itself is not listed), three on compute1, two
+    # on compute2; device_spec tags them physnet2.
+    vf() { printf '{"address": "0000:3b:00.%s", "vendor_id": "15b3", "product_id": "101e", "dev_type": "type-VF", "status": "available", "parent_addr": "0000:3b:00.0", "numa_node": 0, "label": "label_15b3_101e", "parent_ifname": "%s-ens3f0"}' "$1" "$2"; }
+    echo "[$(dev 0000:81:00.0 20b5), $(dev 0000:82:00.0 20b5), $(vf 2 compute1), $(vf 3 compute1), $(vf 4 compute1)]" >"$R/compute1/fake_pci_devices.json"
+    echo "[$(dev 0000:81:00.0 20b5), $(dev 0000:83:00.0 1eb8), $(vf 2 compute2), $(vf 3 compute2)]" >"$R/compute2/fake_pci_devices.json"
     mkdir -p "$R/nova/lock"
 
     umask 077
@@ -377,7 +384,8 @@ do_up() {
 
     start_rabbitmq
     start_mariadb
-    start stubs "$B/python" "$here/tools/cloud/stubs.py" "$GLANCE_PORT" "$NEUTRON_PORT"
+    start stubs "$B/python" "$here/tools/cloud/stubs.py" "$GLANCE_PORT" "$NEUTRON_PORT" \
+        "http://127.0.0.1:$KS_PORT"
     wait_port mariadb "$DB_PORT" 60
     create_databases
     log "databases created (+$((SECONDS - t0)) s)"
