@@ -349,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         page_block_text(text),
         BEGIN,
         END,
-        "tools/walkthrough.py",
+        "python3 tools/walkthrough.py --cloud DIR",
         args.write,
         args.check,
     )
