@@ -22,6 +22,10 @@
 # (OS_CLIENT_CONFIG_FILE, PATH, nova.conf paths); clouds.yaml names two
 # clouds: `admin` and `demo` (member role only).  Secrets live only in
 # DIR (mode 0700): config files, clouds.yaml, secrets.env.
+#
+# AGGREGATE_PCI_CLOUD_SCALE_NODES=N (opt-in, for tools/bench_cloud_scheduler.py):
+# N more fake nodes with PCI devices in a few more nova-compute processes,
+# timing filters and debug logging in the scheduler (docs/cloud.md).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
