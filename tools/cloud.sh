@@ -22,6 +22,10 @@
 # (OS_CLIENT_CONFIG_FILE, PATH, nova.conf paths); clouds.yaml names two
 # clouds: `admin` and `demo` (member role only).  Secrets live only in
 # DIR (mode 0700): config files, clouds.yaml, secrets.env.
+#
+# AGGREGATE_PCI_CLOUD_SCALE_NODES=N (opt-in, for tools/bench_cloud_scheduler.py):
+# N more fake nodes with PCI devices in a few more nova-compute processes,
+# timing filters and debug logging in the scheduler (docs/cloud.md).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,6 +43,11 @@ DB_PORT=$((BASE + 6)); RABBIT_PORT=$((BASE + 7)); RABBIT_DIST_PORT=$((BASE + 8))
 EPMD_PORT=$((BASE + 9))
 VENV_PKGS=(nova==34.0.0 openstack-placement==16.0.0 keystone==30.0.0 'SQLAlchemy>=2.0,<2.1'
            PyMySQL python-openstackclient python-novaclient uwsgi)
+# Opt-in scale nodes (tools/bench_cloud_scheduler.py; docs/cloud.md): this
+# many fake nodes over SCALE_HOSTS extra nova-compute processes scale1...
+SCALE_NODES=${AGGREGATE_PCI_CLOUD_SCALE_NODES:-0}
+SCALE_HOSTS=${AGGREGATE_PCI_CLOUD_SCALE_HOSTS:-4}
+SCALE_DEBUG=${AGGREGATE_PCI_CLOUD_SCALE_DEBUG:-1}
 # Stop order; `up` starts in reverse.
 SERVICES=(compute2 compute1 scheduler conductor nova-api placement keystone stubs
           rabbitmq epmd mariadb)
@@ -98,13 +107,13 @@ do_down() {
     if [ -s "$R/rabbit/rabbit.pid" ]; then
         cp "$R/rabbit/rabbit.pid" "$R/run/rabbitmq-beam.pid" 2>/dev/null || true
     fi
-    for s in "${SERVICES[@]}" rabbitmq-beam; do stop_one "$s"; done
+    for s in $(scale_services) "${SERVICES[@]}" rabbitmq-beam; do stop_one "$s"; done
     log "stopped (pid files in $R/run)"
 }
 
 do_status() {
     local s rc=0
-    for s in "${SERVICES[@]}"; do
+    for s in $(scale_services) "${SERVICES[@]}"; do
         if alive "$s"; then echo "$s running pid $(pid_of "$s")"
         else echo "$s stopped"; rc=3; fi
     done
@@ -143,6 +152,59 @@ make_venv() {
     local site
     site=$("$VENV/bin/python" -c 'import nova.virt, os; print(os.path.dirname(nova.virt.__file__))')
     cp "$here/tools/cloud/fake_pci_driver.py" "$site/aggregate_pci_fake.py"
+    if [ "$SCALE_NODES" -gt 0 ]; then
+        cp "$here/tools/cloud/bench_timing.py" "$(dirname "$(dirname "$site")")/aggregate_pci_bench_timing.py"
+    fi
+}
+
+# Scale processes started in DIR (pid files), whatever the env says now.
+scale_services() {
+    local f
+    for f in "$R"/run/scale*.pid; do [ -e "$f" ] && basename "$f" .pid; done
+    return 0
+}
+
+# AGGREGATE_PCI_CLOUD_SCALE_NODES: per scale host a config and its nodes'
+# devices (tools/cloud/scale_layout.py); the scheduler gets debug logging and
+# the timing filters of tools/cloud/bench_timing.py (scheduler-scale.conf).
+# Sets SCALE_PCI_NODES (nodes with devices).
+write_scale_configs() {
+    local etc="$R/etc/nova" host nodes pci filters hosts
+    hosts=$("$VENV/bin/python" "$here/tools/cloud/scale_layout.py" "$SCALE_NODES" "$SCALE_HOSTS" "$R") \
+        || die "tools/cloud/scale_layout.py $SCALE_NODES $SCALE_HOSTS $R failed"
+    SCALE_PCI_NODES=0
+    while read -r host nodes pci; do
+        SCALE_PCI_NODES=$((SCALE_PCI_NODES + pci))
+        mkdir -p "$R/$host/lock"
+        cat >"$etc/$host.conf" <<EOF
+[DEFAULT]
+host = $host
+state_path = $R/$host
+compute_driver = aggregate_pci_fake.MultiNodePciFakeDriver
+# $nodes nodes: the resource tracker's periodic pass over all of them would
+# load the conductor every minute; start-up reports them once.
+update_resources_interval = 1800
+[oslo_concurrency]
+lock_path = $R/$host/lock
+[pci]
+device_spec = {"vendor_id": "10de"}
+EOF
+    done <<<"$hosts"
+    filters=$(sed -n 's/^enabled_filters = //p' "$etc/nova.conf" |
+        sed -E 's/(^|,)AggregatePciFilter(,|$)/\1TimedAggregatePciFilter\2/; s/(^|,)PciPassthroughFilter(,|$)/\1TimedPciPassthroughFilter\2/')
+    cat >"$etc/scheduler-scale.conf" <<EOF
+[DEFAULT]
+debug = $([ "$SCALE_DEBUG" = 1 ] && echo true || echo false)
+[filter_scheduler]
+available_filters = aggregate_pci_bench_timing.TimedAggregatePciFilter
+available_filters = aggregate_pci_bench_timing.TimedPciPassthroughFilter
+enabled_filters = $filters
+EOF
+    cat >>"$R/cloud.env" <<EOF
+export AGGREGATE_PCI_CLOUD_SCALE_NODES=$SCALE_NODES
+export AGGREGATE_PCI_CLOUD_SCALE_HOSTS=$SCALE_HOSTS
+export AGGREGATE_PCI_CLOUD_SCALE_DEBUG=$SCALE_DEBUG
+EOF
 }
 
 secret() { "$VENV/bin/python" -c 'import secrets; print(secrets.token_hex(16))'; }
@@ -379,6 +441,11 @@ do_up() {
     apt_install
     make_venv
     write_configs
+    local sched_cf=() SCALE_PCI_NODES=0
+    if [ "$SCALE_NODES" -gt 0 ]; then
+        write_scale_configs
+        sched_cf=(--config-file "$R/etc/nova/scheduler-scale.conf")
+    fi
     local ncf=(--config-file "$R/etc/nova/nova.conf" --config-file "$R/etc/nova/nova-db.conf")
     local B="$VENV/bin"
 
@@ -458,26 +525,32 @@ EOF
     uwsgi_app nova-api "$NOVA_PORT" nova.wsgi.osapi_compute:application \
         OS_NOVA_CONFIG_DIR="$R/etc/nova" OS_NOVA_CONFIG_FILES="api-paste.ini;nova.conf;nova-db.conf"
     start conductor "$B/nova-conductor" "${ncf[@]}"
-    start scheduler "$B/nova-scheduler" "${ncf[@]}"
+    start scheduler "$B/nova-scheduler" "${ncf[@]}" "${sched_cf[@]}"
     wait_port placement "$PL_PORT" 60
     local n
     for n in 1 2; do
         start "compute$n" "$B/nova-compute" --config-file "$R/etc/nova/nova.conf" \
             --config-file "$R/etc/nova/compute$n.conf"
     done
+    for ((n = 1; SCALE_NODES > 0 && n <= SCALE_HOSTS; n++)); do
+        start "scale$n" "$B/nova-compute" --config-file "$R/etc/nova/nova.conf" \
+            --config-file "$R/etc/nova/scale$n.conf"
+    done
     wait_port nova-api "$NOVA_PORT" 90
 
     # Both computes registered with their PCI devices, then cell mapping.
-    local i rows=0
-    for ((i = 0; i < 240; i++)); do
-        rows=$(sql -N -e "select count(distinct compute_node_id) from nova.pci_devices where deleted = 0" 2>/dev/null || echo 0)
-        [ "$rows" = 2 ] && break
-        for s in conductor scheduler compute1 compute2; do
+    # "nodes with PCI devices/nodes"; scale nodes without devices count too.
+    local i rows=0 want="$((2 + SCALE_PCI_NODES))/$((2 + SCALE_NODES))" tries=240
+    [ "$SCALE_NODES" = 0 ] || tries=$((240 + SCALE_NODES * 4))
+    for ((i = 0; i < tries; i++)); do
+        rows=$(sql -N -e "select concat((select count(distinct compute_node_id) from nova.pci_devices where deleted = 0), '/', (select count(*) from nova.compute_nodes where deleted = 0))" 2>/dev/null || echo 0)
+        [ "$rows" = "$want" ] && break
+        for s in conductor scheduler compute1 compute2 $(scale_services); do
             alive "$s" || { tail -n 30 "$R/log/$s.log" >&2; die "$s exited (log: $R/log/$s.log)"; }
         done
         sleep 0.5
     done
-    [ "$rows" = 2 ] || die "computes did not report PCI devices within 120 s (see $R/log/compute*.log)"
+    [ "$rows" = "$want" ] || die "compute nodes with PCI devices/all: $rows, not $want, after $((tries / 2)) s (see $R/log/compute*.log, scale*.log)"
     "$B/nova-manage" "${ncf[@]}" cell_v2 discover_hosts >"$R/log/discover-hosts.log" 2>&1 \
         || { cat "$R/log/discover-hosts.log" >&2; die "discover_hosts failed"; }
     log "up in $((SECONDS - t0)) s: . $R/cloud.env; openstack --os-cloud admin ..."

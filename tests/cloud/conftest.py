@@ -16,6 +16,8 @@ import subprocess
 
 import pytest
 
+from . import db
+
 ENV = "AGGREGATE_PCI_CLOUD"
 
 
@@ -73,24 +75,7 @@ class Cloud:
 
     def sql(self, query):
         """Rows (lists of str) from the cloud's MariaDB, as root over its socket."""
-        proc = subprocess.run(
-            [
-                "mariadb",
-                "--no-defaults",
-                "--socket",
-                str(self.root / "mariadb" / "sock"),
-                "-uroot",
-                "-N",
-                "-B",
-                "-e",
-                query,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert proc.returncode == 0, proc.stderr
-        return [line.split("\t") for line in proc.stdout.splitlines()]
+        return db.sql_rows(self.root, query)
 
     def devices_of(self, server_id):
         """(host, address) of the PCI devices the cell DB gives the server."""
