@@ -813,8 +813,10 @@ def run(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, Any]:
     )
     managed = managed_names(aggs)
     ports = parse_ports(args.ports)
-    # Managed physical networks: only with the option on (ports requested).
-    physnets = reference_physnets(aggs) if ports else set()
+    # [aggregate_pci] manage_port_requests: on when ports are requested,
+    # unless --no-manage-ports (then no physical network is managed).
+    manage_ports = bool(ports) and args.manage_ports
+    physnets = reference_physnets(aggs) if manage_ports else set()
     ctx = nova_context.get_admin_context()
     spec = build_request_spec(ctx, wanted, aggs, ports)
     log("inputs built in %.1f s" % (time.perf_counter() - t0))
@@ -825,6 +827,7 @@ def run(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, Any]:
         "managed": sorted(managed),
         "ports": ports,
         "physnets": sorted(physnets),
+        "manage_ports": manage_ports,
     }
     values = definition_values(aggs)
     with contextlib.ExitStack() as stack:
@@ -838,9 +841,8 @@ def run(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, Any]:
                 agg_filter, "flavor_definition_values", lambda context: list(values)
             )
         )
-        # [aggregate_pci] manage_port_requests: on when ports are requested.
         agg_filter.CONF.set_override(
-            "manage_port_requests", bool(ports), group="aggregate_pci"
+            "manage_port_requests", manage_ports, group="aggregate_pci"
         )
         stack.callback(
             agg_filter.CONF.clear_override,
@@ -966,7 +968,7 @@ def report(
     )
     if res["ports"]:
         line(
-            "Neutron ports: %s; [aggregate_pci] manage_port_requests = true, "
+            "Neutron ports: %s; [aggregate_pci] manage_port_requests = %s, "
             "managed physical networks: %s (agg_filter.flavor_definition_values "
             "patched to return the aggregates' pci_flavor:* values)"
             % (
@@ -974,7 +976,8 @@ def report(
                     ",".join("%s=%s" % kv for kv in sorted(p.items()))
                     for p in res["ports"]
                 ),
-                ",".join(res["physnets"]),
+                str(res["manage_ports"]).lower(),
+                ",".join(res["physnets"]) or "none",
             )
         )
     line(
@@ -1119,6 +1122,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--request",
         default=None,
         help="pci_passthrough:alias value of the instance (default: the scenario's)",
+    )
+    p.add_argument(
+        "--no-manage-ports",
+        dest="manage_ports",
+        action="store_false",
+        help="keep [aggregate_pci] manage_port_requests off although ports "
+        "are requested (Nova alone places them: the option's cost is the "
+        "difference)",
     )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument(
