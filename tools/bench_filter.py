@@ -10,11 +10,13 @@ held by the filter's caches.  Progress goes to stderr, figures to stdout.
 
     python tools/bench_filter.py                # 10,000 hosts
     python tools/bench_filter.py --hosts 500 --repeat 3 --sample 100
+    python tools/bench_filter.py --scenario ports --hosts 2000 --repeat 3
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import fnmatch
 import functools
@@ -46,6 +48,12 @@ objects.register_all()
 A100 = {"vendor_id": "10de", "product_id": "20b5"}
 V100 = {"vendor_id": "10de", "product_id": "1db4"}
 VF = {"vendor_id": "15b3", "product_id": "101e", "device_type": "type-VF"}
+#: Ports scenario only: devices some hosts also tag with a physical network
+#: that no definition covers (Intel VFs, an Intel PF) or that a port without
+#: remote_managed must not take (BlueField VFs, same ids as the CX5 VFs).
+INTEL_VF = {"vendor_id": "8086", "product_id": "154c", "dev_type": "type-VF"}
+INTEL_PF = {"vendor_id": "8086", "product_id": "1593", "dev_type": "type-PF"}
+BLUEFIELD_VF = {"vendor_id": "15b3", "product_id": "101e", "dev_type": "type-VF"}
 
 #: PCI flavor name -> the definitions aggregates may give it (each a list of
 #: match objects, ORed).  Several aggregates define the same name
@@ -74,7 +82,12 @@ PF_ADDRESSES = (("0000:3b:00.0", 0), ("0000:d8:00.0", 1))
 SCENARIOS = {
     "default": "gpu:2,vf-net1:1,vf:1",
     "claim": "a100:1,a100-slot8x:1,vf:1,vf-net1:1",
+    "ports": "gpu:2",
 }
+#: Scenario -> default Neutron ports (``--ports``): in "ports", one direct
+#: port on physnet1 and one on physnet2, both managed (vf-net1, vf-net2 and
+#: one definition of vf fix them).
+SCENARIO_PORTS = {"default": "", "claim": "", "ports": "physnet1,physnet2"}
 
 
 def log(msg: str) -> None:
@@ -152,13 +165,20 @@ def build_numa_topology(rng: random.Random) -> Any:
     return objects.NUMATopology(cells=cells)
 
 
-def build_pools(rng: random.Random, interleaved: bool = False) -> Any:
+def build_pools(
+    rng: random.Random, interleaved: bool = False, ports: bool = False
+) -> Any:
     """Free PCI pools of one host: 8 GPUs (one pool per address, some used)
     and 2 PFs x 16 VFs (one pool per parent PF, some VFs used).
 
     ``interleaved`` (the claim scenario): every host mixed, A100 and V100 in
     alternate slots, so a claim by the alias alone often takes a device
-    outside a narrowed definition."""
+    outside a narrowed definition.  ``ports`` (the ports scenario): some
+    hosts also tag Intel VFs or an Intel PF with a physical network (outside
+    every definition), or have remote-managed BlueField VFs on one, and the
+    NIC pools come in random order (Nova's claim drains them in that
+    order), so a port's claim sometimes takes a device outside the
+    definitions."""
     model = rng.choices(("a100", "v100", "mixed"), (6, 3, 1))[0]
     tier = "gold" if rng.random() < 0.3 else "silver"
     pools = []
@@ -183,11 +203,12 @@ def build_pools(rng: random.Random, interleaved: bool = False) -> Any:
             )
         )
     nets = ("physnet1", "physnet2") if rng.random() < 0.7 else ("physnet1", "physnet1")
+    nics = []
     for (address, numa_node), net in zip(PF_ADDRESSES, nets, strict=True):
         free = rng.choice((0, 1, 2, 4, 8, 12, 16, 16))
         if not free:
             continue
-        pools.append(
+        nics.append(
             objects.PciDevicePool(
                 vendor_id=VF["vendor_id"],
                 product_id=VF["product_id"],
@@ -201,7 +222,40 @@ def build_pools(rng: random.Random, interleaved: bool = False) -> Any:
                 },
             )
         )
-    return objects.PciDevicePoolList(objects=pools)
+    if ports:
+        nics.extend(extra_port_pools(rng))
+        rng.shuffle(nics)
+    return objects.PciDevicePoolList(objects=pools + nics)
+
+
+def extra_port_pools(rng: random.Random) -> list[Any]:
+    """The ports scenario's other devices tagged with a physical network
+    on some hosts: Intel VFs (30 %), an Intel PF (20 %), remote-managed
+    BlueField VFs (20 %); each pool has the CX5 VF pools' number of keys,
+    so Nova's pool order (by key count, then as built) mixes them."""
+    out = []
+    for ids, share, address, remote, counts in (
+        (INTEL_VF, 0.3, "0000:af:00.0", "false", (1, 2, 4, 8)),
+        (INTEL_PF, 0.2, "0000:af:00.1", "false", (1,)),
+        (BLUEFIELD_VF, 0.2, "0000:5e:00.0", "true", (2, 4, 8)),
+    ):
+        if rng.random() >= share:
+            continue
+        out.append(
+            objects.PciDevicePool(
+                vendor_id=ids["vendor_id"],
+                product_id=ids["product_id"],
+                numa_node=rng.choice((0, 1)),
+                count=rng.choice(counts),
+                tags={
+                    "dev_type": ids["dev_type"],
+                    "address": address,
+                    "physical_network": rng.choice(("physnet1", "physnet2")),
+                    "remote_managed": remote,
+                },
+            )
+        )
+    return out
 
 
 def build_hosts(
@@ -210,6 +264,7 @@ def build_hosts(
     aggs: Sequence[Any],
     progress: Callable[[str], None] = log,
     interleaved: bool = False,
+    ports: bool = False,
 ) -> list[Any]:
     """HostState objects as the scheduler holds them, 1-3 aggregates each."""
     hosts = []
@@ -219,7 +274,7 @@ def build_hosts(
         hs = host_manager.HostState(name, name, cell)
         hs.numa_topology = build_numa_topology(rng)
         hs.pci_stats = pci_stats.PciDeviceStats(
-            hs.numa_topology, stats=build_pools(rng, interleaved)
+            hs.numa_topology, stats=build_pools(rng, interleaved, ports)
         )
         hs.aggregates = rng.sample(list(aggs), rng.randint(1, min(3, len(aggs))))
         for agg in hs.aggregates:
@@ -252,11 +307,31 @@ def alias_spec(name: str, aggs: Sequence[Any]) -> list[dict[str, str]]:
     return seen or [{"vendor_id": "ffff", "product_id": "ffff"}]
 
 
+def parse_ports(text: str) -> list[dict[str, str]]:
+    """``physnet[,physnet...]``, one direct port each (``physnet/pf``: a
+    direct-physical port), as the specs Nova builds for them
+    (``nova.network.neutron.API.create_resource_requests``)."""
+    specs = []
+    for item in filter(None, (i.strip() for i in text.split(","))):
+        physnet, _, kind = item.partition("/")
+        spec = {"physical_network": physnet, "remote_managed": "False"}
+        if kind == "pf":
+            spec["dev_type"] = "type-PF"
+        elif kind:
+            raise ValueError("port %r: only /pf may follow the physnet" % item)
+        specs.append(spec)
+    return specs
+
+
 def build_request_spec(
-    ctx: Any, wanted: Sequence[tuple[str, int]], aggs: Sequence[Any]
+    ctx: Any,
+    wanted: Sequence[tuple[str, int]],
+    aggs: Sequence[Any],
+    ports: Sequence[dict[str, str]] = (),
 ) -> Any:
     """A RequestSpec whose pci_requests come from a flavor's
-    ``pci_passthrough:alias=name:count,...``."""
+    ``pci_passthrough:alias=name:count,...`` and then, as Nova appends them,
+    one request per Neutron port (no alias name, count 1)."""
     reqs = [
         objects.InstancePCIRequest(
             count=count,
@@ -266,6 +341,15 @@ def build_request_spec(
             numa_policy="legacy",
         )
         for name, count in wanted
+    ]
+    reqs += [
+        objects.InstancePCIRequest(
+            count=1,
+            spec=[dict(spec)],
+            request_id=str(uuid.uuid4()),
+            requester_id=str(uuid.uuid4()),
+        )
+        for spec in ports
     ]
     return objects.RequestSpec(
         context=ctx, pci_requests=objects.InstancePCIRequests(requests=reqs)
@@ -281,6 +365,19 @@ def managed_names(aggs: Sequence[Any]) -> set[str]:
         for key in agg.metadata
         if codec.is_flavor_key(key)
     }
+
+
+def definition_values(aggs: Sequence[Any]) -> list[str]:
+    """Distinct values of the ``pci_flavor:*`` keys (bad ones included), as
+    ``agg_filter.flavor_definition_values`` reads them from the API DB."""
+    return sorted(
+        {
+            value
+            for agg in aggs
+            for key, value in agg.metadata.items()
+            if codec.is_flavor_key(key)
+        }
+    )
 
 
 # --- brute-force reference ---------------------------------------------------
@@ -354,27 +451,157 @@ def managed_counts(
     return counts
 
 
+#: A managed request on one host: devices asked, and which pools serve it.
+Units = dict[str, tuple[int, Callable[[dict[str, Any]], bool]]]
+
+
+def _feasible(pools: Sequence[dict[str, Any]], units: Units) -> bool:
+    """Exhaustive joint check: can every unit get a distinct free device
+    of a pool its predicate accepts?"""
+    per_unit = []
+    for count, pred in units.values():
+        ok = [i for i, pool in enumerate(pools) if pred(pool)]
+        per_unit.extend([ok] * count)
+    free = [max(int(pool.get("count", 0)), 0) for pool in pools]
+    return _assign(per_unit, free)
+
+
+def _alias_units(
+    host: Any, wanted: Sequence[tuple[str, int]], managed: set[str]
+) -> Units | None:
+    """Units of the managed flavor aliases (None: one has no definition)."""
+    units: Units = {}
+    for name, count in managed_counts(wanted, managed).items():
+        matches = effective_matches(host, name)
+        if not matches:
+            return None
+        units[name] = (count, functools.partial(_any_match, matches))
+    return units
+
+
+def _any_match(matches: Sequence[codec.DeviceMatch], pool: dict[str, Any]) -> bool:
+    return any(_match(pool, m) for m in matches)
+
+
 def reference_decision(
     host: Any, wanted: Sequence[tuple[str, int]], managed: set[str]
 ) -> str:
     """The semantics of issue 3, computed the slow obvious way: "pass",
     "no-definition" (not in an aggregate validly defining a requested
     flavor) or "no-fit" (the managed requests do not fit jointly)."""
-    counts = managed_counts(wanted, managed)
-    if not counts:
-        return "pass"
-    pools = host.pci_stats.pools
-    units = []
-    for name, count in counts.items():
-        matches = effective_matches(host, name)
+    units = _alias_units(host, wanted, managed)
+    if units is None:
+        return "no-definition"
+    return "pass" if not units or _feasible(host.pci_stats.pools, units) else "no-fit"
+
+
+# Neutron ports (issue 13), independently of aggregate_pci.scheduler.ports.
+
+NET_TAG = "physical_network"
+_TRUE_STRINGS = frozenset(("1", "t", "true", "on", "y", "yes"))
+
+
+def _truthy(value: Any) -> bool:
+    """As oslo's bool_from_string (what Nova applies to remote_managed)."""
+    return (
+        isinstance(value, (str, bool)) and str(value).strip().lower() in _TRUE_STRINGS
+    )
+
+
+def reference_physnets(aggs: Sequence[Any]) -> set[str]:
+    """Physical networks (lower-cased) fixed by a match object of some valid
+    definition in the cloud: the managed ones."""
+    found = set()
+    for agg in aggs:
+        for key, value in agg.metadata.items():
+            definition = (
+                _parse_or_none(value) if key.startswith(codec.KEY_PREFIX) else None
+            )
+            for m in definition.matches if definition else ():
+                found.update(v.lower() for k, v in m.tags if k == NET_TAG)
+    return found
+
+
+def physnet_matches(host: Any, physnet: str) -> list[codec.DeviceMatch]:
+    """The match objects fixing ``physnet`` in the valid definitions of any
+    PCI flavor in the host's aggregates (ORed)."""
+    want = physnet.lower()
+    out = []
+    for agg in host.aggregates:
+        for key, value in agg.metadata.items():
+            definition = (
+                _parse_or_none(value) if key.startswith(codec.KEY_PREFIX) else None
+            )
+            for m in definition.matches if definition else ():
+                if any(k == NET_TAG and v.lower() == want for k, v in m.tags):
+                    out.append(m)
+    return out
+
+
+def _claim_takes(pool: dict[str, Any], specs: Sequence[dict[str, str]]) -> bool:
+    """Would Nova's claim of a request with ``specs`` take a device of
+    ``pool`` (no NUMA cells, no Placement)?  A spec whose every key equals
+    the pool's value case-insensitively; PF pools only if a spec asks
+    type-PF, vDPA pools only if one asks vdpa, remote-managed pools only if
+    one asks remote_managed true."""
+    if not any(_spec_match(pool, s) for s in specs):
+        return False
+    dev_type = pool.get("dev_type")
+    for special in ("type-PF", "vdpa"):
+        if dev_type == special and not any(s.get("dev_type") == special for s in specs):
+            return False
+    return not _truthy(pool.get("remote_managed")) or any(
+        _truthy(s.get("remote_managed")) for s in specs
+    )
+
+
+def port_of(req: Any) -> dict[str, str] | None:
+    """The spec of a Neutron-port request with a physical network (no alias
+    name, one spec), else None."""
+    specs = list(req.spec or ())
+    if req.alias_name or len(specs) != 1 or not specs[0].get(NET_TAG):
+        return None
+    return dict(specs[0])
+
+
+def request_key(req: Any) -> str:
+    """The alias name, or ``port:`` and the port's spec (identical ports
+    share a key)."""
+    port = port_of(req)
+    if port is None:
+        return str(req.alias_name)
+    return "port:" + ",".join("%s=%s" % kv for kv in sorted(port.items()))
+
+
+def request_units(
+    host: Any, requests: Sequence[Any], managed: set[str], physnets: set[str]
+) -> Units | None:
+    """Per managed request (flavor aliases, and ports on a managed physical
+    network): devices asked and the pools serving it on ``host``, i.e. the
+    OR of its definitions' match objects (for a port: the objects fixing its
+    physical network, AND its spec as the claim reads it).  None if the
+    host has no definition for one of them."""
+    wanted = [(r.alias_name, r.count) for r in requests if port_of(r) is None]
+    units = _alias_units(host, wanted, managed)
+    if units is None:
+        return None
+    for req in requests:
+        port = port_of(req)
+        if port is None or port[NET_TAG].lower() not in physnets:
+            continue
+        matches = physnet_matches(host, port[NET_TAG])
         if not matches:
-            return "no-definition"
-        ok = [
-            i for i, pool in enumerate(pools) if any(_match(pool, m) for m in matches)
-        ]
-        units.extend([ok] * count)
-    free = [max(int(pool.get("count", 0)), 0) for pool in pools]
-    return "pass" if _assign(units, free) else "no-fit"
+            return None
+        key = request_key(req)
+        pred = functools.partial(_port_match, matches, port)
+        units[key] = (units.get(key, (0, pred))[0] + req.count, pred)
+    return units
+
+
+def _port_match(
+    matches: Sequence[codec.DeviceMatch], spec: dict[str, str], pool: dict[str, Any]
+) -> bool:
+    return _any_match(matches, pool) and _claim_takes(pool, [spec])
 
 
 def _spec_match(pool: dict[str, Any], spec: dict[str, str]) -> bool:
@@ -385,24 +612,16 @@ def _spec_match(pool: dict[str, Any], spec: dict[str, str]) -> bool:
 def reference_claim(host: Any, requests: Sequence[Any]) -> list[tuple[str, int]] | None:
     """Nova's greedy claim with PCI in Placement off, replayed the slow
     obvious way (no NUMA cells, as the benchmark's requests carry no NUMA
-    topology): per request in order, the pools matching its alias spec
-    (PFs only if asked for, remote-managed ones never), in pool order, each
-    drained as far as needed.  Returns (alias, pool index) per device
+    topology): per request in order (flavor aliases, then ports), the pools
+    its claim may take (``_claim_takes``), in pool order, each drained as
+    far as needed.  Returns (``request_key``, pool index) per device
     taken, or None if the claim fails."""
     pools = host.pci_stats.pools
     free = [max(int(p.get("count", 0)), 0) for p in pools]
     taken: list[tuple[str, int]] = []
     for req in requests:
         specs = list(req.spec)
-        want_pf = any(s.get("dev_type") == "type-PF" for s in specs)
-        ok = [
-            i
-            for i, p in enumerate(pools)
-            if free[i]
-            and any(_spec_match(p, s) for s in specs)
-            and (want_pf or p.get("dev_type") != "type-PF")
-            and str(p.get("remote_managed", "false")).lower() != "true"
-        ]
+        ok = [i for i, p in enumerate(pools) if free[i] and _claim_takes(p, specs)]
         need = req.count
         if sum(free[i] for i in ok) < need:
             return None
@@ -410,42 +629,37 @@ def reference_claim(host: Any, requests: Sequence[Any]) -> list[tuple[str, int]]
             take = min(need, free[i])
             free[i] -= take
             need -= take
-            taken += [(req.alias_name, i)] * take
+            taken += [(request_key(req), i)] * take
             if not need:
                 break
     return taken
 
 
 def reference_claim_decision(
-    host: Any, requests: Sequence[Any], managed: set[str]
+    host: Any,
+    requests: Sequence[Any],
+    managed: set[str],
+    physnets: set[str] = frozenset(),
 ) -> str:
     """The end-to-end decision of the scheduler (our filter and Nova's
-    PciPassthroughFilter) computed independently: ``reference_decision``,
-    then "claim-fails" if Nova's greedy claim fails, then "claim-outside"
-    unless the devices the claim takes for the managed requests can be
-    assigned to them, each matching the host's definition (exhaustive)."""
-    wanted = [(r.alias_name, r.count) for r in requests]
-    first = reference_decision(host, wanted, managed)
-    if first != "pass":
-        return first
+    PciPassthroughFilter) computed independently: "no-definition" or
+    "no-fit" for the managed requests (``request_units``, exhaustive), then
+    "claim-fails" if Nova's greedy claim fails, then "claim-outside" unless
+    the devices the claim takes for the managed requests can be assigned
+    to them, each in a pool its predicate accepts (exhaustive)."""
+    units = request_units(host, requests, managed, physnets)
+    if units is None:
+        return "no-definition"
+    pools = host.pci_stats.pools
+    if units and not _feasible(pools, units):
+        return "no-fit"
     taken = reference_claim(host, requests)
     if taken is None:
         return "claim-fails"
-    pools = host.pci_stats.pools
-    counts = managed_counts(wanted, managed)
-    mine = [i for name, i in taken if name in counts]
+    mine = [i for key, i in taken if key in units]
     devices = sorted(set(mine))
-    free = [mine.count(i) for i in devices]
-    units = []
-    for name, count in counts.items():
-        matches = effective_matches(host, name)
-        ok = [
-            k
-            for k, i in enumerate(devices)
-            if any(_match(pools[i], m) for m in matches)
-        ]
-        units.extend([ok] * count)
-    return "pass" if _assign(units, free) else "claim-outside"
+    taken_pools = [dict(pools[i], count=mine.count(i)) for i in devices]
+    return "pass" if _feasible(taken_pools, units) else "claim-outside"
 
 
 # --- timing -------------------------------------------------------------------
@@ -529,7 +743,12 @@ def time_real_query(aggs: Sequence[Any]) -> float | None:
 
 
 def check_sample(
-    sample: Sequence[Any], spec: Any, managed: set[str], ours_ids: set[int], nova: Any
+    sample: Sequence[Any],
+    spec: Any,
+    managed: set[str],
+    ours_ids: set[int],
+    nova: Any,
+    physnets: set[str] = frozenset(),
 ) -> dict[str, Any]:
     """Compare the scheduler's decision on each sampled host (our filter
     and Nova's PciPassthroughFilter, pool logic) with the reference."""
@@ -545,7 +764,7 @@ def check_sample(
         ("pass", "no-definition", "no-fit", "claim-fails", "claim-outside"), 0
     )
     for hs in sample:
-        expect = reference_claim_decision(hs, requests, managed)
+        expect = reference_claim_decision(hs, requests, managed, physnets)
         outcomes[expect] += 1
         got = id(hs) in ours_ids and id(hs) in nova_ids
         if (expect == "pass") != got:
@@ -585,18 +804,51 @@ def run(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, Any]:
     wanted = parse_requests(args.request)
     t0 = time.perf_counter()
     aggs = build_aggregates(rng, args.aggregates)
-    hosts = build_hosts(rng, args.hosts, aggs, interleaved=args.scenario == "claim")
+    hosts = build_hosts(
+        rng,
+        args.hosts,
+        aggs,
+        interleaved=args.scenario == "claim",
+        ports=args.scenario == "ports",
+    )
     managed = managed_names(aggs)
+    ports = parse_ports(args.ports)
+    # [aggregate_pci] manage_port_requests: on when ports are requested,
+    # unless --no-manage-ports (then no physical network is managed).
+    manage_ports = bool(ports) and args.manage_ports
+    physnets = reference_physnets(aggs) if manage_ports else set()
     ctx = nova_context.get_admin_context()
-    spec = build_request_spec(ctx, wanted, aggs)
+    spec = build_request_spec(ctx, wanted, aggs, ports)
     log("inputs built in %.1f s" % (time.perf_counter() - t0))
     numas = [hs.numa_topology for hs in hosts]
 
-    res: dict[str, Any] = {"hosts": len(hosts), "managed": sorted(managed)}
-    patch = mock.patch.object(
-        agg_filter, "managed_flavor_names", lambda context: set(managed)
-    )
-    with patch:
+    res: dict[str, Any] = {
+        "hosts": len(hosts),
+        "managed": sorted(managed),
+        "ports": ports,
+        "physnets": sorted(physnets),
+        "manage_ports": manage_ports,
+    }
+    values = definition_values(aggs)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(
+            mock.patch.object(
+                agg_filter, "managed_flavor_names", lambda context: set(managed)
+            )
+        )
+        stack.enter_context(
+            mock.patch.object(
+                agg_filter, "flavor_definition_values", lambda context: list(values)
+            )
+        )
+        agg_filter.CONF.set_override(
+            "manage_port_requests", manage_ports, group="aggregate_pci"
+        )
+        stack.callback(
+            agg_filter.CONF.clear_override,
+            "manage_port_requests",
+            group="aggregate_pci",
+        )
         ours = agg_filter.AggregatePciFilter()
         nova = pci_passthrough_filter.PciPassthroughFilter()
 
@@ -606,12 +858,14 @@ def run(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, Any]:
         res["ours_passed"] = len(passed)
 
         sample = rng.sample(hosts, min(args.sample, len(hosts)))
-        res.update(check_sample(sample, spec, managed, ours_ids, nova))
+        res.update(check_sample(sample, spec, managed, ours_ids, nova, physnets))
         res["claim_replays"] = count_replays(ours, hosts, spec)
 
-        counts_wanted = managed_counts(wanted, managed)
+        requests = list(spec.pci_requests.requests)
         defined = [
-            hs for hs in hosts if all(effective_matches(hs, n) for n in counts_wanted)
+            hs
+            for hs in hosts
+            if request_units(hs, requests, managed, physnets) is not None
         ]
         res["defined_hosts"] = len(defined)
         variants: list[tuple[str, Any, bool]] = [("ours", ours, True)]
@@ -712,6 +966,20 @@ def report(
         "patched to return this set, computed from the benchmark's "
         "aggregates)" % ",".join(res["managed"])
     )
+    if res["ports"]:
+        line(
+            "Neutron ports: %s; [aggregate_pci] manage_port_requests = %s, "
+            "managed physical networks: %s (agg_filter.flavor_definition_values "
+            "patched to return the aggregates' pci_flavor:* values)"
+            % (
+                "; ".join(
+                    ",".join("%s=%s" % kv for kv in sorted(p.items()))
+                    for p in res["ports"]
+                ),
+                str(res["manage_ports"]).lower(),
+                ",".join(res["physnets"]) or "none",
+            )
+        )
     line(
         "%-46s %12s %12s %10s %8s"
         % (
@@ -757,8 +1025,8 @@ def report(
     )
     line("ratio ours / nova pool-logic-only: %.3f" % res["ratio_pools"])
     line(
-        "hosts on which one request replays the compute's claim: %d of %d"
-        % (res["claim_replays"], n)
+        "hosts on which one request replays the compute's claim: %d of %d "
+        "(%.3f replays per host)" % (res["claim_replays"], n, res["claim_replays"] / n)
     )
     if "ours_defined_us_per_host" in res:
         line(
@@ -838,12 +1106,30 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default="default",
         help="default: hosts mostly one GPU model; claim: every host has "
         "A100s and V100s in alternate slots and half the requested flavors "
-        "narrow below their alias (the compute's claim is replayed)",
+        "narrow below their alias (the compute's claim is replayed); ports: "
+        "a GPU flavor and two direct Neutron ports on managed physical "
+        "networks, some hosts also tagging devices outside the definitions "
+        "with them",
+    )
+    p.add_argument(
+        "--ports",
+        default=None,
+        help="Neutron ports of the instance, one per item: PHYSNET (direct) "
+        "or PHYSNET/pf (direct-physical), comma-separated; non-empty turns "
+        "[aggregate_pci] manage_port_requests on (default: the scenario's)",
     )
     p.add_argument(
         "--request",
         default=None,
         help="pci_passthrough:alias value of the instance (default: the scenario's)",
+    )
+    p.add_argument(
+        "--no-manage-ports",
+        dest="manage_ports",
+        action="store_false",
+        help="keep [aggregate_pci] manage_port_requests off although ports "
+        "are requested (Nova alone places them: the option's cost is the "
+        "difference)",
     )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument(
@@ -862,6 +1148,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.request is None:
         args.request = SCENARIOS[args.scenario]
+    if args.ports is None:
+        args.ports = SCENARIO_PORTS[args.scenario]
+    try:
+        parse_ports(args.ports)
+    except ValueError as exc:
+        p.error("--ports: %s" % exc)
     if args.hosts < 1 or args.repeat < 1 or args.aggregates < 1:
         p.error("--hosts, --repeat and --aggregates must be at least 1")
     if args.full_repeat < 0 or args.sample < 0:

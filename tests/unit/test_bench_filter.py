@@ -92,6 +92,32 @@ def test_claim_scenario_agrees_and_catches_a_missing_claim_check(bench, monkeypa
     assert res["mismatches"] == res["sample_outcomes"]["claim-outside"] > 0
 
 
+def test_ports_scenario_agrees_and_catches_ports_without_claim_check(
+    bench, monkeypatch
+):
+    args = bench.parse_args(TINY + ["--scenario", "ports"])
+    assert args.ports == "physnet1,physnet2"
+    res = bench.run(args, out=io.StringIO())
+    assert res["physnets"] == ["physnet1", "physnet2"]
+    assert res["mismatches"] == 0
+    outcomes = res["sample_outcomes"]
+    assert outcomes["pass"] > 0 and outcomes["claim-outside"] > 0, outcomes
+    assert res["claim_replays"] > 0
+
+    # The filter without the claim replay for port requests (only the
+    # aliases' narrowing would trigger it) wrongly passes hosts where the
+    # port's claim takes a device outside the definitions.
+    def aliases_only(plan, view, cache):
+        return any(
+            req.predicate_for is None and not cache.covers(values, req.specs)
+            for req, values in zip(plan.requests, view.values, strict=True)
+        )
+
+    monkeypatch.setattr(decision, "needs_claim_check", aliases_only)
+    res = bench.run(args, out=io.StringIO())
+    assert res["mismatches"] > 0
+
+
 def _host(aggregates, pools):
     stats = types.SimpleNamespace(pools=pools)
     return types.SimpleNamespace(aggregates=aggregates, pci_stats=stats)
@@ -156,6 +182,64 @@ def test_reference_semantics(bench):
     )
     assert bench.reference_decision(host, [("gpu", 1)], managed) == "pass"
     assert bench.reference_decision(host, [("gpu", 2)], managed) == "no-fit"
+
+
+def _vf(vendor, address, physnet, count, remote="false", dev_type="type-VF"):
+    return {
+        "vendor_id": vendor,
+        "product_id": "101e" if vendor == "15b3" else "154c",
+        "dev_type": dev_type,
+        "address": address,
+        "physical_network": physnet,
+        "remote_managed": remote,
+        "numa_node": 0,
+        "count": count,
+    }
+
+
+def _port(physnet, **extra):
+    spec = dict({"physical_network": physnet, "remote_managed": "False"}, **extra)
+    return types.SimpleNamespace(alias_name=None, count=1, spec=[spec])
+
+
+CX5_NET2 = (
+    '{"device_type":"type-VF","physical_network":"physnet2",'
+    '"product_id":"101e","vendor_id":"15b3"}'
+)
+
+
+def test_reference_semantics_of_ports(bench):
+    net2 = {"physnet2"}
+    cx5 = _vf("15b3", "0000:3b:00.0", "physnet2", 1)
+    intel = _vf("8086", "0000:af:00.0", "physnet2", 4)
+    # Any PCI flavor's match object fixing physnet2 scopes the port.
+    agg = _agg(vf_net2=CX5_NET2)
+    decide = bench.reference_claim_decision
+    assert decide(_host([agg], [cx5]), [_port("physnet2")], set(), net2) == "pass"
+    assert decide(
+        _host([_agg(a100=A100)], [cx5]), [_port("physnet2")], set(), net2
+    ) == ("no-definition")
+    # An unmanaged physical network is Nova's business alone.
+    assert decide(
+        _host([_agg(a100=A100)], [cx5]), [_port("physnet2")], set(), set()
+    ) == ("pass")
+    # The Intel VFs are tagged physnet2 but outside the definition: two
+    # ports do not fit, and the claim of one takes the Intel VF when its
+    # pool comes first.
+    two = [_port("physnet2"), _port("physnet2")]
+    assert decide(_host([agg], [cx5, intel]), two, set(), net2) == "no-fit"
+    assert decide(_host([agg], [cx5, intel]), two[:1], set(), net2) == "pass"
+    assert decide(_host([agg], [intel, cx5]), two[:1], set(), net2) == "claim-outside"
+    # A remote-managed VF (same ids as the CX5's, inside the definition)
+    # serves no port that does not ask for one, nor does a PF a direct port.
+    bluefield = _vf("15b3", "0000:5e:00.0", "physnet2", 4, remote="true")
+    assert decide(_host([agg], [bluefield, cx5]), two, set(), net2) == "no-fit"
+    assert decide(_host([agg], [bluefield, cx5]), two[:1], set(), net2) == "pass"
+    pf = _vf("15b3", "0000:3b:00.1", "physnet2", 1, dev_type="type-PF")
+    any_dev = '{"physical_network":"physnet2","product_id":"101e","vendor_id":"15b3"}'
+    host = _host([_agg(cx5_net2=any_dev)], [pf, cx5])
+    assert decide(host, two, set(), net2) == "no-fit"
+    assert decide(host, [_port("physnet2", dev_type="type-PF")], set(), net2) == "pass"
 
 
 def test_bad_sizes_are_refused(bench):
