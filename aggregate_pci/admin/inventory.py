@@ -40,7 +40,8 @@ import dataclasses
 import json
 from typing import Any, Mapping, Sequence
 
-from aggregate_pci.admin.errors import AdminError
+from aggregate_pci import alias
+from aggregate_pci.admin.errors import AdminError, InvalidInput, NotFound
 from aggregate_pci.admin.models import Aggregate, Allocation, Device
 
 FORMAT = "aggregate-pci-inventory"
@@ -57,6 +58,28 @@ class Inventory:
     nova_flavors: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     #: What instances hold; None when the source did not record it.
     allocations: list[Allocation] | None = None
+
+    def nova_flavor_request(self, name_or_id: str, source: str) -> str:
+        """The ``pci_passthrough:alias`` value of the Nova flavor named (or
+        with id) ``name_or_id``; NotFound or InvalidInput, naming it and
+        ``source`` (where the inventory came from), if there is none."""
+        found = [
+            f
+            for f in self.nova_flavors
+            if name_or_id in (f.get("name"), str(f.get("id")))
+        ]
+        if not found:
+            raise NotFound(
+                "Nova flavor %r not found among the flavors requesting PCI "
+                "aliases in the %s" % (name_or_id, source)
+            )
+        spec = str((found[0].get("extra_specs") or {}).get(alias.SPEC_KEY) or "")
+        if not any(alias.parse_request(spec).values()):
+            raise InvalidInput(
+                "Nova flavor %r requests no PCI device (no pci_passthrough:alias "
+                "extra spec)" % name_or_id
+            )
+        return spec
 
 
 def to_json(inv: Inventory) -> dict[str, Any]:

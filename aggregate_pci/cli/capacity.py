@@ -199,18 +199,10 @@ class Capacity(common.HandlesErrors, lister.Lister):
         inv: inventory.Inventory,
     ) -> tuple:
         if args.fit:
-            found = [
-                f
-                for f in inv.nova_flavors
-                if args.fit in (f.get("name"), str(f.get("id")))
-            ]
-            if not found:
-                raise errors.NotFound(
-                    "Nova flavor %r not found in the %s"
-                    % (args.fit, "inventory" if args.inventory else "Nova database")
-                )
             request = alias.parse_request(
-                (found[0].get("extra_specs") or {}).get(alias.SPEC_KEY)
+                inv.nova_flavor_request(
+                    args.fit, "inventory" if args.inventory else "Nova database"
+                )
             )
             label = args.fit
         else:

@@ -142,24 +142,9 @@ class Explain(common.HandlesErrors, lister.Lister):
                     str(exc).replace("--fit-spec", "--request", 1)
                 ) from None
             return str(args.request)
-        found = [
-            f
-            for f in inv.nova_flavors
-            if args.nova_flavor in (f.get("name"), str(f.get("id")))
-        ]
-        if not found:
-            raise errors.NotFound(
-                "Nova flavor %r not found among the flavors requesting PCI "
-                "aliases in the %s"
-                % (args.nova_flavor, "inventory" if args.inventory else "Nova database")
-            )
-        spec = str((found[0].get("extra_specs") or {}).get(alias.SPEC_KEY) or "")
-        if not any(alias.parse_request(spec).values()):
-            raise errors.InvalidInput(
-                "Nova flavor %r requests no PCI device (no pci_passthrough:alias "
-                "extra spec)" % args.nova_flavor
-            )
-        return spec
+        return inv.nova_flavor_request(
+            args.nova_flavor, "inventory" if args.inventory else "Nova database"
+        )
 
     def _hosts(self, args: argparse.Namespace, inv: Any) -> dict[str, Any]:
         if args.host:

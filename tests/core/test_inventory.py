@@ -107,3 +107,29 @@ def test_bad_allocations_name_the_place(section, message):
     with pytest.raises(errors.AdminError) as exc:
         inventory.from_json(doc(allocations=section))
     assert str(exc.value).startswith(message)
+
+
+def test_nova_flavor_request_by_name_or_id():
+    inv = inventory.Inventory(
+        [],
+        {},
+        [
+            {
+                "name": "gpu.a100",
+                "id": "7",
+                "extra_specs": {"pci_passthrough:alias": "a100:1"},
+            },
+            {"name": "plain", "id": "8", "extra_specs": {}},
+        ],
+    )
+    assert inv.nova_flavor_request("gpu.a100", "inventory") == "a100:1"
+    assert inv.nova_flavor_request("7", "inventory") == "a100:1"
+    with pytest.raises(
+        errors.NotFound,
+        match="Nova flavor 'm1' not found among the flavors requesting PCI aliases in the inventory",
+    ):
+        inv.nova_flavor_request("m1", "inventory")
+    with pytest.raises(
+        errors.InvalidInput, match="Nova flavor 'plain' requests no PCI device"
+    ):
+        inv.nova_flavor_request("plain", "Nova database")
