@@ -44,6 +44,23 @@ opts = [
         "on the API database. False (default): port requests are left to "
         "Nova's PciPassthroughFilter and [pci] device_spec tags.",
     ),
+    cfg.FloatOpt(
+        "weight_multiplier",
+        default=10.0,
+        help="Multiplier of AggregatePciWeigher (enable it in [filter_scheduler] "
+        "weight_classes). The weigher prefers the host where the instance's "
+        "PCI devices cost the other PCI request types of the cloud's Nova "
+        "flavors least (each loss divided by what the candidate hosts still "
+        "serve of that type). Nova normalizes each weigher's weights to 0..1 "
+        "before multiplying: the default 10.0 lets this weigher outweigh the "
+        "RAM, CPU, disk and PCI weighers (1.0 each by default), which then "
+        "only break its ties. 0 disables it; negative values invert it (never "
+        "useful). Overridden per aggregate by the metadata key "
+        "'aggregate_pci_weight_multiplier' (a host in several such aggregates "
+        "takes the smallest value; a value that is not a finite number is "
+        "ignored with a warning). Requests without PCI flavor requests get "
+        "weight 0 on every host.",
+    ),
     cfg.IntOpt(
         "parse_cache_size",
         default=4096,

@@ -40,12 +40,12 @@ if __package__ in (None, ""):  # run as a script: the repository's tools/
 from nova import objects
 from nova.pci import stats as pci_stats
 from nova.scheduler import host_manager
-from nova.scheduler import utils as scheduler_utils
 from nova.scheduler import weights as nova_weights
 
-from aggregate_pci import alias, codec, matching
+from aggregate_pci import alias, codec, matching, weigh
 from aggregate_pci import filter as agg_filter
-from aggregate_pci.scheduler import claim, decision
+from aggregate_pci import weigher as agg_weigher
+from aggregate_pci.scheduler import decision
 
 objects.register_all()
 
@@ -158,7 +158,10 @@ def build_host(name: str, shape: Shape, aggregates: Mapping[str, Any]) -> Any:
                 product_id=MODELS[model]["product_id"],
                 numa_node=0,
                 count=1,
-                tags={"dev_type": "type-PCI", "address": "0000:%02x:00.0" % (0x41 + slot)},
+                tags={
+                    "dev_type": "type-PCI",
+                    "address": "0000:%02x:00.0" % (0x41 + slot),
+                },
             )
         )
     hs.pci_stats = pci_stats.PciDeviceStats(
@@ -245,124 +248,16 @@ def request_spec(request: str) -> Any:
     )
 
 
-# --- the overlap-aware score (issue 18) -----------------------------------------
+# --- the overlap-aware weigher (issue 18) ---------------------------------------
 
 
-RequestType = tuple[tuple[str, int], ...]
+RequestType = weigh.RequestType
 
 
-def request_types(requests: Iterable[str]) -> list[RequestType]:
-    """The distinct alias requests of the cloud's Nova flavors."""
-    out: list[RequestType] = []
-    for text in requests:
-        item = tuple(sorted(alias.parse_request(text).items()))
-        if item not in out:
-            out.append(item)
-    return out
-
-
-def type_plan(rtype: RequestType) -> decision.RequestPlan:
-    """A request type as the decision core's plan."""
-    return decision.RequestPlan(
-        tuple(
-            decision.ManagedRequest(name, codec.KEY_PREFIX + name, count, ())
-            for name, count in rtype
-        )
-    )
-
-
-def servable_pair(
-    aggregates: Sequence[Any],
-    pools: Sequence[Mapping[str, Any]],
-    taken: Mapping[int, int],
-    plan: decision.RequestPlan,
-    cache: decision.DefinitionCache,
-) -> tuple[int, int]:
-    """Instances of ``plan`` the host serves before and after the
-    placement takes ``taken`` ({id(pool): devices})."""
-    view = decision.host_view(aggregates, plan, cache)
-    if isinstance(view, str):
-        return 0, 0
-    demands = [r.count for r in plan.requests]
-    before = matching.group_supply(pools, view.preds)
-    after_pools = [dict(p, count=matching.pool_count(p) - taken.get(id(p), 0)) for p in pools]
-    after = matching.group_supply(after_pools, view.preds)
-    return (
-        matching.max_instances_from_supply(before, demands),
-        matching.max_instances_from_supply(after, demands),
-    )
-
-
-def placement_costs(
-    hosts: Sequence[tuple[Sequence[Any], Sequence[Mapping[str, Any]], Mapping[int, int]]],
-    types: Sequence[RequestType],
-    cache: decision.DefinitionCache,
-    weights: Mapping[RequestType, float] | None = None,
-) -> list[float]:
-    """Per candidate host (aggregates, free pools, devices the placement
-    takes), what the placement costs every request type: the instances of
-    it the host can no longer serve, divided by what the candidates still
-    serve of it, summed with the type's weight (uniform by default)."""
-    plans = [type_plan(t) for t in types]
-    pairs = [[servable_pair(a, p, k, plan, cache) for plan in plans] for a, p, k in hosts]
-    left = [sum(pair[i][0] for pair in pairs) for i in range(len(types))]
-    costs = []
-    for pair in pairs:
-        cost = 0.0
-        for i, (before, after) in enumerate(pair):
-            if left[i] and before > after:
-                w = 1.0 if weights is None else weights.get(types[i], 1.0)
-                cost += w * (before - after) / left[i]
-        costs.append(cost)
-    return costs
-
-
-def taken_by_claim(host_state: Any, spec_obj: Any, memo: dict[Any, Any]) -> dict[int, int]:
-    """{id(pool): devices} the compute's greedy claim takes (legacy mode)."""
-    outcome = claim.replay_claim(
-        host_state.pci_stats, list(spec_obj.pci_requests.requests), None, memo
-    )
-    taken: dict[int, int] = {}
-    for step in outcome.steps:
-        taken[id(step.pool)] = taken.get(id(step.pool), 0) + step.count
-    return taken
-
-
-class SimulatedPciWeigher(nova_weights.BaseHostWeigher):
-    """The overlap-aware weigher on Nova's weigher interface (phase 1)."""
-
-    def __init__(self, types: Sequence[RequestType], multiplier: float) -> None:
-        super().__init__()
-        self.types = list(types)
-        self.multiplier = multiplier
-        self.cache = decision.DefinitionCache(4096)
-
-    def weight_multiplier(self, host_state: Any) -> float:
-        """``aggregate_pci_weight_multiplier`` on an aggregate, else ours."""
-        return float(
-            scheduler_utils.get_weight_multiplier(
-                host_state, "aggregate_pci_weight_multiplier", self.multiplier
-            )
-        )
-
-    def _weigh_object(self, host_state: Any, spec_obj: Any) -> float:
-        raise NotImplementedError("weigh_objects weighs all candidates at once")
-
-    def weigh_objects(self, weighed_obj_list: Sequence[Any], spec_obj: Any) -> list[float]:
-        """Minus each host's placement cost; 0 for requests without PCI."""
-        reqs = spec_obj.pci_requests.requests if spec_obj.pci_requests else []
-        if not reqs:
-            return [0.0] * len(weighed_obj_list)
-        memo: dict[Any, Any] = {}
-        hosts = [
-            (
-                w.obj.aggregates,
-                w.obj.pci_stats.pools,
-                taken_by_claim(w.obj, spec_obj, memo),
-            )
-            for w in weighed_obj_list
-        ]
-        return [-c for c in placement_costs(hosts, self.types, self.cache)]
+def request_types(requests: Iterable[str]) -> tuple[RequestType, ...]:
+    """The distinct request types of alias requests (all catalogue flavors
+    are managed)."""
+    return weigh.request_types(requests, FLAVORS)
 
 
 # --- the replay -----------------------------------------------------------------
@@ -388,16 +283,21 @@ def replay(
     hosts: list[Any],
     stream: Sequence[str],
     weighers: Sequence[Any],
-    managed: set[str],
+    flavors: Sequence[str],
 ) -> Result:
-    """Schedule the stream one request at a time, as Nova's scheduler does."""
+    """Schedule the stream one request at a time, as Nova's scheduler does;
+    ``flavors``: the Nova flavors' alias requests (the weigher's types)."""
     filt = agg_filter.AggregatePciFilter()
     handler = nova_weights.HostWeightHandler()
     first = None
     stranded = 0
     served = 0
     start = time.perf_counter()
-    with mock.patch.object(agg_filter, "managed_flavor_names", lambda ctx: managed):
+    managed = set(FLAVORS)
+    with (
+        mock.patch.object(agg_filter, "managed_flavor_names", lambda ctx: managed),
+        mock.patch.object(agg_weigher, "flavor_alias_requests", lambda ctx: flavors),
+    ):
         for i, request in enumerate(stream):
             spec = request_spec(request)
             passing = list(filt.filter_all(hosts, spec))
@@ -431,11 +331,9 @@ def host_supply(
     definitions let them serve."""
     preds = []
     for name in flavors:
-        plan = type_plan(((name, 1),))
+        plan = weigh.type_plan(((name, 1),))
         view = decision.host_view(host.aggregates, plan, cache)
-        preds.append(
-            (lambda pool: False) if isinstance(view, str) else view.preds[0]
-        )
+        preds.append((lambda pool: False) if isinstance(view, str) else view.preds[0])
     return matching.group_supply(host.pci_stats.pools, preds)
 
 
@@ -469,6 +367,43 @@ def bound(
     return lo, total
 
 
+Row = tuple[dict[int, float], float, float]
+
+
+def _rows(
+    supplies: Sequence[Mapping[int, int]],
+    types: Sequence[RequestType],
+    flavors: Sequence[str],
+    limits: Sequence[int],
+) -> tuple[dict[tuple[int, int], int], list[Row], int]:
+    """The integer program's variables and per-host rows: n[t,h] instances
+    of type t on host h (their columns by (t, h)), u[t,f,g,h] devices of
+    group g (a mask of flavors) given to flavor f of type t on host h;
+    rows (coefficients by column, low, high) and the number of columns."""
+    col = 0
+    n_idx: dict[tuple[int, int], int] = {}
+    rows: list[Row] = []
+    for h, supply in enumerate(supplies):
+        per_group: dict[int, dict[int, float]] = {m: {} for m in supply}
+        for t, rtype in enumerate(types):
+            if not limits[t]:
+                continue
+            n_col = n_idx[(t, h)] = col
+            col += 1
+            for name, count in rtype:
+                f = flavors.index(name)
+                row: dict[int, float] = {n_col: -float(count)}
+                for mask in supply:
+                    if mask >> f & 1:
+                        row[col] = per_group[mask][col] = 1.0
+                        col += 1
+                rows.append((row, 0.0, 0.0))  # devices given = count * n
+        for mask, row in per_group.items():
+            if row:
+                rows.append((row, -float("inf"), float(supply[mask])))
+    return n_idx, rows, col
+
+
 def _solve(
     supplies: Sequence[Mapping[int, int]],
     types: Sequence[RequestType],
@@ -478,60 +413,32 @@ def _solve(
     milp_time: float,
 ) -> int | None:
     """Place ``limits[t]`` instances of each type (at most, maximising their
-    sum, or exactly: feasibility) on hosts of ``supplies``.  Variables: n[t,h]
-    instances of type t on host h, u[t,f,g,h] devices of group g (a mask of
-    flavors) given to flavor f of type t on host h."""
+    sum, or exactly: feasibility) on hosts of ``supplies``; None if
+    infeasible."""
     import numpy as np
     from scipy import optimize, sparse
 
-    col = 0
-    n_idx: dict[tuple[int, int], int] = {}
-    u_idx: list[tuple[int, int, int, int]] = []  # (t, f, mask, h) by column
-    rows: list[tuple[dict[int, float], float, float]] = []
-    for h, supply in enumerate(supplies):
-        per_group: dict[int, dict[int, float]] = {m: {} for m in supply}
-        for t, rtype in enumerate(types):
-            if not limits[t]:
-                continue
-            n_idx[(t, h)] = col
-            n_col = col
-            col += 1
-            for name, count in rtype:
-                f = flavors.index(name)
-                row: dict[int, float] = {n_col: -float(count)}
-                for mask in supply:
-                    if mask >> f & 1:
-                        row[col] = 1.0
-                        per_group[mask][col] = 1.0
-                        u_idx.append((t, f, mask, h))
-                        col += 1
-                rows.append((row, 0.0, 0.0))  # devices given = count * n
-        for mask, row in per_group.items():
-            if row:
-                rows.append((row, -np.inf, float(supply[mask])))
+    n_idx, rows, col = _rows(supplies, types, flavors, limits)
     for t, limit in enumerate(limits):
         row = {c: 1.0 for (tt, _), c in n_idx.items() if tt == t}
-        if not row:
-            if limit and not maximise:
-                return None
-            continue
-        rows.append((row, -np.inf if maximise else float(limit), float(limit)))
+        if not row and limit and not maximise:
+            return None
+        if row:
+            rows.append((row, -np.inf if maximise else float(limit), float(limit)))
     if not col:
         return 0
     a = sparse.lil_matrix((len(rows), col))
-    lb = np.empty(len(rows))
-    ub = np.empty(len(rows))
-    for r, (row, low, high) in enumerate(rows):
+    for r, (row, _, _) in enumerate(rows):
         for c, v in row.items():
             a[r, c] = v
-        lb[r], ub[r] = low, high
     cost = np.zeros(col)
     if maximise:
-        for c in n_idx.values():
-            cost[c] = -1.0
+        cost[list(n_idx.values())] = -1.0
     res = optimize.milp(
         cost,
-        constraints=optimize.LinearConstraint(a.tocsr(), lb, ub),
+        constraints=optimize.LinearConstraint(
+            a.tocsr(), [r[1] for r in rows], [r[2] for r in rows]
+        ),
         integrality=np.ones(col),
         bounds=optimize.Bounds(0, np.inf),
         options={"time_limit": milp_time},
@@ -551,7 +458,6 @@ def run_case(
     mix: str,
     n_hosts: int,
     seed: int,
-    multiplier: float,
     with_bound: bool,
     progress: Callable[[str], None] = log,
 ) -> dict[str, Any]:
@@ -561,19 +467,30 @@ def run_case(
     fleet_seed = rng.random()
     # Longer than any fleet can serve, so every policy meets a refusal.
     stream = build_stream(mix, free_devices(probe) * 3 // 2, rng)
-    managed = set(FLAVORS)
-    types = request_types(MIXES[mix])
-    out: dict[str, Any] = {"fleet": fleet, "mix": mix, "seed": seed, "devices": free_devices(probe)}
+    out: dict[str, Any] = {
+        "fleet": fleet,
+        "mix": mix,
+        "seed": seed,
+        "devices": free_devices(probe),
+    }
     policies: dict[str, Callable[[], list[Any]]] = {
         "default": default_weighers,
-        "ours": lambda: default_weighers() + [SimulatedPciWeigher(types, multiplier)],
+        "ours": lambda: default_weighers() + [agg_weigher.AggregatePciWeigher()],
     }
     for policy, weighers in policies.items():
         hosts = build_fleet(fleet, n_hosts, random.Random(fleet_seed))
-        out[policy] = replay(hosts, stream, weighers(), managed)
+        out[policy] = replay(hosts, stream, weighers(), list(MIXES[mix]))
         progress(
             "%s/%s seed %d %s: %d before refusal, %d served (%.1fs)"
-            % (fleet, mix, seed, policy, out[policy].before_refusal, out[policy].served, out[policy].seconds)
+            % (
+                fleet,
+                mix,
+                seed,
+                policy,
+                out[policy].before_refusal,
+                out[policy].served,
+                out[policy].seconds,
+            )
         )
     if with_bound:
         hosts = build_fleet(fleet, n_hosts, random.Random(fleet_seed))
@@ -640,7 +557,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mix", action="append", choices=sorted(MIXES))
     p.add_argument("--hosts", type=int, default=100)
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--multiplier", type=float, default=10.0, help="our weigher's multiplier")
+    p.add_argument(
+        "--multiplier", type=float, default=10.0, help="our weigher's multiplier"
+    )
     p.add_argument("--no-bound", action="store_true", help="skip the MILP bound")
     return p.parse_args(argv)
 
@@ -648,10 +567,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run every requested fleet x mix x seed and print the table."""
     args = parse_args(argv)
+    agg_weigher.CONF.set_override("weight_multiplier", args.multiplier, "aggregate_pci")
     start = time.perf_counter()
     load = os.getloadavg()[0]
     cases = [
-        run_case(fleet, mix, args.hosts, seed, args.multiplier, not args.no_bound)
+        run_case(fleet, mix, args.hosts, seed, not args.no_bound)
         for fleet in args.fleet or sorted(FLEETS)
         for mix in args.mix or list(MIXES)
         for seed in range(args.seeds)

@@ -1,0 +1,181 @@
+"""The overlap-aware weigher's score: what placing one instance on a host
+costs the other PCI request types (issue 18).
+
+For each request type (the ``pci_passthrough:alias`` requests of the
+cloud's Nova flavors) the score counts the instances of it the host can no
+longer serve once the devices the compute will really take are gone (the
+greedy claim without PCI in Placement, the allocation candidate's mapping
+with it), divides that loss by the instances of it the candidate hosts
+still serve together (a scarce type weighs more), and sums.  The weigher
+prefers the host with the lowest cost.
+
+Pure: duck-typed aggregates (``.metadata``) and pools as dicts, no Nova
+import; the definitions, host view and exact capacity are the filter's own
+(``scheduler.decision``, ``matching``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Iterable, Mapping, Sequence
+
+from aggregate_pci import alias, codec, matching
+from aggregate_pci.scheduler import decision
+
+#: A request type: ((PCI flavor, devices), ...) sorted by flavor.
+RequestType = tuple[tuple[str, int], ...]
+
+
+def request_types(
+    alias_requests: Iterable[str], managed: Iterable[str]
+) -> tuple[RequestType, ...]:
+    """The distinct request types of Nova flavors' ``pci_passthrough:alias``
+    values, restricted to managed PCI flavors (a value Nova would refuse
+    is skipped: no instance can ask it)."""
+    names = set(managed)
+    out: list[RequestType] = []
+    for text in alias_requests:
+        try:
+            parsed = alias.parse_request(text)
+        except ValueError:
+            continue
+        rtype = tuple(sorted((n, c) for n, c in parsed.items() if n in names and c > 0))
+        if rtype and rtype not in out:
+            out.append(rtype)
+    return tuple(out)
+
+
+def type_plan(rtype: RequestType) -> decision.RequestPlan:
+    """A request type as the decision core's plan (one instance of it)."""
+    return decision.RequestPlan(
+        tuple(
+            decision.ManagedRequest(name, codec.KEY_PREFIX + name, count, ())
+            for name, count in rtype
+        )
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """One candidate host: its aggregates, free pools, and the devices the
+    placement would take from them ({id(pool): count})."""
+
+    aggregates: Sequence[Any]
+    pools: Sequence[Mapping[str, Any]]
+    taken: Mapping[int, int]
+
+
+@dataclasses.dataclass(frozen=True)
+class HostCost:
+    """A candidate's cost and the losses behind it: (type index, instances
+    of the type the host serves before, after the placement)."""
+
+    cost: float
+    losses: tuple[tuple[int, int, int], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Costs:
+    """Every candidate's cost, the types and what the candidates serve of
+    each before the placement (the scarcity divisor)."""
+
+    hosts: tuple[HostCost, ...]
+    types: tuple[RequestType, ...]
+    left: tuple[int, ...]
+
+
+def placement_costs(
+    candidates: Sequence[Candidate],
+    types: Sequence[RequestType],
+    cache: decision.DefinitionCache,
+    weights: Mapping[RequestType, float] | None = None,
+    shared: dict[Any, Any] | None = None,
+) -> Costs:
+    """What placing the instance on each candidate costs: for every type,
+    the instances of it lost on that host, divided by the instances of it
+    all candidates serve, times the type's weight (1 by default), summed.
+
+    ``shared``: one dict per scheduling request; hosts in the same
+    aggregates with alike pools and the same devices taken share the work.
+    """
+    if shared is None:
+        shared = {}
+    plans = [type_plan(t) for t in types]
+    pairs = [_servable(c, plans, cache, shared) for c in candidates]
+    left = tuple(sum(pair[i][0] for pair in pairs) for i in range(len(types)))
+    hosts = []
+    for pair in pairs:
+        cost = 0.0
+        losses = []
+        for i, (before, after) in enumerate(pair):
+            if before > after and left[i]:
+                weight = 1.0 if weights is None else weights.get(types[i], 1.0)
+                cost += weight * (before - after) / left[i]
+                losses.append((i, before, after))
+        hosts.append(HostCost(cost, tuple(losses)))
+    return Costs(tuple(hosts), tuple(types), left)
+
+
+def _servable(
+    candidate: Candidate,
+    plans: Sequence[decision.RequestPlan],
+    cache: decision.DefinitionCache,
+    shared: dict[Any, Any],
+) -> tuple[tuple[int, int], ...]:
+    """Per plan, the instances the host serves before and after the
+    placement takes its devices."""
+    agg_key = tuple(map(id, candidate.aggregates))
+    views = shared.get(("views", agg_key))
+    if views is None:
+        views = shared[("views", agg_key)] = tuple(
+            decision.host_view(candidate.aggregates, plan, cache) for plan in plans
+        )
+    signatures = shared.setdefault(decision.SIGNATURES, {})
+    taken = candidate.taken
+    try:
+        state = tuple(
+            (
+                matching.cached_signature(p, signatures),
+                matching.pool_count(p),
+                taken.get(id(p), 0),
+            )
+            for p in candidate.pools
+        )
+    except TypeError:  # an unhashable value in a pool: no sharing
+        return tuple(map(_pair, [candidate] * len(plans), plans, views))
+    key = ("servable", agg_key, state)
+    hit: tuple[tuple[int, int], ...] | None = shared.get(key)
+    if hit is None:
+        hit = shared[key] = tuple(map(_pair, [candidate] * len(plans), plans, views))
+    return hit
+
+
+def _pair(
+    candidate: Candidate,
+    plan: decision.RequestPlan,
+    view: decision.HostView | str,
+) -> tuple[int, int]:
+    """Instances of ``plan`` the host serves before and after."""
+    if isinstance(view, str):
+        return 0, 0
+    before: dict[int, int] = {}
+    after: dict[int, int] = {}
+    for pool in candidate.pools:
+        count = matching.pool_count(pool)
+        if not count:
+            continue
+        mask = 0
+        for bit, pred in enumerate(view.preds):
+            if pred(pool):
+                mask |= 1 << bit
+        if not mask:
+            continue
+        before[mask] = before.get(mask, 0) + count
+        rest = count - candidate.taken.get(id(pool), 0)
+        if rest > 0:
+            after[mask] = after.get(mask, 0) + rest
+    demands = [r.count for r in plan.requests]
+    return (
+        matching.max_instances_from_supply(before, demands),
+        matching.max_instances_from_supply(after, demands),
+    )

@@ -1,0 +1,162 @@
+"""AggregatePciWeigher: place a PCI instance where its devices cost the
+other PCI request types least (issue 18, docs/weigher.md).
+
+Enable it beside Nova's weighers::
+
+    [filter_scheduler]
+    weight_classes = nova.scheduler.weights.all_weighers
+    weight_classes = aggregate_pci.weigher.AggregatePciWeigher
+
+    [aggregate_pci]
+    #weight_multiplier = 10.0
+
+Per aggregate, the metadata key ``aggregate_pci_weight_multiplier``
+overrides the multiplier, as Nova's own weighers allow.  The weigher keeps
+no state across requests (several schedulers may run): each request's
+candidate hosts are its view of the fleet.  The score itself is pure
+(``aggregate_pci.weigh``); this class only reads Nova's objects.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Sequence
+
+from nova import context as nova_context
+from nova.scheduler import utils as scheduler_utils
+from nova.scheduler import weights
+from oslo_config import cfg
+
+from aggregate_pci import conf, weigh
+from aggregate_pci import filter as agg_filter
+from aggregate_pci.scheduler import claim, decision
+
+CONF = cfg.CONF
+conf.register_opts(CONF)
+LOG = logging.getLogger(__name__)
+
+#: Aggregate metadata key overriding ``[aggregate_pci] weight_multiplier``.
+MULTIPLIER_KEY = "aggregate_pci_weight_multiplier"
+#: The Nova flavor extra spec whose values are the request types.
+ALIAS_SPEC = "pci_passthrough:alias"
+
+
+def flavor_alias_requests(context: Any) -> list[str]:
+    """The distinct ``pci_passthrough:alias`` values of the cloud's Nova
+    flavors: one query on Nova's API database (a small table)."""
+    from nova.db.api import api as api_db
+    from nova.db.api import models
+
+    @api_db.context_manager.reader
+    def _query(ctx: Any) -> list[str]:
+        rows = (
+            ctx.session.query(models.FlavorExtraSpecs.value)
+            .filter(models.FlavorExtraSpecs.key == ALIAS_SPEC)
+            .distinct()
+        )
+        return [row[0] for row in rows if row[0]]
+
+    return _query(context)
+
+
+class AggregatePciWeigher(weights.BaseHostWeigher):
+    """Prefer hosts where the instance's PCI devices are the ones the other
+    request types need least, weighted by their scarcity among the
+    candidates."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cache = decision.DefinitionCache(CONF.aggregate_pci.parse_cache_size)
+
+    def weight_multiplier(self, host_state: Any) -> float:
+        """``aggregate_pci_weight_multiplier`` of the host's aggregates (the
+        smallest), else ``[aggregate_pci] weight_multiplier``."""
+        default = float(CONF.aggregate_pci.weight_multiplier)
+        value = scheduler_utils.get_weight_multiplier(
+            host_state, MULTIPLIER_KEY, default
+        )
+        if not math.isfinite(value):
+            LOG.warning(
+                "aggregate-pci: ignoring %s=%r on the aggregates of host %s: "
+                "not a finite number (set a number, e.g. 10, or delete the key)",
+                MULTIPLIER_KEY,
+                value,
+                getattr(host_state, "host", host_state),
+            )
+            return default
+        return float(value)
+
+    def _weigh_object(self, host_state: Any, weight_properties: Any) -> float:
+        """One host alone: no other candidate, so no preference."""
+        return 0.0
+
+    def weigh_objects(
+        self, weighed_obj_list: Sequence[Any], weight_properties: Any
+    ) -> list[float]:
+        """Minus each candidate's placement cost (0 for every host when the
+        request asks no managed PCI flavor, or on any error)."""
+        hosts = [w.obj for w in weighed_obj_list]
+        try:
+            costs = self.costs(hosts, weight_properties)
+        except Exception:
+            LOG.exception(
+                "aggregate-pci: cannot weigh hosts for this request; "
+                "AggregatePciWeigher gives every host weight 0"
+            )
+            costs = None
+        if costs is None:
+            return [0.0] * len(hosts)
+        return [-host.cost for host in costs.hosts]
+
+    def costs(self, hosts: Sequence[Any], spec_obj: Any) -> weigh.Costs | None:
+        """The placement cost on each host, or None if the request asks no
+        managed PCI flavor (or no Nova flavor requests one)."""
+        pci_requests = getattr(spec_obj, "pci_requests", None)
+        if not pci_requests or not pci_requests.requests:
+            return None
+        requests = list(pci_requests.requests)
+        if not any(getattr(r, "alias_name", None) for r in requests):
+            return None
+        ctx = getattr(spec_obj, "_context", None) or nova_context.get_admin_context()
+        managed = agg_filter.managed_flavor_names(ctx)
+        plan = decision.plan_request(requests, lambda: managed, False)
+        if plan is None:
+            return None
+        types = weigh.request_types(flavor_alias_requests(ctx), managed)
+        if not types:
+            return None
+        memo: dict[Any, Any] = {}
+        candidates = [
+            weigh.Candidate(
+                host.aggregates,
+                host.pci_stats.pools if host.pci_stats is not None else [],
+                self._taken(host, spec_obj, plan, memo),
+            )
+            for host in hosts
+        ]
+        return weigh.placement_costs(candidates, types, self.cache, shared=memo)
+
+    @staticmethod
+    def _taken(
+        host: Any, spec_obj: Any, plan: decision.RequestPlan, memo: dict[Any, Any]
+    ) -> dict[int, int]:
+        """{id(pool): devices} the compute will take: the first allocation
+        candidate's mapping with PCI in Placement (the one Nova allocates),
+        else the compute's greedy claim replayed with Nova's pool logic."""
+        pools = host.pci_stats.pools if host.pci_stats is not None else []
+        taken: dict[int, int] = {}
+        candidates = host.allocation_candidates
+        if decision.placement_maps_plan(candidates, plan):
+            by_rp = {p.get("rp_uuid"): p for p in pools if p.get("rp_uuid")}
+            # One request group per device (Nova's PCI request groups).
+            for rps in (candidates[0].get("mappings") or {}).values():
+                for rp in rps:
+                    pool = by_rp.get(rp)
+                    if pool is not None:
+                        taken[id(pool)] = taken.get(id(pool), 0) + 1
+            return taken
+        outcome = claim.claim_replayer(host, spec_obj, memo)()
+        for step in outcome.steps:
+            taken[id(step.pool)] = taken.get(id(step.pool), 0) + step.count
+        return taken
