@@ -127,36 +127,43 @@ class AggregatePciWeigher(weights.BaseHostWeigher):
         if not types:
             return None
         memo: dict[Any, Any] = {}
-        candidates = [
-            weigh.Candidate(
-                host.aggregates,
-                host.pci_stats.pools if host.pci_stats is not None else [],
-                self._taken(host, spec_obj, plan, memo),
-            )
-            for host in hosts
-        ]
+        # Without an instance NUMA topology no host has NUMA cells to pass
+        # to the claim: replay it directly (claim_replayer checks per host).
+        numa = claim._field(spec_obj, "numa_topology") is not None
+        candidates = []
+        for host in hosts:
+            pools = host.pci_stats.pools if host.pci_stats is not None else []
+            if decision.placement_maps_plan(host.allocation_candidates, plan):
+                taken = self._mapped(host.allocation_candidates[0], pools)
+            elif numa:
+                taken = self._claimed(claim.claim_replayer(host, spec_obj, memo)())
+            else:
+                taken = self._claimed(
+                    claim.replay_claim(host.pci_stats, requests, None, memo)
+                )
+            candidates.append(weigh.Candidate(host.aggregates, pools, taken))
         return weigh.placement_costs(candidates, types, self.cache, shared=memo)
 
     @staticmethod
-    def _taken(
-        host: Any, spec_obj: Any, plan: decision.RequestPlan, memo: dict[Any, Any]
-    ) -> dict[int, int]:
-        """{id(pool): devices} the compute will take: the first allocation
-        candidate's mapping with PCI in Placement (the one Nova allocates),
-        else the compute's greedy claim replayed with Nova's pool logic."""
-        pools = host.pci_stats.pools if host.pci_stats is not None else []
+    def _mapped(candidate: Any, pools: Sequence[Any]) -> dict[int, int]:
+        """{id(pool): devices} of an allocation candidate's mapping (PCI in
+        Placement: the first candidate is the one Nova allocates, and the
+        compute claims the devices of its providers)."""
+        by_rp = {p.get("rp_uuid"): p for p in pools if p.get("rp_uuid")}
         taken: dict[int, int] = {}
-        candidates = host.allocation_candidates
-        if decision.placement_maps_plan(candidates, plan):
-            by_rp = {p.get("rp_uuid"): p for p in pools if p.get("rp_uuid")}
-            # One request group per device (Nova's PCI request groups).
-            for rps in (candidates[0].get("mappings") or {}).values():
-                for rp in rps:
-                    pool = by_rp.get(rp)
-                    if pool is not None:
-                        taken[id(pool)] = taken.get(id(pool), 0) + 1
-            return taken
-        outcome = claim.claim_replayer(host, spec_obj, memo)()
+        # One request group per device (Nova's PCI request groups).
+        for rps in (candidate.get("mappings") or {}).values():
+            for rp in rps:
+                pool = by_rp.get(rp)
+                if pool is not None:
+                    taken[id(pool)] = taken.get(id(pool), 0) + 1
+        return taken
+
+    @staticmethod
+    def _claimed(outcome: decision.ClaimOutcome) -> dict[int, int]:
+        """{id(pool): devices} the compute's greedy claim takes (PCI in
+        Placement off), replayed with Nova's pool logic."""
+        taken: dict[int, int] = {}
         for step in outcome.steps:
             taken[id(step.pool)] = taken.get(id(step.pool), 0) + step.count
         return taken

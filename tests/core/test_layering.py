@@ -43,6 +43,7 @@ PURE = (
     "aggregate_pci.conf",
     "aggregate_pci.scheduler.decision",
     "aggregate_pci.scheduler.ports",
+    "aggregate_pci.weigh",
     "aggregate_pci.admin.errors",
     "aggregate_pci.admin.models",
     "aggregate_pci.admin.lint",

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Benchmark AggregatePciWeigher: cost per candidate host, beside Nova's
+default weighers in the same run.
+
+The fleet is the simulator's (tools/bench/simulate.py: T4, V100 and A100
+hosts, some mixed, PCI flavors any-gpu, v100, a100, t4), each GPU in use
+with probability ``--used`` so hosts differ in their free devices.  Every
+host is a candidate; one request (``--request``, a Nova flavor's
+``pci_passthrough:alias``) is weighed ``--repeat`` times by Nova's
+``HostWeightHandler`` with (a) Nova's default weighers, (b) ours alone,
+(c) both, interleaved; the median is reported per host.
+
+    python tools/bench/weigher.py                  # 10,000 hosts
+    python tools/bench/weigher.py --hosts 2000 --repeat 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from typing import Any, Sequence
+from unittest import mock
+
+if __package__ in (None, ""):  # run as a script: the repository's tools/
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench import simulate
+from nova.scheduler import weights as nova_weights
+
+from aggregate_pci import filter as agg_filter
+from aggregate_pci import weigher as agg_weigher
+
+
+def build(n_hosts: int, used: float, seed: int) -> list[Any]:
+    """The fleet, with a share ``used`` of the GPUs taken."""
+    rng = random.Random(seed)
+    hosts = simulate.build_fleet("mixed", n_hosts, rng)
+    for host in hosts:
+        pools = host.pci_stats.pools
+        pools[:] = [p for p in pools if rng.random() >= used]
+    return hosts
+
+
+def timed(handler: Any, weighers: Sequence[Any], hosts: list[Any], spec: Any) -> float:
+    """Seconds for one weighing of ``hosts``."""
+    start = time.perf_counter()
+    handler.get_weighed_objects(weighers, hosts, spec)
+    return time.perf_counter() - start
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Time the three weigher sets and print microseconds per host."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--hosts", type=int, default=10000)
+    p.add_argument("--repeat", type=int, default=7)
+    p.add_argument("--used", type=float, default=0.4)
+    p.add_argument("--request", default="any-gpu:1")
+    p.add_argument("--seed", type=int, default=1)
+    args = p.parse_args(argv)
+    load = os.getloadavg()[0]
+    hosts = build(args.hosts, args.used, args.seed)
+    spec = simulate.request_spec(args.request)
+    handler = nova_weights.HostWeightHandler()
+    ours = agg_weigher.AggregatePciWeigher()
+    sets = {
+        "nova default weighers": simulate.default_weighers(),
+        "AggregatePciWeigher alone": [ours],
+        "default + AggregatePciWeigher": simulate.default_weighers() + [ours],
+    }
+    times: dict[str, list[float]] = {name: [] for name in sets}
+    flavors = list(simulate.MIXES["generic-heavy"]) + ["t4:1"]
+    managed = set(simulate.FLAVORS)
+    with (
+        mock.patch.object(agg_filter, "managed_flavor_names", lambda ctx: managed),
+        mock.patch.object(agg_weigher, "flavor_alias_requests", lambda ctx: flavors),
+    ):
+        costs = ours.costs(hosts, spec)
+        assert costs is not None
+        for _ in range(args.repeat):
+            for name, weighers in sets.items():
+                times[name].append(timed(handler, weighers, hosts, spec))
+    distinct = len({h.cost for h in costs.hosts})
+    print(
+        "%d candidate hosts (%d distinct costs), request %s, request types %s, "
+        "median of %d, load average %.2f at start, %.2f at end"
+        % (
+            len(hosts),
+            distinct,
+            args.request,
+            ", ".join(flavors),
+            args.repeat,
+            load,
+            os.getloadavg()[0],
+        )
+    )
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(
+            "%-30s %8.1f ms  %6.2f us/host"
+            % (name, median * 1e3, median * 1e6 / len(hosts))
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
