@@ -17,6 +17,7 @@ import; the definitions, host view and exact capacity are the filter's own
 from __future__ import annotations
 
 import dataclasses
+import operator
 from typing import Any, Iterable, Mapping, Sequence
 
 from aggregate_pci import alias, codec, matching
@@ -124,12 +125,15 @@ def _servable(
 ) -> tuple[tuple[int, int], ...]:
     """Per plan, the instances the host serves before and after the
     placement takes its devices."""
-    agg_key = tuple(map(id, candidate.aggregates))
-    views = shared.get(("views", agg_key))
-    if views is None:
-        views = shared[("views", agg_key)] = tuple(
-            decision.host_view(candidate.aggregates, plan, cache) for plan in plans
-        )
+    aggregates = tuple(candidate.aggregates)
+    agg_key = tuple(map(id, aggregates))
+    # The aggregates are kept with their views, so the ids are not reused.
+    known = shared.get(("views", agg_key))
+    if known is None or any(map(operator.is_not, known[0], aggregates)):
+        views = tuple(decision.host_view(aggregates, plan, cache) for plan in plans)
+        shared[("views", agg_key)] = (aggregates, views)
+    else:
+        views = known[1]
     signatures = shared.setdefault(decision.SIGNATURES, {})
     taken = candidate.taken
     try:
