@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from aggregate_pci import alias, codec, matching
 from aggregate_pci.scheduler import decision
@@ -56,14 +56,21 @@ def type_plan(rtype: RequestType) -> decision.RequestPlan:
     )
 
 
+#: The devices a placement takes from a host's pools: {id(pool): count}.
+Taken = Mapping[int, int]
+
+
 @dataclasses.dataclass(frozen=True)
 class Candidate:
     """One candidate host: its aggregates, free pools, and the devices the
-    placement would take from them ({id(pool): count})."""
+    placement would take from them, or a function computing them that
+    depends on nothing but the pools (their keys, counts and order; e.g.
+    the compute's greedy claim without NUMA cells), called only for the
+    first host of alike ones."""
 
     aggregates: Sequence[Any]
     pools: Sequence[Mapping[str, Any]]
-    taken: Mapping[int, int]
+    taken: Taken | Callable[[], Taken]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,26 +143,44 @@ def _servable(
         views = known[1]
     signatures = shared.setdefault(decision.SIGNATURES, {})
     taken = candidate.taken
+    lazy = callable(taken)
     try:
-        state = tuple(
-            (
-                matching.cached_signature(p, signatures),
-                matching.pool_count(p),
-                taken.get(id(p), 0),
-            )
-            for p in candidate.pools
-        )
+        sigs = [matching.cached_signature(p, signatures) for p in candidate.pools]
     except TypeError:  # an unhashable value in a pool: no sharing
-        return tuple(map(_pair, [candidate] * len(plans), plans, views))
+        return _pairs(candidate, plans, views)
+    counts = tuple(map(matching.pool_count, candidate.pools))
+    if lazy:
+        state: tuple[Any, ...] = ("lazy", tuple(sigs), counts)
+    else:
+        assert not callable(taken)
+        state = (
+            tuple(sigs),
+            counts,
+            tuple(taken.get(id(p), 0) for p in candidate.pools),
+        )
     key = ("servable", agg_key, state)
     hit: tuple[tuple[int, int], ...] | None = shared.get(key)
     if hit is None:
-        hit = shared[key] = tuple(map(_pair, [candidate] * len(plans), plans, views))
+        hit = shared[key] = _pairs(candidate, plans, views)
     return hit
 
 
-def _pair(
+def _pairs(
     candidate: Candidate,
+    plans: Sequence[decision.RequestPlan],
+    views: Sequence[decision.HostView | str],
+) -> tuple[tuple[int, int], ...]:
+    """``_pair`` for every plan (the devices taken computed once)."""
+    taken = candidate.taken() if callable(candidate.taken) else candidate.taken
+    return tuple(
+        _pair(candidate.pools, taken, plan, view)
+        for plan, view in zip(plans, views, strict=True)
+    )
+
+
+def _pair(
+    pools: Sequence[Mapping[str, Any]],
+    taken: Taken,
     plan: decision.RequestPlan,
     view: decision.HostView | str,
 ) -> tuple[int, int]:
@@ -164,7 +189,7 @@ def _pair(
         return 0, 0
     before: dict[int, int] = {}
     after: dict[int, int] = {}
-    for pool in candidate.pools:
+    for pool in pools:
         count = matching.pool_count(pool)
         if not count:
             continue
@@ -175,7 +200,7 @@ def _pair(
         if not mask:
             continue
         before[mask] = before.get(mask, 0) + count
-        rest = count - candidate.taken.get(id(pool), 0)
+        rest = count - taken.get(id(pool), 0)
         if rest > 0:
             after[mask] = after.get(mask, 0) + rest
     demands = [r.count for r in plan.requests]

@@ -19,9 +19,10 @@ candidate hosts are its view of the fleet.  The score itself is pure
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from nova import context as nova_context
 from nova.scheduler import utils as scheduler_utils
@@ -133,13 +134,15 @@ class AggregatePciWeigher(weights.BaseHostWeigher):
         candidates = []
         for host in hosts:
             pools = host.pci_stats.pools if host.pci_stats is not None else []
+            taken: weigh.Taken | Callable[[], weigh.Taken]
             if decision.placement_maps_plan(host.allocation_candidates, plan):
                 taken = self._mapped(host.allocation_candidates[0], pools)
             elif numa:
                 taken = self._claimed(claim.claim_replayer(host, spec_obj, memo)())
             else:
-                taken = self._claimed(
-                    claim.replay_claim(host.pci_stats, requests, None, memo)
+                # Determined by the pools alone: replayed once per alike hosts.
+                taken = functools.partial(
+                    self._replayed, host.pci_stats, requests, memo
                 )
             candidates.append(weigh.Candidate(host.aggregates, pools, taken))
         return weigh.placement_costs(candidates, types, self.cache, shared=memo)
@@ -158,6 +161,13 @@ class AggregatePciWeigher(weights.BaseHostWeigher):
                 if pool is not None:
                     taken[id(pool)] = taken.get(id(pool), 0) + 1
         return taken
+
+    @classmethod
+    def _replayed(
+        cls, stats: Any, requests: Sequence[Any], memo: dict[Any, Any]
+    ) -> dict[int, int]:
+        """``_claimed`` of the claim replayed without NUMA cells."""
+        return cls._claimed(claim.replay_claim(stats, requests, None, memo))
 
     @staticmethod
     def _claimed(outcome: decision.ClaimOutcome) -> dict[int, int]:
