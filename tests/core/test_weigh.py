@@ -130,6 +130,25 @@ def test_alike_hosts_taking_different_devices_differ():
     assert [h.cost for h in costs.hosts] == [1 / 4, 1 / 4 + 1 / 2]
 
 
+def test_lazy_taken_is_computed_once_per_alike_hosts():
+    calls = []
+    hosts = [[pool("t4", slot=1), pool("a100", slot=2)] for _ in range(3)]
+    hosts.append([pool("t4", slot=1), pool("a100", count=2, slot=2)])
+
+    def claim(pools):
+        def taken():
+            calls.append(pools)
+            return {id(pools[1]): 1}  # the A100
+
+        return taken
+
+    lazy = [weigh.Candidate([AGG], h, claim(h)) for h in hosts]
+    eager = [weigh.Candidate([AGG], h, {id(h[1]): 1}) for h in hosts]
+    got = weigh.placement_costs(lazy, TYPES, cache(), shared={})
+    assert got == weigh.placement_costs(eager, TYPES, cache(), shared={})
+    assert calls == [hosts[0], hosts[3]]  # one replay per alike hosts
+
+
 def test_bad_definition_is_ignored():
     bad = types.SimpleNamespace(
         name="bad", uuid="bad", metadata={"pci_flavor:a100": "{"}
