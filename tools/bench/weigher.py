@@ -8,7 +8,9 @@ with probability ``--used`` so hosts differ in their free devices.  Every
 host is a candidate; one request (``--request``, a Nova flavor's
 ``pci_passthrough:alias``) is weighed ``--repeat`` times by Nova's
 ``HostWeightHandler`` with (a) Nova's default weighers, (b) ours alone,
-(c) both, interleaved; the median is reported per host.
+(c) both, interleaved, each right after a pass of AggregatePciFilter over
+the same hosts (as in Nova; also timed, for scale); the median is reported
+per host.
 
     python tools/bench/weigher.py                  # 10,000 hosts
     python tools/bench/weigher.py --hosts 2000 --repeat 5
@@ -46,13 +48,20 @@ def build(n_hosts: int, used: float, seed: int) -> list[Any]:
     return hosts
 
 
-def timed(handler: Any, weighers: Sequence[Any], hosts: list[Any], spec: Any) -> float:
-    """Seconds for one weighing of ``hosts`` (after a full collection, as
-    tools/bench_filter.py times its passes)."""
+def timed(
+    filt: Any, handler: Any, weighers: Sequence[Any], hosts: list[Any], spec: Any
+) -> tuple[float, float]:
+    """Seconds for the filter's pass over ``hosts``, then for weighing those
+    that passed (after a full collection each, as tools/bench_filter.py
+    times its passes): the weighers run after the filter, as in Nova."""
     gc.collect()
     start = time.perf_counter()
-    handler.get_weighed_objects(weighers, hosts, spec)
-    return time.perf_counter() - start
+    passed = list(filt.filter_all(hosts, spec))
+    filtered = time.perf_counter() - start
+    gc.collect()
+    start = time.perf_counter()
+    handler.get_weighed_objects(weighers, passed, spec)
+    return filtered, time.perf_counter() - start
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -75,23 +84,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         "default + AggregatePciWeigher": simulate.default_weighers() + [ours],
     }
     times: dict[str, list[float]] = {name: [] for name in sets}
+    times["AggregatePciFilter (for scale)"] = []
+    filt = agg_filter.AggregatePciFilter()
     flavors = list(simulate.MIXES["generic-heavy"]) + ["t4:1"]
     managed = set(simulate.FLAVORS)
     with (
         mock.patch.object(agg_filter, "managed_flavor_names", lambda ctx: managed),
         mock.patch.object(agg_weigher, "flavor_alias_requests", lambda ctx: flavors),
     ):
-        costs = ours.costs(hosts, spec)
+        passed = list(filt.filter_all(hosts, spec))
+        costs = ours.costs(passed, spec)
         assert costs is not None
         for _ in range(args.repeat):
             for name, weighers in sets.items():
-                times[name].append(timed(handler, weighers, hosts, spec))
+                filtered, weighed = timed(filt, handler, weighers, hosts, spec)
+                times[name].append(weighed)
+                times["AggregatePciFilter (for scale)"].append(filtered)
     distinct = len({h.cost for h in costs.hosts})
     print(
-        "%d candidate hosts (%d distinct costs), request %s, request types %s, "
-        "median of %d, load average %.2f at start, %.2f at end"
+        "%d hosts, %d candidates (passed the filter; %d distinct costs), request "
+        "%s, request types %s, median of %d, load average %.2f at start, %.2f "
+        "at end"
         % (
             len(hosts),
+            len(passed),
             distinct,
             args.request,
             ", ".join(flavors),
@@ -102,9 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for name, values in times.items():
         median = statistics.median(values)
+        per = len(hosts) if name.startswith("AggregatePciFilter") else len(passed)
         print(
-            "%-30s %8.1f ms  %6.2f us/host"
-            % (name, median * 1e3, median * 1e6 / len(hosts))
+            "%-30s %8.1f ms  %6.2f us/host" % (name, median * 1e3, median * 1e6 / per)
         )
     return 0
 
