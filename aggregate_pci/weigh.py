@@ -31,15 +31,12 @@ def request_types(
     alias_requests: Iterable[str], managed: Iterable[str]
 ) -> tuple[RequestType, ...]:
     """The distinct request types of Nova flavors' ``pci_passthrough:alias``
-    values, restricted to managed PCI flavors (a value Nova would refuse
-    is skipped: no instance can ask it)."""
+    values, restricted to managed PCI flavors (a count Nova would refuse,
+    not a positive integer, drops its item)."""
     names = set(managed)
     out: list[RequestType] = []
     for text in alias_requests:
-        try:
-            parsed = alias.parse_request(text)
-        except ValueError:
-            continue
+        parsed = alias.parse_request(text)
         rtype = tuple(sorted((n, c) for n, c in parsed.items() if n in names and c > 0))
         if rtype and rtype not in out:
             out.append(rtype)

@@ -29,7 +29,7 @@ from nova.scheduler import utils as scheduler_utils
 from nova.scheduler import weights
 from oslo_config import cfg
 
-from aggregate_pci import conf, weigh
+from aggregate_pci import alias, conf, weigh
 from aggregate_pci import filter as agg_filter
 from aggregate_pci.scheduler import claim, decision
 
@@ -39,8 +39,6 @@ LOG = logging.getLogger(__name__)
 
 #: Aggregate metadata key overriding ``[aggregate_pci] weight_multiplier``.
 MULTIPLIER_KEY = "aggregate_pci_weight_multiplier"
-#: The Nova flavor extra spec whose values are the request types.
-ALIAS_SPEC = "pci_passthrough:alias"
 
 
 def flavor_alias_requests(context: Any) -> list[str]:
@@ -53,7 +51,7 @@ def flavor_alias_requests(context: Any) -> list[str]:
     def _query(ctx: Any) -> list[str]:
         rows = (
             ctx.session.query(models.FlavorExtraSpecs.value)
-            .filter(models.FlavorExtraSpecs.key == ALIAS_SPEC)
+            .filter(models.FlavorExtraSpecs.key == alias.SPEC_KEY)
             .distinct()
         )
         return [row[0] for row in rows if row[0]]
