@@ -19,7 +19,8 @@ import unittest
 from typing import Any, Sequence
 
 from aggregate_pci import alias, codec
-from aggregate_pci.admin import models, report
+from aggregate_pci.admin import models
+from aggregate_pci.admin.capacity import report
 
 A100 = {"vendor_id": "10de", "product_id": "20b5", "device_type": "type-PCI"}
 T4 = {"vendor_id": "10de", "product_id": "1eb8", "device_type": "type-PCI"}
@@ -96,7 +97,7 @@ def _make_case(out: Any, state: dict[str, bool]) -> unittest.TestCase:
     from nova.tests.fixtures import libvirt as fakelibvirt
 
     from aggregate_pci import embedded_nova
-    from aggregate_pci.admin import client, nova_db
+    from aggregate_pci.admin.nova_io import client, nova_db
 
     class Demo(embedded_nova.AggregatePciTestBase):
         PCI_DEVICE_SPEC = [

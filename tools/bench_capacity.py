@@ -29,7 +29,7 @@ import requests_mock  # noqa: E402
 from keystoneauth1 import noauth  # noqa: E402
 from keystoneauth1 import session as ks_session  # noqa: E402
 
-from aggregate_pci.admin import client  # noqa: E402
+from aggregate_pci.admin.nova_io import client  # noqa: E402
 from aggregate_pci.cli import shell  # noqa: E402
 
 PRODUCTS = ["20b5", "1eb8", "1db4", "2236", "2331", "1df6", "101e", "1017"]

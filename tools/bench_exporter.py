@@ -57,7 +57,8 @@ def rss_mb() -> float:
 
 def phase(name: str, path: str, nova_conf: str) -> dict:
     """Run one phase in this process; figures as a dict."""
-    from aggregate_pci.admin import inventory, metrics_server
+    from aggregate_pci.admin import inventory
+    from aggregate_pci.admin.exporter import metrics_server
     from aggregate_pci.cli import shell
 
     base = rss_mb()

@@ -21,7 +21,7 @@ import unittest
 
 from keystoneauth1 import session as ks_session
 
-from aggregate_pci.admin import client
+from aggregate_pci.admin.nova_io import client
 from aggregate_pci.embedded_nova import AggregatePciTestBase
 from aggregate_pci.migrate import apply, sources, target_choice, undo
 

@@ -35,7 +35,7 @@ import unittest
 
 import sqlalchemy as sa
 
-from aggregate_pci.admin import client
+from aggregate_pci.admin.nova_io import client
 from aggregate_pci.cli import shell
 from aggregate_pci.embedded_nova import GPU_A100, GPU_T4, AggregatePciTestBase, gpu_host
 

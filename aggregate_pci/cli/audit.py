@@ -8,7 +8,8 @@ import argparse
 
 from cliff import lister
 
-from aggregate_pci.admin import audit, errors, models
+from aggregate_pci.admin import errors, models
+from aggregate_pci.admin.checks import audit
 from aggregate_pci.cli import common
 from aggregate_pci.cli.capacity import (
     _source_args,

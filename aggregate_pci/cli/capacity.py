@@ -11,7 +11,8 @@ from typing import Any
 from cliff import command, lister
 
 from aggregate_pci import alias
-from aggregate_pci.admin import errors, headroom, inventory, models, report
+from aggregate_pci.admin import errors, inventory, models
+from aggregate_pci.admin.capacity import headroom, report
 from aggregate_pci.cli import common
 
 
@@ -52,7 +53,7 @@ def load_source(
             "where Nova is installed)"
             % ("--inventory FILE (planning) or " if has_inventory else "")
         )
-    from aggregate_pci.admin import nova_db
+    from aggregate_pci.admin.nova_io import nova_db
 
     if ctxt is None:
         nova_db.require_nova(

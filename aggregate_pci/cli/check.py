@@ -8,7 +8,9 @@ from typing import Any
 from cliff import command, lister
 
 from aggregate_pci import alias
-from aggregate_pci.admin import errors, inventory, lint, models, report
+from aggregate_pci.admin import errors, inventory, models
+from aggregate_pci.admin.capacity import report
+from aggregate_pci.admin.checks import lint
 from aggregate_pci.cli import common
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any, Iterable
 
-from aggregate_pci.admin import client, errors, models, translate
+from aggregate_pci.admin import errors, models
+from aggregate_pci.admin.nova_io import client, translate
 from aggregate_pci.cli import plugin
 
 CHANGE_COLUMNS = ("Aggregate", "Key", "Old Value", "New Value", "Result")

@@ -9,7 +9,8 @@ from typing import Any
 from cliff import lister
 
 from aggregate_pci import alias
-from aggregate_pci.admin import errors, explain
+from aggregate_pci.admin import errors
+from aggregate_pci.admin.checks import explain
 from aggregate_pci.cli import capacity, common
 
 
@@ -70,7 +71,7 @@ class Explain(common.HandlesErrors, lister.Lister):
         claims = nova_filter = None
         requests: list[Any]
         if online:
-            from aggregate_pci.admin import nova_db
+            from aggregate_pci.admin.nova_io import nova_db
 
             requests, claims, nova_filter, reject = nova_db.explain_inputs(
                 getattr(self.app, "nova_context", None), spec
@@ -122,7 +123,7 @@ class Explain(common.HandlesErrors, lister.Lister):
                     "--server reads the server from Nova's databases: give "
                     "--config-file NOVA_CONF, not --inventory"
                 )
-            from aggregate_pci.admin import nova_db
+            from aggregate_pci.admin.nova_io import nova_db
 
             spec, line = nova_db.server_request(
                 getattr(self.app, "nova_context", None), args.server

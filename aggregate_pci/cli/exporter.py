@@ -11,7 +11,8 @@ from typing import Any
 
 from cliff import command
 
-from aggregate_pci.admin import errors, metrics_server
+from aggregate_pci.admin import errors
+from aggregate_pci.admin.exporter import metrics_server
 from aggregate_pci.cli import capacity, common
 
 DEFAULT_LISTEN = "127.0.0.1:9715"

@@ -71,7 +71,7 @@ def host_pools(app: Any, args: argparse.Namespace) -> dict[str, list[dict]]:
             "FILE (from 'inventory export') or --config-file NOVA_CONF (read "
             "Nova's compute-node records; run where Nova is installed)"
         )
-    from aggregate_pci.admin import nova_db
+    from aggregate_pci.admin.nova_io import nova_db
 
     if ctxt is None:
         nova_db.require_nova(

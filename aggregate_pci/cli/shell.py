@@ -13,7 +13,7 @@ from osc_lib import shell
 from osc_lib.api import auth
 
 import aggregate_pci
-from aggregate_pci.admin import client
+from aggregate_pci.admin.nova_io import client
 from aggregate_pci.cli import common, secrets
 
 COMMAND_GROUP = "aggregate_pci.cli"

@@ -3,7 +3,9 @@
 import unittest
 
 from aggregate_pci import alias
-from aggregate_pci.admin import headroom, lint, models, report
+from aggregate_pci.admin import models
+from aggregate_pci.admin.capacity import headroom, report
+from aggregate_pci.admin.checks import lint
 
 A100 = '{"product_id":"20b5","vendor_id":"10de"}'
 T4 = '{"product_id":"1eb8","vendor_id":"10de"}'

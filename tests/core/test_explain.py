@@ -1,7 +1,7 @@
 """``explain``'s library: one verdict per reason, each in the filter's
 words (the same ``decision.decide_host``), sorted into categories."""
 
-from aggregate_pci.admin import explain as ex
+from aggregate_pci.admin.checks import explain as ex
 from aggregate_pci.admin.models import Aggregate
 from aggregate_pci.scheduler import decision
 

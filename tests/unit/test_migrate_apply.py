@@ -12,7 +12,8 @@ from keystoneauth1 import noauth
 from keystoneauth1 import session as ks_session
 
 from aggregate_pci import codec
-from aggregate_pci.admin import client, errors
+from aggregate_pci.admin import errors
+from aggregate_pci.admin.nova_io import client
 from aggregate_pci.migrate import apply, journal, target_choice, undo
 from aggregate_pci.migrate.model import BadEntry, SourceData, SourceFlavor
 from tests.unit.fakes import A100, NIC, T4, URL, FakeNova

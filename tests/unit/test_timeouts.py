@@ -14,7 +14,8 @@ import unittest
 from keystoneauth1 import noauth
 from keystoneauth1 import session as ks_session
 
-from aggregate_pci.admin import client, errors
+from aggregate_pci.admin import errors
+from aggregate_pci.admin.nova_io import client
 from aggregate_pci.migrate import sources
 from tests.unit.test_cli_commands import AGGREGATE_PCI
 

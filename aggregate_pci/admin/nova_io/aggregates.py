@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from aggregate_pci.admin import errors
 from aggregate_pci.admin.models import Aggregate, MetadataChange, aggregate_from
-from aggregate_pci.admin.translate import translated
+from aggregate_pci.admin.nova_io.translate import translated
 
 
 class AggregateAdmin:

@@ -5,7 +5,7 @@ Nova claim on each host, against what the host's PCI flavors allow.
 - a Nova flavor whose alias order makes Nova's greedy claim take devices
   that cannot serve its PCI flavors, with an order that works.
 
-Pure: records as in ``aggregate_pci.admin.lint``, pools as dicts; findings
+Pure: records as in ``aggregate_pci.admin.checks.lint``, pools as dicts; findings
 are (subject, message) warnings, which ``lint`` reports.
 """
 
@@ -15,7 +15,7 @@ import itertools
 from typing import Any, Iterable, Mapping, Sequence
 
 from aggregate_pci import alias, matching
-from aggregate_pci.admin.report import host_definitions, total_count
+from aggregate_pci.admin.capacity.report import host_definitions, total_count
 
 Pools = Mapping[str, Sequence[Mapping[str, Any]]]
 

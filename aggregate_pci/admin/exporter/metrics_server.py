@@ -27,8 +27,8 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from aggregate_pci import alias
+from aggregate_pci.admin.exporter.metrics import PREFIX, Snapshot, snapshot
 from aggregate_pci.admin.inventory import Inventory
-from aggregate_pci.admin.metrics import PREFIX, Snapshot, snapshot
 
 LOG = logging.getLogger(__name__)
 

@@ -17,7 +17,6 @@ from novaclient import client as nova_client
 
 from aggregate_pci import codec
 from aggregate_pci.admin import errors
-from aggregate_pci.admin.aggregates import AggregateAdmin
 from aggregate_pci.admin.models import (
     Aggregate,
     MetadataChange,
@@ -25,7 +24,8 @@ from aggregate_pci.admin.models import (
     PciFlavorRecord,
     pci_flavor_records,
 )
-from aggregate_pci.admin.translate import CONNECT_RETRIES, translated
+from aggregate_pci.admin.nova_io.aggregates import AggregateAdmin
+from aggregate_pci.admin.nova_io.translate import CONNECT_RETRIES, translated
 
 #: Compute API microversion: 2.41 gives aggregate UUIDs, 2.61 gives flavor
 #: extra specs in flavor lists (one call for all flavors in ``check``).

@@ -15,7 +15,9 @@ from typing import Mapping, Sequence
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from aggregate_pci import alias
-from aggregate_pci.admin import headroom, lint, models, report
+from aggregate_pci.admin import models
+from aggregate_pci.admin.capacity import headroom, report
+from aggregate_pci.admin.checks import lint
 from aggregate_pci.admin.inventory import Inventory
 
 PREFIX = "aggregate_pci_"

@@ -14,10 +14,10 @@ import importlib.util
 import os
 from typing import Any, Callable, Mapping, Sequence
 
-from aggregate_pci.admin import device_tags
 from aggregate_pci.admin.errors import AdminError
 from aggregate_pci.admin.inventory import Inventory, merge_pools
 from aggregate_pci.admin.models import Aggregate, Allocation, Device
+from aggregate_pci.admin.nova_io import device_tags
 from aggregate_pci.alias import SPEC_KEY
 
 USED_STATUSES = ("claimed", "allocated")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping, Sequence
 
 from aggregate_pci import matching
-from aggregate_pci.admin.report import NOT_SIGNATURE, group_hosts
+from aggregate_pci.admin.capacity.report import NOT_SIGNATURE, group_hosts
 
 
 def fit(

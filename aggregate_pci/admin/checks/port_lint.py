@@ -5,7 +5,7 @@ With ``[aggregate_pci] manage_port_requests`` on, a definition fixing
 aggregates defining it, on devices matching those match objects.  If no
 such host has such a device, every port of P fails to schedule.
 
-Pure: records as in ``aggregate_pci.admin.lint``, pools as dicts.
+Pure: records as in ``aggregate_pci.admin.checks.lint``, pools as dicts.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from aggregate_pci import codec, matching
-from aggregate_pci.admin.report import total_count
+from aggregate_pci.admin.capacity.report import total_count
 from aggregate_pci.scheduler.decision import describe_pool
 
 NET_TAG = "physical_network"
