@@ -105,7 +105,7 @@ def _make_case(out: Any, state: dict[str, bool]) -> unittest.TestCase:
         ]
         # nova.conf's [pci] alias is what ``aggregate-pci alias-config``
         # generates from the planned aggregates (Nova reads it at start).
-        PCI_ALIAS = alias.generate(report.definitions_by_name(_planned_records()))
+        PCI_ALIAS = alias.generate(models.definitions_by_name(_planned_records()))
 
         def runTest(self) -> None:
             # Runs first among the cleanups: Nova's thread pools log their
@@ -167,7 +167,7 @@ def _make_case(out: Any, state: dict[str, bool]) -> unittest.TestCase:
             )
             generated = {
                 alias.line(e)
-                for e in alias.generate(report.definitions_by_name(records))
+                for e in alias.generate(models.definitions_by_name(records))
             }
             configured = {alias.line(e) for e in self.PCI_ALIAS}
             out(

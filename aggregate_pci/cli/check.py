@@ -9,7 +9,6 @@ from cliff import command, lister
 
 from aggregate_pci import alias
 from aggregate_pci.admin import errors, inventory, models
-from aggregate_pci.admin.capacity import report
 from aggregate_pci.admin.checks import lint
 from aggregate_pci.cli import common
 
@@ -123,7 +122,7 @@ class AliasConfig(common.HandlesErrors, command.Command):
         else:
             records = common.get_admin(self.app).list_pci_flavors()
         try:
-            entries = alias.generate(report.definitions_by_name(records))
+            entries = alias.generate(models.definitions_by_name(records))
         except alias.AliasConflict as exc:
             raise errors.Conflict(str(exc)) from None
         out = self.app.stdout

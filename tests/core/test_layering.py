@@ -45,7 +45,6 @@ HEAVY = (
 PURE_MODULES = (
     "aggregate_pci.codec",
     "aggregate_pci.matching",
-    "aggregate_pci.capacity",
     "aggregate_pci.alias",
     "aggregate_pci.conf",
     "aggregate_pci.scheduler.decision",

@@ -5,9 +5,10 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregate_pci import capacity, codec, matching
+from aggregate_pci import codec, matching
 from aggregate_pci.codec import PciFlavorError
 from tests.core import brute
+from tests.core import host_by_host as capacity
 
 hex4 = st.text("0123456789abcdefABCDEF", min_size=4, max_size=4)
 tag_value = st.text(

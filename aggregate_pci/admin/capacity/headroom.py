@@ -2,7 +2,7 @@
 
 ``capacity --fit`` and the exporter's fit metrics: exact counts over each
 host's free devices, with the hosts grouped as ``report.capacity`` groups
-them (``report.group_hosts``).  Pure: records as in ``admin.report``, pools
+them (``report.group_hosts``).  Pure: records as in ``report``, pools
 as dicts.
 """
 
@@ -32,8 +32,8 @@ def fit_many(
     """``fit`` for each of ``requests`` ({label: {flavor: count}}), reading
     the pools once: per host, the free devices grouped by the effective
     definitions they match (each distinct pool signature evaluated once),
-    then ``matching.max_instances_from_supply`` per request, as
-    ``capacity.instances_fit`` computes it host by host."""
+    then ``matching.max_instances_from_supply`` per request (the tests
+    check it against a host-by-host reference, ``tests/core/host_by_host``)."""
     _, _, defs, host_group, groups = group_hosts(records)
     preds = [matching.compile_definition(d) for d in defs]
     wanted = {

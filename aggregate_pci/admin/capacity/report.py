@@ -1,5 +1,5 @@
 """The capacity report: devices matching, used and free per PCI flavor,
-aggregate and host (how many more instances fit: ``admin.headroom``).
+aggregate and host (how many more instances fit: ``headroom``).
 
 Pure: inputs are ``PciFlavorRecord``s (or any objects with the same
 attributes) and pools as dicts (see ``matching``); inventory pools carry
@@ -9,33 +9,10 @@ attributes) and pools as dicts (see ``matching``); inventory pools carry
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from aggregate_pci import codec, matching
-from aggregate_pci.capacity import effective_definitions
-
-
-def definitions_by_name(
-    records: Iterable[Any],
-) -> dict[str, dict[str, codec.PciFlavorDefinition]]:
-    """{flavor name: {aggregate: definition}} over the valid records."""
-    out: dict[str, dict[str, codec.PciFlavorDefinition]] = {}
-    for r in records:
-        if r.definition is not None:
-            out.setdefault(r.name, {})[r.aggregate] = r.definition
-    return out
-
-
-def host_definitions(
-    records: Iterable[Any],
-) -> dict[str, dict[str, codec.PciFlavorDefinition]]:
-    """{host: {flavor: definition}}: the OR of the host's aggregates' ones."""
-    per_host: dict[str, list[dict[str, codec.PciFlavorDefinition]]] = {}
-    for r in records:
-        if r.definition is not None:
-            for host in r.hosts:
-                per_host.setdefault(host, []).append({r.name: r.definition})
-    return {host: effective_definitions(defs) for host, defs in per_host.items()}
+from aggregate_pci.admin.models import effective_definitions
 
 
 def total_count(pool: Mapping[str, Any]) -> int:
@@ -104,7 +81,7 @@ def group_hosts(records: Sequence[Any]) -> Grouping:
     membership ({flavor: effective definition id}, definition ids needed).
 
     Hosts with the same aggregates share their effective definitions (the
-    OR of their aggregates' ones, ``host_definitions``).
+    OR of their aggregates' ones, ``models.host_definitions``).
     """
     valid = [r for r in records if r.definition is not None]
     def_ids: dict[codec.PciFlavorDefinition, int] = {}

@@ -24,8 +24,7 @@ import dataclasses
 from typing import Any, Iterable, Mapping, Sequence
 
 from aggregate_pci import codec, matching
-from aggregate_pci.admin.capacity.report import host_definitions
-from aggregate_pci.admin.models import Allocation, Device
+from aggregate_pci.admin.models import Allocation, Device, host_definitions
 
 __all__ = ["Allocation", "Device", "audit", "judge_instance", "summarize"]
 

@@ -15,7 +15,8 @@ import itertools
 from typing import Any, Iterable, Mapping, Sequence
 
 from aggregate_pci import alias, matching
-from aggregate_pci.admin.capacity.report import host_definitions, total_count
+from aggregate_pci.admin.capacity.report import total_count
+from aggregate_pci.admin.models import host_definitions
 
 Pools = Mapping[str, Sequence[Mapping[str, Any]]]
 

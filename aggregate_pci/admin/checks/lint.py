@@ -13,9 +13,9 @@ import itertools
 from typing import Any, Iterable, Mapping, Sequence
 
 from aggregate_pci import alias, codec
-from aggregate_pci.admin.capacity.report import definitions_by_name
 from aggregate_pci.admin.checks import host_lint, port_lint
 from aggregate_pci.admin.checks.host_lint import Pools
+from aggregate_pci.admin.models import definitions_by_name
 
 ERROR = "error"
 WARNING = "warning"

@@ -185,7 +185,7 @@ def _alias_metrics(
         return
     conf, refused = alias.merge(conf_aliases)
     g["alias_invalid_entries"].add_metric([], len(refused))
-    by_name = report.definitions_by_name(records)
+    by_name = models.definitions_by_name(records)
     generated: list[dict[str, str]] = []
     comparable = set()
     for name, per_agg in by_name.items():

@@ -1,9 +1,7 @@
-"""Capacity per PCI flavor: free devices and how many instances still fit.
-
-Pure functions over pools (see ``matching``) and parsed definitions; a
-device that matches several flavors is counted once per question, never
-twice in one answer.
-"""
+"""Host-by-host capacity straight from ``matching``'s primitives: the
+reference that the fleet code (``headroom.fit_many``) and the properties
+are checked against.  Test code: the product answers these questions in
+``admin/capacity/`` over whole fleets."""
 
 from __future__ import annotations
 
@@ -19,18 +17,6 @@ from aggregate_pci.matching import (
 )
 
 Definitions = Mapping[str, PciFlavorDefinition]
-
-
-def effective_definitions(
-    per_aggregate: Iterable[Definitions],
-) -> dict[str, PciFlavorDefinition]:
-    """A host's definition of each flavor: the OR over its aggregates."""
-    out: dict[str, PciFlavorDefinition] = {}
-    for definitions in per_aggregate:
-        for name, definition in definitions.items():
-            known = out.get(name)
-            out[name] = definition if known is None else known.union(definition)
-    return out
 
 
 def free_by_flavor(pools: Iterable[Pool], definitions: Definitions) -> dict[str, int]:
