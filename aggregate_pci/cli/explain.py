@@ -71,9 +71,9 @@ class Explain(common.HandlesErrors, lister.Lister):
         claims = nova_filter = None
         requests: list[Any]
         if online:
-            from aggregate_pci.admin.nova_io import nova_db
+            from aggregate_pci.admin.nova_io import nova_explain
 
-            requests, claims, nova_filter, reject = nova_db.explain_inputs(
+            requests, claims, nova_filter, reject = nova_explain.explain_inputs(
                 getattr(self.app, "nova_context", None), spec
             )
         else:
@@ -123,9 +123,9 @@ class Explain(common.HandlesErrors, lister.Lister):
                     "--server reads the server from Nova's databases: give "
                     "--config-file NOVA_CONF, not --inventory"
                 )
-            from aggregate_pci.admin.nova_io import nova_db
+            from aggregate_pci.admin.nova_io import nova_explain
 
-            spec, line = nova_db.server_request(
+            spec, line = nova_explain.server_request(
                 getattr(self.app, "nova_context", None), args.server
             )
             self.app.stderr.write("%s\n" % line)

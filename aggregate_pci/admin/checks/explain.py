@@ -9,8 +9,8 @@ the outcomes into categories and adds context (free devices per requested
 PCI flavor, the aggregates defining it).
 
 Pure: the compute's claim replay and Nova's PciPassthroughFilter, which
-need Nova, come in as callables (``admin/nova_io/nova_db.py`` builds them);
-without them (an inventory file, offline) the claim check is reported as
+need Nova, come in as callables (``admin/nova_io/nova_explain.py`` builds
+them); without them (an inventory file, offline) the claim check is reported as
 not replayed, never as passed.
 """
 
