@@ -75,7 +75,9 @@ class Entry:
 
 @dataclasses.dataclass(frozen=True)
 class Refused:
-    """An entry (or a name's entries) Nova would refuse, and why."""
+    """An entry (or a name's entries) refused, and why: one Nova would
+    refuse as ``[pci] alias``, or a migration source entry that cannot be
+    migrated."""
 
     ident: str
     reason: str

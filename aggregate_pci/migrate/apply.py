@@ -47,14 +47,6 @@ class Report:
         return not (blocked or self.error or self.mismatches or self.problems)
 
 
-def state_of(aggregates: list[models.Aggregate]) -> list[plan_mod.AggregateState]:
-    """The plan's view of the aggregates the admin layer returned."""
-    return [
-        plan_mod.AggregateState(a.name, frozenset(a.hosts), dict(a.metadata), a.id)
-        for a in aggregates
-    ]
-
-
 def migrate(
     admin: client.PciFlavorAdmin,
     source: SourceData,
@@ -110,7 +102,7 @@ def _migrate(
     plan = plan_mod.build_migration_plan(
         source.flavors,
         targets,
-        state_of(aggregates),
+        aggregates,
         replace=replace,
         bad=source.bad,
         skip_invalid=skip_invalid,

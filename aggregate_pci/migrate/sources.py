@@ -212,7 +212,7 @@ def read_table(url: str, timeout: float | None = None) -> model.SourceData:
         row = dict(row)
         if row["deleted"] is None:
             data.bad.append(
-                model.BadEntry(
+                alias.Refused(
                     "pci_flavors row id=%s" % row["id"],
                     "column 'deleted' is NULL: use 0 for a live row",
                 )
@@ -222,7 +222,7 @@ def read_table(url: str, timeout: float | None = None) -> model.SourceData:
             data.skipped.append("pci_flavors row id=%s (deleted)" % row["id"])
             continue
         judged = model.flavor_from_row(row)
-        if isinstance(judged, model.BadEntry):
+        if isinstance(judged, alias.Refused):
             data.bad.append(judged)
         else:
             candidates.append(judged)
