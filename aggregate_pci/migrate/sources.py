@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.sql import sqltypes
 
 from aggregate_pci import alias
+from aggregate_pci.errors import AggregatePciError
 from aggregate_pci.migrate import model
 
 TABLE = "pci_flavors"
@@ -41,7 +42,7 @@ _COLUMNS: dict[str, tuple[Callable[[sa.types.TypeEngine], bool], str]] = {
 }
 
 
-class SourceError(Exception):
+class SourceError(AggregatePciError):
     """The source cannot be read at all (unreachable, wrong schema, ...)."""
 
 
