@@ -42,7 +42,13 @@ from typing import Any, Mapping, Sequence
 
 from aggregate_pci import alias
 from aggregate_pci.admin.errors import AdminError, InvalidInput, NotFound
-from aggregate_pci.admin.models import Aggregate, Allocation, Device
+from aggregate_pci.admin.models import (
+    Aggregate,
+    Allocation,
+    Device,
+    PciFlavorRecord,
+    pci_flavor_records,
+)
 
 FORMAT = "aggregate-pci-inventory"
 VERSION = 1
@@ -58,6 +64,10 @@ class Inventory:
     nova_flavors: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     #: What instances hold; None when the source did not record it.
     allocations: list[Allocation] | None = None
+
+    def pci_flavor_records(self) -> list[PciFlavorRecord]:
+        """The PCI flavor records of the inventory's aggregates."""
+        return [r for a in self.aggregates for r in pci_flavor_records(a)]
 
     def nova_flavor_request(self, name_or_id: str, source: str) -> str:
         """The ``pci_passthrough:alias`` value of the Nova flavor named (or

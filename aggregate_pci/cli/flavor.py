@@ -64,7 +64,7 @@ def build_definition(args: argparse.Namespace) -> codec.PciFlavorDefinition:
         ) from None
 
 
-class CreateFlavor(common.HandlesErrors, show.ShowOne):
+class CreatePciFlavor(common.HandlesErrors, show.ShowOne):
     """Define a PCI flavor on a host aggregate (validated before any call)."""
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
@@ -131,7 +131,7 @@ class CreateFlavor(common.HandlesErrors, show.ShowOne):
         )
 
 
-class ListFlavor(common.HandlesErrors, lister.Lister):
+class ListPciFlavor(common.HandlesErrors, lister.Lister):
     """List every PCI flavor key: flavor, aggregate, hosts, definition."""
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
@@ -164,7 +164,7 @@ class ListFlavor(common.HandlesErrors, lister.Lister):
         return ("PCI Flavor", "Aggregate", "Hosts", "Definition", "Error"), rows
 
 
-class ShowFlavor(common.HandlesErrors, show.ShowOne):
+class ShowPciFlavor(common.HandlesErrors, show.ShowOne):
     """Show one PCI flavor: aggregates, hosts covered, definitions, conflicts."""
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
@@ -223,7 +223,7 @@ class ShowFlavor(common.HandlesErrors, show.ShowOne):
         return tuple(data), tuple(data.values())
 
 
-class DeleteFlavor(common.HandlesErrors, lister.Lister):
+class DeletePciFlavor(common.HandlesErrors, lister.Lister):
     """Delete a PCI flavor's key from one aggregate or from all (only its key)."""
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
