@@ -49,6 +49,7 @@ from aggregate_pci.admin.models import (
     PciFlavorRecord,
     pci_flavor_records,
 )
+from aggregate_pci.errors import Hint
 
 FORMAT = "aggregate-pci-inventory"
 VERSION = 1
@@ -140,14 +141,14 @@ def allocation_to_json(alloc: Allocation) -> dict[str, Any]:
 def from_json(doc: Any, source: str = "inventory") -> Inventory:
     """Validate and load an inventory document; errors name the place."""
 
-    def bad(where: str, what: str) -> AdminError:
-        return AdminError("%s, %s: %s" % (source, where, what))
+    def bad(where: str, what: str, hint: Hint | None = None) -> AdminError:
+        return AdminError("%s, %s: %s" % (source, where, what), hint=hint)
 
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise bad(
             "top level",
-            'not an aggregate-pci inventory (expected "format": %r); '
-            "write one with 'aggregate-pci inventory export'" % FORMAT,
+            'not an aggregate-pci inventory (expected "format": %r)' % FORMAT,
+            Hint("write one with {command}", command="inventory export"),
         )
     if doc.get("version") != VERSION:
         raise bad(

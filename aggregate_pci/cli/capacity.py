@@ -12,6 +12,7 @@ from aggregate_pci import alias
 from aggregate_pci.admin import errors, inventory
 from aggregate_pci.admin.capacity import headroom, report
 from aggregate_pci.cli import common, sources
+from aggregate_pci.errors import Hint
 
 
 class ListCapacity(common.HandlesErrors, lister.Lister):
@@ -52,9 +53,12 @@ class ListCapacity(common.HandlesErrors, lister.Lister):
         wanted = parsed_args.pci_flavor
         if wanted is not None and not any(r.name == wanted for r in records):
             raise errors.NotFound(
-                "PCI flavor %r: no aggregate in the %s defines it; 'aggregate-pci "
-                "capacity' without --pci-flavor lists the defined ones"
-                % (wanted, sources.label(parsed_args))
+                "PCI flavor %r: no aggregate in the %s defines it"
+                % (wanted, sources.label(parsed_args)),
+                hint=Hint(
+                    "{command} without --pci-flavor lists the defined ones",
+                    command="capacity",
+                ),
             )
         if fitting:
             return self._fit(parsed_args, records, inv)

@@ -88,9 +88,11 @@ def change_result(change: models.MetadataChange, dry_run: bool) -> str:
 
 #: Output formats that escape text themselves (no terminal control there).
 MACHINE_FORMATS = ("json", "yaml")
-#: Flavor list hint valid under both front ends (``openstack flavor list``
-#: is Nova's own flavors).
-FLAVOR_LIST_HINT = "'aggregate-pci flavor list' (or 'openstack pci flavor list')"
+#: The standalone command's name (``AggregatePciApp.program``).
+STANDALONE = "aggregate-pci"
+#: How OpenStackClient names these commands (``flavor list`` is ``openstack
+#: pci flavor list``; ``openstack flavor list`` is Nova's own flavors).
+OSC_PREFIX = "openstack pci flavor"
 
 
 def printable(text: Any) -> Any:
@@ -101,6 +103,31 @@ def printable(text: Any) -> Any:
     return "".join(
         "\\x%02x" % ord(c) if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 else c
         for c in text
+    )
+
+
+def standalone(app: Any) -> bool:
+    """Whether this run is ``aggregate-pci`` (else ``openstack``)."""
+    return getattr(app, "program", None) == STANDALONE
+
+
+def spell_command(app: Any, name: str) -> str:
+    """Command ``name`` (as ``aggregate-pci`` names it, e.g. ``flavor
+    list``) as this front end runs it, quoted."""
+    if standalone(app):
+        return "'%s %s'" % (STANDALONE, name)
+    return "'%s %s'" % (OSC_PREFIX, name.removeprefix("flavor "))
+
+
+def spell_option(app: Any, name: str) -> str:
+    """Global option ``name`` (e.g. ``timeout``) in this front end's syntax."""
+    return "--%s" % name if standalone(app) else "--os-pci-flavor-%s" % name
+
+
+def error_text(app: Any, exc: AggregatePciError) -> str:
+    """The error's message and hint, in this front end's syntax."""
+    return exc.render(
+        lambda name: spell_command(app, name), lambda name: spell_option(app, name)
     )
 
 
@@ -171,6 +198,6 @@ class HandlesErrors:
             if getattr(getattr(app, "options", None), "debug", False):
                 report_partial(changes, stream)
                 raise
-            stream.write("error: %s\n" % printable(str(exc)))
+            stream.write("error: %s\n" % printable(error_text(app, exc)))
             report_partial(changes, stream)
             return 1

@@ -10,6 +10,7 @@ from cliff import lister, show
 from aggregate_pci import codec
 from aggregate_pci.admin import errors
 from aggregate_pci.cli import common
+from aggregate_pci.errors import Hint
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -179,9 +180,9 @@ class ShowPciFlavor(common.HandlesErrors, show.ShowOne):
         ]
         if not records:
             raise errors.NotFound(
-                "key %r: no aggregate defines PCI flavor %r; %s shows the "
-                "defined ones"
-                % (codec.KEY_PREFIX + name, name, common.FLAVOR_LIST_HINT)
+                "key %r: no aggregate defines PCI flavor %r"
+                % (codec.KEY_PREFIX + name, name),
+                hint=Hint("{command} shows the defined ones", command="flavor list"),
             )
         good = [r for r in records if r.definition is not None]
         definitions = {
