@@ -8,7 +8,7 @@ import importlib.util
 from cliff import command
 
 
-class Demo(command.Command):
+class RunDemo(command.Command):
     """Run the end-to-end demo on an in-process Nova (needs Nova's test harness)."""
 
     auth_required = False

@@ -87,6 +87,8 @@ class AggregatePciApp(shell.OpenStackShell):
             self.stderr = stderr
         self.admin_factory = admin_factory
         self.nova_context = nova_context
+        #: The front end, for hints (``common.spell_command``).
+        self.program = common.STANDALONE
 
     def build_option_parser(
         self,

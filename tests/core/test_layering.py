@@ -240,7 +240,7 @@ class LayeringTest(unittest.TestCase):
         # The same command classes behind both (``demo`` starts an embedded
         # Nova: standalone only, on purpose).
         self.assertEqual(
-            sorted(set(standalone.values()) - {"aggregate_pci.cli.demo:Demo"}),
+            sorted(set(standalone.values()) - {"aggregate_pci.cli.demo:RunDemo"}),
             sorted(osc.values()),
         )
         self.assertEqual(len(osc), len(set(osc.values())))

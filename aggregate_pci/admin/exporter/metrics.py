@@ -127,7 +127,7 @@ def snapshot(
 ) -> Snapshot:
     """The data metrics of one inventory (and nova.conf's ``[pci] alias``
     entries, if given): the numbers of ``capacity`` and ``capacity --fit``."""
-    records = [r for a in inv.aggregates for r in models.pci_flavor_records(a)]
+    records = inv.pci_flavor_records()
     g = {name: _gauge(name) for name in DATA_METRICS}
     for row in report.capacity(records, inv.hosts, host_rows=per_host):
         prefix = {"total": "cloud_", "aggregate": "", "host": "host_"}[row.scope]

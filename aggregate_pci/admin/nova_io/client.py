@@ -26,6 +26,7 @@ from aggregate_pci.admin.models import (
 )
 from aggregate_pci.admin.nova_io.aggregates import AggregateAdmin
 from aggregate_pci.admin.nova_io.translate import CONNECT_RETRIES, translated
+from aggregate_pci.errors import Hint
 
 #: Compute API microversion: 2.41 gives aggregate UUIDs, 2.61 gives flavor
 #: extra specs in flavor lists (one call for all flavors in ``check``).
@@ -169,9 +170,8 @@ class PciFlavorAdmin(AggregateAdmin):
                 else "any aggregate"
             )
             raise errors.NotFound(
-                "key %r: PCI flavor %r is not defined on %s; "
-                "'aggregate-pci flavor list' (or 'openstack pci flavor "
-                "list') shows the defined ones" % (key, name, where)
+                "key %r: PCI flavor %r is not defined on %s" % (key, name, where),
+                hint=Hint("{command} shows the defined ones", command="flavor list"),
             )
         done: list[MetadataChange] = []
         for agg in targets:

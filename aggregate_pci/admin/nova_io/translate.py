@@ -11,6 +11,7 @@ from novaclient import exceptions as nova_exc
 
 from aggregate_pci.admin import errors
 from aggregate_pci.admin.models import MetadataChange
+from aggregate_pci.errors import Hint
 
 #: Connection retries for an unreachable endpoint (keystoneauth1 backs off).
 CONNECT_RETRIES = 3
@@ -75,9 +76,13 @@ def translated(
     except ks_exc.ConnectTimeout as exc:
         raise errors.Unreachable(
             "cannot %s: no answer from the Compute API within the timeout, "
-            "%d retries (%s); raise --timeout if Nova is just slow, else check "
-            "that nova-api is up%s" % (action, CONNECT_RETRIES, exc, maybe),
+            "%d retries (%s)" % (action, CONNECT_RETRIES, exc),
             done,
+            hint=Hint(
+                "raise {option} if Nova is just slow, else check that nova-api "
+                "is up%s" % maybe,
+                option="timeout",
+            ),
         ) from None
     except (
         ks_exc.ConnectFailure,
