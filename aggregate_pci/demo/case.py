@@ -34,18 +34,8 @@ def sriov_host() -> Any:
     nic = fakelibvirt.HostPCIDevicesInfo(
         num_pci=0, num_pfs=1, num_vfs=4, bus=0x5E, numa_node=0
     )
-    for i, bus in enumerate((0x81, 0x82)):
-        nic.add_device(
-            dev_type="PCI",
-            bus=bus,
-            slot=0,
-            function=0,
-            iommu_group=60 + i,
-            numa_node=0,
-            vend_id=scenario.T4["vendor_id"],
-            prod_id=scenario.T4["product_id"],
-        )
-    return nic
+    t4 = (scenario.T4["vendor_id"], scenario.T4["product_id"])
+    return embedded_nova.gpu_host([(0x81, t4), (0x82, t4)], info=nic, iommu_base=60)
 
 
 class Demo(embedded_nova.AggregatePciTestBase):
