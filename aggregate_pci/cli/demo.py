@@ -21,6 +21,6 @@ class RunDemo(command.Command):
                 "run 'tools/tox.sh -e demo' from a source checkout\n"
             )
             return 1
-        from aggregate_pci import demo  # imports Nova: only when run
+        from aggregate_pci.demo import run  # imports Nova: only when run
 
-        return demo.main()
+        return run.main()

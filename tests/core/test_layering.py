@@ -12,6 +12,12 @@
 - The CLI modules import no Nova, HTTP or SQL library themselves: they
   parse and render, the library layer does the work.
 - Both command entry-point groups in setup.cfg list the same commands.
+- Only the demo command (aggregate_pci/cli/demo.py), the demo package
+  itself, tests/ and tools/ import ``aggregate_pci.demo`` (the embedded Nova
+  is a test fixture): a static scan of aggregate_pci/.
+- Tools import no tests module except ``tests.reference`` (the one
+  independent oracle) and the shared fixture package ``tests.fixtures``: a
+  static scan of tools/.
 """
 
 import ast
@@ -19,6 +25,7 @@ import configparser
 import importlib.util
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -248,3 +255,142 @@ class LayeringTest(unittest.TestCase):
         by_target = {v: k for k, v in standalone.items()}
         for name, target in osc.items():
             self.assertIn(by_target[target], (name, "flavor_" + name))
+
+
+# -- static import rules: who may import what --------------------------------
+
+#: Besides tests/ and tools/: the only product files that may import the demo.
+DEMO_IMPORTERS = ("aggregate_pci/cli/demo.py", "aggregate_pci/demo/")
+#: The only tests packages a tool may import.
+TOOLS_MAY_IMPORT = ("tests.reference", "tests.fixtures")
+
+
+def _module_of(path: str) -> tuple[str, bool]:
+    """Dotted module name of a repository path, and whether it is a package."""
+    parts = path[: -len(".py")].split("/")
+    if parts[-1] == "__init__":
+        return ".".join(parts[:-1]), True
+    return ".".join(parts), False
+
+
+def imported_modules(path: str, source: str) -> set[str]:
+    """Dotted names a source file imports anywhere (AST): ``import a.b`` gives
+    a.b; ``from a import b`` gives a.b (relative imports resolved)."""
+    module, is_package = _module_of(path)
+    package = module if is_package else module.rpartition(".")[0]
+    names = set()
+    for node in ast.walk(ast.parse(source, path)):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([node.module] if node.module else []))
+            names.update(base + "." + a.name for a in node.names if a.name != "*")
+            if any(a.name == "*" for a in node.names):
+                names.add(base)
+    return names
+
+
+def _under(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def import_violations(
+    sources: dict[str, str],
+    forbidden: str,
+    allowed_paths: tuple[str, ...] = (),
+    allowed_modules: tuple[str, ...] = (),
+) -> list[str]:
+    """ "PATH imports NAME" for each import under ``forbidden`` in ``sources``
+    (path -> text) outside ``allowed_paths`` (a path, or a folder ending in
+    "/") and not under one of ``allowed_modules``."""
+    out = []
+    for path, source in sorted(sources.items()):
+        if any(
+            path == a or (a.endswith("/") and path.startswith(a)) for a in allowed_paths
+        ):
+            continue
+        for name in sorted(imported_modules(path, source)):
+            if _under(name, forbidden) and not any(
+                _under(name, a) for a in allowed_modules
+            ):
+                out.append("%s imports %s" % (path, name))
+    return out
+
+
+def python_sources(folder: str) -> dict[str, str]:
+    """path (relative to the repository, "/"-separated) -> text, for every
+    .py file under ``folder``."""
+    root = pathlib.Path(ROOT)
+    return {
+        p.relative_to(root).as_posix(): p.read_text(encoding="utf-8")
+        for p in sorted((root / folder).rglob("*.py"))
+    }
+
+
+def demo_violations(sources: dict[str, str]) -> list[str]:
+    """Product files importing the demo or the embedded Nova."""
+    return import_violations(sources, "aggregate_pci.demo", DEMO_IMPORTERS)
+
+
+def tools_violations(sources: dict[str, str]) -> list[str]:
+    """Tools importing a tests module other than the oracle and fixtures."""
+    return import_violations(sources, "tests", allowed_modules=TOOLS_MAY_IMPORT)
+
+
+class ImportRulesTest(unittest.TestCase):
+    def test_only_the_demo_command_imports_the_demo(self):
+        sources = python_sources("aggregate_pci")
+        self.assertIn("aggregate_pci/cli/demo.py", sources)
+        self.assertEqual([], demo_violations(sources))
+
+    def test_a_planted_demo_import_fails(self):
+        planted = {
+            "aggregate_pci/admin/planted.py": "from aggregate_pci.demo import run\n",
+            "aggregate_pci/cli/planted.py": "from .. import demo\n",
+            "aggregate_pci/scheduler/planted.py": (
+                "def f():\n    import aggregate_pci.demo.embedded_nova\n"
+            ),
+            "aggregate_pci/filter_planted.py": "from .demo.case import Demo\n",
+            # Allowed: the command, the package, and a module merely named demo.
+            "aggregate_pci/cli/demo.py": "from aggregate_pci.demo import run\n",
+            "aggregate_pci/demo/run.py": "from aggregate_pci.demo import case\n",
+            "aggregate_pci/cli/shell.py": "from . import demo\n",
+        }
+        self.assertEqual(
+            [
+                "aggregate_pci/admin/planted.py imports aggregate_pci.demo.run",
+                "aggregate_pci/cli/planted.py imports aggregate_pci.demo",
+                "aggregate_pci/filter_planted.py imports aggregate_pci.demo.case.Demo",
+                "aggregate_pci/scheduler/planted.py imports "
+                "aggregate_pci.demo.embedded_nova",
+            ],
+            demo_violations(planted),
+        )
+
+    def test_tools_import_no_tests_module_but_the_reference(self):
+        sources = python_sources("tools")
+        self.assertTrue(sources)
+        self.assertEqual([], tools_violations(sources))
+
+    def test_a_planted_tests_import_in_a_tool_fails(self):
+        planted = {
+            "tools/bench/planted.py": "from tests.cloud import db\n",
+            "tools/docs/planted.py": "import tests.unit.fakes\n",
+            "tools/planted.py": "from tests.core.test_layering import ROOT\n",
+            # Allowed: the oracle and the fixture package.
+            "tools/bench/filter.py": (
+                "from tests import reference\nfrom tests.reference import feasible\n"
+                "from tests.fixtures import cloud_db\n"
+            ),
+        }
+        self.assertEqual(
+            [
+                "tools/bench/planted.py imports tests.cloud.db",
+                "tools/docs/planted.py imports tests.unit.fakes",
+                "tools/planted.py imports tests.core.test_layering.ROOT",
+            ],
+            tools_violations(planted),
+        )

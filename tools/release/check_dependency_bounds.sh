@@ -8,11 +8,11 @@
 # must leave every package Nova's venv had at its version, and `pip check`
 # must be clean.
 #
-#   tools/check_dependency_bounds.sh [RELEASE...]   (default: 2024.1)
+#   tools/release/check_dependency_bounds.sh [RELEASE...]   (default: 2024.1)
 # Needs ../shared/upper-constraints/ (or AGGREGATE_PCI_UPPER_CONSTRAINTS).
 set -euo pipefail
 export LC_ALL=C
-here=$(cd "$(dirname "$0")/.." && pwd)
+here=$(cd "$(dirname "$0")/../.." && pwd)
 uc_dir=${AGGREGATE_PCI_UPPER_CONSTRAINTS:-$here/../shared/upper-constraints}
 declare -A NOVA=([2024.1]=29.4.0 [2025.1]=31.3.1 [2025.2]=32.2.1 [2026.1]=33.0.2 [2026.2]=34.0.0)
 declare -A PLACEMENT=([2024.1]=11.0.0 [2025.1]=13.0.1 [2025.2]=14.0.0 [2026.1]=15.0.0 [2026.2]=16.0.0)

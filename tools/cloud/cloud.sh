@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # A real multi-process OpenStack cloud on 127.0.0.1 for tests/cloud/.
 #
-#   tools/cloud.sh up DIR      start everything under DIR (created if missing)
-#   tools/cloud.sh down DIR    stop everything DIR's pid files name
-#   tools/cloud.sh status DIR  one line per service: running/stopped
+#   tools/cloud/cloud.sh up DIR      start everything under DIR (created if missing)
+#   tools/cloud/cloud.sh down DIR    stop everything DIR's pid files name
+#   tools/cloud/cloud.sh status DIR  one line per service: running/stopped
 #
 # MariaDB and RabbitMQ (Debian packages, apt-installed if missing), keystone
 # (fernet, bootstrap), placement and nova-api under uWSGI with
@@ -23,12 +23,12 @@
 # clouds: `admin` and `demo` (member role only).  Secrets live only in
 # DIR (mode 0700): config files, clouds.yaml, secrets.env.
 #
-# AGGREGATE_PCI_CLOUD_SCALE_NODES=N (opt-in, for tools/bench_cloud_scheduler.py):
+# AGGREGATE_PCI_CLOUD_SCALE_NODES=N (opt-in, for tools/bench/cloud_scheduler.py):
 # N more fake nodes with PCI devices in a few more nova-compute processes,
 # timing filters and debug logging in the scheduler (docs/cloud.md).
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")/.." && pwd)
+here=$(cd "$(dirname "$0")/../.." && pwd)
 action=${1:-}
 R=${2:-}
 [ -n "$action" ] && [ -n "$R" ] || { echo "usage: $0 up|down|status DIR" >&2; exit 2; }
@@ -43,7 +43,7 @@ DB_PORT=$((BASE + 6)); RABBIT_PORT=$((BASE + 7)); RABBIT_DIST_PORT=$((BASE + 8))
 EPMD_PORT=$((BASE + 9))
 VENV_PKGS=(nova==34.0.0 openstack-placement==16.0.0 keystone==30.0.0 'SQLAlchemy>=2.0,<2.1'
            PyMySQL python-openstackclient python-novaclient uwsgi)
-# Opt-in scale nodes (tools/bench_cloud_scheduler.py; docs/cloud.md): this
+# Opt-in scale nodes (tools/bench/cloud_scheduler.py; docs/cloud.md): this
 # many fake nodes over SCALE_HOSTS extra nova-compute processes scale1...
 SCALE_NODES=${AGGREGATE_PCI_CLOUD_SCALE_NODES:-0}
 SCALE_HOSTS=${AGGREGATE_PCI_CLOUD_SCALE_HOSTS:-4}

@@ -8,7 +8,7 @@
    the number of API calls (must be O(aggregates) or better, never
    O(aggregates x flavors)).
 
-Usage: tools/bench_capacity.py [--hosts 10000] [--aggregates 1000]
+Usage: tools/bench/capacity.py [--hosts 10000] [--aggregates 1000]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 import requests_mock  # noqa: E402
 from keystoneauth1 import noauth  # noqa: E402

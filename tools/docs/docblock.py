@@ -1,7 +1,7 @@
 """The generated block of a docs page: the text between two marker lines.
 
-Shared by the transcript tools (tools/walkthrough.py,
-tools/migrate_walkthrough.py, tools/audit_walkthrough.py): each one owns its
+Shared by the transcript tools (tools/docs/walkthrough.py,
+tools/docs/migrate_walkthrough.py, tools/docs/audit_walkthrough.py): each one owns its
 markers and its block's text; this module finds, rewrites and compares the
 block.  Standard library only (the cloud lane's tox env has just pytest).
 """

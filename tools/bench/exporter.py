@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Benchmark of the Prometheus exporter's refresh (not a timed test).
 
-Over the inventory of tools/bench_capacity.py (10,000 hosts x 16 pools x 20
+Over the inventory of tools/bench/capacity.py (10,000 hosts x 16 pools x 20
 PCI flavors, 101 aggregates) plus 20 Nova flavors requesting PCI flavors, in
 one run, each phase in a fresh Python process (so peak RSS is its own):
 
 - ``capacity``: ``capacity --inventory FILE`` in-process (load, compute,
-  format), as tools/bench_capacity.py times it;
+  format), as tools/bench/capacity.py times it;
 - ``exporter``: one ``Exporter.refresh()`` (load the file, capacity rows,
   instances that fit per Nova flavor, alias drift against a nova.conf), then
   one scrape (the text exposition);
@@ -14,7 +14,7 @@ one run, each phase in a fresh Python process (so peak RSS is its own):
 
 Targets (issue 12): refresh < 5 s, peak memory < 500 MB.
 
-Usage: tools/bench_exporter.py [--hosts 10000]
+Usage: tools/bench/exporter.py [--hosts 10000]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
 
 
@@ -116,7 +116,7 @@ def main() -> None:
         print(json.dumps(phase(args.phase, args.inventory, args.nova_conf)))
         return
 
-    import bench_capacity
+    import capacity as bench_capacity  # tools/bench/capacity.py, beside this file
 
     doc = bench_capacity.make_inventory(args.hosts)
     doc["nova_flavors"] = nova_flavors()

@@ -5,7 +5,8 @@ API, conductor, scheduler with AggregatePciFilter, in-process placement and
 computes with fake libvirt PCI devices, from the functional-test harness the
 ``nova`` wheel ships, plus what drives it as an operator would (keystoneauth1
 sessions, tokens, a nova.conf for a separate process).  Importing this module
-needs Nova and its test dependencies; only the demo and tools import it.
+needs Nova and its test dependencies; only the demo, the tests and tools
+import it (tests/core/test_layering.py).
 """
 
 import collections
@@ -30,16 +31,18 @@ GPU_T4 = ("10de", "1eb8")
 NIC = ("15b3", "101e")
 
 
-def gpu_host(bus_products, numa_node=0):
-    """A HostPCIDevicesInfo with one type-PCI device per (bus, (vendor, product))."""
-    info = fakelibvirt.HostPCIDevicesInfo(num_pci=0, num_pfs=0, num_vfs=0)
+def gpu_host(bus_products, numa_node=0, info=None, iommu_base=40):
+    """A HostPCIDevicesInfo (``info``, or a new empty one) with one type-PCI
+    device per (bus, (vendor, product)), IOMMU groups from ``iommu_base``."""
+    if info is None:
+        info = fakelibvirt.HostPCIDevicesInfo(num_pci=0, num_pfs=0, num_vfs=0)
     for i, (bus, (vendor, product)) in enumerate(bus_products):
         info.add_device(
             dev_type="PCI",
             bus=bus,
             slot=0,
             function=0,
-            iommu_group=40 + i,
+            iommu_group=iommu_base + i,
             numa_node=numa_node,
             vend_id=vendor,
             prod_id=product,

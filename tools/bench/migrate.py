@@ -3,7 +3,7 @@
 Nova (the test harness); print API calls and time.  Not a timed test.
 
     OS_WSGI__API_PASTE_CONFIG=<venv>/etc/nova/api-paste.ini \\
-        python tools/bench_migrate.py [FLAVORS] [AGGREGATES] [HOSTS]
+        python tools/bench/migrate.py [FLAVORS] [AGGREGATES] [HOSTS]
 """
 
 # Nova's threading mode needs this to be the module's first import; the
@@ -22,7 +22,7 @@ import unittest
 from keystoneauth1 import session as ks_session
 
 from aggregate_pci.admin.nova_io import client
-from aggregate_pci.embedded_nova import AggregatePciTestBase
+from aggregate_pci.demo.embedded_nova import AggregatePciTestBase
 from aggregate_pci.migrate import apply, sources, target_choice, undo
 
 FLAVORS = int(sys.argv[1]) if len(sys.argv) > 1 else 1000

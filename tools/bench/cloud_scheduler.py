@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """AggregatePciFilter's share of real nova-scheduler requests (a benchmark).
 
-    AGGREGATE_PCI_CLOUD_SCALE_NODES=200 tools/cloud.sh up DIR
-    python3 tools/bench_cloud_scheduler.py DIR [--servers 10]
+    AGGREGATE_PCI_CLOUD_SCALE_NODES=200 tools/cloud/cloud.sh up DIR
+    python3 tools/bench/cloud_scheduler.py DIR [--servers 10]
 
 Against a cloud started with the scale option (docs/cloud.md): puts the
 scale hosts in aggregates defining PCI flavors (``openstack pci flavor
@@ -31,8 +31,8 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-from tests.cloud import db  # noqa: E402
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
+from tests.fixtures import cloud_db as db  # noqa: E402
 
 # Which scale hosts go in which aggregate, and what the aggregate defines.
 AGGREGATES = {
@@ -284,14 +284,14 @@ def main() -> int:
     args = ap.parse_args()
     if not args.cloud:
         ap.error(
-            "name the cloud's DIR (tools/cloud.sh up DIR) or set AGGREGATE_PCI_CLOUD"
+            "name the cloud's DIR (tools/cloud/cloud.sh up DIR) or set AGGREGATE_PCI_CLOUD"
         )
     root = pathlib.Path(args.cloud).resolve()
     cloud = Cloud(root)
     if int(cloud.env.get("AGGREGATE_PCI_CLOUD_SCALE_NODES", "0")) <= 0:
         raise SystemExit(
             f"{root} was not started with the scale option: "
-            "AGGREGATE_PCI_CLOUD_SCALE_NODES=200 tools/cloud.sh up DIR (docs/cloud.md)"
+            "AGGREGATE_PCI_CLOUD_SCALE_NODES=200 tools/cloud/cloud.sh up DIR (docs/cloud.md)"
         )
     print(f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}")
     print(f"command: {shlex.join(['python3', *sys.argv])}")
