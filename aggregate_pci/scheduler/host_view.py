@@ -19,7 +19,8 @@ from aggregate_pci.scheduler.request import RequestPlan
 
 LOG = logging.getLogger(__name__)
 
-#: Spec keys Nova's pool filtering ignores (matched by Placement instead).
+#: Spec keys Nova's pool matching ignores (nova.pci.stats.PciDeviceStats;
+#: matched by Placement instead).
 IGNORED_SPEC_KEYS = frozenset(("resource_class", "traits", "rp_uuids"))
 
 

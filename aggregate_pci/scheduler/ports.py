@@ -29,7 +29,7 @@ import dataclasses
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from aggregate_pci import codec, matching
-from aggregate_pci.scheduler.host_view import DefinitionCache
+from aggregate_pci.scheduler.host_view import IGNORED_SPEC_KEYS, DefinitionCache
 from aggregate_pci.scheduler.request import ManagedRequest, RequestPlan
 
 NET_TAG = "physical_network"
@@ -37,9 +37,6 @@ DEV_TYPE_TAG = "dev_type"
 REMOTE_MANAGED_TAG = "remote_managed"
 TYPE_PF = "type-PF"
 TYPE_VDPA = "vdpa"
-
-#: Spec keys Nova's pool matching ignores (nova.pci.stats.PciDeviceStats).
-IGNORED_SPEC_KEYS = frozenset(("resource_class", "traits", "rp_uuids"))
 
 #: oslo_utils.strutils.TRUE_STRINGS (what Nova's bool_from_string accepts).
 _TRUE_STRINGS = frozenset(("1", "t", "true", "on", "y", "yes"))
