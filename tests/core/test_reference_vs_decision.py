@@ -5,7 +5,7 @@ The reference judges our filter's own step (definitions and joint fit; the
 claim replay needs Nova's pools and is checked by tools/bench/filter.py):
 a host passes exactly when the reference says "pass", and a refused host's
 reason names the reference's verdict.  Hosts of one request share one
-``DefinitionCache`` and one per-request ``shared`` dict, as in the filter.
+``DefinitionCache`` and one per-request ``RequestMemo``, as in the filter.
 """
 
 import json
@@ -16,10 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregate_pci import codec
-
-# The product's scheduler decision code: imported here only (issue 19
-# splits scheduler/; the names stay).
-from aggregate_pci.scheduler import decision, ports
+from aggregate_pci.scheduler import decision, host_view, ports, request
 from tests import reference
 
 A100 = {"vendor_id": "10de", "product_id": "20b5"}
@@ -122,15 +119,15 @@ def cloud_values(aggs):
 
 def product_verdicts(aggs, hosts, requests, managed, reject_unmanaged, with_ports):
     """``decide_host`` on each host, as the filter plans and calls it."""
-    plan = decision.plan_request(requests, lambda: set(managed), reject_unmanaged)
+    plan = request.plan_request(requests, lambda: set(managed), reject_unmanaged)
     if with_ports:
         values = cloud_values(aggs)
         plan = ports.extend_plan(plan, requests, lambda: ports.managed_physnets(values))
     if plan is None:
         return [None] * len(hosts)
-    cache, shared = decision.DefinitionCache(64), {}
+    cache, memo = host_view.DefinitionCache(64), request.RequestMemo()
     return [
-        decision.decide_host(host_aggs, pools, plan, cache, shared=shared)
+        decision.decide_host(host_aggs, pools, plan, cache, memo=memo)
         for host_aggs, pools in hosts
     ]
 

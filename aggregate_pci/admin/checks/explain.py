@@ -20,7 +20,7 @@ import dataclasses
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from aggregate_pci import codec
-from aggregate_pci.scheduler import decision
+from aggregate_pci.scheduler import claim_judge, decision, host_view, request
 
 #: Categories, in the order of the summary line.
 FITS = "fits"
@@ -109,7 +109,7 @@ class _NotReplayed(Exception):
     claim here, and we cannot."""
 
 
-def _not_replayed() -> decision.ClaimOutcome:
+def _not_replayed() -> claim_judge.ClaimOutcome:
     raise _NotReplayed()
 
 
@@ -148,9 +148,9 @@ def explain(
     requests: Sequence[Any],
     *,
     reject_unmanaged: bool = False,
-    claims: Mapping[str, Callable[[], decision.ClaimOutcome]] | None = None,
+    claims: Mapping[str, Callable[[], claim_judge.ClaimOutcome]] | None = None,
     nova_filter: Callable[[str], str] | None = None,
-    cache: decision.DefinitionCache | None = None,
+    cache: host_view.DefinitionCache | None = None,
 ) -> Explanation:
     """Decide every host of ``hosts`` ({host: free pools, ``count`` free})
     for ``requests`` (objects with alias_name/count/request_id/spec).
@@ -159,9 +159,9 @@ def explain(
     ``claim=``; None means offline (hosts needing it are UNVERIFIED).
     ``nova_filter(host)``: Nova's PciPassthroughFilter's word on a host.
     """
-    cache = cache or decision.DefinitionCache(4096)
+    cache = cache or host_view.DefinitionCache(4096)
     names = managed_names(aggregates)
-    plan = decision.plan_request(requests, lambda: names, reject_unmanaged)
+    plan = request.plan_request(requests, lambda: names, reject_unmanaged)
     unmanaged = sorted({r.alias_name for r in requests if r.alias_name not in names})
     by_host = host_aggregates(aggregates, hosts)
     out = []
@@ -179,9 +179,9 @@ def _explain_host(
     host: str,
     aggs: Sequence[Any],
     pools: Sequence[Mapping[str, Any]],
-    plan: decision.RequestPlan | None,
-    cache: decision.DefinitionCache,
-    claims: Mapping[str, Callable[[], decision.ClaimOutcome]] | None,
+    plan: request.RequestPlan | None,
+    cache: host_view.DefinitionCache,
+    claims: Mapping[str, Callable[[], claim_judge.ClaimOutcome]] | None,
 ) -> HostExplanation:
     if plan is None:
         return HostExplanation(host, NOT_MANAGED, None, {}, {})
@@ -189,15 +189,15 @@ def _explain_host(
     if plan.reject_all:
         why = decision.decide_host(aggs, pools, plan, cache)
         return HostExplanation(host, REJECTED, why, free, defining)
-    view = decision.host_view(aggs, plan, cache)
+    view = host_view.host_view(aggs, plan, cache)
     called: list[bool] = []
     replay = claims.get(host) if claims is not None else _not_replayed
 
-    def claim(*, ports_only: bool = False) -> decision.ClaimOutcome:
+    def claim(*, ports_only: bool = False) -> claim_judge.ClaimOutcome:
         # explain plans flavor-alias requests only: ``ports_only`` is never set.
         called.append(True)
         if replay is None:
-            return decision.ClaimOutcome(failed="the host reports no PCI devices")
+            return claim_judge.ClaimOutcome(failed="the host reports no PCI devices")
         return replay()
 
     try:
@@ -218,16 +218,16 @@ def _explain_host(
 def _context(
     aggs: Sequence[Any],
     pools: Sequence[Mapping[str, Any]],
-    plan: decision.RequestPlan,
-    cache: decision.DefinitionCache,
+    plan: request.RequestPlan,
+    cache: host_view.DefinitionCache,
 ) -> tuple[dict[str, int | None], dict[str, list[str]]]:
     """Free matching devices and defining aggregates per requested flavor
     (each flavor alone, with the filter's own host view)."""
     free: dict[str, int | None] = {}
     defining: dict[str, list[str]] = {}
     for req in plan.requests:
-        alone = decision.RequestPlan((req,))
-        view = decision.host_view(aggs, alone, cache)
+        alone = request.RequestPlan((req,))
+        view = host_view.host_view(aggs, alone, cache)
         free[req.name] = (
             None
             if isinstance(view, str)

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 from aggregate_pci import codec, matching
 from aggregate_pci.admin.capacity.report import total_count
-from aggregate_pci.scheduler.decision import describe_pool
+from aggregate_pci.scheduler.claim_judge import describe_pool
 
 NET_TAG = "physical_network"
 

@@ -80,12 +80,12 @@ def explain_inputs(ctxt: Any, alias_spec: str) -> tuple[list[Any], dict, Any, bo
     from oslo_config import cfg
 
     from aggregate_pci import conf
-    from aggregate_pci.scheduler import claim
+    from aggregate_pci.scheduler import claim, request
 
     conf.register_opts(cfg.CONF)
     requests = pci_requests_of(alias_spec)
     stats = pci_stats_by_host(ctxt)
-    memo: dict[Any, bool] = {}
+    memo = request.RequestMemo()
     claims = {
         host: functools.partial(claim.replay_claim, s, requests, None, memo)
         for host, s in stats.items()
