@@ -21,6 +21,7 @@ requests (see docs/scheduler.md).
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import Any, Iterable, Iterator
 
 from nova import context as nova_context
@@ -36,6 +37,20 @@ from aggregate_pci.scheduler.request import RequestMemo, RequestPlan, plan_reque
 CONF = cfg.CONF
 conf.register_opts(CONF)
 LOG = logging.getLogger(__name__)
+
+#: The filter's memo of each request still alive, for AggregatePciWeigher,
+#: which Nova runs on the same request right after the filters (pool
+#: signatures and claim replays are shared): dropped with the RequestSpec,
+#: replaced by the next pass (multi-create filters again per instance).
+_MEMOS: weakref.WeakKeyDictionary[Any, RequestMemo] = weakref.WeakKeyDictionary()
+
+
+def request_memo(spec_obj: Any) -> RequestMemo | None:
+    """The memo of the filter's last pass over ``spec_obj``'s hosts."""
+    try:
+        return _MEMOS.get(spec_obj)
+    except TypeError:  # not weakly referenceable or not hashable
+        return None
 
 
 def managed_flavor_names(context: Any) -> set[str]:
@@ -113,6 +128,10 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
         # per request (the objects live as long as the host states, so
         # their ids are stable keys for this request).
         memo = RequestMemo()
+        try:
+            _MEMOS[spec_obj] = memo
+        except TypeError:  # not weakly referenceable or not hashable
+            pass
         for host_state in filter_obj_list:
             if plan is None or self._passes_safely(host_state, spec_obj, plan, memo):
                 yield host_state

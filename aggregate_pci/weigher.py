@@ -14,7 +14,7 @@ Per aggregate, the metadata key ``aggregate_pci_weight_multiplier``
 overrides the multiplier, as Nova's own weighers allow.  The weigher keeps
 no state across requests (several schedulers may run): each request's
 candidate hosts are its view of the fleet.  The score itself is pure
-(``aggregate_pci.weigh``); this class only reads Nova's objects.
+(``aggregate_pci.scheduler.weigh``); this class only reads Nova's objects.
 """
 
 from __future__ import annotations
@@ -29,9 +29,12 @@ from nova.scheduler import utils as scheduler_utils
 from nova.scheduler import weights
 from oslo_config import cfg
 
-from aggregate_pci import alias, conf, weigh
+from aggregate_pci import alias, conf
 from aggregate_pci import filter as agg_filter
-from aggregate_pci.scheduler import claim, decision
+from aggregate_pci.scheduler import claim, decision, nova_pools, weigh
+from aggregate_pci.scheduler.claim_judge import ClaimOutcome
+from aggregate_pci.scheduler.host_view import DefinitionCache
+from aggregate_pci.scheduler.request import RequestMemo, plan_request
 
 CONF = cfg.CONF
 conf.register_opts(CONF)
@@ -66,7 +69,7 @@ class AggregatePciWeigher(weights.BaseHostWeigher):
 
     def __init__(self) -> None:
         super().__init__()
-        self.cache = decision.DefinitionCache(CONF.aggregate_pci.parse_cache_size)
+        self.cache = DefinitionCache(CONF.aggregate_pci.parse_cache_size)
 
     def weight_multiplier(self, host_state: Any) -> float:
         """``aggregate_pci_weight_multiplier`` of the host's aggregates (the
@@ -119,16 +122,18 @@ class AggregatePciWeigher(weights.BaseHostWeigher):
             return None
         ctx = getattr(spec_obj, "_context", None) or nova_context.get_admin_context()
         managed = agg_filter.managed_flavor_names(ctx)
-        plan = decision.plan_request(requests, lambda: managed, False)
+        plan = plan_request(requests, lambda: managed, False)
         if plan is None:
             return None
         types = weigh.request_types(flavor_alias_requests(ctx), managed)
         if not types:
             return None
-        memo: dict[Any, Any] = {}
+        # The filter's memo of this request, if it ran: pool signatures and
+        # claim replays are shared (Nova weighs right after the filters).
+        memo = agg_filter.request_memo(spec_obj) or RequestMemo()
         # Without an instance NUMA topology no host has NUMA cells to pass
         # to the claim: replay it directly (claim_replayer checks per host).
-        numa = claim._field(spec_obj, "numa_topology") is not None
+        numa = nova_pools.field(spec_obj, "numa_topology") is not None
         candidates = []
         for host in hosts:
             pools = host.pci_stats.pools if host.pci_stats is not None else []
@@ -143,7 +148,9 @@ class AggregatePciWeigher(weights.BaseHostWeigher):
                     self._replayed, host.pci_stats, requests, memo
                 )
             candidates.append(weigh.Candidate(host.aggregates, pools, taken))
-        return weigh.placement_costs(candidates, types, self.cache, shared=memo)
+        return weigh.placement_costs(
+            candidates, types, self.cache, signatures=memo.signatures
+        )
 
     @staticmethod
     def _mapped(candidate: Any, pools: Sequence[Any]) -> dict[int, int]:
@@ -162,13 +169,13 @@ class AggregatePciWeigher(weights.BaseHostWeigher):
 
     @classmethod
     def _replayed(
-        cls, stats: Any, requests: Sequence[Any], memo: dict[Any, Any]
+        cls, stats: Any, requests: Sequence[Any], memo: RequestMemo
     ) -> dict[int, int]:
         """``_claimed`` of the claim replayed without NUMA cells."""
         return cls._claimed(claim.replay_claim(stats, requests, None, memo))
 
     @staticmethod
-    def _claimed(outcome: decision.ClaimOutcome) -> dict[int, int]:
+    def _claimed(outcome: ClaimOutcome) -> dict[int, int]:
         """{id(pool): devices} the compute's greedy claim takes (PCI in
         Placement off), replayed with Nova's pool logic."""
         taken: dict[int, int] = {}

@@ -10,18 +10,20 @@ still serve together (a scarce type weighs more), and sums.  The weigher
 prefers the host with the lowest cost.
 
 Pure: duck-typed aggregates (``.metadata``) and pools as dicts, no Nova
-import; the definitions, host view and exact capacity are the filter's own
-(``scheduler.decision``, ``matching``).
+import; the plan, definitions, host view and exact capacity are the
+filter's own (``request``, ``host_view``, ``matching``); the devices taken
+come from the caller (``aggregate_pci.weigher``: the claim replay or the
+Placement mapping).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import operator
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from aggregate_pci import alias, codec, matching
-from aggregate_pci.scheduler import decision
+from aggregate_pci.scheduler.host_view import DefinitionCache, HostView, host_view
+from aggregate_pci.scheduler.request import ManagedRequest, RequestPlan, Signature
 
 #: A request type: ((PCI flavor, devices), ...) sorted by flavor.
 RequestType = tuple[tuple[str, int], ...]
@@ -43,11 +45,11 @@ def request_types(
     return tuple(out)
 
 
-def type_plan(rtype: RequestType) -> decision.RequestPlan:
+def type_plan(rtype: RequestType) -> RequestPlan:
     """A request type as the decision core's plan (one instance of it)."""
-    return decision.RequestPlan(
+    return RequestPlan(
         tuple(
-            decision.ManagedRequest(name, codec.KEY_PREFIX + name, count, ())
+            ManagedRequest(name, codec.KEY_PREFIX + name, count, ())
             for name, count in rtype
         )
     )
@@ -89,22 +91,43 @@ class Costs:
     left: tuple[int, ...]
 
 
+#: ``matching.cached_signature``'s cache (``RequestMemo.signatures``).
+Signatures = dict[int, tuple[Mapping[str, Any], Signature]]
+
+
+@dataclasses.dataclass
+class _Shared:
+    """What alike candidates share within one ``placement_costs`` call
+    (the candidates keep their aggregates and pools alive, so ids are
+    stable keys for it)."""
+
+    signatures: Signatures
+    #: A host's views of the types, by the ids of its aggregates.
+    views: dict[tuple[int, ...], tuple[HostView | str, ...]] = dataclasses.field(
+        default_factory=dict
+    )
+    #: Servable instances before and after, by aggregates and pool state.
+    servable: dict[tuple[Any, ...], tuple[tuple[int, int], ...]] = dataclasses.field(
+        default_factory=dict
+    )
+
+
 def placement_costs(
     candidates: Sequence[Candidate],
     types: Sequence[RequestType],
-    cache: decision.DefinitionCache,
+    cache: DefinitionCache,
     weights: Mapping[RequestType, float] | None = None,
-    shared: dict[Any, Any] | None = None,
+    signatures: Signatures | None = None,
 ) -> Costs:
     """What placing the instance on each candidate costs: for every type,
     the instances of it lost on that host, divided by the instances of it
     all candidates serve, times the type's weight (1 by default), summed.
 
-    ``shared``: one dict per scheduling request; hosts in the same
-    aggregates with alike pools and the same devices taken share the work.
+    Hosts in the same aggregates with alike pools (by signature) and the
+    same devices taken share the work; ``signatures``: the request's
+    signature cache, shared with the filter (``RequestMemo.signatures``).
     """
-    if shared is None:
-        shared = {}
+    shared = _Shared({} if signatures is None else signatures)
     plans = [type_plan(t) for t in types]
     pairs = [_servable(c, plans, cache, shared) for c in candidates]
     left = tuple(sum(pair[i][0] for pair in pairs) for i in range(len(types)))
@@ -123,49 +146,46 @@ def placement_costs(
 
 def _servable(
     candidate: Candidate,
-    plans: Sequence[decision.RequestPlan],
-    cache: decision.DefinitionCache,
-    shared: dict[Any, Any],
+    plans: Sequence[RequestPlan],
+    cache: DefinitionCache,
+    shared: _Shared,
 ) -> tuple[tuple[int, int], ...]:
     """Per plan, the instances the host serves before and after the
     placement takes its devices."""
-    aggregates = tuple(candidate.aggregates)
-    agg_key = tuple(map(id, aggregates))
-    # The aggregates are kept with their views, so the ids are not reused.
-    known = shared.get(("views", agg_key))
-    if known is None or any(map(operator.is_not, known[0], aggregates)):
-        views = tuple(decision.host_view(aggregates, plan, cache) for plan in plans)
-        shared[("views", agg_key)] = (aggregates, views)
-    else:
-        views = known[1]
-    signatures = shared.setdefault(decision.SIGNATURES, {})
+    agg_key = tuple(map(id, candidate.aggregates))
+    views = shared.views.get(agg_key)
+    if views is None:
+        views = shared.views[agg_key] = tuple(
+            host_view(candidate.aggregates, plan, cache) for plan in plans
+        )
     taken = candidate.taken
-    lazy = callable(taken)
     try:
-        sigs = [matching.cached_signature(p, signatures) for p in candidate.pools]
+        sigs = tuple(
+            matching.cached_signature(p, shared.signatures) for p in candidate.pools
+        )
     except TypeError:  # an unhashable value in a pool: no sharing
         return _pairs(candidate, plans, views)
     counts = tuple(map(matching.pool_count, candidate.pools))
-    if lazy:
-        state: tuple[Any, ...] = ("lazy", tuple(sigs), counts)
+    state: tuple[Any, ...]
+    if callable(taken):  # determined by the pools: not part of the key
+        state = (agg_key, sigs, counts)
     else:
-        assert not callable(taken)
         state = (
-            tuple(sigs),
+            agg_key,
+            sigs,
             counts,
             tuple(taken.get(id(p), 0) for p in candidate.pools),
         )
-    key = ("servable", agg_key, state)
-    hit: tuple[tuple[int, int], ...] | None = shared.get(key)
+    hit = shared.servable.get(state)
     if hit is None:
-        hit = shared[key] = _pairs(candidate, plans, views)
+        hit = shared.servable[state] = _pairs(candidate, plans, views)
     return hit
 
 
 def _pairs(
     candidate: Candidate,
-    plans: Sequence[decision.RequestPlan],
-    views: Sequence[decision.HostView | str],
+    plans: Sequence[RequestPlan],
+    views: Sequence[HostView | str],
 ) -> tuple[tuple[int, int], ...]:
     """``_pair`` for every plan (the devices taken computed once)."""
     taken = candidate.taken() if callable(candidate.taken) else candidate.taken
@@ -178,8 +198,8 @@ def _pairs(
 def _pair(
     pools: Sequence[Mapping[str, Any]],
     taken: Taken,
-    plan: decision.RequestPlan,
-    view: decision.HostView | str,
+    plan: RequestPlan,
+    view: HostView | str,
 ) -> tuple[int, int]:
     """Instances of ``plan`` the host serves before and after."""
     if isinstance(view, str):

@@ -1,14 +1,15 @@
-"""The overlap-aware weigher's score on plain objects, and against a
-brute-force reference."""
+"""The overlap-aware weigher's score on plain objects, and against the
+independent reference's exhaustive capacity (tests/reference)."""
 
 import types
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregate_pci import codec, weigh
-from aggregate_pci.scheduler import decision
-from tests.core import brute
+from aggregate_pci import codec
+from aggregate_pci.scheduler import weigh
+from aggregate_pci.scheduler.host_view import DefinitionCache
+from tests import reference
 
 T4 = {"vendor_id": "10de", "product_id": "1eb8"}
 V100 = {"vendor_id": "10de", "product_id": "1db4"}
@@ -38,7 +39,7 @@ def pool(model, count=1, slot=0):
 
 
 def cache():
-    return decision.DefinitionCache(64)
+    return DefinitionCache(64)
 
 
 TYPES = weigh.request_types(["any-gpu:1", "v100:1", "a100:1"], FLAVORS)
@@ -125,7 +126,7 @@ def test_alike_hosts_taking_different_devices_differ():
         ],
         TYPES,
         cache(),
-        shared={},
+        signatures={},
     )
     assert [h.cost for h in costs.hosts] == [1 / 4, 1 / 4 + 1 / 2]
 
@@ -144,8 +145,8 @@ def test_lazy_taken_is_computed_once_per_alike_hosts():
 
     lazy = [weigh.Candidate([AGG], h, claim(h)) for h in hosts]
     eager = [weigh.Candidate([AGG], h, {id(h[1]): 1}) for h in hosts]
-    got = weigh.placement_costs(lazy, TYPES, cache(), shared={})
-    assert got == weigh.placement_costs(eager, TYPES, cache(), shared={})
+    got = weigh.placement_costs(lazy, TYPES, cache(), signatures={})
+    assert got == weigh.placement_costs(eager, TYPES, cache(), signatures={})
     assert calls == [hosts[0], hosts[3]]  # one replay per alike hosts
 
 
@@ -187,7 +188,7 @@ def reference_servable(pools, flavors, rtype):
         )
         for name, c in rtype
     ]
-    return brute.max_instances(pools, reqs)
+    return reference.max_instances(pools, reqs)
 
 
 @settings(max_examples=100, deadline=None)
@@ -222,14 +223,11 @@ def test_costs_match_a_brute_force_reference(hosts, raw_types):
                 for t in rtypes
             ]
         )
-    shared = {}
-    costs = weigh.placement_costs(candidates, rtypes, cache(), shared=shared)
-    again = weigh.placement_costs(candidates, rtypes, cache())  # no sharing
+    costs = weigh.placement_costs(candidates, rtypes, cache(), signatures={})
     left = [sum(ref[i][0] for ref in refs) for i in range(len(rtypes))]
     assert list(costs.left) == left
-    for host, ref, plain in zip(costs.hosts, refs, again.hosts, strict=True):
+    for host, ref in zip(costs.hosts, refs, strict=True):
         want = sum(
             (b - a) / left[i] for i, (b, a) in enumerate(ref) if b > a and left[i]
         )
         assert abs(host.cost - want) < 1e-9
-        assert host == plain

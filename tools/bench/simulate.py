@@ -34,18 +34,16 @@ import uuid
 from typing import Any, Callable, Iterable, Mapping, Sequence
 from unittest import mock
 
-if __package__ in (None, ""):  # run as a script: the repository's tools/
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 from nova import objects
 from nova.pci import stats as pci_stats
 from nova.scheduler import host_manager
 from nova.scheduler import weights as nova_weights
 
-from aggregate_pci import alias, codec, matching, weigh
+from aggregate_pci import alias, codec, matching
 from aggregate_pci import filter as agg_filter
 from aggregate_pci import weigher as agg_weigher
-from aggregate_pci.scheduler import decision
+from aggregate_pci.scheduler import weigh
+from aggregate_pci.scheduler.host_view import DefinitionCache, host_view
 
 objects.register_all()
 
@@ -325,14 +323,14 @@ def replay(
 
 
 def host_supply(
-    host: Any, flavors: Sequence[str], cache: decision.DefinitionCache
+    host: Any, flavors: Sequence[str], cache: DefinitionCache
 ) -> dict[int, int]:
     """Free devices of ``host`` grouped by the mask of ``flavors`` its
     definitions let them serve."""
     preds = []
     for name in flavors:
         plan = weigh.type_plan(((name, 1),))
-        view = decision.host_view(host.aggregates, plan, cache)
+        view = host_view(host.aggregates, plan, cache)
         preds.append((lambda pool: False) if isinstance(view, str) else view.preds[0])
     return matching.group_supply(host.pci_stats.pools, preds)
 
@@ -340,7 +338,7 @@ def host_supply(
 def bound(
     hosts: Sequence[Any],
     stream: Sequence[str],
-    cache: decision.DefinitionCache,
+    cache: DefinitionCache,
     milp_time: float = 60.0,
 ) -> tuple[int, int]:
     """(longest prefix of ``stream`` that fits at once, most instances of the
@@ -494,7 +492,7 @@ def run_case(
         )
     if with_bound:
         hosts = build_fleet(fleet, n_hosts, random.Random(fleet_seed))
-        out["bound"] = bound(hosts, stream, decision.DefinitionCache(64))
+        out["bound"] = bound(hosts, stream, DefinitionCache(64))
     return out
 
 

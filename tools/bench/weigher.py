@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import pathlib
 import random
 import statistics
 import sys
@@ -28,14 +29,15 @@ import time
 from typing import Any, Sequence
 from unittest import mock
 
-if __package__ in (None, ""):  # run as a script: the repository's tools/
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from bench import simulate
 from nova.scheduler import weights as nova_weights
 
 from aggregate_pci import filter as agg_filter
 from aggregate_pci import weigher as agg_weigher
+
+# This folder last, for the sibling simulate.py (it then shadows no
+# installed module).
+sys.path.append(str(pathlib.Path(__file__).resolve().parent))
+import simulate  # noqa: E402  (tools/bench/simulate.py)
 
 
 def build(n_hosts: int, used: float, seed: int) -> list[Any]:
