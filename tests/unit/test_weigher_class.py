@@ -1,0 +1,141 @@
+"""AggregatePciWeigher's Nova side with Nova's own pool objects: the
+devices taken (greedy claim, Placement mapping), the filter's memo reused,
+errors giving weight 0."""
+
+import gc
+import uuid
+from types import SimpleNamespace as NS
+
+import pytest
+from nova import objects
+from nova.pci import stats as pci_stats
+from nova.scheduler import weights as nova_weights
+
+from aggregate_pci import codec
+from aggregate_pci import filter as agg_filter
+from aggregate_pci import weigher as agg_weigher
+
+objects.register_all()
+
+T4 = {"vendor_id": "10de", "product_id": "1eb8"}
+A100 = {"vendor_id": "10de", "product_id": "20b5"}
+ANY = codec.encode(codec.definition_from_json([T4, A100]))
+ONLY_A100 = codec.encode(codec.definition_from_json(A100))
+METADATA = {"pci_flavor:any-gpu": ANY, "pci_flavor:a100": ONLY_A100}
+
+
+def host(name, *models, aggregate=None):
+    """A host whose GPUs are ``models`` (T4 or A100 dicts), one pool each
+    (resource provider ``NAME-rpI``), in one aggregate defining both."""
+    pools = [
+        objects.PciDevicePool(
+            vendor_id=m["vendor_id"],
+            product_id=m["product_id"],
+            numa_node=0,
+            count=1,
+            tags={
+                "dev_type": "type-PCI",
+                "address": "0000:%02x:00.0" % (0x81 + i),
+                "rp_uuid": "%s-rp%d" % (name, i),
+            },
+        )
+        for i, m in enumerate(models)
+    ]
+    agg = aggregate or NS(name="gpus", uuid="gpus", metadata=METADATA)
+    return NS(
+        host=name,
+        nodename=name,
+        aggregates=[agg],
+        pci_stats=pci_stats.PciDeviceStats(
+            None, stats=objects.PciDevicePoolList(objects=pools)
+        ),
+        allocation_candidates=[],
+    )
+
+
+def spec(request="any-gpu:1"):
+    name, _, count = request.partition(":")
+    models = [T4, A100] if name == "any-gpu" else [A100]
+    req = objects.InstancePCIRequest(
+        count=int(count),
+        alias_name=name,
+        spec=[dict(m) for m in models],
+        request_id=str(uuid.uuid4()),
+    )
+    return objects.RequestSpec(
+        numa_topology=None,
+        pci_requests=objects.InstancePCIRequests(requests=[req]),
+        scheduler_hints={},
+    )
+
+
+@pytest.fixture
+def cloud(monkeypatch):
+    monkeypatch.setattr(
+        agg_filter, "managed_flavor_names", lambda ctx: {"any-gpu", "a100"}
+    )
+    monkeypatch.setattr(
+        agg_weigher, "flavor_alias_requests", lambda ctx: ["any-gpu:1", "a100:1"]
+    )
+
+
+def weights(weigher, hosts, spec_obj):
+    return weigher.weigh_objects(
+        [nova_weights.WeighedHost(h, 0.0) for h in hosts], spec_obj
+    )
+
+
+def test_greedy_claim_decides_the_cost(cloud):
+    # Nova's claim takes the first pool its spec matches: the A100 on
+    # "a100-first", the T4 on "t4-first".
+    hosts = [host("a100-first", A100, T4), host("t4-first", T4, A100)]
+    got = weights(agg_weigher.AggregatePciWeigher(), hosts, spec())
+    # any-gpu loses 1 of 4 on both; a100 loses 1 of 2 on the first.
+    assert got == [-(1 / 4 + 1 / 2), -1 / 4]
+
+
+def test_placement_mapping_decides_the_cost(cloud):
+    # With PCI in Placement the first allocation candidate names the
+    # device: the T4 (rp1) on the host whose greedy claim takes the A100.
+    s = spec()
+    group = s.pci_requests.requests[0].request_id + "-0"
+    hosts = [host("a100-first", A100, T4), host("t4-first", T4, A100)]
+    hosts[0].allocation_candidates = [{"mappings": {group: ["a100-first-rp1"]}}]
+    hosts[1].allocation_candidates = [{"mappings": {group: ["t4-first-rp1"]}}]
+    got = weights(agg_weigher.AggregatePciWeigher(), hosts, s)
+    assert got == [-1 / 4, -(1 / 4 + 1 / 2)]
+
+
+def test_the_filters_memo_is_reused_and_dropped_with_the_request(cloud):
+    hosts = [host("h%d" % i, *([A100, T4] if i % 2 else [T4, A100])) for i in range(6)]
+    s = spec()
+    passed = list(agg_filter.AggregatePciFilter().filter_all(hosts, s))
+    memo = agg_filter.request_memo(s)
+    assert memo is not None and memo.signatures  # the filter's signatures
+    weigher = agg_weigher.AggregatePciWeigher()
+    shared = weights(weigher, passed, s)
+    assert memo.replays  # the weigher's claim replays went into it
+    fresh = spec()
+    assert agg_filter.request_memo(fresh) is None
+    assert weights(weigher, hosts, fresh) == shared
+    del s, memo
+    gc.collect()
+    assert len(agg_filter._MEMOS) == 0
+
+
+def test_requests_without_pci_or_unmanaged_are_neutral(cloud):
+    hosts = [host("a", A100), host("b", T4)]
+    weigher = agg_weigher.AggregatePciWeigher()
+    no_pci = objects.RequestSpec(pci_requests=objects.InstancePCIRequests(requests=[]))
+    assert weights(weigher, hosts, no_pci) == [0.0, 0.0]
+    assert weights(weigher, hosts, spec("other:1")) == [0.0, 0.0]
+
+
+def test_an_error_gives_every_host_zero(cloud, monkeypatch, caplog):
+    def boom(ctx):
+        raise RuntimeError("API database unreachable")
+
+    monkeypatch.setattr(agg_weigher, "flavor_alias_requests", boom)
+    hosts = [host("a", A100), host("b", T4)]
+    assert weights(agg_weigher.AggregatePciWeigher(), hosts, spec()) == [0.0, 0.0]
+    assert "AggregatePciWeigher gives every host weight 0" in caplog.text
