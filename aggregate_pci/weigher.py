@@ -70,11 +70,18 @@ class AggregatePciWeigher(weights.BaseHostWeigher):
     def __init__(self) -> None:
         super().__init__()
         self.cache = DefinitionCache(CONF.aggregate_pci.parse_cache_size)
+        #: The option, read once per request by ``weigh_objects`` (Nova
+        #: asks the multiplier of every host right after it).
+        self._default: float | None = None
 
     def weight_multiplier(self, host_state: Any) -> float:
         """``aggregate_pci_weight_multiplier`` of the host's aggregates (the
         smallest), else ``[aggregate_pci] weight_multiplier``."""
-        default = float(CONF.aggregate_pci.weight_multiplier)
+        default = self._default
+        if default is None:
+            default = float(CONF.aggregate_pci.weight_multiplier)
+        if not any(MULTIPLIER_KEY in a.metadata for a in host_state.aggregates):
+            return default
         value = scheduler_utils.get_weight_multiplier(
             host_state, MULTIPLIER_KEY, default
         )
@@ -98,6 +105,7 @@ class AggregatePciWeigher(weights.BaseHostWeigher):
     ) -> list[float]:
         """Minus each candidate's placement cost (0 for every host when the
         request asks no managed PCI flavor, or on any error)."""
+        self._default = float(CONF.aggregate_pci.weight_multiplier)
         hosts = [w.obj for w in weighed_obj_list]
         try:
             costs = self.costs(hosts, weight_properties)

@@ -4,11 +4,12 @@ default weighers in the same run.
 
 The fleet is the simulator's (tools/bench/simulate.py: T4, V100 and A100
 hosts, some mixed, PCI flavors any-gpu, v100, a100, t4), each GPU in use
-with probability ``--used`` so hosts differ in their free devices.  Every
-host is a candidate; one request (``--request``, a Nova flavor's
+with probability ``--used`` so hosts differ in their free devices.  The
+hosts that pass AggregatePciFilter are the candidates; one request (``--request``, a Nova flavor's
 ``pci_passthrough:alias``) is weighed ``--repeat`` times by Nova's
 ``HostWeightHandler`` with (a) Nova's default weighers, (b) ours alone,
-(c) both, interleaved, each right after a pass of AggregatePciFilter over
+(c) both, and (d) our ``weigh_objects`` alone (without Nova's handler),
+interleaved, each right after a pass of AggregatePciFilter over
 the same hosts (as in Nova; also timed, for scale); the median is reported
 per host.
 
@@ -26,7 +27,7 @@ import random
 import statistics
 import sys
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 from unittest import mock
 
 from nova.scheduler import weights as nova_weights
@@ -51,18 +52,20 @@ def build(n_hosts: int, used: float, seed: int) -> list[Any]:
 
 
 def timed(
-    filt: Any, handler: Any, weighers: Sequence[Any], hosts: list[Any], spec: Any
+    filt: Any, weigh: Callable[[list[Any]], Any], hosts: list[Any], spec: Any
 ) -> tuple[float, float]:
-    """Seconds for the filter's pass over ``hosts``, then for weighing those
-    that passed (after a full collection each, as tools/bench_filter.py
-    times its passes): the weighers run after the filter, as in Nova."""
+    """Seconds for the filter's pass over ``hosts``, then for ``weigh`` of
+    those that passed (after a full collection each, as
+    tools/bench/filter.py times its passes): the weighers run after the
+    filter, as in Nova."""
     gc.collect()
     start = time.perf_counter()
     passed = list(filt.filter_all(hosts, spec))
     filtered = time.perf_counter() - start
+    weighed = [nova_weights.WeighedHost(h, 0.0) for h in passed]
     gc.collect()
     start = time.perf_counter()
-    handler.get_weighed_objects(weighers, passed, spec)
+    weigh(weighed)
     return filtered, time.perf_counter() - start
 
 
@@ -80,10 +83,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     spec = simulate.request_spec(args.request)
     handler = nova_weights.HostWeightHandler()
     ours = agg_weigher.AggregatePciWeigher()
-    sets = {
-        "nova default weighers": simulate.default_weighers(),
-        "AggregatePciWeigher alone": [ours],
-        "default + AggregatePciWeigher": simulate.default_weighers() + [ours],
+    default = simulate.default_weighers()
+    both = default + [ours]
+    # Nova's handler (normalizing, multipliers, its debug-log dicts) wraps
+    # the hosts itself: it gets the hosts, the bare weigher its wrappers.
+    sets: dict[str, Callable[[list[Any]], Any]] = {
+        "nova default weighers": lambda w: handler.get_weighed_objects(
+            default, [x.obj for x in w], spec
+        ),
+        "AggregatePciWeigher alone": lambda w: handler.get_weighed_objects(
+            [ours], [x.obj for x in w], spec
+        ),
+        "default + AggregatePciWeigher": lambda w: handler.get_weighed_objects(
+            both, [x.obj for x in w], spec
+        ),
+        "  of which our weigh_objects": lambda w: ours.weigh_objects(w, spec),
     }
     times: dict[str, list[float]] = {name: [] for name in sets}
     times["AggregatePciFilter (for scale)"] = []
@@ -98,8 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         costs = ours.costs(passed, spec)
         assert costs is not None
         for _ in range(args.repeat):
-            for name, weighers in sets.items():
-                filtered, weighed = timed(filt, handler, weighers, hosts, spec)
+            for name, weigh in sets.items():
+                filtered, weighed = timed(filt, weigh, hosts, spec)
                 times[name].append(weighed)
                 times["AggregatePciFilter (for scale)"].append(filtered)
     distinct = len({h.cost for h in costs.hosts})
