@@ -15,6 +15,7 @@ def test_register_and_defaults():
     assert c.aggregate_pci.reject_unmanaged_requests is False
     assert c.aggregate_pci.parse_cache_size == 4096
     assert c.aggregate_pci.manage_port_requests is False
+    assert c.aggregate_pci.weight_multiplier == 10.0
 
 
 def test_entry_point_lists_opts():
@@ -26,4 +27,5 @@ def test_entry_point_lists_opts():
         "reject_unmanaged_requests",
         "parse_cache_size",
         "manage_port_requests",
+        "weight_multiplier",
     }
