@@ -88,6 +88,18 @@ class ContestedBase(support.AggregatePciTestBase):
             time.sleep(0.1)
         self.fail("server %s stayed in BUILD" % server["id"])
 
+    def assert_optimum(self, hosts):
+        """All 4 served: without Placement in this order (the greedy claim
+        takes bus 0x81 first); with it the order depends on which device
+        Placement's first allocation candidate names (the one Nova
+        allocates, which the weigher models), but each host serves 2."""
+        if self.PCI_IN_PLACEMENT:
+            self.assertEqual(
+                ["compute1", "compute1", "compute2", "compute2"], sorted(hosts)
+            )
+        else:
+            self.assertEqual(["compute1", "compute2", "compute1", "compute2"], hosts)
+
     def weigher(self):
         """Our weigher as the scheduler loaded it."""
         found = [
@@ -110,9 +122,7 @@ class DefaultWeighersTest(ContestedBase):
 
 class WeigherTest(ContestedBase):
     def test_serves_the_optimum(self):
-        self.assertEqual(
-            ["compute1", "compute2", "compute1", "compute2"], self.run_stream()
-        )
+        self.assert_optimum(self.run_stream())
 
     def test_non_pci_request_is_neutral(self):
         weigher = self.weigher()
@@ -138,9 +148,7 @@ class WeigherTest(ContestedBase):
     def test_aggregate_multiplier_turns_it_on(self):
         self.flags(weight_multiplier=0.0, group="aggregate_pci")
         self.set_metadata(self.agg["id"], {"aggregate_pci_weight_multiplier": "10"})
-        self.assertEqual(
-            ["compute1", "compute2", "compute1", "compute2"], self.run_stream()
-        )
+        self.assert_optimum(self.run_stream())
 
     def test_hostile_metadata_never_raises(self):
         # A multiplier that is no number (Nova's helper falls back to the
@@ -149,9 +157,7 @@ class WeigherTest(ContestedBase):
         other = self.make_aggregate("other", ["compute2"])
         bad = {"aggregate_pci_weight_multiplier": "abc", "pci_flavor:gpu": "{"}
         self.set_metadata(other["id"], bad)
-        self.assertEqual(
-            ["compute1", "compute2", "compute1", "compute2"], self.run_stream()
-        )
+        self.assert_optimum(self.run_stream())
         manager = self.scheduler.manager.host_manager
         for value in ("abc", "inf", "-inf", "nan"):
             self.set_metadata(other["id"], {"aggregate_pci_weight_multiplier": value})
