@@ -1,0 +1,345 @@
+"""The device stays right through every move (issue 17), in both PCI modes.
+
+Three hosts, each with a T4 and a V100 of the same vendor/product
+(10de:1db4) told apart by a ``gpu_model`` tag in ``[pci] device_spec``
+(one CONF for every in-process compute, so the tag is given per address):
+
+- compute1: T4 on 0x81, then V100 on 0x82 (T4 first in pool order);
+- compute2: V100 on 0x83, then T4 on 0x84 (V100 first);
+- compute3: T4 on 0x85, then V100 on 0x86 (T4 first).
+
+The aliases ``t4`` and ``v100`` both name 10de:1db4, so the compute's
+claim by alias spec takes the first device in pool order unless Placement
+names the device.  PCI flavors ``t4`` and ``v100`` narrow them by tag.  A
+filler server (no PCI) on the host a test wants avoided makes the other one
+the weighers' choice, so a host that should be refused is the one the
+scheduler would pick.  Each test asserts the host, the devices the cell DB
+gives the instance and, with PCI in Placement, that Placement's PCI
+allocations name exactly the devices the cell DB says are held.
+"""
+
+import fixtures
+import nova.tests.functional  # noqa: F401  (must come before other Nova imports)
+from nova.tests.functional.api import client
+
+from tests.functional import support
+
+GPU_ID = ("10de", "1db4")
+T4 = {
+    "compute1": "0000:81:00.0",
+    "compute2": "0000:84:00.0",
+    "compute3": "0000:85:00.0",
+}
+V100 = {
+    "compute1": "0000:82:00.0",
+    "compute2": "0000:83:00.0",
+    "compute3": "0000:86:00.0",
+}
+LAYOUT = {
+    "compute1": (0x81, 0x82),
+    "compute2": (0x83, 0x84),
+    "compute3": (0x85, 0x86),
+}
+T4_DEF = '{"gpu_model":"t4","product_id":"1db4","vendor_id":"10de"}'
+V100_DEF = '{"gpu_model":"v100","product_id":"1db4","vendor_id":"10de"}'
+
+
+def _name(host, address):
+    return "%s_%s" % (host, address.upper())
+
+
+def _device_spec():
+    spec = []
+    for host in LAYOUT:
+        for model, where in (("t4", T4), ("v100", V100)):
+            spec.append(
+                {
+                    "vendor_id": GPU_ID[0],
+                    "product_id": GPU_ID[1],
+                    # A glob: an exact address makes Nova probe sysfs.
+                    "address": where[host][:8] + "*",
+                    "gpu_model": model,
+                }
+            )
+    return spec
+
+
+def _alias(name):
+    return {
+        "name": name,
+        "vendor_id": GPU_ID[0],
+        "product_id": GPU_ID[1],
+        "device_type": "type-PCI",
+    }
+
+
+class MovesBase(support.AggregatePciTestBase):
+    """Subclasses set PCI_IN_PLACEMENT."""
+
+    PCI_DEVICE_SPEC = _device_spec()
+    PCI_ALIAS = [_alias("t4"), _alias("v100")]
+
+    def setUp(self):
+        super().setUp()
+        self.flags(allow_resize_to_same_host=False)
+        for host, buses in LAYOUT.items():
+            self.start_compute(
+                host, pci_info=support.gpu_host([(bus, GPU_ID) for bus in buses])
+            )
+        self.make_aggregate(
+            "gpu",
+            list(LAYOUT),
+            {"pci_flavor:t4": T4_DEF, "pci_flavor:v100": V100_DEF},
+        )
+        self.t4 = self.nova_flavor("t4:1")
+        self.v100 = self.nova_flavor("v100:1")
+        self.t4_big = self._create_flavor(
+            name="t4-big", memory_mb=4096, extra_spec={"pci_passthrough:alias": "t4:1"}
+        )
+        self.filler_flavor = self._create_flavor(name="filler", memory_mb=8192, vcpu=2)
+        # The libvirt driver's disk copy is not part of what we test.
+        self.useFixture(
+            fixtures.MockPatch(
+                "nova.virt.libvirt.driver.LibvirtDriver.migrate_disk_and_power_off",
+                return_value="{}",
+            )
+        )
+
+    # -- helpers ---------------------------------------------------------
+
+    def filler(self, host):
+        """A server without PCI devices on ``host``, so the weighers prefer
+        the other hosts."""
+        return self.boot(self.filler_flavor, host=host)
+
+    def boot_t4_on_compute1(self):
+        server = self.boot(self.t4, host="compute1")
+        self.assert_holds(server, "compute1", T4)
+        return server
+
+    def assert_holds(self, server, host, model, source=None):
+        """``server`` is on ``host``, the cell DB gives it exactly ``host``'s
+        device of ``model`` (and the source host's device while a resize
+        awaits confirmation or a down source keeps its claim) and, with PCI
+        in Placement, every PCI allocation names a device the cell DB says
+        is held."""
+        server = self.api.get_server(server["id"])
+        self.assertEqual(host, self.host_of(server))
+        want = [_name(host, model[host])]
+        if source is not None:
+            want.append(_name(source, T4[source]))
+        self.assertEqual(sorted(want), support.instance_devices(self, server))
+        self.assert_placement_agrees()
+        if self.PCI_IN_PLACEMENT:
+            self.assertEqual(
+                [_name(host, model[host])],
+                [
+                    n
+                    for n in support.placement_pci_allocations(self, server["id"])
+                    if n.startswith(host + "_")
+                ],
+            )
+
+    def assert_placement_agrees(self):
+        """With PCI in Placement: the PCI providers used in Placement are
+        exactly the devices held in the cell DB (no leaked allocation)."""
+        if not self.PCI_IN_PLACEMENT:
+            return
+        held = support.held_devices(self)
+        self.assertEqual(
+            sorted(held),
+            sorted(support.placement_pci_usage(self)),
+            "Placement's PCI usage differs from the devices the cell DB holds",
+        )
+
+    def assert_refused(self, call):
+        """The move is refused by the scheduler: the API answers
+        "No valid host"."""
+        exc = self.assertRaises(client.OpenStackApiException, call)
+        # The harness runs RPC casts as calls: NoValidHost reaches the API.
+        self.assertIn("NoValidHost", str(exc))
+
+    def stop_and_force_down(self, host):
+        self.computes[host].stop()
+        self.api.put_service(
+            self.computes[host].service_ref.uuid, {"forced_down": True}
+        )
+
+    def disable(self, host):
+        self.api.put_service(
+            self.computes[host].service_ref.uuid, {"status": "disabled"}
+        )
+
+    # -- boot, multi-create ------------------------------------------------
+
+    def test_boot_named_host(self):
+        self.boot_t4_on_compute1()
+        if self.PCI_IN_PLACEMENT:
+            # Placement names the T4: the claim follows it.
+            self.assert_holds(self.boot(self.t4, host="compute2"), "compute2", T4)
+        else:
+            # compute2's claim would take its V100 first: refused up front.
+            server = self.boot(self.t4, host="compute2", expected_state="ERROR")
+            self.assertIn("No valid host", server["fault"]["message"])
+        self.assert_holds(self.boot(self.v100, host="compute2"), "compute2", V100)
+
+    def test_multi_create(self):
+        body = self._build_server(flavor_id=self.t4, networks="none")
+        body.update(min_count=3, max_count=3, return_reservation_id=True)
+        resv = self.api.post_server({"server": body})["reservation_id"]
+        servers = self.api.get_servers(
+            detail=True, search_opts={"reservation_id": resv}
+        )
+        if not self.PCI_IN_PLACEMENT:
+            # compute2 cannot serve a T4 without Placement: 2 of 3 fit.
+            for server in servers:
+                self._wait_for_state_change(server, "ERROR")
+            self.assertEqual({}, support.held_devices(self))
+            return
+        servers = [self._wait_for_state_change(s, "ACTIVE") for s in servers]
+        self.assertEqual(sorted(LAYOUT), sorted(self.host_of(s) for s in servers))
+        for server in servers:
+            self.assert_holds(server, self.host_of(server), T4)
+
+    # -- cold migration ----------------------------------------------------
+
+    def test_cold_migrate(self):
+        server = self.boot_t4_on_compute1()
+        self.filler("compute3")
+        server = self._migrate_server(server)
+        self.assert_holds(server, "compute3", T4, source="compute1")
+        server = self._confirm_resize(server)
+        self.assert_holds(server, "compute3", T4)
+
+    def test_cold_migrate_to_named_host_refused(self):
+        server = self.boot_t4_on_compute1()
+        self.assert_refused(lambda: self._migrate_server(server, host="compute2"))
+        server = self._wait_for_state_change(server, "ACTIVE")
+        self.assert_holds(server, "compute1", T4)
+        self.assertEqual(
+            [_name("compute1", T4["compute1"])], sorted(support.held_devices(self))
+        )
+
+    def test_cold_migrate_to_named_host(self):
+        server = self.boot_t4_on_compute1()
+        server = self._migrate_server(server, host="compute3")
+        self.assert_holds(server, "compute3", T4, source="compute1")
+        self.assert_holds(self._confirm_resize(server), "compute3", T4)
+
+    # -- resize ------------------------------------------------------------
+
+    def test_resize_to_other_pci_flavor_and_confirm(self):
+        server = self.boot_t4_on_compute1()
+        # compute3 (T4 first) would be the weighers' choice.
+        self.filler("compute2")
+        server = self._resize_server(server, self.v100)
+        self.assert_holds(server, "compute2", V100, source="compute1")
+        server = self._confirm_resize(server)
+        self.assert_holds(server, "compute2", V100)
+        self.assertEqual(
+            [_name("compute2", V100["compute2"])], sorted(support.held_devices(self))
+        )
+
+    def test_resize_same_pci_flavor(self):
+        server = self.boot_t4_on_compute1()
+        self.filler("compute3")
+        server = self._resize_server(server, self.t4_big)
+        self.assert_holds(server, "compute3", T4, source="compute1")
+        self.assert_holds(self._confirm_resize(server), "compute3", T4)
+
+    def test_resize_same_host(self):
+        self.flags(allow_resize_to_same_host=True)
+        server = self.boot_t4_on_compute1()
+        self.disable("compute2")
+        self.disable("compute3")
+        # The T4 stays held by the source side of the resize; the claim
+        # would take the V100 for t4: refused up front in both modes.
+        self.assert_refused(lambda: self._resize_server(server, self.t4_big))
+        server = self._wait_for_state_change(server, "ACTIVE")
+        self.assert_holds(server, "compute1", T4)
+        # To v100 on the same host: the free V100 serves.
+        server = self._resize_server(server, self.v100)
+        self.assertEqual("compute1", self.host_of(server))
+        server = self._confirm_resize(server)
+        self.assert_holds(server, "compute1", V100)
+
+    def test_revert_resize_then_migrate(self):
+        server = self.boot_t4_on_compute1()
+        self.filler("compute3")
+        server = self._resize_server(server, self.v100)
+        self.assert_holds(server, "compute2", V100, source="compute1")
+        server = self._revert_resize(server)
+        self.assert_holds(server, "compute1", T4)
+        # Nova restored the RequestSpec's flavor, not its pci_requests:
+        # the next move must still be judged as a t4 request.
+        server = self._migrate_server(server)
+        self.assert_holds(server, "compute3", T4, source="compute1")
+        self.assert_holds(self._confirm_resize(server), "compute3", T4)
+
+    # -- evacuation --------------------------------------------------------
+
+    def test_evacuate(self):
+        server = self.boot_t4_on_compute1()
+        self.filler("compute3")
+        self.stop_and_force_down("compute1")
+        server = self._evacuate_server(server)
+        # The down source keeps its claim until it restarts.
+        self.assert_holds(server, "compute3", T4, source="compute1")
+        self.restart_compute_service("compute1")
+        self.assert_holds(server, "compute3", T4)
+
+    def test_evacuate_to_named_host_refused(self):
+        server = self.boot_t4_on_compute1()
+        self.stop_and_force_down("compute1")
+        self.assert_refused(
+            lambda: self.api.post_server_action(
+                server["id"], {"evacuate": {"host": "compute2"}}
+            )
+        )
+        server = self.api.get_server(server["id"])
+        self.assertEqual("compute1", self.host_of(server))
+        self.assertEqual(
+            [_name("compute1", T4["compute1"])], sorted(support.held_devices(self))
+        )
+        self.assert_placement_agrees()
+
+    # -- shelve / unshelve -------------------------------------------------
+
+    def test_unshelve(self):
+        self.flags(shelved_offload_time=-1)
+        server = self.boot_t4_on_compute1()
+        self._shelve_server(server, expected_state="SHELVED")
+        self._shelve_offload_server(server)
+        self.assertEqual({}, support.held_devices(self))
+        self.disable("compute1")
+        self.filler("compute3")
+        server = self._unshelve_server(server)
+        # compute2 (V100 first) is the weighers' choice: with Placement the
+        # claim follows its allocation; without it it is refused.
+        host = "compute2" if self.PCI_IN_PLACEMENT else "compute3"
+        self.assert_holds(server, host, T4)
+
+    def test_unshelve_to_named_host(self):
+        self.flags(shelved_offload_time=-1)
+        server = self.boot_t4_on_compute1()
+        self._shelve_server(server, expected_state="SHELVED")
+        self._shelve_offload_server(server)
+        self.api.post_server_action(server["id"], {"unshelve": {"host": "compute2"}})
+        if self.PCI_IN_PLACEMENT:
+            self.assert_holds(
+                self._wait_for_state_change(server, "ACTIVE"), "compute2", T4
+            )
+            return
+        server = self._wait_for_state_change(server, "SHELVED_OFFLOADED")
+        self.assertEqual({}, support.held_devices(self))
+
+
+class LegacyMovesTest(MovesBase):
+    PCI_IN_PLACEMENT = False
+
+
+class PlacementMovesTest(MovesBase):
+    PCI_IN_PLACEMENT = True
+
+
+del MovesBase
