@@ -39,7 +39,8 @@ def instance_devices(test, server):
 
 
 def _pci_providers(test):
-    """{rp_uuid: name} of Placement's PCI device providers (PCI in Placement)."""
+    """{rp_uuid: name} of Placement's PCI device providers (PCI in Placement:
+    one per device or PF, named HOST_ADDRESS, holding only PCI resources)."""
     rps = test.placement.get("/resource_providers", version="1.14").body
     return {
         rp["uuid"]: rp["name"]
@@ -48,16 +49,12 @@ def _pci_providers(test):
     }
 
 
-def _is_pci_rc(rc):
-    return rc.startswith("CUSTOM_PCI_") or rc in ("PCI_DEVICE", "SRIOV_NET_VF")
-
-
 def placement_pci_usage(test):
     """{"HOST_ADDRESS": devices used} of every PCI provider with a usage."""
     out = {}
     for uuid, name in _pci_providers(test).items():
         usages = test.placement.get("/resource_providers/%s/usages" % uuid).body
-        used = sum(n for rc, n in usages["usages"].items() if _is_pci_rc(rc))
+        used = sum(usages["usages"].values())
         if used:
             out[name] = used
     return out
@@ -71,5 +68,5 @@ def placement_pci_allocations(test, consumer):
     return sorted(
         names[rp]
         for rp, alloc in allocs.items()
-        if rp in names and any(_is_pci_rc(rc) for rc in alloc["resources"])
+        if rp in names and any(alloc["resources"].values())
     )
