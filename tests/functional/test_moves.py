@@ -18,10 +18,17 @@ gives the instance and, with PCI in Placement, that Placement's PCI
 allocations name exactly the devices the cell DB says are held.
 """
 
+import copy
+import logging
+
 import fixtures
 import nova.tests.functional  # noqa: F401  (must come before other Nova imports)
+from nova.tests.fixtures import libvirt as fakelibvirt
 from nova.tests.functional.api import client
+from nova.tests.functional.libvirt import base
+from oslo_utils import uuidutils
 
+import aggregate_pci.filter  # noqa: F401  (registers [aggregate_pci] options)
 from tests.functional import support
 
 GPU_ID = ("10de", "1db4")
@@ -40,12 +47,20 @@ LAYOUT = {
     "compute2": (0x83, 0x84),
     "compute3": (0x85, 0x86),
 }
+VF = (fakelibvirt.PCI_VEND_ID, fakelibvirt.VF_PROD_ID)  # 8086:1515
+PHYSNET4_VF = (
+    '{"vendor_id":"8086","product_id":"1515","device_type":"type-VF",'
+    '"physical_network":"physnet4"}'
+)
 T4_DEF = '{"gpu_model":"t4","product_id":"1db4","vendor_id":"10de"}'
 V100_DEF = '{"gpu_model":"v100","product_id":"1db4","vendor_id":"10de"}'
 
 
 def _name(host, address):
     return "%s_%s" % (host, address.upper())
+
+
+GPUS = {_name(h, a) for m in (T4, V100) for h, a in m.items()}
 
 
 def _device_spec():
@@ -81,16 +96,15 @@ class MovesBase(support.AggregatePciTestBase):
 
     def setUp(self):
         super().setUp()
+        self.log = self.useFixture(
+            fixtures.FakeLogger(
+                name="aggregate_pci", level=logging.DEBUG, format="%(message)s"
+            )
+        )
         self.flags(allow_resize_to_same_host=False)
         for host, buses in LAYOUT.items():
-            self.start_compute(
-                host, pci_info=support.gpu_host([(bus, GPU_ID) for bus in buses])
-            )
-        self.make_aggregate(
-            "gpu",
-            list(LAYOUT),
-            {"pci_flavor:t4": T4_DEF, "pci_flavor:v100": V100_DEF},
-        )
+            self.start_compute(host, pci_info=self.pci_info(buses))
+        self.make_aggregate("gpu", list(LAYOUT), self.FLAVORS)
         self.t4 = self.nova_flavor("t4:1")
         self.v100 = self.nova_flavor("v100:1")
         self.t4_big = self._create_flavor(
@@ -105,7 +119,13 @@ class MovesBase(support.AggregatePciTestBase):
             )
         )
 
+    FLAVORS = {"pci_flavor:t4": T4_DEF, "pci_flavor:v100": V100_DEF}
+
     # -- helpers ---------------------------------------------------------
+
+    def pci_info(self, buses):
+        """A host's devices: a T4 and a V100 on ``buses``, in that order."""
+        return support.gpu_host([(bus, GPU_ID) for bus in buses])
 
     def filler(self, host):
         """A server without PCI devices on ``host``, so the weighers prefer
@@ -128,7 +148,7 @@ class MovesBase(support.AggregatePciTestBase):
         want = [_name(host, model[host])]
         if source is not None:
             want.append(_name(source, T4[source]))
-        self.assertEqual(sorted(want), support.instance_devices(self, server))
+        self.assertEqual(sorted(want), self.gpus_of(server))
         self.assert_placement_agrees()
         if self.PCI_IN_PLACEMENT:
             self.assertEqual(
@@ -140,14 +160,21 @@ class MovesBase(support.AggregatePciTestBase):
                 ],
             )
 
+    def gpus_of(self, server):
+        """Sorted HOST_ADDRESS of the GPUs the cell DB gives ``server``."""
+        return [n for n in support.instance_devices(self, server) if n in GPUS]
+
+    def held_gpus(self):
+        """Sorted HOST_ADDRESS of the GPUs the cell DB says are held."""
+        return sorted(n for n in support.held_devices(self) if n in GPUS)
+
     def assert_placement_agrees(self):
         """With PCI in Placement: the PCI providers used in Placement are
         exactly the devices held in the cell DB (no leaked allocation)."""
         if not self.PCI_IN_PLACEMENT:
             return
-        held = support.held_devices(self)
         self.assertEqual(
-            sorted(held),
+            self.held_gpus(),
             sorted(support.placement_pci_usage(self)),
             "Placement's PCI usage differs from the devices the cell DB holds",
         )
@@ -194,7 +221,7 @@ class MovesBase(support.AggregatePciTestBase):
             # compute2 cannot serve a T4 without Placement: 2 of 3 fit.
             for server in servers:
                 self._wait_for_state_change(server, "ERROR")
-            self.assertEqual({}, support.held_devices(self))
+            self.assertEqual([], self.held_gpus())
             return
         servers = [self._wait_for_state_change(s, "ACTIVE") for s in servers]
         self.assertEqual(sorted(LAYOUT), sorted(self.host_of(s) for s in servers))
@@ -216,9 +243,7 @@ class MovesBase(support.AggregatePciTestBase):
         self.assert_refused(lambda: self._migrate_server(server, host="compute2"))
         server = self._wait_for_state_change(server, "ACTIVE")
         self.assert_holds(server, "compute1", T4)
-        self.assertEqual(
-            [_name("compute1", T4["compute1"])], sorted(support.held_devices(self))
-        )
+        self.assertEqual([_name("compute1", T4["compute1"])], self.held_gpus())
 
     def test_cold_migrate_to_named_host(self):
         server = self.boot_t4_on_compute1()
@@ -236,9 +261,7 @@ class MovesBase(support.AggregatePciTestBase):
         self.assert_holds(server, "compute2", V100, source="compute1")
         server = self._confirm_resize(server)
         self.assert_holds(server, "compute2", V100)
-        self.assertEqual(
-            [_name("compute2", V100["compute2"])], sorted(support.held_devices(self))
-        )
+        self.assertEqual([_name("compute2", V100["compute2"])], self.held_gpus())
 
     def test_resize_same_pci_flavor(self):
         server = self.boot_t4_on_compute1()
@@ -273,6 +296,10 @@ class MovesBase(support.AggregatePciTestBase):
         # Nova restored the RequestSpec's flavor, not its pci_requests:
         # the next move must still be judged as a t4 request.
         server = self._migrate_server(server)
+        said = [line for line in self.log.output.splitlines() if "disagree" in line]
+        self.assertEqual(1, len(said), self.log.output)
+        self.assertIn("(v100:1)", said[0])
+        self.assertIn("(t4:1)", said[0])
         self.assert_holds(server, "compute3", T4, source="compute1")
         self.assert_holds(self._confirm_resize(server), "compute3", T4)
 
@@ -298,9 +325,7 @@ class MovesBase(support.AggregatePciTestBase):
         )
         server = self.api.get_server(server["id"])
         self.assertEqual("compute1", self.host_of(server))
-        self.assertEqual(
-            [_name("compute1", T4["compute1"])], sorted(support.held_devices(self))
-        )
+        self.assertEqual([_name("compute1", T4["compute1"])], self.held_gpus())
         self.assert_placement_agrees()
 
     # -- shelve / unshelve -------------------------------------------------
@@ -310,7 +335,7 @@ class MovesBase(support.AggregatePciTestBase):
         server = self.boot_t4_on_compute1()
         self._shelve_server(server, expected_state="SHELVED")
         self._shelve_offload_server(server)
-        self.assertEqual({}, support.held_devices(self))
+        self.assertEqual([], self.held_gpus())
         self.disable("compute1")
         self.filler("compute3")
         server = self._unshelve_server(server)
@@ -331,7 +356,7 @@ class MovesBase(support.AggregatePciTestBase):
             )
             return
         server = self._wait_for_state_change(server, "SHELVED_OFFLOADED")
-        self.assertEqual({}, support.held_devices(self))
+        self.assertEqual([], self.held_gpus())
 
 
 class LegacyMovesTest(MovesBase):
@@ -342,4 +367,71 @@ class PlacementMovesTest(MovesBase):
     PCI_IN_PLACEMENT = True
 
 
-del MovesBase
+class PortMovesBase(MovesBase):
+    """The same moves for an instance with a t4 and a Neutron SR-IOV port
+    (``manage_port_requests`` on; every host also has a PF with two VFs
+    tagged physnet4, which a PCI flavor of the aggregate fixes)."""
+
+    PCI_DEVICE_SPEC = _device_spec() + [
+        {"vendor_id": VF[0], "product_id": VF[1], "physical_network": "physnet4"}
+    ]
+    FLAVORS = dict(MovesBase.FLAVORS, **{"pci_flavor:physnet4-vf": PHYSNET4_VF})
+
+    def setUp(self):
+        self.flags(manage_port_requests=True, group="aggregate_pci")
+        super().setUp()
+        self.neutron = self.useFixture(base.LibvirtNeutronFixture(self))
+
+    def pci_info(self, buses):
+        info = fakelibvirt.HostPCIDevicesInfo(num_pci=0, num_pfs=1, num_vfs=2, bus=0x90)
+        for i, bus in enumerate(buses):
+            info.add_device(
+                dev_type="PCI",
+                bus=bus,
+                slot=0,
+                function=0,
+                iommu_group=60 + i,
+                numa_node=0,
+                vend_id=GPU_ID[0],
+                prod_id=GPU_ID[1],
+            )
+        return info
+
+    def boot(self, flavor_id, expected_state="ACTIVE", **kwargs):
+        if flavor_id != self.filler_flavor:
+            port = copy.deepcopy(self.neutron.network_4_port_1)
+            port["id"] = uuidutils.generate_uuid()
+            self.neutron.create_port({"port": port})
+            kwargs["networks"] = [{"port": port["id"]}]
+        return self._create_server(
+            flavor_id=flavor_id,
+            expected_state=expected_state,
+            networks=kwargs.pop("networks", "none"),
+            **kwargs,
+        )
+
+    def assert_holds(self, server, host, model, source=None):
+        super().assert_holds(server, host, model, source)
+        vfs = [
+            n
+            for n in support.instance_devices(self, server)
+            if n.startswith(host + "_0000:90:")
+        ]
+        self.assertEqual(1, len(vfs), support.instance_devices(self, server))
+
+    # Boot and multi-create with ports: tests/functional/test_filter_ports.py.
+    test_boot_named_host = None
+    test_multi_create = None
+    test_unshelve = None
+    test_unshelve_to_named_host = None
+
+
+class LegacyPortMovesTest(PortMovesBase):
+    PCI_IN_PLACEMENT = False
+
+
+class PlacementPortMovesTest(PortMovesBase):
+    PCI_IN_PLACEMENT = True
+
+
+del MovesBase, PortMovesBase
