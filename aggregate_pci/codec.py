@@ -14,6 +14,8 @@ import json
 import re
 from typing import Any, Iterable, Mapping
 
+from aggregate_pci.errors import AggregatePciError
+
 KEY_PREFIX = "pci_flavor:"
 
 #: Nova's limits on aggregate metadata (nova/api/openstack/compute/schemas).
@@ -45,7 +47,7 @@ _RESERVED_KEYS = {
 _FIXED_FIELDS = ("vendor_id", "product_id", "device_type", "numa_policy")
 
 
-class PciFlavorError(ValueError):
+class PciFlavorError(AggregatePciError, ValueError):
     """Any problem with a PCI flavor key or value.
 
     Carries the aggregate (when known), the metadata key and a sentence that

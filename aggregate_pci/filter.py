@@ -30,6 +30,8 @@ from oslo_config import cfg
 
 from aggregate_pci import codec, conf
 from aggregate_pci.scheduler import claim, decision, ports
+from aggregate_pci.scheduler.host_view import DefinitionCache, host_view
+from aggregate_pci.scheduler.request import RequestMemo, RequestPlan, plan_request
 
 CONF = cfg.CONF
 conf.register_opts(CONF)
@@ -87,7 +89,7 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
 
     def __init__(self) -> None:
         super().__init__()
-        self.cache = decision.DefinitionCache(CONF.aggregate_pci.parse_cache_size)
+        self.cache = DefinitionCache(CONF.aggregate_pci.parse_cache_size)
 
     def filter_all(
         self, filter_obj_list: Iterable[Any], spec_obj: Any
@@ -107,10 +109,10 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
                 "pci_passthrough:alias requests"
             )
             return
-        # Hosts share aggregates: resolve each set of aggregates once per
-        # request (the objects live as long as the host states, so their
-        # ids are stable keys for this request).
-        memo: dict[Any, Any] = {}
+        # Hosts share aggregates, device models and claim steps: one memo
+        # per request (the objects live as long as the host states, so
+        # their ids are stable keys for this request).
+        memo = RequestMemo()
         for host_state in filter_obj_list:
             if plan is None or self._passes_safely(host_state, spec_obj, plan, memo):
                 yield host_state
@@ -119,12 +121,12 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
         """Single-host entry point (Nova calls ``filter_all``)."""
         return any(True for _ in self.filter_all([host_state], spec_obj))
 
-    def _plan(self, spec_obj: Any) -> decision.RequestPlan | None:
+    def _plan(self, spec_obj: Any) -> RequestPlan | None:
         pci_requests = getattr(spec_obj, "pci_requests", None)
         if not pci_requests or not pci_requests.requests:
             return None
         ctx = getattr(spec_obj, "_context", None) or nova_context.get_admin_context()
-        plan = decision.plan_request(
+        plan = plan_request(
             pci_requests.requests,
             lambda: managed_flavor_names(ctx),
             CONF.aggregate_pci.reject_unmanaged_requests,
@@ -143,8 +145,8 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
         self,
         host_state: Any,
         spec_obj: Any,
-        plan: decision.RequestPlan,
-        memo: dict[Any, Any],
+        plan: RequestPlan,
+        memo: RequestMemo,
     ) -> bool:
         try:
             return self._passes(host_state, spec_obj, plan, memo)
@@ -160,21 +162,18 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
         self,
         host_state: Any,
         spec_obj: Any,
-        plan: decision.RequestPlan,
-        memo: dict[Any, Any],
+        plan: RequestPlan,
+        memo: RequestMemo,
     ) -> bool:
         view = None
         if not plan.reject_all:
             # Hosts share aggregates: resolve each set once per request.
             aggregates = host_state.aggregates
             key = tuple(map(id, aggregates))
-            view = memo.get(key)
+            view = memo.host_views.get(key)
             if view is None:
-                view = memo[key] = decision.host_view(aggregates, plan, self.cache)
+                view = memo.host_views[key] = host_view(aggregates, plan, self.cache)
         stats = host_state.pci_stats
-        # One dict per request shared by the claim replay and the decision
-        # (pool signatures, spec matches, replays, verdicts).
-        shared = memo.setdefault("shared", {})
         why = decision.decide_host(
             host_state.aggregates,
             stats.pools if stats is not None else [],
@@ -182,9 +181,9 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
             self.cache,
             candidates=host_state.allocation_candidates,
             prune=lambda fits: len(self.filter_candidates(host_state, fits)),
-            claim=claim.claim_replayer(host_state, spec_obj, shared),
+            claim=claim.claim_replayer(host_state, spec_obj, memo),
             view=view,
-            shared=shared,
+            memo=memo,
         )
         if why is not None:
             LOG.debug("host %s rejected: %s", host_state.host, why)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from aggregate_pci.errors import AggregatePciError, Hint
+
 if TYPE_CHECKING:
     from aggregate_pci.admin.models import MetadataChange
 
 
-class AdminError(Exception):
+class AdminError(AggregatePciError):
     """A failure with an actionable message naming aggregate, key or host.
 
     ``changes`` lists the metadata changes that were applied before the
@@ -21,9 +23,12 @@ class AdminError(Exception):
     """
 
     def __init__(
-        self, message: str, changes: list[MetadataChange] | None = None
+        self,
+        message: str,
+        changes: list[MetadataChange] | None = None,
+        hint: Hint | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, hint)
         self.changes = list(changes or [])
 
 

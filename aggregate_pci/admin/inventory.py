@@ -42,7 +42,14 @@ from typing import Any, Mapping, Sequence
 
 from aggregate_pci import alias
 from aggregate_pci.admin.errors import AdminError, InvalidInput, NotFound
-from aggregate_pci.admin.models import Aggregate, Allocation, Device
+from aggregate_pci.admin.models import (
+    Aggregate,
+    Allocation,
+    Device,
+    PciFlavorRecord,
+    pci_flavor_records,
+)
+from aggregate_pci.errors import Hint
 
 FORMAT = "aggregate-pci-inventory"
 VERSION = 1
@@ -58,6 +65,10 @@ class Inventory:
     nova_flavors: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     #: What instances hold; None when the source did not record it.
     allocations: list[Allocation] | None = None
+
+    def pci_flavor_records(self) -> list[PciFlavorRecord]:
+        """The PCI flavor records of the inventory's aggregates."""
+        return [r for a in self.aggregates for r in pci_flavor_records(a)]
 
     def nova_flavor_request(self, name_or_id: str, source: str) -> str:
         """The ``pci_passthrough:alias`` value of the Nova flavor named (or
@@ -130,14 +141,14 @@ def allocation_to_json(alloc: Allocation) -> dict[str, Any]:
 def from_json(doc: Any, source: str = "inventory") -> Inventory:
     """Validate and load an inventory document; errors name the place."""
 
-    def bad(where: str, what: str) -> AdminError:
-        return AdminError("%s, %s: %s" % (source, where, what))
+    def bad(where: str, what: str, hint: Hint | None = None) -> AdminError:
+        return AdminError("%s, %s: %s" % (source, where, what), hint=hint)
 
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise bad(
             "top level",
-            'not an aggregate-pci inventory (expected "format": %r); '
-            "write one with 'aggregate-pci inventory export'" % FORMAT,
+            'not an aggregate-pci inventory (expected "format": %r)' % FORMAT,
+            Hint("write one with {command}", command="inventory export"),
         )
     if doc.get("version") != VERSION:
         raise bad(

@@ -1,10 +1,11 @@
 """What the admin tools read and write: aggregates, PCI flavor records,
-Nova flavors and metadata changes (plain data, no I/O)."""
+Nova flavors and metadata changes (plain data, no I/O), and the PCI flavor
+definitions records give per flavor and per host."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from aggregate_pci import alias, codec
 
@@ -139,3 +140,38 @@ def pci_flavor_records(agg: Aggregate) -> list[PciFlavorRecord]:
         )
         for key, (definition, error) in sorted(parsed.items())
     ]
+
+
+def definitions_by_name(
+    records: Iterable[Any],
+) -> dict[str, dict[str, codec.PciFlavorDefinition]]:
+    """{flavor name: {aggregate: definition}} over the valid records."""
+    out: dict[str, dict[str, codec.PciFlavorDefinition]] = {}
+    for r in records:
+        if r.definition is not None:
+            out.setdefault(r.name, {})[r.aggregate] = r.definition
+    return out
+
+
+def effective_definitions(
+    per_aggregate: Iterable[Mapping[str, codec.PciFlavorDefinition]],
+) -> dict[str, codec.PciFlavorDefinition]:
+    """A host's definition of each flavor: the OR over its aggregates."""
+    out: dict[str, codec.PciFlavorDefinition] = {}
+    for definitions in per_aggregate:
+        for name, definition in definitions.items():
+            known = out.get(name)
+            out[name] = definition if known is None else known.union(definition)
+    return out
+
+
+def host_definitions(
+    records: Iterable[Any],
+) -> dict[str, dict[str, codec.PciFlavorDefinition]]:
+    """{host: {flavor: definition}}: the OR of the host's aggregates' ones."""
+    per_host: dict[str, list[dict[str, codec.PciFlavorDefinition]]] = {}
+    for r in records:
+        if r.definition is not None:
+            for host in r.hosts:
+                per_host.setdefault(host, []).append({r.name: r.definition})
+    return {host: effective_definitions(defs) for host, defs in per_host.items()}

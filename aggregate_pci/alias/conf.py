@@ -8,9 +8,10 @@ from typing import Sequence
 from oslo_config import cfg
 
 from aggregate_pci.alias.rules import Entry
+from aggregate_pci.errors import AggregatePciError
 
 
-class ConfError(Exception):
+class ConfError(AggregatePciError):
     """A nova.conf that cannot be read; the message names the file."""
 
 

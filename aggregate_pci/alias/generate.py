@@ -8,9 +8,10 @@ from typing import Any, Mapping
 
 from aggregate_pci import codec
 from aggregate_pci.alias.rules import Signature
+from aggregate_pci.errors import AggregatePciError
 
 
-class AliasConflict(ValueError):
+class AliasConflict(AggregatePciError, ValueError):
     """Definitions of one name cannot be one Nova alias."""
 
 

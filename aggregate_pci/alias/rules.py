@@ -8,6 +8,7 @@ import json
 from typing import Any, Iterable, Mapping
 
 from aggregate_pci import codec, matching
+from aggregate_pci.errors import AggregatePciError
 
 #: The Nova flavor extra spec that requests aliases.
 SPEC_KEY = "pci_passthrough:alias"
@@ -37,22 +38,42 @@ _FALSE = {"0", "f", "false", "off", "n", "no"}
 # -- pci_passthrough:alias ----------------------------------------------------
 
 
-def parse_request(spec: str | None) -> dict[str, int]:
+class RequestError(AggregatePciError):
+    """A ``NAME:COUNT[,...]`` request Nova's extra-spec validator refuses;
+    ``spec`` is the whole value, ``item`` the bad item."""
+
+    def __init__(self, spec: str, item: str) -> None:
+        super().__init__(
+            "%r: item %r must be NAME:COUNT with COUNT a positive integer, "
+            "e.g. a100:1 or a100:2,t4:1" % (spec, item)
+        )
+        self.spec = spec
+        self.item = item
+
+
+def parse_request(spec: str | None, strict: bool = False) -> dict[str, int]:
     """Parse a ``NAME:COUNT[,NAME:COUNT...]`` extra spec into {name: count}.
 
-    Lenient, for reporting: a name without a count counts 1, a malformed
-    count counts 0 (Nova's own extra-spec validator refuses it at the API).
+    Lenient by default, for reporting: a name without a count counts 1, a
+    malformed count counts 0 (Nova's own extra-spec validator refuses it at
+    the API).  ``strict``, as that validator, for a request an operator
+    types: ``RequestError`` names the first bad item.
     """
     out: dict[str, int] = {}
     for item in (spec or "").split(","):
-        name, _, count = item.strip().partition(":")
-        name = name.strip()
-        if not name:
+        name, sep, count = item.strip().partition(":")
+        name, count = name.strip(), count.strip()
+        if strict:
+            if not name or not sep or not count.isdigit() or int(count) < 1:
+                raise RequestError(spec or "", item.strip())
+            n = int(count)
+        elif not name:
             continue
-        try:
-            n = int(count) if count.strip() else 1
-        except ValueError:
-            n = 0
+        else:
+            try:
+                n = int(count) if count else 1
+            except ValueError:
+                n = 0
         out[name] = out.get(name, 0) + n
     return out
 
@@ -75,7 +96,9 @@ class Entry:
 
 @dataclasses.dataclass(frozen=True)
 class Refused:
-    """An entry (or a name's entries) Nova would refuse, and why."""
+    """An entry (or a name's entries) refused, and why: one Nova would
+    refuse as ``[pci] alias``, or a migration source entry that cannot be
+    migrated."""
 
     ident: str
     reason: str

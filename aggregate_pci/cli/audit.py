@@ -8,14 +8,9 @@ import argparse
 
 from cliff import lister
 
-from aggregate_pci.admin import audit, errors, models
-from aggregate_pci.cli import common
-from aggregate_pci.cli.capacity import (
-    _source_args,
-    compute_conf_arg,
-    compute_confs,
-    load_source,
-)
+from aggregate_pci.admin import errors, models
+from aggregate_pci.admin.checks import audit
+from aggregate_pci.cli import common, sources
 
 DEVICE_COLUMNS = (
     "Instance",
@@ -45,7 +40,7 @@ def _tags(device: models.Device) -> str:
     return ",".join("%s=%s" % kv for kv in sorted(device.tags.items()))
 
 
-class Audit(common.HandlesErrors, lister.Lister):
+class AuditPciDevice(common.HandlesErrors, lister.Lister):
     """PCI devices held through PCI flavors, checked against the hosts'
     current definitions; exit status 1 if an instance holds a device its
     flavor excludes.
@@ -62,8 +57,8 @@ class Audit(common.HandlesErrors, lister.Lister):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        _source_args(parser)
-        compute_conf_arg(parser)
+        sources.add_source_args(parser)
+        sources.add_compute_conf_arg(parser)
         parser.add_argument(
             "--live-definitions",
             action="store_true",
@@ -86,25 +81,24 @@ class Audit(common.HandlesErrors, lister.Lister):
 
     def take_action(self, parsed_args: argparse.Namespace) -> tuple:
         if parsed_args.inventory and parsed_args.compute_conf:
-            compute_confs(parsed_args.compute_conf)  # still report bad values
+            sources.compute_confs(parsed_args.compute_conf)  # still report bad values
             raise errors.InvalidInput(
                 "--compute-conf applies to Nova's databases (--config-file); "
                 "for an inventory, give it to 'inventory export'"
             )
-        inv = load_source(self.app, parsed_args, need_allocations=True)
+        inv = sources.load(self.app, parsed_args, need_allocations=True)
         if inv.allocations is None:
             raise errors.AdminError(
                 "inventory %r has no 'allocations' section: write it again "
                 "with this version's 'inventory export'" % parsed_args.inventory
             )
-        if parsed_args.live_definitions:
-            records = common.get_admin(self.app).list_pci_flavors()
-        else:
-            records = [r for a in inv.aggregates for r in models.pci_flavor_records(a)]
+        records = sources.pci_flavor_records(
+            self.app, None if parsed_args.live_definitions else inv
+        )
         result = audit.audit(inv.allocations, records)
         stderr = self.app.stderr
         for host in sorted(
-            set(compute_confs(getattr(parsed_args, "compute_conf", None)))
+            set(sources.compute_confs(getattr(parsed_args, "compute_conf", None)))
             - set(inv.hosts)
         ):
             stderr.write(

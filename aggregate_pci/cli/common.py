@@ -1,12 +1,16 @@
-"""Helpers shared by the commands: the admin client, change rendering."""
+"""Helpers shared by the commands: the admin client, the front end's
+spelling of hints, rendering, and the one error handler."""
 
 from __future__ import annotations
 
 import sys
 from typing import Any, Iterable
 
-from aggregate_pci.admin import client, errors, models, translate
+from aggregate_pci import alias
+from aggregate_pci.admin import errors, models
+from aggregate_pci.admin.nova_io import client, translate
 from aggregate_pci.cli import plugin
+from aggregate_pci.errors import AggregatePciError
 
 CHANGE_COLUMNS = ("Aggregate", "Key", "Old Value", "New Value", "Result")
 #: Seconds to wait for Nova (each request) and for a MySQL source (to
@@ -84,9 +88,11 @@ def change_result(change: models.MetadataChange, dry_run: bool) -> str:
 
 #: Output formats that escape text themselves (no terminal control there).
 MACHINE_FORMATS = ("json", "yaml")
-#: Flavor list hint valid under both front ends (``openstack flavor list``
-#: is Nova's own flavors).
-FLAVOR_LIST_HINT = "'aggregate-pci flavor list' (or 'openstack pci flavor list')"
+#: The standalone command's name (``AggregatePciApp.program``).
+STANDALONE = "aggregate-pci"
+#: How OpenStackClient names these commands (``flavor list`` is ``openstack
+#: pci flavor list``; ``openstack flavor list`` is Nova's own flavors).
+OSC_PREFIX = "openstack pci flavor"
 
 
 def printable(text: Any) -> Any:
@@ -100,6 +106,31 @@ def printable(text: Any) -> Any:
     )
 
 
+def standalone(app: Any) -> bool:
+    """Whether this run is ``aggregate-pci`` (else ``openstack``)."""
+    return getattr(app, "program", None) == STANDALONE
+
+
+def spell_command(app: Any, name: str) -> str:
+    """Command ``name`` (as ``aggregate-pci`` names it, e.g. ``flavor
+    list``) as this front end runs it, quoted."""
+    if standalone(app):
+        return "'%s %s'" % (STANDALONE, name)
+    return "'%s %s'" % (OSC_PREFIX, name.removeprefix("flavor "))
+
+
+def spell_option(app: Any, name: str) -> str:
+    """Global option ``name`` (e.g. ``timeout``) in this front end's syntax."""
+    return "--%s" % name if standalone(app) else "--os-pci-flavor-%s" % name
+
+
+def error_text(app: Any, exc: AggregatePciError) -> str:
+    """The error's message and hint, in this front end's syntax."""
+    return exc.render(
+        lambda name: spell_command(app, name), lambda name: spell_option(app, name)
+    )
+
+
 def human(parsed_args: Any) -> bool:
     """Whether the output goes to people (table, value, shell, csv)."""
     return getattr(parsed_args, "formatter", "table") not in MACHINE_FORMATS
@@ -110,6 +141,22 @@ def for_output(parsed_args: Any, row: Iterable[Any]) -> tuple:
     if not human(parsed_args):
         return tuple(row)
     return tuple(printable(v) for v in row)
+
+
+def warn_invalid(app: Any, records: Iterable[models.PciFlavorRecord]) -> None:
+    """Invalid definitions count for nothing: say so on stderr."""
+    for r in records:
+        if r.error:
+            app.stderr.write("skipped (invalid): %s\n" % printable(r.error))
+
+
+def parse_request_option(text: str, option: str) -> dict[str, int]:
+    """A ``NAME:COUNT[,...]`` option value, strictly (as Nova's extra-spec
+    validator); ``InvalidInput`` names ``option`` and the bad item."""
+    try:
+        return alias.parse_request(text, strict=True)
+    except alias.RequestError as exc:
+        raise errors.InvalidInput("%s %s" % (option, exc)) from None
 
 
 def change_row(change: models.MetadataChange, dry_run: bool) -> tuple:
@@ -136,7 +183,7 @@ def report_partial(
 
 
 class HandlesErrors:
-    """Mixin for commands: an ``AdminError`` becomes one clear line on
+    """Mixin for commands: any ``AggregatePciError`` becomes one clear line on
     stderr (plus the writes applied before it) and exit status 1; with
     ``--debug`` the applied writes are still listed and the error propagates
     so cliff logs the traceback."""
@@ -144,12 +191,13 @@ class HandlesErrors:
     def run(self, parsed_args: Any) -> int:
         try:
             return super().run(parsed_args)  # type: ignore[misc]
-        except errors.AdminError as exc:
+        except AggregatePciError as exc:
             app = self.app  # type: ignore[attr-defined]
             stream = getattr(app, "stderr", None) or sys.stderr
+            changes = getattr(exc, "changes", ())
             if getattr(getattr(app, "options", None), "debug", False):
-                report_partial(exc.changes, stream)
+                report_partial(changes, stream)
                 raise
-            stream.write("error: %s\n" % printable(str(exc)))
-            report_partial(exc.changes, stream)
+            stream.write("error: %s\n" % printable(error_text(app, exc)))
+            report_partial(changes, stream)
             return 1

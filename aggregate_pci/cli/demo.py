@@ -8,7 +8,7 @@ import importlib.util
 from cliff import command
 
 
-class Demo(command.Command):
+class RunDemo(command.Command):
     """Run the end-to-end demo on an in-process Nova (needs Nova's test harness)."""
 
     auth_required = False
@@ -21,6 +21,6 @@ class Demo(command.Command):
                 "run 'tools/tox.sh -e demo' from a source checkout\n"
             )
             return 1
-        from aggregate_pci import demo  # imports Nova: only when run
+        from aggregate_pci.demo import run  # imports Nova: only when run
 
-        return demo.main()
+        return run.main()

@@ -9,11 +9,12 @@ from typing import Any
 from cliff import lister
 
 from aggregate_pci import alias
-from aggregate_pci.admin import errors, explain
-from aggregate_pci.cli import capacity, common
+from aggregate_pci.admin import errors
+from aggregate_pci.admin.checks import explain
+from aggregate_pci.cli import common, sources
 
 
-class Explain(common.HandlesErrors, lister.Lister):
+class ExplainRequest(common.HandlesErrors, lister.Lister):
     """Per host: would AggregatePciFilter pass this request, and why not.
 
     The verdicts come from the filter's own decision function on the
@@ -28,7 +29,7 @@ class Explain(common.HandlesErrors, lister.Lister):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        capacity._source_args(parser)
+        sources.add_source_args(parser)
         what = parser.add_mutually_exclusive_group(required=True)
         what.add_argument(
             "--nova-flavor",
@@ -61,18 +62,18 @@ class Explain(common.HandlesErrors, lister.Lister):
 
     def take_action(self, parsed_args: argparse.Namespace) -> tuple:
         args = parsed_args
-        inv = capacity.load_source(
+        inv = sources.load(
             self.app, args, need_flavors=bool(args.nova_flavor), command="explain"
         )
         spec = self._alias_spec(args, inv)
         hosts = self._hosts(args, inv)
-        online = not getattr(args, "inventory", None)
+        online = not sources.from_inventory(args)
         claims = nova_filter = None
         requests: list[Any]
         if online:
-            from aggregate_pci.admin import nova_db
+            from aggregate_pci.admin.nova_io import nova_explain
 
-            requests, claims, nova_filter, reject = nova_db.explain_inputs(
+            requests, claims, nova_filter, reject = nova_explain.explain_inputs(
                 getattr(self.app, "nova_context", None), spec
             )
         else:
@@ -117,14 +118,14 @@ class Explain(common.HandlesErrors, lister.Lister):
 
     def _alias_spec(self, args: argparse.Namespace, inv: Any) -> str:
         if args.server:
-            if getattr(args, "inventory", None):
+            if sources.from_inventory(args):
                 raise errors.InvalidInput(
                     "--server reads the server from Nova's databases: give "
                     "--config-file NOVA_CONF, not --inventory"
                 )
-            from aggregate_pci.admin import nova_db
+            from aggregate_pci.admin.nova_io import nova_explain
 
-            spec, line = nova_db.server_request(
+            spec, line = nova_explain.server_request(
                 getattr(self.app, "nova_context", None), args.server
             )
             self.app.stderr.write("%s\n" % line)
@@ -135,16 +136,9 @@ class Explain(common.HandlesErrors, lister.Lister):
                 )
             return spec
         if args.request:
-            try:  # strictly, as Nova's extra-spec validator
-                capacity.parse_fit_spec(args.request)
-            except errors.InvalidInput as exc:
-                raise errors.InvalidInput(
-                    str(exc).replace("--fit-spec", "--request", 1)
-                ) from None
+            common.parse_request_option(args.request, "--request")
             return str(args.request)
-        return inv.nova_flavor_request(
-            args.nova_flavor, "inventory" if args.inventory else "Nova database"
-        )
+        return inv.nova_flavor_request(args.nova_flavor, sources.label(args))
 
     def _hosts(self, args: argparse.Namespace, inv: Any) -> dict[str, Any]:
         if args.host:

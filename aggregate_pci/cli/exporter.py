@@ -11,8 +11,9 @@ from typing import Any
 
 from cliff import command
 
-from aggregate_pci.admin import errors, metrics_server
-from aggregate_pci.cli import capacity, common
+from aggregate_pci.admin import errors
+from aggregate_pci.admin.exporter import metrics_server
+from aggregate_pci.cli import common, sources
 
 DEFAULT_LISTEN = "127.0.0.1:9715"
 
@@ -39,7 +40,7 @@ def _positive(text: str) -> float:
     return value
 
 
-class Exporter(common.HandlesErrors, command.Command):
+class RunExporter(common.HandlesErrors, command.Command):
     """Serve PCI capacity as Prometheus metrics (or write them once).
 
     Reads the same sources as 'capacity' (--config-file nova.conf, or
@@ -53,7 +54,7 @@ class Exporter(common.HandlesErrors, command.Command):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        capacity._source_args(parser)
+        sources.add_source_args(parser)
         parser.add_argument(
             "--nova-conf",
             metavar="FILE",
@@ -97,19 +98,13 @@ class Exporter(common.HandlesErrors, command.Command):
         args = parsed_args
         if bool(args.once) != bool(args.textfile):
             raise errors.InvalidInput("--once and --textfile go together")
-        if not (
-            args.inventory
-            or args.config_file
-            or getattr(self.app, "nova_context", None) is not None
-        ):
+        if not sources.given(self.app, args):
             raise errors.InvalidInput(
                 "give --inventory FILE or --config-file nova.conf (the "
                 "sources of 'capacity')"
             )
         exporter = metrics_server.Exporter(
-            lambda: capacity.load_source(
-                self.app, args, need_flavors=True, progress=False
-            ),
+            lambda: sources.load(self.app, args, need_flavors=True, progress=False),
             nova_conf=args.nova_conf,
             per_host=args.per_host,
             log=self._log,

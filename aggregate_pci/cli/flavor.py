@@ -10,6 +10,7 @@ from cliff import lister, show
 from aggregate_pci import codec
 from aggregate_pci.admin import errors
 from aggregate_pci.cli import common
+from aggregate_pci.errors import Hint
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -64,7 +65,7 @@ def build_definition(args: argparse.Namespace) -> codec.PciFlavorDefinition:
         ) from None
 
 
-class CreateFlavor(common.HandlesErrors, show.ShowOne):
+class CreatePciFlavor(common.HandlesErrors, show.ShowOne):
     """Define a PCI flavor on a host aggregate (validated before any call)."""
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
@@ -131,7 +132,7 @@ class CreateFlavor(common.HandlesErrors, show.ShowOne):
         )
 
 
-class ListFlavor(common.HandlesErrors, lister.Lister):
+class ListPciFlavor(common.HandlesErrors, lister.Lister):
     """List every PCI flavor key: flavor, aggregate, hosts, definition."""
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
@@ -164,7 +165,7 @@ class ListFlavor(common.HandlesErrors, lister.Lister):
         return ("PCI Flavor", "Aggregate", "Hosts", "Definition", "Error"), rows
 
 
-class ShowFlavor(common.HandlesErrors, show.ShowOne):
+class ShowPciFlavor(common.HandlesErrors, show.ShowOne):
     """Show one PCI flavor: aggregates, hosts covered, definitions, conflicts."""
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
@@ -179,9 +180,9 @@ class ShowFlavor(common.HandlesErrors, show.ShowOne):
         ]
         if not records:
             raise errors.NotFound(
-                "key %r: no aggregate defines PCI flavor %r; %s shows the "
-                "defined ones"
-                % (codec.KEY_PREFIX + name, name, common.FLAVOR_LIST_HINT)
+                "key %r: no aggregate defines PCI flavor %r"
+                % (codec.KEY_PREFIX + name, name),
+                hint=Hint("{command} shows the defined ones", command="flavor list"),
             )
         good = [r for r in records if r.definition is not None]
         definitions = {
@@ -223,7 +224,7 @@ class ShowFlavor(common.HandlesErrors, show.ShowOne):
         return tuple(data), tuple(data.values())
 
 
-class DeleteFlavor(common.HandlesErrors, lister.Lister):
+class DeletePciFlavor(common.HandlesErrors, lister.Lister):
     """Delete a PCI flavor's key from one aggregate or from all (only its key)."""
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:

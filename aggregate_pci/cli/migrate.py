@@ -4,19 +4,18 @@ nova.conf ``[pci] alias`` onto host-aggregate metadata (and ``--undo``)."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from cliff import command
 
 from aggregate_pci.admin import errors
-from aggregate_pci.cli import common
+from aggregate_pci.cli import common, sources
 from aggregate_pci.cli import migrate_inputs as inputs
-from aggregate_pci.migrate import apply, journal, plan, undo
+from aggregate_pci.migrate import apply, plan, undo
 
 DEFAULT_JOURNAL = "aggregate-pci-migrate.journal"
 
 
-class Migrate(common.HandlesErrors, command.Command):
+class MigratePciFlavor(common.HandlesErrors, command.Command):
     """Migrate PCI flavors from a pci_flavors table or [pci] alias config.
 
     Prints the plan (aggregates to create, hosts to add, keys to set) and
@@ -134,8 +133,6 @@ class Migrate(common.HandlesErrors, command.Command):
         self.writes = 0
         try:
             return self._take_action(parsed_args)
-        except journal.JournalError as exc:
-            raise errors.AdminError(str(exc)) from None
         except KeyboardInterrupt:
             where = (
                 "--undo %s" % parsed_args.undo
@@ -215,15 +212,8 @@ class Migrate(common.HandlesErrors, command.Command):
         for note in data.notes:
             self._say("note: " + note)
         targets = inputs.targets(self.app, args, data)
-        if args.offline:
-            # Offline: the inventory holds the aggregates and compute hosts.
-            from aggregate_pci.admin import inventory
-
-            admin: Any = inventory.OfflineAdmin(inventory.load(args.inventory))
-        else:
-            admin = common.get_admin(self.app)
         report = apply.migrate(
-            admin,
+            sources.admin(self.app, args.inventory if args.offline else None),
             data,
             targets,
             args.journal,

@@ -1,7 +1,7 @@
 """What ``migrate`` reads besides Nova's API: the source (a database URL
 from the command line, a file or the environment, or a nova.conf), the
-targets (a mapping file, one aggregate, or automatic) and, for automatic
-targets, the hosts' PCI pools."""
+targets (a mapping file, one aggregate, or automatic; for automatic
+targets the hosts' PCI pools come from ``cli.sources``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from aggregate_pci.admin import errors
+from aggregate_pci.cli import sources as cli_sources
 from aggregate_pci.migrate import sources, target_choice
 from aggregate_pci.migrate.model import SourceData
 
@@ -49,37 +50,9 @@ def read_source(
 ) -> SourceData:
     """The PCI flavors to migrate: the ``pci_flavors`` table at ``url``,
     or the ``[pci] alias`` of --nova-conf."""
-    try:
-        if url:
-            return sources.read_table(url, timeout=timeout)
-        return sources.read_nova_conf(args.nova_conf)
-    except sources.SourceError as exc:
-        raise errors.AdminError(str(exc)) from None
-
-
-def host_pools(app: Any, args: argparse.Namespace) -> dict[str, list[dict]]:
-    """Host pools for --auto-aggregates, read as the capacity command reads
-    them: an inventory file, or Nova's compute-node records."""
-    if args.inventory:
-        from aggregate_pci.admin import inventory
-
-        return inventory.load(args.inventory).hosts
-    ctxt = getattr(app, "nova_context", None)
-    if ctxt is None and not args.config_file:
-        raise errors.AdminError(
-            "--auto-aggregates needs the hosts' PCI pools: give --inventory "
-            "FILE (from 'inventory export') or --config-file NOVA_CONF (read "
-            "Nova's compute-node records; run where Nova is installed)"
-        )
-    from aggregate_pci.admin import nova_db
-
-    if ctxt is None:
-        nova_db.require_nova(
-            "migrate --config-file",
-            ", or give --inventory FILE written there by 'inventory export'",
-        )
-        nova_db.load_config(args.config_file)
-    return nova_db.host_pools(ctxt)
+    if url:
+        return sources.read_table(url, timeout=timeout)
+    return sources.read_nova_conf(args.nova_conf)
 
 
 def targets(
@@ -102,4 +75,4 @@ def targets(
         return target_choice.targets_from_mapping(doc, data.flavors)
     if args.aggregate:
         return target_choice.targets_single(args.aggregate, data.flavors)
-    return target_choice.targets_auto(data.flavors, host_pools(app, args))
+    return target_choice.targets_auto(data.flavors, cli_sources.host_pools(app, args))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from aggregate_pci.admin import client
+from aggregate_pci.admin.nova_io import client
 
 # OpenStackClient's plugin protocol: it reads these names from every plugin.
 # There is one version of this plugin, so no option to choose one is offered.

@@ -13,7 +13,7 @@ from osc_lib import shell
 from osc_lib.api import auth
 
 import aggregate_pci
-from aggregate_pci.admin import client
+from aggregate_pci.admin.nova_io import client
 from aggregate_pci.cli import common, secrets
 
 COMMAND_GROUP = "aggregate_pci.cli"
@@ -87,6 +87,8 @@ class AggregatePciApp(shell.OpenStackShell):
             self.stderr = stderr
         self.admin_factory = admin_factory
         self.nova_context = nova_context
+        #: The front end, for hints (``common.spell_command``).
+        self.program = common.STANDALONE
 
     def build_option_parser(
         self,

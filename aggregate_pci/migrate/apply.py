@@ -12,7 +12,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from aggregate_pci.admin import client, errors, models
+from aggregate_pci.admin import errors, models
+from aggregate_pci.admin.nova_io import client
 from aggregate_pci.migrate import journal as journal_mod
 from aggregate_pci.migrate import plan as plan_mod
 from aggregate_pci.migrate import target_choice
@@ -44,14 +45,6 @@ class Report:
     def ok(self) -> bool:
         blocked = self.plan is not None and self.plan.blocked
         return not (blocked or self.error or self.mismatches or self.problems)
-
-
-def state_of(aggregates: list[models.Aggregate]) -> list[plan_mod.AggregateState]:
-    """The plan's view of the aggregates the admin layer returned."""
-    return [
-        plan_mod.AggregateState(a.name, frozenset(a.hosts), dict(a.metadata), a.id)
-        for a in aggregates
-    ]
 
 
 def migrate(
@@ -109,7 +102,7 @@ def _migrate(
     plan = plan_mod.build_migration_plan(
         source.flavors,
         targets,
-        state_of(aggregates),
+        aggregates,
         replace=replace,
         bad=source.bad,
         skip_invalid=skip_invalid,

@@ -24,11 +24,13 @@ import os
 import uuid
 from typing import Any, Iterator
 
+from aggregate_pci.errors import AggregatePciError
+
 #: Intent operations and the fields each one needs (besides ``aggregate``).
 OPS = ("create_aggregate", "add_host", "set_metadata")
 
 
-class JournalError(Exception):
+class JournalError(AggregatePciError):
     """The journal cannot be read or written."""
 
 

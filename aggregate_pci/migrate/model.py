@@ -1,8 +1,8 @@
 """What a migration source yields, and the pure checks on each entry.
 
 No I/O: the table and nova.conf readers hand raw entries to these
-functions, which turn each into a ``SourceFlavor`` or a ``BadEntry`` (with
-the entry's id and the reason), so both sources are judged the same way.
+functions, which turn each into a ``SourceFlavor`` or an ``alias.Refused``
+(with the entry's id and the reason), so both sources are judged the same way.
 """
 
 from __future__ import annotations
@@ -29,17 +29,6 @@ class SourceFlavor:
         return codec.encode(self.definition)
 
 
-@dataclasses.dataclass(frozen=True)
-class BadEntry:
-    """An entry that cannot be migrated: its id in the source and why."""
-
-    ident: str
-    reason: str
-
-    def __str__(self) -> str:
-        return "%s: %s" % (self.ident, self.reason)
-
-
 @dataclasses.dataclass
 class SourceData:
     """Everything read from one source."""
@@ -47,7 +36,7 @@ class SourceData:
     #: Human-readable description of the source (URL without password, files).
     description: str
     flavors: dict[str, SourceFlavor] = dataclasses.field(default_factory=dict)
-    bad: list[BadEntry] = dataclasses.field(default_factory=list)
+    bad: list[alias.Refused] = dataclasses.field(default_factory=list)
     #: Entries deliberately not read (soft-deleted rows), by id.
     skipped: list[str] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
@@ -66,7 +55,7 @@ def definition_from_text(text: Any) -> codec.PciFlavorDefinition:
     return definition
 
 
-def flavor_from_row(row: dict[str, Any]) -> SourceFlavor | BadEntry:
+def flavor_from_row(row: dict[str, Any]) -> SourceFlavor | alias.Refused:
     """Judge one live ``pci_flavors`` row (id, name, description, spec)."""
     row_id = row.get("id")
     ident = (
@@ -75,28 +64,30 @@ def flavor_from_row(row: dict[str, Any]) -> SourceFlavor | BadEntry:
         else "pci_flavors row name=%r (no id)" % (row.get("name"),)
     )
     if row_id is None:
-        return BadEntry(ident, "the row has no id")
+        return alias.Refused(ident, "the row has no id")
     try:
         name = codec.validate_name(row.get("name"))
         definition = definition_from_text(row.get("spec"))
     except codec.PciFlavorError as exc:
-        return BadEntry(ident, str(exc))
+        return alias.Refused(ident, str(exc))
     problem = alias.problem(name, definition)
     if problem:
-        return BadEntry(ident, "Nova could not use it as a [pci] alias: %s" % problem)
+        return alias.Refused(
+            ident, "Nova could not use it as a [pci] alias: %s" % problem
+        )
     return SourceFlavor(name, definition, ident, row.get("description"))
 
 
 def drop_name_collisions(
     candidates: Iterable[SourceFlavor],
-) -> tuple[dict[str, SourceFlavor], list[BadEntry]]:
+) -> tuple[dict[str, SourceFlavor], list[alias.Refused]]:
     """Keep flavors whose names are unique; Nova compares metadata keys
     case-insensitively, so ``gpu`` and ``GPU`` collide too."""
     by_folded: dict[str, list[SourceFlavor]] = {}
     for flavor in candidates:
         by_folded.setdefault(flavor.name.lower(), []).append(flavor)
     good: dict[str, SourceFlavor] = {}
-    bad: list[BadEntry] = []
+    bad: list[alias.Refused] = []
     for group in by_folded.values():
         if len(group) == 1:
             good[group[0].name] = group[0]
@@ -106,7 +97,7 @@ def drop_name_collisions(
                 "%s (%r)" % (o.origin, o.name) for o in group if o is not flavor
             )
             bad.append(
-                BadEntry(
+                alias.Refused(
                     flavor.origin,
                     "name %r collides with %s: Nova compares metadata keys "
                     "case-insensitively, so only one of them can be stored"
@@ -150,18 +141,18 @@ def _definition(merged: alias.Alias) -> codec.PciFlavorDefinition:
 
 def flavors_from_aliases(
     entries: Iterable[alias.Entry],
-) -> tuple[dict[str, SourceFlavor], list[BadEntry]]:
+) -> tuple[dict[str, SourceFlavor], list[alias.Refused]]:
     """PCI flavors from ``[pci] alias`` values, merged by name as Nova does
     (``alias.merge``); an entry Nova would refuse, or one a PCI flavor cannot
-    express, is a ``BadEntry``."""
+    express, is refused."""
     merged, refused = alias.merge(entries)
-    bad = [BadEntry(r.ident, r.reason) for r in refused]
+    bad = list(refused)
     candidates = []
     for name, group in merged.items():
         origin = "%s (alias %r)" % (", ".join(group.idents), name)
         try:
             candidates.append(SourceFlavor(name, _definition(group), origin))
         except codec.PciFlavorError as exc:
-            bad.append(BadEntry(origin, str(exc)))
+            bad.append(alias.Refused(origin, str(exc)))
     good, collisions = drop_name_collisions(candidates)
     return good, bad + collisions

@@ -10,36 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Collection, Iterable, Mapping, Sequence
+from typing import Collection, Iterable, Mapping, Sequence
 
 from aggregate_pci import codec
-from aggregate_pci.migrate.model import BadEntry, SourceFlavor
+from aggregate_pci.admin.models import Aggregate, MetadataChange
+from aggregate_pci.alias import Refused
+from aggregate_pci.migrate.model import SourceFlavor
 from aggregate_pci.migrate.target_choice import Targets
-
-
-@dataclasses.dataclass(frozen=True)
-class AggregateState:
-    """An aggregate as Nova reports it (only what the plan needs)."""
-
-    name: str
-    hosts: frozenset[str]
-    metadata: Mapping[str, str]
-    id: Any = None
-
 
 #: Nova's default ``[oslo_middleware] max_request_body_size`` (HTTP 413
 #: above it), and what one ``set_metadata`` call may use of it.
 MAX_REQUEST_BODY = 114688
 BODY_BUDGET = MAX_REQUEST_BODY - 2048
-
-
-@dataclasses.dataclass(frozen=True)
-class KeyChange:
-    """One metadata key to write: ``old`` is None when the key is new."""
-
-    key: str
-    old: str | None
-    new: str | None
 
 
 @dataclasses.dataclass
@@ -49,7 +31,8 @@ class AggregateStep:
     aggregate: str
     create: bool = False
     add_hosts: list[str] = dataclasses.field(default_factory=list)
-    set_keys: list[KeyChange] = dataclasses.field(default_factory=list)
+    #: The keys to write (not applied yet); ``old`` is None for a new key.
+    set_keys: list[MetadataChange] = dataclasses.field(default_factory=list)
     #: Keys already holding the wanted value (nothing to do).
     unchanged: list[str] = dataclasses.field(default_factory=list)
 
@@ -61,10 +44,10 @@ class AggregateStep:
         """The ``set_metadata`` argument for this step."""
         return {c.key: c.new for c in self.set_keys}
 
-    def metadata_parts(self) -> list[list[KeyChange]]:
+    def metadata_parts(self) -> list[list[MetadataChange]]:
         """``set_keys`` split into ``set_metadata`` calls whose request body
         fits Nova's limit (``MAX_REQUEST_BODY``); one part when it fits."""
-        parts: list[list[KeyChange]] = []
+        parts: list[list[MetadataChange]] = []
         size = BODY_BUDGET + 1
         for change in self.set_keys:
             item = len(json.dumps(change.key)) + len(json.dumps(change.new)) + 4
@@ -205,9 +188,9 @@ def wanted_state(
 def build_migration_plan(
     flavors: Mapping[str, SourceFlavor],
     targets: Targets,
-    aggregates: Iterable[AggregateState],
+    aggregates: Iterable[Aggregate],
     replace: bool = False,
-    bad: Sequence[BadEntry] = (),
+    bad: Sequence[Refused] = (),
     skip_invalid: bool = False,
 ) -> MigrationPlan:
     """Compare wanted and current state; list changes and conflicts.
@@ -247,12 +230,12 @@ def build_migration_plan(
         metadata = dict(state.metadata) if state else {}
         folded = {k.lower(): k for k in metadata}
         step = AggregateStep(agg, create=state is None)
-        have_hosts = state.hosts if state else frozenset()
+        have_hosts = frozenset(state.hosts) if state else frozenset()
         step.add_hosts = [h for h in targets.hosts.get(agg, ()) if h not in have_hosts]
         for key, value in sorted(wanted[agg][1].items()):
             existing_key = folded.get(key.lower())
             if existing_key is None:
-                step.set_keys.append(KeyChange(key, None, value))
+                step.set_keys.append(MetadataChange(agg, key, None, value, False))
                 continue
             if existing_key != key:
                 conflicts.append(KeyConflict(agg, key, existing_key, value, False))
@@ -262,7 +245,7 @@ def build_migration_plan(
                 step.unchanged.append(key)
                 unchanged += 1
             elif replace:
-                step.set_keys.append(KeyChange(key, old, value))
+                step.set_keys.append(MetadataChange(agg, key, old, value, False))
             else:
                 conflicts.append(KeyConflict(agg, key, old, value))
         if step.change_count:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.sql import sqltypes
 
 from aggregate_pci import alias
+from aggregate_pci.errors import AggregatePciError, Hint
 from aggregate_pci.migrate import model
 
 TABLE = "pci_flavors"
@@ -41,7 +42,7 @@ _COLUMNS: dict[str, tuple[Callable[[sa.types.TypeEngine], bool], str]] = {
 }
 
 
-class SourceError(Exception):
+class SourceError(AggregatePciError):
     """The source cannot be read at all (unreachable, wrong schema, ...)."""
 
 
@@ -200,10 +201,9 @@ def read_table(url: str, timeout: float | None = None) -> model.SourceData:
                 description,
                 type(exc).__name__,
                 first,
-                " (no answer within %g s; --timeout changes it)" % timeout
-                if timed_out
-                else "",
-            )
+                " (no answer within %g s)" % timeout if timed_out else "",
+            ),
+            hint=Hint("{option} changes it", option="timeout") if timed_out else None,
         ) from None
     finally:
         engine.dispose()
@@ -212,7 +212,7 @@ def read_table(url: str, timeout: float | None = None) -> model.SourceData:
         row = dict(row)
         if row["deleted"] is None:
             data.bad.append(
-                model.BadEntry(
+                alias.Refused(
                     "pci_flavors row id=%s" % row["id"],
                     "column 'deleted' is NULL: use 0 for a live row",
                 )
@@ -222,7 +222,7 @@ def read_table(url: str, timeout: float | None = None) -> model.SourceData:
             data.skipped.append("pci_flavors row id=%s (deleted)" % row["id"])
             continue
         judged = model.flavor_from_row(row)
-        if isinstance(judged, model.BadEntry):
+        if isinstance(judged, alias.Refused):
             data.bad.append(judged)
         else:
             candidates.append(judged)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from aggregate_pci.admin import client, errors, models
+from aggregate_pci.admin import errors, models
+from aggregate_pci.admin.nova_io import client
 from aggregate_pci.migrate import journal as journal_mod
 from aggregate_pci.migrate.apply import Report
 

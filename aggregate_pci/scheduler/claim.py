@@ -8,163 +8,130 @@ Placement does not map: ``PciDeviceStats.consume_requests`` walks the instance's
 ``_filter_pools`` keeps (spec, NUMA policy, unrequested PFs / VDPA /
 remote-managed devices, live-migratable), in pool order.  The scheduler's
 ``apply_requests`` is the same walk on the pools alone.  This module runs it
-per request on a copy of the host's pools and records which pools each
-request drained, so the decision core can judge the devices taken
-(``decision.judge_claim``).  Nova is imported here, never in the core.
+per request (``nova_pools``) on a copy of the host's pools and records which
+pools each request drained, so the decision core can judge the devices taken
+(``claim_judge.judge_claim``).
 
 Within one scheduling request hosts share the work (``replay_claim``'s
-``memo``): outcomes, single claim steps and spec matches are remembered by
-keys that fix everything Nova's pool logic reads (``_replay_key``,
-``_replay_steps``); Nova's code decides each new case.
-
-Signatures are detected by capability (``inspect``), not by version: Nova
-2023.2+ has ``apply_requests(requests, provider_mapping, numa_cells=None)``,
-older releases ``apply_requests(requests, numa_cells=None)``.
+``memo``, a ``request.RequestMemo``): outcomes, single claim steps and spec
+matches are remembered by keys that fix everything Nova's pool logic reads
+(``_replay_key``, ``_replay_steps``); Nova's code decides each new case.
 """
 
 from __future__ import annotations
 
-import copy
-import functools
-import inspect
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from aggregate_pci import matching
-from aggregate_pci.scheduler import decision, ports
-
-
-@functools.lru_cache(maxsize=8)
-def _params(fn: Any) -> frozenset[str]:
-    """Parameter names of ``fn`` (an unbound method or a function)."""
-    return frozenset(inspect.signature(fn).parameters)
-
-
-def _copy_stats(stats: Any, memo: dict[Any, Any] | None) -> Any:
-    """A copy of ``stats`` whose pool list and pool dicts are its own (the
-    pool logic changes only ``count`` and list membership; the NUMA topology
-    and device filter are shared read-only, unlike Nova's deep copy).
-
-    With ``memo``, Nova's per-pool spec match (``_filter_pools_for_spec``)
-    is remembered by (request spec, pool without its count): hosts share
-    device models and slots, so most pools are matched once per request.
-    """
-    sim = copy.copy(stats)
-    sim.pools = [dict(pool) for pool in stats.pools]
-    nova_filter = getattr(type(stats), "_filter_pools_for_spec", None)
-    if memo is None or nova_filter is None:
-        return sim
-    try:
-        sigs = {id(p): matching.pool_signature(p) for p in sim.pools}
-    except TypeError:  # an unhashable value (e.g. a device list)
-        return sim
-    sim._filter_pools_for_spec = functools.partial(
-        _memo_filter_for_spec, nova_filter, sim, memo, sigs
-    )
-    return sim
-
-
-def _memo_filter_for_spec(
-    nova_filter: Callable[..., Any],
-    sim: Any,
-    memo: dict[Any, Any],
-    sigs: dict[int, Any],
-    pools: list[Any],
-    request: Any,
-) -> list[Any]:
-    spec_key = id(request)
-    out = []
-    for pool in pools:
-        key = (spec_key, sigs[id(pool)])
-        hit = memo.get(key)
-        if hit is None:
-            hit = memo[key] = bool(nova_filter(sim, [pool], request))
-        if hit:
-            out.append(pool)
-    return out
-
-
-def _apply_one(sim: Any, request: Any, numa_cells: Any) -> None:
-    params = _params(type(sim).apply_requests)
-    kwargs: dict[str, Any] = {}
-    if "provider_mapping" in params:
-        # None: no Placement mapping, as the compute's consume_requests
-        # (the request's own ``rp_uuids`` spec key, if any, still applies).
-        kwargs["provider_mapping"] = None
-    if "numa_cells" in params:
-        kwargs["numa_cells"] = numa_cells
-    sim.apply_requests([request], **kwargs)
+from aggregate_pci.scheduler import nova_pools, ports
+from aggregate_pci.scheduler.claim_judge import ClaimOutcome, ClaimReplay, ClaimStep
+from aggregate_pci.scheduler.nova_pools import (
+    NumaCells,
+    PciRequest,
+    PciStats,
+    Pool,
+    SpecFilter,
+)
+from aggregate_pci.scheduler.request import (
+    IndexedOutcome,
+    ReplayKey,
+    RequestMemo,
+    Signature,
+    StepKey,
+)
 
 
 def replay_claim(
-    stats: Any,
-    requests: Sequence[Any],
-    numa_cells: Any = None,
-    memo: dict[Any, Any] | None = None,
-) -> decision.ClaimOutcome:
+    stats: PciStats | None,
+    requests: Sequence[PciRequest],
+    numa_cells: NumaCells = None,
+    memo: RequestMemo | None = None,
+) -> ClaimOutcome:
     """Which pools the claim of ``requests`` takes on a host whose free
     pools are ``stats`` (a ``PciDeviceStats``, left unchanged); the steps
-    name the host's own pool dicts.  ``memo`` (one dict per scheduling
-    request) shares spec matches between hosts and, without NUMA cells,
-    whole replays between hosts whose pools the claim sees alike (see
+    name the host's own pool dicts.  ``memo`` (one per scheduling request)
+    shares spec matches between hosts and, without NUMA cells, whole
+    replays between hosts whose pools the claim sees alike (see
     ``_replay_key``)."""
     if stats is None:
-        return decision.ClaimOutcome(failed="the host reports no PCI devices")
+        return ClaimOutcome(failed="the host reports no PCI devices")
     pools = list(stats.pools)
-    key = None
+    found = None
     if memo is not None and numa_cells is None:
-        key = _replay_key(stats, pools, requests, memo)
-    if key is not None:
-        assert memo is not None
-        hit = memo.get(key[0])
-        if hit is None:
-            outcome = _replay_steps(stats, pools, key[1], key[2], requests, memo)
-            hit = memo[key[0]] = _indexed(
-                outcome, pools, key[1], memo[decision.SIGNATURES]
-            )
-        steps, failed, outcome_key = hit
-        return decision.ClaimOutcome(
-            tuple(
-                decision.ClaimStep(name, pools[key[1][i]], took)
-                for name, i, took in steps
-            ),
-            failed=failed,
-            key=outcome_key,
-        )
-    return _replay(stats, pools, requests, numa_cells, memo)
+        found = _replay_key(stats, pools, requests, memo)
+    if found is None:
+        return _replay(stats, pools, requests, numa_cells, memo)
+    assert memo is not None
+    key, keep, sigs = found
+    hit = memo.replays.get(key)
+    if hit is None:
+        outcome = _replay_steps(stats, pools, keep, sigs, requests, memo)
+        hit = memo.replays[key] = _indexed(outcome, pools, keep, memo)
+    steps, failed, outcome_key = hit
+    return ClaimOutcome(
+        tuple(ClaimStep(name, pools[keep[i]], took) for name, i, took in steps),
+        failed=failed,
+        key=outcome_key,
+    )
 
 
 def _replay(
-    stats: Any,
-    pools: list[Any],
-    requests: Sequence[Any],
-    numa_cells: Any,
-    memo: dict[Any, Any] | None,
-) -> decision.ClaimOutcome:
+    stats: PciStats,
+    pools: list[Pool],
+    requests: Sequence[PciRequest],
+    numa_cells: NumaCells,
+    memo: RequestMemo | None,
+) -> ClaimOutcome:
     """The replay itself, with Nova's pool logic on a copy of the pools."""
-    from nova import exception
-
-    sim = _copy_stats(stats, memo)
+    sim = nova_pools.copy_stats(stats)
+    if memo is not None:
+        _share_spec_matches(sim, memo)
     # The copy's pool at position i is the host's pools[i].
     own = {id(copy_): pool for copy_, pool in zip(sim.pools, pools, strict=True)}
-    steps: list[decision.ClaimStep] = []
+    steps: list[ClaimStep] = []
     for request in requests:
         before = [(pool, pool["count"]) for pool in sim.pools]
-        try:
-            _apply_one(sim, request, numa_cells)
-        except exception.PciDeviceRequestFailed:
-            return decision.ClaimOutcome(tuple(steps), failed=_failure(request))
+        if not nova_pools.apply_one(sim, request, numa_cells):
+            return ClaimOutcome(tuple(steps), failed=_failure(request))
         left = {id(pool) for pool in sim.pools}
         name = request_name(request)
         for pool, count in before:
             took = count - (pool["count"] if id(pool) in left else 0)
             if took > 0:
-                steps.append(decision.ClaimStep(name, own[id(pool)], took))
-    return decision.ClaimOutcome(tuple(steps), failed=None)
+                steps.append(ClaimStep(name, own[id(pool)], took))
+    return ClaimOutcome(tuple(steps), failed=None)
+
+
+def _share_spec_matches(sim: PciStats, memo: RequestMemo) -> None:
+    """Make the copy ``sim`` remember Nova's per-pool spec match
+    (``_filter_pools_for_spec``) in ``memo`` by (request spec, pool without
+    its count): hosts share device models and slots, so most pools are
+    matched once per request.  Left as is without that method or with an
+    unhashable pool value (e.g. a device list)."""
+    nova_filter = nova_pools.spec_filter(sim)
+    if nova_filter is None:
+        return
+    try:
+        sigs = {id(p): matching.pool_signature(p) for p in sim.pools}
+    except TypeError:
+        return
+
+    def filter_for_spec(pools: list[Pool], request: PciRequest) -> list[Pool]:
+        return [
+            pool
+            for pool in pools
+            if _spec_match(nova_filter, sim, memo, request, pool, sigs[id(pool)])
+        ]
+
+    nova_pools.use_spec_filter(sim, filter_for_spec)
 
 
 def _replay_key(
-    stats: Any, pools: list[Any], requests: Sequence[Any], memo: dict[Any, Any]
-) -> tuple[Any, tuple[int, ...], list[Any]] | None:
+    stats: PciStats,
+    pools: list[Pool],
+    requests: Sequence[PciRequest],
+    memo: RequestMemo,
+) -> tuple[ReplayKey, tuple[int, ...], list[Signature]] | None:
     """The key under which this host's replay outcome is shared within one
     scheduling request, the positions of the pools it covers and every
     pool's signature; None when the outcome is not shared (then the plain
@@ -187,7 +154,7 @@ def _replay_key(
       whichever of the two counts it starts with (it can be emptied only
       by the last devices of the claim).
     """
-    nova_filter = getattr(type(stats), "_filter_pools_for_spec", None)
+    nova_filter = nova_pools.spec_filter(stats)
     if nova_filter is None:
         return None
     req_ids = tuple(map(id, requests))
@@ -195,17 +162,16 @@ def _replay_key(
         return None
     try:
         demand = sum(int(r.count) for r in requests)
-        cache = memo.setdefault(decision.SIGNATURES, {})
-        sigs = [matching.cached_signature(p, cache) for p in pools]
+        sigs = [matching.cached_signature(p, memo.signatures) for p in pools]
         counts = [p["count"] for p in pools]
     except (TypeError, KeyError, ValueError):  # unhashable value, no count
         return None
     if len(set(sigs)) != len(sigs):
         return None
     keep: list[int] = []
-    parts: list[Any] = []
+    parts: list[tuple[Signature, int]] = []
     # Whether some request's spec matches a pool, by signature.
-    relevant_by_sig = memo.setdefault(("relevant", req_ids), {})
+    relevant_by_sig = memo.relevant.setdefault(req_ids, {})
     for i, (sig, count) in enumerate(zip(sigs, counts, strict=True)):
         relevant = relevant_by_sig.get(sig)
         if relevant is None:
@@ -219,35 +185,30 @@ def _replay_key(
             return None
         keep.append(i)
         parts.append((sig, min(count, demand)))
-    return ("replay", type(stats), req_ids, tuple(parts)), tuple(keep), sigs
+    return (type(stats), req_ids, tuple(parts)), tuple(keep), sigs
 
 
 def _rp_free(
-    stats: Any, requests: Sequence[Any], req_ids: tuple[int, ...], memo: dict[Any, Any]
+    stats: PciStats,
+    requests: Sequence[PciRequest],
+    req_ids: tuple[int, ...],
+    memo: RequestMemo,
 ) -> bool:
-    """True if Nova finds no Placement ``rp_uuids`` for any request
-    without a provider mapping (``_get_rp_uuids_for_request``), so each
-    claim step takes greedily from the pools its spec keeps."""
-    key = ("rp-free", req_ids)
-    hit = memo.get(key)
+    """``nova_pools.rp_free``, remembered for the request's requests."""
+    hit = memo.rp_free.get(req_ids)
     if hit is None:
-        get = getattr(stats, "_get_rp_uuids_for_request", None)
-        hit = memo[key] = get is not None and not any(get(None, r) for r in requests)
-    return bool(hit)
-
-
-#: A claim step Nova cannot serve (``_replay_steps``).
-_STEP_FAILED = "failed"
+        hit = memo.rp_free[req_ids] = nova_pools.rp_free(stats, list(requests))
+    return hit
 
 
 def _replay_steps(
-    stats: Any,
-    pools: list[Any],
+    stats: PciStats,
+    pools: list[Pool],
     keep: tuple[int, ...],
-    sigs: list[Any],
-    requests: Sequence[Any],
-    memo: dict[Any, Any],
-) -> decision.ClaimOutcome:
+    sigs: list[Signature],
+    requests: Sequence[PciRequest],
+    memo: RequestMemo,
+) -> ClaimOutcome:
     """The replay, one claim step at a time, each step shared between
     hosts (and between replays) by its request and the pools its spec
     matches, each by signature and by ``min(count, request.count)``.
@@ -262,10 +223,11 @@ def _replay_steps(
     left with none leaves the list, as in ``_decrease_pool_count``.
     ``keep``: the pools some request's spec matches, in order, signatures
     distinct and counts positive (``_replay_key``)."""
-    nova_filter = type(stats)._filter_pools_for_spec
+    nova_filter = nova_pools.spec_filter(stats)
+    assert nova_filter is not None  # checked by _replay_key
     counts = {i: pools[i]["count"] for i in keep}
     order = list(keep)
-    steps: list[decision.ClaimStep] = []
+    steps: list[ClaimStep] = []
     for request in requests:
         subset = [
             i
@@ -273,54 +235,29 @@ def _replay_steps(
             if _spec_match(nova_filter, stats, memo, request, pools[i], sigs[i])
         ]
         want = request.count
-        key = (
-            "step",
+        key: StepKey = (
             type(stats),
             id(request),
             tuple((sigs[i], min(counts[i], want)) for i in subset),
         )
-        taken: Any = memo.get(key)
+        taken = memo.steps.get(key)
         if taken is None:
-            taken = memo[key] = _nova_step(
+            taken = memo.steps[key] = nova_pools.nova_step(
                 stats, [dict(pools[i], count=counts[i]) for i in subset], request
             )
-        if taken == _STEP_FAILED:
-            return decision.ClaimOutcome(tuple(steps), failed=_failure(request))
+        if isinstance(taken, str):  # nova_pools.STEP_FAILED
+            return ClaimOutcome(tuple(steps), failed=_failure(request))
         name = request_name(request)
         for k, took in taken:
             i = subset[k]
             counts[i] -= took
             if not counts[i]:
                 order.remove(i)
-            steps.append(decision.ClaimStep(name, pools[i], took))
-    return decision.ClaimOutcome(tuple(steps), failed=None)
+            steps.append(ClaimStep(name, pools[i], took))
+    return ClaimOutcome(tuple(steps), failed=None)
 
 
-def _nova_step(
-    stats: Any, subset: list[dict[str, Any]], request: Any
-) -> tuple[tuple[int, int], ...] | str:
-    """Nova's claim step for ``request`` on the pools ``subset`` alone:
-    (position in ``subset``, devices taken) per pool it takes from, in
-    order, or ``_STEP_FAILED``."""
-    from nova import exception
-
-    sim = copy.copy(stats)
-    sim.pools = list(subset)
-    before = [pool["count"] for pool in subset]
-    try:
-        _apply_one(sim, request, None)
-    except exception.PciDeviceRequestFailed:
-        return _STEP_FAILED
-    left = {id(pool) for pool in sim.pools}
-    out = []
-    for k, pool in enumerate(subset):
-        took = before[k] - (pool["count"] if id(pool) in left else 0)
-        if took > 0:
-            out.append((k, took))
-    return tuple(out)
-
-
-def request_name(request: Any) -> str | None:
+def request_name(request: PciRequest) -> str | None:
     """The ``ManagedRequest.name`` a Nova PCI request would have (its
     ``alias_name``, or the port request's name), for ``ClaimStep.name``."""
     alias = getattr(request, "alias_name", None)
@@ -330,7 +267,7 @@ def request_name(request: Any) -> str | None:
     return ports.request_name(spec) if spec is not None else None
 
 
-def _failure(request: Any) -> str:
+def _failure(request: PciRequest) -> str:
     """Why the claim fails at ``request`` (``ClaimOutcome.failed``)."""
     return "no %d device(s) left for request %r (%s)" % (
         request.count,
@@ -340,32 +277,34 @@ def _failure(request: Any) -> str:
 
 
 def _spec_match(
-    nova_filter: Callable[..., Any],
-    stats: Any,
-    memo: dict[Any, Any],
-    request: Any,
-    pool: Any,
-    sig: Any,
+    nova_filter: SpecFilter,
+    stats: PciStats,
+    memo: RequestMemo,
+    request: PciRequest,
+    pool: Pool,
+    sig: Signature,
 ) -> bool:
-    """Nova's ``_filter_pools_for_spec`` on one pool, remembered by (request,
-    pool without its count) as ``_memo_filter_for_spec`` does."""
+    """Nova's ``_filter_pools_for_spec`` on one pool, remembered by
+    (request, pool without its count)."""
     key = (id(request), sig)
-    hit = memo.get(key)
+    hit = memo.spec_matches.get(key)
     if hit is None:
-        hit = memo[key] = bool(nova_filter(stats, [pool], request))
+        hit = memo.spec_matches[key] = nova_pools.spec_match(
+            nova_filter, stats, request, pool
+        )
     return hit
 
 
 def _indexed(
-    outcome: decision.ClaimOutcome,
-    pools: list[Any],
+    outcome: ClaimOutcome,
+    pools: list[Pool],
     keep: tuple[int, ...],
-    signatures: dict[int, Any],
-) -> tuple[tuple[tuple[str | None, int, int], ...], str | None, Any]:
+    memo: RequestMemo,
+) -> IndexedOutcome:
     """``outcome`` with each step's pool given by its position in ``keep``
     (the pools a shared replay covers), to rebuild it on another host, and
     its ``ClaimOutcome.key``: the steps by name, pool signature and count,
-    and the failure, all ``decision.judge_claim`` reads."""
+    and the failure, all ``claim_judge.judge_claim`` reads."""
     where = {id(pools[i]): k for k, i in enumerate(keep)}
     steps = tuple(
         (step.name, where[id(step.pool)], step.count) for step in outcome.steps
@@ -375,7 +314,7 @@ def _indexed(
         tuple(
             (
                 step.name,
-                matching.cached_signature(step.pool, signatures),
+                matching.cached_signature(step.pool, memo.signatures),
                 step.count,
             )
             for step in outcome.steps
@@ -385,62 +324,20 @@ def _indexed(
     return steps, outcome.failed, key
 
 
-def _field(obj: Any, name: str) -> Any:
-    """A Nova object's field, None if unset (unset fields of a RequestSpec
-    raise on access instead of lazy-loading)."""
-    try:
-        if name not in obj:
-            return None
-    except TypeError:  # not a Nova object
-        pass
-    return getattr(obj, name, None)
-
-
-def instance_numa_cells(host_state: Any, spec_obj: Any, requests: Any) -> Any:
-    """The instance NUMA cells the claim passes to the pool logic: the fit
-    ``NUMATopologyFilter`` and the compute compute (None without a NUMA
-    topology).  Raises LookupError if the instance does not fit."""
-    requested = _field(spec_obj, "numa_topology")
-    host_topology = getattr(host_state, "numa_topology", None)
-    if not requested or not host_topology:
-        return None
-    from nova import objects
-    from nova.virt import hardware
-
-    limits = objects.NUMATopologyLimits(
-        cpu_allocation_ratio=host_state.cpu_allocation_ratio,
-        ram_allocation_ratio=host_state.ram_allocation_ratio,
-    )
-    network_metadata = _field(spec_obj, "network_metadata")
-    if network_metadata:
-        limits.network_metadata = network_metadata
-    fit = hardware.numa_fit_instance_to_host
-    kwargs: dict[str, Any] = {
-        "limits": limits,
-        "pci_requests": requests,
-        "pci_stats": host_state.pci_stats,
-    }
-    if "provider_mapping" in _params(fit):
-        kwargs["provider_mapping"] = None
-    # numa_fit_instance_to_host fills in cpu_pinning: work on a clone.
-    fitted = fit(host_topology, requested.obj_clone(), **kwargs)
-    if fitted is None:
-        raise LookupError("the instance's NUMA topology does not fit")
-    return fitted.cells
-
-
 def claim_replayer(
-    host_state: Any, spec_obj: Any, memo: dict[Any, Any] | None = None
-) -> decision.ClaimReplay:
-    """The host's ``decision.ClaimReplay`` for ``decide_host(claim=...)``;
-    ``memo``: one dict per scheduling request (see ``replay_claim``)."""
+    host_state: Any, spec_obj: Any, memo: RequestMemo | None = None
+) -> ClaimReplay:
+    """The host's ``ClaimReplay`` for ``decide_host(claim=...)``; ``memo``:
+    one per scheduling request (see ``replay_claim``).  ``host_state``,
+    ``spec_obj``: Nova's HostState and RequestSpec (Any: see
+    ``nova_pools.instance_numa_cells``)."""
 
-    def run(*, ports_only: bool = False) -> decision.ClaimOutcome:
-        requests = list(spec_obj.pci_requests.requests)
+    def run(*, ports_only: bool = False) -> ClaimOutcome:
+        requests: list[PciRequest] = list(spec_obj.pci_requests.requests)
         try:
-            cells = instance_numa_cells(host_state, spec_obj, requests)
+            cells = nova_pools.instance_numa_cells(host_state, spec_obj, requests)
         except LookupError as exc:
-            return decision.ClaimOutcome(failed=str(exc))
+            return ClaimOutcome(failed=str(exc))
         if ports_only:
             # Neutron-port requests have no alias name (Nova builds them
             # from the ports); the NUMA fit above is the whole instance's.

@@ -29,16 +29,14 @@ import dataclasses
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from aggregate_pci import codec, matching
-from aggregate_pci.scheduler import decision
+from aggregate_pci.scheduler.host_view import IGNORED_SPEC_KEYS, DefinitionCache
+from aggregate_pci.scheduler.request import ManagedRequest, RequestPlan
 
 NET_TAG = "physical_network"
 DEV_TYPE_TAG = "dev_type"
 REMOTE_MANAGED_TAG = "remote_managed"
 TYPE_PF = "type-PF"
 TYPE_VDPA = "vdpa"
-
-#: Spec keys Nova's pool matching ignores (nova.pci.stats.PciDeviceStats).
-IGNORED_SPEC_KEYS = frozenset(("resource_class", "traits", "rp_uuids"))
 
 #: oslo_utils.strutils.TRUE_STRINGS (what Nova's bool_from_string accepts).
 _TRUE_STRINGS = frozenset(("1", "t", "true", "on", "y", "yes"))
@@ -122,7 +120,7 @@ def spec_predicate(spec: Mapping[str, Any]) -> matching.Predicate:
 
 
 def physnet_matches(
-    aggregates: Iterable[Any], physnet: str, cache: decision.DefinitionCache
+    aggregates: Iterable[Any], physnet: str, cache: DefinitionCache
 ) -> list[codec.DeviceMatch]:
     """The match objects fixing ``physnet`` in the valid definitions of any
     PCI flavor on ``aggregates`` (sorted, duplicates dropped)."""
@@ -145,7 +143,7 @@ def physnet_matches(
 def host_port_predicate(
     aggregates: Iterable[Any],
     spec: Mapping[str, Any],
-    cache: decision.DefinitionCache,
+    cache: DefinitionCache,
 ) -> matching.Predicate | None:
     """The predicate of one port request on a host, or None if no aggregate
     of the host defines a flavor fixing the port's physical network."""
@@ -178,7 +176,7 @@ def request_name(spec: Mapping[str, Any]) -> str:
 
 def port_requests(
     pci_requests: Iterable[Any], physnets: Callable[[], set[str]]
-) -> tuple[decision.ManagedRequest, ...]:
+) -> tuple[ManagedRequest, ...]:
     """The managed port requests of an instance (identical specs summed).
 
     ``physnets`` (the managed physical networks, lower-cased) is called only
@@ -198,7 +196,7 @@ def port_requests(
         if str(spec[NET_TAG]).lower() not in managed:
             continue
         out.append(
-            decision.ManagedRequest(
+            ManagedRequest(
                 request_name(spec),
                 "",
                 sum(getattr(r, "count", 1) or 1 for r in reqs),
@@ -213,11 +211,11 @@ def port_requests(
 
 def _builder(
     spec: Mapping[str, Any],
-) -> Callable[[Sequence[Any], decision.DefinitionCache], matching.Predicate | None]:
+) -> Callable[[Sequence[Any], DefinitionCache], matching.Predicate | None]:
     frozen = dict(spec)
 
     def build(
-        aggregates: Sequence[Any], cache: decision.DefinitionCache
+        aggregates: Sequence[Any], cache: DefinitionCache
     ) -> matching.Predicate | None:
         return host_port_predicate(aggregates, frozen, cache)
 
@@ -225,10 +223,10 @@ def _builder(
 
 
 def extend_plan(
-    plan: decision.RequestPlan | None,
+    plan: RequestPlan | None,
     pci_requests: Iterable[Any],
     physnets: Callable[[], set[str]],
-) -> decision.RequestPlan | None:
+) -> RequestPlan | None:
     """``plan`` with the instance's managed port requests added."""
     if plan is not None and plan.reject_all:
         return plan
@@ -236,5 +234,5 @@ def extend_plan(
     if not extra:
         return plan
     if plan is None:
-        return decision.RequestPlan(extra)
+        return RequestPlan(extra)
     return dataclasses.replace(plan, requests=plan.requests + extra)

@@ -1,4 +1,4 @@
-"""The real-cloud lane: a cloud started by ``tools/cloud.sh up DIR``.
+"""The real-cloud lane: a cloud started by ``tools/cloud/cloud.sh up DIR``.
 
 ``AGGREGATE_PCI_CLOUD=DIR`` names it.  Without it these tests skip; under
 ``CI=true`` they fail instead, so CI cannot silently skip the lane.
@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 
-from . import db
+from tests.fixtures import cloud_db as db
 
 ENV = "AGGREGATE_PCI_CLOUD"
 
@@ -93,7 +93,7 @@ class Cloud:
 def cloud():
     root = os.environ.get(ENV)
     if not root:
-        msg = "no cloud: set %s=DIR after `tools/cloud.sh up DIR`" % ENV
+        msg = "no cloud: set %s=DIR after `tools/cloud/cloud.sh up DIR`" % ENV
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(msg + " (CI=true: the cloud lane must not skip)")
         pytest.skip(msg)

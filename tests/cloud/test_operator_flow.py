@@ -1,6 +1,6 @@
 """PCI flavors on a real multi-process cloud, only through operator commands.
 
-The cloud (tools/cloud.sh): compute1 has two A100 (10de:20b5) at
+The cloud (tools/cloud/cloud.sh): compute1 has two A100 (10de:20b5) at
 0000:81:00.0 and 0000:82:00.0; compute2 has one A100 at 0000:81:00.0 and a
 T4 (10de:1eb8) at 0000:83:00.0; nova-scheduler runs AggregatePciFilter from
 nova.conf; nova-api and the computes have ``[pci] alias`` a100 and t4.

@@ -1,6 +1,6 @@
 """The admin guide's SR-IOV port example, run as written on the real cloud.
 
-The cloud (tools/cloud.sh): compute1 has three ConnectX-5 VFs (15b3:101e,
+The cloud (tools/cloud/cloud.sh): compute1 has three ConnectX-5 VFs (15b3:101e,
 type-VF, 0000:3b:00.2-4), compute2 two (0000:3b:00.2-3), all tagged
 physnet2 by ``[pci] device_spec``; nova-scheduler runs AggregatePciFilter
 with ``[aggregate_pci] manage_port_requests = true``; Neutron is the small

@@ -3,7 +3,9 @@
 import unittest
 
 from aggregate_pci import alias
-from aggregate_pci.admin import headroom, lint, models, report
+from aggregate_pci.admin import models
+from aggregate_pci.admin.capacity import headroom, report
+from aggregate_pci.admin.checks import lint
 
 A100 = '{"product_id":"20b5","vendor_id":"10de"}'
 T4 = '{"product_id":"1eb8","vendor_id":"10de"}'
@@ -23,7 +25,7 @@ def records(*aggs):
 
 def generate(recs):
     """``alias-config``'s entries for these records."""
-    return alias.generate(report.definitions_by_name(recs))
+    return alias.generate(models.definitions_by_name(recs))
 
 
 def pool(product, addr, free=1, used=0, **tags):
@@ -276,7 +278,7 @@ class CapacityAgainstDirectCountTest(unittest.TestCase):
                 (r.flavor, r.scope, r.name): (r.matching, r.used, r.free)
                 for r in report.capacity(recs, pools)
             }
-            for host, defs in report.host_definitions(recs).items():
+            for host, defs in models.host_definitions(recs).items():
                 for name, definition in defs.items():
                     pred = matching.compile_definition(definition)
                     free = matching.count_matching(pools[host], pred)
@@ -295,13 +297,13 @@ class CapacityAgainstDirectCountTest(unittest.TestCase):
 
 class FitManyAgainstHostByHostTest(unittest.TestCase):
     """``headroom.fit_many`` (pools read once for all requests, signature
-    cache, shared memberships) equals ``capacity.fleet_instances_fit`` host
+    cache, shared memberships) equals ``host_by_host.fleet_instances_fit`` host
     by host with each host's effective definitions, on random fleets."""
 
     def test_random_fleets(self):
         import random
 
-        from aggregate_pci import capacity
+        from tests.core import host_by_host as capacity
 
         rng = random.Random(11)
         values = [
@@ -347,7 +349,7 @@ class FitManyAgainstHostByHostTest(unittest.TestCase):
                 for k in range(4)
             }
             got = headroom.fit_many(recs, pools, requests)
-            per_host_defs = report.host_definitions(recs)
+            per_host_defs = models.host_definitions(recs)
             for label, request in requests.items():
                 eligible = {
                     h: (pools.get(h, ()), defs)

@@ -30,6 +30,26 @@ def test_parse_request(spec, want):
     assert alias.parse_request(spec) == want
 
 
+def test_parse_request_strict_as_novas_validator():
+    assert alias.parse_request("a100:1, t4:2,a100:1", strict=True) == {
+        "a100": 2,
+        "t4": 2,
+    }
+    for spec, item in (
+        ("a100", "a100"),
+        ("a100:x", "a100:x"),
+        ("a100:0", "a100:0"),
+        ("a100:1,,t4:1", ""),
+        (":2", ":2"),
+    ):
+        with pytest.raises(alias.RequestError) as ctx:
+            alias.parse_request(spec, strict=True)
+        assert (ctx.value.spec, ctx.value.item) == (spec, item)
+        assert str(ctx.value).startswith(
+            "%r: item %r must be NAME:COUNT" % (spec, item)
+        )
+
+
 def test_request_of_extra_specs():
     assert alias.request_of({"pci_passthrough:alias": "vf:2", "hw:x": "1"}) == {"vf": 2}
     assert alias.request_of(None) == {}

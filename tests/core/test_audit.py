@@ -3,7 +3,8 @@ definitions, as a set (overlapping flavors), with unknown tags."""
 
 import unittest
 
-from aggregate_pci.admin import audit, models
+from aggregate_pci.admin import models
+from aggregate_pci.admin.checks import audit
 
 T4_TAG = '{"vendor_id":"10de","product_id":"1db4","gpu_model":"t4"}'
 V100_TAG = '{"vendor_id":"10de","product_id":"1db4","gpu_model":"v100"}'

@@ -1,6 +1,8 @@
 """Capacity per PCI flavor, per host and for sets of hosts."""
 
-from aggregate_pci import capacity, codec
+from aggregate_pci import codec
+from aggregate_pci.admin.models import effective_definitions
+from tests.core import host_by_host as capacity
 
 GPU = codec.parse_value('{"vendor_id":"10de","product_id":"20b5"}')
 NV = codec.parse_value(
@@ -24,7 +26,7 @@ POOLS = [pool("20b5", 2), pool("1db4", 3)]
 
 
 def test_effective_definitions_or_across_aggregates():
-    eff = capacity.effective_definitions([{"gpu": GPU}, {"gpu": T4, "nv": NV}])
+    eff = effective_definitions([{"gpu": GPU}, {"gpu": T4, "nv": NV}])
     assert eff["gpu"] == GPU.union(T4)
     assert eff["nv"] == NV
 

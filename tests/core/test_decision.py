@@ -3,7 +3,7 @@
 import logging
 from types import SimpleNamespace as NS
 
-from aggregate_pci.scheduler import decision as fu
+from aggregate_pci.scheduler import decision, host_view, request
 
 A100 = '{"product_id":"20b5","vendor_id":"10de"}'
 T4 = '{"product_id":"1eb8","vendor_id":"10de"}'
@@ -33,15 +33,15 @@ def pool(product, count=1, address="0000:81:00.0", rp=None):
 
 
 def plan(*requests, managed=("a100", "t4", "nv-any"), reject=False):
-    return fu.plan_request(requests, lambda: set(managed), reject)
+    return request.plan_request(requests, lambda: set(managed), reject)
 
 
 def test_no_alias_requests_means_no_plan_and_no_lookup():
     def boom():
         raise AssertionError("managed names must not be looked up")
 
-    assert fu.plan_request([NS(alias_name=None, count=1)], boom, False) is None
-    assert fu.plan_request([], boom, False) is None
+    assert request.plan_request([NS(alias_name=None, count=1)], boom, False) is None
+    assert request.plan_request([], boom, False) is None
 
 
 def test_unmanaged_requests_are_left_alone_or_rejected():
@@ -59,31 +59,31 @@ def test_requests_of_one_name_are_summed():
 
 
 def test_host_outside_defining_aggregates_cannot_serve():
-    cache = fu.DefinitionCache(16)
+    cache = host_view.DefinitionCache(16)
     p = plan(req("a100"))
-    assert fu.host_predicates([agg("x", other="1")], p, cache) == "a100"
-    assert fu.host_predicates([], p, cache) == "a100"
+    assert host_view.host_predicates([agg("x", other="1")], p, cache) == "a100"
+    assert host_view.host_predicates([], p, cache) == "a100"
 
 
 def test_definitions_or_across_host_aggregates():
-    cache = fu.DefinitionCache(16)
+    cache = host_view.DefinitionCache(16)
     p = plan(req("a100", 2))
-    preds = fu.host_predicates(
+    preds = host_view.host_predicates(
         [agg("g1", **{"pci_flavor:a100": A100}), agg("g2", **{"pci_flavor:a100": T4})],
         p,
         cache,
     )
-    assert fu.explain([pool("20b5"), pool("1eb8")], p, preds) is None
+    assert decision.explain([pool("20b5"), pool("1eb8")], p, preds) is None
 
 
 def test_bad_value_is_ignored_logged_once_and_fails_closed(caplog):
-    cache = fu.DefinitionCache(16)
+    cache = host_view.DefinitionCache(16)
     p = plan(req("a100"))
     bad = agg("bad", **{"pci_flavor:a100": '{"vendor_id":"10de"}'})
-    with caplog.at_level(logging.WARNING, logger="aggregate_pci.scheduler.decision"):
-        assert fu.host_predicates([bad], p, cache) == "a100"
-        assert fu.host_predicates([bad], p, cache) == "a100"
-        preds = fu.host_predicates(
+    with caplog.at_level(logging.WARNING, logger="aggregate_pci.scheduler.host_view"):
+        assert host_view.host_predicates([bad], p, cache) == "a100"
+        assert host_view.host_predicates([bad], p, cache) == "a100"
+        preds = host_view.host_predicates(
             [bad, agg("ok", **{"pci_flavor:a100": A100})], p, cache
         )
     assert not isinstance(preds, str)
@@ -96,35 +96,35 @@ def test_bad_value_is_ignored_logged_once_and_fails_closed(caplog):
 
 
 def test_changed_value_is_not_served_from_cache():
-    cache = fu.DefinitionCache(16)
+    cache = host_view.DefinitionCache(16)
     p = plan(req("a100"))
     a = agg("g", **{"pci_flavor:a100": A100})
     pools = [pool("20b5")]
-    assert fu.explain(pools, p, fu.host_predicates([a], p, cache)) is None
+    assert decision.explain(pools, p, host_view.host_predicates([a], p, cache)) is None
     a.metadata["pci_flavor:a100"] = T4
-    assert fu.explain(pools, p, fu.host_predicates([a], p, cache)) == (
+    assert decision.explain(pools, p, host_view.host_predicates([a], p, cache)) == (
         "PCI flavor 'a100' could not be served: 0 free device(s) matched, 1 asked for"
     )
 
 
 def test_explain_names_the_flavors_that_cannot_be_served_together():
-    cache = fu.DefinitionCache(16)
+    cache = host_view.DefinitionCache(16)
     p = plan(req("a100"), req("nv-any"))
-    preds = fu.host_predicates(
+    preds = host_view.host_predicates(
         [agg("g", **{"pci_flavor:a100": A100, "pci_flavor:nv-any": NV_ANY})], p, cache
     )
-    assert fu.explain([pool("20b5"), pool("1eb8")], p, preds) is None
-    assert fu.explain([pool("20b5", 2)], p, preds) is None
-    assert fu.explain([pool("20b5")], p, preds) == (
+    assert decision.explain([pool("20b5"), pool("1eb8")], p, preds) is None
+    assert decision.explain([pool("20b5", 2)], p, preds) is None
+    assert decision.explain([pool("20b5")], p, preds) == (
         "PCI flavors a100+nv-any together could not be served: "
         "1 free device(s) matched, 2 asked for"
     )
 
 
 def test_candidate_fits_checks_the_mapped_providers():
-    cache = fu.DefinitionCache(16)
+    cache = host_view.DefinitionCache(16)
     p = plan(req("a100", 1, "rid"))
-    preds = fu.host_predicates(
+    preds = host_view.host_predicates(
         [agg("g", **{"pci_flavor:a100": A100[:-1] + ',"address":"0000:82:*"}'})],
         p,
         cache,
@@ -133,31 +133,33 @@ def test_candidate_fits_checks_the_mapped_providers():
         pool("20b5", address="0000:81:00.0", rp="rp81"),
         pool("20b5", address="0000:82:00.0", rp="rp82"),
     ]
-    assert fu.candidate_fits({"mappings": {"rid-0": ["rp82"]}}, pools, p, preds)
-    assert not fu.candidate_fits({"mappings": {"rid-0": ["rp81"]}}, pools, p, preds)
-    assert fu.candidate_fits({"mappings": {"other-0": ["rp81"]}}, pools, p, preds)
-    assert fu.candidate_fits({"mappings": {}}, pools, p, preds)
+    assert decision.candidate_fits({"mappings": {"rid-0": ["rp82"]}}, pools, p, preds)
+    assert not decision.candidate_fits(
+        {"mappings": {"rid-0": ["rp81"]}}, pools, p, preds
+    )
+    assert decision.candidate_fits({"mappings": {"other-0": ["rp81"]}}, pools, p, preds)
+    assert decision.candidate_fits({"mappings": {}}, pools, p, preds)
 
 
 def test_cache_is_bounded():
-    cache = fu.DefinitionCache(16)
+    cache = host_view.DefinitionCache(16)
     p = plan(req("a100"))
     for i in range(100):
         value = '{"product_id":"%04x","vendor_id":"10de"}' % i
-        fu.host_predicates([agg("g", **{"pci_flavor:a100": value})], p, cache)
+        host_view.host_predicates([agg("g", **{"pci_flavor:a100": value})], p, cache)
     mem = cache.memory()
     assert mem["parsed"] <= 16 and mem["compiled"] <= 16
 
 
 def test_placement_maps_plan():
     p = plan(req("a100", 1, "rid"))
-    assert not fu.placement_maps_plan([], p)
-    assert not fu.placement_maps_plan([{"mappings": {}}], p)
-    assert not fu.placement_maps_plan([{"mappings": {"other-0": ["rp"]}}], p)
-    assert fu.placement_maps_plan(
+    assert not decision.placement_maps_plan([], p)
+    assert not decision.placement_maps_plan([{"mappings": {}}], p)
+    assert not decision.placement_maps_plan([{"mappings": {"other-0": ["rp"]}}], p)
+    assert decision.placement_maps_plan(
         [{"mappings": {}}, {"mappings": {"rid-0": ["rp"]}}], p
     )
-    assert not fu.placement_maps_plan(
+    assert not decision.placement_maps_plan(
         [{"mappings": {"rid-0": ["rp"]}}], plan(req("a100", 1))
     )
 
@@ -169,12 +171,12 @@ def test_cached_parse_errors_do_not_keep_the_callers_frames_alive():
     class HostStates:
         pass
 
-    cache = fu.DefinitionCache(16)
+    cache = host_view.DefinitionCache(16)
     p = plan(req("a100"))
 
     def one_request():
         hosts = HostStates()  # stands for the request's host states
-        fu.host_predicates([agg("bad", **{"pci_flavor:a100": "{"})], p, cache)
+        host_view.host_predicates([agg("bad", **{"pci_flavor:a100": "{"})], p, cache)
         return weakref.ref(hosts)
 
     ref = one_request()

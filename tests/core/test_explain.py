@@ -1,9 +1,9 @@
 """``explain``'s library: one verdict per reason, each in the filter's
 words (the same ``decision.decide_host``), sorted into categories."""
 
-from aggregate_pci.admin import explain as ex
+from aggregate_pci.admin.checks import explain as ex
 from aggregate_pci.admin.models import Aggregate
-from aggregate_pci.scheduler import decision
+from aggregate_pci.scheduler import claim_judge, decision, host_view, request
 
 A100 = '{"product_id":"20b5","vendor_id":"10de"}'
 T4 = '{"product_id":"1eb8","vendor_id":"10de"}'
@@ -53,11 +53,11 @@ def run(requests, **kw):
 def reason_of(host, requests, claim=None):
     """What the filter's decision says for the same inputs."""
     names = ex.managed_names(AGGS)
-    plan = decision.plan_request(requests, lambda: names, False)
+    plan = request.plan_request(requests, lambda: names, False)
     aggs = ex.host_aggregates(AGGS, HOSTS)[host]
     pools = [{k: v for k, v in p.items() if k != "used"} for p in HOSTS[host]]
     return decision.decide_host(
-        aggs, pools, plan, decision.DefinitionCache(16), claim=claim
+        aggs, pools, plan, host_view.DefinitionCache(16), claim=claim
     )
 
 
@@ -122,8 +122,8 @@ def test_claim_would_stray_uses_the_replay():
     # no alias spec: the definition is not known to cover the alias, so
     # the filter replays the claim; a claim taking a T4 for a100 fails
     req = [ex.Request("a100", 1)]
-    strays = decision.ClaimOutcome(
-        (decision.ClaimStep("a100", pool("1eb8", 1, "0000:82:00.0"), 1),)
+    strays = claim_judge.ClaimOutcome(
+        (claim_judge.ClaimStep("a100", pool("1eb8", 1, "0000:82:00.0"), 1),)
     )
     r = run(req, claims={"c1": lambda: strays})
     assert r["c1"].category == ex.CLAIM

@@ -3,8 +3,10 @@
 import unittest
 
 from aggregate_pci import codec
+from aggregate_pci.admin.models import Aggregate
+from aggregate_pci.alias import Refused
 from aggregate_pci.migrate import plan, target_choice
-from aggregate_pci.migrate.model import BadEntry, SourceFlavor
+from aggregate_pci.migrate.model import SourceFlavor
 
 A100 = '{"product_id":"20b5","vendor_id":"10de"}'
 T4 = '{"product_id":"1eb8","vendor_id":"10de"}'
@@ -18,7 +20,7 @@ def flavors(**values):
 
 
 def agg(name, hosts=(), **metadata):
-    return plan.AggregateState(name, frozenset(hosts), metadata)
+    return Aggregate(0, name, None, tuple(hosts), metadata)
 
 
 class TargetsTest(unittest.TestCase):
@@ -174,7 +176,7 @@ class BuildPlanTest(unittest.TestCase):
 
     def test_bad_entries_block_unless_skip_invalid(self):
         src = flavors(a100=A100)
-        bad = [BadEntry("row id=4", "spec is not valid JSON")]
+        bad = [Refused("row id=4", "spec is not valid JSON")]
         targets = target_choice.targets_single("g", src)
         blocked = plan.build_migration_plan(src, targets, [agg("g")], bad=bad)
         self.assertTrue(blocked.blocked)

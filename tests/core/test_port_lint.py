@@ -1,6 +1,6 @@
 """``check`` on physical networks that PCI flavors manage (issue 13)."""
 
-from aggregate_pci.admin import lint
+from aggregate_pci.admin.checks import lint
 from tests.core.test_admin_lint_report import records
 
 CX5_VF = (

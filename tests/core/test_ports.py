@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace as NS
 
-from aggregate_pci.scheduler import decision, ports
+from aggregate_pci.scheduler import decision, host_view, ports, request
 
 CX5_VF = (
     '{"vendor_id":"15b3","product_id":"101e","device_type":"type-VF",'
@@ -56,11 +56,11 @@ def gpu_pool(count=1):
 
 
 def cache():
-    return decision.DefinitionCache(64)
+    return host_view.DefinitionCache(64)
 
 
 def decide(plan, aggregates, pools):
-    preds = decision.host_predicates(aggregates, plan, cache())
+    preds = host_view.host_predicates(aggregates, plan, cache())
     if isinstance(preds, str):
         return "out of scope: " + preds
     return decision.explain(pools, plan, preds)
@@ -106,12 +106,12 @@ def test_managed_physnet_case_insensitive_and_identical_ports_summed():
 
 
 def test_port_requests_join_the_alias_plan_and_reject_all_wins():
-    base = decision.plan_request([alias_req("a100")], lambda: {"a100"}, False)
+    base = request.plan_request([alias_req("a100")], lambda: {"a100"}, False)
     plan = ports.extend_plan(
         base, [alias_req("a100"), port_req()], lambda: {"physnet2"}
     )
     assert [r.name for r in plan.requests] == ["a100", "port:physnet2"]
-    rejected = decision.RequestPlan((), reject_all="x")
+    rejected = request.RequestPlan((), reject_all="x")
     assert ports.extend_plan(rejected, [port_req()], lambda: {"physnet2"}) is rejected
 
 
@@ -215,7 +215,7 @@ def test_ports_and_aliases_fit_jointly():
     # Two physnet2 ports plus one alias device whose definition also
     # matches the same CX5 VFs: three VFs needed.
     alias_def = '{"vendor_id":"15b3","product_id":"101e","device_type":"type-VF"}'
-    base = decision.plan_request([alias_req("vf")], lambda: {"vf"}, False)
+    base = request.plan_request([alias_req("vf")], lambda: {"vf"}, False)
     plan = ports.extend_plan(
         base, [alias_req("vf"), port_req(), port_req()], lambda: {"physnet2"}
     )

@@ -5,9 +5,10 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregate_pci import capacity, codec, matching
+from aggregate_pci import codec, matching
 from aggregate_pci.codec import PciFlavorError
-from tests.core import brute
+from tests import reference
+from tests.core import host_by_host as capacity
 
 hex4 = st.text("0123456789abcdefABCDEF", min_size=4, max_size=4)
 tag_value = st.text(
@@ -131,7 +132,7 @@ def test_feasible_agrees_with_brute_force(pools, requests):
     reqs = [(matching.compile_definition(d), c) for d, c in requests]
     if sum(c for _, c in reqs) > 8:
         return
-    assert matching.feasible(pools, reqs) == brute.feasible(pools, reqs)
+    assert matching.feasible(pools, reqs) == reference.feasible(pools, reqs)
 
 
 @settings(max_examples=150, deadline=None)
@@ -143,7 +144,7 @@ def test_max_flow_agrees_with_brute_force(pools, requests):
     supply = matching.group_supply(pools, [p for p, _ in reqs])
     demands = [c for _, c in reqs]
     flow_ok = matching._max_flow(supply, demands) == sum(demands)
-    assert flow_ok == brute.feasible(pools, reqs)
+    assert flow_ok == reference.feasible(pools, reqs)
 
 
 @settings(max_examples=150, deadline=None)
@@ -157,12 +158,14 @@ def test_instances_fit_agrees_with_brute_force(pools, requests):
     defs = {"f%d" % i: d for i, (d, _) in enumerate(requests)}
     want = {"f%d" % i: c for i, (_, c) in enumerate(requests)}
     reqs = [(matching.compile_definition(defs[n]), want[n]) for n in sorted(want)]
-    assert capacity.instances_fit(pools, defs, want) == brute.max_instances(pools, reqs)
+    assert capacity.instances_fit(pools, defs, want) == reference.max_instances(
+        pools, reqs
+    )
 
 
 @settings(max_examples=100, deadline=None)
 @given(st.lists(pool_st, max_size=4), small_def)
 def test_free_by_flavor_agrees_with_brute_force(pools, definition):
     pred = matching.compile_definition(definition)
-    expected = sum(1 for i in brute.devices(pools) if pred(pools[i]))
+    expected = sum(1 for i in reference.devices(pools) if pred(pools[i]))
     assert capacity.free_by_flavor(pools, {"x": definition}) == {"x": expected}

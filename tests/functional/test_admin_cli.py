@@ -19,7 +19,7 @@ import fixtures
 from keystoneauth1 import noauth
 from keystoneauth1 import session as ks_session
 
-from aggregate_pci.admin import client
+from aggregate_pci.admin.nova_io import client
 from aggregate_pci.cli import shell
 from tests.functional import support
 from tests.functional.support import (
@@ -275,7 +275,7 @@ class AdminCliTest(support.AggregatePciTestBase):
         self.assertEqual((1, 0, 1), rows2[("t4", "total", "*")])
 
         # progress over all cells' compute nodes (thresholds lowered to 2 hosts)
-        from aggregate_pci.admin import nova_db
+        from aggregate_pci.admin.nova_io import nova_db
 
         calls = []
         with (

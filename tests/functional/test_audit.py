@@ -19,7 +19,7 @@ from keystoneauth1 import session as ks_session
 from nova import context as nova_context
 from nova import objects
 
-from aggregate_pci.admin import client
+from aggregate_pci.admin.nova_io import client
 from aggregate_pci.cli import shell
 from tests.functional import support
 

@@ -25,7 +25,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from aggregate_pci.admin import client
+from aggregate_pci.admin.nova_io import client
 from aggregate_pci.cli import shell
 from tests.functional import support
 from tests.functional.support import GPU_A100, GPU_T4, write_nova_conf

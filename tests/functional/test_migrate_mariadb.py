@@ -136,4 +136,6 @@ class MariaDbTableTest(unittest.TestCase):
             holder.exec_driver_sql("UNLOCK TABLES")
         engine.dispose()
         self.assertLess(took, 15)
-        self.assertIn("no answer within 2 s; --timeout changes it", str(ctx.exception))
+        self.assertIn(
+            "(no answer within 2 s); the timeout changes it", str(ctx.exception)
+        )

@@ -16,7 +16,8 @@ import tempfile
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import session as ks_session
 
-from aggregate_pci.admin import client, errors, nova_db
+from aggregate_pci.admin import errors
+from aggregate_pci.admin.nova_io import client, nova_db
 from aggregate_pci.cli import shell
 from aggregate_pci.migrate import apply, sources, target_choice, undo
 from tests.functional import support

@@ -1,5 +1,5 @@
 """docs/migration.md's worked example is what the current code prints:
-tools/migrate_walkthrough.py's scenario is run on the in-process Nova and
+tools/docs/migrate_walkthrough.py's scenario is run on the in-process Nova and
 its transcript compared with the page."""
 
 # Nova's threading mode needs this to be the module's first import; the
@@ -13,7 +13,7 @@ import pathlib
 
 _ROOT = pathlib.Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location(
-    "migrate_walkthrough", _ROOT / "tools" / "migrate_walkthrough.py"
+    "migrate_walkthrough", _ROOT / "tools" / "docs" / "migrate_walkthrough.py"
 )
 walkthrough = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(walkthrough)
@@ -27,5 +27,5 @@ class WalkthroughDocTest(walkthrough.Walkthrough):
             on_page,
             text,
             "docs/migration.md is stale: run "
-            "tools/migrate_walkthrough.py --write docs/migration.md",
+            "tools/docs/migrate_walkthrough.py --write docs/migration.md",
         )

@@ -8,7 +8,8 @@ from keystoneauth1 import noauth
 from keystoneauth1 import session as ks_session
 
 from aggregate_pci import alias
-from aggregate_pci.admin import client, errors
+from aggregate_pci.admin import errors
+from aggregate_pci.admin.nova_io import client
 from tests.unit.fakes import A100, URL, FakeNova
 from tests.unit.fakes import aggregate as agg
 

@@ -9,7 +9,7 @@ from nova import objects
 from nova.pci import stats as pci_stats
 
 from aggregate_pci import codec
-from aggregate_pci.scheduler import claim, decision
+from aggregate_pci.scheduler import claim, decision, host_view, request
 
 objects.register_all()
 
@@ -100,12 +100,12 @@ def _steps(outcome, stats):
 def test_shared_replay_and_verdicts_match_the_plain_replay():
     rng = random.Random(8)
     aggregate = _Agg({codec.make_key(n): v for n, v in DEFINITIONS.items()})
-    cache = decision.DefinitionCache(64)
+    cache = host_view.DefinitionCache(64)
     compared = shared_steps = claim_refusals = failures = 0
     for _ in range(60):
         requests = _requests(rng)
-        plan = decision.plan_request(requests, lambda: set(ALIASES), False)
-        shared: dict = {}
+        plan = request.plan_request(requests, lambda: set(ALIASES), False)
+        shared = request.RequestMemo()
         for _ in range(40):
             stats = _host(rng)
             got = claim.replay_claim(stats, requests, None, shared)
@@ -122,7 +122,7 @@ def test_shared_replay_and_verdicts_match_the_plain_replay():
                 claim=lambda s=stats, r=requests, m=shared: claim.replay_claim(
                     s, r, None, m
                 ),
-                shared=shared,
+                memo=shared,
             )
             plain = decision.decide_host(
                 [aggregate],
@@ -134,7 +134,7 @@ def test_shared_replay_and_verdicts_match_the_plain_replay():
             assert verdict == plain
             claim_refusals += bool(plain and "claim" in plain)
             compared += 1
-        shared_steps += sum(1 for k in shared if k[0] == "step")
+        shared_steps += len(shared.steps)
     # The comparison covered shared steps, claim failures and refusals.
     assert compared == 2400
     assert shared_steps and failures and claim_refusals
@@ -144,11 +144,11 @@ def test_rp_uuids_in_a_spec_keep_the_plain_replay():
     rng = random.Random(3)
     requests = _requests(rng)
     requests[0].spec = [dict(requests[0].spec[0], rp_uuids="rp1,rp2")]
-    shared: dict = {}
+    shared = request.RequestMemo()
     stats = _host(rng)
     got = claim.replay_claim(stats, requests, None, shared)
     want = claim.replay_claim(stats, requests, None, None)
     assert _steps(got, stats) == _steps(want, stats)
     assert got.failed == want.failed
     assert got.key is None
-    assert not [k for k in shared if k[0] in ("replay", "step")]
+    assert not shared.replays and not shared.steps

@@ -15,7 +15,7 @@ import requests_mock
 from keystoneauth1 import noauth
 from keystoneauth1 import session as ks_session
 
-from aggregate_pci.admin import client, translate
+from aggregate_pci.admin.nova_io import client, translate
 from aggregate_pci.cli import shell
 from tests.unit.fakes import A100, URL, FakeNova, aggregate
 
@@ -449,10 +449,11 @@ class SuggestedCommandsTest(unittest.TestCase):
             name.replace("_", " ")
             for name in extension.ExtensionManager(shell.COMMAND_GROUP).names()
         }
-        root = os.path.dirname(os.path.dirname(client.__file__))
+        root = os.path.dirname(os.path.dirname(os.path.dirname(client.__file__)))
         sources = [
-            os.path.join(root, "admin", n)
-            for n in os.listdir(os.path.join(root, "admin"))
+            os.path.join(top, n)
+            for top, _, names in os.walk(os.path.join(root, "admin"))
+            for n in names
             if n.endswith(".py")
         ]
         sources += [

@@ -19,7 +19,9 @@ import urllib.request
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from aggregate_pci.admin import headroom, inventory, metrics_server, models, report
+from aggregate_pci.admin import inventory, models
+from aggregate_pci.admin.capacity import headroom, report
+from aggregate_pci.admin.exporter import metrics_server
 from aggregate_pci.cli import exporter as exporter_cli
 from aggregate_pci.cli import shell
 

@@ -12,9 +12,11 @@ from keystoneauth1 import noauth
 from keystoneauth1 import session as ks_session
 
 from aggregate_pci import codec
-from aggregate_pci.admin import client, errors
+from aggregate_pci.admin import errors
+from aggregate_pci.admin.nova_io import client
+from aggregate_pci.alias import Refused
 from aggregate_pci.migrate import apply, journal, target_choice, undo
-from aggregate_pci.migrate.model import BadEntry, SourceData, SourceFlavor
+from aggregate_pci.migrate.model import SourceData, SourceFlavor
 from tests.unit.fakes import A100, NIC, T4, URL, FakeNova
 
 
@@ -125,7 +127,7 @@ class ApplyTest(unittest.TestCase):
 
     def test_bad_rows_block_unless_skip_invalid(self):
         self.src = source(
-            bad=[BadEntry("row id=9", "bad JSON")], a100=A100, t4=T4, nic=NIC
+            bad=[Refused("row id=9", "bad JSON")], a100=A100, t4=T4, nic=NIC
         )
         self.assertFalse(self.run_migrate().ok)
         self.assertEqual([], self.posts())

@@ -14,7 +14,7 @@ import requests_mock
 from keystoneauth1 import noauth
 from keystoneauth1 import session as ks_session
 
-from aggregate_pci.admin import client
+from aggregate_pci.admin.nova_io import client
 from aggregate_pci.cli import shell
 from aggregate_pci.migrate import apply, journal, target_choice, undo
 from tests.unit.fakes import URL, FakeNova

@@ -1,4 +1,4 @@
-"""tools/support_table.py counts test cases from the JUnit XML, not the
+"""tools/release/support_table.py counts test cases from the JUnit XML, not the
 suite's ``tests`` attribute (which newer pytest inflates with subtests)."""
 
 import importlib.util
@@ -6,7 +6,7 @@ import pathlib
 
 _ROOT = pathlib.Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location(
-    "support_table", _ROOT / "tools" / "support_table.py"
+    "support_table", _ROOT / "tools" / "release" / "support_table.py"
 )
 support_table = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(support_table)

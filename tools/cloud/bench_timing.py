@@ -1,6 +1,6 @@
-"""Timing wrappers for tools/bench_cloud_scheduler.py (scale clouds only).
+"""Timing wrappers for tools/bench/cloud_scheduler.py (scale clouds only).
 
-tools/cloud.sh copies this module into the cloud venv as
+tools/cloud/cloud.sh copies this module into the cloud venv as
 ``aggregate_pci_bench_timing.py`` when AGGREGATE_PCI_CLOUD_SCALE_NODES is set,
 and the scheduler's extra config file (``scheduler-scale.conf``) names
 ``TimedAggregatePciFilter`` and ``TimedPciPassthroughFilter`` in

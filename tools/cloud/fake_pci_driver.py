@@ -1,6 +1,6 @@
-"""A fake Nova virt driver with per-host PCI devices (tools/cloud.sh).
+"""A fake Nova virt driver with per-host PCI devices (tools/cloud/cloud.sh).
 
-tools/cloud.sh copies this module into the cloud venv as
+tools/cloud/cloud.sh copies this module into the cloud venv as
 ``nova/virt/aggregate_pci_fake.py`` (Nova loads ``compute_driver`` from the
 ``nova.virt`` namespace) and sets ``compute_driver =
 aggregate_pci_fake.PciFakeDriver``.

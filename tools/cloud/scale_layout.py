@@ -1,4 +1,4 @@
-"""Fake scale nodes for tools/cloud.sh (AGGREGATE_PCI_CLOUD_SCALE_NODES).
+"""Fake scale nodes for tools/cloud/cloud.sh (AGGREGATE_PCI_CLOUD_SCALE_NODES).
 
     python scale_layout.py NODES HOSTS DIR
 
@@ -11,7 +11,7 @@ Nova PCI device dicts, read by ``MultiNodePciFakeDriver``
 Node ``i`` (0-based over the whole cloud) gets, by ``i % 10``: 0-2 four
 A100s (two per NUMA node), 3-4 two A100s and two T4s, 5-6 two T4s, 7 one
 A100, 8-9 no device.  Which hosts are in aggregates defining PCI flavors is
-up to whoever uses the cloud (tools/bench_cloud_scheduler.py).
+up to whoever uses the cloud (tools/bench/cloud_scheduler.py).
 """
 
 import json

@@ -1,4 +1,4 @@
-"""Glance and Neutron stand-ins for the loopback cloud (tools/cloud.sh).
+"""Glance and Neutron stand-ins for the loopback cloud (tools/cloud/cloud.sh).
 
 Not Glance, not Neutron: just enough HTTP for nova-api, nova-compute and
 OpenStackClient to boot, show and delete servers with the fake virt driver

@@ -1,0 +1,1 @@
+"""Checks: pure analyses of PCI flavors against hosts, ports, allocations and requests."""

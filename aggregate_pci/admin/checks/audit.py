@@ -1,0 +1,309 @@
+"""The rules of ``audit``: do the PCI devices instances hold match the
+current PCI flavor definitions of their hosts?
+
+Pure: inputs are ``Allocation``s (what ``nova_db`` reads from the cell
+databases, or the ``allocations`` section of an inventory file) and
+``PciFlavorRecord``s (or any objects with the same attributes).
+
+An instance is judged as a set, never by Nova's request-to-device
+bookkeeping: with overlapping flavors Nova may record a device against the
+"other" request while the instance holds exactly what its flavors ask for.
+The instance is correct when its devices can be assigned one to one to its
+requested device slots, a slot of a managed flavor taking only a device its
+host's current definition (OR of the host's aggregates' ones) matches
+(``matching.feasible``, exact).  Slots of unmanaged aliases take any device
+(their aliases, not ours, decide).  A device whose tags are unknown (the
+host's ``[pci] device_spec`` was not given) matches a definition that uses
+tags neither surely nor surely not: the instance is ``unknown`` unless it is
+wrong or right either way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Iterable, Mapping, Sequence
+
+from aggregate_pci import codec, matching
+from aggregate_pci.admin.models import Allocation, Device, host_definitions
+
+__all__ = ["Allocation", "Device", "audit", "judge_instance", "summarize"]
+
+YES = "yes"
+NO = "no"
+UNKNOWN = "unknown"
+UNMANAGED = "unmanaged"
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceRow:
+    """One device of an audited instance and its verdict."""
+
+    instance: str
+    host: str
+    flavor: str
+    device: Device
+    match: str
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SummaryRow:
+    """Instances and devices per flavor in one scope (total, aggregate, host)."""
+
+    flavor: str
+    scope: str
+    name: str
+    instances: int
+    devices: int
+    mismatched: int
+    unknown: int
+
+
+@dataclasses.dataclass
+class AuditResult:
+    rows: list[DeviceRow]
+    summary: list[SummaryRow]
+    #: One line each: hosts whose device tags are unknown where it matters.
+    warnings: list[str]
+
+    @property
+    def mismatched_instances(self) -> int:
+        return len({r.instance for r in self.rows if r.match == NO})
+
+
+def _uses_tags(definition: codec.PciFlavorDefinition) -> set[str]:
+    """The device_spec tag keys a definition needs (``address`` is known)."""
+    return {k for m in definition.matches for k, _ in m.tags if k != "address"}
+
+
+def _without_tags(match: codec.DeviceMatch) -> codec.DeviceMatch:
+    return dataclasses.replace(
+        match, tags=tuple((k, v) for k, v in match.tags if k == "address")
+    )
+
+
+class _Judge:
+    """Three-valued matching of devices against one host's definitions."""
+
+    def __init__(self, definitions: Mapping[str, codec.PciFlavorDefinition]):
+        self.defs = definitions
+        self.full = {n: matching.compile_definition(d) for n, d in definitions.items()}
+        # Per flavor: (predicate without tags, needs tags) per match object.
+        self.parts = {
+            n: [
+                (matching.compile_match(_without_tags(m)), _uses_tags_match(m))
+                for m in d.matches
+            ]
+            for n, d in definitions.items()
+        }
+
+    def match(self, name: str, device: Device) -> bool | None:
+        """Does ``device`` match the host's definition of ``name``? None
+        when it depends on tags that are unknown."""
+        if name not in self.defs:
+            return False
+        if device.tags is not None:
+            return self.full[name](device.pool())
+        pool = device.pool({})
+        verdict: bool | None = False
+        for base, needs_tags in self.parts[name]:
+            if base(pool):
+                if not needs_tags:
+                    return True
+                verdict = None
+        return verdict
+
+
+def _uses_tags_match(match: codec.DeviceMatch) -> bool:
+    return any(k != "address" for k, _ in match.tags)
+
+
+def _max_assignment(n_devices: int, slots: Sequence[str], edge: Any) -> dict[int, int]:
+    """A maximum assignment {device index: slot index} (augmenting paths)."""
+    owner: dict[int, int] = {}
+
+    def augment(d: int, seen: set[int]) -> bool:
+        for s in range(len(slots)):
+            if s in seen or not edge(d, slots[s]):
+                continue
+            seen.add(s)
+            if s not in owner or augment(owner[s], seen):
+                owner[s] = d
+                return True
+        return False
+
+    for d in range(n_devices):
+        augment(d, set())
+    return {d: s for s, d in owner.items()}
+
+
+def judge_instance(
+    alloc: Allocation,
+    definitions: Mapping[str, codec.PciFlavorDefinition],
+    managed: set[str],
+) -> list[DeviceRow]:
+    """The verdict on each device of one instance (empty if the instance
+    requests no managed alias)."""
+    names = [n for n, c in alloc.requests if c > 0]
+    if not any(n in managed for n in names):
+        return []
+    judge = _Judge(definitions)
+    devices = list(alloc.devices)
+    slots = [n for n, c in alloc.requests for _ in range(max(c, 0))]
+
+    def edge_value(d: int, name: str) -> bool | None:
+        if name not in managed:
+            return True
+        return judge.match(name, devices[d])
+
+    def verdict(optimistic: bool) -> bool:
+        if len(devices) != len(slots):
+            return False
+        requests = []
+        for name in dict.fromkeys(slots):
+            allowed = {
+                id(devices[d])
+                for d in range(len(devices))
+                if edge_value(d, name) in ((True, None) if optimistic else (True,))
+            }
+            requests.append(
+                (_member(allowed), slots.count(name)),
+            )
+        pools = [dict(dev.pool({}), _id=id(dev)) for dev in devices]
+        return matching.feasible(pools, requests)
+
+    sure, possible = verdict(False), verdict(True)
+    status = YES if sure else (UNKNOWN if possible else NO)
+    assignment = _max_assignment(
+        len(devices), slots, lambda d, name: edge_value(d, name) is not False
+    )
+    rows = []
+    for d, dev in enumerate(devices):
+        slot = assignment.get(d)
+        flavor = slots[slot] if slot is not None else (dev.alias or "")
+        # An instance that is wrong with a device left over: that device
+        # carries the "no", the assigned ones are judged alone.
+        match, reason = _device_verdict(
+            status if status != NO or len(assignment) == len(devices) else "",
+            flavor,
+            slot is not None,
+            managed,
+            alloc,
+            judge,
+            dev,
+        )
+        rows.append(DeviceRow(alloc.instance, alloc.host, flavor, dev, match, reason))
+    return rows
+
+
+def _member(allowed: set[int]) -> matching.Predicate:
+    return lambda pool: pool.get("_id") in allowed
+
+
+def _request_text(alloc: Allocation) -> str:
+    return ",".join("%s:%d" % (n, c) for n, c in alloc.requests)
+
+
+def _device_verdict(
+    status: str,
+    flavor: str,
+    assigned: bool,
+    managed: set[str],
+    alloc: Allocation,
+    judge: _Judge,
+    dev: Device,
+) -> tuple[str, str]:
+    if assigned and flavor not in managed:
+        return UNMANAGED, "alias %r is not a PCI flavor" % flavor
+    if status == YES:
+        return YES, ""
+    if not assigned:  # left over in a maximum assignment
+        requested = sorted({n for n, _ in alloc.requests if n in managed})
+        missing = [n for n in requested if n not in judge.defs]
+        if len(alloc.devices) > sum(c for _, c in alloc.requests):
+            why = "one device more than %s asks for" % _request_text(alloc)
+        elif any(judge.match(n, dev) is not False for n in requested):
+            why = "the instance's devices cannot serve %s together" % (
+                _request_text(alloc)
+            )
+        else:
+            why = "outside the host's current definition of %s" % ", ".join(requested)
+        if missing:
+            why += "; the host has no definition of %s now" % ", ".join(missing)
+        return NO, why
+    if status == NO:  # every device assigned, yet some slot is empty
+        return NO, "the instance holds %d device(s) for %s" % (
+            len(alloc.devices),
+            _request_text(alloc),
+        )
+    if judge.match(flavor, dev) is None:
+        return UNKNOWN, "device tags unknown; the definition of %s uses %s" % (
+            flavor,
+            ", ".join(sorted(_uses_tags(judge.defs[flavor]))),
+        )
+    return YES, ""
+
+
+def audit(allocations: Iterable[Allocation], records: Sequence[Any]) -> AuditResult:
+    """Every device of every instance requesting a managed alias, judged
+    against its host's current definitions, plus summaries and warnings."""
+    per_host = host_definitions(records)
+    managed = {r.name for r in records if r.definition is not None}
+    rows: list[DeviceRow] = []
+    for alloc in sorted(allocations, key=lambda a: (a.host, a.instance)):
+        rows.extend(judge_instance(alloc, per_host.get(alloc.host, {}), managed))
+    return AuditResult(rows, summarize(rows, records), _warnings(rows, per_host))
+
+
+def _warnings(
+    rows: Sequence[DeviceRow],
+    per_host: Mapping[str, Mapping[str, codec.PciFlavorDefinition]],
+) -> list[str]:
+    out = []
+    blind: dict[str, set[str]] = {}
+    for r in rows:
+        if r.device.tags is None:
+            for name, definition in per_host.get(r.host, {}).items():
+                if _uses_tags(definition):
+                    blind.setdefault(r.host, set()).add(name)
+    for host, names in sorted(blind.items()):
+        out.append(
+            "host %r: device tags unknown (give --compute-conf %s=NOVA_CONF, that "
+            "compute's nova.conf with its [pci] device_spec) and the definition "
+            "of %s there uses tags: instances needing them are judged 'unknown'"
+            % (host, host, ", ".join(sorted(names)))
+        )
+    return out
+
+
+def summarize(rows: Sequence[DeviceRow], records: Sequence[Any]) -> list[SummaryRow]:
+    """Per flavor: the total, each aggregate defining it for the device's
+    host, and each host (instances, devices, mismatched, unknown)."""
+    aggs: dict[tuple[str, str], list[str]] = {}
+    for r in records:
+        if r.definition is not None:
+            for host in r.hosts:
+                aggs.setdefault((r.name, host), []).append(r.aggregate)
+    counts: dict[tuple[str, str, str], list[Any]] = {}
+
+    def add(key: tuple[str, str, str], row: DeviceRow) -> None:
+        entry = counts.setdefault(key, [set(), 0, 0, 0])
+        entry[0].add(row.instance)
+        entry[1] += 1
+        entry[2] += row.match == NO
+        entry[3] += row.match == UNKNOWN
+
+    for row in rows:
+        if row.match == UNMANAGED:
+            continue
+        add((row.flavor, "total", "*"), row)
+        for agg in aggs.get((row.flavor, row.host), ["(none)"]):
+            add((row.flavor, "aggregate", agg), row)
+        add((row.flavor, "host", row.host), row)
+    order = {"total": 0, "aggregate": 1, "host": 2}
+    return [
+        SummaryRow(f, scope, name, len(c[0]), c[1], c[2], c[3])
+        for (f, scope, name), c in sorted(
+            counts.items(), key=lambda kv: (kv[0][0], order[kv[0][1]], kv[0][2])
+        )
+    ]

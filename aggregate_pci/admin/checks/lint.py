@@ -1,0 +1,236 @@
+"""The rules of ``check``: what is wrong with a cloud's PCI flavors, Nova
+flavors and ``[pci] alias``, each finding naming its subject and the fix.
+
+Pure: inputs are ``PciFlavorRecord``s (or any objects with the same
+attributes), Nova flavor alias requests as dicts, ``[pci] alias`` values
+(see ``aggregate_pci.alias``) and pools as dicts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import Any, Iterable, Mapping, Sequence
+
+from aggregate_pci import alias, codec
+from aggregate_pci.admin.checks import host_lint, port_lint
+from aggregate_pci.admin.checks.host_lint import Pools
+from aggregate_pci.admin.models import definitions_by_name
+
+ERROR = "error"
+WARNING = "warning"
+
+
+@dataclasses.dataclass(frozen=True)
+class Issue:
+    """One finding of ``check``."""
+
+    severity: str
+    subject: str
+    message: str
+
+
+def lint(
+    records: Sequence[Any],
+    nova_flavors: Sequence[tuple[str, Mapping[str, int]]],
+    conf_aliases: Sequence[alias.Entry] | None = None,
+    host_pools: Pools | None = None,
+) -> list[Issue]:
+    """Everything ``check`` reports, errors first.
+
+    ``nova_flavors``: (Nova flavor name, {alias name: count}) pairs.
+    ``conf_aliases``: the ``[pci] alias`` values of a nova.conf, if given.
+    ``host_pools``: every device of each host as pools (free and used), if
+    known; enables the "alias also matches excluded devices" check.
+    """
+    issues = _bad_values(records)
+    by_name = definitions_by_name(records)
+    issues.extend(_differing_definitions(by_name))
+    conf: dict[str, alias.Alias] | None = None
+    if conf_aliases is not None:
+        conf, refused = alias.merge(conf_aliases)
+        issues.extend(Issue(ERROR, "nova.conf [pci] alias", str(r)) for r in refused)
+    issues.extend(_requests(by_name, nova_flavors, conf))
+    generated: list[dict[str, str]] | None
+    try:
+        generated = alias.generate(by_name)
+    except alias.AliasConflict as exc:
+        generated = None
+        issues.append(Issue(ERROR, "[pci] alias", str(exc)))
+    if conf is not None and generated is not None:
+        issues.extend(_alias_drift(generated, conf, set(by_name)))
+    if host_pools is not None:
+        preds = alias.predicates(
+            ((a.name, s) for a in conf.values() for s in a.specs)
+            if conf is not None
+            else ((e["name"], e) for e in generated or ())
+        )
+        warnings = itertools.chain(
+            host_lint.excluded_devices(records, preds, host_pools),
+            host_lint.alias_order(records, nova_flavors, preds, host_pools),
+            # Neutron ports (issue 13): managed physnets nothing can serve,
+            # and hosts where the port claim may take devices outside.
+            port_lint.unserved_physnets(records, host_pools),
+            port_lint.narrowed_physnets(records, host_pools),
+        )
+        issues.extend(Issue(WARNING, subject, message) for subject, message in warnings)
+    issues.sort(key=lambda i: (i.severity != ERROR, i.subject))
+    return issues
+
+
+def _bad_values(records: Iterable[Any]) -> list[Issue]:
+    return [
+        Issue(
+            ERROR,
+            "aggregate %r, key %r" % (r.aggregate, r.key),
+            "%s; fix it with 'aggregate-pci flavor create %s "
+            "--aggregate %s --replace ...' or delete the key"
+            % (r.error, r.name, r.aggregate),
+        )
+        for r in records
+        if r.error is not None
+    ]
+
+
+def _differing_definitions(
+    by_name: Mapping[str, Mapping[str, codec.PciFlavorDefinition]],
+) -> list[Issue]:
+    issues = []
+    for name, per_agg in sorted(by_name.items()):
+        if len({d.serialize() for d in per_agg.values()}) > 1:
+            issues.append(
+                Issue(
+                    ERROR,
+                    "PCI flavor %r" % name,
+                    "defined differently on aggregates %s (%s); hosts in several "
+                    "of them get the OR of the definitions: make them equal, or "
+                    "use different names"
+                    % (
+                        ", ".join(sorted(per_agg)),
+                        "; ".join(
+                            "%s: %s" % (a, per_agg[a].serialize())
+                            for a in sorted(per_agg)
+                        ),
+                    ),
+                )
+            )
+    return issues
+
+
+def _requests(
+    by_name: Mapping[str, Any],
+    nova_flavors: Sequence[tuple[str, Mapping[str, int]]],
+    conf: Mapping[str, alias.Alias] | None,
+) -> list[Issue]:
+    """Requested names no aggregate defines, and defined names nobody requests."""
+    issues = []
+    requested: dict[str, list[str]] = {}
+    for flavor_name, request in nova_flavors:
+        for name in request:
+            requested.setdefault(name, []).append(flavor_name)
+    for name, flavors in sorted(requested.items()):
+        if name in by_name:
+            continue
+        subject = "PCI flavor %r" % name
+        users = ", ".join(sorted(flavors))
+        if conf is not None and name in conf:
+            issues.append(
+                Issue(
+                    WARNING,
+                    subject,
+                    "Nova flavor(s) %s request it but no aggregate "
+                    "defines it: it is unmanaged (Nova's [pci] "
+                    "alias alone decides where it lands)" % users,
+                )
+            )
+        elif conf is not None:
+            issues.append(
+                Issue(
+                    ERROR,
+                    subject,
+                    "Nova flavor(s) %s request it but neither an "
+                    "aggregate nor the [pci] alias of the given "
+                    "nova.conf defines it: boots will fail; define "
+                    "it with 'aggregate-pci flavor create %s "
+                    "--aggregate AGG ...'" % (users, name),
+                )
+            )
+        else:
+            issues.append(
+                Issue(
+                    WARNING,
+                    subject,
+                    "Nova flavor(s) %s request it but no aggregate "
+                    "defines it: unmanaged, or undefined if nova.conf "
+                    "has no such alias (pass --nova-conf to tell)" % users,
+                )
+            )
+    for name in sorted(set(by_name) - set(requested)):
+        issues.append(
+            Issue(
+                WARNING,
+                "PCI flavor %r" % name,
+                "defined on aggregate(s) %s but no Nova flavor "
+                "requests it (extra spec %s=%s:N)"
+                % (", ".join(sorted(by_name[name])), alias.SPEC_KEY, name),
+            )
+        )
+    return issues
+
+
+def _generated_signatures(generated: Iterable[Mapping[str, str]]) -> set[tuple]:
+    return {
+        (
+            e["name"],
+            e["vendor_id"].lower(),
+            e["product_id"].lower(),
+            e.get("device_type"),
+            e.get("numa_policy"),
+        )
+        for e in generated
+    }
+
+
+def alias_drift(
+    generated: Iterable[Mapping[str, str]],
+    conf: Mapping[str, alias.Alias],
+    managed: Iterable[str],
+) -> dict[str, tuple[list[tuple], list[tuple]]]:
+    """{PCI flavor: (entries missing from nova.conf, entries nova.conf has
+    that no definition gives)} for the ``managed`` names whose ``[pci]
+    alias`` entries differ from ``generated`` (``alias.generate``'s)."""
+    want = _generated_signatures(generated)
+    names = set(managed)
+    have = {sig for name, a in conf.items() if name in names for sig in a.signatures()}
+    out = {}
+    for name in sorted(names):
+        missing = sorted((s for s in want - have if s[0] == name), key=str)
+        extra = sorted((s for s in have - want if s[0] == name), key=str)
+        if missing or extra:
+            out[name] = (missing, extra)
+    return out
+
+
+def _alias_drift(
+    generated: list[dict[str, str]], conf: Mapping[str, alias.Alias], managed: set[str]
+) -> list[Issue]:
+    issues = []
+    for name, (missing, extra) in alias_drift(generated, conf, managed).items():
+        parts = []
+        if missing:
+            parts.append("missing %s" % "; ".join(map(alias.signature_text, missing)))
+        if extra:
+            parts.append(
+                "not in any aggregate definition: %s"
+                % "; ".join(map(alias.signature_text, extra))
+            )
+        issues.append(
+            Issue(
+                ERROR,
+                "PCI flavor %r, nova.conf [pci] alias" % name,
+                "drift between the aggregates and nova.conf: %s; "
+                "regenerate with 'aggregate-pci alias-config' and "
+                "restart nova-api and nova-compute" % ", ".join(parts),
+            )
+        )
+    return issues

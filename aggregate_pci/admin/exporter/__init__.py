@@ -1,0 +1,1 @@
+"""Exporter: capacity and check results as Prometheus metrics, and their HTTP server."""

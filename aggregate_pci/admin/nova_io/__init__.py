@@ -1,0 +1,1 @@
+"""Nova I/O: the Compute API client, its error translation, cells/DB and device tags."""

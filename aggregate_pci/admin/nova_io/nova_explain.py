@@ -1,0 +1,140 @@
+"""What Nova's own code says about one PCI request, for ``explain`` online.
+
+Nova's request objects for a ``pci_passthrough:alias``, each host's
+``PciDeviceStats`` and what Nova's PciPassthroughFilter and the compute's
+claim (replayed as the filter replays it) make of them, and the alias
+request of a server, read through Nova's objects (the databases of a
+nova.conf loaded by ``nova_db.load_config``).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Sequence
+
+from aggregate_pci.admin.errors import AdminError
+from aggregate_pci.alias import SPEC_KEY
+
+
+def pci_requests_of(alias_spec: str) -> list[Any]:
+    """The ``InstancePCIRequest``s Nova's API builds for a flavor whose
+    ``pci_passthrough:alias`` is ``alias_spec``, from the loaded ``[pci]
+    alias`` (``AdminError`` naming an alias Nova does not know)."""
+    from nova import exception as nova_exc
+    from nova import objects
+    from nova.pci import request as pci_request
+
+    objects.register_all()
+    flavor = objects.Flavor(extra_specs={SPEC_KEY: alias_spec})
+    try:
+        return list(pci_request.get_pci_requests_from_flavor(flavor).requests)
+    except nova_exc.NovaException as exc:
+        raise AdminError(
+            "Nova would refuse the request %r: %s (the [pci] alias of the "
+            "given nova.conf)" % (alias_spec, exc)
+        ) from None
+
+
+def pci_stats_by_host(ctxt: Any = None) -> dict[str, Any]:
+    """{host: Nova ``PciDeviceStats`` of its free pools}, built from its
+    compute node as the scheduler's ``HostState`` builds it."""
+    from nova import context as nova_context
+    from nova import objects
+    from nova.pci import stats as pci_stats
+
+    objects.register_all()
+    ctxt = ctxt or nova_context.get_admin_context()
+    out: dict[str, Any] = {}
+    for cell in objects.CellMappingList.get_all(ctxt):
+        if cell.is_cell0():
+            continue
+        with nova_context.target_cell(ctxt, cell) as cctxt:
+            for node in objects.ComputeNodeList.get_all(cctxt):
+                topology = (
+                    objects.NUMATopology.obj_from_db_obj(node.numa_topology)
+                    if node.numa_topology
+                    else None
+                )
+                out[node.host] = pci_stats.PciDeviceStats(
+                    topology, stats=node.pci_device_pools
+                )
+    return out
+
+
+def nova_filter_says(stats: Any, requests: Sequence[Any]) -> str:
+    """What Nova's PciPassthroughFilter says of a host with these free
+    pools (its greedy match of the alias specs, PCI in Placement off)."""
+    if not stats:
+        return "rejects: the host reports no PCI devices"
+    if stats.support_requests(requests, provider_mapping=None):
+        return "passes"
+    return "rejects: its greedy match of the alias specs fails on the free pools"
+
+
+def explain_inputs(ctxt: Any, alias_spec: str) -> tuple[list[Any], dict, Any, bool]:
+    """For ``explain`` online: Nova's request objects for ``alias_spec``,
+    {host: replay of the compute's claim} (Nova's pool logic on a copy of
+    the host's free pools, as the filter replays it; without the
+    instance's NUMA cells), Nova's PciPassthroughFilter as ``host ->
+    words``, and ``[aggregate_pci] reject_unmanaged_requests``."""
+    from oslo_config import cfg
+
+    from aggregate_pci import conf
+    from aggregate_pci.scheduler import claim, request
+
+    conf.register_opts(cfg.CONF)
+    requests = pci_requests_of(alias_spec)
+    stats = pci_stats_by_host(ctxt)
+    memo = request.RequestMemo()
+    claims = {
+        host: functools.partial(claim.replay_claim, s, requests, None, memo)
+        for host, s in stats.items()
+    }
+
+    def nova_filter(host: str) -> str:
+        return nova_filter_says(stats.get(host), requests)
+
+    return (
+        requests,
+        claims,
+        nova_filter,
+        bool(cfg.CONF.aggregate_pci.reject_unmanaged_requests),
+    )
+
+
+def server_request(ctxt: Any, server_id: str) -> tuple[str, str]:
+    """The ``pci_passthrough:alias`` of a server's Nova flavor (as the
+    server holds it, in whichever cell: cell0 for one that got "No valid
+    host") and one line describing the server's state and fault."""
+    from nova import context as nova_context
+    from nova import exception as nova_exc
+    from nova import objects
+
+    objects.register_all()
+    ctxt = ctxt or nova_context.get_admin_context()
+    try:
+        mapping = objects.InstanceMapping.get_by_instance_uuid(ctxt, server_id)
+    except nova_exc.InstanceMappingNotFound:
+        raise AdminError(
+            "server %r not found in Nova's API database: give the server's ID "
+            "('openstack server list --all-projects' shows them)" % server_id
+        ) from None
+    if mapping.cell_mapping is None:
+        raise AdminError(
+            "server %r is still being scheduled (no cell yet): explain it "
+            "once it is ACTIVE or in ERROR" % server_id
+        )
+    with nova_context.target_cell(ctxt, mapping.cell_mapping) as cctxt:
+        inst = objects.Instance.get_by_uuid(cctxt, server_id, expected_attrs=["flavor"])
+        latest = objects.InstanceFault.get_latest_for_instance(cctxt, server_id)
+    spec = (inst.flavor.extra_specs or {}).get(SPEC_KEY) or ""
+    fault = latest.message if latest else ""
+    where = inst.host or "no host"
+    line = "server %s: Nova flavor %r, %s, %s%s" % (
+        server_id,
+        inst.flavor.name,
+        inst.vm_state,
+        where,
+        ", fault: %s" % fault if fault else "",
+    )
+    return spec, line

@@ -1,0 +1,59 @@
+"""``inventory export``: write an inventory file from Nova's databases,
+for the offline commands (``--inventory``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from cliff import command
+
+from aggregate_pci.admin import inventory
+from aggregate_pci.cli import common, sources
+
+
+class ExportInventory(common.HandlesErrors, command.Command):
+    """Write an inventory file from Nova's databases.
+
+    Aggregates, every host's PCI pools, the Nova flavors requesting
+    aliases and the PCI devices instances hold (with their device_spec tags
+    for the hosts given by --compute-conf), for 'capacity --inventory',
+    'check --inventory' and 'audit --inventory'.
+    """
+
+    auth_required = False
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        parser = super().get_parser(prog_name)
+        parser.add_argument(
+            "--config-file",
+            metavar="NOVA_CONF",
+            help="nova.conf with [api_database] access",
+        )
+        parser.add_argument(
+            "--output", "-o", metavar="FILE", help="write here instead of stdout"
+        )
+        sources.add_compute_conf_arg(parser)
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> int:
+        inv = sources.load(
+            self.app,
+            parsed_args,
+            need_flavors=True,
+            need_allocations=True,
+            command="inventory export",
+        )
+        doc = inventory.to_json(inv)
+        text = json.dumps(doc, indent=1, sort_keys=True) + "\n"
+        if parsed_args.output:
+            with open(parsed_args.output, "w", encoding="utf-8") as f:
+                f.write(text)
+            self.app.stderr.write(
+                "wrote %s: %d aggregate(s), %d host(s)\n"
+                % (parsed_args.output, len(inv.aggregates), len(inv.hosts))
+            )
+        else:
+            (self.app.stdout or sys.stdout).write(text)
+        return 0

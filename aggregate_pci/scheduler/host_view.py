@@ -1,0 +1,206 @@
+"""Step 2 of the filter's decision: a host's definitions of the requested
+PCI flavors, read from its aggregates' metadata.
+
+``DefinitionCache`` parses and compiles each metadata value once for the
+filter's lifetime; ``host_view`` gives one host's definitions of a plan.
+
+Pure: duck-typed aggregates (``.metadata``), no Nova import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+from typing import Any, Iterable, Mapping, Sequence
+
+from aggregate_pci import codec, matching
+from aggregate_pci.scheduler.request import RequestPlan
+
+LOG = logging.getLogger(__name__)
+
+#: Spec keys Nova's pool matching ignores (nova.pci.stats.PciDeviceStats;
+#: matched by Placement instead).
+IGNORED_SPEC_KEYS = frozenset(("resource_class", "traits", "rp_uuids"))
+
+
+def _match_covers(match: codec.DeviceMatch, spec: Mapping[str, str]) -> bool:
+    """Does every device matching the alias spec entry match ``match``?
+    Sound, not complete: a constraint of the match counts as implied only
+    if the spec states the same value."""
+    want = {"vendor_id": match.vendor_id, "product_id": match.product_id}
+    if match.device_type is not None:
+        want["dev_type"] = match.device_type
+    if any(key == "address" for key, _ in match.tags):
+        return False  # a glob is never implied by an alias
+    want.update(match.tags)
+    return all(
+        spec.get(key, "").lower() == value.lower() for key, value in want.items()
+    )
+
+
+def definition_covers(
+    definition: codec.PciFlavorDefinition,
+    specs: Sequence[Sequence[tuple[str, str]]],
+) -> bool:
+    """True if every device Nova's claim may take for the alias (a device
+    matching one of ``specs``) matches ``definition``: the definition is no
+    narrower than the alias, and no claim simulation is needed."""
+    if not specs:
+        return False
+    for entry in specs:
+        spec = {k: v for k, v in entry if k not in IGNORED_SPEC_KEYS}
+        if not spec.get("vendor_id") or not spec.get("product_id"):
+            return False
+        if not any(_match_covers(m, spec) for m in definition.matches):
+            return False
+    return True
+
+
+class DefinitionCache:
+    """Parsed metadata values and compiled host definitions, bounded.
+
+    Keyed by the metadata text itself, so a changed value is a cache miss:
+    no invalidation is needed when aggregates change.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._logged: set[tuple[str, str, str]] = set()
+        self._log_limit = size
+        self.parse = functools.lru_cache(maxsize=size)(self._parse)
+        self.compile = functools.lru_cache(maxsize=size)(self._compile)
+        self.covers = functools.lru_cache(maxsize=size)(self._covers)
+
+    @staticmethod
+    def _parse(value: str) -> codec.PciFlavorDefinition | codec.PciFlavorError:
+        try:
+            return codec.parse_value(value)
+        except codec.PciFlavorError as exc:
+            # Cached for the filter's lifetime: keep a fresh copy, without
+            # the traceback and context whose frames would keep the first
+            # request's host states alive.
+            return codec.PciFlavorError(exc.reason, exc.key, exc.aggregate)
+
+    def definition(self, values: tuple[str, ...]) -> codec.PciFlavorDefinition:
+        """The OR of the valid definitions among ``values``."""
+        # Only values that parsed (see ``host_values``) get here.
+        parsed = [self.parse(value) for value in values]
+        definitions = [d for d in parsed if isinstance(d, codec.PciFlavorDefinition)]
+        definition = definitions[0]
+        for d in definitions[1:]:
+            definition = definition.union(d)
+        return definition
+
+    def _compile(self, values: tuple[str, ...]) -> matching.Predicate:
+        return matching.compile_definition(self.definition(values))
+
+    def _covers(
+        self,
+        values: tuple[str, ...],
+        specs: tuple[tuple[tuple[str, str], ...], ...],
+    ) -> bool:
+        return definition_covers(self.definition(values), specs)
+
+    def log_bad(self, aggregate: Any, key: str, error: codec.PciFlavorError) -> None:
+        """Log a bad value once per (aggregate, key, value)."""
+        name = getattr(aggregate, "name", None) or getattr(aggregate, "uuid", "?")
+        marker = (
+            str(getattr(aggregate, "uuid", name)),
+            key,
+            str(aggregate.metadata.get(key)),
+        )
+        if marker in self._logged:
+            return
+        if len(self._logged) >= self._log_limit:
+            self._logged.clear()
+        self._logged.add(marker)
+        LOG.warning(
+            "aggregate-pci: ignoring bad PCI flavor metadata on "
+            "aggregate %r, key %r: %s (hosts whose only definition of "
+            "this flavor it is cannot serve it; fix or delete the key)",
+            name,
+            key,
+            error.reason,
+        )
+
+    def memory(self) -> dict[str, int]:
+        """Entries held, for the benchmark's memory report."""
+        return {
+            "parsed": self.parse.cache_info().currsize,
+            "compiled": self.compile.cache_info().currsize,
+            "covers": self.covers.cache_info().currsize,
+            "logged": len(self._logged),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class HostView:
+    """A host's definitions of the requested flavors: per managed request
+    the metadata values that define it (sorted) and their compiled OR."""
+
+    values: tuple[tuple[str, ...], ...]
+    preds: tuple[matching.Predicate, ...]
+
+
+def host_view(
+    aggregates: Iterable[Any], plan: RequestPlan, cache: DefinitionCache
+) -> HostView | str:
+    """The host's definitions of the plan's flavors, or the name of the
+    first flavor the host cannot serve at all (see ``host_predicates``)."""
+    aggregates = list(aggregates)
+    values = host_values(aggregates, plan, cache)
+    if isinstance(values, str):
+        return values
+    preds = []
+    for req, found in zip(plan.requests, values, strict=True):
+        if req.predicate_for is None:
+            preds.append(cache.compile(found))
+            continue
+        # Neutron ports (scheduler/ports.py): no pci_flavor:NAME key.
+        pred = req.predicate_for(aggregates, cache)
+        if pred is None:
+            return req.name
+        preds.append(pred)
+    return HostView(values, tuple(preds))
+
+
+def host_predicates(
+    aggregates: Iterable[Any], plan: RequestPlan, cache: DefinitionCache
+) -> list[matching.Predicate] | str:
+    """One predicate per managed request for this host, or the name of the
+    first flavor the host cannot serve at all (not in a defining aggregate,
+    or only bad definitions)."""
+    view = host_view(aggregates, plan, cache)
+    return view if isinstance(view, str) else list(view.preds)
+
+
+def host_values(
+    aggregates: Iterable[Any], plan: RequestPlan, cache: DefinitionCache
+) -> tuple[tuple[str, ...], ...] | str:
+    """The valid metadata values defining each managed request on this
+    host (sorted, deduplicated; none for a Neutron-port request, decided by
+    its ``predicate_for``), or the first flavor name without any."""
+    values: dict[str, list[str]] = {
+        r.key: [] for r in plan.requests if r.predicate_for is None
+    }
+    for agg in aggregates:
+        metadata = agg.metadata
+        for key, found in values.items():
+            value = metadata.get(key)
+            if value is None:
+                continue
+            parsed = cache.parse(value)
+            if isinstance(parsed, codec.PciFlavorError):
+                cache.log_bad(agg, key, parsed)
+            else:
+                found.append(value)
+    out: list[tuple[str, ...]] = []
+    for req in plan.requests:
+        if req.predicate_for is not None:
+            out.append(())
+            continue
+        found = values[req.key]
+        if not found:
+            return req.name
+        out.append(tuple(sorted(set(found))))
+    return tuple(out)
