@@ -26,6 +26,7 @@ import logging
 from typing import Any
 
 from aggregate_pci.alias import rules
+from aggregate_pci.scheduler.nova_pools import field
 
 LOG = logging.getLogger(__name__)
 
@@ -69,8 +70,8 @@ def compute_claim(spec_obj: Any) -> ComputeClaim:
     requests = spec_requests
     agree = True
     claimed = None
-    uuid = _field(spec_obj, "instance_uuid")
-    flavor = _field(spec_obj, "flavor")
+    uuid = field(spec_obj, "instance_uuid")
+    flavor = field(spec_obj, "flavor")
     try:
         wanted = rules.request_of(getattr(flavor, "extra_specs", None) or {})
     except Exception:  # an extra spec Nova would have refused
@@ -154,7 +155,7 @@ def _move_claim(spec_obj: Any) -> bool:
     """True if the instance's compute claim will be a move claim (its task
     state says cold migration, resize or evacuation); True as well when
     that cannot be read (the stricter reading)."""
-    uuid = _field(spec_obj, "instance_uuid")
+    uuid = field(spec_obj, "instance_uuid")
     try:
         state = instance_task_state(getattr(spec_obj, "_context", None), uuid)
     except Exception:
@@ -181,7 +182,7 @@ def instance_task_state(context: Any, uuid: str | None) -> str | None:
 def instance_pci_requests(spec_obj: Any) -> list[Any] | None:
     """The instance's own PCI requests from its cell, None before it is in
     a cell."""
-    uuid = _field(spec_obj, "instance_uuid")
+    uuid = field(spec_obj, "instance_uuid")
     found = _in_cell(
         getattr(spec_obj, "_context", None),
         uuid,
@@ -209,13 +210,3 @@ def _in_cell(context: Any, uuid: str | None, read: Any) -> Any:
         return None
     with nova_context.target_cell(ctx, mapping.cell_mapping) as cctxt:
         return read(cctxt, objects)
-
-
-def _field(obj: Any, name: str) -> Any:
-    """A Nova object's field, None if unset."""
-    try:
-        if name not in obj:
-            return None
-    except TypeError:  # not a Nova object
-        pass
-    return getattr(obj, name, None)

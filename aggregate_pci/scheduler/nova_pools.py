@@ -139,7 +139,7 @@ def nova_step(
     return tuple(out)
 
 
-def _field(obj: Any, name: str) -> Any:
+def field(obj: Any, name: str) -> Any:
     """A Nova object's field, None if unset (unset fields of a RequestSpec
     raise on access instead of lazy-loading)."""
     try:
@@ -158,8 +158,8 @@ def instance_numa_cells(
     topology).  Raises LookupError if the instance does not fit.
 
     ``host_state``, ``spec_obj``: Nova's HostState and RequestSpec (Any:
-    versioned objects whose unset fields raise, read through ``_field``)."""
-    requested = _field(spec_obj, "numa_topology")
+    versioned objects whose unset fields raise, read through ``field``)."""
+    requested = field(spec_obj, "numa_topology")
     host_topology = getattr(host_state, "numa_topology", None)
     if not requested or not host_topology:
         return None
@@ -170,7 +170,7 @@ def instance_numa_cells(
         cpu_allocation_ratio=host_state.cpu_allocation_ratio,
         ram_allocation_ratio=host_state.ram_allocation_ratio,
     )
-    network_metadata = _field(spec_obj, "network_metadata")
+    network_metadata = field(spec_obj, "network_metadata")
     if network_metadata:
         limits.network_metadata = network_metadata
     fit = hardware.numa_fit_instance_to_host
