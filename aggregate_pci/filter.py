@@ -30,7 +30,7 @@ from nova.scheduler import utils as scheduler_utils
 from oslo_config import cfg
 
 from aggregate_pci import codec, conf
-from aggregate_pci.scheduler import claim, decision, ports
+from aggregate_pci.scheduler import claim, compute_claim, decision, ports
 from aggregate_pci.scheduler.host_view import DefinitionCache, host_view
 from aggregate_pci.scheduler.request import RequestMemo, RequestPlan, plan_request
 
@@ -114,7 +114,7 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
             yield from filter_obj_list
             return
         try:
-            plan = self._plan(spec_obj)
+            plan, claimed, move_ids = self._plan(spec_obj)
         except Exception:
             # Without the managed names no alias request can be judged:
             # fail closed for this request only, never raise.
@@ -133,32 +133,46 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
         except TypeError:  # not weakly referenceable or not hashable
             pass
         for host_state in filter_obj_list:
-            if plan is None or self._passes_safely(host_state, spec_obj, plan, memo):
+            if plan is None or self._passes_safely(
+                host_state, spec_obj, plan, memo, claimed, move_ids
+            ):
                 yield host_state
 
     def host_passes(self, host_state: Any, spec_obj: Any) -> bool:
         """Single-host entry point (Nova calls ``filter_all``)."""
         return any(True for _ in self.filter_all([host_state], spec_obj))
 
-    def _plan(self, spec_obj: Any) -> RequestPlan | None:
+    def _plan(
+        self, spec_obj: Any
+    ) -> tuple[RequestPlan | None, tuple[Any, ...], tuple[str, ...] | None]:
+        """The request's plan (None: nothing for us to do), the PCI requests
+        the compute will claim, and with PCI in Placement where that claim
+        will not follow Placement's allocation (a move claim) the request
+        ids of Placement's PCI request groups (see ``compute_claim``)."""
         pci_requests = getattr(spec_obj, "pci_requests", None)
         if not pci_requests or not pci_requests.requests:
-            return None
+            return None, (), None
         ctx = getattr(spec_obj, "_context", None) or nova_context.get_admin_context()
+        claimed = compute_claim.compute_claim(spec_obj)
         plan = plan_request(
-            pci_requests.requests,
+            claimed.requests,
             lambda: managed_flavor_names(ctx),
             CONF.aggregate_pci.reject_unmanaged_requests,
         )
         if CONF.aggregate_pci.manage_port_requests:  # Neutron ports (issue 13)
             plan = ports.extend_plan(
                 plan,
-                pci_requests.requests,
+                claimed.requests,
                 lambda: ports.managed_physnets(
                     flavor_definition_values(ctx), self.cache.parse
                 ),
             )
-        return plan
+        move_ids = None
+        if plan is not None and getattr(
+            CONF.filter_scheduler, "pci_in_placement", False
+        ):
+            move_ids = compute_claim.move_claim_ids(spec_obj, claimed)
+        return plan, claimed.requests, move_ids
 
     def _passes_safely(
         self,
@@ -166,9 +180,11 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
         spec_obj: Any,
         plan: RequestPlan,
         memo: RequestMemo,
+        claimed: tuple[Any, ...],
+        move_ids: tuple[str, ...] | None,
     ) -> bool:
         try:
-            return self._passes(host_state, spec_obj, plan, memo)
+            return self._passes(host_state, spec_obj, plan, memo, claimed, move_ids)
         except Exception:
             LOG.exception(
                 "aggregate-pci: unexpected error judging host %s; "
@@ -183,6 +199,8 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
         spec_obj: Any,
         plan: RequestPlan,
         memo: RequestMemo,
+        claimed: tuple[Any, ...],
+        move_ids: tuple[str, ...] | None,
     ) -> bool:
         view = None
         if not plan.reject_all:
@@ -200,9 +218,10 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
             self.cache,
             candidates=host_state.allocation_candidates,
             prune=lambda fits: len(self.filter_candidates(host_state, fits)),
-            claim=claim.claim_replayer(host_state, spec_obj, memo),
+            claim=claim.claim_replayer(host_state, spec_obj, memo, claimed),
             view=view,
             memo=memo,
+            move_claim_ids=move_ids,
         )
         if why is not None:
             LOG.debug("host %s rejected: %s", host_state.host, why)

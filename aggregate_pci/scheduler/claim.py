@@ -325,23 +325,30 @@ def _indexed(
 
 
 def claim_replayer(
-    host_state: Any, spec_obj: Any, memo: RequestMemo | None = None
+    host_state: Any,
+    spec_obj: Any,
+    memo: RequestMemo | None = None,
+    requests: Sequence[PciRequest] | None = None,
 ) -> ClaimReplay:
     """The host's ``ClaimReplay`` for ``decide_host(claim=...)``; ``memo``:
     one per scheduling request (see ``replay_claim``).  ``host_state``,
     ``spec_obj``: Nova's HostState and RequestSpec (Any: see
-    ``nova_pools.instance_numa_cells``)."""
+    ``nova_pools.instance_numa_cells``).  ``requests``: the PCI requests
+    the compute will claim (``compute_claim``), by default the
+    RequestSpec's."""
 
     def run(*, ports_only: bool = False) -> ClaimOutcome:
-        requests: list[PciRequest] = list(spec_obj.pci_requests.requests)
+        claimed: list[PciRequest] = list(
+            spec_obj.pci_requests.requests if requests is None else requests
+        )
         try:
-            cells = nova_pools.instance_numa_cells(host_state, spec_obj, requests)
+            cells = nova_pools.instance_numa_cells(host_state, spec_obj, claimed)
         except LookupError as exc:
             return ClaimOutcome(failed=str(exc))
         if ports_only:
             # Neutron-port requests have no alias name (Nova builds them
             # from the ports); the NUMA fit above is the whole instance's.
-            requests = [r for r in requests if not getattr(r, "alias_name", None)]
-        return replay_claim(host_state.pci_stats, requests, cells, memo)
+            claimed = [r for r in claimed if not getattr(r, "alias_name", None)]
+        return replay_claim(host_state.pci_stats, claimed, cells, memo)
 
     return run

@@ -9,12 +9,14 @@ decide as the filter does.
 
 from __future__ import annotations
 
+import collections
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from aggregate_pci import matching
 from aggregate_pci.scheduler.claim_judge import (
     ClaimOutcome,
     ClaimReplay,
+    describe_pool,
     judge_claim,
     needs_claim_check,
 )
@@ -97,6 +99,45 @@ def candidate_fits(
     return True
 
 
+def placement_devices(
+    candidate: Mapping[str, Any], ids: tuple[str, ...]
+) -> collections.Counter[str]:
+    """The resource providers an allocation candidate gives the PCI request
+    groups named after the request ids ``ids`` (Nova names them
+    ``REQUEST_ID-N``, one device each), each counted once per device."""
+    out: collections.Counter[str] = collections.Counter()
+    for group, rps in (candidate.get("mappings") or {}).items():
+        if group.startswith(ids):
+            out.update(rps)
+    return out
+
+
+def claimed_devices(outcome: ClaimOutcome) -> collections.Counter[str] | None:
+    """The resource providers of the devices a claim takes for flavor-alias
+    requests, each counted once per device (Neutron-port devices are not in
+    Placement); None if such a device has no provider."""
+    out: collections.Counter[str] = collections.Counter()
+    for step in outcome.steps:
+        if step.name is None or step.name.startswith("port:"):
+            continue
+        rp = step.pool.get("rp_uuid")
+        if rp is None:
+            return None
+        out[str(rp)] += step.count
+    return out
+
+
+def _maps_ids(
+    candidates: Sequence[Mapping[str, Any]] | None, ids: tuple[str, ...]
+) -> bool:
+    """True if any candidate maps a request group named after ``ids``."""
+    return bool(ids) and any(
+        group.startswith(ids)
+        for candidate in candidates or ()
+        for group in candidate.get("mappings") or ()
+    )
+
+
 def decide_host(
     aggregates: Iterable[Any],
     pools: Sequence[Mapping[str, Any]],
@@ -108,6 +149,7 @@ def decide_host(
     claim: ClaimReplay | None = None,
     view: HostView | str | None = None,
     memo: RequestMemo | None = None,
+    move_claim_ids: tuple[str, ...] | None = None,
 ) -> str | None:
     """Decide one host: None if it serves the plan, else why not (one line).
 
@@ -121,10 +163,19 @@ def decide_host(
     spec, or a Neutron port's spec); with it, for the Neutron-port
     requests alone, which Placement does not map.
 
-    ``memo``: one per scheduling request (the same ``plan``), in which hosts whose definitions compile to the same predicates share
-    which predicates each pool matches (flavor-alias requests only: a
+    ``memo``: one per scheduling request (the same ``plan``), in which
+    hosts whose definitions compile to the same predicates share which
+    predicates each pool matches (flavor-alias requests only: a
     Neutron-port predicate is left unshared) and ``judge_claim``'s verdict
     on claim outcomes with the same ``key``.
+
+    ``move_claim_ids``: with PCI in Placement, where the compute's claim
+    will not follow Placement's allocation (a move claim: cold migration,
+    resize, evacuation), the request ids Placement's PCI request groups are
+    named after.  The claim is then replayed (all requests, in Nova's
+    order) and judged as without Placement, and the candidates are pruned
+    to those naming exactly the devices it takes, so that Placement and
+    the cell DB agree; the host is refused where none does.
     """
     if plan.reject_all:
         return (
@@ -146,6 +197,14 @@ def decide_host(
     why = explain(pools, plan, preds, masks, signatures)
     if why is not None:
         return why
+    if (
+        move_claim_ids is not None
+        and claim is not None
+        and _maps_ids(candidates, move_claim_ids)
+    ):
+        return _move_claim(
+            claim(), plan, preds, memo, candidates, prune, move_claim_ids
+        )
     if placement_maps_plan(candidates, plan):
 
         def fits(candidate: Mapping[str, Any]) -> bool:
@@ -168,6 +227,40 @@ def decide_host(
     if claim is not None and needs_claim_check(plan, view, cache):
         return _judged(claim(), plan, preds, memo, None)
     return None
+
+
+def _move_claim(
+    outcome: ClaimOutcome,
+    plan: RequestPlan,
+    preds: Sequence[matching.Predicate],
+    memo: RequestMemo | None,
+    candidates: Sequence[Mapping[str, Any]] | None,
+    prune: Callable[[Callable[[Mapping[str, Any]], bool]], int] | None,
+    ids: tuple[str, ...],
+) -> str | None:
+    """``decide_host`` for a move claim with PCI in Placement: judge the
+    devices the claim takes, then keep the candidates naming exactly them."""
+    why = _judged(outcome, plan, preds, memo, None)
+    if why is not None:
+        return why
+    taken = claimed_devices(outcome)
+
+    def exact(candidate: Mapping[str, Any]) -> bool:
+        return taken is not None and placement_devices(candidate, ids) == taken
+
+    kept = prune(exact) if prune is not None else sum(map(exact, candidates or ()))
+    if kept:
+        return None
+    devices = ", ".join(
+        describe_pool(s.pool)
+        for s in outcome.steps
+        if s.name is not None and not s.name.startswith("port:")
+    )
+    return (
+        "no Placement allocation candidate names the devices the compute's "
+        "move claim would take (%s): Nova's move claim takes them in pool "
+        "order, not as Placement allocates" % (devices or "none")
+    )
 
 
 def _judged(
