@@ -182,22 +182,64 @@ def report_partial(
             )
 
 
+#: Options naming a command's input or output files, named (with their
+#: values) by the line of an unexpected error.
+FILE_OPTIONS = (
+    "inventory",
+    "config_file",
+    "nova_conf",
+    "output",
+    "textfile",
+    "db_url_file",
+    "mapping",
+    "journal",
+    "undo",
+)
+
+
+def unexpected_text(app: Any, command: str, parsed_args: Any, exc: BaseException) -> str:
+    """The one line for an unexpected exception: the command, the files it
+    was given, the exception's type (never its raw text: it can carry a
+    value from the input), and how to see the details."""
+    given = [
+        "--%s %s" % (name.replace("_", "-"), printable(str(value)))
+        for name in FILE_OPTIONS
+        for value in [getattr(parsed_args, name, None)]
+        if value and isinstance(value, str)
+    ]
+    return "%s failed unexpectedly (%s)%s; run again with --debug for the details" % (
+        spell_command(app, command),
+        type(exc).__name__,
+        " on " + ", ".join(given) if given else "",
+    )
+
+
 class HandlesErrors:
     """Mixin for commands: any ``AggregatePciError`` becomes one clear line on
-    stderr (plus the writes applied before it) and exit status 1; with
-    ``--debug`` the applied writes are still listed and the error propagates
-    so cliff logs the traceback."""
+    stderr (plus the writes applied before it) and exit status 1, any other
+    exception one line naming the command and its files; with ``--debug``
+    the applied writes are still listed and the error propagates so cliff
+    logs the traceback."""
 
     def run(self, parsed_args: Any) -> int:
+        app = self.app  # type: ignore[attr-defined]
+        stream = getattr(app, "stderr", None) or sys.stderr
+        debug = getattr(getattr(app, "options", None), "debug", False)
         try:
             return super().run(parsed_args)  # type: ignore[misc]
         except AggregatePciError as exc:
-            app = self.app  # type: ignore[attr-defined]
-            stream = getattr(app, "stderr", None) or sys.stderr
             changes = getattr(exc, "changes", ())
-            if getattr(getattr(app, "options", None), "debug", False):
+            if debug:
                 report_partial(changes, stream)
                 raise
             stream.write("error: %s\n" % printable(error_text(app, exc)))
             report_partial(changes, stream)
+            return 1
+        except Exception as exc:  # the one error path for the unexpected
+            if debug:
+                raise
+            name = getattr(self, "cmd_name", None) or type(self).__name__
+            stream.write(
+                "error: %s\n" % unexpected_text(app, name, parsed_args, exc)
+            )
             return 1

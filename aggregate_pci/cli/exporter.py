@@ -115,7 +115,13 @@ class RunExporter(common.HandlesErrors, command.Command):
                     "cannot read the sources: %s (%s left as it was)"
                     % (exporter.last_error, args.textfile)
                 )
-            metrics_server.write_textfile(args.textfile, exporter)
+            try:
+                metrics_server.write_textfile(args.textfile, exporter)
+            except OSError as exc:
+                raise errors.AdminError(
+                    "cannot write --textfile %r: %s; check that its directory "
+                    "exists and is writable" % (args.textfile, exc.strerror)
+                ) from None
             return 0
         host, port = args.listen
         return self._serve(exporter, host, port, args.interval)

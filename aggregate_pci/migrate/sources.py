@@ -205,6 +205,14 @@ def read_table(url: str, timeout: float | None = None) -> model.SourceData:
             ),
             hint=Hint("{option} changes it", option="timeout") if timed_out else None,
         ) from None
+    except SourceError:
+        raise
+    except Exception as exc:  # a driver refusing an option (?charset=...)
+        raise SourceError(
+            "cannot read %s: the database driver failed (%s); check the "
+            "URL's query options (e.g. ?charset=utf8mb4)"
+            % (description, type(exc).__name__)
+        ) from None
     finally:
         engine.dispose()
     candidates = []
