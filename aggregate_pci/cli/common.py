@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Iterable
 
-from aggregate_pci import alias
+from aggregate_pci import alias, text
 from aggregate_pci.admin import errors, models
 from aggregate_pci.admin.nova_io import client, translate
 from aggregate_pci.cli import plugin
@@ -95,15 +95,8 @@ STANDALONE = "aggregate-pci"
 OSC_PREFIX = "openstack pci flavor"
 
 
-def printable(text: Any) -> Any:
-    """``text`` with control characters (C0, DEL, C1: terminal escape
-    sequences, newlines) shown as ``\\xNN``; other values unchanged."""
-    if not isinstance(text, str):
-        return text
-    return "".join(
-        "\\x%02x" % ord(c) if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 else c
-        for c in text
-    )
+#: The one escaping of control characters (rows, messages, metric labels).
+printable = text.printable
 
 
 def standalone(app: Any) -> bool:
@@ -220,6 +213,15 @@ class HandlesErrors:
     exception one line naming the command and its files; with ``--debug``
     the applied writes are still listed and the error propagates so cliff
     logs the traceback."""
+
+    def produce_output(self, parsed_args: Any, column_names: Any, data: Any) -> Any:
+        """A list's rows with control characters escaped for human formats
+        (every command's rows, through one escaping)."""
+        if human(parsed_args) and not isinstance(data, tuple):
+            data = (for_output(parsed_args, row) for row in data)
+        return super().produce_output(  # type: ignore[misc]
+            parsed_args, column_names, data
+        )
 
     def run(self, parsed_args: Any) -> int:
         app = self.app  # type: ignore[attr-defined]
