@@ -3,7 +3,18 @@ row printer, message and metric label (pure: imports nothing)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+MASK = "***"
+#: ``scheme://user:PASSWORD@host``: the password of any URL, up to the LAST
+#: ``@`` of the authority (a raw ``@`` in a password is common).
+_URL_RE = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s'\"]*:)[^/?#\s'\"]*@")
+
+
+def mask_urls(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ``***``."""
+    return _URL_RE.sub(lambda m: m.group(1) + MASK + "@", text)
 
 
 def printable(text: Any) -> Any:

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql import sqltypes
 
-from aggregate_pci import alias
+from aggregate_pci import alias, text
 from aggregate_pci.errors import AggregatePciError, Hint
 from aggregate_pci.migrate import model
 
@@ -51,10 +51,12 @@ DEFAULT_TIMEOUT = 30.0
 
 
 def _describe(url: str) -> str:
+    """``url`` for messages: its password masked up to the last ``@``."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        make_url(url)
     except (sa.exc.ArgumentError, ValueError):
         return "<unparsable URL>"
+    return text.mask_urls(url)
 
 
 def _parse_url(url: str) -> Any:
