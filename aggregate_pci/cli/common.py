@@ -190,7 +190,9 @@ FILE_OPTIONS = (
 )
 
 
-def unexpected_text(app: Any, command: str, parsed_args: Any, exc: BaseException) -> str:
+def unexpected_text(
+    app: Any, command: str, parsed_args: Any, exc: BaseException
+) -> str:
     """The one line for an unexpected exception: the command, the files it
     was given, the exception's type (never its raw text: it can carry a
     value from the input), and how to see the details."""
@@ -241,7 +243,5 @@ class HandlesErrors:
             if debug:
                 raise
             name = getattr(self, "cmd_name", None) or type(self).__name__
-            stream.write(
-                "error: %s\n" % unexpected_text(app, name, parsed_args, exc)
-            )
+            stream.write("error: %s\n" % unexpected_text(app, name, parsed_args, exc))
             return 1

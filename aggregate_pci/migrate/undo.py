@@ -17,7 +17,6 @@ from aggregate_pci.admin.nova_io.aggregates import keys_text
 from aggregate_pci.migrate import journal as journal_mod
 from aggregate_pci.migrate.apply import Report
 
-
 #: Keys per metadata write of an undo: Nova sets and deletes each key in a
 #: transaction of its own, so one write of 2,000 keys outlasts a timeout.
 UNDO_PART_KEYS = 100

@@ -342,7 +342,8 @@ class CliTest(unittest.TestCase):
         # pci.prom.lock: the flock of cron runs (issue 22); node_exporter
         # reads *.prom only.
         self.assertEqual(
-            ["inventory.json", "pci.prom", "pci.prom.lock"], sorted(os.listdir(self.tmp))
+            ["inventory.json", "pci.prom", "pci.prom.lock"],
+            sorted(os.listdir(self.tmp)),
         )
         with open(path) as f:
             got = samples(f.read())

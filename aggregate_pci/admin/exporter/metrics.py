@@ -140,9 +140,7 @@ def snapshot(
         if r.error is not None:
             g["invalid_definitions"].add_metric([r.aggregate, r.key], 1)
     _alias_metrics(g, records, conf_aliases)
-    return Snapshot(
-        [_escaped(f) for f in g.values()], len(inv.hosts), len(records)
-    )
+    return Snapshot([_escaped(f) for f in g.values()], len(inv.hosts), len(records))
 
 
 def _escaped(family: Metric) -> Metric:

@@ -31,8 +31,8 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from aggregate_pci import alias
-from aggregate_pci.admin.exporter.metrics import PREFIX, Snapshot, snapshot
 from aggregate_pci.admin.errors import AdminError
+from aggregate_pci.admin.exporter.metrics import PREFIX, Snapshot, snapshot
 from aggregate_pci.admin.inventory import Inventory
 
 LOG = logging.getLogger(__name__)

@@ -279,15 +279,17 @@ def host_pools(
         check_sqlite_path(
             cell.database_connection, "cell %r database connection" % cell.name
         )
-        with nova_context.target_cell(ctxt, cell) as cctxt, cell_read(
-            cell, "compute nodes"
+        with (
+            nova_context.target_cell(ctxt, cell) as cctxt,
+            cell_read(cell, "compute nodes"),
         ):
             nodes_by_cell.append((cell, objects.ComputeNodeList.get_all(cctxt)))
     total = sum(len(nodes) for _, nodes in nodes_by_cell)
     done = 0
     for cell, nodes in nodes_by_cell:
-        with nova_context.target_cell(ctxt, cell) as cctxt, cell_read(
-            cell, "PCI devices"
+        with (
+            nova_context.target_cell(ctxt, cell) as cctxt,
+            cell_read(cell, "PCI devices"),
         ):
             held: dict[str, list[tuple[str, Any]]] = {}
             for node in nodes:

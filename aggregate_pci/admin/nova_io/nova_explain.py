@@ -51,8 +51,9 @@ def pci_stats_by_host(ctxt: Any = None) -> dict[str, Any]:
     for cell in cells:
         if cell.is_cell0():
             continue
-        with nova_context.target_cell(ctxt, cell) as cctxt, nova_db.cell_read(
-            cell, "compute nodes"
+        with (
+            nova_context.target_cell(ctxt, cell) as cctxt,
+            nova_db.cell_read(cell, "compute nodes"),
         ):
             for node in objects.ComputeNodeList.get_all(cctxt):
                 topology = (

@@ -79,10 +79,10 @@ class RowEscapingTest(unittest.TestCase):
 
 class LabelEscapingTest(unittest.TestCase):
     def test_metric_label_values_escaped(self):
-        agg = models.Aggregate(1, "gpu" + ESC, None, (HOST,), {"pci_flavor:t4" + ESC: T4})
-        inv = inventory.Inventory(
-            [agg], {HOST: doc()["hosts"][HOST]}, []
+        agg = models.Aggregate(
+            1, "gpu" + ESC, None, (HOST,), {"pci_flavor:t4" + ESC: T4}
         )
+        inv = inventory.Inventory([agg], {HOST: doc()["hosts"][HOST]}, [])
         exporter = metrics_server.Exporter(lambda: inv)
         self.assertTrue(exporter.refresh())
         text = exporter.data_text.decode()

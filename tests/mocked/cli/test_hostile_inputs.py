@@ -218,7 +218,9 @@ FILE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("text", [c[1] for c in FILE_CASES], ids=[c[0] for c in FILE_CASES])
+@pytest.mark.parametrize(
+    "text", [c[1] for c in FILE_CASES], ids=[c[0] for c in FILE_CASES]
+)
 def test_hostile_file(workdir, text):
     path = _write(workdir, "bad.json", text)
     status, out, err = run(["capacity", "--inventory", path])
@@ -254,12 +256,18 @@ class NamedRefusalsTest(unittest.TestCase):
         self.check(doc, 'aggregates[0].metadata["other"]', ("capacity",))
 
     def test_non_ascii_digit_in_flavor_spec(self):
-        doc = mutate(("nova_flavors", 0, "extra_specs", "pci_passthrough:alias"), "t4:١")
-        self.check(doc, 'nova_flavors[0].extra_specs["pci_passthrough:alias"]', ("capacity",))
+        doc = mutate(
+            ("nova_flavors", 0, "extra_specs", "pci_passthrough:alias"), "t4:١"
+        )
+        self.check(
+            doc, 'nova_flavors[0].extra_specs["pci_passthrough:alias"]', ("capacity",)
+        )
 
     def test_deep_nesting(self):
         self.check(
-            dict(GOOD, x=[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]), '$["x"]', ("capacity",)
+            dict(GOOD, x=[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]),
+            '$["x"]',
+            ("capacity",),
         )
 
 
@@ -268,11 +276,15 @@ class AuditArithmeticTest(unittest.TestCase):
         recs = models.pci_flavor_records(
             models.Aggregate(1, "gpu", None, ("c1",), {"pci_flavor:t4": T4})
         )
-        dev = audit.Device("0000:82:00.0", "10de", "1db4", "type-PCI", tags={}, alias="t4")
+        dev = audit.Device(
+            "0000:82:00.0", "10de", "1db4", "type-PCI", tags={}, alias="t4"
+        )
         alloc = audit.Allocation("i1", "c1", (("t4", 10**12),), (dev,))
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         result = audit.audit([alloc], recs)
-        self.assertLess(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before, 100_000)
+        self.assertLess(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before, 100_000
+        )
         self.assertEqual(["no"], [r.match for r in result.rows])
 
 
@@ -287,7 +299,9 @@ class OneErrorPathTest(unittest.TestCase):
     def test_superscript_digit_refused(self):
         with tempfile.TemporaryDirectory() as d:
             path = _write(d, "good.json", GOOD)
-            status, out, err = run(["explain", "--request", "t4:²", "--inventory", path])
+            status, out, err = run(
+                ["explain", "--request", "t4:²", "--inventory", path]
+            )
         assert_one_error(status, out, err)
         self.assertIn("--request", err)
 

@@ -47,8 +47,7 @@ class SlowNova:
         if len(self.calls) == self.fail_on:
             raise errors.Unreachable(
                 "cannot set metadata %s on aggregate 'gpu': no answer from "
-                "the Compute API within the timeout"
-                % aggregates.keys_text(changes)
+                "the Compute API within the timeout" % aggregates.keys_text(changes)
             )
         return []
 
@@ -82,10 +81,13 @@ class UndoPartsTest(unittest.TestCase):
         self.assertEqual(2 * undo.UNDO_PART_KEYS + half, len(report.applied))
         self.assertEqual(2000 - len(report.applied), len(nova.agg.metadata))
         self.assertIn(
-            "read back: Nova applied %d of those %d key(s)" % (half, undo.UNDO_PART_KEYS),
+            "read back: Nova applied %d of those %d key(s)"
+            % (half, undo.UNDO_PART_KEYS),
             report.error,
         )
-        self.assertIn("Undo stopped after %d write(s)" % len(report.applied), report.error)
+        self.assertIn(
+            "Undo stopped after %d write(s)" % len(report.applied), report.error
+        )
         self.assertLess(len(report.error), 1000, report.error)
         # Run again: finishes the rest.
         again = undo.undo(SlowNovaFrom(nova), self.path)

@@ -77,7 +77,9 @@ class StuckRefreshTest(unittest.TestCase):
         time.sleep(0.8)
         _, during = scrape(app)
         self.assertEqual(0, value_of(during, "aggregate_pci_up"))
-        self.assertGreater(value_of(during, "aggregate_pci_refresh_running_seconds"), 0.3)
+        self.assertGreater(
+            value_of(during, "aggregate_pci_refresh_running_seconds"), 0.3
+        )
         free = "aggregate_pci_devices_free"
         self.assertEqual(value_of(before, free), value_of(during, free))
         self.assertIsNotNone(value_of(during, free))

@@ -40,12 +40,11 @@ class HungDatabaseTest(unittest.TestCase):
     def test_capacity_on_a_hung_api_database(self):
         # The command's own cost (importing Nova, loading nova.conf), with a
         # database file that does not exist (refused before any connection).
-        missing = nova_conf(
-            os.path.join(self.dir), "sqlite:///%s/none.db" % self.dir
-        )
+        missing = nova_conf(os.path.join(self.dir), "sqlite:///%s/none.db" % self.dir)
         os.rename(missing, os.path.join(self.dir, "missing.conf"))
         hung_conf = nova_conf(
-            self.dir, "mysql+pymysql://nova:secret@127.0.0.1:%d/nova_api" % self.server.port
+            self.dir,
+            "mysql+pymysql://nova:secret@127.0.0.1:%d/nova_api" % self.server.port,
         )
         _, before = hung.run(
             "--timeout", str(TIMEOUT), "capacity", "--config-file",
