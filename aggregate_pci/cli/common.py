@@ -242,6 +242,10 @@ class HandlesErrors:
         except Exception as exc:  # the one error path for the unexpected
             if debug:
                 raise
-            name = getattr(self, "cmd_name", None) or type(self).__name__
+            # OpenStackClient names it "pci flavor capacity": spell_command
+            # wants the standalone name.
+            name = (
+                getattr(self, "cmd_name", None) or type(self).__name__
+            ).removeprefix("pci ")
             stream.write("error: %s\n" % unexpected_text(app, name, parsed_args, exc))
             return 1

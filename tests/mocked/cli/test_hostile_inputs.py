@@ -334,6 +334,33 @@ class OneErrorPathTest(unittest.TestCase):
         self.assertIn("run again with --debug", err)
 
 
+class OpenStackClientTest(unittest.TestCase):
+    def test_unexpected_exception_is_one_line_in_osc_too(self):
+        from openstackclient import shell as osc
+
+        with tempfile.TemporaryDirectory() as d:
+            path = _write(d, "good.json", GOOD)
+            err = io.StringIO()
+            with (
+                unittest.mock.patch(
+                    "aggregate_pci.admin.inventory.from_json",
+                    side_effect=ValueError("raw secret text"),
+                ),
+                unittest.mock.patch("sys.stderr", err),
+                unittest.mock.patch.dict(os.environ, {}, clear=False) as env,
+            ):
+                for name in [k for k in env if k.startswith("OS_")]:
+                    del env[name]
+                status = osc.main(["pci", "flavor", "capacity", "--inventory", path])
+        assert_one_error(status, "", err.getvalue())
+        self.assertIn(
+            "error: 'openstack pci flavor capacity' failed unexpectedly "
+            "(ValueError) on --inventory %s; run again with --debug" % path,
+            err.getvalue(),
+        )
+        self.assertNotIn("raw secret text", err.getvalue())
+
+
 class DbUrlTest(unittest.TestCase):
     def test_bad_charset_is_one_line(self):
         with tempfile.TemporaryDirectory() as d:
