@@ -53,6 +53,9 @@ from aggregate_pci.errors import Hint
 
 FORMAT = "aggregate-pci-inventory"
 VERSION = 1
+#: Deepest nesting an inventory file may have (it needs 6: allocations,
+#: devices, tags); deeper is refused before any check.
+MAX_DEPTH = 16
 
 
 @dataclasses.dataclass
@@ -193,8 +196,16 @@ def _allocations(doc: dict[str, Any], bad: Any) -> list[Allocation] | None:
         for field in ("instance", "host"):
             if not isinstance(entry.get(field), str):
                 raise bad(where, "needs a string %r" % field)
+        raw_devices = entry.get("devices") or []
+        raw_requests = entry.get("requests") or []
+        if not isinstance(raw_devices, list) or not isinstance(raw_requests, list):
+            raise bad(where, "'requests' and 'devices' must be lists")
+        devices = [
+            _device(d, bad, "%s, device %d" % (where, j))
+            for j, d in enumerate(raw_devices)
+        ]
         requests = []
-        for j, r in enumerate(entry.get("requests") or []):
+        for j, r in enumerate(raw_requests):
             count = r.get("count") if isinstance(r, dict) else None
             if (
                 not isinstance(r, dict)
@@ -206,11 +217,13 @@ def _allocations(doc: dict[str, Any], bad: Any) -> list[Allocation] | None:
                     "%s, request %d" % (where, j),
                     'must be {"alias": NAME, "count": N}',
                 )
+            if not 0 <= count <= len(devices):
+                raise bad(
+                    "%s.requests[%d].count" % (where, j),
+                    "%d is not between 0 and the instance's %d device(s)"
+                    % (count, len(devices)),
+                )
             requests.append((r["alias"], count))
-        devices = [
-            _device(d, bad, "%s, device %d" % (where, j))
-            for j, d in enumerate(entry.get("devices") or [])
-        ]
         out.append(
             Allocation(
                 entry["instance"], entry["host"], tuple(requests), tuple(devices)
@@ -262,6 +275,13 @@ def _aggregates(doc: dict[str, Any], bad: Any) -> list[Aggregate]:
             raise bad("aggregate %r" % a["name"], "'hosts' must be a list of names")
         if not isinstance(meta, dict):
             raise bad("aggregate %r" % a["name"], "'metadata' must be an object")
+        for key, value in meta.items():
+            if not isinstance(value, str):
+                raise bad(
+                    "aggregates[%d].metadata[%s]" % (i, json.dumps(key)),
+                    "must be a string (Nova stores metadata values as "
+                    "strings), got %s" % json_type(value),
+                )
         aggregates.append(
             Aggregate(
                 a.get("id", i),
@@ -291,6 +311,17 @@ def _nova_flavors(doc: dict[str, Any], bad: Any) -> list[dict[str, Any]]:
             raise bad(
                 "Nova flavor %r" % flavor["name"], "'extra_specs' must be an object"
             )
+        spec = (flavor.get("extra_specs") or {}).get(alias.SPEC_KEY)
+        if spec is not None and not isinstance(spec, str):
+            raise bad(
+                "%s[%d].extra_specs[%s]" % (field, i, json.dumps(alias.SPEC_KEY)),
+                "must be a string NAME:COUNT[,...]",
+            )
+        if spec and any(c.isdigit() and not c.isascii() for c in spec):
+            raise bad(
+                "%s[%d].extra_specs[%s]" % (field, i, json.dumps(alias.SPEC_KEY)),
+                "counts must be ASCII digits 0-9, got %s" % ascii(spec),
+            )
     return raw
 
 
@@ -303,9 +334,54 @@ def load(path: str) -> Inventory:
         raise AdminError(
             "cannot read inventory %r: %s" % (path, exc.strerror)
         ) from None
+    except RecursionError:
+        raise AdminError(
+            "inventory %r: JSON nested too deeply (an inventory is at most "
+            "%d levels deep)" % (path, MAX_DEPTH)
+        ) from None
     except ValueError as exc:
         raise AdminError("inventory %r is not valid JSON: %s" % (path, exc)) from None
+    where = too_deep(doc)
+    if where is not None:
+        raise AdminError(
+            "inventory %r, %s: nested deeper than %d levels (an inventory "
+            "is at most that deep)" % (path, where, MAX_DEPTH)
+        )
     return from_json(doc, "inventory %r" % path)
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type (null, boolean, number...)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, list):
+        return "array"
+    return "object" if isinstance(value, dict) else "string"
+
+
+def too_deep(doc: Any, limit: int | None = None) -> str | None:
+    """The JSON path of the first value nested deeper than ``limit``
+    (``MAX_DEPTH``) levels, else None; iterative, any depth."""
+    limit = MAX_DEPTH if limit is None else limit
+    stack: list[tuple[Any, str, int]] = [(doc, "$", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        if depth > limit:
+            return where
+        if isinstance(value, dict):
+            stack.extend(
+                (v, "%s[%s]" % (where, json.dumps(k)), depth + 1)
+                for k, v in value.items()
+            )
+        elif isinstance(value, list):
+            stack.extend(
+                (v, "%s[%d]" % (where, n), depth + 1) for n, v in enumerate(value)
+            )
+    return None
 
 
 def merge_pools(

@@ -64,7 +64,9 @@ def parse_request(spec: str | None, strict: bool = False) -> dict[str, int]:
         name, sep, count = item.strip().partition(":")
         name, count = name.strip(), count.strip()
         if strict:
-            if not name or not sep or not count.isdigit() or int(count) < 1:
+            # ASCII digits only: str.isdigit accepts "²" and "١" too.
+            digits = count.isascii() and count.isdigit()
+            if not name or not sep or not digits or int(count) < 1:
                 raise RequestError(spec or "", item.strip())
             n = int(count)
         elif not name:

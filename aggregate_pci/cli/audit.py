@@ -102,10 +102,11 @@ class AuditPciDevice(common.HandlesErrors, lister.Lister):
             - set(inv.hosts)
         ):
             stderr.write(
-                "warning: --compute-conf %s: Nova has no such compute\n" % host
+                "warning: --compute-conf %s: Nova has no such compute\n"
+                % common.printable(host)
             )
         for line in result.warnings:
-            stderr.write("warning: %s\n" % line)
+            stderr.write("warning: %s\n" % common.printable(line))
         self.mismatched = result.mismatched_instances
         stderr.write(
             "audit: %d instance(s), %d device(s) through PCI flavors: "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Iterable
 
-from aggregate_pci import alias
+from aggregate_pci import alias, text
 from aggregate_pci.admin import errors, models
 from aggregate_pci.admin.nova_io import client, translate
 from aggregate_pci.cli import plugin
@@ -95,15 +95,8 @@ STANDALONE = "aggregate-pci"
 OSC_PREFIX = "openstack pci flavor"
 
 
-def printable(text: Any) -> Any:
-    """``text`` with control characters (C0, DEL, C1: terminal escape
-    sequences, newlines) shown as ``\\xNN``; other values unchanged."""
-    if not isinstance(text, str):
-        return text
-    return "".join(
-        "\\x%02x" % ord(c) if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 else c
-        for c in text
-    )
+#: The one escaping of control characters (rows, messages, metric labels).
+printable = text.printable
 
 
 def standalone(app: Any) -> bool:
@@ -182,22 +175,77 @@ def report_partial(
             )
 
 
+#: Options naming a command's input or output files, named (with their
+#: values) by the line of an unexpected error.
+FILE_OPTIONS = (
+    "inventory",
+    "config_file",
+    "nova_conf",
+    "output",
+    "textfile",
+    "db_url_file",
+    "mapping",
+    "journal",
+    "undo",
+)
+
+
+def unexpected_text(
+    app: Any, command: str, parsed_args: Any, exc: BaseException
+) -> str:
+    """The one line for an unexpected exception: the command, the files it
+    was given, the exception's type (never its raw text: it can carry a
+    value from the input), and how to see the details."""
+    given = [
+        "--%s %s" % (name.replace("_", "-"), printable(str(value)))
+        for name in FILE_OPTIONS
+        for value in [getattr(parsed_args, name, None)]
+        if value and isinstance(value, str)
+    ]
+    return "%s failed unexpectedly (%s)%s; run again with --debug for the details" % (
+        spell_command(app, command),
+        type(exc).__name__,
+        " on " + ", ".join(given) if given else "",
+    )
+
+
 class HandlesErrors:
     """Mixin for commands: any ``AggregatePciError`` becomes one clear line on
-    stderr (plus the writes applied before it) and exit status 1; with
-    ``--debug`` the applied writes are still listed and the error propagates
-    so cliff logs the traceback."""
+    stderr (plus the writes applied before it) and exit status 1, any other
+    exception one line naming the command and its files; with ``--debug``
+    the applied writes are still listed and the error propagates so cliff
+    logs the traceback."""
+
+    def produce_output(self, parsed_args: Any, column_names: Any, data: Any) -> Any:
+        """A list's rows with control characters escaped for human formats
+        (every command's rows, through one escaping)."""
+        if human(parsed_args) and not isinstance(data, tuple):
+            data = (for_output(parsed_args, row) for row in data)
+        return super().produce_output(  # type: ignore[misc]
+            parsed_args, column_names, data
+        )
 
     def run(self, parsed_args: Any) -> int:
+        app = self.app  # type: ignore[attr-defined]
+        stream = getattr(app, "stderr", None) or sys.stderr
+        debug = getattr(getattr(app, "options", None), "debug", False)
         try:
             return super().run(parsed_args)  # type: ignore[misc]
         except AggregatePciError as exc:
-            app = self.app  # type: ignore[attr-defined]
-            stream = getattr(app, "stderr", None) or sys.stderr
             changes = getattr(exc, "changes", ())
-            if getattr(getattr(app, "options", None), "debug", False):
+            if debug:
                 report_partial(changes, stream)
                 raise
             stream.write("error: %s\n" % printable(error_text(app, exc)))
             report_partial(changes, stream)
+            return 1
+        except Exception as exc:  # the one error path for the unexpected
+            if debug:
+                raise
+            # OpenStackClient names it "pci flavor capacity": spell_command
+            # wants the standalone name.
+            name = (
+                getattr(self, "cmd_name", None) or type(self).__name__
+            ).removeprefix("pci ")
+            stream.write("error: %s\n" % unexpected_text(app, name, parsed_args, exc))
             return 1

@@ -135,7 +135,7 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
                     "pci_passthrough:alias extra spec)" % args.server
                 )
             return spec
-        if args.request:
+        if args.request is not None:
             common.parse_request_option(args.request, "--request")
             return str(args.request)
         return inv.nova_flavor_request(args.nova_flavor, sources.label(args))

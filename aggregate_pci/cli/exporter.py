@@ -110,15 +110,26 @@ class RunExporter(common.HandlesErrors, command.Command):
             log=self._log,
         )
         if args.once:
-            if not exporter.refresh():
-                raise errors.AdminError(
-                    "cannot read the sources: %s (%s left as it was)"
-                    % (exporter.last_error, args.textfile)
-                )
-            metrics_server.write_textfile(args.textfile, exporter)
-            return 0
+            with metrics_server.once_lock(args.textfile):
+                return self._once(exporter, args.textfile)
         host, port = args.listen
         return self._serve(exporter, host, port, args.interval)
+
+    def _once(self, exporter: metrics_server.Exporter, textfile: str) -> int:
+        """Refresh once and write ``textfile`` (cron mode)."""
+        if not exporter.refresh():
+            raise errors.AdminError(
+                "cannot read the sources: %s (%s left as it was)"
+                % (exporter.last_error, textfile)
+            )
+        try:
+            metrics_server.write_textfile(textfile, exporter)
+        except OSError as exc:
+            raise errors.AdminError(
+                "cannot write --textfile %r: %s; check that its directory "
+                "exists and is writable" % (textfile, exc.strerror)
+            ) from None
+        return 0
 
     def _serve(
         self, exporter: metrics_server.Exporter, host: str, port: int, interval: float

@@ -9,7 +9,7 @@ import sys
 
 from cliff import command
 
-from aggregate_pci.admin import inventory
+from aggregate_pci.admin import errors, inventory
 from aggregate_pci.cli import common, sources
 
 
@@ -48,8 +48,14 @@ class ExportInventory(common.HandlesErrors, command.Command):
         doc = inventory.to_json(inv)
         text = json.dumps(doc, indent=1, sort_keys=True) + "\n"
         if parsed_args.output:
-            with open(parsed_args.output, "w", encoding="utf-8") as f:
-                f.write(text)
+            try:
+                with open(parsed_args.output, "w", encoding="utf-8") as f:
+                    f.write(text)
+            except OSError as exc:
+                raise errors.AdminError(
+                    "cannot write --output %r: %s; check that its directory "
+                    "exists and is writable" % (parsed_args.output, exc.strerror)
+                ) from None
             self.app.stderr.write(
                 "wrote %s: %d aggregate(s), %d host(s)\n"
                 % (parsed_args.output, len(inv.aggregates), len(inv.hosts))

@@ -39,8 +39,9 @@ def build_option_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         metavar="<seconds>",
         type=float,
         default=None,
-        help="pci flavor commands: seconds to wait for each Nova request "
-        "and for a MySQL migration source (default 30)",
+        help="pci flavor commands: longest wait, retries included, for each "
+        "Compute API request, each Nova database read and a MySQL migration "
+        "source (default 30)",
     )
     from aggregate_pci.cli import secrets
 

@@ -11,7 +11,9 @@ import logging
 import re
 from typing import Any
 
-MASK = "***"
+from aggregate_pci import text as text_mod
+
+MASK = text_mod.MASK
 
 #: Options whose value is a secret as a whole.
 _SECRET_OPTIONS = (
@@ -27,14 +29,12 @@ _SECRET_OPTIONS = (
 _OPTION_RE = re.compile(
     r"(--(?:%s))(=|\s+)(\S+)" % "|".join(re.escape(o) for o in _SECRET_OPTIONS)
 )
-#: ``scheme://user:PASSWORD@host``: the password of any URL.
-_URL_RE = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s'\"]*:)[^@\s'\"]+@")
 
 
 def mask(text: str) -> str:
     """``text`` with option secrets and URL passwords replaced by ``***``."""
     text = _OPTION_RE.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
-    return _URL_RE.sub(lambda m: m.group(1) + MASK + "@", text)
+    return text_mod.mask_urls(text)
 
 
 _installed = False

@@ -114,9 +114,9 @@ class AggregatePciApp(shell.OpenStackShell):
             metavar="SECONDS",
             type=float,
             default=None,
-            help="seconds to wait for each Nova request and for a MySQL "
-            "migration source to connect or answer (default %g)"
-            % common.DEFAULT_TIMEOUT,
+            help="longest wait, retries included, for each Compute API "
+            "request, each Nova database read (--config-file) and a MySQL "
+            "migration source (default %g)" % common.DEFAULT_TIMEOUT,
         )
         before = set(map(id, parser._actions))
         parser = auth.build_auth_plugins_option_parser(parser)

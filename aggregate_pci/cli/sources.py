@@ -86,7 +86,7 @@ def _nova_db(app: Any, args: argparse.Namespace, command: str, missing: str) -> 
             if hasattr(args, "inventory")
             else "",
         )
-        nova_db.load_config(args.config_file)
+        nova_db.load_config(args.config_file, common.timeout(app))
     return nova_db
 
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql import sqltypes
 
-from aggregate_pci import alias
+from aggregate_pci import alias, text
 from aggregate_pci.errors import AggregatePciError, Hint
 from aggregate_pci.migrate import model
 
@@ -51,10 +51,12 @@ DEFAULT_TIMEOUT = 30.0
 
 
 def _describe(url: str) -> str:
+    """``url`` for messages: its password masked up to the last ``@``."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        make_url(url)
     except (sa.exc.ArgumentError, ValueError):
         return "<unparsable URL>"
+    return text.mask_urls(url)
 
 
 def _parse_url(url: str) -> Any:
@@ -204,6 +206,14 @@ def read_table(url: str, timeout: float | None = None) -> model.SourceData:
                 " (no answer within %g s)" % timeout if timed_out else "",
             ),
             hint=Hint("{option} changes it", option="timeout") if timed_out else None,
+        ) from None
+    except SourceError:
+        raise
+    except Exception as exc:  # a driver refusing an option (?charset=...)
+        raise SourceError(
+            "cannot read %s: the database driver failed (%s); check the "
+            "URL's query options (e.g. ?charset=utf8mb4)"
+            % (description, type(exc).__name__)
         ) from None
     finally:
         engine.dispose()

@@ -13,8 +13,13 @@ from typing import Any
 
 from aggregate_pci.admin import errors, models
 from aggregate_pci.admin.nova_io import client
+from aggregate_pci.admin.nova_io.aggregates import keys_text
 from aggregate_pci.migrate import journal as journal_mod
 from aggregate_pci.migrate.apply import Report
+
+#: Keys per metadata write of an undo: Nova sets and deletes each key in a
+#: transaction of its own, so one write of 2,000 keys outlasts a timeout.
+UNDO_PART_KEYS = 100
 
 
 def _undo_metadata(
@@ -43,19 +48,64 @@ def _undo_metadata(
             )
     if not restore or agg is None:
         return
-    admin.set_metadata(agg, restore, dry_run=dry_run)
     metadata = dict(agg.metadata)
     verb = "would " if dry_run else ""
-    for key, old in restore.items():
-        if old is None:
-            metadata.pop(key, None)
-        else:
-            metadata[key] = old
-        report.add(
-            "%srestore %s on aggregate %r to %s"
-            % (verb, key, name, "(unset)" if old is None else old)
+
+    def restored(keys: Any) -> None:
+        for key in sorted(keys):
+            old = restore[key]
+            if old is None:
+                metadata.pop(key, None)
+            else:
+                metadata[key] = old
+            report.add(
+                "%srestore %s on aggregate %r to %s"
+                % (verb, key, name, "(unset)" if old is None else old)
+            )
+
+    items = sorted(restore.items())
+    try:
+        for start in range(0, len(items), UNDO_PART_KEYS):
+            part = dict(items[start : start + UNDO_PART_KEYS])
+            try:
+                admin.set_metadata(agg, part, dry_run=dry_run)
+            except errors.AdminError as exc:
+                if dry_run:
+                    raise
+                raise _part_failed(admin, agg, part, exc, restored) from None
+            restored(part)
+    finally:
+        live[name] = dataclasses.replace(agg, metadata=metadata)
+
+
+def _part_failed(
+    admin: client.PciFlavorAdmin,
+    agg: models.Aggregate,
+    part: dict[str, str | None],
+    exc: errors.AdminError,
+    restored: Any,
+) -> errors.AdminError:
+    """A failed metadata write of undo: read the aggregate back (Nova may
+    have applied part of it before timing out), count what it applied as
+    done, and say so."""
+    try:
+        now = admin.find_aggregate(agg.name).metadata
+    except errors.AdminError:
+        return errors.AdminError(
+            "%s; reading aggregate %r back failed too, so how many of those "
+            "%d key(s) Nova applied is unknown" % (exc, agg.name, len(part))
         )
-    live[name] = dataclasses.replace(agg, metadata=metadata)
+    done = [k for k, old in part.items() if now.get(k) == old]
+    restored(done)
+    return errors.AdminError(
+        "%s; read back: Nova applied %d of those %d key(s)%s"
+        % (
+            exc,
+            len(done),
+            len(part),
+            " (%s)" % keys_text(done) if done else "",
+        )
+    )
 
 
 def _undo_add_host(

@@ -339,7 +339,12 @@ class CliTest(unittest.TestCase):
             "exporter", "--inventory", self.inv, "--once", "--textfile", path
         )
         self.assertEqual(0, rc, err)
-        self.assertEqual(["inventory.json", "pci.prom"], sorted(os.listdir(self.tmp)))
+        # pci.prom.lock: the flock of cron runs (issue 22); node_exporter
+        # reads *.prom only.
+        self.assertEqual(
+            ["inventory.json", "pci.prom", "pci.prom.lock"],
+            sorted(os.listdir(self.tmp)),
+        )
         with open(path) as f:
             got = samples(f.read())
         for r in self.capacity_rows():

@@ -4,10 +4,8 @@ answers, a MySQL that accepts TCP and never greets.  A silent server on
 itself after a bounded time."""
 
 import os
-import socket
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 
@@ -17,42 +15,16 @@ from keystoneauth1 import session as ks_session
 from aggregate_pci.admin import errors
 from aggregate_pci.admin.nova_io import client
 from aggregate_pci.migrate import sources
+from tests.fixtures import hung
 from tests.unit.test_cli_commands import AGGREGATE_PCI
 
 
-class SilentServer:
-    """Accepts connections on 127.0.0.1 and never sends a byte; closes
-    everything after ``lifetime`` seconds at most."""
+class SilentServer(hung.SilentServer):
+    """``tests.fixtures.hung.SilentServer`` stopped at the test's cleanup."""
 
     def __init__(self, test, lifetime=60.0):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        self._conns = []
-        self._deadline = time.monotonic() + lifetime
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        super().__init__(lifetime, backlog=16)
         test.addCleanup(self.stop)
-
-    def _serve(self):
-        while not self._stop.is_set() and time.monotonic() < self._deadline:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.accepted += 1
-            self._conns.append(conn)
-        for conn in self._conns:
-            conn.close()
-        self.sock.close()
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join(5)
 
 
 def run_process(*argv):

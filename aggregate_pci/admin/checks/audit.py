@@ -149,7 +149,10 @@ def judge_instance(
         return []
     judge = _Judge(definitions)
     devices = list(alloc.devices)
-    slots = [n for n, c in alloc.requests for _ in range(max(c, 0))]
+    # Counted, not expanded: a name never takes more slots than there are
+    # devices (a count of 10**12 in a file must not make a list of it).
+    total = sum(max(c, 0) for _, c in alloc.requests)
+    slots = [n for n, c in alloc.requests for _ in range(min(max(c, 0), len(devices)))]
 
     def edge_value(d: int, name: str) -> bool | None:
         if name not in managed:
@@ -157,7 +160,7 @@ def judge_instance(
         return judge.match(name, devices[d])
 
     def verdict(optimistic: bool) -> bool:
-        if len(devices) != len(slots):
+        if len(devices) != total:
             return False
         requests = []
         for name in dict.fromkeys(slots):

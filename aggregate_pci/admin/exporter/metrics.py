@@ -19,6 +19,7 @@ from aggregate_pci.admin import models
 from aggregate_pci.admin.capacity import headroom, report
 from aggregate_pci.admin.checks import lint
 from aggregate_pci.admin.inventory import Inventory
+from aggregate_pci.text import printable
 
 PREFIX = "aggregate_pci_"
 
@@ -139,7 +140,18 @@ def snapshot(
         if r.error is not None:
             g["invalid_definitions"].add_metric([r.aggregate, r.key], 1)
     _alias_metrics(g, records, conf_aliases)
-    return Snapshot(list(g.values()), len(inv.hosts), len(records))
+    return Snapshot([_escaped(f) for f in g.values()], len(inv.hosts), len(records))
+
+
+def _escaped(family: Metric) -> Metric:
+    """``family`` with control characters in label values escaped, as every
+    row printer shows them (an ESC written straight into the database must
+    not reach a terminal that shows the scrape)."""
+    family.samples = [
+        s._replace(labels={k: printable(v) for k, v in s.labels.items()})
+        for s in family.samples
+    ]
+    return family
 
 
 def _fit_metrics(

@@ -10,7 +10,7 @@ call per aggregate, reported as ``MetadataChange`` records.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from aggregate_pci.admin import errors
 from aggregate_pci.admin.models import Aggregate, MetadataChange, aggregate_from
@@ -247,7 +247,7 @@ class AggregateAdmin:
         if dry_run or not todo:
             return records
         with translated(
-            "set metadata %s on aggregate %r" % (", ".join(sorted(todo)), agg.name),
+            "set metadata %s on aggregate %r" % (keys_text(todo), agg.name),
             write=True,
         ):
             result = self.nova.aggregates.set_metadata(agg.id, todo)
@@ -270,3 +270,16 @@ class AggregateAdmin:
                 )
             out.append(dataclasses.replace(r, applied=True))
         return out
+
+
+def keys_text(keys: Iterable[str], first: int = 3) -> str:
+    """The first ``first`` keys (sorted) and a count of the rest, for one
+    readable line however many keys a write holds."""
+    ordered = sorted(keys)
+    if len(ordered) <= first:
+        return ", ".join(ordered)
+    return "%s and %d more (%d keys)" % (
+        ", ".join(ordered[:first]),
+        len(ordered) - first,
+        len(ordered),
+    )

@@ -25,6 +25,7 @@ from aggregate_pci.admin.models import (
     pci_flavor_records,
 )
 from aggregate_pci.admin.nova_io.aggregates import AggregateAdmin
+from aggregate_pci.admin.nova_io.deadline import DeadlineSession
 from aggregate_pci.admin.nova_io.translate import CONNECT_RETRIES, translated
 from aggregate_pci.errors import Hint
 
@@ -53,9 +54,13 @@ class PciFlavorAdmin(AggregateAdmin):
             # (novaclient only passes a timeout to sessions it makes).
             session.timeout = float(timeout)
         if nova is None:
+            # With a timeout, it bounds each request's total wait, retries
+            # included (DeadlineSession retries within it).
             kwargs: dict[str, Any] = {
-                "session": session,
-                "connect_retries": connect_retries,
+                "session": session
+                if timeout is None
+                else DeadlineSession(session, timeout),
+                "connect_retries": connect_retries if timeout is None else 0,
             }
             if region_name:
                 kwargs["region_name"] = region_name

@@ -13,6 +13,7 @@ import functools
 from typing import Any, Sequence
 
 from aggregate_pci.admin.errors import AdminError
+from aggregate_pci.admin.nova_io import nova_db
 from aggregate_pci.alias import SPEC_KEY
 
 
@@ -45,10 +46,15 @@ def pci_stats_by_host(ctxt: Any = None) -> dict[str, Any]:
     objects.register_all()
     ctxt = ctxt or nova_context.get_admin_context()
     out: dict[str, Any] = {}
-    for cell in objects.CellMappingList.get_all(ctxt):
+    with nova_db.db_read("Nova's cell mappings", nova_db.API_DB_CHECK):
+        cells = objects.CellMappingList.get_all(ctxt)
+    for cell in cells:
         if cell.is_cell0():
             continue
-        with nova_context.target_cell(ctxt, cell) as cctxt:
+        with (
+            nova_context.target_cell(ctxt, cell) as cctxt,
+            nova_db.cell_read(cell, "compute nodes"),
+        ):
             for node in objects.ComputeNodeList.get_all(cctxt):
                 topology = (
                     objects.NUMATopology.obj_from_db_obj(node.numa_topology)

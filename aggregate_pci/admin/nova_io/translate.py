@@ -75,8 +75,8 @@ def translated(
         ) from None
     except ks_exc.ConnectTimeout as exc:
         raise errors.Unreachable(
-            "cannot %s: no answer from the Compute API within the timeout, "
-            "%d retries (%s)" % (action, CONNECT_RETRIES, exc),
+            "cannot %s: no answer from the Compute API within the timeout "
+            "(%s)" % (action, exc),
             done,
             hint=Hint(
                 "raise {option} if Nova is just slow, else check that nova-api "
@@ -90,9 +90,8 @@ def translated(
         ks_exc.RetriableConnectionFailure,
     ) as exc:
         raise errors.Unreachable(
-            "cannot %s: the Compute API is unreachable after %d retries "
-            "(%s); check the endpoint URL, network and --os-auth-url"
-            % (action, CONNECT_RETRIES, exc),
+            "cannot %s: the Compute API is unreachable (%s); check the "
+            "endpoint URL, network and --os-auth-url" % (action, exc),
             done,
         ) from None
     except ks_exc.ClientException as exc:
