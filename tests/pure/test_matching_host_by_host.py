@@ -1,7 +1,7 @@
-"""Capacity per PCI flavor, per host and for sets of hosts."""
+"""Capacity per PCI flavor, per host and for sets of hosts, from
+aggregate_pci.matching's primitives (tests/fixtures/host_by_host)."""
 
 from aggregate_pci import codec
-from aggregate_pci.admin.models import effective_definitions
 from tests.fixtures import host_by_host as capacity
 
 GPU = codec.parse_value('{"vendor_id":"10de","product_id":"20b5"}')
@@ -9,7 +9,6 @@ NV = codec.parse_value(
     '[{"vendor_id":"10de","product_id":"20b5"},'
     '{"vendor_id":"10de","product_id":"1db4"}]'
 )
-T4 = codec.parse_value('{"vendor_id":"10de","product_id":"1db4"}')
 
 
 def pool(product, count):
@@ -23,12 +22,6 @@ def pool(product, count):
 
 
 POOLS = [pool("20b5", 2), pool("1db4", 3)]
-
-
-def test_effective_definitions_or_across_aggregates():
-    eff = effective_definitions([{"gpu": GPU}, {"gpu": T4, "nv": NV}])
-    assert eff["gpu"] == GPU.union(T4)
-    assert eff["nv"] == NV
 
 
 def test_free_by_flavor_counts_overlap_once_per_flavor():

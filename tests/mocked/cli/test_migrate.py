@@ -15,8 +15,8 @@ from keystoneauth1 import session as ks_session
 from aggregate_pci.admin.nova_io import client
 from aggregate_pci.cli import shell
 from tests.fixtures.fake_nova import URL, FakeNova
-from tests.mocked.migrate.test_apply import initial_aggregates
-from tests.mocked.migrate.test_sources import A100, make_db
+from tests.fixtures.flavor_db import A100, make_db
+from tests.fixtures.migration import initial_aggregates
 
 A100_CANONICAL = '{"product_id":"20b5","vendor_id":"10de"}'
 

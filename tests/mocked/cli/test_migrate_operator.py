@@ -18,8 +18,8 @@ from aggregate_pci.admin.nova_io import client
 from aggregate_pci.cli import shell
 from aggregate_pci.migrate import apply, journal, target_choice, undo
 from tests.fixtures.fake_nova import URL, FakeNova
-from tests.mocked.migrate.test_apply import initial_aggregates, source
-from tests.mocked.migrate.test_sources import A100, make_db
+from tests.fixtures.flavor_db import A100, make_db
+from tests.fixtures.migration import initial_aggregates, source
 
 #: Nova's default [oslo_middleware] max_request_body_size.
 NOVA_MAX_BODY = 114688

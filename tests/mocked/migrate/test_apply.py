@@ -11,13 +11,12 @@ import requests_mock
 from keystoneauth1 import noauth
 from keystoneauth1 import session as ks_session
 
-from aggregate_pci import codec
 from aggregate_pci.admin import errors
 from aggregate_pci.admin.nova_io import client
 from aggregate_pci.alias import Refused
 from aggregate_pci.migrate import apply, journal, target_choice, undo
-from aggregate_pci.migrate.model import SourceData, SourceFlavor
 from tests.fixtures.fake_nova import A100, NIC, T4, URL, FakeNova
+from tests.fixtures.migration import initial_aggregates, source
 
 
 class _KeepHosts(list):
@@ -25,34 +24,6 @@ class _KeepHosts(list):
 
     def remove(self, host):
         pass
-
-
-def source(bad=(), **values):
-    flavors = {
-        n: SourceFlavor(n, codec.parse_value(v), "row " + n) for n, v in values.items()
-    }
-    return SourceData("test source", flavors, list(bad))
-
-
-def initial_aggregates():
-    return [
-        {
-            "id": 1,
-            "name": "gpu",
-            "uuid": "u1",
-            "hosts": ["c1"],
-            "metadata": {"pci_flavor:t4": T4, "owner": "ops"},
-            "availability_zone": None,
-        },
-        {
-            "id": 2,
-            "name": "nic",
-            "uuid": "u2",
-            "hosts": ["c3"],
-            "metadata": {},
-            "availability_zone": None,
-        },
-    ]
 
 
 class ApplyTest(unittest.TestCase):

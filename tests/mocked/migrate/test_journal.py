@@ -19,9 +19,9 @@ from aggregate_pci.admin.nova_io import client
 from aggregate_pci.cli import shell
 from aggregate_pci.migrate import apply, journal, target_choice
 from tests.fixtures.fake_nova import URL, FakeNova
+from tests.fixtures.flavor_db import A100, make_db
+from tests.fixtures.migration import initial_aggregates, source
 from tests.mocked.cli.test_shell import AGGREGATE_PCI
-from tests.mocked.migrate.test_apply import initial_aggregates, source
-from tests.mocked.migrate.test_sources import A100, make_db
 
 HOLD_LOCK = """
 import sys

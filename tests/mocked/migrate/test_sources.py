@@ -1,6 +1,5 @@
 """Migration sources: the pci_flavors table on sqlite, and nova.conf."""
 
-import hashlib
 import os
 import tempfile
 import textwrap
@@ -9,100 +8,14 @@ import unittest
 import sqlalchemy as sa
 
 from aggregate_pci.migrate import sources
-
-A100 = '{"vendor_id":"10DE", "product_id":"20b5"}'
-SCHEMA = """CREATE TABLE pci_flavors (
-    id INTEGER PRIMARY KEY, name VARCHAR(255) UNIQUE, description TEXT,
-    spec TEXT, created_at DATETIME, updated_at DATETIME,
-    deleted INTEGER NOT NULL DEFAULT 0)"""
-
-
-def make_db(url, rows, schema=SCHEMA):
-    """Create ``pci_flavors`` at ``url`` holding ``rows`` (dicts)."""
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql(schema)
-        for row in rows:
-            cols = ", ".join(row)
-            marks = ", ".join(":" + c for c in row)
-            conn.execute(
-                sa.text("INSERT INTO pci_flavors (%s) VALUES (%s)" % (cols, marks)), row
-            )
-    engine.dispose()
-
-
-def scenario_rows():
-    """Rows covering every case the table reader must tell apart."""
-    return [
-        {"id": 1, "name": "a100", "spec": A100, "description": "big GPU", "deleted": 0},
-        {
-            "id": 2,
-            "name": "nv-any",
-            "deleted": 0,
-            "spec": '[{"vendor_id":"10de","product_id":"1db4","device_type":"type-PCI"},'
-            ' {"vendor_id":"10de","product_id":"20b5","device_type":"type-PCI"}]',
-        },
-        {"id": 3, "name": "old", "spec": A100, "deleted": 3},
-        {"id": 4, "name": "broken", "spec": '{"vendor_id": "10de"', "deleted": 0},
-        {"id": 5, "name": "noprod", "spec": '{"vendor_id":"10de"}', "deleted": 0},
-        {"id": 6, "name": "-bad name", "spec": A100, "deleted": 0},
-        {"id": 7, "name": "nullspec", "spec": None, "deleted": 0},
-        {"id": 8, "name": "GPU", "spec": A100, "deleted": 0},
-        {"id": 9, "name": "gpu", "spec": A100, "deleted": 0},
-        {
-            "id": 10,
-            "name": "long",
-            "deleted": 0,
-            "spec": '{"vendor_id":"10de",'
-            '"product_id":"20b5","gpu_model":"%s"}' % ("x" * 250),
-        },
-        # two vendor/product pairs without device_type: no usable [pci] alias
-        {
-            "id": 11,
-            "name": "nv-nodt",
-            "deleted": 0,
-            "spec": '[{"vendor_id":"10de","product_id":"1db4"},'
-            ' {"vendor_id":"10de","product_id":"20b5"}]',
-        },
-    ]
-
-
-def check_scenario(test, data):
-    """Assertions shared by the sqlite and the MariaDB runs."""
-    test.assertEqual({"a100", "nv-any"}, set(data.flavors))
-    test.assertEqual(
-        '{"product_id":"20b5","vendor_id":"10de"}', data.flavors["a100"].value
-    )
-    test.assertEqual("big GPU", data.flavors["a100"].description)
-    test.assertEqual("pci_flavors row id=1", data.flavors["a100"].origin)
-    test.assertEqual(
-        '[{"device_type":"type-PCI","product_id":"1db4","vendor_id":"10de"},'
-        '{"device_type":"type-PCI","product_id":"20b5","vendor_id":"10de"}]',
-        data.flavors["nv-any"].value,
-    )
-    test.assertEqual(["pci_flavors row id=3 (deleted)"], data.skipped)
-    bad = {b.ident: b.reason for b in data.bad}
-    test.assertEqual(
-        {"pci_flavors row id=%d" % i for i in (4, 5, 6, 7, 8, 9, 10, 11)}, set(bad)
-    )
-    test.assertIn("spec is not valid JSON", bad["pci_flavors row id=4"])
-    test.assertIn("missing required field 'product_id'", bad["pci_flavors row id=5"])
-    test.assertIn("invalid PCI flavor name '-bad name'", bad["pci_flavors row id=6"])
-    test.assertIn("spec must be JSON text, got NULL", bad["pci_flavors row id=7"])
-    test.assertIn(
-        "collides with pci_flavors row id=9 ('gpu')", bad["pci_flavors row id=8"]
-    )
-    test.assertIn("case-insensitively", bad["pci_flavors row id=9"])
-    test.assertIn("Nova stores at most 255", bad["pci_flavors row id=10"])
-    test.assertIn(
-        "Nova accepts several entries of one name only if each sets device_type",
-        bad["pci_flavors row id=11"],
-    )
-
-
-def digest(path):
-    with open(path, "rb") as fh:
-        return hashlib.sha256(fh.read()).hexdigest()
+from tests.fixtures.flavor_db import (
+    A100,
+    SCHEMA,
+    check_scenario,
+    digest,
+    make_db,
+    scenario_rows,
+)
 
 
 class TableSqliteTest(unittest.TestCase):

@@ -21,12 +21,8 @@ from aggregate_pci.admin.nova_io import client, nova_db
 from aggregate_pci.cli import shell
 from aggregate_pci.migrate import apply, sources, target_choice, undo
 from tests.fixtures import nova_harness as support
+from tests.fixtures.flavor_db import MYSQL_SCHEMA, ScratchDatabase, digest, make_db
 from tests.fixtures.nova_harness import GPU_A100, GPU_T4
-from tests.mocked.migrate.test_sources import digest, make_db
-from tests.nova_in_process.migrate.test_sources_mariadb import (
-    MYSQL_SCHEMA,
-    ScratchDatabase,
-)
 
 ROWS = [
     {

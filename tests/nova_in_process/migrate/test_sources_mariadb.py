@@ -5,64 +5,18 @@ one; ``.ci/run`` exports it).  Without it the tests skip locally; under
 ``CI=true`` they fail instead, so CI cannot silently skip them.
 """
 
-import os
 import unittest
-import uuid
 
 import sqlalchemy as sa
 
 from aggregate_pci.migrate import sources
-from tests.mocked.migrate.test_sources import check_scenario, make_db, scenario_rows
-
-ENV = "AGGREGATE_PCI_TEST_MYSQL_URL"
-
-MYSQL_SCHEMA = """CREATE TABLE pci_flavors (
-    id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-    name VARCHAR(255) COLLATE utf8mb4_bin UNIQUE,
-    description TEXT, spec TEXT, created_at DATETIME, updated_at DATETIME,
-    deleted INT NOT NULL DEFAULT 0) DEFAULT CHARSET=utf8mb4"""
-
-
-def server_url():
-    """The server URL, or skip (fail under CI=true) when none is given."""
-    url = os.environ.get(ENV)
-    if not url:
-        if os.environ.get("CI", "").lower() == "true":
-            raise AssertionError(
-                "%s is not set under CI=true: .ci/run must "
-                "start MariaDB (tools/mariadb.sh)" % ENV
-            )
-        raise unittest.SkipTest("no MariaDB: set %s (tools/mariadb.sh start)" % ENV)
-    return url.rstrip("/")
-
-
-class ScratchDatabase:
-    """A uniquely named database on the server, dropped afterwards."""
-
-    def __init__(self, test):
-        server = server_url()
-        self.name = "aggpci_%s" % uuid.uuid4().hex[:12]
-        self.admin = sa.create_engine(server + "/")
-        with self.admin.begin() as conn:
-            conn.exec_driver_sql("CREATE DATABASE %s CHARACTER SET utf8mb4" % self.name)
-        test.addCleanup(self.drop)
-        self.url = "%s/%s" % (server, self.name)
-
-    def drop(self):
-        with self.admin.begin() as conn:
-            conn.exec_driver_sql("DROP DATABASE IF EXISTS %s" % self.name)
-        self.admin.dispose()
-
-    def checksum(self):
-        engine = sa.create_engine(self.url)
-        with engine.connect() as conn:
-            rows = conn.exec_driver_sql(
-                "SELECT id, name, description, spec, created_at, updated_at, "
-                "deleted FROM pci_flavors ORDER BY id"
-            ).all()
-            total = conn.exec_driver_sql("CHECKSUM TABLE pci_flavors").all()
-        engine.dispose()
-        return rows, total
+from tests.fixtures.flavor_db import (
+    MYSQL_SCHEMA,
+    ScratchDatabase,
+    check_scenario,
+    make_db,
+    scenario_rows,
+)
 
 
 class MariaDbTableTest(unittest.TestCase):

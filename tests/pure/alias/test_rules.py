@@ -1,16 +1,12 @@
-"""aggregate_pci.alias: NAME:COUNT, [pci] alias merging and generation."""
+"""aggregate_pci.alias.rules: NAME:COUNT and [pci] alias merging as Nova
+judges them."""
+
+import unittest
 
 import pytest
 
-from aggregate_pci import alias, codec
-
-A100 = codec.definition_from_json(
-    {"vendor_id": "10de", "product_id": "20b5", "device_type": "type-PCI"}
-)
-
-
-def entries(*texts):
-    return [alias.Entry("[pci] alias #%d" % (i + 1), t) for i, t in enumerate(texts)]
+from aggregate_pci import alias
+from tests.fixtures.records import conf_entries as entries
 
 
 @pytest.mark.parametrize(
@@ -99,34 +95,6 @@ def test_merge_refuses_names_nova_refuses():
     assert "each sets device_type" in refused[0].reason
 
 
-def test_generate_and_problem():
-    assert alias.generate({"a100": {"agg": A100}}) == [
-        {
-            "name": "a100",
-            "vendor_id": "10de",
-            "product_id": "20b5",
-            "device_type": "type-PCI",
-        }
-    ]
-    assert alias.problem("a100", A100) is None
-    two = codec.definition_from_json(
-        [
-            {"vendor_id": "10de", "product_id": "20b5"},
-            {"vendor_id": "10de", "product_id": "1db4"},
-        ]
-    )
-    assert 'add "device_type" to every match object' in alias.problem("gpu", two)
-
-
-def test_generated_entries_merge_back_unchanged():
-    generated = alias.generate({"a100": {"agg": A100}})
-    merged, refused = alias.merge(entries(*map(alias.line, generated)))
-    assert refused == []
-    assert merged["a100"].specs == (
-        {"vendor_id": "10de", "product_id": "20b5", "device_type": "type-PCI"},
-    )
-
-
 def test_predicates_match_what_the_claim_accepts():
     merged, _ = alias.merge(
         entries('{"name": "a100", "vendor_id": "10de", "product_id": "20b5"}')
@@ -138,6 +106,20 @@ def test_predicates_match_what_the_claim_accepts():
     assert not pred({"vendor_id": "10de", "product_id": "1db4", "dev_type": "type-PCI"})
 
 
-def test_read_conf_missing_file_names_it(tmp_path):
-    with pytest.raises(alias.ConfError, match="nope.conf"):
-        alias.read_conf([str(tmp_path / "nope.conf")])
+class ConfAliasListTest(unittest.TestCase):
+    def test_conf_alias_lists_are_refused_as_nova_does(self):
+        merged, refused = alias.merge(
+            [
+                alias.Entry(
+                    "#1", '[{"name":"a","vendor_id":"10de","product_id":"20b5"}]'
+                ),
+                alias.Entry(
+                    "#2", '{"name":"b","vendor_id":"10de","product_id":"20b5"}'
+                ),
+            ]
+        )
+        self.assertEqual(["b"], list(merged))
+        self.assertEqual(1, len(refused))
+        self.assertIn(
+            "an alias must be one JSON object (Nova refuses lists)", str(refused[0])
+        )

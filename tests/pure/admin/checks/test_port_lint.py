@@ -1,7 +1,7 @@
 """``check`` on physical networks that PCI flavors manage (issue 13)."""
 
 from aggregate_pci.admin.checks import lint
-from tests.pure.admin.checks.test_lint import records
+from tests.fixtures.records import records
 
 CX5_VF = (
     '{"vendor_id":"15b3","product_id":"101e","device_type":"type-VF",'
