@@ -1,13 +1,12 @@
 """``explain --inventory`` through the CLI: exit status, summary, JSON,
 narrowing and input errors (offline, no Nova needed)."""
 
-import io
 import json
 import os
 import tempfile
 import unittest
 
-from aggregate_pci.cli import shell
+from tests.fixtures import cli_run
 
 A100 = '{"vendor_id":"10de","product_id":"20b5"}'
 
@@ -45,11 +44,7 @@ class ExplainCliTest(unittest.TestCase):
         self.inv = f.name
 
     def run_cli(self, *argv):
-        out, err = io.StringIO(), io.StringIO()
-        rc = shell.main(
-            ["explain", "--inventory", self.inv, *argv], stdout=out, stderr=err
-        )
-        return rc, out.getvalue(), err.getvalue()
+        return cli_run.run(["explain", "--inventory", self.inv, *argv])
 
     def test_some_host_fits_exit_0(self):
         rc, out, err = self.run_cli("--nova-flavor", "g2", "-f", "json")

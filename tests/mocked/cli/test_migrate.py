@@ -1,7 +1,6 @@
 """``aggregate-pci migrate`` end to end over requests-mock: the worked
 example of docs/migration.md (dry run, apply, re-run, undo) and errors."""
 
-import io
 import json
 import os
 import tempfile
@@ -9,12 +8,9 @@ import textwrap
 import unittest
 
 import requests_mock
-from keystoneauth1 import noauth
-from keystoneauth1 import session as ks_session
 
-from aggregate_pci.admin.nova_io import client
-from aggregate_pci.cli import shell
-from tests.fixtures.fake_nova import URL, FakeNova
+from tests.fixtures import cli_run, fake_nova
+from tests.fixtures.fake_nova import FakeNova
 from tests.fixtures.flavor_db import A100, make_db
 from tests.fixtures.migration import initial_aggregates
 
@@ -60,15 +56,7 @@ class MigrateCliTest(unittest.TestCase):
         self.journal = os.path.join(self.dir, "j")
 
     def run_cli(self, *argv):
-        sess = ks_session.Session(auth=noauth.NoAuth(endpoint=URL))
-        out, err = io.StringIO(), io.StringIO()
-        rc = shell.main(
-            ["migrate", *argv],
-            stdout=out,
-            stderr=err,
-            admin_factory=lambda: client.PciFlavorAdmin(sess, connect_retries=0),
-        )
-        return rc, out.getvalue(), err.getvalue()
+        return cli_run.run(["migrate", *argv], fake_nova.admin_factory())
 
     def test_dry_run_apply_rerun_undo(self):
         initial = self.nova.state()

@@ -15,8 +15,8 @@ from keystoneauth1 import noauth
 from keystoneauth1 import session as ks_session
 
 from aggregate_pci.admin.nova_io import client
-from aggregate_pci.cli import shell
 from aggregate_pci.migrate import apply, journal, target_choice, undo
+from tests.fixtures import cli_run, fake_nova
 from tests.fixtures.fake_nova import URL, FakeNova
 from tests.fixtures.flavor_db import A100, make_db
 from tests.fixtures.migration import initial_aggregates, source
@@ -135,16 +135,10 @@ class MigrateCliTest(unittest.TestCase):
         self.out = io.StringIO()
 
     def run_cli(self, *argv):
-        sess = ks_session.Session(auth=noauth.NoAuth(endpoint=URL))
-        err = io.StringIO()
         self.out = io.StringIO()
-        rc = shell.main(
-            ["migrate", *argv],
-            stdout=self.out,
-            stderr=err,
-            admin_factory=lambda: client.PciFlavorAdmin(sess, connect_retries=0),
+        return cli_run.run(
+            ["migrate", *argv], fake_nova.admin_factory(), stdout=self.out
         )
-        return rc, self.out.getvalue(), err.getvalue()
 
     def base(self):
         return (

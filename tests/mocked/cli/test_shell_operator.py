@@ -7,21 +7,10 @@ import logging
 import os
 import subprocess
 import tempfile
-import unittest
 
 from aggregate_pci.cli import secrets
-from tests.fixtures.fake_nova import A100, URL
-from tests.mocked.cli import test_shell as test_cli_commands
-from tests.mocked.cli.test_shell import AGGREGATE_PCI, run_process
-
-
-class CliTest(unittest.TestCase):
-    """test_cli_commands.CliTest's fake Nova and helpers, not its tests."""
-
-    setUp = test_cli_commands.CliTest.setUp
-    run_cli = test_cli_commands.CliTest.run_cli
-    posts = test_cli_commands.CliTest.posts
-
+from tests.fixtures.cli_run import AGGREGATE_PCI, run_process
+from tests.fixtures.fake_nova import A100, URL, CliTestBase
 
 SPEC = ("--vendor-id", "10de", "--product-id", "20b5")
 
@@ -33,7 +22,7 @@ def write_json(directory, name, doc):
     return path
 
 
-class LostRaceTest(CliTest):
+class LostRaceTest(CliTestBase):
     def test_create_reads_back_and_reports_a_lost_race(self):
         other = '{"product_id":"1eb8","vendor_id":"10de"}'
         self.aggs[0]["metadata"] = {}
@@ -73,7 +62,7 @@ class LostRaceTest(CliTest):
         self.assertEqual(1, len(err.strip().splitlines()))
 
 
-class HostileTextTest(CliTest):
+class HostileTextTest(CliTestBase):
     def test_control_characters_are_escaped_for_people(self):
         evil = '{"vendor_id":"10de","product_id":"20b5","x":"\x1b]0;pwn\x07"}'
         self.aggs[0]["metadata"]["pci_flavor:evil\x1b[2J"] = evil
@@ -119,7 +108,7 @@ class HostileTextTest(CliTest):
         self.assertEqual({"gpu-hosts": A100}, json.loads(out)["definitions"])
 
 
-class MistypedInputTest(CliTest):
+class MistypedInputTest(CliTestBase):
     def setUp(self):
         super().setUp()
         tmp = tempfile.TemporaryDirectory()
@@ -238,7 +227,7 @@ class MistypedInputTest(CliTest):
         self.assertFalse(os.path.exists(missing))
 
 
-class WithoutNovaTest(CliTest):
+class WithoutNovaTest(CliTestBase):
     def test_commands_reading_nova_say_where_to_run(self):
         import importlib.util
         from unittest import mock
@@ -264,7 +253,7 @@ class WithoutNovaTest(CliTest):
                     self.assertEqual(1, len(err.strip().splitlines()), err)
 
 
-class OfflineTest(CliTest):
+class OfflineTest(CliTestBase):
     """check, alias-config and migrate --dry-run from files alone: no
     credentials, no request."""
 
@@ -336,7 +325,7 @@ class OfflineTest(CliTest):
         self.assertIn("--offline plans from an inventory file", proc.stderr)
 
 
-class SecretsTest(CliTest):
+class SecretsTest(CliTestBase):
     def test_mask(self):
         self.assertEqual(
             "--os-password *** --os-token=*** --db-url mysql+pymysql://u:***@h/db",
@@ -376,7 +365,7 @@ class SecretsTest(CliTest):
         self.assertEqual("url mysql://a:***@c/d", record.getMessage())
 
 
-class VersionHelpTest(CliTest):
+class VersionHelpTest(CliTestBase):
     def test_version_is_the_package_version(self):
         proc = run_process("--version")
         self.assertEqual("aggregate-pci 0.1.0\n", proc.stdout + proc.stderr)

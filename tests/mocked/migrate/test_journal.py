@@ -2,7 +2,6 @@
 points 1, 2, 9, 10): a lock for the whole run, records bound to their run,
 complete lines never dropped, mode 0600, one clear line for bad records."""
 
-import io
 import json
 import os
 import stat
@@ -16,12 +15,11 @@ from keystoneauth1 import noauth
 from keystoneauth1 import session as ks_session
 
 from aggregate_pci.admin.nova_io import client
-from aggregate_pci.cli import shell
 from aggregate_pci.migrate import apply, journal, target_choice
+from tests.fixtures import cli_run
 from tests.fixtures.fake_nova import URL, FakeNova
 from tests.fixtures.flavor_db import A100, make_db
 from tests.fixtures.migration import initial_aggregates, source
-from tests.mocked.cli.test_shell import AGGREGATE_PCI
 
 HOLD_LOCK = """
 import sys
@@ -161,11 +159,9 @@ class LockTest(unittest.TestCase):
         return proc
 
     def run_cli(self, *argv):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-        return subprocess.run(
-            [AGGREGATE_PCI, "--os-endpoint", "http://127.0.0.1:9/v2.1",
-             "--os-token", "t", "migrate", *argv],
-            capture_output=True, text=True, timeout=60, env=env,
+        return cli_run.run_process(
+            "--os-endpoint", "http://127.0.0.1:9/v2.1", "--os-token", "t",
+            "migrate", *argv, timeout=60,
         )  # fmt: skip
 
     def test_second_run_and_undo_refused_naming_the_holder(self):
@@ -227,15 +223,14 @@ class LockTest(unittest.TestCase):
 
 class DbUrlTest(unittest.TestCase):
     def test_port_not_a_number_is_one_line(self):
-        out, err = io.StringIO(), io.StringIO()
-        rc = shell.main(
+        rc, _, err = cli_run.run(
             ["migrate", "--db-url", "mysql+pymysql://u:secret@h:notaport/db",
              "--aggregate", "gpu"],
-            stdout=out, stderr=err, admin_factory=lambda: None,
+            admin_factory=lambda: None,
         )  # fmt: skip
         self.assertEqual(1, rc)
         self.assertEqual(
             "error: cannot use --db-url: the port 'notaport' is not a number "
             "(expected HOST:PORT, e.g. db.example.org:3306)\n",
-            err.getvalue(),
+            err,
         )

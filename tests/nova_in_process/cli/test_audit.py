@@ -11,7 +11,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 
 import fixtures
 from keystoneauth1 import noauth
@@ -19,11 +18,9 @@ from keystoneauth1 import session as ks_session
 from nova import context as nova_context
 from nova import objects
 
-from aggregate_pci.admin.nova_io import client
-from aggregate_pci.cli import shell
 from tests.fixtures import nova_harness as support
+from tests.fixtures.cli_run import AGGREGATE_PCI
 
-AGGREGATE_PCI = os.path.join(os.path.dirname(sys.executable), "aggregate-pci")
 GPU = ("10de", "1db4")
 SPEC = [
     {"vendor_id": "10de", "product_id": "1db4", "address": "0000:81:00.0",
@@ -34,7 +31,7 @@ SPEC = [
 MODEL = {"0000:81:00.0": "v100", "0000:82:00.0": "t4"}
 
 
-class AuditTest(support.AggregatePciTestBase):
+class AuditTest(support.CliTestBase):
     PCI_DEVICE_SPEC = SPEC
     PCI_ALIAS = [
         {"name": "gpu", "vendor_id": "10de", "product_id": "1db4",
@@ -66,18 +63,6 @@ class AuditTest(support.AggregatePciTestBase):
 
     def define(self, value):
         self.set_metadata(self.agg["id"], {"pci_flavor:gpu": value})
-
-    def cli(self, *argv, session=None):
-        sess = session or self.keystone_session()
-        out, err = io.StringIO(), io.StringIO()
-        rc = shell.main(
-            list(argv),
-            stdout=out,
-            stderr=err,
-            admin_factory=lambda: client.PciFlavorAdmin(sess),
-            nova_context=self.ctxt,
-        )
-        return rc, out.getvalue(), err.getvalue()
 
     def held(self, server):
         """The device addresses the cell DB records for the server."""

@@ -9,27 +9,24 @@ import nova.tests.functional  # noqa: F401  (must come before other Nova imports
 
 # isort: split
 
-import io
 import json
 import os
 import subprocess
-import sys
 from unittest import mock
 
 from nova import objects
 from nova.pci import request as pci_request
 
 from aggregate_pci import filter as agg_filter_module
-from aggregate_pci.cli import shell
 from tests.fixtures import nova_harness as support
+from tests.fixtures.cli_run import AGGREGATE_PCI
 from tests.fixtures.nova_harness import GPU_A100, GPU_T4, write_nova_conf
 
-AGGREGATE_PCI = os.path.join(os.path.dirname(sys.executable), "aggregate-pci")
 A100 = '{"vendor_id":"10de","product_id":"20b5"}'
 T4 = '{"vendor_id":"10de","product_id":"1eb8"}'
 
 
-class ExplainTest(support.AggregatePciTestBase):
+class ExplainTest(support.CliTestBase):
     PCI_ALIAS = support.AggregatePciTestBase.PCI_ALIAS + [
         # one alias name over both models (Nova merges the entries)
         {
@@ -71,11 +68,6 @@ class ExplainTest(support.AggregatePciTestBase):
         # t4-only: its alias takes any NVIDIA GPU, the definition only T4s:
         # the compute's claim (greedy, pool order) would take the A100
         self.make_aggregate("t4-rack", ["compute4"], {"pci_flavor:t4-only": T4})
-
-    def cli(self, *argv):
-        out, err = io.StringIO(), io.StringIO()
-        rc = shell.main(list(argv), stdout=out, stderr=err, nova_context=self.ctxt)
-        return rc, out.getvalue(), err.getvalue()
 
     def filter_decisions(self, alias_spec):
         """{host: None or the reason} of the loaded filter on the

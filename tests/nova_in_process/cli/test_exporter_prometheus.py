@@ -12,26 +12,23 @@ import nova.tests.functional  # noqa: F401  (must come before other Nova imports
 
 # isort: split
 
-import io
 import json
 import os
 import re
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.parse
 import urllib.request
 
 from aggregate_pci.admin.nova_io import client
-from aggregate_pci.cli import shell
 from tests.fixtures import nova_harness as support
 from tests.fixtures import paths
+from tests.fixtures.cli_run import AGGREGATE_PCI
 from tests.fixtures.nova_harness import GPU_A100, GPU_T4, write_nova_conf
 
-AGGREGATE_PCI = os.path.join(os.path.dirname(sys.executable), "aggregate-pci")
 ROOT = str(paths.ROOT)
 A100 = '{"vendor_id":"10de","product_id":"20b5"}'
 T4 = '{"vendor_id":"10de","product_id":"1eb8"}'
@@ -69,7 +66,7 @@ def dashboard_exprs():
     return [t["expr"] for p in json.loads(m.group(1))["panels"] for t in p["targets"]]
 
 
-class PrometheusScrapeTest(support.AggregatePciTestBase):
+class PrometheusScrapeTest(support.CliTestBase):
     def setUp(self):
         super().setUp()
         self.prometheus = prometheus_binary()
@@ -110,18 +107,11 @@ class PrometheusScrapeTest(support.AggregatePciTestBase):
         self.tmp = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, self.tmp, True)
 
-    def cli(self, *argv):
-        out, err = io.StringIO(), io.StringIO()
-        sess = self.keystone_session()
-        rc = shell.main(
-            list(argv),
-            stdout=out,
-            stderr=err,
-            admin_factory=lambda: client.PciFlavorAdmin(sess),
-            nova_context=self.ctxt,
-        )
-        self.assertEqual(0, rc, err.getvalue())
-        return json.loads(out.getvalue())
+    def cli_json(self, *argv):
+        """The JSON ``aggregate-pci ARGV`` prints, asserting it succeeded."""
+        rc, out, err = self.cli(*argv)
+        self.assertEqual(0, rc, err)
+        return json.loads(out)
 
     def start_exporter(self, conf, alias_conf):
         log = open(os.path.join(self.tmp, "exporter.log"), "w+")
@@ -248,7 +238,7 @@ class PrometheusScrapeTest(support.AggregatePciTestBase):
             time.sleep(0.5)
         self.assertEqual({frozenset(): 1.0}, self.query("aggregate_pci_up"))
 
-        rows = self.cli("capacity", "-f", "json")
+        rows = self.cli_json("capacity", "-f", "json")
         self.assertTrue(rows)
         scopes = {
             "total": ("aggregate_pci_cloud_devices_", ()),
@@ -277,7 +267,7 @@ class PrometheusScrapeTest(support.AggregatePciTestBase):
         for name in self.flavor_ids:
             fit = {
                 r["Name"]: r["Instances"]
-                for r in self.cli("capacity", "--fit", name, "-f", "json")
+                for r in self.cli_json("capacity", "--fit", name, "-f", "json")
             }
             self.assertEqual(
                 {frozenset({("nova_flavor", name)}): float(fit.pop("*"))},

@@ -11,7 +11,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from unittest import mock
 
@@ -20,8 +19,9 @@ from keystoneauth1 import noauth
 from keystoneauth1 import session as ks_session
 
 from aggregate_pci.admin.nova_io import client
-from aggregate_pci.cli import shell
+from tests.fixtures import cli_run
 from tests.fixtures import nova_harness as support
+from tests.fixtures.cli_run import AGGREGATE_PCI
 from tests.fixtures.nova_harness import (
     GPU_A100,
     GPU_T4,
@@ -30,10 +30,8 @@ from tests.fixtures.nova_harness import (
     write_nova_conf,
 )
 
-AGGREGATE_PCI = os.path.join(os.path.dirname(sys.executable), "aggregate-pci")
 
-
-class AdminCliTest(support.AggregatePciTestBase):
+class AdminCliTest(support.CliTestBase):
     def setUp(self):
         super().setUp()
         self.start_compute(
@@ -49,18 +47,6 @@ class AdminCliTest(support.AggregatePciTestBase):
             self.assertTrue(self.admin.add_host(agg, host))
         self.assertFalse(self.admin.add_host(agg, "compute1"))
         self.agg_id = agg.id
-
-    def cli(self, *argv, session=None):
-        sess = session or self.keystone_session()
-        out, err = io.StringIO(), io.StringIO()
-        rc = shell.main(
-            list(argv),
-            stdout=out,
-            stderr=err,
-            admin_factory=lambda: client.PciFlavorAdmin(sess),
-            nova_context=self.ctxt,
-        )
-        return rc, out.getvalue(), err.getvalue()
 
     def metadata(self):
         return self.admin_api.api_get("/os-aggregates/%s" % self.agg_id).body[
@@ -522,9 +508,8 @@ class OpenStackClientPluginTest(support.AggregatePciTestBase):
     def test_standalone_shell_with_os_options(self):
         """``aggregate-pci`` with the usual --os-* options (no injected
         client): osc-lib's auth and session end to end."""
-        out, err = io.StringIO(), io.StringIO()
         with without_os_env():
-            rc = shell.main(
+            rc, out, err = cli_run.run(
                 [
                     "--os-endpoint",
                     self.api.base_url,
@@ -543,15 +528,12 @@ class OpenStackClientPluginTest(support.AggregatePciTestBase):
                     "value",
                     "-c",
                     "Result",
-                ],
-                stdout=out,
-                stderr=err,
+                ]
             )
-        self.assertEqual((0, "created"), (rc, out.getvalue().strip()), err.getvalue())
+        self.assertEqual((0, "created"), (rc, out.strip()), err)
         self.assertIn("pci_flavor:t4", self.metadata())
-        out, err = io.StringIO(), io.StringIO()
         with without_os_env():
-            rc = shell.main(
+            rc, out, err = cli_run.run(
                 [
                     "--os-endpoint",
                     self.api.base_url,
@@ -559,10 +541,8 @@ class OpenStackClientPluginTest(support.AggregatePciTestBase):
                     "bogus",
                     "flavor",
                     "list",
-                ],
-                stdout=out,
-                stderr=err,
+                ]
             )
         self.assertEqual(1, rc)
-        self.assertIn("authentication failed", err.getvalue())
-        self.assertNotIn("Traceback", err.getvalue())
+        self.assertIn("authentication failed", err)
+        self.assertNotIn("Traceback", err)

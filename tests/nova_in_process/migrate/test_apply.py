@@ -8,7 +8,6 @@ import nova.tests.functional  # noqa: F401
 
 # isort: split
 
-import io
 import json
 import os
 import tempfile
@@ -18,7 +17,6 @@ from keystoneauth1 import session as ks_session
 
 from aggregate_pci.admin import errors
 from aggregate_pci.admin.nova_io import client, nova_db
-from aggregate_pci.cli import shell
 from aggregate_pci.migrate import apply, sources, target_choice, undo
 from tests.fixtures import nova_harness as support
 from tests.fixtures.flavor_db import MYSQL_SCHEMA, ScratchDatabase, digest, make_db
@@ -65,7 +63,7 @@ class FailingSession(ks_session.Session):
         return response
 
 
-class MigrateOntoNovaTest(support.AggregatePciTestBase):
+class MigrateOntoNovaTest(support.CliTestBase):
     def setUp(self):
         super().setUp()
         self.start_compute(
@@ -181,18 +179,6 @@ class MigrateOntoNovaTest(support.AggregatePciTestBase):
                 self.assertTrue(undo.undo(admin, self.journal).ok)
                 self.assertEqual(initial, self.state())
         self.assertEqual(source_before, source_content())
-
-    def cli(self, *argv, admin=None):
-        """Run ``aggregate-pci ARGV`` in-process; (rc, stdout, stderr)."""
-        out, err = io.StringIO(), io.StringIO()
-        rc = shell.main(
-            list(argv),
-            stdout=out,
-            stderr=err,
-            admin_factory=lambda: admin,
-            nova_context=self.ctxt,
-        )
-        return rc, out.getvalue(), err.getvalue()
 
     def test_stale_inventory_host_refused_before_any_write(self):
         path = os.path.join(self.tmp, "flavors.db")

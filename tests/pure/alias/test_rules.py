@@ -26,6 +26,12 @@ def test_parse_request(spec, want):
     assert alias.parse_request(spec) == want
 
 
+def test_parse_alias_spec():
+    """Spaces around items, and no spec at all."""
+    assert alias.parse_request("a, b:2") == {"a": 1, "b": 2}
+    assert alias.parse_request(None) == {}
+
+
 def test_parse_request_strict_as_novas_validator():
     assert alias.parse_request("a100:1, t4:2,a100:1", strict=True) == {
         "a100": 2,
