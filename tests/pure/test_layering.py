@@ -18,6 +18,9 @@
 - Tools import no tests module except ``tests.reference`` (the one
   independent oracle) and the shared fixture package ``tests.fixtures``: a
   static scan of tools/.
+- No test module imports another test module: under tests/, only
+  ``tests.fixtures`` and ``tests.reference`` are imported (shared helpers
+  live in fixture modules): a static scan of tests/.
 """
 
 import ast
@@ -266,6 +269,9 @@ class LayeringTest(unittest.TestCase):
 DEMO_IMPORTERS = ("aggregate_pci/cli/demo.py", "aggregate_pci/demo/")
 #: The only tests packages a tool may import.
 TOOLS_MAY_IMPORT = ("tests.reference", "tests.fixtures")
+#: The only tests packages a module under tests/ may import: no test module
+#: imports another.
+TESTS_MAY_IMPORT = ("tests.fixtures", "tests.reference")
 
 
 def _module_of(path: str) -> tuple[str, bool]:
@@ -343,6 +349,12 @@ def tools_violations(sources: dict[str, str]) -> list[str]:
     return import_violations(sources, "tests", allowed_modules=TOOLS_MAY_IMPORT)
 
 
+def tests_violations(sources: dict[str, str]) -> list[str]:
+    """Modules under tests/ importing a test module (anything under tests
+    but the fixtures and the oracle)."""
+    return import_violations(sources, "tests", allowed_modules=TESTS_MAY_IMPORT)
+
+
 class ImportRulesTest(unittest.TestCase):
     def test_only_the_demo_command_imports_the_demo(self):
         sources = python_sources("aggregate_pci")
@@ -396,4 +408,41 @@ class ImportRulesTest(unittest.TestCase):
                 "tools/planted.py imports tests.pure.test_layering.ROOT",
             ],
             tools_violations(planted),
+        )
+
+    def test_no_test_module_imports_another(self):
+        sources = python_sources("tests")
+        self.assertIn("tests/pure/test_layering.py", sources)
+        self.assertEqual([], tests_violations(sources))
+
+    def test_a_planted_test_to_test_import_fails(self):
+        planted = {
+            "tests/mocked/cli/test_planted.py": (
+                "from tests.mocked.cli.test_shell import free_port\n"
+            ),
+            "tests/pure/test_planted.py": "from tests.pure import test_codec\n",
+            "tests/nova_in_process/test_planted.py": (
+                "def f():\n    import tests.mocked.migrate.test_sources\n"
+            ),
+            "tests/fixtures/planted.py": "from ..pure.test_codec import A100\n",
+            "tests/mocked/cli/test_relative.py": "from .test_shell import free_port\n",
+            # Allowed: the fixtures and the oracle, also relatively.
+            "tests/mocked/test_allowed.py": (
+                "from tests.fixtures import cli_run\nfrom tests import reference\n"
+                "from tests.reference import feasible\n"
+            ),
+            "tests/fixtures/allowed.py": "from . import fake_nova\n",
+        }
+        self.assertEqual(
+            [
+                "tests/fixtures/planted.py imports tests.pure.test_codec.A100",
+                "tests/mocked/cli/test_planted.py imports "
+                "tests.mocked.cli.test_shell.free_port",
+                "tests/mocked/cli/test_relative.py imports "
+                "tests.mocked.cli.test_shell.free_port",
+                "tests/nova_in_process/test_planted.py imports "
+                "tests.mocked.migrate.test_sources",
+                "tests/pure/test_planted.py imports tests.pure.test_codec",
+            ],
+            tests_violations(planted),
         )
