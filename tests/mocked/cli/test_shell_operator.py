@@ -8,6 +8,8 @@ import os
 import subprocess
 import tempfile
 
+from oslo_config import cfg
+
 from tests.fixtures.cli_run import AGGREGATE_PCI, run_process
 from tests.fixtures.fake_nova import A100, URL, CliTestBase
 
@@ -212,6 +214,10 @@ class MistypedInputTest(CliTestBase):
         self.assertNotIn("--inventory", err)
 
     def test_mistyped_sqlite_path_in_nova_conf_creates_nothing(self):
+        # The command parses Nova's options into the process-wide CONF (as a
+        # Nova service does, once per process): clear them afterwards, so the
+        # in-process Nova tests collected after this tier can parse theirs.
+        self.addCleanup(cfg.CONF.clear)
         missing = os.path.join(self.dir, "typo", "nova_api.sqlite")
         conf = os.path.join(self.dir, "nova.conf")
         with open(conf, "w") as fh:
