@@ -1,5 +1,6 @@
-"""Property-based tests of aggregate_pci.codec (hypothesis): round trips,
-and any text, JSON or name either parses or raises our error."""
+"""Property-based tests of aggregate_pci.codec.value (hypothesis): round
+trips, and any text or JSON either parses or raises our error (names:
+test_keys.py)."""
 
 import json
 
@@ -88,13 +89,3 @@ def test_arbitrary_json_parses_or_raises_our_error(doc):
         codec.parse_value(json.dumps(doc))
     except PciFlavorError:
         pass
-
-
-@given(st.text(max_size=80))
-def test_arbitrary_names_are_valid_or_refused(name):
-    try:
-        key = codec.make_key(name)
-    except PciFlavorError:
-        return
-    assert codec.name_from_key(key) == name
-    assert len(key) <= codec.MAX_KEY_LENGTH

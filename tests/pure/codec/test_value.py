@@ -1,4 +1,5 @@
-"""Every validation rule of the PCI flavor codec, with the exact error text."""
+"""aggregate_pci.codec.value: every validation rule of a PCI flavor's value,
+with the exact error text (names and keys: test_keys.py)."""
 
 import json
 
@@ -234,35 +235,6 @@ def test_error_without_context_is_the_bare_sentence():
     assert info.value.key is None and info.value.aggregate is None
 
 
-@pytest.mark.parametrize("name", ["gpu", "A100", "x", "a" * 64, "nic.vf-2_a", "0"])
-def test_valid_names(name):
-    assert codec.make_key(name) == "pci_flavor:" + name
-    assert codec.name_from_key("pci_flavor:" + name) == name
-
-
-@pytest.mark.parametrize(
-    "name", ["", "-gpu", ".x", "_x", "a" * 65, "gpu\n", "gp u", "gpu:1", "gpu,2", "gpü"]
-)
-def test_invalid_names(name):
-    with pytest.raises(PciFlavorError) as info:
-        codec.make_key(name)
-    assert info.value.reason == (
-        "invalid PCI flavor name %r: use 1-64 characters from A-Z a-z 0-9 _ . -, "
-        "starting with a letter or digit (the name must also fit Nova's "
-        "'pci_passthrough:alias=NAME:COUNT')" % name
-    )
-
-
-def test_name_from_key_names_key_and_aggregate():
-    with pytest.raises(PciFlavorError) as info:
-        codec.name_from_key("pci_flavor:-bad", aggregate="agg3")
-    assert info.value.key == "pci_flavor:-bad"
-    assert info.value.aggregate == "agg3"
-    with pytest.raises(PciFlavorError) as info:
-        codec.name_from_key("availability_zone")
-    assert info.value.reason == "not a PCI flavor key: it must start with 'pci_flavor:'"
-
-
 def test_definitions_from_metadata_reports_bad_keys_and_values():
     good, errors = codec.definitions_from_metadata(
         {
@@ -291,12 +263,3 @@ def test_union_is_or_without_duplicates():
 def test_empty_definition_is_refused():
     with pytest.raises(PciFlavorError):
         PciFlavorDefinition(())
-
-
-def test_error_survives_copy():
-    import copy
-    import pickle
-
-    e = PciFlavorError("bad", key="k", aggregate="a")
-    for clone in (copy.copy(e), pickle.loads(pickle.dumps(e))):
-        assert (clone.reason, clone.key, clone.aggregate) == ("bad", "k", "a")
