@@ -21,6 +21,8 @@
 - No test module imports another test module: under tests/, only
   ``tests.fixtures`` and ``tests.reference`` are imported (shared helpers
   live in fixture modules): a static scan of tests/.
+- docs/layout.md ("where things live") has a row for every product module,
+  and names only modules and test paths that exist.
 """
 
 import ast
@@ -29,6 +31,7 @@ import importlib.util
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -447,3 +450,113 @@ class ImportRulesTest(unittest.TestCase):
             ],
             violations_in_tests(planted),
         )
+
+
+# -- docs/layout.md: every product module, its role, its tests ---------------
+
+LAYOUT = "docs/layout.md"
+#: A table row: | `aggregate_pci/...py` | role | tests |
+_ROW = re.compile(r"^\|\s*`(aggregate_pci/[^`]+)`\s*\|(.*)\|(.*)\|\s*$")
+
+
+def layout_rows(text: str) -> dict[str, list[str]]:
+    """module path -> the test paths its row names (`tests/...`), or ["none"]
+    when the Tests column starts with "none"."""
+    rows = {}
+    for line in text.splitlines():
+        match = _ROW.match(line)
+        if match:
+            module, _, tests = match.groups()
+            named = re.findall(r"`(tests/[^`]*)`", tests)
+            rows[module] = named or (
+                ["none"] if tests.strip().startswith("none") else []
+            )
+    return rows
+
+
+def product_modules(root: str = ROOT) -> list[str]:
+    """Every module file under aggregate_pci/, but an ``__init__.py`` that
+    holds only a docstring."""
+    out = []
+    for path in sorted(pathlib.Path(root, "aggregate_pci").rglob("*.py")):
+        if path.name == "__init__.py":
+            body = ast.parse(path.read_text(encoding="utf-8")).body
+            if all(
+                isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)
+                for n in body
+            ):
+                continue
+        out.append(path.relative_to(root).as_posix())
+    return out
+
+
+def layout_problems(text: str, root: str = ROOT) -> list[str]:
+    """What makes docs/layout.md untrue: a product module without a row, a
+    row naming a module or test path that does not exist, a row naming no
+    test (and not saying "none")."""
+    rows = layout_rows(text)
+    problems = [
+        "%s has no row in %s" % (module, LAYOUT)
+        for module in product_modules(root)
+        if module not in rows
+    ]
+    for module, tests in sorted(rows.items()):
+        if not os.path.isfile(os.path.join(root, module)):
+            problems.append("%s names %s, which does not exist" % (LAYOUT, module))
+        if not tests:
+            problems.append("%s: the row of %s names no test" % (LAYOUT, module))
+        for path in tests:
+            if path != "none" and not os.path.exists(os.path.join(root, path)):
+                problems.append(
+                    "%s: the row of %s names %s, which does not exist"
+                    % (LAYOUT, module, path)
+                )
+    return problems
+
+
+class LayoutTest(unittest.TestCase):
+    def test_layout_names_every_module_and_only_what_exists(self):
+        with open(os.path.join(ROOT, LAYOUT), encoding="utf-8") as f:
+            text = f.read()
+        self.assertIn("aggregate_pci/codec/keys.py", layout_rows(text))
+        self.assertEqual([], layout_problems(text))
+
+    def test_an_untrue_layout_fails(self):
+        """In a copy of the tree: a planted module without a row, a row of a
+        module that is gone, a test path that does not exist, a row naming no
+        test."""
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copytree(
+                os.path.join(ROOT, "aggregate_pci"),
+                os.path.join(tmp, "aggregate_pci"),
+                ignore=shutil.ignore_patterns("__pycache__"),
+            )
+            os.makedirs(os.path.join(tmp, "tests", "pure"))
+            open(os.path.join(tmp, "tests", "pure", "test_matching.py"), "w").close()
+            text = "\n".join(
+                "| `%s` | role | `tests/pure/test_matching.py` |" % m
+                for m in product_modules(tmp)
+            )
+            self.assertEqual([], layout_problems(text, tmp))
+            open(os.path.join(tmp, "aggregate_pci", "planted.py"), "w").close()
+            # An __init__.py that holds code needs a row (a docstring-only
+            # one does not).
+            init = os.path.join(tmp, "aggregate_pci", "cli", "__init__.py")
+            with open(init, "a", encoding="utf-8") as f:
+                f.write("X = 1\n")
+            text += (
+                "\n| `aggregate_pci/gone.py` | role | none: nothing |"
+                "\n| `aggregate_pci/matching.py` | role | `tests/pure/test_gone.py` |"
+                "\n| `aggregate_pci/filter.py` | role | a test somewhere |"
+            )
+            self.assertEqual(
+                [
+                    "aggregate_pci/cli/__init__.py has no row in docs/layout.md",
+                    "aggregate_pci/planted.py has no row in docs/layout.md",
+                    "docs/layout.md: the row of aggregate_pci/filter.py names no test",
+                    "docs/layout.md names aggregate_pci/gone.py, which does not exist",
+                    "docs/layout.md: the row of aggregate_pci/matching.py names "
+                    "tests/pure/test_gone.py, which does not exist",
+                ],
+                layout_problems(text, tmp),
+            )
