@@ -3,24 +3,13 @@ definitions, as a set (overlapping flavors), with unknown tags."""
 
 import unittest
 
-from aggregate_pci.admin import models
 from aggregate_pci.admin.checks import audit
+from tests.fixtures.records import records
 
 T4_TAG = '{"vendor_id":"10de","product_id":"1db4","gpu_model":"t4"}'
 V100_TAG = '{"vendor_id":"10de","product_id":"1db4","gpu_model":"v100"}'
 ANY = '{"vendor_id":"10de","product_id":"1db4"}'
 T4_ADDR = '{"vendor_id":"10de","product_id":"1db4","address":"0000:82:01.*"}'
-
-
-def records(*aggs):
-    out = []
-    for i, (name, hosts, meta) in enumerate(aggs):
-        out.extend(
-            models.pci_flavor_records(
-                models.Aggregate(i, name, None, tuple(hosts), meta)
-            )
-        )
-    return out
 
 
 def dev(addr, model, alias=None, known=True):
