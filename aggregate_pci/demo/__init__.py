@@ -9,7 +9,7 @@
 
 Importing this package loads nothing heavy; ``case`` and ``embedded_nova``
 import Nova.  Only the demo command, this package, tests/ and tools/ may
-import it (tests/core/test_layering.py).
+import it (tests/pure/test_layering.py).
 
 Run: ``aggregate-pci demo`` or ``python -m aggregate_pci.demo``.
 """

@@ -6,7 +6,7 @@ computes with fake libvirt PCI devices, from the functional-test harness the
 ``nova`` wheel ships, plus what drives it as an operator would (keystoneauth1
 sessions, tokens, a nova.conf for a separate process).  Importing this module
 needs Nova and its test dependencies; only the demo, the tests and tools
-import it (tests/core/test_layering.py).
+import it (tests/pure/test_layering.py).
 """
 
 import collections

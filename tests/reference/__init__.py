@@ -5,9 +5,9 @@ It imports no scheduler code of the product (only ``aggregate_pci.codec``,
 the key and value format) and no Nova, so it can judge both: the
 benchmark (tools/bench/filter.py) checks the filter and Nova's
 PciPassthroughFilter against it, the property-based tests
-(tests/core/test_reference_vs_decision.py, tests/core/test_properties.py)
+(tests/pure/scheduler/test_decision_vs_reference.py, tests/pure/test_matching_properties.py)
 check ``decide_host`` and the matching core.  Tools may import this package
-(and no other tests module): tests/core/test_layering.py.
+(and no other tests module): tests/pure/test_layering.py.
 
 - ``matching``: exhaustive joint feasibility and capacity over pools.
 - ``aggregates``: a host's effective definitions; the alias decision.

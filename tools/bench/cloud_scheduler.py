@@ -68,7 +68,7 @@ NOVA_FILTER = re.compile(r"Filter (\w+) returned (\d+) host\(s\)")
 
 
 class Cloud:
-    """The cloud under DIR, driven through its clouds.yaml (as tests/cloud/ does)."""
+    """The cloud under DIR, driven through its clouds.yaml (as tests/real_cloud/ does)."""
 
     def __init__(self, root: pathlib.Path) -> None:
         self.root = root

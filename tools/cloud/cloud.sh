@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A real multi-process OpenStack cloud on 127.0.0.1 for tests/cloud/.
+# A real multi-process OpenStack cloud on 127.0.0.1 for tests/real_cloud/.
 #
 #   tools/cloud/cloud.sh up DIR      start everything under DIR (created if missing)
 #   tools/cloud/cloud.sh down DIR    stop everything DIR's pid files name
@@ -331,7 +331,7 @@ EOF
     # compute1: two A100; compute2: one A100 and one T4 (same address 81:00.0
     # on both hosts, as real fleets have).
     dev() { printf '{"address": "%s", "vendor_id": "10de", "product_id": "%s", "dev_type": "type-PCI", "status": "available", "parent_addr": null, "numa_node": 0, "label": "label_10de_%s"}' "$1" "$2" "$2"; }
-    # SR-IOV (tests/cloud/test_ports.py): ConnectX-5 VFs (15b3:101e) of a PF
+    # SR-IOV (tests/real_cloud/test_ports.py): ConnectX-5 VFs (15b3:101e) of a PF
     # at 0000:3b:00.0 (the PF itself is not listed), three on compute1, two
     # on compute2; device_spec tags them physnet2.
     vf() { printf '{"address": "0000:3b:00.%s", "vendor_id": "15b3", "product_id": "101e", "dev_type": "type-VF", "status": "available", "parent_addr": "0000:3b:00.0", "numa_node": 0, "label": "label_15b3_101e", "parent_ifname": "%s-ens3f0"}' "$1" "$2"; }

@@ -110,11 +110,13 @@ def render(out):
                 f"{c['skipped']} skipped"
             )
             res = ("PASS: " if r["exit_status"] == 0 else "FAIL: ") + res
-        scope = (
-            "unit + functional"
-            if "--ignore=tests/cloud" in r["command"]
-            else "filter suites + Nova PCI regression"
+        # The whole suite but the real-cloud lane (tests/cloud before the
+        # tiers were renamed: older records keep the command they ran).
+        whole = any(
+            "--ignore=tests/%s" % lane in r["command"]
+            for lane in ("real_cloud", "cloud")
         )
+        scope = "unit + functional" if whole else "filter suites + Nova PCI regression"
         rows.append(
             f"| {RELEASES[env]} | {v.get('nova', '?')} / {v.get('placement', '?')} "
             f"| {v.get('sqlalchemy', '?')} | {v.get('python', '?')} | {scope} | {res} "
@@ -130,10 +132,11 @@ def render(out):
         "Each row is one tox env (`tools/tox.sh -e nova-RELEASE`, or all of them with",
         "`tools/tox.sh -m matrix`): that release's Nova and placement installed",
         "under the release's upper-constraints (`../shared/upper-constraints/`),",
-        "then the unit and functional suites (`tests/` without `tests/cloud/`):",
+        "then the unit and functional suites (`tests/` without `tests/real_cloud/`):",
         "filter scenarios, claim outcome, admin CLI and migration on the",
         "in-process Nova, and Nova's own PCI functional tests with",
-        "`AggregatePciFilter` enabled (`tests/functional/test_nova_pci_regression.py`).",
+        "`AggregatePciFilter` enabled",
+        "(`tests/nova_in_process/test_filter_nova_pci_regression.py`).",
         "The MariaDB migration tests run only where `AGGREGATE_PCI_TEST_MYSQL_URL`",
         "is set (they count as skipped otherwise).",
         "",
@@ -144,11 +147,11 @@ def render(out):
         *rows,
         "",
         "Tests run: *unit + functional* is the env's default (`tests` without",
-        "`tests/cloud/`); *filter suites + Nova PCI regression* is",
-        "`tests/functional/test_filter_*.py` and `test_nova_pci_regression.py`",
+        "`tests/real_cloud/`); *filter suites + Nova PCI regression* is",
+        "`tests/nova_in_process/test_filter_*.py` (Nova's PCI regression included)",
         "only (the default before the env was widened).  Counts are test cases",
         "(subtests not counted); totals differ between releases only in",
-        "`test_nova_pci_regression.py`, which runs the Nova release's own PCI",
+        "`test_filter_nova_pci_regression.py`, which runs the Nova release's own PCI",
         "functional tests (31 on Nova 29, 41 on 31, 43 from 32 on).  Run times",
         "were measured on a 2-core machine running other jobs at the same time.",
         "",

@@ -33,7 +33,7 @@ def fit_many(
     the pools once: per host, the free devices grouped by the effective
     definitions they match (each distinct pool signature evaluated once),
     then ``matching.max_instances_from_supply`` per request (the tests
-    check it against a host-by-host reference, ``tests/core/host_by_host``)."""
+    check it against a host-by-host reference, ``tests/fixtures/host_by_host``)."""
     _, _, defs, host_group, groups = group_hosts(records)
     preds = [matching.compile_definition(d) for d in defs]
     wanted = {

@@ -1,0 +1,53 @@
+"""``aggregate-pci check`` (aggregate_pci.cli.check) over requests-mock:
+exit status, nova.conf's [pci] alias as Nova reads it."""
+
+import json
+import os
+import tempfile
+
+from tests.fixtures.fake_nova import CliTestBase
+
+
+class CheckTest(CliTestBase):
+    """Exit status by severity; nova.conf read as Nova does."""
+
+    def test_check_exit_status(self):
+        rc, out, err = self.run_cli("check", "-f", "json")
+        self.assertEqual(0, rc, out)
+        self.assertEqual([], json.loads(out))
+        self.flavors[0]["extra_specs"]["pci_passthrough:alias"] = "ghost:1"
+        with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+            f.write(
+                '[pci]\nalias = {"name": "a100", "vendor_id": "10de", '
+                '"product_id": "20b5"}\n'
+            )
+        self.addCleanup(os.unlink, f.name)
+        rc, out, err = self.run_cli("check", "--nova-conf", f.name, "-f", "json")
+        self.assertEqual(1, rc)
+        subjects = {(i["Severity"], i["Subject"]) for i in json.loads(out)}
+        self.assertIn(("error", "PCI flavor 'ghost'"), subjects)
+        self.assertIn(("warning", "PCI flavor 'a100'"), subjects)
+        self.assertIn("1 error(s)", err)
+
+    def test_check_reads_deprecated_pci_alias_as_nova_does(self):
+        # Nova still reads ``[DEFAULT] pci_alias``; check must see those
+        # aliases too, not report "boots will fail" for them.
+        self.flavors[0]["extra_specs"]["pci_passthrough:alias"] = "legacy:1"
+        with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+            f.write(
+                '[DEFAULT]\npci_alias = {"name": "legacy", '
+                '"vendor_id": "8086", "product_id": "1572"}\n'
+                'pci_alias = {"name": "a100", "vendor_id": '
+                '"10de", "product_id": "20b5"}\n'
+            )
+        self.addCleanup(os.unlink, f.name)
+        rc, out, err = self.run_cli("check", "--nova-conf", f.name, "-f", "json")
+        issues = {(i["Severity"], i["Subject"]): i["Problem"] for i in json.loads(out)}
+        self.assertNotIn(("error", "PCI flavor 'legacy'"), issues)
+        self.assertIn("it is unmanaged", issues[("warning", "PCI flavor 'legacy'")])
+        self.assertEqual(0, rc, out)
+
+    def test_check_missing_nova_conf(self):
+        rc, _, err = self.run_cli("check", "--nova-conf", "/nonexistent/nova.conf")
+        self.assertEqual(1, rc)
+        self.assertIn("cannot read nova.conf '/nonexistent/nova.conf'", err)
