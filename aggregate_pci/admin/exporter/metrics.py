@@ -10,7 +10,7 @@ Audit mismatches (Nova's claims vs. the definitions) are not exported here.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
@@ -138,7 +138,7 @@ def snapshot(
     for r in records:
         if r.error is not None:
             g["invalid_definitions"].add_metric([r.aggregate, r.key], 1)
-    _alias_metrics(g, records, conf_aliases)
+    _alias_metrics(g, records, conf_aliases, inv.nova_flavors)
     return Snapshot(list(g.values()), len(inv.hosts), len(records))
 
 
@@ -177,9 +177,11 @@ def _alias_metrics(
     g: Mapping[str, GaugeMetricFamily],
     records: Sequence[models.PciFlavorRecord],
     conf_aliases: Sequence[alias.Entry] | None,
+    nova_flavors: Sequence[Mapping[str, Any]] = (),
 ) -> None:
     """Drift between the PCI flavors and a nova.conf's ``[pci] alias``, by
-    the rules of ``check`` (``lint.alias_drift``)."""
+    the rules of ``check`` (``lint.alias_drift``; port-only PCI flavors,
+    ``models.port_only_names``, need no alias)."""
     g["alias_checked"].add_metric([], 0 if conf_aliases is None else 1)
     if conf_aliases is None:
         return
@@ -194,8 +196,10 @@ def _alias_metrics(
         except alias.AliasConflict:
             continue  # no one alias can express it: check reports that
         comparable.add(name)
+    requested = (n for f in nova_flavors for n in alias.request_of(f.get("extra_specs")))
+    port_only = models.port_only_names(by_name, requested)
     for name in sorted(by_name):
-        if name not in conf:
+        if name not in conf and name not in port_only:
             g["alias_missing"].add_metric([name], 1)
     for name in lint.alias_drift(generated, conf, comparable & set(conf)):
         g["alias_drift"].add_metric([name], 1)
