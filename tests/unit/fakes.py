@@ -85,7 +85,8 @@ class FakeNova:
     ``aggregates`` is the list Nova holds (tests may change it in place;
     ``aggs`` is the same list by id), ``flavors`` the Nova flavors (without
     ``links``), served ``page_size`` at a time after ``marker`` (all of
-    them when None).  ``compute_hosts`` are the nova-compute services (a
+    them when None); ``servers`` as ``servers/detail`` shows them at 2.61
+    (``flavor`` with ``extra_specs``).  ``compute_hosts`` are the nova-compute services (a
     nova-conductor runs on ``ctl1``); adding any other host is refused as
     Nova refuses it.
 
@@ -101,10 +102,12 @@ class FakeNova:
         compute_hosts=COMPUTE_HOSTS,
         flavors=(),
         page_size=None,
+        servers=(),
     ):
         self.aggregates = list(aggregates)
         self.aggs = ById(self.aggregates)
         self.flavors = list(flavors)
+        self.servers = list(servers)
         self.page_size = page_size
         self.compute_hosts = list(compute_hosts)
         self.calls = 0
@@ -114,6 +117,7 @@ class FakeNova:
         mock.get(URL + "/os-aggregates", json=self._guard(self._list))
         mock.get(URL + "/os-services", json=self._guard(self._services))
         mock.get(URL + "/flavors/detail", json=self._guard(self._flavors))
+        mock.get(URL + "/servers/detail", json=self._guard(self._servers))
         mock.post(URL + "/os-aggregates", json=self._guard(self._create))
         mock.post(
             re.compile(URL + r"/os-aggregates/\d+/action"),
@@ -186,6 +190,13 @@ class FakeNova:
         end = None if self.page_size is None else start + self.page_size
         page = self.flavors[start:end]
         return {"flavors": [dict(f, links=[]) for f in copy.deepcopy(page)]}
+
+    def _servers(self, request, context):
+        """``servers/detail`` (all projects): after ``marker``, all at once."""
+        marker = request.qs.get("marker", [None])[0]
+        ids = [str(s["id"]).lower() for s in self.servers]
+        start = ids.index(marker) + 1 if marker in ids else 0
+        return {"servers": copy.deepcopy(self.servers[start:])}
 
     def _create(self, request, context):
         name = request.json()["aggregate"]["name"]
