@@ -273,9 +273,14 @@ class DeletePciFlavor(common.HandlesErrors, lister.Lister):
             self.app.stderr.write(
                 "PCI flavor %r is defined on no aggregate: nothing to delete "
                 "(%s shows the defined ones)\n"
-                % (common.printable(name), common.spell_command(self.app, "flavor list"))
+                % (
+                    common.printable(name),
+                    common.spell_command(self.app, "flavor list"),
+                )
             )
-            changes = [models.MetadataChange("", codec.KEY_PREFIX + name, None, None, False)]
+            changes = [
+                models.MetadataChange("", codec.KEY_PREFIX + name, None, None, False)
+            ]
         return common.CHANGE_COLUMNS, [
             common.for_output(parsed_args, common.change_row(c, parsed_args.dry_run))
             for c in changes

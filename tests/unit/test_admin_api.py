@@ -239,7 +239,10 @@ class AdminApiTest(unittest.TestCase):
 
     def test_delete_missing_is_unchanged(self):
         (change,) = self.admin.delete_pci_flavor("t4", aggregate="gpu-hosts")
-        self.assertEqual(("gpu-hosts", None, None, False), (change.aggregate, change.old, change.new, change.applied))
+        self.assertEqual(
+            ("gpu-hosts", None, None, False),
+            (change.aggregate, change.old, change.new, change.applied),
+        )
         self.assertEqual([], self.admin.delete_pci_flavor("t4"))
         self.assertEqual([], self.calls("POST"))
 

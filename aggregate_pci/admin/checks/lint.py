@@ -129,7 +129,9 @@ def incompatible(
     """Why defining ``name`` as ``definition`` on ``aggregate`` conflicts
     with its definitions on ``others`` (other aggregates), by ``check``'s
     rules (differing definitions; one ``[pci] alias`` per name), or None."""
-    differing = sorted(a for a, d in others.items() if d.serialize() != definition.serialize())
+    differing = sorted(
+        a for a, d in others.items() if d.serialize() != definition.serialize()
+    )
     if not differing:
         return None
     why = (

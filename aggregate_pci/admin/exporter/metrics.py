@@ -196,7 +196,9 @@ def _alias_metrics(
         except alias.AliasConflict:
             continue  # no one alias can express it: check reports that
         comparable.add(name)
-    requested = (n for f in nova_flavors for n in alias.request_of(f.get("extra_specs")))
+    requested = (
+        n for f in nova_flavors for n in alias.request_of(f.get("extra_specs"))
+    )
     port_only = models.port_only_names(by_name, requested)
     for name in sorted(by_name):
         if name not in conf and name not in port_only:

@@ -24,7 +24,10 @@ def server(name, alias_spec):
     return {
         "id": "id-" + name,
         "name": name,
-        "flavor": {"original_name": "gpu.small", "extra_specs": {"pci_passthrough:alias": alias_spec}},
+        "flavor": {
+            "original_name": "gpu.small",
+            "extra_specs": {"pci_passthrough:alias": alias_spec},
+        },
     }
 
 
@@ -42,7 +45,11 @@ class SafeEditsTest(unittest.TestCase):
                 aggregate(2, "rack2", ["c2"], {"pci_flavor:t4": T4}),
             ],
             flavors=[
-                {"id": "10", "name": "gpu.small", "extra_specs": {"pci_passthrough:alias": "a100:1"}}
+                {
+                    "id": "10",
+                    "name": "gpu.small",
+                    "extra_specs": {"pci_passthrough:alias": "a100:1"},
+                }
             ],
             servers=[server("vm1", "a100:1"), server("vm2", "t4:1")],
         )
@@ -73,7 +80,13 @@ class SafeEditsTest(unittest.TestCase):
 
     def test_create_allow_different_and_equal_definitions(self):
         rc, _, err = self.run_cli(
-            "flavor", "create", "a100", "--aggregate", "rack2", "--spec", A100_VF,
+            "flavor",
+            "create",
+            "a100",
+            "--aggregate",
+            "rack2",
+            "--spec",
+            A100_VF,
             "--allow-different",
         )
         self.assertEqual(0, rc, err)
@@ -100,17 +113,26 @@ class SafeEditsTest(unittest.TestCase):
         rc, out, err = self.run_cli("flavor", "delete", "a100", "--aggregate", "rack1")
         self.assertEqual(0, rc, err)
         self.assertIn("Nova flavor(s) gpu.small request it", err)
-        self.assertEqual({"pci_flavor:a100": A100, "pci_flavor:t4": T4}, self.metadata(2))
+        self.assertEqual(
+            {"pci_flavor:a100": A100, "pci_flavor:t4": T4}, self.metadata(2)
+        )
 
     def test_repeated_delete_is_unchanged_and_exits_0(self):
-        for argv in (("flavor", "delete", "t4"), ("flavor", "delete", "t4", "--aggregate", "rack2")):
+        for argv in (
+            ("flavor", "delete", "t4"),
+            ("flavor", "delete", "t4", "--aggregate", "rack2"),
+        ):
             with self.subTest(argv=argv):
                 rc, out, err = self.run_cli(*argv, "-f", "json")
                 self.assertEqual(0, rc, err)
                 self.assertIn(json.loads(out)[0]["Result"], ("deleted", "unchanged"))
         rc, out, err = self.run_cli("flavor", "delete", "t4", "-f", "json")
-        self.assertEqual((0, ["unchanged"]), (rc, [r["Result"] for r in json.loads(out)]))
-        rc, out, err = self.run_cli("flavor", "delete", "t4", "--aggregate", "rack2", "-f", "value")
+        self.assertEqual(
+            (0, ["unchanged"]), (rc, [r["Result"] for r in json.loads(out)])
+        )
+        rc, out, err = self.run_cli(
+            "flavor", "delete", "t4", "--aggregate", "rack2", "-f", "value"
+        )
         self.assertEqual((0, "rack2 pci_flavor:t4   unchanged"), (rc, out.strip()))
 
 
@@ -122,9 +144,7 @@ def run_openstack(argv, out, err, factory):
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         app = osc_shell.OpenStackShell()
         app.admin_factory = factory
-        return app.run(
-            ["--os-auth-type", "none", "--os-endpoint", URL, "pci", *argv]
-        )
+        return app.run(["--os-auth-type", "none", "--os-endpoint", URL, "pci", *argv])
 
 
 class OpenStackSafeEditsTest(SafeEditsTest):

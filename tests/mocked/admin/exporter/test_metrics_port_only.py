@@ -19,7 +19,10 @@ def inv(nova_flavors):
                 {
                     "name": "rack1-sriov",
                     "hosts": ["compute1"],
-                    "metadata": {"pci_flavor:physnet2-cx5": CX5, "pci_flavor:a100": A100},
+                    "metadata": {
+                        "pci_flavor:physnet2-cx5": CX5,
+                        "pci_flavor:a100": A100,
+                    },
                 }
             ],
             "hosts": {"compute1": []},
@@ -35,12 +38,20 @@ def samples(snap, name):
 
 class AliasMissingPortOnlyTest(unittest.TestCase):
     def test_port_only_flavor_is_not_alias_missing(self):
-        gpu = {"name": "gpu.a100", "id": "1", "extra_specs": {"pci_passthrough:alias": "a100:1"}}
+        gpu = {
+            "name": "gpu.a100",
+            "id": "1",
+            "extra_specs": {"pci_passthrough:alias": "a100:1"},
+        }
         snap = metrics.snapshot(inv([gpu]), [])
         self.assertEqual({"a100": 1}, samples(snap, "alias_missing"))
 
     def test_requested_physnet_flavor_is_alias_missing(self):
-        vf = {"name": "vf", "id": "2", "extra_specs": {"pci_passthrough:alias": "physnet2-cx5:1"}}
+        vf = {
+            "name": "vf",
+            "id": "2",
+            "extra_specs": {"pci_passthrough:alias": "physnet2-cx5:1"},
+        }
         snap = metrics.snapshot(inv([vf]), [])
         self.assertEqual({"a100": 1, "physnet2-cx5": 1}, samples(snap, "alias_missing"))
 
