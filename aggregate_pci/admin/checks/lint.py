@@ -13,6 +13,7 @@ import itertools
 from typing import Any, Iterable, Mapping, Sequence
 
 from aggregate_pci import alias, codec
+from aggregate_pci.admin.capacity import report
 from aggregate_pci.admin.checks import host_lint, port_lint
 from aggregate_pci.admin.checks.host_lint import Pools
 from aggregate_pci.admin.models import definitions_by_name, port_only_names
@@ -75,10 +76,30 @@ def lint(
             # and hosts where the port claim may take devices outside.
             port_lint.unserved_physnets(records, host_pools),
             port_lint.narrowed_physnets(records, host_pools),
+            _stranded(records, host_pools),
         )
         issues.extend(Issue(WARNING, subject, message) for subject, message in warnings)
     issues.sort(key=lambda i: (i.severity != ERROR, i.subject))
     return issues
+
+
+def _stranded(records: Sequence[Any], host_pools: Pools) -> list[tuple[str, str]]:
+    """(subject, message) per PCI flavor with devices on hosts in no
+    aggregate defining it (``report.stranded``)."""
+    by_flavor: dict[str, list[Any]] = {}
+    for row in report.stranded(records, host_pools):
+        by_flavor.setdefault(row.flavor, []).append(row)
+    return [
+        (
+            "PCI flavor %r" % name,
+            "stranded: %d matching device(s) on host(s) %s, in no aggregate "
+            "defining it, so the filter never places it there; add those hosts "
+            "to a defining aggregate if they should serve it ('capacity "
+            "--stranded' lists them)"
+            % (sum(r.matching for r in rows), ", ".join(r.name for r in rows)),
+        )
+        for name, rows in sorted(by_flavor.items())
+    ]
 
 
 def _bad_values(records: Iterable[Any]) -> list[Issue]:

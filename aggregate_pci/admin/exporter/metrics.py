@@ -56,6 +56,16 @@ DATA_METRICS: dict[str, tuple[tuple[str, ...], str]] = {
         "Claimed or allocated devices of the PCI flavor on the host "
         "(capacity's host rows; only with --per-host).",
     ),
+    "devices_total": (
+        (),
+        "Every PCI device the computes report (free and used), whether or "
+        "not a PCI flavor matches it.",
+    ),
+    "devices_stranded": (
+        ("pci_flavor",),
+        "Devices matching the PCI flavor on hosts in no aggregate defining "
+        "it, which the filter never places it on (capacity --stranded).",
+    ),
     "instances_fit": (
         ("nova_flavor", "aggregate"),
         "More instances of the Nova flavor (its pci_passthrough:alias "
@@ -134,6 +144,14 @@ def snapshot(
         labels = [row.flavor] if row.scope == "total" else [row.flavor, row.name]
         g[prefix + "devices_free"].add_metric(labels, row.free)
         g[prefix + "devices_used"].add_metric(labels, row.used)
+    g["devices_total"].add_metric(
+        [], sum(report.total_count(p) for pools in inv.hosts.values() for p in pools)
+    )
+    stranded: dict[str, int] = {}
+    for row in report.stranded(records, inv.hosts):
+        stranded[row.flavor] = stranded.get(row.flavor, 0) + row.matching
+    for name, n in sorted(stranded.items()):
+        g["devices_stranded"].add_metric([name], n)
     _fit_metrics(g, records, inv, per_host)
     for r in records:
         if r.error is not None:
