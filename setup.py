@@ -1,4 +1,6 @@
-"""Package metadata lives in setup.cfg; this shim keeps `pip install -e .` working."""
+"""Package metadata lives in setup.cfg; pbr takes the version from git
+(tags, or setup.cfg's version as the next release), as OpenStack projects do."""
+
 import setuptools
 
-setuptools.setup()
+setuptools.setup(setup_requires=["pbr>=5.8.0"], pbr=True)

@@ -65,6 +65,30 @@ class NovaFlavor:
 
 
 @dataclasses.dataclass(frozen=True)
+class PciFlavorUsers:
+    """Who uses a PCI flavor: the Nova flavors requesting it and the
+    instances of those Nova flavors ("NAME (ID)")."""
+
+    nova_flavors: tuple[str, ...]
+    instances: tuple[str, ...]
+
+    def describe(self) -> str:
+        """One clause for messages, e.g. "Nova flavor(s) gpu.a100 request it
+        and 2 instance(s) hold it (vm1 (ID), vm2 (ID))"."""
+        if not self.nova_flavors:
+            return "no Nova flavor requests it"
+        text = "Nova flavor(s) %s request it" % ", ".join(self.nova_flavors)
+        if self.instances:
+            text += " and %d instance(s) hold it (%s)" % (
+                len(self.instances),
+                ", ".join(self.instances),
+            )
+        else:
+            text += " (no instance of them exists)"
+        return text
+
+
+@dataclasses.dataclass(frozen=True)
 class Device:
     """One PCI device an instance holds."""
 
@@ -175,3 +199,27 @@ def host_definitions(
             for host in r.hosts:
                 per_host.setdefault(host, []).append({r.name: r.definition})
     return {host: effective_definitions(defs) for host, defs in per_host.items()}
+
+
+#: The ``[pci] device_spec`` tag naming a Neutron physical network.
+PHYSNET_TAG = "physical_network"
+
+
+def port_only_names(
+    by_name: Mapping[str, Mapping[str, codec.PciFlavorDefinition]],
+    requested: Iterable[str],
+) -> set[str]:
+    """PCI flavors served only through Neutron ports, so they need no
+    ``[pci] alias``: every match object of every definition fixes
+    ``physical_network`` and no Nova flavor requests the name."""
+    wanted = set(requested)
+    return {
+        name
+        for name, per_agg in by_name.items()
+        if name not in wanted
+        and all(
+            any(key == PHYSNET_TAG for key, _ in m.tags)
+            for d in per_agg.values()
+            for m in d.matches
+        )
+    }

@@ -43,6 +43,12 @@ class ListCapacity(common.HandlesErrors, lister.Lister):
         parser.add_argument(
             "--no-hosts", action="store_true", help="totals and aggregates only"
         )
+        parser.add_argument(
+            "--stranded",
+            action="store_true",
+            help="only devices matching a PCI flavor on hosts in no aggregate "
+            "defining it (the filter never places the flavor there)",
+        )
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> tuple:
@@ -62,8 +68,11 @@ class ListCapacity(common.HandlesErrors, lister.Lister):
             )
         if fitting:
             return self._fit(parsed_args, records, inv)
-        progress = sources.progress_if_many(self.app, "capacity", len(inv.hosts))
-        rows = report.capacity(records, inv.hosts, progress=progress)
+        if parsed_args.stranded:
+            rows = report.stranded(records, inv.hosts)
+        else:
+            progress = sources.progress_if_many(self.app, "capacity", len(inv.hosts))
+            rows = report.capacity(records, inv.hosts, progress=progress)
         return (
             ("PCI Flavor", "Scope", "Name", "Matching", "Used", "Free"),
             [

@@ -48,6 +48,18 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
             metavar="NAME:COUNT[,...]",
             help="a pci_passthrough:alias value given literally, e.g. a100:2,t4:1",
         )
+        what.add_argument(
+            "--physnet",
+            metavar="PHYSNET",
+            help="what if: one Neutron port of this physical network (with "
+            "--vnic-type), judged as the filter judges ports with "
+            "[aggregate_pci] manage_port_requests on",
+        )
+        parser.add_argument(
+            "--vnic-type",
+            choices=explain.SRIOV_VNIC_TYPES,
+            help="with --physnet: the port's binding:vnic_type (default direct)",
+        )
         where = parser.add_mutually_exclusive_group()
         where.add_argument("--host", metavar="HOST", help="only this compute host")
         where.add_argument(
@@ -65,7 +77,11 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
         inv = sources.load(
             self.app, args, need_flavors=bool(args.nova_flavor), command="explain"
         )
-        spec = self._alias_spec(args, inv)
+        if args.vnic_type and not args.physnet:
+            raise errors.InvalidInput(
+                "--vnic-type describes a port: give --physnet PHYSNET too"
+            )
+        spec, port_reqs = self._alias_spec(args, inv)
         hosts = self._hosts(args, inv)
         online = not sources.from_inventory(args)
         claims = nova_filter = None
@@ -73,12 +89,28 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
         if online:
             from aggregate_pci.admin.nova_io import nova_explain
 
-            requests, claims, nova_filter, reject = nova_explain.explain_inputs(
-                getattr(self.app, "nova_context", None), spec
+            if args.physnet:
+                port_reqs = nova_explain.port_requests_of(
+                    [s.spec[0] for s in port_reqs]
+                )
+            requests, claims, nova_filter, reject, manage_ports = (
+                nova_explain.explain_inputs(
+                    getattr(self.app, "nova_context", None), spec, port_reqs
+                )
             )
         else:
-            requests = explain.requests_from(alias.parse_request(spec))
-            reject = False
+            requests = explain.requests_from(alias.parse_request(spec)) + port_reqs
+            reject, manage_ports = False, True
+        if port_reqs and not manage_ports:
+            self.app.stderr.write(
+                "note: [aggregate_pci] manage_port_requests is off in the given "
+                "nova.conf: AggregatePciFilter leaves Neutron ports to Nova\n"
+            )
+        elif port_reqs and not online:
+            self.app.stderr.write(
+                "note: Neutron ports judged as with [aggregate_pci] "
+                "manage_port_requests = true on the schedulers\n"
+            )
         result = explain.explain(
             inv.aggregates,
             hosts,
@@ -86,6 +118,7 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
             reject_unmanaged=reject,
             claims=claims,
             nova_filter=nova_filter,
+            manage_ports=manage_ports,
         )
         self._none_fits = not any(h.can_take for h in result.hosts)
         for name in result.unmanaged:
@@ -116,7 +149,11 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
             rows.append(common.for_output(args, row))
         return tuple(columns), rows
 
-    def _alias_spec(self, args: argparse.Namespace, inv: Any) -> str:
+    def _alias_spec(self, args: argparse.Namespace, inv: Any) -> tuple[str, list[Any]]:
+        """The ``pci_passthrough:alias`` asked and the Neutron-port requests."""
+        if args.physnet:
+            port = explain.port_spec(args.physnet, args.vnic_type or "direct")
+            return "", [explain.Request("", 1, None, (port,))]
         if args.server:
             if sources.from_inventory(args):
                 raise errors.InvalidInput(
@@ -125,20 +162,20 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
                 )
             from aggregate_pci.admin.nova_io import nova_explain
 
-            spec, line = nova_explain.server_request(
+            spec, port_reqs, line = nova_explain.server_request(
                 getattr(self.app, "nova_context", None), args.server
             )
             self.app.stderr.write("%s\n" % line)
-            if not any(alias.parse_request(spec).values()):
+            if not any(alias.parse_request(spec).values()) and not port_reqs:
                 raise errors.InvalidInput(
-                    "server %r: its Nova flavor requests no PCI device (no "
-                    "pci_passthrough:alias extra spec)" % args.server
+                    "server %r: it requests no PCI device (no pci_passthrough:"
+                    "alias extra spec in its Nova flavor, no SR-IOV port)" % args.server
                 )
-            return spec
+            return spec, port_reqs
         if args.request is not None:
             common.parse_request_option(args.request, "--request")
-            return str(args.request)
-        return inv.nova_flavor_request(args.nova_flavor, sources.label(args))
+            return str(args.request), []
+        return inv.nova_flavor_request(args.nova_flavor, sources.label(args)), []
 
     def _hosts(self, args: argparse.Namespace, inv: Any) -> dict[str, Any]:
         if args.host:
@@ -160,6 +197,8 @@ def _verdict(h: explain.HostExplanation, online: bool) -> str:
         return "yes, unless the claim strays (not replayed offline)"
     if h.category == explain.NOT_MANAGED:
         return "yes (not managed: Nova decides)"
+    if h.scope:
+        return "no: %s (%s)" % (h.category, h.scope)
     return "no: " + h.category
 
 

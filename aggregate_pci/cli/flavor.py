@@ -8,7 +8,7 @@ from typing import Any
 from cliff import lister, show
 
 from aggregate_pci import codec
-from aggregate_pci.admin import errors
+from aggregate_pci.admin import errors, models
 from aggregate_pci.cli import common
 from aggregate_pci.errors import Hint
 
@@ -112,6 +112,12 @@ class CreatePciFlavor(common.HandlesErrors, show.ShowOne):
             help="overwrite a different existing definition of NAME on that aggregate",
         )
         parser.add_argument(
+            "--allow-different",
+            action="store_true",
+            help="define NAME even if its definitions on other aggregates "
+            "differ (hosts in several of them get the OR; check reports it)",
+        )
+        parser.add_argument(
             "--dry-run",
             action="store_true",
             help="show the metadata change without making it",
@@ -126,6 +132,7 @@ class CreatePciFlavor(common.HandlesErrors, show.ShowOne):
             definition,
             replace=parsed_args.replace,
             dry_run=parsed_args.dry_run,
+            allow_different=parsed_args.allow_different,
         )
         return common.CHANGE_COLUMNS, common.for_output(
             parsed_args, common.change_row(change, parsed_args.dry_run)
@@ -240,12 +247,40 @@ class DeletePciFlavor(common.HandlesErrors, lister.Lister):
             action="store_true",
             help="show the keys that would be deleted without deleting them",
         )
+        parser.add_argument(
+            "--yes",
+            action="store_true",
+            help="delete the last definition even while Nova flavors request "
+            "NAME (it becomes unmanaged: placement widens to any host)",
+        )
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> tuple:
-        changes = common.get_admin(self.app).delete_pci_flavor(
-            parsed_args.name, parsed_args.aggregate, dry_run=parsed_args.dry_run
+        admin = common.get_admin(self.app)
+        name = parsed_args.name
+        users = admin.pci_flavor_users(name)
+        self.app.stderr.write(
+            "PCI flavor %r: %s\n" % (common.printable(name), users.describe())
         )
+        changes = admin.delete_pci_flavor(
+            name,
+            parsed_args.aggregate,
+            dry_run=parsed_args.dry_run,
+            yes=parsed_args.yes,
+            users=users,
+        )
+        if not changes:
+            self.app.stderr.write(
+                "PCI flavor %r is defined on no aggregate: nothing to delete "
+                "(%s shows the defined ones)\n"
+                % (
+                    common.printable(name),
+                    common.spell_command(self.app, "flavor list"),
+                )
+            )
+            changes = [
+                models.MetadataChange("", codec.KEY_PREFIX + name, None, None, False)
+            ]
         return common.CHANGE_COLUMNS, [
             common.for_output(parsed_args, common.change_row(c, parsed_args.dry_run))
             for c in changes

@@ -48,7 +48,7 @@ SHOWN_AUTH_OPTIONS = frozenset(
 
 
 def package_version() -> str:
-    """The installed distribution's version (setup.cfg's)."""
+    """The installed distribution's version (pbr's, from git)."""
     try:
         return importlib.metadata.version("aggregate-pci")
     except importlib.metadata.PackageNotFoundError:

@@ -190,3 +190,33 @@ def _rows(
             rows.append(CapacityRow(name, "aggregate", valid[idx].aggregate, *s))
         rows.extend(host_rows)
     return rows
+
+
+#: ``CapacityRow.scope`` of a stranded-devices row.
+STRANDED = "stranded"
+
+
+def stranded(
+    records: Sequence[Any], host_pools: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> list[CapacityRow]:
+    """Per PCI flavor and host: devices matching any definition of the
+    flavor on hosts in no aggregate defining it, which the filter never
+    places the flavor on (capacity the operator may have meant to offer)."""
+    by_name: dict[str, list[Any]] = {}
+    for r in records:
+        if r.definition is not None:
+            by_name.setdefault(r.name, []).append(r)
+    rows = []
+    for name, recs in sorted(by_name.items()):
+        union = effective_definitions({name: r.definition} for r in recs)[name]
+        pred = matching.compile_definition(union)
+        inside = {h for r in recs for h in r.hosts}
+        for host in sorted(set(host_pools) - inside):
+            found = [p for p in host_pools[host] if pred(p)]
+            total = sum(total_count(p) for p in found)
+            if total:
+                used = sum(_used(p) for p in found)
+                rows.append(
+                    CapacityRow(name, STRANDED, host, total, used, total - used)
+                )
+    return rows

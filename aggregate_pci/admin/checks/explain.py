@@ -20,7 +20,7 @@ import dataclasses
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from aggregate_pci import codec
-from aggregate_pci.scheduler import claim_judge, decision, host_view, request
+from aggregate_pci.scheduler import claim_judge, decision, host_view, ports, request
 
 #: Categories, in the order of the summary line.
 FITS = "fits"
@@ -58,6 +58,9 @@ class HostExplanation:
     aggregates: dict[str, list[str]]
     #: What Nova's PciPassthroughFilter says, None if not asked.
     nova_filter: str | None = None
+    #: For a Neutron port out of scope: which aggregates manage its
+    #: physical network, e.g. "physnet2 managed by rack1-sriov".
+    scope: str | None = None
 
     @property
     def can_take(self) -> bool:
@@ -113,6 +116,36 @@ def _not_replayed() -> claim_judge.ClaimOutcome:
     raise _NotReplayed()
 
 
+#: Nova's device type for a port's vnic_type (nova.pci.request
+#: DEVICE_TYPE_FOR_VNIC_TYPE); other SR-IOV vnic_types ask none.
+VNIC_DEV_TYPES = {"direct-physical": "type-PF", "vdpa": "vdpa"}
+#: The vnic_types for which Nova asks a PCI device (network.model.VNIC_TYPES_SRIOV).
+SRIOV_VNIC_TYPES = (
+    "direct",
+    "macvtap",
+    "direct-physical",
+    "virtio-forwarder",
+    "vdpa",
+    "remote-managed",
+)
+
+
+def port_spec(
+    physnet: str, vnic_type: str, trusted: bool | None = None
+) -> dict[str, str]:
+    """The PCI request spec Nova builds for a Neutron port of ``physnet``
+    with ``vnic_type`` (nova.network.neutron, Nova 34)."""
+    spec = {
+        ports.NET_TAG: physnet,
+        ports.REMOTE_MANAGED_TAG: str(vnic_type == "remote-managed"),
+    }
+    if vnic_type in VNIC_DEV_TYPES:
+        spec[ports.DEV_TYPE_TAG] = VNIC_DEV_TYPES[vnic_type]
+    if trusted is not None:
+        spec["trusted"] = str(trusted)
+    return spec
+
+
 def requests_from(request: Mapping[str, int]) -> list[Request]:
     """Synthetic request objects for ``{alias: count}`` (no alias spec: the
     claim check then counts as needed wherever a definition exists)."""
@@ -151,6 +184,7 @@ def explain(
     claims: Mapping[str, Callable[[], claim_judge.ClaimOutcome]] | None = None,
     nova_filter: Callable[[str], str] | None = None,
     cache: host_view.DefinitionCache | None = None,
+    manage_ports: bool = False,
 ) -> Explanation:
     """Decide every host of ``hosts`` ({host: free pools, ``count`` free})
     for ``requests`` (objects with alias_name/count/request_id/spec).
@@ -158,21 +192,73 @@ def explain(
     ``claims``: {host: replay of the compute's claim}, as the filter's
     ``claim=``; None means offline (hosts needing it are UNVERIFIED).
     ``nova_filter(host)``: Nova's PciPassthroughFilter's word on a host.
+    ``manage_ports``: judge Neutron-port requests (no alias name, a spec
+    with ``physical_network``) as the filter does with ``[aggregate_pci]
+    manage_port_requests`` on (scheduler/ports.py).
     """
     cache = cache or host_view.DefinitionCache(4096)
     names = managed_names(aggregates)
     plan = request.plan_request(requests, lambda: names, reject_unmanaged)
-    unmanaged = sorted({r.alias_name for r in requests if r.alias_name not in names})
+    if manage_ports:
+        # As the filter does with [aggregate_pci] manage_port_requests on.
+        plan = ports.extend_plan(
+            plan,
+            requests,
+            lambda: ports.managed_physnets(_values(aggregates), cache.parse),
+        )
+    unmanaged = sorted(
+        {r.alias_name for r in requests if r.alias_name and r.alias_name not in names}
+    )
     by_host = host_aggregates(aggregates, hosts)
     out = []
     for host in sorted(hosts):
         pools = [{k: v for k, v in p.items() if k != "used"} for p in hosts[host]]
         aggs = by_host[host]
         item = _explain_host(host, aggs, pools, plan, cache, claims)
+        if item.category == OUT_OF_SCOPE and plan is not None:
+            item = dataclasses.replace(
+                item, scope=_port_scope(aggregates, aggs, plan, cache)
+            )
         if nova_filter is not None:
             item = dataclasses.replace(item, nova_filter=nova_filter(host))
         out.append(item)
     return Explanation(out, unmanaged)
+
+
+def _values(aggregates: Iterable[Any]) -> list[str]:
+    """Every ``pci_flavor:*`` value of the aggregates."""
+    return [
+        v
+        for agg in aggregates
+        for k, v in agg.metadata.items()
+        if codec.is_flavor_key(k)
+    ]
+
+
+def _port_physnet(req: request.ManagedRequest) -> str | None:
+    """The physical network of a managed Neutron-port request, else None."""
+    if req.predicate_for is None or not req.name.startswith("port:"):
+        return None
+    return req.name[len("port:") :].split("[", 1)[0]
+
+
+def _port_scope(
+    aggregates: Sequence[Any],
+    host_aggs: Sequence[Any],
+    plan: request.RequestPlan,
+    cache: host_view.DefinitionCache,
+) -> str | None:
+    """ "physnet2 managed by rack1-sriov" for the first port request none of
+    the host's aggregates serves, or None (a flavor alias is out of scope)."""
+    for req in plan.requests:
+        physnet = _port_physnet(req)
+        if physnet is None or ports.physnet_matches(host_aggs, physnet, cache):
+            continue
+        managers = [
+            a.name for a in aggregates if ports.physnet_matches([a], physnet, cache)
+        ]
+        return "%s managed by %s" % (physnet, ", ".join(sorted(managers)))
+    return None
 
 
 def _explain_host(
@@ -194,7 +280,8 @@ def _explain_host(
     replay = claims.get(host) if claims is not None else _not_replayed
 
     def claim(*, ports_only: bool = False) -> claim_judge.ClaimOutcome:
-        # explain plans flavor-alias requests only: ``ports_only`` is never set.
+        # ``ports_only`` is set only with Placement's candidates, which
+        # explain never passes.
         called.append(True)
         if replay is None:
             return claim_judge.ClaimOutcome(failed="the host reports no PCI devices")
@@ -233,6 +320,12 @@ def _context(
             if isinstance(view, str)
             else sum(int(p.get("count", 0)) for p in pools if view.preds[0](p))
         )
+        physnet = _port_physnet(req)
+        if physnet is not None:
+            defining[req.name] = [
+                a.name for a in aggs if ports.physnet_matches([a], physnet, cache)
+            ]
+            continue
         defining[req.name] = [
             agg.name
             + (

@@ -13,9 +13,10 @@ import itertools
 from typing import Any, Iterable, Mapping, Sequence
 
 from aggregate_pci import alias, codec
+from aggregate_pci.admin.capacity import report
 from aggregate_pci.admin.checks import host_lint, port_lint
 from aggregate_pci.admin.checks.host_lint import Pools
-from aggregate_pci.admin.models import definitions_by_name
+from aggregate_pci.admin.models import definitions_by_name, port_only_names
 
 ERROR = "error"
 WARNING = "warning"
@@ -50,7 +51,8 @@ def lint(
     if conf_aliases is not None:
         conf, refused = alias.merge(conf_aliases)
         issues.extend(Issue(ERROR, "nova.conf [pci] alias", str(r)) for r in refused)
-    issues.extend(_requests(by_name, nova_flavors, conf))
+    port_only = port_only_names(by_name, (n for _, req in nova_flavors for n in req))
+    issues.extend(_requests(by_name, nova_flavors, conf, port_only))
     generated: list[dict[str, str]] | None
     try:
         generated = alias.generate(by_name)
@@ -58,7 +60,9 @@ def lint(
         generated = None
         issues.append(Issue(ERROR, "[pci] alias", str(exc)))
     if conf is not None and generated is not None:
-        issues.extend(_alias_drift(generated, conf, set(by_name)))
+        # A port-only flavor needs no alias; one nova.conf has is still compared.
+        managed = set(by_name) - (port_only - set(conf))
+        issues.extend(_alias_drift(generated, conf, managed))
     if host_pools is not None:
         preds = alias.predicates(
             ((a.name, s) for a in conf.values() for s in a.specs)
@@ -72,10 +76,30 @@ def lint(
             # and hosts where the port claim may take devices outside.
             port_lint.unserved_physnets(records, host_pools),
             port_lint.narrowed_physnets(records, host_pools),
+            _stranded(records, host_pools),
         )
         issues.extend(Issue(WARNING, subject, message) for subject, message in warnings)
     issues.sort(key=lambda i: (i.severity != ERROR, i.subject))
     return issues
+
+
+def _stranded(records: Sequence[Any], host_pools: Pools) -> list[tuple[str, str]]:
+    """(subject, message) per PCI flavor with devices on hosts in no
+    aggregate defining it (``report.stranded``)."""
+    by_flavor: dict[str, list[Any]] = {}
+    for row in report.stranded(records, host_pools):
+        by_flavor.setdefault(row.flavor, []).append(row)
+    return [
+        (
+            "PCI flavor %r" % name,
+            "stranded: %d matching device(s) on host(s) %s, in no aggregate "
+            "defining it, so the filter never places it there; add those hosts "
+            "to a defining aggregate if they should serve it ('capacity "
+            "--stranded' lists them)"
+            % (sum(r.matching for r in rows), ", ".join(r.name for r in rows)),
+        )
+        for name, rows in sorted(by_flavor.items())
+    ]
 
 
 def _bad_values(records: Iterable[Any]) -> list[Issue]:
@@ -117,10 +141,43 @@ def _differing_definitions(
     return issues
 
 
+def incompatible(
+    name: str,
+    aggregate: str,
+    definition: codec.PciFlavorDefinition,
+    others: Mapping[str, codec.PciFlavorDefinition],
+) -> str | None:
+    """Why defining ``name`` as ``definition`` on ``aggregate`` conflicts
+    with its definitions on ``others`` (other aggregates), by ``check``'s
+    rules (differing definitions; one ``[pci] alias`` per name), or None."""
+    differing = sorted(
+        a for a, d in others.items() if d.serialize() != definition.serialize()
+    )
+    if not differing:
+        return None
+    why = (
+        "PCI flavor %r is defined differently on aggregate(s) %s (%s), so %r "
+        "would differ from them: hosts in several of those aggregates get the "
+        "OR of the definitions and 'check' reports an error"
+        % (
+            name,
+            ", ".join(differing),
+            "; ".join("%s: %s" % (a, others[a].serialize()) for a in differing),
+            aggregate,
+        )
+    )
+    try:
+        alias.generate({name: {**others, aggregate: definition}})
+    except alias.AliasConflict as exc:
+        why += "; and 'alias-config' would fail: %s" % exc
+    return why
+
+
 def _requests(
     by_name: Mapping[str, Any],
     nova_flavors: Sequence[tuple[str, Mapping[str, int]]],
     conf: Mapping[str, alias.Alias] | None,
+    port_only: set[str],
 ) -> list[Issue]:
     """Requested names no aggregate defines, and defined names nobody requests."""
     issues = []
@@ -165,7 +222,19 @@ def _requests(
                     "has no such alias (pass --nova-conf to tell)" % users,
                 )
             )
-    for name in sorted(set(by_name) - set(requested)):
+    for name in sorted(port_only):
+        issues.append(
+            Issue(
+                WARNING,
+                "PCI flavor %r" % name,
+                "port-only: defined on aggregate(s) %s for Neutron ports of its "
+                "physical network, requested by no Nova flavor; it needs no "
+                "[pci] alias, and confines ports only where the schedulers set "
+                "[aggregate_pci] manage_port_requests = true"
+                % ", ".join(sorted(by_name[name])),
+            )
+        )
+    for name in sorted(set(by_name) - set(requested) - port_only):
         issues.append(
             Issue(
                 WARNING,

@@ -10,7 +10,7 @@ Audit mismatches (Nova's claims vs. the definitions) are not exported here.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
@@ -56,6 +56,16 @@ DATA_METRICS: dict[str, tuple[tuple[str, ...], str]] = {
         ("pci_flavor", "host"),
         "Claimed or allocated devices of the PCI flavor on the host "
         "(capacity's host rows; only with --per-host).",
+    ),
+    "devices_total": (
+        (),
+        "Every PCI device the computes report (free and used), whether or "
+        "not a PCI flavor matches it.",
+    ),
+    "devices_stranded": (
+        ("pci_flavor",),
+        "Devices matching the PCI flavor on hosts in no aggregate defining "
+        "it, which the filter never places it on (capacity --stranded).",
     ),
     "instances_fit": (
         ("nova_flavor", "aggregate"),
@@ -135,11 +145,19 @@ def snapshot(
         labels = [row.flavor] if row.scope == "total" else [row.flavor, row.name]
         g[prefix + "devices_free"].add_metric(labels, row.free)
         g[prefix + "devices_used"].add_metric(labels, row.used)
+    g["devices_total"].add_metric(
+        [], sum(report.total_count(p) for pools in inv.hosts.values() for p in pools)
+    )
+    stranded: dict[str, int] = {}
+    for row in report.stranded(records, inv.hosts):
+        stranded[row.flavor] = stranded.get(row.flavor, 0) + row.matching
+    for name, n in sorted(stranded.items()):
+        g["devices_stranded"].add_metric([name], n)
     _fit_metrics(g, records, inv, per_host)
     for r in records:
         if r.error is not None:
             g["invalid_definitions"].add_metric([r.aggregate, r.key], 1)
-    _alias_metrics(g, records, conf_aliases)
+    _alias_metrics(g, records, conf_aliases, inv.nova_flavors)
     return Snapshot([_escaped(f) for f in g.values()], len(inv.hosts), len(records))
 
 
@@ -189,9 +207,11 @@ def _alias_metrics(
     g: Mapping[str, GaugeMetricFamily],
     records: Sequence[models.PciFlavorRecord],
     conf_aliases: Sequence[alias.Entry] | None,
+    nova_flavors: Sequence[Mapping[str, Any]] = (),
 ) -> None:
     """Drift between the PCI flavors and a nova.conf's ``[pci] alias``, by
-    the rules of ``check`` (``lint.alias_drift``)."""
+    the rules of ``check`` (``lint.alias_drift``; port-only PCI flavors,
+    ``models.port_only_names``, need no alias)."""
     g["alias_checked"].add_metric([], 0 if conf_aliases is None else 1)
     if conf_aliases is None:
         return
@@ -206,8 +226,12 @@ def _alias_metrics(
         except alias.AliasConflict:
             continue  # no one alias can express it: check reports that
         comparable.add(name)
+    requested = (
+        n for f in nova_flavors for n in alias.request_of(f.get("extra_specs"))
+    )
+    port_only = models.port_only_names(by_name, requested)
     for name in sorted(by_name):
-        if name not in conf:
+        if name not in conf and name not in port_only:
             g["alias_missing"].add_metric([name], 1)
     for name in lint.alias_drift(generated, conf, comparable & set(conf)):
         g["alias_drift"].add_metric([name], 1)

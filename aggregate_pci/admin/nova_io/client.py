@@ -15,13 +15,15 @@ from typing import Any
 
 from novaclient import client as nova_client
 
-from aggregate_pci import codec
+from aggregate_pci import alias, codec
 from aggregate_pci.admin import errors
+from aggregate_pci.admin.checks import lint
 from aggregate_pci.admin.models import (
     Aggregate,
     MetadataChange,
     NovaFlavor,
     PciFlavorRecord,
+    PciFlavorUsers,
     pci_flavor_records,
 )
 from aggregate_pci.admin.nova_io.aggregates import AggregateAdmin
@@ -78,12 +80,15 @@ class PciFlavorAdmin(AggregateAdmin):
         definition: codec.PciFlavorDefinition | str,
         replace: bool = False,
         dry_run: bool = False,
+        allow_different: bool = False,
     ) -> MetadataChange:
         """Define PCI flavor ``name`` on one aggregate.
 
         Validates name and value with the codec before any call.  Refuses to
-        replace a different existing definition unless ``replace``; writing
-        the same definition again changes nothing.
+        replace a different existing definition unless ``replace``, and a
+        definition differing from the name's definitions on other aggregates
+        unless ``allow_different``; writing the same definition again changes
+        nothing.
         """
         label = aggregate.name if isinstance(aggregate, Aggregate) else str(aggregate)
         try:
@@ -118,6 +123,21 @@ class PciFlavorAdmin(AggregateAdmin):
                     "there as %s; pass --replace (replace=True) to overwrite "
                     "it" % (agg.name, key, name, old)
                 )
+        if not allow_different:
+            others = {
+                r.aggregate: r.definition
+                for r in self.list_pci_flavors()
+                if r.name == name and r.aggregate != agg.name and r.definition
+            }
+            why = lint.incompatible(name, agg.name, definition, others)
+            if why is not None:
+                raise errors.Conflict(
+                    "aggregate %r, key %r: %s" % (agg.name, key, why),
+                    hint=Hint(
+                        "make the definitions equal, use another name, or pass "
+                        "--allow-different (allow_different=True) to define it anyway"
+                    ),
+                )
         change = self.set_metadata(agg, {key: value}, dry_run=dry_run)[0]
         if change.applied:
             self._check_kept(agg, key, value, change)
@@ -145,47 +165,78 @@ class PciFlavorAdmin(AggregateAdmin):
         name: str,
         aggregate: str | int | Aggregate | None = None,
         dry_run: bool = False,
+        yes: bool = False,
+        users: PciFlavorUsers | None = None,
     ) -> list[MetadataChange]:
         """Remove only ``pci_flavor:NAME`` from one aggregate or from all.
 
-        ``NotFound`` when no (given) aggregate defines it.  A failure after
-        some aggregates were changed carries the applied changes.
+        Idempotent: where no (given) aggregate defines it, nothing changes
+        (an unchanged record for a given aggregate, none otherwise).
+        Deleting the last definition of a name Nova flavors request makes it
+        unmanaged (placement widens to any host): ``Conflict`` naming them
+        (``users``, else read here) unless ``yes``.  A failure after some
+        aggregates were changed carries the applied changes.
         """
         key = codec.KEY_PREFIX + name
+        defining = [a for a in self.list_aggregates() if key in a.metadata]
         if aggregate is not None:
-            targets = [
+            agg = (
                 aggregate
                 if isinstance(aggregate, Aggregate)
                 else self.find_aggregate(aggregate)
-            ]
+            )
+            targets = [a for a in defining if a.id == agg.id]
+            if not targets:
+                return [MetadataChange(agg.name, key, None, None, False)]
         else:
-            targets = self.list_aggregates()
-        targets = [a for a in targets if key in a.metadata]
+            targets = defining
         if not targets:
-            where = (
-                (
-                    "aggregate %r"
+            return []
+        if not yes and len(targets) == len(defining):
+            users = users if users is not None else self.pci_flavor_users(name)
+            if users.nova_flavors:
+                raise errors.Conflict(
+                    "key %r: deleting the last definition of PCI flavor %r (on "
+                    "%s) un-manages it while %s: the scheduler would then place "
+                    "them on any host with a matching device; remove %s from "
+                    "those Nova flavors first, or pass --yes (yes=True)"
                     % (
-                        aggregate.name
-                        if isinstance(aggregate, Aggregate)
-                        else aggregate
+                        key,
+                        name,
+                        ", ".join(a.name for a in targets),
+                        users.describe(),
+                        alias.SPEC_KEY,
                     )
                 )
-                if aggregate is not None
-                else "any aggregate"
-            )
-            raise errors.NotFound(
-                "key %r: PCI flavor %r is not defined on %s" % (key, name, where),
-                hint=Hint("{command} shows the defined ones", command="flavor list"),
-            )
         done: list[MetadataChange] = []
-        for agg in targets:
+        for target in targets:
             try:
-                done.extend(self.set_metadata(agg, {key: None}, dry_run))
+                done.extend(self.set_metadata(target, {key: None}, dry_run))
             except errors.AdminError as exc:
                 exc.changes = done + exc.changes
                 raise
         return done
+
+    def pci_flavor_users(self, name: str) -> PciFlavorUsers:
+        """The Nova flavors requesting PCI flavor ``name`` and the instances
+        (all projects) of those Nova flavors, which hold its devices."""
+        flavors = sorted(
+            f.name for f in self.list_nova_flavors() if f.alias_requests().get(name)
+        )
+        if not flavors:
+            return PciFlavorUsers((), ())
+        with translated("list servers of all projects"):
+            servers = self.nova.servers.list(
+                detailed=True, search_opts={"all_tenants": True}, limit=-1
+            )
+        instances = sorted(
+            "%s (%s)" % (srv.name, srv.id)
+            for srv in servers
+            if alias.request_of(
+                (getattr(srv, "flavor", None) or {}).get("extra_specs")
+            ).get(name)
+        )
+        return PciFlavorUsers(tuple(flavors), tuple(instances))
 
     def list_pci_flavors(self) -> list[PciFlavorRecord]:
         """Every ``pci_flavor:`` key on every aggregate, parsed or with the

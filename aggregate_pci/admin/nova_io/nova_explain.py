@@ -77,19 +77,37 @@ def nova_filter_says(stats: Any, requests: Sequence[Any]) -> str:
     return "rejects: its greedy match of the alias specs fails on the free pools"
 
 
-def explain_inputs(ctxt: Any, alias_spec: str) -> tuple[list[Any], dict, Any, bool]:
-    """For ``explain`` online: Nova's request objects for ``alias_spec``,
-    {host: replay of the compute's claim} (Nova's pool logic on a copy of
-    the host's free pools, as the filter replays it; without the
-    instance's NUMA cells), Nova's PciPassthroughFilter as ``host ->
-    words``, and ``[aggregate_pci] reject_unmanaged_requests``."""
+def port_requests_of(specs: Sequence[dict[str, str]]) -> list[Any]:
+    """Nova ``InstancePCIRequest``s for Neutron ports with these specs (one
+    device each, as Nova's API builds them for a port)."""
+    from nova import objects
+    from oslo_utils import uuidutils
+
+    objects.register_all()
+    return [
+        objects.InstancePCIRequest(
+            count=1, spec=[dict(spec)], request_id=uuidutils.generate_uuid()
+        )
+        for spec in specs
+    ]
+
+
+def explain_inputs(
+    ctxt: Any, alias_spec: str, port_requests: Sequence[Any] = ()
+) -> tuple[list[Any], dict, Any, bool, bool]:
+    """For ``explain`` online: Nova's request objects for ``alias_spec`` plus
+    ``port_requests``, {host: replay of the compute's claim} (Nova's pool
+    logic on a copy of the host's free pools, as the filter replays it;
+    without the instance's NUMA cells), Nova's PciPassthroughFilter as
+    ``host -> words``, and ``[aggregate_pci] reject_unmanaged_requests``
+    and ``manage_port_requests``."""
     from oslo_config import cfg
 
     from aggregate_pci import conf
     from aggregate_pci.scheduler import claim, request
 
     conf.register_opts(cfg.CONF)
-    requests = pci_requests_of(alias_spec)
+    requests = (pci_requests_of(alias_spec) if alias_spec else []) + list(port_requests)
     stats = pci_stats_by_host(ctxt)
     memo = request.RequestMemo()
     claims = {
@@ -105,13 +123,15 @@ def explain_inputs(ctxt: Any, alias_spec: str) -> tuple[list[Any], dict, Any, bo
         claims,
         nova_filter,
         bool(cfg.CONF.aggregate_pci.reject_unmanaged_requests),
+        bool(cfg.CONF.aggregate_pci.manage_port_requests),
     )
 
 
-def server_request(ctxt: Any, server_id: str) -> tuple[str, str]:
+def server_request(ctxt: Any, server_id: str) -> tuple[str, list[Any], str]:
     """The ``pci_passthrough:alias`` of a server's Nova flavor (as the
     server holds it, in whichever cell: cell0 for one that got "No valid
-    host") and one line describing the server's state and fault."""
+    host"), its Neutron-port PCI requests (its ``pci_requests`` without an
+    alias name) and one line describing the server's state and fault."""
     from nova import context as nova_context
     from nova import exception as nova_exc
     from nova import objects
@@ -131,16 +151,24 @@ def server_request(ctxt: Any, server_id: str) -> tuple[str, str]:
             "once it is ACTIVE or in ERROR" % server_id
         )
     with nova_context.target_cell(ctxt, mapping.cell_mapping) as cctxt:
-        inst = objects.Instance.get_by_uuid(cctxt, server_id, expected_attrs=["flavor"])
+        inst = objects.Instance.get_by_uuid(
+            cctxt, server_id, expected_attrs=["flavor", "pci_requests"]
+        )
         latest = objects.InstanceFault.get_latest_for_instance(cctxt, server_id)
     spec = (inst.flavor.extra_specs or {}).get(SPEC_KEY) or ""
+    held = inst.pci_requests.requests if inst.pci_requests else []
+    port_requests = [r for r in held if not r.alias_name]
     fault = latest.message if latest else ""
     where = inst.host or "no host"
-    line = "server %s: Nova flavor %r, %s, %s%s" % (
+    ports = (
+        ", %d Neutron-port PCI request(s)" % len(port_requests) if port_requests else ""
+    )
+    line = "server %s: Nova flavor %r%s, %s, %s%s" % (
         server_id,
         inst.flavor.name,
+        ports,
         inst.vm_state,
         where,
         ", fault: %s" % fault if fault else "",
     )
-    return spec, line
+    return spec, port_requests, line

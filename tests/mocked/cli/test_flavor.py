@@ -114,7 +114,7 @@ class FlavorTest(CliTestBase):
         self.assertIn("no aggregate defines PCI flavor 'nope'", err)
 
     def test_delete(self):
-        rc, out, _ = self.run_cli("flavor", "delete", "a100", "-f", "json")
+        rc, out, _ = self.run_cli("flavor", "delete", "a100", "--yes", "-f", "json")
         self.assertEqual(0, rc)
         self.assertEqual("deleted", json.loads(out)[0]["Result"])
         self.assertNotIn("pci_flavor:a100", self.aggs[0]["metadata"])
@@ -125,7 +125,7 @@ class FlavorTest(CliTestBase):
             status_code=403,
             json={"forbidden": {"code": 403, "message": "Policy"}},
         )
-        rc, _, err = self.run_cli("flavor", "delete", "a100")
+        rc, _, err = self.run_cli("flavor", "delete", "a100", "--yes")
         self.assertEqual(1, rc)
         self.assertIn("error: admin role required", err)
 
@@ -151,7 +151,7 @@ class FlavorReportsTest(CliTestBase):
         )
         for debug in ([], ["--debug"]):
             self.aggs[0]["metadata"]["pci_flavor:a100"] = A100
-            rc, _, err = self.run_cli(*debug, "flavor", "delete", "a100")
+            rc, _, err = self.run_cli(*debug, "flavor", "delete", "a100", "--yes")
             self.assertEqual(1, rc)
             self.assertIn(
                 "applied before the failure: aggregate 'gpu-hosts', "

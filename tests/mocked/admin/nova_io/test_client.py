@@ -179,10 +179,14 @@ class PciFlavorAdminTest(AdminTestBase):
             [(c.aggregate, c.applied) for c in ctx.exception.changes],
         )
 
-    def test_delete_missing(self):
-        with self.assertRaises(errors.NotFound) as ctx:
-            self.admin.delete_pci_flavor("t4", aggregate="gpu-hosts")
-        self.assertIn("not defined on aggregate 'gpu-hosts'", str(ctx.exception))
+    def test_delete_missing_is_unchanged(self):
+        (change,) = self.admin.delete_pci_flavor("t4", aggregate="gpu-hosts")
+        self.assertEqual(
+            ("gpu-hosts", None, None, False),
+            (change.aggregate, change.old, change.new, change.applied),
+        )
+        self.assertEqual([], self.admin.delete_pci_flavor("t4"))
+        self.assertEqual([], self.calls("POST"))
 
     def test_nova_flavors_paginated_with_specs(self):
         self.nova.page_size = 1
