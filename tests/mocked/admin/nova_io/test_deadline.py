@@ -12,7 +12,7 @@ from aggregate_pci.admin import errors
 from aggregate_pci.admin.nova_io import client
 from tests.fixtures import hung
 
-TIMEOUT = 3.0
+TIMEOUT = 6.0
 
 
 class HungComputeApiTest(unittest.TestCase):
