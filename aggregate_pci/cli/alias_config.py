@@ -8,7 +8,7 @@ import argparse
 from cliff import command
 
 from aggregate_pci import alias
-from aggregate_pci.admin import inventory, models
+from aggregate_pci.admin import inventory_read, models
 from aggregate_pci.cli import common, sources
 
 
@@ -34,7 +34,11 @@ class ShowAliasConfig(common.HandlesErrors, command.Command):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> int:
-        inv = inventory.load(parsed_args.inventory) if parsed_args.inventory else None
+        inv = (
+            inventory_read.load(parsed_args.inventory)
+            if parsed_args.inventory
+            else None
+        )
         records = sources.pci_flavor_records(self.app, inv)
         entries = alias.generate(models.definitions_by_name(records))
         out = self.app.stdout

@@ -7,7 +7,7 @@ import argparse
 from cliff import lister
 
 from aggregate_pci import alias
-from aggregate_pci.admin import errors, inventory
+from aggregate_pci.admin import errors, inventory_read
 from aggregate_pci.admin.checks import lint
 from aggregate_pci.cli import common, sources
 
@@ -48,7 +48,11 @@ class CheckPciFlavor(common.HandlesErrors, lister.Lister):
         conf_aliases = None
         if parsed_args.nova_conf:
             conf_aliases = alias.read_conf([parsed_args.nova_conf])[0]
-        inv = inventory.load(parsed_args.inventory) if parsed_args.inventory else None
+        inv = (
+            inventory_read.load(parsed_args.inventory)
+            if parsed_args.inventory
+            else None
+        )
         host_pools = inv.hosts if inv is not None else None
         offline = inv if parsed_args.offline else None
         records = sources.pci_flavor_records(self.app, offline)
@@ -65,10 +69,17 @@ class CheckPciFlavor(common.HandlesErrors, lister.Lister):
                 len({r.aggregate for r in records}),
             )
         )
+
+        def spell(name: str) -> str:
+            return common.spell_command(self.app, name)
+
         return (
             ("Severity", "Subject", "Problem"),
             [
-                common.for_output(parsed_args, (i.severity, i.subject, i.message))
+                common.for_output(
+                    parsed_args,
+                    (i.severity, i.subject, i.render(spell)),
+                )
                 for i in issues
             ],
         )

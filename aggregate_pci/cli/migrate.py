@@ -228,7 +228,7 @@ class MigratePciFlavor(common.HandlesErrors, command.Command):
     def _plan(self, p: plan.MigrationPlan, dry_run: bool) -> None:
         """The plan (dry run or blocked) and its problems, before any write."""
         problems = ("CONFLICT", "ERROR", "WARNING")
-        for line in p.lines():
+        for line in p.lines(lambda name: common.spell_command(self.app, name)):
             if line.startswith(problems):
                 self._say(line)
             elif dry_run or p.blocked:

@@ -8,7 +8,7 @@ import argparse
 from typing import Any
 
 from aggregate_pci import alias
-from aggregate_pci.admin import errors, inventory, models
+from aggregate_pci.admin import errors, inventory, inventory_read, models
 from aggregate_pci.cli import common
 
 
@@ -77,16 +77,16 @@ def _nova_db(app: Any, args: argparse.Namespace, command: str, missing: str) -> 
     app brings an in-process Nova; ``missing`` when neither is given."""
     if getattr(app, "nova_context", None) is None and not args.config_file:
         raise errors.AdminError(missing)
-    from aggregate_pci.admin.nova_io import nova_db
+    from aggregate_pci.admin.nova_io import db_access, nova_db
 
     if getattr(app, "nova_context", None) is None:
-        nova_db.require_nova(
+        db_access.require_nova(
             "%s --config-file" % command,
             ", or give --inventory FILE written there by 'inventory export'"
             if hasattr(args, "inventory")
             else "",
         )
-        nova_db.load_config(args.config_file, common.timeout(app))
+        db_access.load_config(args.config_file, common.timeout(app))
     return nova_db
 
 
@@ -124,7 +124,7 @@ def load(
     per process); ``progress=False`` for a daemon's repeated reads.
     """
     if from_inventory(args):
-        return inventory.load(args.inventory)
+        return inventory_read.load(args.inventory)
     nova_db = _nova_db(
         app,
         args,
@@ -146,7 +146,7 @@ def host_pools(app: Any, args: argparse.Namespace) -> dict[str, list[dict]]:
     """Host pools for ``migrate --auto-aggregates``, from the same sources:
     an inventory file, or Nova's compute-node records."""
     if from_inventory(args):
-        return inventory.load(args.inventory).hosts
+        return inventory_read.load(args.inventory).hosts
     nova_db = _nova_db(
         app,
         args,
@@ -162,7 +162,7 @@ def admin(app: Any, inventory_file: str | None) -> Any:
     """What to read and write aggregates through: Nova's API, or (offline,
     for a dry run) an inventory file's aggregates and compute hosts."""
     if inventory_file:
-        return inventory.OfflineAdmin(inventory.load(inventory_file))
+        return inventory.OfflineAdmin(inventory_read.load(inventory_file))
     return common.get_admin(app)
 
 

@@ -15,6 +15,7 @@ from typing import Collection, Iterable, Mapping, Sequence
 from aggregate_pci import codec
 from aggregate_pci.admin.models import Aggregate, MetadataChange
 from aggregate_pci.alias import Refused
+from aggregate_pci.errors import Hint, Speller, neutral_command
 from aggregate_pci.migrate.model import SourceFlavor
 from aggregate_pci.migrate.target_choice import Targets
 
@@ -85,6 +86,24 @@ class KeyConflict:
         )
 
 
+class Problem(str):
+    """A plan error's text (what is wrong), with an optional ``Hint`` (how
+    to fix it) that the front end spells in ``MigrationPlan.lines``."""
+
+    hint: Hint | None
+
+    def __new__(cls, text: str, hint: Hint | None = None) -> "Problem":
+        obj = super().__new__(cls, text)
+        obj.hint = hint
+        return obj
+
+    def render(self, command: Speller = neutral_command) -> str:
+        """The text, then the hint with its command spelled by ``command``."""
+        if self.hint is None:
+            return str(self)
+        return "%s; %s" % (self, self.hint.render(command))
+
+
 @dataclasses.dataclass
 class MigrationPlan:
     """The full plan; ``steps`` only hold aggregates with something to do."""
@@ -118,28 +137,29 @@ class MigrationPlan:
         unknown = {h: aggs for h, aggs in self.hosts_to_add().items() if h not in known}
         if not unknown:
             return
-        self.errors.append(
+        text = (
             "%d host(s) to add are not compute hosts Nova knows: %s. Nova "
             "refuses to add them ('openstack compute service list --service "
-            "nova-compute' shows the hosts it knows). If they come from an "
-            "inventory file, it is stale: re-export it with 'aggregate-pci "
-            "inventory export', or remove these hosts from it"
+            "nova-compute' shows the hosts it knows)"
             % (
                 len(unknown),
                 "; ".join(
                     "host %r (for aggregate%s %s)"
-                    % (
-                        host,
-                        "s" if len(aggs) > 1 else "",
-                        ", ".join(repr(a) for a in aggs),
-                    )
+                    % (host, "s" if len(aggs) > 1 else "", ", ".join(map(repr, aggs)))
                     for host, aggs in sorted(unknown.items())
                 ),
             )
         )
+        hint = Hint(
+            "if they come from an inventory file, it is stale: re-export it "
+            "with {command}, or remove these hosts from it",
+            command="inventory export",
+        )
+        self.errors.append(Problem(text, hint))
 
-    def lines(self) -> list[str]:
-        """The plan for people: one line per change or problem."""
+    def lines(self, command: Speller = neutral_command) -> list[str]:
+        """The plan for people: one line per change or problem; ``command``
+        spells the commands named in hints (the front end's syntax)."""
         out = []
         for step in self.steps:
             if step.create:
@@ -162,7 +182,10 @@ class MigrationPlan:
                     % (verb, change.key, change.new, step.aggregate, tail)
                 )
         out.extend("CONFLICT " + str(c) for c in self.conflicts)
-        out.extend("ERROR " + e for e in self.errors)
+        out.extend(
+            "ERROR " + (e.render(command) if isinstance(e, Problem) else e)
+            for e in self.errors
+        )
         out.extend("WARNING " + w for w in self.warnings)
         return out
 

@@ -92,9 +92,9 @@ def _replay(
     for request in requests:
         before = [(pool, pool["count"]) for pool in sim.pools]
         if not nova_pools.apply_one(sim, request, numa_cells):
-            return ClaimOutcome(tuple(steps), failed=_failure(request))
+            return ClaimOutcome(tuple(steps), failed=nova_pools.claim_failure(request))
         left = {id(pool) for pool in sim.pools}
-        name = request_name(request)
+        name = ports.nova_request_name(request)
         for pool, count in before:
             took = count - (pool["count"] if id(pool) in left else 0)
             if took > 0:
@@ -246,8 +246,8 @@ def _replay_steps(
                 stats, [dict(pools[i], count=counts[i]) for i in subset], request
             )
         if isinstance(taken, str):  # nova_pools.STEP_FAILED
-            return ClaimOutcome(tuple(steps), failed=_failure(request))
-        name = request_name(request)
+            return ClaimOutcome(tuple(steps), failed=nova_pools.claim_failure(request))
+        name = ports.nova_request_name(request)
         for k, took in taken:
             i = subset[k]
             counts[i] -= took
@@ -255,25 +255,6 @@ def _replay_steps(
                 order.remove(i)
             steps.append(ClaimStep(name, pools[i], took))
     return ClaimOutcome(tuple(steps), failed=None)
-
-
-def request_name(request: PciRequest) -> str | None:
-    """The ``ManagedRequest.name`` a Nova PCI request would have (its
-    ``alias_name``, or the port request's name), for ``ClaimStep.name``."""
-    alias = getattr(request, "alias_name", None)
-    if alias:
-        return str(alias)
-    spec = ports.port_spec(request)
-    return ports.request_name(spec) if spec is not None else None
-
-
-def _failure(request: PciRequest) -> str:
-    """Why the claim fails at ``request`` (``ClaimOutcome.failed``)."""
-    return "no %d device(s) left for request %r (%s)" % (
-        request.count,
-        getattr(request, "alias_name", None) or request.request_id,
-        request.spec,
-    )
 
 
 def _spec_match(

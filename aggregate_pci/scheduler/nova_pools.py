@@ -186,3 +186,12 @@ def instance_numa_cells(
     if fitted is None:
         raise LookupError("the instance's NUMA topology does not fit")
     return fitted.cells
+
+
+def claim_failure(request: PciRequest) -> str:
+    """Why the claim fails at ``request`` (``ClaimOutcome.failed``)."""
+    return "no %d device(s) left for request %r (%s)" % (
+        request.count,
+        getattr(request, "alias_name", None) or request.request_id,
+        request.spec,
+    )

@@ -236,3 +236,14 @@ def extend_plan(
     if plan is None:
         return RequestPlan(extra)
     return dataclasses.replace(plan, requests=plan.requests + extra)
+
+
+def nova_request_name(request: Any) -> str | None:
+    """The ``ManagedRequest.name`` a Nova PCI request (an
+    ``InstancePCIRequest``) would have: its ``alias_name``, or the port
+    request's name; for ``ClaimStep.name``."""
+    alias = getattr(request, "alias_name", None)
+    if alias:
+        return str(alias)
+    spec = port_spec(request)
+    return request_name(spec) if spec is not None else None

@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from aggregate_pci import alias, matching
 from aggregate_pci.admin.capacity.report import total_count
 from aggregate_pci.admin.models import host_definitions
+from aggregate_pci.errors import Hint
 
 Pools = Mapping[str, Sequence[Mapping[str, Any]]]
 
@@ -25,9 +26,9 @@ def excluded_devices(
     records: Sequence[Any],
     alias_preds: Mapping[str, matching.Predicate],
     host_pools: Pools,
-) -> list[tuple[str, str]]:
+) -> list[tuple[str, str, Hint]]:
     """Host PCI flavors whose [pci] alias also matches devices their
-    definition excludes, as (subject, message) warnings."""
+    definition excludes, as (subject, message, hint) warnings."""
     issues = []
     for host, defs in sorted(host_definitions(records).items()):
         pools = host_pools.get(host)
@@ -53,10 +54,14 @@ def excluded_devices(
                         "claim-consistency check, which refuses this host whenever "
                         "the claim Nova would make there takes an excluded device "
                         "(so the host serves the flavor only while a matching device "
-                        "comes first; a filter without that check does not enforce "
-                        "it: 'aggregate-pci audit' finds such instances). To keep "
-                        "the capacity, keep those devices out with [pci] device_spec "
-                        "on that host, or widen the definition" % (n, ", ".join(where)),
+                        "comes first). To keep the capacity, keep those devices out "
+                        "with [pci] device_spec on that host, or widen the "
+                        "definition" % (n, ", ".join(where)),
+                        Hint(
+                            "a filter without that check does not enforce it: "
+                            "{command} finds instances holding an excluded device",
+                            command="audit",
+                        ),
                     )
                 )
     return issues

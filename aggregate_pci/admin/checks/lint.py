@@ -17,6 +17,7 @@ from aggregate_pci.admin.capacity import report
 from aggregate_pci.admin.checks import host_lint, port_lint
 from aggregate_pci.admin.checks.host_lint import Pools
 from aggregate_pci.admin.models import definitions_by_name, port_only_names
+from aggregate_pci.errors import Hint, Speller, neutral_command
 
 ERROR = "error"
 WARNING = "warning"
@@ -24,11 +25,19 @@ WARNING = "warning"
 
 @dataclasses.dataclass(frozen=True)
 class Issue:
-    """One finding of ``check``."""
+    """One finding of ``check``: what is wrong (``message``) and, if a
+    command fixes it, a ``hint`` the front end spells."""
 
     severity: str
     subject: str
     message: str
+    hint: Hint | None = None
+
+    def render(self, command: Speller = neutral_command) -> str:
+        """The message, then the hint with its command spelled by ``command``."""
+        if self.hint is None:
+            return self.message
+        return "%s; %s" % (self.message, self.hint.render(command))
 
 
 def lint(
@@ -69,8 +78,13 @@ def lint(
             if conf is not None
             else ((e["name"], e) for e in generated or ())
         )
+        issues.extend(
+            Issue(WARNING, subject, message, hint)
+            for subject, message, hint in host_lint.excluded_devices(
+                records, preds, host_pools
+            )
+        )
         warnings = itertools.chain(
-            host_lint.excluded_devices(records, preds, host_pools),
             host_lint.alias_order(records, nova_flavors, preds, host_pools),
             # Neutron ports (issue 13): managed physnets nothing can serve,
             # and hosts where the port claim may take devices outside.
@@ -107,9 +121,12 @@ def _bad_values(records: Iterable[Any]) -> list[Issue]:
         Issue(
             ERROR,
             "aggregate %r, key %r" % (r.aggregate, r.key),
-            "%s; fix it with 'aggregate-pci flavor create %s "
-            "--aggregate %s --replace ...' or delete the key"
-            % (r.error, r.name, r.aggregate),
+            r.error,
+            Hint(
+                "fix it with {command} or delete the key",
+                command="flavor create %s --aggregate %s --replace ..."
+                % (r.name, r.aggregate),
+            ),
         )
         for r in records
         if r.error is not None
@@ -207,9 +224,11 @@ def _requests(
                     subject,
                     "Nova flavor(s) %s request it but neither an "
                     "aggregate nor the [pci] alias of the given "
-                    "nova.conf defines it: boots will fail; define "
-                    "it with 'aggregate-pci flavor create %s "
-                    "--aggregate AGG ...'" % (users, name),
+                    "nova.conf defines it: boots will fail" % users,
+                    Hint(
+                        "define it with {command}",
+                        command="flavor create %s --aggregate AGG ..." % name,
+                    ),
                 )
             )
         else:
@@ -297,9 +316,11 @@ def _alias_drift(
             Issue(
                 ERROR,
                 "PCI flavor %r, nova.conf [pci] alias" % name,
-                "drift between the aggregates and nova.conf: %s; "
-                "regenerate with 'aggregate-pci alias-config' and "
-                "restart nova-api and nova-compute" % ", ".join(parts),
+                "drift between the aggregates and nova.conf: %s" % ", ".join(parts),
+                Hint(
+                    "regenerate with {command} and restart nova-api and nova-compute",
+                    command="alias-config",
+                ),
             )
         )
     return issues

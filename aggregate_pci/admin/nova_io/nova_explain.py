@@ -4,7 +4,7 @@ Nova's request objects for a ``pci_passthrough:alias``, each host's
 ``PciDeviceStats`` and what Nova's PciPassthroughFilter and the compute's
 claim (replayed as the filter replays it) make of them, and the alias
 request of a server, read through Nova's objects (the databases of a
-nova.conf loaded by ``nova_db.load_config``).
+nova.conf loaded by ``db_access.load_config``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import functools
 from typing import Any, Sequence
 
 from aggregate_pci.admin.errors import AdminError
-from aggregate_pci.admin.nova_io import nova_db
+from aggregate_pci.admin.nova_io import db_access
 from aggregate_pci.alias import SPEC_KEY
 
 
@@ -46,14 +46,14 @@ def pci_stats_by_host(ctxt: Any = None) -> dict[str, Any]:
     objects.register_all()
     ctxt = ctxt or nova_context.get_admin_context()
     out: dict[str, Any] = {}
-    with nova_db.db_read("Nova's cell mappings", nova_db.API_DB_CHECK):
+    with db_access.db_read("Nova's cell mappings", db_access.API_DB_CHECK):
         cells = objects.CellMappingList.get_all(ctxt)
     for cell in cells:
         if cell.is_cell0():
             continue
         with (
             nova_context.target_cell(ctxt, cell) as cctxt,
-            nova_db.cell_read(cell, "compute nodes"),
+            db_access.cell_read(cell, "compute nodes"),
         ):
             for node in objects.ComputeNodeList.get_all(cctxt):
                 topology = (

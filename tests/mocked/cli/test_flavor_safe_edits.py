@@ -7,6 +7,8 @@ repeated delete is ``unchanged`` with exit 0."""
 import contextlib
 import io
 import json
+import os
+import tempfile
 import unittest
 
 import requests_mock
@@ -115,6 +117,30 @@ class SafeEditsTest(unittest.TestCase):
         self.assertIn("Nova flavor(s) gpu.small request it", err)
         self.assertEqual(
             {"pci_flavor:a100": A100, "pci_flavor:t4": T4}, self.metadata(2)
+        )
+
+    def test_check_spells_its_fix_in_this_front_end(self):
+        # issue 19: the library's finding names a command; the front end
+        # spells it ("aggregate-pci flavor create" / "openstack pci flavor create").
+        self.nova.flavors[0]["extra_specs"]["pci_passthrough:alias"] = "ghost:1"
+        with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+            f.write(
+                '[pci]\nalias = {"name": "a100", "vendor_id": "10de", "product_id": "20b5"}\n'
+            )
+        self.addCleanup(os.unlink, f.name)
+        check = ["check"] if self.front_end == "aggregate-pci" else ["flavor", "check"]
+        rc, out, err = self.run_cli(*check, "--nova-conf", f.name, "-f", "json")
+        self.assertEqual(1, rc, out + err)
+        problems = {i["Subject"]: i["Problem"] for i in json.loads(out)}
+        prefix = (
+            "aggregate-pci flavor"
+            if self.front_end == "aggregate-pci"
+            else "openstack pci flavor"
+        )
+        self.assertIn(
+            "boots will fail; define it with '%s create ghost --aggregate AGG ...'"
+            % prefix,
+            problems["PCI flavor 'ghost'"],
         )
 
     def test_repeated_delete_is_unchanged_and_exits_0(self):

@@ -322,7 +322,7 @@ class OneErrorPathTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             path = _write(d, "good.json", GOOD)
             with unittest.mock.patch(
-                "aggregate_pci.admin.inventory.from_json",
+                "aggregate_pci.admin.inventory_read.from_json",
                 side_effect=ValueError("raw secret text"),
             ):
                 status, out, err = run(["capacity", "--inventory", path])
@@ -343,7 +343,7 @@ class OpenStackClientTest(unittest.TestCase):
             err = io.StringIO()
             with (
                 unittest.mock.patch(
-                    "aggregate_pci.admin.inventory.from_json",
+                    "aggregate_pci.admin.inventory_read.from_json",
                     side_effect=ValueError("raw secret text"),
                 ),
                 unittest.mock.patch("sys.stderr", err),

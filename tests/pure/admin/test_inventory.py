@@ -2,7 +2,7 @@
 
 import pytest
 
-from aggregate_pci.admin import errors, inventory
+from aggregate_pci.admin import errors, inventory, inventory_read
 
 FLAVOR = {
     "name": "gpu.a100",
@@ -25,15 +25,15 @@ def doc(**extra):
 
 
 def test_round_trip_keeps_nova_flavors():
-    inv = inventory.from_json(doc(nova_flavors=[FLAVOR]))
+    inv = inventory_read.from_json(doc(nova_flavors=[FLAVOR]))
     assert inv.nova_flavors == [FLAVOR]
-    again = inventory.from_json(inventory.to_json(inv))
+    again = inventory_read.from_json(inventory.to_json(inv))
     assert again.nova_flavors == [FLAVOR]
     assert inventory.to_json(inv)["nova_flavors"] == [FLAVOR]
 
 
 def test_reads_the_0_1_0_flavors_key():
-    assert inventory.from_json(doc(flavors=[FLAVOR])).nova_flavors == [FLAVOR]
+    assert inventory_read.from_json(doc(flavors=[FLAVOR])).nova_flavors == [FLAVOR]
 
 
 @pytest.mark.parametrize(
@@ -49,7 +49,7 @@ def test_reads_the_0_1_0_flavors_key():
 )
 def test_bad_nova_flavors_name_the_place(section, message):
     with pytest.raises(errors.AdminError) as exc:
-        inventory.from_json(doc(nova_flavors=section))
+        inventory_read.from_json(doc(nova_flavors=section))
     assert str(exc.value).startswith(message)
 
 
@@ -74,10 +74,10 @@ ALLOCATION = {
 
 def test_allocations_optional_and_round_trip():
     # files without the section (0.1 exports) load; None means "not recorded"
-    assert inventory.from_json(doc()).allocations is None
-    assert "allocations" not in inventory.to_json(inventory.from_json(doc()))
+    assert inventory_read.from_json(doc()).allocations is None
+    assert "allocations" not in inventory.to_json(inventory_read.from_json(doc()))
     unknown = dict(ALLOCATION, devices=[dict(ALLOCATION["devices"][0], tags=None)])
-    inv = inventory.from_json(doc(allocations=[ALLOCATION, unknown]))
+    inv = inventory_read.from_json(doc(allocations=[ALLOCATION, unknown]))
     assert inv.allocations[0].requests == (("t4", 1),)
     assert inv.allocations[0].devices[0].tags == {"gpu_model": "t4"}
     assert inv.allocations[1].devices[0].tags is None
@@ -105,7 +105,7 @@ def test_allocations_optional_and_round_trip():
 )
 def test_bad_allocations_name_the_place(section, message):
     with pytest.raises(errors.AdminError) as exc:
-        inventory.from_json(doc(allocations=section))
+        inventory_read.from_json(doc(allocations=section))
     assert str(exc.value).startswith(message)
 
 

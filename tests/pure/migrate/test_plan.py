@@ -229,7 +229,17 @@ class BuildPlanTest(unittest.TestCase):
             "'pci-flavor-t4')",
             result.errors[0],
         )
-        self.assertIn("'aggregate-pci inventory export'", result.errors[0])
+        # The hint names the command; each front end spells it.
+        self.assertIn(
+            "re-export it with 'inventory export', or remove",
+            result.errors[0].render(),
+        )
+        spelled = result.errors[0].render(lambda name: "'openstack pci %s'" % name)
+        self.assertIn("re-export it with 'openstack pci inventory export'", spelled)
+        self.assertEqual(
+            ["ERROR " + result.errors[0].render()],
+            [line for line in result.lines() if line.startswith("ERROR")],
+        )
 
     def test_known_hosts_do_not_block(self):
         src = flavors(a100=A100)

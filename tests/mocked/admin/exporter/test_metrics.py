@@ -11,7 +11,7 @@ import unittest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from aggregate_pci.admin import inventory, models
+from aggregate_pci.admin import inventory_read, models
 from aggregate_pci.admin.capacity import headroom, report
 from aggregate_pci.admin.exporter import metrics_server
 from tests.fixtures import paths
@@ -24,7 +24,7 @@ from tests.fixtures.exporter_inventory import (
 
 class SnapshotTest(unittest.TestCase):
     def setUp(self):
-        self.inv = inventory.from_json(inventory_doc())
+        self.inv = inventory_read.from_json(inventory_doc())
         self.records = [
             r for a in self.inv.aggregates for r in models.pci_flavor_records(a)
         ]
@@ -149,7 +149,7 @@ class MonitoringDocTest(unittest.TestCase):
         root = str(paths.ROOT)
         with open(os.path.join(root, "docs", "monitoring.md"), encoding="utf-8") as f:
             self.text = f.read()
-        inv = inventory.from_json(inventory_doc())
+        inv = inventory_read.from_json(inventory_doc())
         exp = metrics_server.Exporter(lambda: inv, per_host=True)
         exp.refresh()
         self.known = {

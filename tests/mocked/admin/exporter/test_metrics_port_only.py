@@ -3,7 +3,7 @@ flavor (issue 20), by the same rule as ``check``."""
 
 import unittest
 
-from aggregate_pci.admin import inventory
+from aggregate_pci.admin import inventory_read
 from aggregate_pci.admin.exporter import metrics
 
 CX5 = '{"vendor_id":"15b3","product_id":"101e","device_type":"type-VF","physical_network":"physnet2"}'
@@ -11,7 +11,7 @@ A100 = '{"vendor_id":"10de","product_id":"20b5"}'
 
 
 def inv(nova_flavors):
-    return inventory.from_json(
+    return inventory_read.from_json(
         {
             "format": "aggregate-pci-inventory",
             "version": 1,

@@ -5,7 +5,7 @@ import threading
 import time
 import unittest
 
-from aggregate_pci.admin import inventory
+from aggregate_pci.admin import inventory_read
 from aggregate_pci.admin.exporter import metrics_server
 from tests.fixtures.exporter_inventory import (
     inventory_doc,
@@ -16,7 +16,7 @@ from tests.fixtures.exporter_inventory import (
 
 class RefreshTest(unittest.TestCase):
     def test_failed_refresh_keeps_last_good_values(self):
-        inv = inventory.from_json(inventory_doc())
+        inv = inventory_read.from_json(inventory_doc())
         calls = []
         logged = []
 
@@ -60,7 +60,7 @@ class RefreshTest(unittest.TestCase):
         self.assertNotIn(key("last_success_timestamp_seconds"), got)
 
     def test_one_refresh_in_flight(self):
-        inv = inventory.from_json(inventory_doc())
+        inv = inventory_read.from_json(inventory_doc())
         entered, release = threading.Event(), threading.Event()
         calls = []
 
@@ -82,7 +82,7 @@ class RefreshTest(unittest.TestCase):
         self.assertEqual(1, exp.up)
 
     def test_run_refreshes_on_the_interval_until_stopped(self):
-        inv = inventory.from_json(inventory_doc())
+        inv = inventory_read.from_json(inventory_doc())
         exp = metrics_server.Exporter(lambda: inv)
         stop = threading.Event()
         t = threading.Thread(target=exp.run, args=(0.05, stop))

@@ -7,7 +7,7 @@ import os
 import tempfile
 import unittest
 
-from aggregate_pci.admin import inventory
+from aggregate_pci.admin import inventory_read
 from aggregate_pci.admin.exporter import metrics
 from aggregate_pci.cli import shell
 
@@ -42,7 +42,7 @@ DOC = {
 
 class StrandedMetricsTest(unittest.TestCase):
     def test_devices_total_and_stranded(self):
-        snap = metrics.snapshot(inventory.from_json(DOC))
+        snap = metrics.snapshot(inventory_read.from_json(DOC))
         values = {
             (f.name, tuple(sorted(s.labels.items()))): s.value
             for f in snap.families

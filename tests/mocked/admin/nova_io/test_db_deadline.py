@@ -6,7 +6,7 @@ import os
 import tempfile
 import unittest
 
-from aggregate_pci.admin.nova_io import nova_db
+from aggregate_pci.admin.nova_io import db_access
 from tests.fixtures import hung
 
 TIMEOUT = 6.0
@@ -32,10 +32,10 @@ class HungDatabaseTest(unittest.TestCase):
 
     def test_budget_fits_the_timeout(self):
         for timeout in (1, 4.9, 5, 6, 30, 120):
-            per_attempt, attempts, interval = nova_db.db_budget(timeout)
+            per_attempt, attempts, interval = db_access.db_budget(timeout)
             self.assertLessEqual((per_attempt + interval) * attempts, timeout)
             self.assertGreater(per_attempt, 0)
-        self.assertEqual(2, nova_db.db_budget(30)[1])
+        self.assertEqual(2, db_access.db_budget(30)[1])
 
     def test_capacity_on_a_hung_api_database(self):
         # The command's own cost (importing Nova, loading nova.conf), with a

@@ -88,6 +88,7 @@ class LintTest(unittest.TestCase):
         self.assertEqual(1, len(excluded))
         self.assertIn("matches 1 device(s)", excluded[0].message)
         self.assertIn("0000:82:00.0", excluded[0].message)
+        self.assertIn("'audit' finds instances", excluded[0].render())
 
 
 class ClaimModeAndOrderTest(unittest.TestCase):

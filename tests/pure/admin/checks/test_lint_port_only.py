@@ -56,6 +56,13 @@ class CheckPortOnlyTest(unittest.TestCase):
         errors = [i for i in issues if i.severity == lint.ERROR]
         self.assertEqual(1, len(errors))
         self.assertIn("drift", errors[0].message)
+        # The fix names a command each front end spells (issue 19).
+        self.assertEqual("alias-config", errors[0].hint.command)
+        self.assertIn(
+            "regenerate with 'openstack pci flavor alias-config' and restart",
+            errors[0].render(lambda name: "'openstack pci flavor %s'" % name),
+        )
+        self.assertNotIn("aggregate-pci", errors[0].render())
 
     def test_port_only_alias_nova_conf_has_is_still_compared(self):
         recs = records({"pci_flavor:physnet2-cx5": CX5})
