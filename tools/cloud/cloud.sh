@@ -128,9 +128,26 @@ apt_install() {
     [ -e /usr/include/python3.11/Python.h ] || python3 -c 'import sysconfig,os,sys; sys.exit(not os.path.exists(sysconfig.get_paths()["include"]+"/Python.h"))' || need+=(python3-dev)
     [ ${#need[@]} = 0 ] && return 0
     local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-    log "apt-get install ${need[*]}"
-    timeout 600 $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive timeout 900 $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+    log "apt-get install ${need[*]} (waiting up to 300 s for apt's lock)"
+    # apt waits for a lock another apt holds (unattended upgrades) instead of
+    # failing at once; run in the background so a signal stops it promptly.
+    local lock=(-o DPkg::Lock::Timeout=300)
+    interruptible timeout 600 $sudo apt-get "${lock[@]}" update -qq
+    interruptible env DEBIAN_FRONTEND=noninteractive timeout 900 \
+        $sudo apt-get "${lock[@]}" install -y -qq "${need[@]}" >/dev/null
+}
+
+# interruptible CMD...: run CMD as a child and wait for it, so SIGTERM or
+# SIGINT reach this script's trap at once (bash runs traps only between
+# foreground commands); the trap stops the child too.
+CHILD=""
+interruptible() {
+    "$@" &
+    CHILD=$!
+    local rc=0
+    wait "$CHILD" || rc=$?
+    CHILD=""
+    return $rc
 }
 
 make_venv() {
@@ -560,6 +577,10 @@ case "$action" in
     up)
         # set -e stays in force inside do_up (it would not under `do_up || ...`).
         trap 'rc=$?; if [ $rc != 0 ]; then log "up failed; stopping what was started"; do_down; fi' EXIT
+        # A signal stops the step in flight and exits; the EXIT trap then
+        # stops every service already started.
+        trap '[ -z "$CHILD" ] || kill "$CHILD" 2>/dev/null; log "interrupted"; exit 143' TERM
+        trap '[ -z "$CHILD" ] || kill "$CHILD" 2>/dev/null; log "interrupted"; exit 130' INT
         do_up
         trap - EXIT
         ;;
