@@ -160,11 +160,14 @@ make_venv() {
             >"$R/log/venv.log" 2>&1 || { tail -n 30 "$R/log/venv.log" >&2; die "venv install failed"; }
         echo "$stamp" >"$VENV/.stamp"
     fi
-    log "installing aggregate-pci from $here into the cloud venv"
+    # A built wheel (AGGREGATE_PCI_CLOUD_WHEEL, as CI passes it: what
+    # operators install, docs/install.md) or else this checkout.
+    local what=${AGGREGATE_PCI_CLOUD_WHEEL:-$here}
+    log "installing aggregate-pci from $what into the cloud venv"
     # As an operator would: with its dependencies (already there: nothing
     # of Nova's may be upgraded; the log shows what pip did).
     { "$VENV/bin/pip" uninstall -q -y aggregate-pci || true
-      timeout 300 "$VENV/bin/pip" install --disable-pip-version-check "$here"; } \
+      timeout 300 "$VENV/bin/pip" install --disable-pip-version-check "$what"; } \
         >"$R/log/pip-aggregate-pci.log" 2>&1 || { tail -n 30 "$R/log/pip-aggregate-pci.log" >&2; die "pip install aggregate-pci failed"; }
     local site
     site=$("$VENV/bin/python" -c 'import nova.virt, os; print(os.path.dirname(nova.virt.__file__))')
