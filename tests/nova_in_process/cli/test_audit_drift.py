@@ -2,7 +2,8 @@
 gives no drift row; a stale Placement allocation (issue 17's leaked device,
 written here straight through Placement's API) and a device missing from
 Placement each give exactly that server's drift rows and exit status 1;
-with PCI in Placement off the check says why it was not made."""
+so does a real cold migration hit by Nova's move-claim defect; with PCI in
+Placement off the check says why it was not made."""
 
 import nova.tests.functional  # noqa: F401  (must come before other Nova imports)
 
@@ -19,6 +20,15 @@ A100_DEF = '{"vendor_id":"%s","product_id":"%s"}' % A100
 BUSES = {"0000:81:00.0": 0x81, "0000:82:00.0": 0x82}
 
 
+def run_audit(test, *argv):
+    """(exit status, rows, stderr) of ``audit ARGV -f json`` in-process, with
+    a session whose catalog has Nova's API and Placement."""
+    rc, out, err = test.cli(
+        "audit", *argv, "-f", "json", session=support.catalog_session(test)
+    )
+    return rc, json.loads(out) if out else [], err
+
+
 class DriftBase(support.CliTestBase):
     def setUp(self):
         super().setUp()
@@ -28,10 +38,7 @@ class DriftBase(support.CliTestBase):
         self.make_aggregate("gpu", ["compute1"], {"pci_flavor:a100": A100_DEF})
 
     def audit(self, *argv):
-        rc, out, err = self.cli(
-            "audit", *argv, "-f", "json", session=support.catalog_session(self)
-        )
-        return rc, json.loads(out) if out else [], err
+        return run_audit(self, *argv)
 
 
 class PlacementDriftTest(DriftBase):
@@ -132,3 +139,63 @@ class LegacyModeTest(DriftBase):
         rc, rows, err = self.audit("--placement", "always")
         self.assertEqual((0, ["yes"]), (rc, [r["Match"] for r in rows]), err)
         self.assertIn("Placement has no PCI resource providers", err)
+
+
+class MoveClaimDriftTest(support.CliTestBase):
+    """Real drift from Nova's move claim (docs/nova-defects.md, defect 1):
+    alias ``v100`` is no PCI flavor, so the filter leaves it to Nova, and
+    after a cold migration the cell DB gives the server compute2's T4 while
+    Placement allocates the V100 (and the T4)."""
+
+    PCI_IN_PLACEMENT = True
+    PCI_DEVICE_SPEC = [
+        {"vendor_id": A100[0], "product_id": A100[1], "address": "0000:%s:*" % bus,
+         "resource_class": "CUSTOM_GPU", "traits": trait}
+        for bus, trait in (("81", "CUSTOM_T4"), ("82", "CUSTOM_V100"),
+                           ("85", "CUSTOM_T4"), ("86", "CUSTOM_V100"))
+    ]  # fmt: skip
+    PCI_ALIAS = [
+        {"name": "v100", "resource_class": "CUSTOM_GPU", "traits": "CUSTOM_V100"}
+    ]
+
+    def setUp(self):
+        super().setUp()
+        # The libvirt driver's disk copy is not part of what we test.
+        self.useFixture(
+            fixtures.MockPatch(
+                "nova.virt.libvirt.driver.LibvirtDriver.migrate_disk_and_power_off",
+                return_value="{}",
+            )
+        )
+
+    def test_cold_migration_leak_is_reported(self):
+        for host, buses in (("compute1", (0x81, 0x82)), ("compute2", (0x85, 0x86))):
+            self.start_compute(
+                host, pci_info=support.gpu_host([(b, A100) for b in buses])
+            )
+        flavor = self._create_flavor(
+            name="v100", extra_spec={"pci_passthrough:alias": "v100:1"}
+        )
+        server = self._create_server(
+            name="gpu-vm", flavor_id=flavor, networks="none", host="compute1"
+        )
+        rc, rows, err = run_audit(self)
+        self.assertEqual((0, []), (rc, rows), err)
+        self.assertIn(
+            "audit: 0 instance(s) whose Placement PCI allocations differ", err
+        )
+        server = self._confirm_resize(self._migrate_server(server))
+        self.assertEqual(
+            ["compute2_0000:85:00.0"], support.instance_devices(self, server)
+        )
+        rc, rows, err = run_audit(self)
+        self.assertEqual(1, rc, err)
+        self.assertEqual(
+            [("gpu-vm (%s)" % server["id"], "compute2", "0000:86:00.0", "drift")],
+            [(r["Instance"], r["Host"], r["Address"], r["Match"]) for r in rows],
+        )
+        self.assertIn(
+            "Placement allocates compute2_0000:85:00.0, compute2_0000:86:00.0, "
+            "the cell DB gives compute2_0000:85:00.0: ",
+            rows[0]["Reason"],
+        )
