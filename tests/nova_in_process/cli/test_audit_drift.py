@@ -184,7 +184,18 @@ class MoveClaimDriftTest(support.CliTestBase):
         self.assertIn(
             "audit: 0 instance(s) whose Placement PCI allocations differ", err
         )
-        server = self._confirm_resize(self._migrate_server(server))
+        server = self._migrate_server(server)
+        # Waiting for confirmation: the migration's allocation of the source
+        # V100 counts as the server's (no orphan row, nothing on compute1);
+        # the destination already shows the leak.
+        rc, rows, err = run_audit(self)
+        self.assertEqual(
+            (1, [("gpu-vm (%s)" % server["id"], "compute2", "0000:86:00.0")]),
+            (rc, [(r["Instance"], r["Host"], r["Address"]) for r in rows]),
+            err,
+        )
+        self.assertIn("compute1_0000:82:00.0", rows[0]["Reason"])
+        server = self._confirm_resize(server)
         self.assertEqual(
             ["compute2_0000:85:00.0"], support.instance_devices(self, server)
         )
