@@ -201,13 +201,13 @@ def placement_drift(
     """Instances whose Placement PCI allocations differ from what the cell
     DB gives them (``by_provider``, from ``load``), and a note when the
     check was not made or found nothing to check."""
+    if args.placement == "never":
+        return [], None
     if from_inventory(args):
         return [], (
             "Placement drift not checked: it compares Placement with Nova's "
             "cell databases, give --config-file NOVA_CONF instead of --inventory"
         )
-    if args.placement == "never":
-        return [], None
     from aggregate_pci.admin.nova_io import nova_db, placement_pci
 
     if args.placement == "auto" and not nova_db.pci_in_placement():

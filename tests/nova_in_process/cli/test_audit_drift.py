@@ -126,6 +126,9 @@ class PlacementDriftTest(DriftBase):
         self.assertEqual((0, ["yes"]), (rc, [r["Match"] for r in rows]), err)
         self.assertIn("audit: Placement drift not checked: it compares Placement "
                       "with Nova's cell databases", err)  # fmt: skip
+        rc, rows, err = self.audit("--inventory", path, "--placement", "never")
+        self.assertEqual(0, rc, err)
+        self.assertNotIn("Placement drift", err)
 
 
 class LegacyModeTest(DriftBase):
