@@ -9,7 +9,7 @@ import argparse
 from cliff import lister
 
 from aggregate_pci.admin import errors, models
-from aggregate_pci.admin.checks import audit
+from aggregate_pci.admin.checks import audit, drift
 from aggregate_pci.cli import common, sources
 
 DEVICE_COLUMNS = (
@@ -40,10 +40,30 @@ def _tags(device: models.Device) -> str:
     return ",".join("%s=%s" % kv for kv in sorted(device.tags.items()))
 
 
+def _drift_rows(
+    found: list[drift.DriftFinding], parsed_args: argparse.Namespace
+) -> list[tuple]:
+    """One row per device where Placement and the cell DB disagree (server
+    names escaped for human formats)."""
+    rows = []
+    for f in found:
+        instance = "%s (%s)" % (f.server, f.instance) if f.server else f.instance
+        for side, names in (
+            ("allocated in Placement, not held in the cell DB", f.only_placement),
+            ("held in the cell DB, not allocated in Placement", f.only_cell_db),
+        ):
+            for name in names:
+                row = (instance, drift.host_of(name), "", drift.address_of(name),
+                       "", "", "", drift.DRIFT, "%s; %s" % (side, drift.reason(f)))  # fmt: skip
+                rows.append(common.for_output(parsed_args, row))
+    return rows
+
+
 class AuditPciDevice(common.HandlesErrors, lister.Lister):
     """PCI devices held through PCI flavors, checked against the hosts'
     current definitions; exit status 1 if an instance holds a device its
-    flavor excludes.
+    flavor excludes or, with PCI in Placement, if an instance's Placement
+    allocations differ from the devices the cell DB gives it (rows 'drift').
 
     An instance is judged as a whole: its devices must be assignable one to
     one to what its flavor requests, each to a PCI flavor whose current
@@ -73,6 +93,15 @@ class AuditPciDevice(common.HandlesErrors, lister.Lister):
             "flavor, aggregate and host, instead of one row per device",
         )
         parser.add_argument(
+            "--placement",
+            choices=("auto", "always", "never"),
+            default="auto",
+            help="compare each instance's PCI allocations in Placement with the "
+            "devices the cell DB gives it (rows 'drift'; needs credentials): "
+            "'auto' when the nova.conf sets [pci] report_in_placement or "
+            "[filter_scheduler] pci_in_placement (default)",
+        )
+        parser.add_argument(
             "--mismatched",
             action="store_true",
             help="only the devices judged 'no' or 'unknown'",
@@ -86,7 +115,10 @@ class AuditPciDevice(common.HandlesErrors, lister.Lister):
                 "--compute-conf applies to Nova's databases (--config-file); "
                 "for an inventory, give it to 'inventory export'"
             )
-        inv = sources.load(self.app, parsed_args, need_allocations=True)
+        by_provider: dict[str, dict[str, int]] = {}
+        inv = sources.load(
+            self.app, parsed_args, need_allocations=True, by_provider=by_provider
+        )
         if inv.allocations is None:
             raise errors.AdminError(
                 "inventory %r has no 'allocations' section: write it again "
@@ -107,7 +139,10 @@ class AuditPciDevice(common.HandlesErrors, lister.Lister):
             )
         for line in result.warnings:
             stderr.write("warning: %s\n" % common.printable(line))
-        self.mismatched = result.mismatched_instances
+        found, note = sources.placement_drift(self.app, parsed_args, by_provider)
+        if note:
+            stderr.write("audit: %s\n" % common.printable(note))
+        self.mismatched = result.mismatched_instances + len(found)
         stderr.write(
             "audit: %d instance(s), %d device(s) through PCI flavors: "
             "%d instance(s) hold devices their flavor excludes, "
@@ -115,10 +150,15 @@ class AuditPciDevice(common.HandlesErrors, lister.Lister):
             % (
                 len({r.instance for r in result.rows}),
                 len(result.rows),
-                self.mismatched,
+                result.mismatched_instances,
                 sum(1 for r in result.rows if r.match == audit.UNKNOWN),
             )
         )
+        if found or not note:
+            stderr.write(
+                "audit: %d instance(s) whose Placement PCI allocations differ "
+                "from the devices the cell DB gives them\n" % len(found)
+            )
         if parsed_args.summary:
             return SUMMARY_COLUMNS, [
                 (
@@ -146,7 +186,7 @@ class AuditPciDevice(common.HandlesErrors, lister.Lister):
             )
             for r in result.rows
             if not parsed_args.mismatched or r.match in (audit.NO, audit.UNKNOWN)
-        ]
+        ] + _drift_rows(found, parsed_args)
 
     def run(self, parsed_args: argparse.Namespace) -> int:
         self.mismatched = 0

@@ -9,6 +9,7 @@ from typing import Any
 
 from aggregate_pci import alias
 from aggregate_pci.admin import errors, inventory, inventory_read, models
+from aggregate_pci.admin.checks import drift
 from aggregate_pci.cli import common
 
 
@@ -115,6 +116,7 @@ def load(
     need_allocations: bool = False,
     progress: bool = True,
     command: str = "capacity",
+    by_provider: dict[str, dict[str, int]] | None = None,
 ) -> inventory.Inventory:
     """Aggregates, host pools (and Nova flavors, and what instances hold,
     tagged by ``args.compute_conf``) from the inventory file or Nova's
@@ -122,6 +124,8 @@ def load(
 
     Called again, it reads the source again (the nova.conf is loaded once
     per process); ``progress=False`` for a daemon's repeated reads.
+    ``by_provider`` (Nova's databases only) collects the devices each
+    instance holds per Placement provider name.
     """
     if from_inventory(args):
         return inventory_read.load(args.inventory)
@@ -139,6 +143,7 @@ def load(
         with_flavors=need_flavors,
         with_allocations=need_allocations,
         compute_confs=compute_confs(getattr(args, "compute_conf", None)),
+        by_provider=by_provider,
     )
 
 
@@ -188,3 +193,43 @@ def nova_flavor_requests(
     return [
         (f.name, f.alias_requests()) for f in common.get_admin(app).list_nova_flavors()
     ]
+
+
+def placement_drift(
+    app: Any, args: argparse.Namespace, by_provider: dict[str, dict[str, int]]
+) -> tuple[list[drift.DriftFinding], str | None]:
+    """Instances whose Placement PCI allocations differ from what the cell
+    DB gives them (``by_provider``, from ``load``), and a note when the
+    check was not made or found nothing to check."""
+    if args.placement == "never":
+        return [], None
+    if from_inventory(args):
+        return [], (
+            "Placement drift not checked: it compares Placement with Nova's "
+            "cell databases, give --config-file NOVA_CONF instead of --inventory"
+        )
+    from aggregate_pci.admin.nova_io import nova_db, placement_pci
+
+    if args.placement == "auto" and not nova_db.pci_in_placement():
+        return [], (
+            "Placement drift not checked: the nova.conf sets neither [pci] "
+            "report_in_placement nor [filter_scheduler] pci_in_placement "
+            "(give --placement always to check anyway)"
+        )
+    admin = common.get_admin(app)
+    placement = placement_pci.PlacementPci(
+        admin.session,
+        timeout=common.timeout(app),
+        region_name=getattr(admin, "region_name", None),
+        interface=getattr(admin, "interface", None),
+    )
+    found = placement_pci.find_drift(
+        placement, getattr(app, "nova_context", None), by_provider
+    )
+    if found is None:
+        return [], (
+            "Placement drift not checked: Placement has no PCI resource "
+            "providers (no compute reports PCI devices there: [pci] "
+            "report_in_placement is off)"
+        )
+    return found, None

@@ -51,6 +51,9 @@ class PciFlavorAdmin(AggregateAdmin):
         timeout: float | None = None,
     ) -> None:
         self.session = session
+        #: Where Placement is found through the same session (audit's drift).
+        self.region_name = region_name
+        self.interface = endpoint_type
         if timeout is not None and hasattr(session, "timeout"):
             # keystoneauth1 applies it to every request of the session
             # (novaclient only passes a timeout to sessions it makes).

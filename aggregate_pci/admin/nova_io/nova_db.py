@@ -12,7 +12,7 @@ objects, plus the claimed and allocated devices of ``pci_devices`` for the
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from aggregate_pci.admin.inventory import Inventory, merge_pools
 from aggregate_pci.admin.models import Aggregate, Allocation, Device
@@ -38,11 +38,12 @@ def inventory(
     with_flavors: bool = False,
     with_allocations: bool = False,
     compute_confs: Mapping[str, str] | None = None,
+    by_provider: dict[str, dict[str, int]] | None = None,
 ) -> Inventory:
     """Aggregates (API database), host pools (cell databases) and, if asked,
     the Nova flavors that request PCI aliases and the devices instances hold
     (tagged by ``compute_confs``, {host: that compute's nova.conf}), through
-    Nova's objects."""
+    Nova's objects; ``by_provider`` as in ``host_pools``."""
     from nova import context as nova_context
     from nova import objects
 
@@ -78,7 +79,7 @@ def inventory(
                     {"name": f.name, "id": f.flavorid, "extra_specs": {SPEC_KEY: spec}}
                 )
     held: list[Allocation] | None = [] if with_allocations else None
-    pools = host_pools(ctxt, progress, held, compute_confs)
+    pools = host_pools(ctxt, progress, held, compute_confs, by_provider)
     return Inventory(aggregates, pools, flavors, held)
 
 
@@ -87,9 +88,12 @@ def host_pools(
     progress: Callable[[int, int], None] | None = None,
     allocations: list[Allocation] | None = None,
     compute_confs: Mapping[str, str] | None = None,
+    by_provider: dict[str, dict[str, int]] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """{host: inventory pools} over all cells (``count`` free, ``used``);
-    the instances' allocations are appended to ``allocations`` if given."""
+    the instances' allocations are appended to ``allocations`` if given, and
+    every held device is counted in ``by_provider`` if given ({instance uuid:
+    {Placement provider name: devices}}, for the drift check)."""
     from nova import context as nova_context
     from nova import objects
 
@@ -135,6 +139,10 @@ def host_pools(
                 for d in devices:
                     if d.status in USED_STATUSES and d.instance_uuid:
                         held.setdefault(d.instance_uuid, []).append((node.host, d))
+                        if by_provider is not None:
+                            name = provider_name(node.hypervisor_hostname, d)
+                            mine = by_provider.setdefault(d.instance_uuid, {})
+                            mine[name] = mine.get(name, 0) + 1
                 out.setdefault(node.host, []).extend(merge_pools(free, used))
                 done += 1
                 if (
@@ -192,3 +200,53 @@ def _allocations(
             )
         )
     return out
+
+
+def provider_name(hypervisor_hostname: str, device: Any) -> str:
+    """The Placement provider Nova reports ``device`` on (PCI in Placement):
+    ``HOST_ADDRESS``, a VF counting on its PF's provider."""
+    address = device.parent_addr if device.dev_type == "type-VF" else device.address
+    return "%s_%s" % (hypervisor_hostname, (address or "").upper())
+
+
+def pci_in_placement() -> bool:
+    """Whether the loaded nova.conf reports PCI devices to Placement or
+    schedules them there."""
+    from nova import conf
+
+    cfg = conf.CONF
+    return bool(cfg.pci.report_in_placement or cfg.filter_scheduler.pci_in_placement)
+
+
+def consumers(ctxt: Any, uuids: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Of Placement consumer ``uuids``: {instance uuid: server name} and
+    {migration uuid: its instance uuid}, over all cells."""
+    from nova import context as nova_context
+    from nova import exception, objects
+
+    objects.register_all()
+    ctxt = ctxt or nova_context.get_admin_context()
+    wanted = sorted(uuids)
+    servers: dict[str, str] = {}
+    migrations: dict[str, str] = {}
+    with db_read("Nova's cell mappings", API_DB_CHECK):
+        cells = [c for c in objects.CellMappingList.get_all(ctxt) if not c.is_cell0()]
+    for cell in cells:
+        with (
+            nova_context.target_cell(ctxt, cell) as cctxt,
+            cell_read(cell, "instances and migrations"),
+        ):
+            found = objects.InstanceList.get_by_filters(
+                cctxt, {"uuid": wanted}, expected_attrs=[]
+            )
+            servers.update({i.uuid: i.display_name or "" for i in found})
+            for uuid in wanted:
+                if uuid in servers or uuid in migrations:
+                    continue
+                try:
+                    migrations[uuid] = objects.Migration.get_by_uuid(
+                        cctxt, uuid
+                    ).instance_uuid
+                except exception.MigrationNotFound:
+                    continue
+    return servers, migrations
