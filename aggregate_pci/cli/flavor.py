@@ -134,7 +134,7 @@ class CreatePciFlavor(common.HandlesErrors, show.ShowOne):
             dry_run=parsed_args.dry_run,
             allow_different=parsed_args.allow_different,
         )
-        return common.CHANGE_COLUMNS, common.for_output(
+        return common.CHANGE_FIELDS, common.for_output(
             parsed_args, common.change_row(change, parsed_args.dry_run)
         )
 
@@ -161,7 +161,7 @@ class ListPciFlavor(common.HandlesErrors, lister.Lister):
                 (
                     r.name,
                     r.aggregate,
-                    ",".join(r.hosts),
+                    common.listed(parsed_args, r.hosts),
                     r.definition.serialize() if r.definition else r.value,
                     r.error or "",
                 ),
@@ -202,12 +202,13 @@ class ShowPciFlavor(common.HandlesErrors, show.ShowOne):
                 "definitions differ between aggregates; hosts in several get the OR"
             )
         errors_by_agg = {r.aggregate: r.error for r in records if r.error}
+        aggregates = common.listed(parsed_args, [r.aggregate for r in records])
         if common.human(parsed_args):
             # One "aggregate: value" line each, not a Python dict repr.
             shown: dict[str, Any] = {
                 "name": name,
-                "aggregates": ",".join(r.aggregate for r in records),
-                "hosts": ",".join(hosts),
+                "aggregates": aggregates,
+                "hosts": common.listed(parsed_args, hosts),
                 "definitions": "\n".join(
                     "%s: %s" % (a, d) for a, d in sorted(definitions.items())
                 ),
@@ -222,8 +223,8 @@ class ShowPciFlavor(common.HandlesErrors, show.ShowOne):
             )
         data: dict[str, Any] = {
             "name": name,
-            "aggregates": ",".join(r.aggregate for r in records),
-            "hosts": ",".join(hosts),
+            "aggregates": aggregates,
+            "hosts": hosts,
             "definitions": definitions,
             "errors": errors_by_agg,
             "conflicts": conflicts,
