@@ -3,6 +3,8 @@ commands name their fields in lower case, list-valued fields are JSON/YAML
 lists while tables keep one readable cell."""
 
 import json
+import os
+import tempfile
 import unittest
 
 import requests_mock
@@ -79,6 +81,72 @@ class OscConventionsTest(unittest.TestCase):
         self.assertEqual(["c1", "c2"], yaml.safe_load(out)[0]["Hosts"])
         rc, out, err = self.run_cli("flavor", "list", "-f", "value", "-c", "Hosts")
         self.assertEqual((0, ["c1,c2", "c3"]), (rc, out.split()), err)
+
+    def write_inventory(self):
+        """An inventory whose vm1 holds a V100 while 'gpu' now means T4s,
+        and whose vm2 (another project) holds a T4."""
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        path = os.path.join(tmp.name, "inv.json")
+
+        def alloc(uuid, name, project, address, model):
+            return {
+                "instance": uuid, "host": "c1", "name": name,
+                "project": project, "nova_flavor": "gpu.small",
+                "requests": [{"alias": "gpu", "count": 1}],
+                "devices": [{"address": address, "vendor_id": "10de",
+                             "product_id": "1db4", "dev_type": "type-PCI",
+                             "tags": {"gpu_model": model}}],
+            }  # fmt: skip
+
+        doc = {
+            "format": "aggregate-pci-inventory",
+            "version": 1,
+            "aggregates": [{"name": "rack1", "hosts": ["c1"], "metadata": {
+                "pci_flavor:gpu":
+                    '{"vendor_id":"10de","product_id":"1db4","gpu_model":"t4"}'}}],
+            "hosts": {"c1": [{"vendor_id": "10de", "product_id": "1db4",
+                              "dev_type": "type-PCI", "count": 0, "used": 2}]},
+            "nova_flavors": [],
+            "allocations": [
+                alloc("u-1", "vm1", "p-1", "0000:81:00.0", "v100"),
+                alloc("u-2", "vm2", "p-2", "0000:82:00.0", "t4"),
+            ],
+        }  # fmt: skip
+        with open(path, "w") as fh:
+            json.dump(doc, fh)
+        return path
+
+    def test_audit_rows_name_server_project_nova_flavor_and_the_fix(self):
+        inv = self.write_inventory()
+        rc, out, err = self.run_cli(
+            "audit", "--inventory", inv, "--all-projects", "-f", "json"
+        )
+        self.assertEqual(1, rc, err)
+        rows = {r["Server"]: r for r in json.loads(out)}
+        self.assertEqual(
+            {"vm1": ("u-1", "p-1", "gpu.small", "no"),
+             "vm2": ("u-2", "p-2", "gpu.small", "yes")},
+            {n: (r["Instance"], r["Project"], r["Nova Flavor"], r["Match"])
+             for n, r in rows.items()},
+        )  # fmt: skip
+        self.assertEqual({"gpu_model": "v100"}, rows["vm1"]["Tags"])
+        self.assertEqual(
+            "cold-migrate it ('openstack server migrate', then 'openstack "
+            "server resize confirm'): the scheduler then picks a matching device",
+            rows["vm1"]["To Fix"],
+        )
+        self.assertEqual("", rows["vm2"]["To Fix"])
+        # --project narrows; the other project's server is fine
+        rc, out, err = self.run_cli(
+            "audit", "--inventory", inv, "--project", "p-2", "-f", "json"
+        )
+        self.assertEqual((0, ["vm2"]), (rc, [r["Server"] for r in json.loads(out)]))
+        # people read the tags as one cell
+        rc, out, err = self.run_cli(
+            "audit", "--inventory", inv, "-f", "value", "-c", "Server", "-c", "Tags"
+        )
+        self.assertEqual(["vm1 gpu_model=v100", "vm2 gpu_model=t4"], out.splitlines())
 
 
 class OpenStackOscConventionsTest(OscConventionsTest):
