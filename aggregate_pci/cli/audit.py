@@ -65,6 +65,10 @@ class AuditPciDevice(common.HandlesErrors, lister.Lister):
     (--all-projects, as OpenStackClient spells it); --project narrows.
     """
 
+    _epilog = common.exit_codes(
+        "an instance holds a device its PCI flavor excludes, or an error"
+    )
+
     auth_required = False
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:

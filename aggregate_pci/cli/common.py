@@ -21,6 +21,20 @@ CHANGE_FIELDS = ("aggregate", "key", "old_value", "new_value", "result")
 DEFAULT_TIMEOUT = 30.0
 
 
+def exit_codes(
+    one: str = "an error (one line on stderr)",
+    zero: str = "success",
+    interrupted: str = "interrupted (Ctrl-C)",
+) -> str:
+    """A command's ``--help`` epilog stating its exit statuses, so scripts
+    can rely on them (cliff gives 2 for bad options and 130 for Ctrl-C)."""
+    return "Exit status: 0 %s; 1 %s; 2 bad options (usage); 130 %s." % (
+        zero,
+        one,
+        interrupted,
+    )
+
+
 def timeout(app: Any) -> float:
     """The --timeout of this run (standalone ``aggregate-pci``) or
     --os-pci-flavor-timeout (``openstack``), else ``DEFAULT_TIMEOUT``."""

@@ -25,6 +25,8 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
     stderr.  Exit status 0 if at least one host can take it, 1 if none.
     """
 
+    _epilog = common.exit_codes("no host can take the request, or an error")
+
     auth_required = False
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:

@@ -68,6 +68,10 @@ def build_definition(args: argparse.Namespace) -> codec.PciFlavorDefinition:
 class CreatePciFlavor(common.HandlesErrors, show.ShowOne):
     """Define a PCI flavor on a host aggregate (validated before any call)."""
 
+    _epilog = common.exit_codes(
+        "a refused or invalid definition, or another error (one line on stderr)"
+    )
+
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         parser.add_argument(
@@ -142,6 +146,8 @@ class CreatePciFlavor(common.HandlesErrors, show.ShowOne):
 class ListPciFlavor(common.HandlesErrors, lister.Lister):
     """List every PCI flavor key: flavor, aggregate, hosts, definition."""
 
+    _epilog = common.exit_codes()
+
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         parser.add_argument(
@@ -174,6 +180,10 @@ class ListPciFlavor(common.HandlesErrors, lister.Lister):
 
 class ShowPciFlavor(common.HandlesErrors, show.ShowOne):
     """Show one PCI flavor: aggregates, hosts covered, definitions, conflicts."""
+
+    _epilog = common.exit_codes(
+        "no aggregate defines NAME, or another error (one line on stderr)"
+    )
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
@@ -234,6 +244,12 @@ class ShowPciFlavor(common.HandlesErrors, show.ShowOne):
 
 class DeletePciFlavor(common.HandlesErrors, lister.Lister):
     """Delete a PCI flavor's key from one aggregate or from all (only its key)."""
+
+    _epilog = common.exit_codes(
+        "refused (the last definition of a name Nova flavors request, "
+        "without --yes) or another error (one line on stderr)",
+        zero="success, also when the key is not there (unchanged)",
+    )
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)

@@ -6,12 +6,21 @@ import json
 import os
 import tempfile
 import unittest
+from unittest import mock
 
 import requests_mock
 import yaml
 
+from aggregate_pci.cli import flavor
 from tests.fixtures import cli_run
 from tests.fixtures.fake_nova import A100, T4, FakeNova, admin_factory, aggregate
+
+#: Every command both front ends offer, as ``aggregate-pci`` names it.
+COMMANDS = (
+    "flavor create", "flavor list", "flavor show", "flavor delete", "check",
+    "alias-config", "capacity", "explain", "inventory export", "audit",
+    "migrate", "exporter",
+)  # fmt: skip
 
 
 class OscConventionsTest(unittest.TestCase):
@@ -147,6 +156,31 @@ class OscConventionsTest(unittest.TestCase):
             "audit", "--inventory", inv, "-f", "value", "-c", "Server", "-c", "Tags"
         )
         self.assertEqual(["vm1 gpu_model=v100", "vm2 gpu_model=t4"], out.splitlines())
+
+    def test_help_states_the_exit_codes_the_commands_return(self):
+        for command in COMMANDS:
+            with self.subTest(command=command):
+                rc, out, err = self.run_cli(*command.split(), "--help")
+                self.assertEqual(0, rc, err)
+                text = " ".join(out.split())
+                self.assertRegex(
+                    text,
+                    r"Exit status: 0 [^;]*; 1 [^;]+; 2 bad options \(usage\); "
+                    r"130 interrupted",
+                )
+        rc, out, _ = self.run_cli("explain", "--help")
+        self.assertIn("1 no host can take the request", " ".join(out.split()))
+        # what the epilogs state is what the commands return
+        with self.assertRaises(SystemExit) as usage:
+            self.run_cli("flavor", "list", "--no-such-option")
+        self.assertEqual(2, usage.exception.code)
+        with mock.patch.object(
+            flavor.ListPciFlavor, "take_action", side_effect=KeyboardInterrupt
+        ):
+            rc, _, _ = self.run_cli("flavor", "list")
+        self.assertEqual(130, rc)
+        rc, _, err = self.run_cli("flavor", "show", "nope")
+        self.assertEqual(1, rc, err)
 
 
 class OpenStackOscConventionsTest(OscConventionsTest):
