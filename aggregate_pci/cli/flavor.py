@@ -71,6 +71,8 @@ class CreatePciFlavor(common.HandlesErrors, show.ShowOne):
     _epilog = common.exit_codes(
         "a refused or invalid definition, or another error (one line on stderr)"
     )
+    #: Whether --replace is offered (``flavor set`` always replaces).
+    replace_option = True
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
@@ -110,11 +112,13 @@ class CreatePciFlavor(common.HandlesErrors, show.ShowOne):
             metavar="JSON",
             help="the whole definition as JSON: an object or a list of objects (ORed)",
         )
-        parser.add_argument(
-            "--replace",
-            action="store_true",
-            help="overwrite a different existing definition of NAME on that aggregate",
-        )
+        if self.replace_option:
+            parser.add_argument(
+                "--replace",
+                action="store_true",
+                help="overwrite a different existing definition of NAME on "
+                "that aggregate",
+            )
         parser.add_argument(
             "--allow-different",
             action="store_true",
@@ -134,7 +138,7 @@ class CreatePciFlavor(common.HandlesErrors, show.ShowOne):
             parsed_args.name,
             parsed_args.aggregate,
             definition,
-            replace=parsed_args.replace,
+            replace=getattr(parsed_args, "replace", True),
             dry_run=parsed_args.dry_run,
             allow_different=parsed_args.allow_different,
         )
@@ -250,6 +254,8 @@ class DeletePciFlavor(common.HandlesErrors, lister.Lister):
         "without --yes) or another error (one line on stderr)",
         zero="success, also when the key is not there (unchanged)",
     )
+    #: Whether --aggregate must be given (``flavor unset``).
+    aggregate_required = False
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
@@ -257,7 +263,10 @@ class DeletePciFlavor(common.HandlesErrors, lister.Lister):
         parser.add_argument(
             "--aggregate",
             metavar="AGG",
-            help="only this aggregate (default: every aggregate defining NAME)",
+            required=self.aggregate_required,
+            help="the aggregate (name, id or UUID) to remove NAME from"
+            if self.aggregate_required
+            else "only this aggregate (default: every aggregate defining NAME)",
         )
         parser.add_argument(
             "--dry-run",

@@ -19,7 +19,7 @@ from tests.fixtures.fake_nova import A100, T4, FakeNova, admin_factory, aggregat
 COMMANDS = (
     "flavor create", "flavor list", "flavor show", "flavor delete", "check",
     "alias-config", "capacity", "explain", "inventory export", "audit",
-    "migrate", "exporter",
+    "migrate", "exporter", "flavor set", "flavor unset",
 )  # fmt: skip
 
 
@@ -181,6 +181,62 @@ class OscConventionsTest(unittest.TestCase):
         self.assertEqual(130, rc)
         rc, _, err = self.run_cli("flavor", "show", "nope")
         self.assertEqual(1, rc, err)
+
+    def metadata(self, agg_id):
+        return dict(self.nova.aggs[agg_id]["metadata"])
+
+    def test_set_replaces_one_aggregates_definition(self):
+        narrowed = '{"device_type":"type-PCI","product_id":"20b5","vendor_id":"10de"}'
+        argv = ("flavor", "set", "a100", "--aggregate", "rack2",
+                "--vendor-id", "10de", "--product-id", "20b5",
+                "--device-type", "type-PCI", "--allow-different")  # fmt: skip
+        rc, out, err = self.run_cli(*argv, "--dry-run", "-f", "json")
+        self.assertEqual(0, rc, err)
+        self.assertEqual(
+            ("would be replaced (dry run)", A100, narrowed),
+            (json.loads(out)["result"], json.loads(out)["old_value"],
+             json.loads(out)["new_value"]),
+        )  # fmt: skip
+        self.assertEqual(A100, self.metadata(2)["pci_flavor:a100"])
+        rc, out, err = self.run_cli(*argv, "-f", "value", "-c", "result")
+        self.assertEqual((0, "replaced"), (rc, out.strip()), err)
+        self.assertEqual(narrowed, self.metadata(2)["pci_flavor:a100"])
+        self.assertEqual(A100, self.metadata(1)["pci_flavor:a100"])
+        # the same again changes nothing; a new name is created
+        rc, out, err = self.run_cli(*argv, "-f", "value", "-c", "result")
+        self.assertEqual((0, "unchanged"), (rc, out.strip()), err)
+        rc, out, err = self.run_cli(
+            "flavor", "set", "t4", "--aggregate", "rack1", "--spec", T4,
+            "-f", "value", "-c", "result",
+        )  # fmt: skip
+        self.assertEqual((0, "created"), (rc, out.strip()), err)
+        # the safe-edit guard of create still holds
+        rc, out, err = self.run_cli(
+            "flavor", "set", "t4", "--aggregate", "rack2", "--spec", A100
+        )
+        self.assertEqual(1, rc, out)
+        self.assertIn("--allow-different", err)
+        with self.assertRaises(SystemExit):  # set always replaces
+            self.run_cli(*argv, "--replace")
+
+    def test_unset_removes_it_from_one_aggregate(self):
+        argv = ("flavor", "unset", "a100", "--aggregate", "rack2")
+        rc, out, err = self.run_cli(*argv, "--dry-run", "-f", "json")
+        self.assertEqual(0, rc, err)
+        self.assertEqual(
+            [("rack2", "would be deleted (dry run)")],
+            [(r["Aggregate"], r["Result"]) for r in json.loads(out)],
+        )
+        self.assertIn("pci_flavor:a100", self.metadata(2))
+        rc, out, err = self.run_cli(*argv, "-f", "value", "-c", "Result")
+        self.assertEqual((0, "deleted"), (rc, out.strip()), err)
+        self.assertNotIn("pci_flavor:a100", self.metadata(2))
+        self.assertIn("pci_flavor:a100", self.metadata(1))
+        rc, out, err = self.run_cli(*argv, "-f", "value", "-c", "Result")
+        self.assertEqual((0, "unchanged"), (rc, out.strip()), err)
+        with self.assertRaises(SystemExit) as usage:  # one aggregate, named
+            self.run_cli("flavor", "unset", "a100")
+        self.assertEqual(2, usage.exception.code)
 
 
 class OpenStackOscConventionsTest(OscConventionsTest):
