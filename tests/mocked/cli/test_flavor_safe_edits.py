@@ -9,13 +9,12 @@ import os
 import tempfile
 import unittest
 
-import requests_mock
 from keystoneauth1 import noauth
 from keystoneauth1 import session as ks_session
 
 from aggregate_pci.admin.nova_io import client
-from tests.fixtures import cli_run
-from tests.fixtures.fake_nova import A100, T4, URL, FakeNova, aggregate
+from tests.fixtures import cli_run, fake_nova
+from tests.fixtures.fake_nova import A100, T4, URL, aggregate
 
 A100_VF = '{"device_type":"type-VF","product_id":"20b5","vendor_id":"10de"}'
 
@@ -35,11 +34,8 @@ class SafeEditsTest(unittest.TestCase):
     front_end = "aggregate-pci"
 
     def setUp(self):
-        self.mock = requests_mock.Mocker()
-        self.mock.start()
-        self.addCleanup(self.mock.stop)
-        self.nova = FakeNova(
-            self.mock,
+        self.nova = fake_nova.start(
+            self,
             [
                 aggregate(1, "rack1", ["c1"], {"pci_flavor:a100": A100}),
                 aggregate(2, "rack2", ["c2"], {"pci_flavor:t4": T4}),

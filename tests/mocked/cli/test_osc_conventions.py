@@ -8,12 +8,11 @@ import tempfile
 import unittest
 from unittest import mock
 
-import requests_mock
 import yaml
 
 from aggregate_pci.cli import flavor
-from tests.fixtures import cli_run
-from tests.fixtures.fake_nova import A100, T4, FakeNova, admin_factory, aggregate
+from tests.fixtures import cli_run, fake_nova
+from tests.fixtures.fake_nova import A100, T4, admin_factory, aggregate
 
 #: Every command both front ends offer, as ``aggregate-pci`` names it.
 COMMANDS = (
@@ -27,11 +26,8 @@ class OscConventionsTest(unittest.TestCase):
     front_end = "aggregate-pci"
 
     def setUp(self):
-        self.mock = requests_mock.Mocker()
-        self.mock.start()
-        self.addCleanup(self.mock.stop)
-        self.nova = FakeNova(
-            self.mock,
+        self.nova = fake_nova.start(
+            self,
             [
                 aggregate(1, "rack1", ["c1", "c2"], {"pci_flavor:a100": A100}),
                 aggregate(2, "rack2", ["c3"], {"pci_flavor:a100": A100}),
