@@ -19,7 +19,8 @@ Optional ``allocations`` (written by ``inventory export`` since 0.2, read by
 ``audit --inventory``; older readers ignore it, files without it still
 load): the PCI devices each instance holds through its flavor's aliases::
 
-     "allocations": [{"instance": "<uuid>", "host": "c1",
+     "allocations": [{"instance": "<uuid>", "host": "c1", "name": "vm1",
+                      "project": "<project id>", "nova_flavor": "gpu.t4",
                       "requests": [{"alias": "t4", "count": 1}],
                       "devices": [{"address": "0000:82:01.0",
                                    "parent_addr": null, "vendor_id": "10de",
@@ -122,6 +123,9 @@ def allocation_to_json(alloc: Allocation) -> dict[str, Any]:
     return {
         "instance": alloc.instance,
         "host": alloc.host,
+        "name": alloc.name,
+        "project": alloc.project,
+        "nova_flavor": alloc.nova_flavor,
         "requests": [{"alias": n, "count": c} for n, c in alloc.requests],
         "devices": [
             {

@@ -73,6 +73,9 @@ def _allocations(doc: dict[str, Any], bad: Any) -> list[Allocation] | None:
         for field in ("instance", "host"):
             if not isinstance(entry.get(field), str):
                 raise bad(where, "needs a string %r" % field)
+        for field in ("name", "project", "nova_flavor"):  # optional
+            if not isinstance(entry.get(field, ""), str):
+                raise bad(where, "%r must be a string" % field)
         raw_devices = entry.get("devices") or []
         raw_requests = entry.get("requests") or []
         if not isinstance(raw_devices, list) or not isinstance(raw_requests, list):
@@ -103,7 +106,13 @@ def _allocations(doc: dict[str, Any], bad: Any) -> list[Allocation] | None:
             requests.append((r["alias"], count))
         out.append(
             Allocation(
-                entry["instance"], entry["host"], tuple(requests), tuple(devices)
+                entry["instance"],
+                entry["host"],
+                tuple(requests),
+                tuple(devices),
+                name=entry.get("name", ""),
+                project=entry.get("project", ""),
+                nova_flavor=entry.get("nova_flavor", ""),
             )
         )
     return out

@@ -127,6 +127,11 @@ class Allocation:
     #: The instance's alias requests, in request order: (alias, count).
     requests: tuple[tuple[str, int], ...]
     devices: tuple[Device, ...]
+    #: The server's name, project ID and Nova flavor name ("" if unknown:
+    #: an inventory written before they were exported).
+    name: str = ""
+    project: str = ""
+    nova_flavor: str = ""
 
 
 def aggregate_from(obj: Any) -> Aggregate:

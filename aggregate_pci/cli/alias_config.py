@@ -15,6 +15,8 @@ from aggregate_pci.cli import common, sources
 class ShowAliasConfig(common.HandlesErrors, command.Command):
     """Print the [pci] alias lines for nova.conf generated from the aggregates."""
 
+    _epilog = common.exit_codes()
+
     auth_required = False  # --inventory: offline
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:

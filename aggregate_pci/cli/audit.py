@@ -5,6 +5,7 @@ or an inventory file with allocations (``--inventory``)."""
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from cliff import lister
 
@@ -14,6 +15,9 @@ from aggregate_pci.cli import common, sources
 
 DEVICE_COLUMNS = (
     "Instance",
+    "Server",
+    "Project",
+    "Nova Flavor",
     "Host",
     "PCI Flavor",
     "Address",
@@ -22,6 +26,7 @@ DEVICE_COLUMNS = (
     "Tags",
     "Match",
     "Reason",
+    "To Fix",
 )
 SUMMARY_COLUMNS = (
     "PCI Flavor",
@@ -34,7 +39,11 @@ SUMMARY_COLUMNS = (
 )
 
 
-def _tags(device: models.Device) -> str:
+def _tags(args: argparse.Namespace, device: models.Device) -> Any:
+    """The device's tags: an object (null if unknown) for JSON/YAML, one
+    ``k=v,...`` cell ("?" if unknown) for people."""
+    if not common.human(args):
+        return None if device.tags is None else dict(sorted(device.tags.items()))
     if device.tags is None:
         return "?"
     return ",".join("%s=%s" % kv for kv in sorted(device.tags.items()))
@@ -70,8 +79,15 @@ class AuditPciDevice(common.HandlesErrors, lister.Lister):
     definition on the host (the OR of the host's aggregates' ones) matches
     it.  Tags come from each compute's [pci] device_spec (--compute-conf);
     where they are unknown and a definition uses tags, the verdict is
-    'unknown' and a warning names the host.
+    'unknown' and a warning names the host.  Each row names the server, its
+    project and Nova flavor; "To Fix" says what to do about a 'no' (a cold
+    migration) or an 'unknown'.  Instances of every project are audited
+    (--all-projects, as OpenStackClient spells it); --project narrows.
     """
+
+    _epilog = common.exit_codes(
+        "an instance holds a device its PCI flavor excludes, or an error"
+    )
 
     auth_required = False
 
@@ -91,6 +107,18 @@ class AuditPciDevice(common.HandlesErrors, lister.Lister):
             action="store_true",
             help="instances, devices, mismatched and unknown devices per PCI "
             "flavor, aggregate and host, instead of one row per device",
+        )
+        projects = parser.add_mutually_exclusive_group()
+        projects.add_argument(
+            "--all-projects",
+            action="store_true",
+            help="the servers of every project (the default: audit reads "
+            "Nova's databases, not one project's view)",
+        )
+        projects.add_argument(
+            "--project",
+            metavar="PROJECT_ID",
+            help="only the servers of this project (its ID, as Nova stores it)",
         )
         parser.add_argument(
             "--placement",
@@ -127,7 +155,10 @@ class AuditPciDevice(common.HandlesErrors, lister.Lister):
         records = sources.pci_flavor_records(
             self.app, None if parsed_args.live_definitions else inv
         )
-        result = audit.audit(inv.allocations, records)
+        allocations = [
+            a for a in inv.allocations if parsed_args.project in (None, a.project)
+        ]
+        result = audit.audit(allocations, records)
         stderr = self.app.stderr
         for host in sorted(
             set(sources.compute_confs(getattr(parsed_args, "compute_conf", None)))
@@ -172,17 +203,22 @@ class AuditPciDevice(common.HandlesErrors, lister.Lister):
                 )
                 for s in result.summary
             ]
+        servers = {a.instance: a for a in allocations}
         return DEVICE_COLUMNS, [
             (
                 r.instance,
+                servers[r.instance].name,
+                servers[r.instance].project,
+                servers[r.instance].nova_flavor,
                 r.host,
                 r.flavor,
                 r.device.address,
                 "%s:%s" % (r.device.vendor_id, r.device.product_id),
                 r.device.dev_type,
-                _tags(r.device),
+                _tags(parsed_args, r.device),
                 r.match,
                 r.reason,
+                r.fix,
             )
             for r in result.rows
             if not parsed_args.mismatched or r.match in (audit.NO, audit.UNKNOWN)

@@ -22,6 +22,8 @@ class ListCapacity(common.HandlesErrors, lister.Lister):
     in total (exact where one device matches several flavors).
     """
 
+    _epilog = common.exit_codes()
+
     auth_required = False
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:

@@ -15,6 +15,8 @@ from aggregate_pci.cli import common, sources
 class CheckPciFlavor(common.HandlesErrors, lister.Lister):
     """Lint the cloud's PCI flavors; exit status 1 if any error is found."""
 
+    _epilog = common.exit_codes("an ERROR found (warnings alone give 0) or an error")
+
     auth_required = False  # --offline reads everything from --inventory
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:

@@ -12,10 +12,27 @@ from aggregate_pci.admin.nova_io import client, translate
 from aggregate_pci.cli import plugin
 from aggregate_pci.errors import AggregatePciError
 
+#: A list's columns for metadata changes (title case, as OSC's lists)...
 CHANGE_COLUMNS = ("Aggregate", "Key", "Old Value", "New Value", "Result")
+#: ...and a show command's fields for one change (lower case, as OSC's shows).
+CHANGE_FIELDS = ("aggregate", "key", "old_value", "new_value", "result")
 #: Seconds to wait for Nova (each request) and for a MySQL source (to
 #: connect, to answer) unless --timeout (--os-pci-flavor-timeout) says.
 DEFAULT_TIMEOUT = 30.0
+
+
+def exit_codes(
+    one: str = "an error (one line on stderr)",
+    zero: str = "success",
+    interrupted: str = "interrupted (Ctrl-C)",
+) -> str:
+    """A command's ``--help`` epilog stating its exit statuses, so scripts
+    can rely on them (cliff gives 2 for bad options and 130 for Ctrl-C)."""
+    return "Exit status: 0 %s; 1 %s; 2 bad options (usage); 130 %s." % (
+        zero,
+        one,
+        interrupted,
+    )
 
 
 def timeout(app: Any) -> float:
@@ -142,6 +159,14 @@ def short(text: str, width: int = SHORT_WIDTH) -> str:
 def human(parsed_args: Any) -> bool:
     """Whether the output goes to people (table, value, shell, csv)."""
     return getattr(parsed_args, "formatter", "table") not in MACHINE_FORMATS
+
+
+def listed(parsed_args: Any, items: Iterable[str]) -> Any:
+    """A list-valued field: a JSON/YAML list for machine formats, one
+    comma-separated cell for people."""
+    if not human(parsed_args):
+        return list(items)
+    return ",".join(items)
 
 
 def for_output(parsed_args: Any, row: Iterable[Any]) -> tuple:

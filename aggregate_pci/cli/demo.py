@@ -7,9 +7,15 @@ import importlib.util
 
 from cliff import command
 
+from aggregate_pci.cli import common
+
 
 class RunDemo(command.Command):
     """Run the end-to-end demo on an in-process Nova (needs Nova's test harness)."""
+
+    _epilog = common.exit_codes(
+        "an expected placement did not happen, or Nova is missing"
+    )
 
     auth_required = False
 

@@ -25,6 +25,8 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
     stderr.  Exit status 0 if at least one host can take it, 1 if none.
     """
 
+    _epilog = common.exit_codes("no host can take the request, or an error")
+
     auth_required = False
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
@@ -38,8 +40,9 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
         )
         what.add_argument(
             "--server",
-            metavar="ID",
-            help="a server (e.g. one in ERROR with 'No valid host'): its Nova "
+            metavar="SERVER",
+            help="a server, by name or ID (e.g. one in ERROR with 'No valid "
+            "host'): its Nova "
             "flavor's pci_passthrough:alias, read from Nova's databases "
             "(--config-file)",
         )
@@ -172,8 +175,9 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
                 )
             from aggregate_pci.admin.nova_io import nova_explain
 
+            ctxt = getattr(self.app, "nova_context", None)
             spec, port_reqs, line = nova_explain.server_request(
-                getattr(self.app, "nova_context", None), args.server
+                ctxt, nova_explain.find_server(ctxt, args.server)
             )
             self.app.stderr.write("%s\n" % line)
             if not any(alias.parse_request(spec).values()) and not port_reqs:

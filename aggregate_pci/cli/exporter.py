@@ -50,6 +50,10 @@ class RunExporter(common.HandlesErrors, command.Command):
     it was, if the sources cannot be read).
     """
 
+    _epilog = common.exit_codes(
+        zero="success, also when stopped by Ctrl-C while serving"
+    )
+
     auth_required = False
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:

@@ -68,6 +68,12 @@ def build_definition(args: argparse.Namespace) -> codec.PciFlavorDefinition:
 class CreatePciFlavor(common.HandlesErrors, show.ShowOne):
     """Define a PCI flavor on a host aggregate (validated before any call)."""
 
+    _epilog = common.exit_codes(
+        "a refused or invalid definition, or another error (one line on stderr)"
+    )
+    #: Whether --replace is offered (``flavor set`` always replaces).
+    replace_option = True
+
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         parser.add_argument(
@@ -106,11 +112,13 @@ class CreatePciFlavor(common.HandlesErrors, show.ShowOne):
             metavar="JSON",
             help="the whole definition as JSON: an object or a list of objects (ORed)",
         )
-        parser.add_argument(
-            "--replace",
-            action="store_true",
-            help="overwrite a different existing definition of NAME on that aggregate",
-        )
+        if self.replace_option:
+            parser.add_argument(
+                "--replace",
+                action="store_true",
+                help="overwrite a different existing definition of NAME on "
+                "that aggregate",
+            )
         parser.add_argument(
             "--allow-different",
             action="store_true",
@@ -130,17 +138,19 @@ class CreatePciFlavor(common.HandlesErrors, show.ShowOne):
             parsed_args.name,
             parsed_args.aggregate,
             definition,
-            replace=parsed_args.replace,
+            replace=getattr(parsed_args, "replace", True),
             dry_run=parsed_args.dry_run,
             allow_different=parsed_args.allow_different,
         )
-        return common.CHANGE_COLUMNS, common.for_output(
+        return common.CHANGE_FIELDS, common.for_output(
             parsed_args, common.change_row(change, parsed_args.dry_run)
         )
 
 
 class ListPciFlavor(common.HandlesErrors, lister.Lister):
     """List every PCI flavor key: flavor, aggregate, hosts, definition."""
+
+    _epilog = common.exit_codes()
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
@@ -161,7 +171,7 @@ class ListPciFlavor(common.HandlesErrors, lister.Lister):
                 (
                     r.name,
                     r.aggregate,
-                    ",".join(r.hosts),
+                    common.listed(parsed_args, r.hosts),
                     r.definition.serialize() if r.definition else r.value,
                     r.error or "",
                 ),
@@ -174,6 +184,10 @@ class ListPciFlavor(common.HandlesErrors, lister.Lister):
 
 class ShowPciFlavor(common.HandlesErrors, show.ShowOne):
     """Show one PCI flavor: aggregates, hosts covered, definitions, conflicts."""
+
+    _epilog = common.exit_codes(
+        "no aggregate defines NAME, or another error (one line on stderr)"
+    )
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
@@ -202,12 +216,13 @@ class ShowPciFlavor(common.HandlesErrors, show.ShowOne):
                 "definitions differ between aggregates; hosts in several get the OR"
             )
         errors_by_agg = {r.aggregate: r.error for r in records if r.error}
+        aggregates = common.listed(parsed_args, [r.aggregate for r in records])
         if common.human(parsed_args):
             # One "aggregate: value" line each, not a Python dict repr.
             shown: dict[str, Any] = {
                 "name": name,
-                "aggregates": ",".join(r.aggregate for r in records),
-                "hosts": ",".join(hosts),
+                "aggregates": aggregates,
+                "hosts": common.listed(parsed_args, hosts),
                 "definitions": "\n".join(
                     "%s: %s" % (a, d) for a, d in sorted(definitions.items())
                 ),
@@ -222,8 +237,8 @@ class ShowPciFlavor(common.HandlesErrors, show.ShowOne):
             )
         data: dict[str, Any] = {
             "name": name,
-            "aggregates": ",".join(r.aggregate for r in records),
-            "hosts": ",".join(hosts),
+            "aggregates": aggregates,
+            "hosts": hosts,
             "definitions": definitions,
             "errors": errors_by_agg,
             "conflicts": conflicts,
@@ -234,13 +249,24 @@ class ShowPciFlavor(common.HandlesErrors, show.ShowOne):
 class DeletePciFlavor(common.HandlesErrors, lister.Lister):
     """Delete a PCI flavor's key from one aggregate or from all (only its key)."""
 
+    _epilog = common.exit_codes(
+        "refused (the last definition of a name Nova flavors request, "
+        "without --yes) or another error (one line on stderr)",
+        zero="success, also when the key is not there (unchanged)",
+    )
+    #: Whether --aggregate must be given (``flavor unset``).
+    aggregate_required = False
+
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         parser.add_argument("name", metavar="NAME", help="PCI flavor name")
         parser.add_argument(
             "--aggregate",
             metavar="AGG",
-            help="only this aggregate (default: every aggregate defining NAME)",
+            required=self.aggregate_required,
+            help="the aggregate (name, id or UUID) to remove NAME from"
+            if self.aggregate_required
+            else "only this aggregate (default: every aggregate defining NAME)",
         )
         parser.add_argument(
             "--dry-run",

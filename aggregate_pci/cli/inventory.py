@@ -22,6 +22,8 @@ class ExportInventory(common.HandlesErrors, command.Command):
     'check --inventory' and 'audit --inventory'.
     """
 
+    _epilog = common.exit_codes()
+
     auth_required = False
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:

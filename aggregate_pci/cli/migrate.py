@@ -23,6 +23,12 @@ class MigratePciFlavor(common.HandlesErrors, command.Command):
     value it replaced; reads every key back.  Re-running is safe.
     """
 
+    _epilog = common.exit_codes(
+        "a problem or mismatch remains (see the report), or an error",
+        interrupted="interrupted (Ctrl-C): the journal keeps what was done, "
+        "run again to finish",
+    )
+
     auth_required = False  # the source and a --dry-run with --inventory
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:

@@ -84,8 +84,8 @@ def test_pci_flavor_create_as_admin(cloud, scenario):
         "pci", "flavor", "create", "a100", "--aggregate", "agg-c1", *A100, "-f", "json"
     )
     rows = json.loads(proc.stdout)
-    assert rows["Result"] == "created", rows
-    assert rows["Key"] == "pci_flavor:a100"
+    assert rows["result"] == "created", rows
+    assert rows["key"] == "pci_flavor:a100"
     listed = cloud.osc_json("aggregate", "show", "agg-c1")
     assert json.loads(listed["properties"]["pci_flavor:a100"]) == {
         "device_type": "type-PCI",
@@ -173,7 +173,7 @@ def test_metadata_change_takes_effect_without_restart(cloud, scenario):
     proc = cloud.osc(
         "pci", "flavor", "create", "a100", "--aggregate", "agg-c2", *A100, "-f", "json"
     )
-    assert json.loads(proc.stdout)["Result"] == "created"
+    assert json.loads(proc.stdout)["result"] == "created"
     srv = boot(cloud, "vm4")
     scenario["servers"].append("vm4")
     assert srv["OS-EXT-SRV-ATTR:host"] == "compute2", srv

@@ -121,7 +121,7 @@ class AuditWalkthrough(embedded_nova.AggregatePciTestBase):
         agg = self.make_aggregate("gpu-hosts", hosts=["compute1", "compute2"])
         self.note("aggregate gpu-hosts holds both computes")
         self.aggregate_pci(
-            "flavor create gpu --aggregate gpu-hosts --spec '%s' -c Result" % WIDE
+            "flavor create gpu --aggregate gpu-hosts --spec '%s' -c result" % WIDE
         )
         flavor_id = self._create_flavor(
             name="gpu.any", extra_spec={"pci_passthrough:alias": "gpu:1"}
@@ -140,7 +140,7 @@ class AuditWalkthrough(embedded_nova.AggregatePciTestBase):
 
         self.note("2. The definition is narrowed to the T4s under running instances")
         self.aggregate_pci(
-            "flavor create gpu --aggregate gpu-hosts --replace --spec '%s' -c Result"
+            "flavor create gpu --aggregate gpu-hosts --replace --spec '%s' -c result"
             % NARROW
         )
         self.process("audit --config-file %s %s" % (self.nova_conf(), tags), expect=1)

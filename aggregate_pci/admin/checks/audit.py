@@ -44,6 +44,8 @@ class DeviceRow:
     device: Device
     match: str
     reason: str
+    #: What the operator should do about a ``no`` or ``unknown`` verdict.
+    fix: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,8 +197,43 @@ def judge_instance(
             judge,
             dev,
         )
-        rows.append(DeviceRow(alloc.instance, alloc.host, flavor, dev, match, reason))
+        rows.append(
+            DeviceRow(
+                alloc.instance,
+                alloc.host,
+                flavor,
+                dev,
+                match,
+                reason,
+                _fix(
+                    match,
+                    alloc,
+                    {n for n, _ in alloc.requests if n in managed} - set(judge.defs),
+                ),
+            )
+        )
     return rows
+
+
+def _fix(match: str, alloc: Allocation, undefined: set[str]) -> str:
+    """What to do about a device's verdict: a ``no`` is fixed by a cold
+    migration (the scheduler then places the server on devices its
+    flavor's current definition matches), an ``unknown`` by the host's
+    nova.conf."""
+    if match == UNKNOWN:
+        return "give --compute-conf %s=NOVA_CONF (its [pci] device_spec)" % alloc.host
+    if match != NO:
+        return ""
+    fix = (
+        "cold-migrate it ('openstack server migrate', then 'openstack server "
+        "resize confirm'): the scheduler then picks a matching device"
+    )
+    if undefined:
+        fix += "; or put host %s back into an aggregate defining %s" % (
+            alloc.host,
+            ", ".join(sorted(undefined)),
+        )
+    return fix
 
 
 def _member(allowed: set[int]) -> matching.Predicate:

@@ -163,10 +163,21 @@ def _allocations(
 ) -> list[Allocation]:
     """The flavor-alias PCI requests of each instance holding devices in one
     cell (``InstancePCIRequests``) and the devices serving them (by
-    ``request_id``); devices of Neutron port requests are left out."""
+    ``request_id``), with each server's name, project and Nova flavor;
+    devices of Neutron port requests are left out."""
     from nova import objects
 
     out = []
+    servers = (
+        {
+            inst.uuid: inst
+            for inst in objects.InstanceList.get_by_filters(
+                cctxt, {"uuid": sorted(held)}, expected_attrs=["flavor"]
+            )
+        }
+        if held
+        else {}
+    )
     for uuid, devices in sorted(held.items()):
         reqs = objects.InstancePCIRequests.get_by_instance_uuid(cctxt, uuid)
         by_id = {
@@ -179,6 +190,7 @@ def _allocations(
             continue
         host = mine[0][0]
         tags = host_tags.get(host)
+        server = servers.get(uuid)
         out.append(
             Allocation(
                 uuid,
@@ -197,6 +209,9 @@ def _allocations(
                     )
                     for _, d in mine
                 ),
+                name=(server.display_name or "") if server else "",
+                project=(server.project_id or "") if server else "",
+                nova_flavor=server.flavor.name if server else "",
             )
         )
     return out

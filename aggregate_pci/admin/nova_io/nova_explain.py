@@ -3,16 +3,17 @@
 Nova's request objects for a ``pci_passthrough:alias``, each host's
 ``PciDeviceStats`` and what Nova's PciPassthroughFilter and the compute's
 claim (replayed as the filter replays it) make of them, and the alias
-request of a server, read through Nova's objects (the databases of a
+request of a server (found by name or ID), read through Nova's objects (the databases of a
 nova.conf loaded by ``db_access.load_config``).
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any, Sequence
 
-from aggregate_pci.admin.errors import AdminError
+from aggregate_pci.admin.errors import AdminError, InvalidInput, NotFound
 from aggregate_pci.admin.nova_io import db_access
 from aggregate_pci.alias import SPEC_KEY
 
@@ -125,6 +126,56 @@ def explain_inputs(
         bool(cfg.CONF.aggregate_pci.reject_unmanaged_requests),
         bool(cfg.CONF.aggregate_pci.manage_port_requests),
     )
+
+
+def find_server(ctxt: Any, name_or_id: str) -> str:
+    """The UUID of the server ``name_or_id`` names, found as OpenStackClient
+    finds one: by ID first, else by exact name in every cell (cell0 too, for
+    one that got "No valid host"); ``NotFound`` for none, ``InvalidInput``
+    naming the IDs when several servers have that name."""
+    from nova import context as nova_context
+    from nova import exception as nova_exc
+    from nova import objects
+    from oslo_utils import uuidutils
+
+    objects.register_all()
+    ctxt = ctxt or nova_context.get_admin_context()
+    if uuidutils.is_uuid_like(name_or_id):
+        try:
+            with db_access.db_read("Nova's instance mappings", db_access.API_DB_CHECK):
+                objects.InstanceMapping.get_by_instance_uuid(ctxt, name_or_id)
+            return name_or_id
+        except nova_exc.InstanceMappingNotFound:
+            pass
+    with db_access.db_read("Nova's cell mappings", db_access.API_DB_CHECK):
+        cells = objects.CellMappingList.get_all(ctxt)
+    # display_name is a regular-expression filter in Nova's DB API: anchor
+    # and escape it, then compare exactly.
+    filters = {"display_name": "^%s$" % re.escape(name_or_id), "deleted": False}
+    found: list[str] = []
+    for cell in cells:
+        with (
+            nova_context.target_cell(ctxt, cell) as cctxt,
+            db_access.cell_read(cell, "servers named %r" % name_or_id),
+        ):
+            found += [
+                inst.uuid
+                for inst in objects.InstanceList.get_by_filters(
+                    cctxt, filters, expected_attrs=[]
+                )
+                if inst.display_name == name_or_id
+            ]
+    if not found:
+        raise NotFound(
+            "no server with name or ID %r in Nova's databases ('openstack "
+            "server list --all-projects' shows them)" % name_or_id
+        )
+    if len(found) > 1:
+        raise InvalidInput(
+            "server name %r is ambiguous: %d servers have it (%s); give the "
+            "server's ID" % (name_or_id, len(found), ", ".join(sorted(found)))
+        )
+    return found[0]
 
 
 def server_request(ctxt: Any, server_id: str) -> tuple[str, list[Any], str]:

@@ -32,12 +32,12 @@ class FlavorTest(CliTestBase):
         )
         self.assertEqual(0, rc, err)
         data = json.loads(out)
-        self.assertEqual("created", data["Result"])
+        self.assertEqual("created", data["result"])
         value = (
             '{"device_type":"type-VF","physical_network":"physnet2",'
             '"product_id":"101e","vendor_id":"15b3"}'
         )
-        self.assertEqual(value, data["New Value"])
+        self.assertEqual(value, data["new_value"])
         self.assertEqual(value, self.aggs[0]["metadata"]["pci_flavor:vf2"])
 
     def test_create_dry_run(self):
@@ -53,7 +53,7 @@ class FlavorTest(CliTestBase):
             "-f",
             "value",
             "-c",
-            "Result",
+            "result",
         )
         self.assertEqual(0, rc)
         self.assertEqual("would be created (dry run)", out.strip())
@@ -103,12 +103,13 @@ class FlavorTest(CliTestBase):
         self.assertEqual(0, rc)
         rows = {r["PCI Flavor"]: r for r in json.loads(out)}
         self.assertEqual(A100, rows["a100"]["Definition"])
-        self.assertEqual("c1", rows["a100"]["Hosts"])
+        self.assertEqual(["c1"], rows["a100"]["Hosts"])
         self.assertIn("not valid JSON", rows["bad"]["Error"])
         rc, out, _ = self.run_cli("flavor", "show", "a100", "-f", "json")
         shown = json.loads(out)
         self.assertEqual({"gpu-hosts": A100}, shown["definitions"])
-        self.assertEqual("c1", shown["hosts"])
+        self.assertEqual(["c1"], shown["hosts"])
+        self.assertEqual(["gpu-hosts"], shown["aggregates"])
         rc, _, err = self.run_cli("flavor", "show", "nope")
         self.assertEqual(1, rc)
         self.assertIn("no aggregate defines PCI flavor 'nope'", err)

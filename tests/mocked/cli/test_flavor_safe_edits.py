@@ -4,20 +4,17 @@ refuses a definition differing from the name's other definitions unless
 using the name, refuses to un-manage a requested name unless --yes, and a
 repeated delete is ``unchanged`` with exit 0."""
 
-import contextlib
-import io
 import json
 import os
 import tempfile
 import unittest
 
-import requests_mock
 from keystoneauth1 import noauth
 from keystoneauth1 import session as ks_session
 
 from aggregate_pci.admin.nova_io import client
-from aggregate_pci.cli import shell
-from tests.fixtures.fake_nova import A100, T4, URL, FakeNova, aggregate
+from tests.fixtures import cli_run, fake_nova
+from tests.fixtures.fake_nova import A100, T4, URL, aggregate
 
 A100_VF = '{"device_type":"type-VF","product_id":"20b5","vendor_id":"10de"}'
 
@@ -37,11 +34,8 @@ class SafeEditsTest(unittest.TestCase):
     front_end = "aggregate-pci"
 
     def setUp(self):
-        self.mock = requests_mock.Mocker()
-        self.mock.start()
-        self.addCleanup(self.mock.stop)
-        self.nova = FakeNova(
-            self.mock,
+        self.nova = fake_nova.start(
+            self,
             [
                 aggregate(1, "rack1", ["c1"], {"pci_flavor:a100": A100}),
                 aggregate(2, "rack2", ["c2"], {"pci_flavor:t4": T4}),
@@ -58,13 +52,8 @@ class SafeEditsTest(unittest.TestCase):
 
     def run_cli(self, *argv):
         sess = ks_session.Session(auth=noauth.NoAuth(endpoint=URL))
-        out, err = io.StringIO(), io.StringIO()
         factory = lambda: client.PciFlavorAdmin(sess, connect_retries=0)  # noqa: E731
-        if self.front_end == "aggregate-pci":
-            rc = shell.main(list(argv), stdout=out, stderr=err, admin_factory=factory)
-        else:
-            rc = run_openstack(list(argv), out, err, factory)
-        return rc, out.getvalue(), err.getvalue()
+        return cli_run.run_front_end(self.front_end, argv, factory)
 
     def metadata(self, agg_id):
         return dict(self.nova.aggs[agg_id]["metadata"])
@@ -160,17 +149,6 @@ class SafeEditsTest(unittest.TestCase):
             "flavor", "delete", "t4", "--aggregate", "rack2", "-f", "value"
         )
         self.assertEqual((0, "rack2 pci_flavor:t4   unchanged"), (rc, out.strip()))
-
-
-def run_openstack(argv, out, err, factory):
-    """``openstack pci ARGV`` (ARGV starting with "flavor") through OpenStackClient's shell, with
-    the library client injected as the standalone shell's tests do."""
-    from openstackclient import shell as osc_shell
-
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        app = osc_shell.OpenStackShell()
-        app.admin_factory = factory
-        return app.run(["--os-auth-type", "none", "--os-endpoint", URL, "pci", *argv])
 
 
 class OpenStackSafeEditsTest(SafeEditsTest):

@@ -83,11 +83,18 @@ class AuditTest(support.CliTestBase):
         rc, rows, err = self.audit("--compute-conf", "compute1=" + self.compute_conf)
         self.assertEqual(0, rc, err)
         self.assertEqual(
-            [(server["id"], "compute1", "gpu", address, "gpu_model=" + MODEL[address],
-              "yes")],
+            [(server["id"], "compute1", "gpu", address, {"gpu_model": MODEL[address]},
+              "yes", "")],
             [(r["Instance"], r["Host"], r["PCI Flavor"], r["Address"], r["Tags"],
-              r["Match"]) for r in rows],
+              r["Match"], r["To Fix"]) for r in rows],
         )  # fmt: skip
+        # the server's name, project and Nova flavor, from Nova's databases
+        self.assertEqual(
+            [(server["name"], self.api.project_id, "pci-flavor-gpu-1")],
+            [(r["Server"], r["Project"], r["Nova Flavor"]) for r in rows],
+        )
+        rc, rows, err = self.audit("--project", "someone-else")
+        self.assertEqual((0, []), (rc, rows), err)
         self.assertIn("0 instance(s) hold devices their flavor excludes", err)
         narrowed = '{"vendor_id":"10de","product_id":"1db4","gpu_model":"%s"}'
         self.define(narrowed % MODEL[address])
@@ -103,6 +110,11 @@ class AuditTest(support.CliTestBase):
             [(r["Instance"], r["Address"], r["Match"]) for r in rows],
         )
         self.assertIn("outside the host's current definition of gpu", rows[0]["Reason"])
+        self.assertIn(
+            "cold-migrate it ('openstack server migrate', then 'openstack "
+            "server resize confirm'): the scheduler then picks a matching device",
+            rows[0]["To Fix"],
+        )
         # the exporter's audit series say the same (issue 20)
         prom = os.path.join(self.tmp, "pci.prom")
         rc, out, err = self.cli(
@@ -133,7 +145,7 @@ class AuditTest(support.CliTestBase):
         )
         # without the compute's nova.conf the tags are unknown: said, not guessed
         rc, rows, err = self.audit()
-        self.assertEqual((0, ["unknown"], ["?"]), (rc, [r["Match"] for r in rows],
+        self.assertEqual((0, ["unknown"], [None]), (rc, [r["Match"] for r in rows],
                          [r["Tags"] for r in rows]), err)  # fmt: skip
         self.assertIn("warning: host 'compute1': device tags unknown", err)
         self.assertIn("--compute-conf compute1=NOVA_CONF", err)
@@ -157,6 +169,10 @@ class AuditTest(support.CliTestBase):
         self.assertEqual(
             (server["id"], "compute1", [{"alias": "gpu", "count": 1}]),
             (entry["instance"], entry["host"], entry["requests"]),
+        )
+        self.assertEqual(
+            (server["name"], self.api.project_id, "pci-flavor-gpu-1"),
+            (entry["name"], entry["project"], entry["nova_flavor"]),
         )
         self.assertEqual(
             [(address, {"gpu_model": MODEL[address]})],
@@ -195,7 +211,7 @@ class AuditTest(support.CliTestBase):
         )  # fmt: skip
         self.assertEqual(1, proc.returncode, proc.stderr)
         self.assertEqual(
-            [(server["id"], address, "gpu_model=" + MODEL[address], "no")],
+            [(server["id"], address, {"gpu_model": MODEL[address]}, "no")],
             [(r["Instance"], r["Address"], r["Tags"], r["Match"])
              for r in json.loads(proc.stdout)],
         )  # fmt: skip

@@ -18,6 +18,7 @@ from nova import objects
 from nova.pci import request as pci_request
 
 from aggregate_pci import filter as agg_filter_module
+from tests.fixtures import cli_run
 from tests.fixtures import nova_harness as support
 from tests.fixtures.cli_run import AGGREGATE_PCI
 from tests.fixtures.nova_harness import GPU_A100, GPU_T4, write_nova_conf
@@ -157,6 +158,39 @@ class ExplainTest(support.CliTestBase):
         )
         self.assertIn("0 hosts can take it now", err)
         self.assertIn("1 would fail the compute's claim check", err)
+
+    def test_server_by_name_or_id_in_both_front_ends(self):
+        flavor_id = self.nova_flavor("a100:2", name="gpu")
+        one = self.boot(flavor_id, name="vm3")
+        self.boot(flavor_id, expected_state="ERROR", name="twin")
+        self.boot(flavor_id, expected_state="ERROR", name="twin")
+        factory = cli_run.admin_over(self.keystone_session())
+        for front_end in ("aggregate-pci", "openstack"):
+            with self.subTest(front_end=front_end):
+
+                def explain(server, front_end=front_end):
+                    return cli_run.run_front_end(
+                        front_end,
+                        ["explain", "--server", server, "-f", "json"],
+                        factory,
+                        self.ctxt,
+                    )
+
+                by_name, by_id = explain("vm3"), explain(one["id"])
+                self.assertEqual(by_id, by_name)
+                self.assertEqual(1, by_name[0], by_name[2])
+                self.assertIn(
+                    "server %s: Nova flavor 'gpu-a100-2'" % one["id"], by_name[2]
+                )
+                rc, out, err = explain("twin")
+                self.assertEqual((1, ""), (rc, out), err)
+                (line,) = err.strip().splitlines()
+                self.assertIn("server name 'twin' is ambiguous: 2 servers", line)
+                self.assertIn("give the server's ID", line)
+                rc, out, err = explain("vm4")
+                self.assertEqual((1, ""), (rc, out), err)
+                (line,) = err.strip().splitlines()
+                self.assertIn("no server with name or ID 'vm4'", line)
 
     def test_nova_flavor_boot_and_separate_process(self):
         flavor_id = self.nova_flavor("a100:2", name="gpu")

@@ -81,7 +81,7 @@ class OpenStackClientPluginTest(support.AggregatePciTestBase):
         value = '{"product_id":"20b5","vendor_id":"10de"}'
         self.assertEqual(
             ("created", value),
-            (json.loads(out)["Result"], json.loads(out)["New Value"]),
+            (json.loads(out)["result"], json.loads(out)["new_value"]),
         )
         self.assertEqual({"pci_flavor:a100": value}, self.metadata())
 
@@ -92,7 +92,7 @@ class OpenStackClientPluginTest(support.AggregatePciTestBase):
                 {
                     "PCI Flavor": "a100",
                     "Aggregate": "gpu-hosts",
-                    "Hosts": "compute1",
+                    "Hosts": ["compute1"],
                     "Definition": value,
                     "Error": "",
                 }
@@ -180,7 +180,7 @@ class OpenStackClientPluginTest(support.AggregatePciTestBase):
                     "-f",
                     "value",
                     "-c",
-                    "Result",
+                    "result",
                 ]
             )
         self.assertEqual((0, "created"), (rc, out.strip()), err)

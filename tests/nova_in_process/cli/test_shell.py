@@ -66,7 +66,7 @@ class AdminCliTest(support.CliTestBase):
         )
         self.assertEqual(0, rc, err)
         value = '{"device_type":"type-PCI","product_id":"20b5","vendor_id":"10de"}'
-        self.assertEqual("created", json.loads(out)["Result"])
+        self.assertEqual("created", json.loads(out)["result"])
         self.assertEqual({"pci_flavor:a100": value}, self.metadata())
 
         # same again: idempotent; different definition: refused, unchanged
@@ -81,7 +81,7 @@ class AdminCliTest(support.CliTestBase):
             "-f",
             "value",
             "-c",
-            "Result",
+            "result",
         )
         self.assertEqual((0, "unchanged"), (rc, out.strip()))
         rc, _, err = self.cli(
@@ -114,7 +114,7 @@ class AdminCliTest(support.CliTestBase):
             "-f",
             "value",
             "-c",
-            "Result",
+            "result",
         )
         self.assertEqual((0, "would be created (dry run)"), (rc, out.strip()))
         self.assertNotIn("pci_flavor:t4", self.metadata())
@@ -138,7 +138,7 @@ class AdminCliTest(support.CliTestBase):
                 {
                     "PCI Flavor": "a100",
                     "Aggregate": "gpu-hosts",
-                    "Hosts": "compute1,compute2",
+                    "Hosts": ["compute1", "compute2"],
                     "Definition": value,
                     "Error": "",
                 }

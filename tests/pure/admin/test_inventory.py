@@ -56,6 +56,9 @@ def test_bad_nova_flavors_name_the_place(section, message):
 ALLOCATION = {
     "instance": "uuid-1",
     "host": "c1",
+    "name": "vm1",
+    "project": "p-1",
+    "nova_flavor": "gpu.t4",
     "requests": [{"alias": "t4", "count": 1}],
     "devices": [
         {
@@ -82,6 +85,12 @@ def test_allocations_optional_and_round_trip():
     assert inv.allocations[0].devices[0].tags == {"gpu_model": "t4"}
     assert inv.allocations[1].devices[0].tags is None
     assert inventory.to_json(inv)["allocations"] == [ALLOCATION, unknown]
+    assert (inv.allocations[0].name, inv.allocations[0].project) == ("vm1", "p-1")
+    # files written before the server's name, project and Nova flavor were
+    # exported load with them empty
+    old = {k: v for k, v in ALLOCATION.items() if k not in ("name", "project")}
+    (loaded,) = inventory_read.from_json(doc(allocations=[old])).allocations
+    assert (loaded.name, loaded.project, loaded.nova_flavor) == ("", "", "gpu.t4")
 
 
 @pytest.mark.parametrize(
@@ -96,6 +105,10 @@ def test_allocations_optional_and_round_trip():
         (
             [dict(ALLOCATION, devices=[{"address": "x"}])],
             "inventory, allocations[0], device 0: needs a string 'vendor_id'",
+        ),
+        (
+            [dict(ALLOCATION, project=7)],
+            "inventory, allocations[0]: 'project' must be a string",
         ),
         (
             [dict(ALLOCATION, devices=[dict(ALLOCATION["devices"][0], tags=[])])],

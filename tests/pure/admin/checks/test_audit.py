@@ -39,6 +39,7 @@ class JudgeTest(unittest.TestCase):
         recs = records(("g", ["h1"], {"pci_flavor:t4": T4_TAG}))
         result = audit.audit([alloc([("t4", 1)], dev(T4, "t4", "t4"))], recs)
         self.assertEqual([("i1", T4, "t4", "yes")], self.verdicts(result))
+        self.assertEqual("", result.rows[0].fix)
         self.assertEqual(0, result.mismatched_instances)
         self.assertEqual([], result.warnings)
 
@@ -102,6 +103,10 @@ class JudgeTest(unittest.TestCase):
         self.assertEqual(0, result.mismatched_instances)
         self.assertEqual(1, len(result.warnings))
         self.assertIn("--compute-conf h1=", result.warnings[0])
+        self.assertEqual(
+            "give --compute-conf h1=NOVA_CONF (its [pci] device_spec)",
+            result.rows[0].fix,
+        )
         # a different product cannot match whatever its tags: a sure "no"
         other = audit.Device("0000:84:00.0", "10de", "20b5", "type-PCI", alias="t4")
         result = audit.audit([alloc([("t4", 1)], other)], recs)
@@ -114,6 +119,10 @@ class JudgeTest(unittest.TestCase):
         result = audit.audit([alloc([("t4", 1)], dev(T4, "t4", "t4"))], recs)
         self.assertEqual("no", result.rows[0].match)
         self.assertIn("no definition of t4", result.rows[0].reason)
+        self.assertIn("cold-migrate it ('openstack server migrate'", result.rows[0].fix)
+        self.assertIn(
+            "or put host h1 back into an aggregate defining t4", result.rows[0].fix
+        )
         summary = {(s.scope, s.name) for s in result.summary}
         self.assertIn(("aggregate", "(none)"), summary)
 
