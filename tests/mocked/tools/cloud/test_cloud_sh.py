@@ -20,7 +20,7 @@ TOOLS = ("bash", "dirname", "mkdir", "chmod", "date", "cat", "id", "timeout",
          "env", "sleep", "rm", "cp", "python3")  # fmt: skip
 FAKE_APT = """#!/bin/bash
 echo "$*" >> "%(log)s"
-exec sleep 60
+exec -a %(marker)s sleep 60
 """
 
 
@@ -35,8 +35,11 @@ class CloudShSignalsTest(unittest.TestCase):
             os.symlink(shutil.which(tool), os.path.join(self.bin, tool))
         self.apt_log = os.path.join(self.tmp, "apt.log")
         fake = os.path.join(self.bin, "apt-get")
+        # the fake apt-get's process name, to find it (and clean it up)
+        self.marker = "fake-apt-" + os.path.basename(self.tmp)
+        self.addCleanup(subprocess.run, ["pkill", "-f", self.marker])
         with open(fake, "w") as f:
-            f.write(FAKE_APT % {"log": self.apt_log})
+            f.write(FAKE_APT % {"log": self.apt_log, "marker": self.marker})
         os.chmod(fake, 0o755)
 
     def up_then(self, sig):
@@ -47,6 +50,9 @@ class CloudShSignalsTest(unittest.TestCase):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            # SIGINT as an operator's shell gives it (a background job, as
+            # a CI runner may start this, inherits it ignored: untrappable).
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         self.addCleanup(lambda: proc.poll() is None and proc.kill())
         deadline = time.monotonic() + 30
@@ -66,14 +72,16 @@ class CloudShSignalsTest(unittest.TestCase):
         self.assertIn("up failed; stopping what was started", err)
         with open(self.apt_log) as f:
             self.assertIn("-o DPkg::Lock::Timeout=300 update", f.read())
-        # the fake apt-get (a sleep 60) is gone too
+        # the fake apt-get is gone too
         ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True)
-        self.assertNotIn("sleep 60", ps.stdout)
+        self.assertNotIn(self.marker, ps.stdout)
 
     def test_sigint_stops_up(self):
         rc, took, err = self.up_then(signal.SIGINT)
         self.assertEqual(130, rc, err)
         self.assertLess(took, 10, err)
+        ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True)
+        self.assertNotIn(self.marker, ps.stdout)
 
 
 if __name__ == "__main__":
