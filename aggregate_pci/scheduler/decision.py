@@ -29,7 +29,7 @@ def explain(
     plan: RequestPlan,
     preds: Sequence[matching.Predicate],
     masks: dict[Any, int] | None = None,
-    signatures: dict[int, Any] | None = None,
+    signatures: matching.SignatureCache | None = None,
 ) -> str | None:
     """None if the plan fits the pools, else why not (one line).
     ``masks``, ``signatures``: see ``matching.group_supply``."""

@@ -17,7 +17,6 @@ from typing import (
     Callable,
     Hashable,
     Iterable,
-    Mapping,
     Sequence,
 )
 
@@ -152,9 +151,9 @@ class RequestMemo:
     host_views: dict[tuple[int, ...], HostView | str] = dataclasses.field(
         default_factory=dict
     )
-    #: ``matching.cached_signature``'s cache: pool id -> (pool, signature).
-    signatures: dict[int, tuple[Mapping[str, Any], Signature]] = dataclasses.field(
-        default_factory=dict
+    #: ``matching.cached_signature``'s cache: each pool's signature.
+    signatures: matching.SignatureCache = dataclasses.field(
+        default_factory=matching.SignatureCache
     )
     #: ``decide_host``: per host predicates, each pool's predicate mask by
     #: signature (``matching.group_supply``'s ``masks``).
