@@ -224,6 +224,13 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
             move_claim_ids=move_ids,
         )
         if why is not None:
-            LOG.debug("host %s rejected: %s", host_state.host, why)
+            if LOG.isEnabledFor(logging.DEBUG):
+                # The node too: one compute service may run many (Ironic).
+                LOG.debug(
+                    "host %s rejected: %s (node %s)",
+                    host_state.host,
+                    why,
+                    getattr(host_state, "nodename", None),
+                )
             return False
         return True
