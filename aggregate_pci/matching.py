@@ -165,17 +165,19 @@ def group_supply(
     see ``cached_signature``.
     """
     supply: dict[int, int] = {}
+    signature = pool_signature if signatures is None else signatures.get
     for pool in pools:
-        count = pool_count(pool)
-        if not count:
+        count = pool.get("count", 0)  # pool_count, inlined: the hot loop
+        if not isinstance(count, int) or count < 1:
             continue
         sig = mask = None
         if masks is not None:
             try:
-                sig = cached_signature(pool, signatures)
-                mask = masks.get(sig)
+                sig = signature(pool)
             except TypeError:  # an unhashable value: no sharing
-                sig = None
+                pass
+            else:
+                mask = masks.get(sig)
         if mask is None:
             mask = 0
             bit = 1

@@ -150,6 +150,14 @@ def host_port_predicate(
     matches = physnet_matches(aggregates, str(spec[NET_TAG]), cache)
     if not matches:
         return None
+    return port_predicate(tuple(matches), spec)
+
+
+def port_predicate(
+    matches: tuple[codec.DeviceMatch, ...], spec: Mapping[str, Any]
+) -> matching.Predicate:
+    """The predicate of one port request on hosts whose aggregates' match
+    objects fixing its physical network are ``matches``."""
     in_definition = matching.compile_definition(
         codec.PciFlavorDefinition(tuple(matches))
     )
@@ -213,11 +221,22 @@ def _builder(
     spec: Mapping[str, Any],
 ) -> Callable[[Sequence[Any], DefinitionCache], matching.Predicate | None]:
     frozen = dict(spec)
+    # One predicate object per set of match objects, for the plan's life
+    # (one scheduling request): hosts whose aggregates fix the port's
+    # physical network alike share it, so ``decide_host`` shares each
+    # pool's predicate mask between them (issue 21).
+    built: dict[tuple[codec.DeviceMatch, ...], matching.Predicate] = {}
 
     def build(
         aggregates: Sequence[Any], cache: DefinitionCache
     ) -> matching.Predicate | None:
-        return host_port_predicate(aggregates, frozen, cache)
+        matches = tuple(physnet_matches(aggregates, str(frozen[NET_TAG]), cache))
+        if not matches:
+            return None
+        pred = built.get(matches)
+        if pred is None:
+            pred = built[matches] = port_predicate(matches, frozen)
+        return pred
 
     return build
 
