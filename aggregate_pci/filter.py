@@ -209,7 +209,9 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
             key = tuple(map(id, aggregates))
             view = memo.host_views.get(key)
             if view is None:
-                view = memo.host_views[key] = host_view(aggregates, plan, self.cache)
+                view = memo.host_views[key] = host_view(
+                    aggregates, plan, self.cache, memo.aggregate_values
+                )
         stats = host_state.pci_stats
         why = decision.decide_host(
             host_state.aggregates,

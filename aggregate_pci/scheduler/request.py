@@ -23,7 +23,11 @@ from typing import (
 from aggregate_pci import codec, matching
 
 if TYPE_CHECKING:
-    from aggregate_pci.scheduler.host_view import DefinitionCache, HostView
+    from aggregate_pci.scheduler.host_view import (
+        DefinitionCache,
+        HostView,
+        PerAggregate,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,6 +155,8 @@ class RequestMemo:
     host_views: dict[tuple[int, ...], HostView | str] = dataclasses.field(
         default_factory=dict
     )
+    #: ``host_view.host_values``: each aggregate's values of the plan's keys.
+    aggregate_values: PerAggregate = dataclasses.field(default_factory=dict)
     #: ``matching.cached_signature``'s cache: each pool's signature.
     signatures: matching.SignatureCache = dataclasses.field(
         default_factory=matching.SignatureCache
