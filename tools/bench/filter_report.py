@@ -23,7 +23,7 @@ def report(
 
     line(
         "scenario=%s hosts=%d aggregates=%d request=%s seed=%d repeat=%d "
-        "(Nova with NUMA: %d)"
+        "(Nova with NUMA: %d)%s"
         % (
             args.scenario,
             n,
@@ -32,6 +32,7 @@ def report(
             args.seed,
             args.repeat,
             min(args.full_repeat, args.repeat),
+            " clock=CPU time" if getattr(args, "cpu_time", False) else "",
         )
     )
     line(
