@@ -119,3 +119,20 @@ def test_ports_scenario_agrees_and_catches_ports_without_claim_check(
 def test_bad_sizes_are_refused(bench):
     with pytest.raises(SystemExit):
         bench.parse_args(["--hosts", "0"])
+
+
+def test_cpu_time_clock(bench, monkeypatch):
+    """``--cpu-time`` times the passes by the process's CPU time (a shared
+    machine's load then does not count) and says so in the figures."""
+    import time
+
+    monkeypatch.setitem(bench.CLOCK, "now", time.perf_counter)
+    out = io.StringIO()
+    res = bench.run(
+        bench.parse_args(TINY + ["--full-repeat", "0", "--cpu-time"]), out=out
+    )
+    assert res["mismatches"] == 0
+    assert bench.CLOCK["now"] is time.process_time
+    assert "clock=CPU time" in out.getvalue()
+    bench.run(bench.parse_args(TINY + ["--full-repeat", "0"]), out=io.StringIO())
+    assert bench.CLOCK["now"] is time.perf_counter
