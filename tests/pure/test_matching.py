@@ -158,6 +158,6 @@ def test_signature_cache_shares_one_signature_per_device_model():
     assert len(cache) == len(pools)
     assert len({id(sig) for sig in sigs}) == 2
     assert sigs[0] == matching.pool_signature(pools[0])
-    assert all(cache.get(pool) is sig for pool, sig in zip(pools, sigs))
+    assert all(cache.get(pool) is sig for pool, sig in zip(pools, sigs, strict=True))
     # Two signatures and the cache's own containers, not one per pool.
     assert len(gc.get_objects()) - tracked < 50
