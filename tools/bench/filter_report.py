@@ -128,6 +128,11 @@ def report(
             (" e.g. %s" % res["mismatch_hosts"]) if res["mismatches"] else "",
         )
     )
+    if "kept_objects" in res:
+        line(
+            "objects one request keeps alive (gc-tracked, its memo): %d "
+            "(%.1f per host)" % (res["kept_objects"], res["kept_objects"] / n)
+        )
     e = res["cache_entries"]
     line(
         "filter caches: %s entries (limit %d per cache), %.1f KiB held "

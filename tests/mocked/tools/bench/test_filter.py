@@ -58,6 +58,8 @@ def test_tiny_run_agrees_with_the_reference(bench):
     for key in ("ours_s", "nova_full_s", "nova_pools_s"):
         assert res[key] > 0
     assert res["cache_bytes"] > 0
+    assert res["kept_objects"] > 0
+    assert "objects one request keeps alive" in text
     assert 0 < res["cache_entries"]["parsed"] <= res["cache_limit"]
     assert "0 mismatches" in text
     assert "ratio ours / nova pool-logic-only:" in text
