@@ -209,7 +209,9 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
             key = tuple(map(id, aggregates))
             view = memo.host_views.get(key)
             if view is None:
-                view = memo.host_views[key] = host_view(aggregates, plan, self.cache)
+                view = memo.host_views[key] = host_view(
+                    aggregates, plan, self.cache, memo.aggregate_values
+                )
         stats = host_state.pci_stats
         why = decision.decide_host(
             host_state.aggregates,
@@ -224,6 +226,13 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
             move_claim_ids=move_ids,
         )
         if why is not None:
-            LOG.debug("host %s rejected: %s", host_state.host, why)
+            if LOG.isEnabledFor(logging.DEBUG):
+                # The node too: one compute service may run many (Ironic).
+                LOG.debug(
+                    "host %s rejected: %s (node %s)",
+                    host_state.host,
+                    why,
+                    getattr(host_state, "nodename", None),
+                )
             return False
         return True

@@ -108,26 +108,53 @@ def pool_signature(pool: Pool) -> frozenset[tuple[str, Any]]:
     return frozenset(items.items())
 
 
-def cached_signature(pool: Pool, cache: dict[int, Any] | None) -> frozenset[Any]:
-    """``pool_signature(pool)``, remembered in ``cache`` by the pool's
-    identity (the pool is kept with it, so the id is not reused): one dict
-    per scheduling request, during which the pools do not change.  Raises
-    TypeError if a value is unhashable."""
+class SignatureCache:
+    """Pool signatures for one scheduling request, by pool identity.
+
+    Holds no object per pool: each distinct signature is kept once (hosts of
+    one hardware model share them) and each pool only by reference, so that
+    its id is not reused while the cache lives.  A per-pool tuple and
+    frozenset of item pairs made tens of thousands of long-lived containers
+    per request at 10,000 hosts, which triggered a full garbage collection
+    of the scheduler's whole heap within the request (issue 21).
+    """
+
+    __slots__ = ("_by_id", "_kept", "_interned")
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, frozenset[Any]] = {}
+        self._kept: list[Pool] = []
+        self._interned: dict[frozenset[Any], frozenset[Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def get(self, pool: Pool) -> frozenset[Any]:
+        """``pool_signature(pool)``, computed once per pool.  Raises
+        TypeError if a value is unhashable."""
+        sig = self._by_id.get(id(pool))
+        if sig is None:
+            new = pool_signature(pool)
+            sig = self._interned.setdefault(new, new)
+            self._by_id[id(pool)] = sig
+            self._kept.append(pool)
+        return sig
+
+
+def cached_signature(pool: Pool, cache: SignatureCache | None) -> frozenset[Any]:
+    """``pool_signature(pool)``, remembered in ``cache`` (one per scheduling
+    request, during which the pools do not change).  Raises TypeError if a
+    value is unhashable."""
     if cache is None:
         return pool_signature(pool)
-    hit = cache.get(id(pool))
-    if hit is not None and hit[0] is pool:
-        return hit[1]  # type: ignore[no-any-return]
-    sig = pool_signature(pool)
-    cache[id(pool)] = (pool, sig)
-    return sig
+    return cache.get(pool)
 
 
 def group_supply(
     pools: Iterable[Pool],
     predicates: Sequence[Predicate],
     masks: dict[Any, int] | None = None,
-    signatures: dict[int, Any] | None = None,
+    signatures: SignatureCache | None = None,
 ) -> dict[int, int]:
     """Free devices grouped by the bitmask of predicates they match.
 
@@ -138,17 +165,19 @@ def group_supply(
     see ``cached_signature``.
     """
     supply: dict[int, int] = {}
+    signature = pool_signature if signatures is None else signatures.get
     for pool in pools:
-        count = pool_count(pool)
-        if not count:
+        count = pool.get("count", 0)  # pool_count, inlined: the hot loop
+        if not isinstance(count, int) or count < 1:
             continue
         sig = mask = None
         if masks is not None:
             try:
-                sig = cached_signature(pool, signatures)
-                mask = masks.get(sig)
+                sig = signature(pool)
             except TypeError:  # an unhashable value: no sharing
-                sig = None
+                pass
+            else:
+                mask = masks.get(sig)
         if mask is None:
             mask = 0
             bit = 1

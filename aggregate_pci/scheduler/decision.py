@@ -29,7 +29,7 @@ def explain(
     plan: RequestPlan,
     preds: Sequence[matching.Predicate],
     masks: dict[Any, int] | None = None,
-    signatures: dict[int, Any] | None = None,
+    signatures: matching.SignatureCache | None = None,
 ) -> str | None:
     """None if the plan fits the pools, else why not (one line).
     ``masks``, ``signatures``: see ``matching.group_supply``."""
@@ -165,9 +165,10 @@ def decide_host(
 
     ``memo``: one per scheduling request (the same ``plan``), in which
     hosts whose definitions compile to the same predicates share which
-    predicates each pool matches (flavor-alias requests only: a
-    Neutron-port predicate is left unshared) and ``judge_claim``'s verdict
-    on claim outcomes with the same ``key``.
+    predicates each pool matches (by the predicate objects: a plan's
+    ``predicate_for`` must return one object per distinct predicate, as
+    ``ports`` does, and no predicate may read ``count`` or ``devices``) and
+    ``judge_claim``'s verdict on claim outcomes with the same ``key``.
 
     ``move_claim_ids``: with PCI in Placement, where the compute's claim
     will not follow Placement's allocation (a move claim: cold migration,
@@ -191,7 +192,9 @@ def decide_host(
         )
     preds = view.preds
     masks = signatures = None
-    if memo is not None and all(r.predicate_for is None for r in plan.requests):
+    if memo is not None:
+        # Every predicate reads only a pool's signature (a Neutron-port
+        # one too, built once per set of match objects: ports._builder).
         masks = memo.masks.setdefault(preds, {})
         signatures = memo.signatures
     why = explain(pools, plan, preds, masks, signatures)

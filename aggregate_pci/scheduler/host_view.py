@@ -142,13 +142,23 @@ class HostView:
     preds: tuple[matching.Predicate, ...]
 
 
+#: ``host_values``' memo for one plan: per aggregate (by id, the aggregate
+#: kept so that the id is not reused) its valid value of each of the plan's
+#: ``pci_flavor:NAME`` keys, None where it has none.
+PerAggregate = dict[int, tuple[Any, tuple[str | None, ...]]]
+
+
 def host_view(
-    aggregates: Iterable[Any], plan: RequestPlan, cache: DefinitionCache
+    aggregates: Iterable[Any],
+    plan: RequestPlan,
+    cache: DefinitionCache,
+    per_aggregate: PerAggregate | None = None,
 ) -> HostView | str:
     """The host's definitions of the plan's flavors, or the name of the
-    first flavor the host cannot serve at all (see ``host_predicates``)."""
+    first flavor the host cannot serve at all (see ``host_predicates``).
+    ``per_aggregate``: see ``host_values``."""
     aggregates = list(aggregates)
-    values = host_values(aggregates, plan, cache)
+    values = host_values(aggregates, plan, cache, per_aggregate)
     if isinstance(values, str):
         return values
     preds = []
@@ -175,25 +185,32 @@ def host_predicates(
 
 
 def host_values(
-    aggregates: Iterable[Any], plan: RequestPlan, cache: DefinitionCache
+    aggregates: Iterable[Any],
+    plan: RequestPlan,
+    cache: DefinitionCache,
+    per_aggregate: PerAggregate | None = None,
 ) -> tuple[tuple[str, ...], ...] | str:
     """The valid metadata values defining each managed request on this
     host (sorted, deduplicated; none for a Neutron-port request, decided by
-    its ``predicate_for``), or the first flavor name without any."""
-    values: dict[str, list[str]] = {
-        r.key: [] for r in plan.requests if r.predicate_for is None
-    }
+    its ``predicate_for``), or the first flavor name without any.
+    ``per_aggregate`` (one per plan, e.g. ``RequestMemo.aggregate_values``)
+    reads each aggregate's metadata once for all hosts in it."""
+    keys = tuple(r.key for r in plan.requests if r.predicate_for is None)
+    values: dict[str, list[str]] = {key: [] for key in keys}
     for agg in aggregates:
-        metadata = agg.metadata
-        for key, found in values.items():
-            value = metadata.get(key)
-            if value is None:
-                continue
-            parsed = cache.parse(value)
-            if isinstance(parsed, codec.PciFlavorError):
-                cache.log_bad(agg, key, parsed)
-            else:
-                found.append(value)
+        if per_aggregate is None:
+            own = _aggregate_values(agg, keys, cache)
+        else:
+            hit = per_aggregate.get(id(agg))
+            if hit is None or hit[0] is not agg:
+                hit = per_aggregate[id(agg)] = (
+                    agg,
+                    _aggregate_values(agg, keys, cache),
+                )
+            own = hit[1]
+        for key, value in zip(keys, own, strict=True):
+            if value is not None:
+                values[key].append(value)
     out: list[tuple[str, ...]] = []
     for req in plan.requests:
         if req.predicate_for is not None:
@@ -203,4 +220,22 @@ def host_values(
         if not found:
             return req.name
         out.append(tuple(sorted(set(found))))
+    return tuple(out)
+
+
+def _aggregate_values(
+    agg: Any, keys: tuple[str, ...], cache: DefinitionCache
+) -> tuple[str | None, ...]:
+    """One aggregate's valid value of each key, None where it has none (a
+    bad value is logged once and counts as none)."""
+    metadata = agg.metadata
+    out: list[str | None] = []
+    for key in keys:
+        value = metadata.get(key)
+        if value is not None:
+            parsed = cache.parse(value)
+            if isinstance(parsed, codec.PciFlavorError):
+                cache.log_bad(agg, key, parsed)
+                value = None
+        out.append(value)
     return tuple(out)

@@ -124,20 +124,30 @@ def physnet_matches(
 ) -> list[codec.DeviceMatch]:
     """The match objects fixing ``physnet`` in the valid definitions of any
     PCI flavor on ``aggregates`` (sorted, duplicates dropped)."""
-    want = physnet.lower()
     found: set[codec.DeviceMatch] = set()
     for agg in aggregates:
-        for key, value in agg.metadata.items():
-            if not codec.is_flavor_key(key):
-                continue
-            parsed = cache.parse(value)
-            if isinstance(parsed, codec.PciFlavorError):
-                cache.log_bad(agg, key, parsed)
-                continue
-            for match in parsed.matches:
-                if any(k == NET_TAG and v.lower() == want for k, v in match.tags):
-                    found.add(match)
+        found.update(aggregate_physnet_matches(agg, physnet, cache))
     return sorted(found, key=lambda m: sorted(m.to_dict().items()))
+
+
+def aggregate_physnet_matches(
+    agg: Any, physnet: str, cache: DefinitionCache
+) -> frozenset[codec.DeviceMatch]:
+    """The match objects fixing ``physnet`` in the valid definitions of any
+    PCI flavor on one aggregate."""
+    want = physnet.lower()
+    found: set[codec.DeviceMatch] = set()
+    for key, value in agg.metadata.items():
+        if not codec.is_flavor_key(key):
+            continue
+        parsed = cache.parse(value)
+        if isinstance(parsed, codec.PciFlavorError):
+            cache.log_bad(agg, key, parsed)
+            continue
+        for match in parsed.matches:
+            if any(k == NET_TAG and v.lower() == want for k, v in match.tags):
+                found.add(match)
+    return frozenset(found)
 
 
 def host_port_predicate(
@@ -150,6 +160,14 @@ def host_port_predicate(
     matches = physnet_matches(aggregates, str(spec[NET_TAG]), cache)
     if not matches:
         return None
+    return port_predicate(tuple(matches), spec)
+
+
+def port_predicate(
+    matches: tuple[codec.DeviceMatch, ...], spec: Mapping[str, Any]
+) -> matching.Predicate:
+    """The predicate of one port request on hosts whose aggregates' match
+    objects fixing its physical network are ``matches``."""
     in_definition = matching.compile_definition(
         codec.PciFlavorDefinition(tuple(matches))
     )
@@ -213,11 +231,36 @@ def _builder(
     spec: Mapping[str, Any],
 ) -> Callable[[Sequence[Any], DefinitionCache], matching.Predicate | None]:
     frozen = dict(spec)
+    # One predicate object per set of match objects, for the plan's life
+    # (one scheduling request): hosts whose aggregates fix the port's
+    # physical network alike share it, so ``decide_host`` shares each
+    # pool's predicate mask between them (issue 21).
+    built: dict[frozenset[codec.DeviceMatch], matching.Predicate] = {}
+    # Each aggregate's match objects fixing the physical network, read once
+    # per plan (the aggregate is kept, so its id is not reused).
+    per_aggregate: dict[int, tuple[Any, frozenset[codec.DeviceMatch]]] = {}
+    physnet = str(frozen[NET_TAG])
 
     def build(
         aggregates: Sequence[Any], cache: DefinitionCache
     ) -> matching.Predicate | None:
-        return host_port_predicate(aggregates, frozen, cache)
+        found: set[codec.DeviceMatch] = set()
+        for agg in aggregates:
+            hit = per_aggregate.get(id(agg))
+            if hit is None or hit[0] is not agg:
+                hit = per_aggregate[id(agg)] = (
+                    agg,
+                    aggregate_physnet_matches(agg, physnet, cache),
+                )
+            found.update(hit[1])
+        if not found:
+            return None
+        key = frozenset(found)
+        pred = built.get(key)
+        if pred is None:
+            ordered = sorted(found, key=lambda m: sorted(m.to_dict().items()))
+            pred = built[key] = port_predicate(tuple(ordered), frozen)
+        return pred
 
     return build
 

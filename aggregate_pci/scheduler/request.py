@@ -17,14 +17,17 @@ from typing import (
     Callable,
     Hashable,
     Iterable,
-    Mapping,
     Sequence,
 )
 
 from aggregate_pci import codec, matching
 
 if TYPE_CHECKING:
-    from aggregate_pci.scheduler.host_view import DefinitionCache, HostView
+    from aggregate_pci.scheduler.host_view import (
+        DefinitionCache,
+        HostView,
+        PerAggregate,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,9 +155,11 @@ class RequestMemo:
     host_views: dict[tuple[int, ...], HostView | str] = dataclasses.field(
         default_factory=dict
     )
-    #: ``matching.cached_signature``'s cache: pool id -> (pool, signature).
-    signatures: dict[int, tuple[Mapping[str, Any], Signature]] = dataclasses.field(
-        default_factory=dict
+    #: ``host_view.host_values``: each aggregate's values of the plan's keys.
+    aggregate_values: PerAggregate = dataclasses.field(default_factory=dict)
+    #: ``matching.cached_signature``'s cache: each pool's signature.
+    signatures: matching.SignatureCache = dataclasses.field(
+        default_factory=matching.SignatureCache
     )
     #: ``decide_host``: per host predicates, each pool's predicate mask by
     #: signature (``matching.group_supply``'s ``masks``).

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from aggregate_pci import alias, codec, matching
 from aggregate_pci.scheduler.host_view import DefinitionCache, HostView, host_view
-from aggregate_pci.scheduler.request import ManagedRequest, RequestPlan, Signature
+from aggregate_pci.scheduler.request import ManagedRequest, RequestPlan
 
 #: A request type: ((PCI flavor, devices), ...) sorted by flavor.
 RequestType = tuple[tuple[str, int], ...]
@@ -92,7 +92,7 @@ class Costs:
 
 
 #: ``matching.cached_signature``'s cache (``RequestMemo.signatures``).
-Signatures = dict[int, tuple[Mapping[str, Any], Signature]]
+Signatures = matching.SignatureCache
 
 
 @dataclasses.dataclass
@@ -127,7 +127,7 @@ def placement_costs(
     same devices taken share the work; ``signatures``: the request's
     signature cache, shared with the filter (``RequestMemo.signatures``).
     """
-    shared = _Shared({} if signatures is None else signatures)
+    shared = _Shared(matching.SignatureCache() if signatures is None else signatures)
     plans = [type_plan(t) for t in types]
     pairs = [_servable(c, plans, cache, shared) for c in candidates]
     left = tuple(sum(pair[i][0] for pair in pairs) for i in range(len(types)))

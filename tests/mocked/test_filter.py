@@ -1,5 +1,6 @@
 """AggregatePciFilter's own entry points with plain objects (Nova imported)."""
 
+import logging
 from types import SimpleNamespace as NS
 
 import pytest
@@ -103,3 +104,18 @@ def test_unexpected_error_on_one_host_rejects_only_that_host(managed, caplog):
     f = agg_filter.AggregatePciFilter()
     assert [h.host for h in f.filter_all([bad, good], spec("a100"))] == ["good"]
     assert "unexpected error judging host bad" in caplog.text
+
+
+def test_rejection_debug_line_names_host_and_node(managed, caplog):
+    """Multi-node computes (Ironic): one host, many nodes; the debug line
+    names both."""
+    hosts = [host("ironic-conductor", [gpu(0)], **{"pci_flavor:a100": A100})]
+    hosts[0].nodename = "node-7f3a"
+    f = agg_filter.AggregatePciFilter()
+    with caplog.at_level(logging.DEBUG, logger="aggregate_pci.filter"):
+        assert list(f.filter_all(hosts, spec("a100"))) == []
+    lines = [r.getMessage() for r in caplog.records if " rejected: " in r.getMessage()]
+    assert lines == [
+        "host ironic-conductor rejected: PCI flavor 'a100' could not be served: "
+        "0 free device(s) matched, 1 asked for (node node-7f3a)"
+    ]

@@ -133,3 +133,31 @@ def test_max_instances():
 def test_negative_demand_is_refused():
     with pytest.raises(ValueError):
         matching.supply_feasible({1: 1}, [-1])
+
+
+def test_signature_cache_shares_one_signature_per_device_model():
+    """Issue 21: alike pools of many hosts share one signature object and
+    the cache keeps no container per pool (tens of thousands of them
+    triggered full garbage collections within one scheduling request)."""
+    import gc
+
+    cache = matching.SignatureCache()
+    pools = [
+        {
+            "vendor_id": "10de",
+            "product_id": model,
+            "address": "0000:81:00.0",
+            "count": host % 3 + 1,
+        }
+        for host in range(500)
+        for model in ("20b5", "1db4")
+    ]
+    gc.collect()
+    tracked = len(gc.get_objects())
+    sigs = [cache.get(pool) for pool in pools]
+    assert len(cache) == len(pools)
+    assert len({id(sig) for sig in sigs}) == 2
+    assert sigs[0] == matching.pool_signature(pools[0])
+    assert all(cache.get(pool) is sig for pool, sig in zip(pools, sigs, strict=True))
+    # Two signatures and the cache's own containers, not one per pool.
+    assert len(gc.get_objects()) - tracked < 50

@@ -23,7 +23,7 @@ def report(
 
     line(
         "scenario=%s hosts=%d aggregates=%d request=%s seed=%d repeat=%d "
-        "(Nova with NUMA: %d)"
+        "(Nova with NUMA: %d)%s"
         % (
             args.scenario,
             n,
@@ -32,6 +32,7 @@ def report(
             args.seed,
             args.repeat,
             min(args.full_repeat, args.repeat),
+            " clock=CPU time" if getattr(args, "cpu_time", False) else "",
         )
     )
     line(
@@ -127,6 +128,11 @@ def report(
             (" e.g. %s" % res["mismatch_hosts"]) if res["mismatches"] else "",
         )
     )
+    if "kept_objects" in res:
+        line(
+            "objects one request keeps alive (gc-tracked, its memo): %d "
+            "(%.1f per host)" % (res["kept_objects"], res["kept_objects"] / n)
+        )
     e = res["cache_entries"]
     line(
         "filter caches: %s entries (limit %d per cache), %.1f KiB held "

@@ -231,3 +231,28 @@ def test_exhaustion_when_in_scope_vfs_are_used():
     assert "0 free device(s) matched, 1 asked for" in decide(
         plan, aggs, [vf_pool(count=0), gpu_pool(4)]
     )
+
+
+def test_hosts_fixing_the_physnet_alike_share_one_predicate_and_its_masks():
+    """Issue 21: one predicate object per set of match objects within a
+    plan, so hosts in different aggregates with the same definition share
+    each pool's mask (``RequestMemo.masks``), and the verdicts stay exact."""
+    plan = port_plan(port_req())
+    (req,) = plan.requests
+    c = cache()
+    first = req.predicate_for([agg("r1", **{"pci_flavor:cx5": CX5_VF})], c)
+    second = req.predicate_for([agg("r2", **{"pci_flavor:other": CX5_VF})], c)
+    intel = req.predicate_for([agg("r3", **{"pci_flavor:x": INTEL_VF})], c)
+    assert first is second
+    assert intel is not first
+    memo = request.RequestMemo()
+    aggs_a = [agg("r1", **{"pci_flavor:cx5": CX5_VF})]
+    aggs_b = [agg("r2", **{"pci_flavor:other": CX5_VF})]
+    for aggs, pools, fits in (
+        (aggs_a, [vf_pool()], True),
+        (aggs_b, [vf_pool(count=2)], True),
+        (aggs_b, [vf_pool("8086", "1515")], False),
+    ):
+        why = decision.decide_host(aggs, pools, plan, c, memo=memo)
+        assert (why is None) == fits, why
+    assert len(memo.masks) == 1

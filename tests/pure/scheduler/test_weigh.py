@@ -6,7 +6,7 @@ import types
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregate_pci import codec
+from aggregate_pci import codec, matching
 from aggregate_pci.scheduler import weigh
 from aggregate_pci.scheduler.host_view import DefinitionCache
 from tests import reference
@@ -126,7 +126,7 @@ def test_alike_hosts_taking_different_devices_differ():
         ],
         TYPES,
         cache(),
-        signatures={},
+        signatures=matching.SignatureCache(),
     )
     assert [h.cost for h in costs.hosts] == [1 / 4, 1 / 4 + 1 / 2]
 
@@ -145,8 +145,12 @@ def test_lazy_taken_is_computed_once_per_alike_hosts():
 
     lazy = [weigh.Candidate([AGG], h, claim(h)) for h in hosts]
     eager = [weigh.Candidate([AGG], h, {id(h[1]): 1}) for h in hosts]
-    got = weigh.placement_costs(lazy, TYPES, cache(), signatures={})
-    assert got == weigh.placement_costs(eager, TYPES, cache(), signatures={})
+    got = weigh.placement_costs(
+        lazy, TYPES, cache(), signatures=matching.SignatureCache()
+    )
+    assert got == weigh.placement_costs(
+        eager, TYPES, cache(), signatures=matching.SignatureCache()
+    )
     assert calls == [hosts[0], hosts[3]]  # one replay per alike hosts
 
 
@@ -223,7 +227,9 @@ def test_costs_match_a_brute_force_reference(hosts, raw_types):
                 for t in rtypes
             ]
         )
-    costs = weigh.placement_costs(candidates, rtypes, cache(), signatures={})
+    costs = weigh.placement_costs(
+        candidates, rtypes, cache(), signatures=matching.SignatureCache()
+    )
     left = [sum(ref[i][0] for ref in refs) for i in range(len(rtypes))]
     assert list(costs.left) == left
     for host, ref in zip(costs.hosts, refs, strict=True):

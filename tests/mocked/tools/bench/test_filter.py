@@ -58,6 +58,8 @@ def test_tiny_run_agrees_with_the_reference(bench):
     for key in ("ours_s", "nova_full_s", "nova_pools_s"):
         assert res[key] > 0
     assert res["cache_bytes"] > 0
+    assert res["kept_objects"] > 0
+    assert "objects one request keeps alive" in text
     assert 0 < res["cache_entries"]["parsed"] <= res["cache_limit"]
     assert "0 mismatches" in text
     assert "ratio ours / nova pool-logic-only:" in text
@@ -119,3 +121,20 @@ def test_ports_scenario_agrees_and_catches_ports_without_claim_check(
 def test_bad_sizes_are_refused(bench):
     with pytest.raises(SystemExit):
         bench.parse_args(["--hosts", "0"])
+
+
+def test_cpu_time_clock(bench, monkeypatch):
+    """``--cpu-time`` times the passes by the process's CPU time (a shared
+    machine's load then does not count) and says so in the figures."""
+    import time
+
+    monkeypatch.setitem(bench.CLOCK, "now", time.perf_counter)
+    out = io.StringIO()
+    res = bench.run(
+        bench.parse_args(TINY + ["--full-repeat", "0", "--cpu-time"]), out=out
+    )
+    assert res["mismatches"] == 0
+    assert bench.CLOCK["now"] is time.process_time
+    assert "clock=CPU time" in out.getvalue()
+    bench.run(bench.parse_args(TINY + ["--full-repeat", "0"]), out=io.StringIO())
+    assert bench.CLOCK["now"] is time.perf_counter
