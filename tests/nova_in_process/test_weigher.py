@@ -207,6 +207,26 @@ class ExplainAgreesTest(ContestedBase):
         # would take the 0x82 A100 gpu-x needs), and the weigher sends it there
         self.assertEqual(({"compute1": 2, "compute2": 1}, "compute2"), seen[1])
 
+    def test_explain_reads_the_option_and_the_aggregate_multiplier(self):
+        self.flags(weight_multiplier=3.0, group="aggregate_pci")
+        self.boot(self.gpu)  # on compute1: the second gpu is contested
+        rc, out, err = cli_run.run(
+            ["explain", "--request", "gpu:1", "--long", "-f", "json"], None, self.ctxt
+        )
+        self.assertEqual(0, rc, err)
+        self.assertIn("weight_multiplier = 3 (the given nova.conf)", err)
+        rows = {r["Host"]: r for r in json.loads(out)}
+        self.assertEqual(
+            ("3 (option)", 3.0, 1), tuple(rows["compute2"][k] for k in ("Multiplier", "Weight", "Rank"))
+        )
+        self.set_metadata(self.agg["id"], {"aggregate_pci_weight_multiplier": "0"})
+        rc, out, err = cli_run.run(
+            ["explain", "--request", "gpu:1", "--long", "-f", "json"], None, self.ctxt
+        )
+        rows = {r["Host"]: r for r in json.loads(out)}
+        self.assertEqual("0 (aggregate gpus)", rows["compute2"]["Multiplier"])
+        self.assertEqual({1}, {r["Rank"] for r in rows.values()})
+
 
 class PlacementDefaultWeighersTest(DefaultWeighersTest):
     PCI_IN_PLACEMENT = True
