@@ -151,9 +151,7 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
             default_multiplier=multiplier,
             taken=taken,
         )
-        self.app.stderr.write(
-            _weights_note(weights, multiplier, online) + "\n"
-        )
+        self.app.stderr.write(_weights_note(weights, multiplier, online) + "\n")
         columns = ["Host", "Verdict", "Reason", "Free", "Aggregates"]
         if online:
             columns.append("PciPassthroughFilter")
@@ -273,7 +271,7 @@ def _weights_note(
 def _weight_cells(args: argparse.Namespace, w: explain_weigh.HostWeight | None) -> list:
     """Rank, Weight, Placement cost (and with --long Score, Multiplier)."""
     if w is None:
-        return [""  if common.human(args) else None] * (5 if args.long else 3)
+        return ["" if common.human(args) else None] * (5 if args.long else 3)
     if common.human(args):
         cost: Any = w.cost_text()
     else:

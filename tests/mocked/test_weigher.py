@@ -153,11 +153,13 @@ def test_explain_weighs_as_the_weigher_and_novas_handler(cloud, monkeypatch):
     pilot = NS(name="pilot", uuid="pilot", hosts=["t4-only"], metadata={})
     pilot.metadata[agg_weigher.MULTIPLIER_KEY] = "4"
     models = [(A100, T4), (T4, A100), (A100,), (T4,)]
-    hosts = [host(n, *m, aggregate=gpus) for n, m in zip(names, models)]
+    hosts = [host(n, *m, aggregate=gpus) for n, m in zip(names, models, strict=True)]
     hosts[3].aggregates.append(pilot)
     s = spec()
     monkeypatch.setattr(
-        nova_explain, "pci_stats_by_host", lambda ctxt: {h.host: h.pci_stats for h in hosts}
+        nova_explain,
+        "pci_stats_by_host",
+        lambda ctxt: {h.host: h.pci_stats for h in hosts},
     )
     monkeypatch.setattr(
         nova_explain, "pci_requests_of", lambda alias: list(s.pci_requests.requests)
@@ -175,9 +177,7 @@ def test_explain_weighs_as_the_weigher_and_novas_handler(cloud, monkeypatch):
     )
     weigher = agg_weigher.AggregatePciWeigher()
     assert [-got.hosts[n].cost for n in names] == weights(weigher, hosts, s)
-    handled = nova_weights.HostWeightHandler().get_weighed_objects(
-        [weigher], hosts, s
-    )
+    handled = nova_weights.HostWeightHandler().get_weighed_objects([weigher], hosts, s)
     assert {w.obj.host: w.weight for w in handled} == {
         n: got.hosts[n].weight for n in names
     }
@@ -193,7 +193,8 @@ def test_explain_weighs_as_the_weigher_and_novas_handler(cloud, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "values", [(), ("3", "1"), ("0",), ("abc",), ("3", "abc"), ("inf",), ("-inf",), ("nan",)]
+    "values",
+    [(), ("3", "1"), ("0",), ("abc",), ("3", "abc"), ("inf",), ("-inf",), ("nan",)],
 )
 def test_explain_multiplier_is_the_weighers(values):
     from aggregate_pci.admin.checks import explain_weigh

@@ -217,7 +217,8 @@ class ExplainAgreesTest(ContestedBase):
         self.assertIn("weight_multiplier = 3 (the given nova.conf)", err)
         rows = {r["Host"]: r for r in json.loads(out)}
         self.assertEqual(
-            ("3 (option)", 3.0, 1), tuple(rows["compute2"][k] for k in ("Multiplier", "Weight", "Rank"))
+            ("3 (option)", 3.0, 1),
+            tuple(rows["compute2"][k] for k in ("Multiplier", "Weight", "Rank")),
         )
         self.set_metadata(self.agg["id"], {"aggregate_pci_weight_multiplier": "0"})
         rc, out, err = cli_run.run(

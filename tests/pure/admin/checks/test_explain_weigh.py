@@ -86,7 +86,9 @@ def test_uncontested_request_gives_every_host_the_same_rank():
 def test_neutral_where_the_weigher_is():
     assert weigh(ex.requests_from({"other": 1})) is None
     assert weigh(ex.requests_from({"any-gpu": 1}), aliases=[]) is None
-    assert ew.weigh_hosts(AGGS, HOSTS, [], ex.requests_from({"a100": 1}), ALIASES) is None
+    assert (
+        ew.weigh_hosts(AGGS, HOSTS, [], ex.requests_from({"a100": 1}), ALIASES) is None
+    )
 
 
 def test_offline_claim_is_greedy_in_pool_order_within_the_definition():
