@@ -8,11 +8,15 @@ import tempfile
 import unittest
 
 from tests.fixtures import cli_run
+from tests.fixtures.paths import ROOT
 
 T4 = {"vendor_id": "10de", "product_id": "1eb8"}
 V100 = {"vendor_id": "10de", "product_id": "1db4"}
 A100 = {"vendor_id": "10de", "product_id": "20b5"}
 KEY = "aggregate_pci_weight_multiplier"
+#: The transcript in docs/weigher.md, between these lines.
+DOC_BEGIN = "<!-- explain-weights:begin (tests/mocked/cli/test_explain_weights.py) -->"
+DOC_END = "<!-- explain-weights:end -->"
 
 
 def pool(model, count=2, address="0000:81:00.0"):
@@ -121,3 +125,18 @@ class ExplainWeightsCliTest(unittest.TestCase):
         rows, err = self.rows("--request", "other:1")
         self.assertEqual({None}, {r["Rank"] for r in rows.values()})
         self.assertIn("weights: none (AggregatePciWeigher gives every host 0", err)
+
+    def test_docs_transcript_is_the_commands_output(self):
+        runs = [("--request", "any-gpu:1"), ("--request", "any-gpu:1", "--long")]
+        block = ["```"]
+        for argv in runs:
+            rc, out, err = self.run_cli(*argv, pilot="2")
+            block.append("$ aggregate-pci explain --inventory inv.json " + " ".join(argv))
+            block.append(out + err + "(exit status %d)" % rc)
+            block.append("")
+        block[-1] = "```"
+        with open(os.path.join(ROOT, "docs", "weigher.md"), encoding="utf-8") as f:
+            page = f.read()
+        start = page.index(DOC_BEGIN) + len(DOC_BEGIN) + 1
+        on_page = page[start : page.index(DOC_END)]
+        self.assertEqual("\n".join(block) + "\n", on_page)
