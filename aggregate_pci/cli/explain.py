@@ -257,7 +257,7 @@ def _weights_note(
         % (
             len(weights.hosts),
             "" if len(weights.hosts) == 1 else "s",
-            " ".join(weights.types),
+            common.printable(" ".join(weights.types)),
             multiplier,
             "the given nova.conf" if online else "its default: no nova.conf offline",
             "the compute's claim replayed with Nova's pool logic"
