@@ -131,7 +131,9 @@ class ExplainWeightsCliTest(unittest.TestCase):
         block = ["```"]
         for argv in runs:
             rc, out, err = self.run_cli(*argv, pilot="2")
-            block.append("$ aggregate-pci explain --inventory inv.json " + " ".join(argv))
+            block.append(
+                "$ aggregate-pci explain --inventory inv.json " + " ".join(argv)
+            )
             block.append(out + err + "(exit status %d)" % rc)
             block.append("")
         block[-1] = "```"
