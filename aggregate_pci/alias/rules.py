@@ -124,6 +124,18 @@ class Alias:
     #: ``live_migratable`` normalised to ``"true"``/``"false"``.
     specs: tuple[dict[str, Any], ...]
 
+    def request_specs(self) -> list[dict[str, str]]:
+        """The specs as Nova puts them in an ``InstancePCIRequest`` built
+        from this alias (``device_type`` becomes ``dev_type``, as Nova's
+        ``_get_alias_from_config`` does)."""
+        out = []
+        for spec in self.specs:
+            entry = {k: str(v) for k, v in spec.items() if k != "device_type"}
+            if spec.get("device_type"):
+                entry["dev_type"] = str(spec["device_type"])
+            out.append(entry)
+        return out
+
     def signatures(self) -> set[Signature]:
         """(name, vendor, product, device_type, numa_policy) per entry, to
         compare entries regardless of spelling and order."""

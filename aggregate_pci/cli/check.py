@@ -32,6 +32,14 @@ class CheckPciFlavor(common.HandlesErrors, lister.Lister):
             "the host's definition excludes",
         )
         parser.add_argument(
+            "--long",
+            action="store_true",
+            help="the whole problem text in table output (by default a "
+            "table shows its first clause, at most %d characters; the "
+            "machine formats -f json/yaml/csv/value always carry it whole)"
+            % common.SHORT_WIDTH,
+        )
+        parser.add_argument(
             "--offline",
             action="store_true",
             help="with --inventory: also read the aggregates and Nova "
@@ -59,30 +67,29 @@ class CheckPciFlavor(common.HandlesErrors, lister.Lister):
         flavors = sources.nova_flavor_requests(self.app, offline)
         issues = lint.lint(records, flavors, conf_aliases, host_pools)
         self.errors = sum(1 for i in issues if i.severity == lint.ERROR)
+        whole = parsed_args.long or not common.human(parsed_args)
+        rows = []
+        cut = 0
+        for i in issues:
+            text = i.render(lambda name: common.spell_command(self.app, name))
+            shown = text if whole else common.short(text)
+            cut += shown != text
+            rows.append(common.for_output(parsed_args, (i.severity, i.subject, shown)))
         self.app.stderr.write(
             "check: %d error(s), %d warning(s), %d PCI flavor "
-            "key(s) on %d aggregate(s)\n"
+            "key(s) on %d aggregate(s)%s\n"
             % (
                 self.errors,
                 len(issues) - self.errors,
                 len(records),
                 len({r.aggregate for r in records}),
+                "; %d problem(s) shortened: --long shows them whole, with how "
+                "to fix them" % cut
+                if cut
+                else "",
             )
         )
-
-        def spell(name: str) -> str:
-            return common.spell_command(self.app, name)
-
-        return (
-            ("Severity", "Subject", "Problem"),
-            [
-                common.for_output(
-                    parsed_args,
-                    (i.severity, i.subject, i.render(spell)),
-                )
-                for i in issues
-            ],
-        )
+        return ("Severity", "Subject", "Problem"), rows
 
     def run(self, parsed_args: argparse.Namespace) -> int:
         self.errors = 0

@@ -124,6 +124,21 @@ def error_text(app: Any, exc: AggregatePciError) -> str:
     )
 
 
+#: The widest problem text a table shows without ``--long``.
+SHORT_WIDTH = 120
+
+
+def short(text: str, width: int = SHORT_WIDTH) -> str:
+    """``text`` up to the end of its first clause (``: ``, ``; ``, ``. ``
+    after at least a third of ``width``), at most ``width`` characters, with
+    "..." where it was cut: a table row that fits a terminal."""
+    for mark in (": ", "; ", ". "):
+        at = text.find(mark, width // 3)
+        if 0 <= at < width:
+            return text[:at] + " ..."
+    return text if len(text) <= width else text[: width - 4].rstrip() + " ..."
+
+
 def human(parsed_args: Any) -> bool:
     """Whether the output goes to people (table, value, shell, csv)."""
     return getattr(parsed_args, "formatter", "table") not in MACHINE_FORMATS

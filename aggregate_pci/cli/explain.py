@@ -63,6 +63,13 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
             choices=explain.SRIOV_VNIC_TYPES,
             help="with --physnet: the port's binding:vnic_type (default direct)",
         )
+        parser.add_argument(
+            "--nova-conf",
+            metavar="FILE",
+            help="with --inventory: the [pci] alias of this nova.conf (of "
+            "nova-api/nova-compute): where a host's definition is no narrower "
+            "than the alias, the claim cannot stray and the verdict is exact",
+        )
         where = parser.add_mutually_exclusive_group()
         where.add_argument("--host", metavar="HOST", help="only this compute host")
         where.add_argument(
@@ -109,7 +116,10 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
             reject, manage_ports = given.reject_unmanaged, given.manage_ports
             taken, multiplier = given.taken, given.weight_multiplier
         else:
-            requests = explain.requests_from(alias.parse_request(spec)) + port_reqs
+            requests = (
+                explain.requests_from(alias.parse_request(spec), _alias_specs(args))
+                + port_reqs
+            )
             reject, manage_ports = False, True
         if port_reqs and not manage_ports:
             self.app.stderr.write(
@@ -215,11 +225,19 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
         return dict(inv.hosts)
 
 
+def _alias_specs(args: argparse.Namespace) -> dict[str, list[dict[str, str]]]:
+    """{alias name: its specs} from --nova-conf's [pci] alias (none without it)."""
+    if not args.nova_conf:
+        return {}
+    conf, _ = alias.merge(alias.read_conf([args.nova_conf])[0])
+    return {name: entry.request_specs() for name, entry in conf.items()}
+
+
 def _verdict(h: explain.HostExplanation, online: bool) -> str:
     if h.category == explain.FITS:
         return "yes"
     if h.category == explain.UNVERIFIED:
-        return "yes, unless the claim strays (not replayed offline)"
+        return "yes, unless the claim strays (not replayed offline; --nova-conf tells)"
     if h.category == explain.NOT_MANAGED:
         return "yes (not managed: Nova decides)"
     if h.scope:

@@ -62,6 +62,14 @@ class RunExporter(common.HandlesErrors, command.Command):
             "(the aggregate_pci_alias_* metrics; read at every refresh)",
         )
         parser.add_argument(
+            "--audit",
+            action="store_true",
+            help="with --config-file, also read what instances hold and export "
+            "audit's verdicts (aggregate_pci_instances_mismatched; an "
+            "inventory with allocations is always judged)",
+        )
+        sources.add_compute_conf_arg(parser)
+        parser.add_argument(
             "--listen",
             metavar="HOST:PORT",
             type=parse_listen,
@@ -104,7 +112,13 @@ class RunExporter(common.HandlesErrors, command.Command):
                 "sources of 'capacity')"
             )
         exporter = metrics_server.Exporter(
-            lambda: sources.load(self.app, args, need_flavors=True, progress=False),
+            lambda: sources.load(
+                self.app,
+                args,
+                need_flavors=True,
+                need_allocations=args.audit,
+                progress=False,
+            ),
             nova_conf=args.nova_conf,
             per_host=args.per_host,
             log=self._log,

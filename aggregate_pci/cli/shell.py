@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import logging
 import sys
 from typing import Any, Callable
 
@@ -16,6 +17,7 @@ import aggregate_pci
 from aggregate_pci.admin.nova_io import client
 from aggregate_pci.cli import common, secrets
 
+LOG = logging.getLogger(__name__)
 COMMAND_GROUP = "aggregate_pci.cli"
 DESCRIPTION = (
     "Manage PCI flavors stored as Nova host-aggregate metadata, check them, "
@@ -144,6 +146,14 @@ class AggregatePciApp(shell.OpenStackShell):
         options = self.options
         if getattr(options, "endpoint", None) and getattr(options, "token", None):
             self._auth_type = "admin_token"
+            # The token and endpoint are the whole credential: a cloud of
+            # clouds.yaml (OS_CLOUD) would add its password options, which
+            # the token plugin refuses.
+            if getattr(options, "cloud", None):
+                LOG.debug(
+                    "--os-token with --os-endpoint: ignoring cloud %r", options.cloud
+                )
+                options.cloud = ""
         else:
             self._auth_type = "password"
 

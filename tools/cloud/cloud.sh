@@ -128,9 +128,26 @@ apt_install() {
     [ -e /usr/include/python3.11/Python.h ] || python3 -c 'import sysconfig,os,sys; sys.exit(not os.path.exists(sysconfig.get_paths()["include"]+"/Python.h"))' || need+=(python3-dev)
     [ ${#need[@]} = 0 ] && return 0
     local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-    log "apt-get install ${need[*]}"
-    timeout 600 $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive timeout 900 $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+    log "apt-get install ${need[*]} (waiting up to 300 s for apt's lock)"
+    # apt waits for a lock another apt holds (unattended upgrades) instead of
+    # failing at once; run in the background so a signal stops it promptly.
+    local lock=(-o DPkg::Lock::Timeout=300)
+    interruptible timeout 600 $sudo apt-get "${lock[@]}" update -qq
+    interruptible env DEBIAN_FRONTEND=noninteractive timeout 900 \
+        $sudo apt-get "${lock[@]}" install -y -qq "${need[@]}" >/dev/null
+}
+
+# interruptible CMD...: run CMD as a child and wait for it, so SIGTERM or
+# SIGINT reach this script's trap at once (bash runs traps only between
+# foreground commands); the trap stops the child too.
+CHILD=""
+interruptible() {
+    "$@" &
+    CHILD=$!
+    local rc=0
+    wait "$CHILD" || rc=$?
+    CHILD=""
+    return $rc
 }
 
 make_venv() {
@@ -143,11 +160,14 @@ make_venv() {
             >"$R/log/venv.log" 2>&1 || { tail -n 30 "$R/log/venv.log" >&2; die "venv install failed"; }
         echo "$stamp" >"$VENV/.stamp"
     fi
-    log "installing aggregate-pci from $here into the cloud venv"
+    # A built wheel (AGGREGATE_PCI_CLOUD_WHEEL, as CI passes it: what
+    # operators install, docs/install.md) or else this checkout.
+    local what=${AGGREGATE_PCI_CLOUD_WHEEL:-$here}
+    log "installing aggregate-pci from $what into the cloud venv"
     # As an operator would: with its dependencies (already there: nothing
     # of Nova's may be upgraded; the log shows what pip did).
     { "$VENV/bin/pip" uninstall -q -y aggregate-pci || true
-      timeout 300 "$VENV/bin/pip" install --disable-pip-version-check "$here"; } \
+      timeout 300 "$VENV/bin/pip" install --disable-pip-version-check "$what"; } \
         >"$R/log/pip-aggregate-pci.log" 2>&1 || { tail -n 30 "$R/log/pip-aggregate-pci.log" >&2; die "pip install aggregate-pci failed"; }
     local site
     site=$("$VENV/bin/python" -c 'import nova.virt, os; print(os.path.dirname(nova.virt.__file__))')
@@ -560,6 +580,10 @@ case "$action" in
     up)
         # set -e stays in force inside do_up (it would not under `do_up || ...`).
         trap 'rc=$?; if [ $rc != 0 ]; then log "up failed; stopping what was started"; do_down; fi' EXIT
+        # A signal stops the step in flight and exits; the EXIT trap then
+        # stops every service already started.
+        trap '[ -z "$CHILD" ] || kill "$CHILD" 2>/dev/null; log "interrupted"; exit 143' TERM
+        trap '[ -z "$CHILD" ] || kill "$CHILD" 2>/dev/null; log "interrupted"; exit 130' INT
         do_up
         trap - EXIT
         ;;

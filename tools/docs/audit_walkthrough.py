@@ -102,6 +102,7 @@ class AuditWalkthrough(embedded_nova.AggregatePciTestBase):
             OS_TOKEN="admin-token",
         )
         self.tmp = self.useFixture(fixtures.TempDir()).path
+        self.shown: dict[str, str] = {}
         confs = []
         for host in ("compute1", "compute2"):
             path = os.path.join(self.tmp, "%s-nova.conf" % host)
@@ -162,15 +163,26 @@ class AuditWalkthrough(embedded_nova.AggregatePciTestBase):
     # -- helpers ----------------------------------------------------------
 
     def nova_conf(self) -> str:
-        """A nova.conf on fresh copies of the harness's databases."""
-        return embedded_nova.write_nova_conf(self)
+        """A nova.conf on fresh copies of the harness's databases (shown in
+        the transcript as /etc/nova/nova.conf)."""
+        path = embedded_nova.write_nova_conf(self)
+        self.shown[path] = "/etc/nova/nova.conf"
+        return path
+
+    def show(self, text: str) -> str:
+        """``text`` without this machine's temporary paths: the nova.conf
+        copies as /etc/nova/nova.conf, files of the walkthrough's own
+        directory by name (as if run from it)."""
+        for path, shown in self.shown.items():
+            text = text.replace(path, shown)
+        return text.replace(self.tmp + os.sep, "")
 
     def note(self, text: str) -> None:
         TRANSCRIPT.append("# " + text)
 
     def _record(self, argv: str, rc: int, out: str, err: str, expect: int) -> str:
-        TRANSCRIPT.append("$ aggregate-pci %s" % argv)
-        text = (out + err).rstrip("\n")
+        TRANSCRIPT.append(self.show("$ aggregate-pci %s" % argv))
+        text = self.show((out + err).rstrip("\n"))
         if text:
             TRANSCRIPT.append(text)
         if rc:

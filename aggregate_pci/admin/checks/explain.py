@@ -146,10 +146,19 @@ def port_spec(
     return spec
 
 
-def requests_from(request: Mapping[str, int]) -> list[Request]:
-    """Synthetic request objects for ``{alias: count}`` (no alias spec: the
-    claim check then counts as needed wherever a definition exists)."""
-    return [Request(name, count) for name, count in request.items() if count > 0]
+def requests_from(
+    request: Mapping[str, int],
+    alias_specs: Mapping[str, Sequence[Mapping[str, str]]] | None = None,
+) -> list[Request]:
+    """Synthetic request objects for ``{alias: count}``, with each alias's
+    specs where known (a nova.conf's ``[pci] alias``); without them the
+    claim check counts as needed wherever a definition exists."""
+    specs = alias_specs or {}
+    return [
+        Request(name, count, spec=tuple(specs.get(name, ())))
+        for name, count in request.items()
+        if count > 0
+    ]
 
 
 def host_aggregates(

@@ -5,7 +5,9 @@ or Nova's databases through ``nova_db``) into metric families, with the same
 numbers as ``capacity`` (``report.capacity`` rows) and ``capacity --fit``
 (``headroom.fit``).  ``admin.metrics_server`` refreshes and serves it.
 
-Audit mismatches (Nova's claims vs. the definitions) are not exported here.
+With what instances hold (an inventory's ``allocations``, or Nova's cell
+databases read with them: ``exporter --audit``) it also exports ``audit``'s
+verdicts: instances holding a device their PCI flavor does not match.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from aggregate_pci import alias
 from aggregate_pci.admin import models
 from aggregate_pci.admin.capacity import headroom, report
-from aggregate_pci.admin.checks import lint
+from aggregate_pci.admin.checks import audit, lint
 from aggregate_pci.admin.inventory import Inventory
 from aggregate_pci.text import printable
 
@@ -89,6 +91,24 @@ DATA_METRICS: dict[str, tuple[tuple[str, ...], str]] = {
         "1 for each pci_flavor:NAME metadata key whose value is not a valid "
         "definition (check lists why); such keys define nothing.",
     ),
+    "audit_checked": (
+        (),
+        "1 if what instances hold was read and judged (the instances_* "
+        "audit metrics; exporter --audit, or an inventory with allocations), "
+        "else 0.",
+    ),
+    "instances_mismatched": (
+        ("pci_flavor",),
+        "Instances holding a device their PCI flavor's definition on that "
+        "host does not match ('audit' verdict no; 'audit --mismatched' lists "
+        "them and what to do).",
+    ),
+    "instances_audit_unknown": (
+        ("pci_flavor",),
+        "Instances whose devices audit cannot judge: the definition uses "
+        "device_spec tags and the compute's nova.conf was not given "
+        "(--compute-conf).",
+    ),
     "alias_checked": (
         (),
         "1 if a nova.conf was given and its [pci] alias compared with the "
@@ -158,6 +178,7 @@ def snapshot(
         if r.error is not None:
             g["invalid_definitions"].add_metric([r.aggregate, r.key], 1)
     _alias_metrics(g, records, conf_aliases, inv.nova_flavors)
+    _audit_metrics(g, records, inv)
     return Snapshot([_escaped(f) for f in g.values()], len(inv.hosts), len(records))
 
 
@@ -237,3 +258,27 @@ def _alias_metrics(
         g["alias_drift"].add_metric([name], 1)
     for name in sorted(set(conf) - set(by_name)):
         g["alias_without_pci_flavor"].add_metric([name], 1)
+
+
+def _audit_metrics(
+    g: Mapping[str, GaugeMetricFamily],
+    records: Sequence[models.PciFlavorRecord],
+    inv: Inventory,
+) -> None:
+    """``audit``'s verdicts per PCI flavor, when the inventory says what
+    instances hold: a series for every managed PCI flavor, 0 included, so an
+    alert can compare."""
+    g["audit_checked"].add_metric([], 0 if inv.allocations is None else 1)
+    if inv.allocations is None:
+        return
+    managed = {r.name for r in records if r.definition is not None}
+    found: dict[str, dict[str, set[str]]] = {
+        verdict: {name: set() for name in managed}
+        for verdict in (audit.NO, audit.UNKNOWN)
+    }
+    for row in audit.audit(inv.allocations, records).rows:
+        if row.match in found and row.flavor in managed:
+            found[row.match][row.flavor].add(row.instance)
+    for name in sorted(managed):
+        g["instances_mismatched"].add_metric([name], len(found[audit.NO][name]))
+        g["instances_audit_unknown"].add_metric([name], len(found[audit.UNKNOWN][name]))

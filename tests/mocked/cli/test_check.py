@@ -47,6 +47,26 @@ class CheckTest(CliTestBase):
         self.assertIn("it is unmanaged", issues[("warning", "PCI flavor 'legacy'")])
         self.assertEqual(0, rc, out)
 
+    def test_table_problems_fit_a_terminal_and_long_shows_them_whole(self):
+        # issue 20: a finding naming many hosts was one 700-character cell.
+        self.flavors[0]["extra_specs"]["pci_passthrough:alias"] = "ghost:1"
+        with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+            f.write("[pci]\n")
+        self.addCleanup(os.unlink, f.name)
+        rc, out, err = self.run_cli("check", "--nova-conf", f.name, "-f", "json")
+        whole = {i["Subject"]: i["Problem"] for i in json.loads(out)}
+        ghost = whole["PCI flavor 'ghost'"]
+        self.assertIn("define it with 'aggregate-pci flavor create ghost", ghost)
+        rc, out, err = self.run_cli("check", "--nova-conf", f.name)
+        self.assertEqual(1, rc)
+        widest = max(len(line) for line in out.splitlines())
+        self.assertLessEqual(widest, 200, out)
+        self.assertNotIn("define it with", out)
+        self.assertIn("problem(s) shortened: --long shows them whole", err)
+        rc, out, err = self.run_cli("check", "--nova-conf", f.name, "--long")
+        self.assertIn("define it with 'aggregate-pci flavor create ghost", out)
+        self.assertNotIn("shortened", err)
+
     def test_check_missing_nova_conf(self):
         rc, _, err = self.run_cli("check", "--nova-conf", "/nonexistent/nova.conf")
         self.assertEqual(1, rc)

@@ -45,3 +45,22 @@ class FrontEndSpellingTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ShortTest(unittest.TestCase):
+    """``common.short``: a problem's first clause, within the width."""
+
+    def test_first_clause_after_a_third_of_the_width(self):
+        text = "stranded: 3 matching device(s) on host(s) c1, c2, c3; add those hosts"
+        self.assertEqual(
+            "stranded: 3 matching device(s) on host(s) c1, c2, c3 ...",
+            common.short(text, width=60),
+        )
+
+    def test_long_first_clause_is_cut_at_the_width(self):
+        text = "x" * 300
+        self.assertEqual(60, len(common.short(text, width=60)))
+        self.assertTrue(common.short(text, width=60).endswith(" ..."))
+
+    def test_short_text_is_kept(self):
+        self.assertEqual("fine", common.short("fine", width=60))

@@ -51,7 +51,8 @@ class ExplainCliTest(unittest.TestCase):
         self.assertEqual(0, rc, err)
         rows = {r["Host"]: r for r in json.loads(out)}
         self.assertEqual(
-            "yes, unless the claim strays (not replayed offline)", rows["c1"]["Verdict"]
+            "yes, unless the claim strays (not replayed offline; --nova-conf tells)",
+            rows["c1"]["Verdict"],
         )
         self.assertEqual("no: lacks devices", rows["c2"]["Verdict"])
         self.assertEqual("no: out of scope", rows["c3"]["Verdict"])
@@ -59,6 +60,34 @@ class ExplainCliTest(unittest.TestCase):
         self.assertNotIn("PciPassthroughFilter", rows["c1"])
         self.assertIn("1 host can take it now (1 of them only if", err)
         self.assertIn("1 is out of scope; 1 lacks devices", err)
+
+    def test_alias_no_wider_than_the_definition_gives_an_exact_yes(self):
+        # issue 20: with the [pci] alias known, a host whose definition is no
+        # narrower than the alias cannot see the claim stray.
+        with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+            f.write(
+                '[pci]\nalias = {"name": "a100", "vendor_id": "10de", '
+                '"product_id": "20b5", "device_type": "type-PCI"}\n'
+            )
+        self.addCleanup(os.unlink, f.name)
+        rc, out, err = self.run_cli(
+            "--nova-flavor", "g2", "--nova-conf", f.name, "-f", "json"
+        )
+        self.assertEqual(0, rc, err)
+        rows = {r["Host"]: r for r in json.loads(out)}
+        self.assertEqual("yes", rows["c1"]["Verdict"])
+        # a wider alias (any NVIDIA device): the claim may stray, said so
+        with open(f.name, "w") as g:
+            g.write(
+                '[pci]\nalias = {"name": "a100", "vendor_id": "10de", "product_id": "*"}\n'
+            )
+        rc, out, err = self.run_cli(
+            "--nova-flavor", "g2", "--nova-conf", f.name, "-f", "json"
+        )
+        rows = {r["Host"]: r for r in json.loads(out)}
+        self.assertTrue(
+            rows["c1"]["Verdict"].startswith("yes, unless the claim strays")
+        )
 
     def test_no_host_fits_exit_1(self):
         rc, _, err = self.run_cli("--nova-flavor", "8")

@@ -70,6 +70,40 @@ class CliProcessTest(unittest.TestCase):
         self.assertEqual("", proc.stdout)
 
 
+class AdminTokenBesideCloudTest(unittest.TestCase):
+    def test_token_and_endpoint_win_over_os_cloud(self):
+        # issue 20: with OS_CLOUD set, --os-token/--os-endpoint failed with
+        # "Token.__init__() got an unexpected keyword argument 'auth_url'".
+        import subprocess
+        import tempfile
+
+        from tests.fixtures.cli_run import AGGREGATE_PCI
+
+        sock, port = free_port()
+        self.addCleanup(sock.close)
+        with tempfile.TemporaryDirectory() as tmp:
+            clouds = os.path.join(tmp, "clouds.yaml")
+            with open(clouds, "w") as f:
+                f.write(
+                    "clouds:\n  admin:\n    auth:\n"
+                    "      auth_url: http://127.0.0.1:%d/v3\n"
+                    "      username: admin\n      password: pw\n"
+                    "      project_name: admin\n" % port
+                )
+            env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+            env.update(OS_CLOUD="admin", OS_CLIENT_CONFIG_FILE=clouds)
+            url = "http://127.0.0.1:%d/v2.1" % port
+            proc = subprocess.run(
+                [AGGREGATE_PCI, "--os-endpoint", url, "--os-token", "t",
+                 "--timeout", "5", "flavor", "list"],
+                capture_output=True, text=True, timeout=60, env=env,
+            )  # fmt: skip
+        self.assertEqual(1, proc.returncode)
+        self.assertNotIn("unexpected keyword", proc.stderr)
+        self.assertIn("Compute API is unreachable", proc.stderr)
+        self.assertIn(url, proc.stderr)
+
+
 class SuggestedCommandsTest(unittest.TestCase):
     def test_every_suggested_aggregate_pci_command_exists(self):
         """Error messages point only at commands that exist."""

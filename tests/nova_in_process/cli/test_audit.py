@@ -103,6 +103,19 @@ class AuditTest(support.CliTestBase):
             [(r["Instance"], r["Address"], r["Match"]) for r in rows],
         )
         self.assertIn("outside the host's current definition of gpu", rows[0]["Reason"])
+        # the exporter's audit series say the same (issue 20)
+        prom = os.path.join(self.tmp, "pci.prom")
+        rc, out, err = self.cli(
+            "exporter", "--audit", "--compute-conf", "compute1=" + self.compute_conf,
+            "--once", "--textfile", prom,
+        )  # fmt: skip
+        self.assertEqual(0, rc, out + err)
+        with open(prom) as f:
+            text = f.read()
+        self.assertIn('aggregate_pci_instances_mismatched{pci_flavor="gpu"} 1.0', text)
+        self.assertIn(
+            'aggregate_pci_instances_audit_unknown{pci_flavor="gpu"} 0.0', text
+        )
         rc, summary, _ = self.audit(
             "--compute-conf", "compute1=" + self.compute_conf, "--summary"
         )

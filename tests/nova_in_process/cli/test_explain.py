@@ -242,6 +242,7 @@ class ExplainTest(support.CliTestBase):
         if transcript:  # for docs/admin-guide.md
             with open(transcript, "w") as f:
                 for args, proc in runs:
-                    f.write("$ aggregate-pci explain %s\n" % " ".join(args))
+                    shown = " ".join(args).replace(conf, "nova.conf")
+                    f.write("$ aggregate-pci explain %s\n" % shown)
                     f.write(proc.stdout + proc.stderr)
                     f.write("(exit status %d)\n\n" % proc.returncode)
