@@ -41,7 +41,7 @@ conf.register_opts(CONF)
 LOG = logging.getLogger(__name__)
 
 #: Aggregate metadata key overriding ``[aggregate_pci] weight_multiplier``.
-MULTIPLIER_KEY = "aggregate_pci_weight_multiplier"
+MULTIPLIER_KEY = weigh.MULTIPLIER_KEY
 
 
 def flavor_alias_requests(context: Any) -> list[str]:
@@ -186,7 +186,4 @@ class AggregatePciWeigher(weights.BaseHostWeigher):
     def _claimed(outcome: ClaimOutcome) -> dict[int, int]:
         """{id(pool): devices} the compute's greedy claim takes (PCI in
         Placement off), replayed with Nova's pool logic."""
-        taken: dict[int, int] = {}
-        for step in outcome.steps:
-            taken[id(step.pool)] = taken.get(id(step.pool), 0) + step.count
-        return taken
+        return weigh.claimed(outcome)

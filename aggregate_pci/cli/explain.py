@@ -4,13 +4,14 @@ host, in the words AggregatePciFilter logs (admin/explain.py)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 from cliff import lister
 
 from aggregate_pci import alias
 from aggregate_pci.admin import errors
-from aggregate_pci.admin.checks import explain
+from aggregate_pci.admin.checks import explain, explain_weigh
 from aggregate_pci.cli import common, sources
 
 
@@ -21,7 +22,9 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
     source's aggregates and free pools.  With --config-file (Nova
     installed) the compute's claim is replayed with Nova's pool logic and
     Nova's PciPassthroughFilter is asked too; from --inventory the claim
-    check is not replayed (those hosts say so).  A summary line goes to
+    check is not replayed (those hosts say so).  For the hosts that pass,
+    AggregatePciWeigher's score, their preference order and what the
+    placement costs the other PCI request types.  A summary line goes to
     stderr.  Exit status 0 if at least one host can take it, 1 if none.
     """
 
@@ -75,6 +78,12 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
         where.add_argument(
             "--aggregate", metavar="NAME", help="only the hosts of this aggregate"
         )
+        parser.add_argument(
+            "--long",
+            action="store_true",
+            help="also the weigher's raw placement cost (Score) and each "
+            "host's multiplier and where it comes from",
+        )
         return parser
 
     def run(self, parsed_args: argparse.Namespace) -> int:
@@ -84,9 +93,8 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
 
     def take_action(self, parsed_args: argparse.Namespace) -> tuple:
         args = parsed_args
-        inv = sources.load(
-            self.app, args, need_flavors=bool(args.nova_flavor), command="explain"
-        )
+        # Every Nova flavor: the weigher's request types.
+        inv = sources.load(self.app, args, need_flavors=True, command="explain")
         if args.vnic_type and not args.physnet:
             raise errors.InvalidInput(
                 "--vnic-type describes a port: give --physnet PHYSNET too"
@@ -94,7 +102,8 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
         spec, port_reqs = self._alias_spec(args, inv)
         hosts = self._hosts(args, inv)
         online = not sources.from_inventory(args)
-        claims = nova_filter = None
+        claims = nova_filter = taken = None
+        multiplier = explain_weigh.OPTION_DEFAULT
         requests: list[Any]
         if online:
             from aggregate_pci.admin.nova_io import nova_explain
@@ -103,11 +112,12 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
                 port_reqs = nova_explain.port_requests_of(
                     [s.spec[0] for s in port_reqs]
                 )
-            requests, claims, nova_filter, reject, manage_ports = (
-                nova_explain.explain_inputs(
-                    getattr(self.app, "nova_context", None), spec, port_reqs
-                )
+            given = nova_explain.explain_inputs(
+                getattr(self.app, "nova_context", None), spec, port_reqs
             )
+            requests, claims, nova_filter = given[:3]
+            reject, manage_ports = given.reject_unmanaged, given.manage_ports
+            taken, multiplier = given.taken, given.weight_multiplier
         else:
             requests = (
                 explain.requests_from(alias.parse_request(spec), _alias_specs(args))
@@ -145,9 +155,22 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
                 )
             )
         self.app.stderr.write("%s\n" % result.summary())
+        weights = explain_weigh.weigh_explanation(
+            result,
+            inv.aggregates,
+            hosts,
+            requests,
+            inv.nova_flavors,
+            default_multiplier=multiplier,
+            taken=taken,
+        )
+        self.app.stderr.write(_weights_note(weights, multiplier, online) + "\n")
         columns = ["Host", "Verdict", "Reason", "Free", "Aggregates"]
         if online:
             columns.append("PciPassthroughFilter")
+        columns += ["Rank", "Weight", "Placement cost"]
+        if args.long:
+            columns += ["Score", "Multiplier"]
         rows = []
         for h in result.hosts:
             row: list[Any] = [
@@ -159,6 +182,8 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
             ]
             if online:
                 row.append(h.nova_filter or "")
+            w = weights.hosts.get(h.host) if weights else None
+            row += _weight_cells(args, w)
             rows.append(common.for_output(args, row))
         return tuple(columns), rows
 
@@ -234,3 +259,46 @@ def _aggs(args: argparse.Namespace, aggs: dict[str, list[str]]) -> Any:
     if not common.human(args):
         return aggs
     return "; ".join("%s: %s" % (n, ", ".join(a) or "-") for n, a in aggs.items())
+
+
+def _weights_note(
+    weights: explain_weigh.Weights | None, multiplier: float, online: bool
+) -> str:
+    """How the Rank, Weight and Placement cost columns were computed."""
+    if weights is None:
+        return (
+            "weights: none (AggregatePciWeigher gives every host 0: no host "
+            "passes, the request asks no managed PCI flavor, or no Nova "
+            "flavor requests one)"
+        )
+    return (
+        "weights: AggregatePciWeigher's score over the %d passing host%s shown "
+        "(request types: %s); multiplier [aggregate_pci] weight_multiplier = %g "
+        "(%s), or the hosts' aggregate_pci_weight_multiplier; devices taken: %s; "
+        "Rank orders this weigher alone (Nova adds its other weighers)"
+        % (
+            len(weights.hosts),
+            "" if len(weights.hosts) == 1 else "s",
+            common.printable(" ".join(weights.types)),
+            multiplier,
+            "the given nova.conf" if online else "its default: no nova.conf offline",
+            "the compute's claim replayed with Nova's pool logic"
+            if online
+            else "modelled offline: each request greedily in pool order "
+            "within the host's definitions",
+        )
+    )
+
+
+def _weight_cells(args: argparse.Namespace, w: explain_weigh.HostWeight | None) -> list:
+    """Rank, Weight, Placement cost (and with --long Score, Multiplier)."""
+    if w is None:
+        return ["" if common.human(args) else None] * (5 if args.long else 3)
+    if common.human(args):
+        cost: Any = w.cost_text()
+    else:
+        cost = [dataclasses.asdict(x) for x in w.losses]
+    cells: list[Any] = [w.rank, round(w.weight, 4), cost]
+    if args.long:
+        cells += [round(w.cost, 6), "%g (%s)" % (w.multiplier, w.multiplier_from)]
+    return cells

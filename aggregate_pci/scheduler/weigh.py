@@ -22,8 +22,12 @@ import dataclasses
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from aggregate_pci import alias, codec, matching
+from aggregate_pci.scheduler.claim_judge import ClaimOutcome
 from aggregate_pci.scheduler.host_view import DefinitionCache, HostView, host_view
 from aggregate_pci.scheduler.request import ManagedRequest, RequestPlan
+
+#: Aggregate metadata key overriding ``[aggregate_pci] weight_multiplier``.
+MULTIPLIER_KEY = "aggregate_pci_weight_multiplier"
 
 #: A request type: ((PCI flavor, devices), ...) sorted by flavor.
 RequestType = tuple[tuple[str, int], ...]
@@ -57,6 +61,15 @@ def type_plan(rtype: RequestType) -> RequestPlan:
 
 #: The devices a placement takes from a host's pools: {id(pool): count}.
 Taken = Mapping[int, int]
+
+
+def claimed(outcome: ClaimOutcome) -> dict[int, int]:
+    """{id(pool): devices} the compute's greedy claim takes (PCI in
+    Placement off), from its replay (``claim.replay_claim``)."""
+    taken: dict[int, int] = {}
+    for step in outcome.steps:
+        taken[id(step.pool)] = taken.get(id(step.pool), 0) + step.count
+    return taken
 
 
 @dataclasses.dataclass(frozen=True)

@@ -139,3 +139,69 @@ def test_an_error_gives_every_host_zero(cloud, monkeypatch, caplog):
     hosts = [host("a", A100), host("b", T4)]
     assert weights(agg_weigher.AggregatePciWeigher(), hosts, spec()) == [0.0, 0.0]
     assert "AggregatePciWeigher gives every host weight 0" in caplog.text
+
+
+def test_explain_weighs_as_the_weigher_and_novas_handler(cloud, monkeypatch):
+    """``explain``'s online inputs (Nova's claim replay, nova_explain) and
+    weights (explain_weigh) equal the weigher's, and Nova's handler's
+    normalized, multiplied weights, a per-aggregate multiplier included."""
+    from aggregate_pci.admin.checks import explain_weigh
+    from aggregate_pci.admin.nova_io import nova_explain
+
+    names = ["a100-first", "t4-first", "a100-only", "t4-only"]
+    gpus = NS(name="gpus", uuid="gpus", hosts=names, metadata=METADATA)
+    pilot = NS(name="pilot", uuid="pilot", hosts=["t4-only"], metadata={})
+    pilot.metadata[agg_weigher.MULTIPLIER_KEY] = "4"
+    models = [(A100, T4), (T4, A100), (A100,), (T4,)]
+    hosts = [host(n, *m, aggregate=gpus) for n, m in zip(names, models, strict=True)]
+    hosts[3].aggregates.append(pilot)
+    s = spec()
+    monkeypatch.setattr(
+        nova_explain,
+        "pci_stats_by_host",
+        lambda ctxt: {h.host: h.pci_stats for h in hosts},
+    )
+    monkeypatch.setattr(
+        nova_explain, "pci_requests_of", lambda alias: list(s.pci_requests.requests)
+    )
+    given = nova_explain.explain_inputs(None, "any-gpu:1")
+    pools = {h.host: [dict(p) for p in h.pci_stats.pools] for h in hosts}
+    got = explain_weigh.weigh_hosts(
+        [gpus, pilot],
+        pools,
+        names,
+        given.requests,
+        ["any-gpu:1", "a100:1"],
+        default_multiplier=given.weight_multiplier,
+        taken=given.taken,
+    )
+    weigher = agg_weigher.AggregatePciWeigher()
+    assert [-got.hosts[n].cost for n in names] == weights(weigher, hosts, s)
+    handled = nova_weights.HostWeightHandler().get_weighed_objects([weigher], hosts, s)
+    assert {w.obj.host: w.weight for w in handled} == {
+        n: got.hosts[n].weight for n in names
+    }
+    # the two T4 takers cost the same; the pilot's multiplier 4 ranks
+    # t4-only below t4-first (10), above the A100 takers (0)
+    assert (got.hosts["t4-only"].weight, got.hosts["t4-only"].multiplier_from) == (
+        4.0,
+        "aggregate pilot",
+    )
+    ranks = {n: got.hosts[n].rank for n in names}
+    assert ranks == {"t4-first": 1, "t4-only": 2, "a100-first": 3, "a100-only": 3}
+    assert handled[0].obj.host == "t4-first"
+
+
+@pytest.mark.parametrize(
+    "values",
+    [(), ("3", "1"), ("0",), ("abc",), ("3", "abc"), ("inf",), ("-inf",), ("nan",)],
+)
+def test_explain_multiplier_is_the_weighers(values):
+    from aggregate_pci.admin.checks import explain_weigh
+
+    key = agg_weigher.MULTIPLIER_KEY
+    aggs = [NS(name="a%d" % i, metadata={key: v}) for i, v in enumerate(values)]
+    expected = agg_weigher.AggregatePciWeigher().weight_multiplier(
+        NS(host="h", aggregates=aggs)
+    )
+    assert explain_weigh.host_multiplier(aggs, 10.0)[0] == expected

@@ -11,11 +11,13 @@ first ``gpu`` on compute1, whose second claim takes the 0x82 A100, and
 fifth request finds the fleet full.
 """
 
+import json
 import time
 
 import nova.tests.functional  # noqa: F401  (must come before other Nova imports)
 from nova.tests.fixtures import libvirt as fakelibvirt
 
+from tests.fixtures import cli_run
 from tests.fixtures import nova_harness as support
 from tests.fixtures.nova_harness import GPU_A100
 
@@ -165,6 +167,66 @@ class WeigherTest(ContestedBase):
             self.assertEqual(2, len(host_states))
             for hs in host_states:
                 self.assertEqual(10.0, self.weigher().weight_multiplier(hs), value)
+
+
+class ExplainAgreesTest(ContestedBase):
+    """``explain`` (online, on this Nova's databases) ranks first the host
+    where the weigher then sends the boot, along the contested stream (PCI
+    in Placement off: explain replays the greedy claim, as the weigher
+    does; with it the weigher reads Placement's candidates, which explain
+    does not query)."""
+
+    def explain_ranks(self, alias_spec):
+        """{host: rank} of the hosts ``explain --request`` lets pass."""
+        rc, out, err = cli_run.run(
+            ["explain", "--request", alias_spec, "-f", "json"], None, self.ctxt
+        )
+        self.assertEqual(0, rc, err)
+        self.assertIn("the compute's claim replayed with Nova's pool logic", err)
+        return {r["Host"]: r["Rank"] for r in json.loads(out) if r["Rank"]}
+
+    def test_explain_rank_one_is_where_the_weigher_boots(self):
+        seen = []
+        for flavor, alias_spec in (
+            (self.gpu, "gpu:1"),
+            (self.gpu, "gpu:1"),
+            (self.gpu_x, "gpu-x:1"),
+            (self.gpu, "gpu:1"),
+        ):
+            ranks = self.explain_ranks(alias_spec)
+            server = self.settled(
+                self.api.post_server(
+                    {"server": self._build_server(flavor_id=flavor, networks="none")}
+                )
+            )
+            self.assertEqual("ACTIVE", server["status"])
+            host = self.host_of(server)
+            self.assertEqual(1, ranks[host], (alias_spec, ranks, host))
+            seen.append((ranks, host))
+        # the second gpu: explain prefers compute2 alone (compute1's claim
+        # would take the 0x82 A100 gpu-x needs), and the weigher sends it there
+        self.assertEqual(({"compute1": 2, "compute2": 1}, "compute2"), seen[1])
+
+    def test_explain_reads_the_option_and_the_aggregate_multiplier(self):
+        self.flags(weight_multiplier=3.0, group="aggregate_pci")
+        self.boot(self.gpu)  # on compute1: the second gpu is contested
+        rc, out, err = cli_run.run(
+            ["explain", "--request", "gpu:1", "--long", "-f", "json"], None, self.ctxt
+        )
+        self.assertEqual(0, rc, err)
+        self.assertIn("weight_multiplier = 3 (the given nova.conf)", err)
+        rows = {r["Host"]: r for r in json.loads(out)}
+        self.assertEqual(
+            ("3 (option)", 3.0, 1),
+            tuple(rows["compute2"][k] for k in ("Multiplier", "Weight", "Rank")),
+        )
+        self.set_metadata(self.agg["id"], {"aggregate_pci_weight_multiplier": "0"})
+        rc, out, err = cli_run.run(
+            ["explain", "--request", "gpu:1", "--long", "-f", "json"], None, self.ctxt
+        )
+        rows = {r["Host"]: r for r in json.loads(out)}
+        self.assertEqual("0 (aggregate gpus)", rows["compute2"]["Multiplier"])
+        self.assertEqual({1}, {r["Rank"] for r in rows.values()})
 
 
 class PlacementDefaultWeighersTest(DefaultWeighersTest):

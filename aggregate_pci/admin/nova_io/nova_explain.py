@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 from aggregate_pci.admin.errors import AdminError, InvalidInput, NotFound
 from aggregate_pci.admin.nova_io import db_access
@@ -93,19 +93,35 @@ def port_requests_of(specs: Sequence[dict[str, str]]) -> list[Any]:
     ]
 
 
+class ExplainInputs(NamedTuple):
+    """What ``explain`` online takes from Nova's code and the nova.conf."""
+
+    requests: list[Any]
+    #: {host: replay of the compute's claim}, as the filter replays it.
+    claims: dict[str, Any]
+    #: Nova's PciPassthroughFilter as ``host -> words``.
+    nova_filter: Callable[[str], str]
+    reject_unmanaged: bool
+    manage_ports: bool
+    #: {host: (the pools Nova sees, {id(pool): devices} the claim takes)}
+    #: for the weigher's score.
+    taken: dict[str, Callable[[], tuple[Sequence[Any], dict[int, int]]]]
+    #: ``[aggregate_pci] weight_multiplier``.
+    weight_multiplier: float
+
+
 def explain_inputs(
     ctxt: Any, alias_spec: str, port_requests: Sequence[Any] = ()
-) -> tuple[list[Any], dict, Any, bool, bool]:
+) -> ExplainInputs:
     """For ``explain`` online: Nova's request objects for ``alias_spec`` plus
     ``port_requests``, {host: replay of the compute's claim} (Nova's pool
     logic on a copy of the host's free pools, as the filter replays it;
-    without the instance's NUMA cells), Nova's PciPassthroughFilter as
-    ``host -> words``, and ``[aggregate_pci] reject_unmanaged_requests``
-    and ``manage_port_requests``."""
+    without the instance's NUMA cells), Nova's PciPassthroughFilter, the
+    devices the claim takes as the weigher counts them, and the options."""
     from oslo_config import cfg
 
     from aggregate_pci import conf
-    from aggregate_pci.scheduler import claim, request
+    from aggregate_pci.scheduler import claim, request, weigh
 
     conf.register_opts(cfg.CONF)
     requests = (pci_requests_of(alias_spec) if alias_spec else []) + list(port_requests)
@@ -119,12 +135,17 @@ def explain_inputs(
     def nova_filter(host: str) -> str:
         return nova_filter_says(stats.get(host), requests)
 
-    return (
+    def taken(host: str) -> tuple[Sequence[Any], dict[int, int]]:
+        return list(stats[host].pools), weigh.claimed(claims[host]())
+
+    return ExplainInputs(
         requests,
         claims,
         nova_filter,
         bool(cfg.CONF.aggregate_pci.reject_unmanaged_requests),
         bool(cfg.CONF.aggregate_pci.manage_port_requests),
+        {host: functools.partial(taken, host) for host in stats},
+        float(cfg.CONF.aggregate_pci.weight_multiplier),
     )
 
 
