@@ -82,7 +82,8 @@ class ExplainTest(support.CliTestBase):
         self.assertEqual(4, len(states))
         logged = {}
 
-        def debug(msg, host, why):
+        def debug(msg, host, why, node=None):
+            # "host %s rejected: %s (node %s)"
             logged[host] = why
 
         with mock.patch.object(agg_filter_module.LOG, "debug", side_effect=debug):
