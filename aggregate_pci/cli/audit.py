@@ -52,18 +52,25 @@ def _tags(args: argparse.Namespace, device: models.Device) -> Any:
 def _drift_rows(
     found: list[drift.DriftFinding], parsed_args: argparse.Namespace
 ) -> list[tuple]:
-    """One row per device where Placement and the cell DB disagree (server
-    names escaped for human formats)."""
+    """One row per device where Placement and the cell DB disagree, in
+    ``DEVICE_COLUMNS`` (server names escaped for human formats)."""
     rows = []
     for f in found:
-        instance = "%s (%s)" % (f.server, f.instance) if f.server else f.instance
         for side, names in (
             ("allocated in Placement, not held in the cell DB", f.only_placement),
             ("held in the cell DB, not allocated in Placement", f.only_cell_db),
         ):
             for name in names:
-                row = (instance, drift.host_of(name), "", drift.address_of(name),
-                       "", "", "", drift.DRIFT, "%s; %s" % (side, drift.reason(f)))  # fmt: skip
+                fields = {
+                    "Instance": f.instance,
+                    "Server": f.server,
+                    "Host": drift.host_of(name),
+                    "Address": drift.address_of(name),
+                    "Match": drift.DRIFT,
+                    "Reason": "%s; %s" % (side, drift.sides(f)),
+                    "To Fix": f.action,
+                }
+                row = tuple(fields.get(column, "") for column in DEVICE_COLUMNS)
                 rows.append(common.for_output(parsed_args, row))
     return rows
 

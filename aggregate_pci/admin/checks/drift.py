@@ -158,10 +158,14 @@ def compare(
     return findings
 
 
-def reason(finding: DriftFinding) -> str:
-    """One sentence for a drift row: both sides and what to do."""
-    return "Placement allocates %s, the cell DB gives %s: %s" % (
+def sides(finding: DriftFinding) -> str:
+    """Both sides of a drift finding, for its row's reason."""
+    return "Placement allocates %s, the cell DB gives %s" % (
         ", ".join(finding.placement) or "nothing",
         ", ".join(finding.cell_db) or "nothing",
-        finding.action,
     )
+
+
+def reason(finding: DriftFinding) -> str:
+    """One sentence for a drift finding: both sides and what to do."""
+    return "%s: %s" % (sides(finding), finding.action)

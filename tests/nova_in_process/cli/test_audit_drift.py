@@ -77,20 +77,20 @@ class PlacementDriftTest(DriftBase):
         self.assertEqual(1, rc, err)
         drift = [r for r in rows if r["Match"] == "drift"]
         self.assertEqual(
-            [("vm1 (%s)" % server["id"], "compute1", other.split("_")[1].lower())],
-            [(r["Instance"], r["Host"], r["Address"]) for r in drift],
+            [(server["id"], "vm1", "compute1", other.split("_")[1].lower())],
+            [(r["Instance"], r["Server"], r["Host"], r["Address"]) for r in drift],
         )
         reason = drift[0]["Reason"]
         self.assertTrue(
             reason.startswith("allocated in Placement, not held in the cell DB; "
-                              "Placement allocates %s, %s, the cell DB gives %s: "
+                              "Placement allocates %s, %s, the cell DB gives %s"
                               % (*sorted([held, other]), held)),
             reason,
         )  # fmt: skip
         self.assertIn(
             "'openstack resource provider allocation unset --provider %s %s'"
             % (rps[other], server["id"]),
-            reason,
+            drift[0]["To Fix"],
         )
         self.assertIn(
             "audit: 1 instance(s) whose Placement PCI allocations differ", err
@@ -115,7 +115,7 @@ class PlacementDriftTest(DriftBase):
             [(r["Address"], r["Reason"].split(",")[0]) for r in rows],
         )
         self.assertIn("nova-compute on compute1 adds missing PCI allocations",
-                      rows[1]["Reason"])  # fmt: skip
+                      rows[1]["To Fix"])  # fmt: skip
 
     def test_inventory_is_not_checked_against_placement(self):
         self.boot(self.nova_flavor("a100:1"))
@@ -193,8 +193,8 @@ class MoveClaimDriftTest(support.CliTestBase):
         # the destination already shows the leak.
         rc, rows, err = run_audit(self)
         self.assertEqual(
-            (1, [("gpu-vm (%s)" % server["id"], "compute2", "0000:86:00.0")]),
-            (rc, [(r["Instance"], r["Host"], r["Address"]) for r in rows]),
+            (1, [(server["id"], "gpu-vm", "compute2", "0000:86:00.0")]),
+            (rc, [(r["Instance"], r["Server"], r["Host"], r["Address"]) for r in rows]),
             err,
         )
         self.assertIn("compute1_0000:82:00.0", rows[0]["Reason"])
@@ -205,11 +205,14 @@ class MoveClaimDriftTest(support.CliTestBase):
         rc, rows, err = run_audit(self)
         self.assertEqual(1, rc, err)
         self.assertEqual(
-            [("gpu-vm (%s)" % server["id"], "compute2", "0000:86:00.0", "drift")],
-            [(r["Instance"], r["Host"], r["Address"], r["Match"]) for r in rows],
+            [(server["id"], "gpu-vm", "compute2", "0000:86:00.0", "drift")],
+            [
+                (r["Instance"], r["Server"], r["Host"], r["Address"], r["Match"])
+                for r in rows
+            ],  # fmt: skip
         )
         self.assertIn(
             "Placement allocates compute2_0000:85:00.0, compute2_0000:86:00.0, "
-            "the cell DB gives compute2_0000:85:00.0: ",
+            "the cell DB gives compute2_0000:85:00.0",
             rows[0]["Reason"],
         )
