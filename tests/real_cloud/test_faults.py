@@ -14,58 +14,57 @@ import time
 TIMEOUT = 10
 
 
-def frozen(cloud):
-    """MariaDB's pid, to stop and resume it."""
-    return int((cloud.root / "run" / "mariadb.pid").read_text().strip())
-
-
 def aggregate_pci(cloud, *argv, timeout=120):
     start = time.monotonic()
     proc = cloud.run("aggregate-pci", "--timeout", TIMEOUT, *argv, timeout=timeout)
     return proc, time.monotonic() - start
 
 
-def test_capacity_against_a_hung_database(cloud):
-    argv = ["capacity", "--config-file", cloud.nova_admin_conf]
-    # the same command against the healthy database: start-up and reads
+def healthy_then_hung(cloud, argv, between=None):
+    """``aggregate-pci ARGV`` against the healthy database (it must succeed),
+    ``between()``, then again with MariaDB frozen by SIGSTOP (resumed at
+    once after).  The frozen run must fail within --timeout plus 10 % beyond
+    the healthy run's time (start-up and reads); returns it."""
     proc, healthy = aggregate_pci(cloud, *argv)
     assert proc.returncode == 0, proc.stderr
-    pid = frozen(cloud)
+    if between is not None:
+        between()
+    pid = int((cloud.root / "run" / "mariadb.pid").read_text().strip())
     os.kill(pid, signal.SIGSTOP)
     try:
         proc, took = aggregate_pci(cloud, *argv)
     finally:
         os.kill(pid, signal.SIGCONT)
     assert proc.returncode == 1, proc.stdout + proc.stderr
+    print("healthy run %.1f s, hung database %.1f s" % (healthy, took))
+    assert took < healthy + TIMEOUT * 1.1, (healthy, took)
+    return proc
+
+
+def test_capacity_against_a_hung_database(cloud):
+    proc = healthy_then_hung(
+        cloud, ["capacity", "--config-file", cloud.nova_admin_conf]
+    )
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("error: cannot read"), lines[0]
     assert "no answer within" in lines[0], lines[0]
     assert "Traceback" not in proc.stderr
-    # the deadline: --timeout plus 10 %, beyond what a healthy run takes
-    print("healthy run %.1f s, hung database %.1f s" % (healthy, took))
-    assert took < healthy + TIMEOUT * 1.1, (healthy, took)
 
 
 def test_exporter_refresh_against_a_hung_database(cloud, tmp_path):
     textfile = tmp_path / "pci.prom"
     argv = ["exporter", "--config-file", cloud.nova_admin_conf, "--once",
             "--textfile", str(textfile)]  # fmt: skip
-    proc, healthy = aggregate_pci(cloud, *argv)
-    assert proc.returncode == 0, proc.stderr
-    before = textfile.read_text()
-    assert "aggregate_pci_up" in before or "aggregate_pci_devices" in before
-    pid = frozen(cloud)
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        proc, took = aggregate_pci(cloud, *argv)
-    finally:
-        os.kill(pid, signal.SIGCONT)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
+    written = []
+
+    def keep_what_was_written():
+        written.append(textfile.read_text())
+        assert "aggregate_pci_up" in written[0] or "aggregate_pci_devices" in written[0]
+
+    proc = healthy_then_hung(cloud, argv, keep_what_was_written)
     assert "left as it was" in proc.stderr, proc.stderr
-    print("healthy run %.1f s, hung database %.1f s" % (healthy, took))
-    assert took < healthy + TIMEOUT * 1.1, (healthy, took)
-    assert textfile.read_text() == before
+    assert textfile.read_text() == written[0]
 
 
 def test_after_the_faults_everything_reads_and_audit_is_clean(cloud):
