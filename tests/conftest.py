@@ -8,3 +8,7 @@ try:
     import nova.tests.functional  # noqa: F401
 except ImportError:  # the pure tier and the real-cloud lane run without Nova
     pass
+
+
+# Sharded runs (tools/pytest_shards.py): keep only this shard's test files.
+from tests.fixtures.shards import pytest_collection_modifyitems  # noqa: E402,F401
