@@ -91,6 +91,17 @@ class Cloud:
             )
         )
 
+    @staticmethod
+    def host_aggregates(prefix):
+        """OpenStackClient commands that make aggregates PREFIX-c1 and
+        PREFIX-c2 holding compute1 and compute2, and those that remove them."""
+        pairs = [("%s-c%d" % (prefix, n), "compute%d" % n) for n in (1, 2)]
+        make = [c for a, h in pairs for c in ("aggregate create " + a,
+                                              "aggregate add host %s %s" % (a, h))]  # fmt: skip
+        remove = ["aggregate remove host %s %s" % p for p in pairs]
+        remove.append("aggregate delete " + " ".join(a for a, _ in pairs))
+        return make, remove
+
     def aggregates(self):
         """Every aggregate's id, name, hosts and metadata, from nova_api: the
         snapshot a fault must leave unchanged."""

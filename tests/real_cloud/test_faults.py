@@ -15,6 +15,8 @@ import time
 
 import pytest
 
+from tests.fixtures import cloud_db as db
+
 TIMEOUT = 10
 
 
@@ -110,7 +112,7 @@ def a100_on_compute1(cloud):
         assert keys == [["pci_flavor:a100"]], keys
         yield
     finally:
-        left = cloud.sql(burst_query("nova") + " UNION ALL " + burst_query("nova_cell0"))
+        left = burst_rows(cloud)
         cloud.batch(
             (["server delete --wait " + " ".join(r[0] for r in left)] if left else [])
             + [
@@ -121,20 +123,22 @@ def a100_on_compute1(cloud):
         )
 
 
-def burst_query(db):
+def burst_rows(cloud):
+    """(name, vm_state, task_state, host) of BURST's instances in both cells
+    (cell0 holds those that were never scheduled)."""
     names = ", ".join("'%s'" % n for n in BURST)
-    return (
+    query = (
         "SELECT display_name, vm_state, IFNULL(task_state, ''), IFNULL(host, '')"
-        " FROM %s.instances WHERE deleted = 0 AND display_name IN (%s)" % (db, names)
+        " FROM %s.instances WHERE deleted = 0 AND display_name IN (" + names + ")"
     )
+    return cloud.sql(query % "nova" + " UNION ALL " + query % "nova_cell0")
 
 
 def wait_for_burst(cloud, done, timeout):
-    """Rows (name, vm_state, task_state, host) of BURST's instances in both
-    cells, polled every 0.2 s until ``done(rows)``."""
+    """``burst_rows``, polled every 0.2 s until ``done(rows)`` or TIMEOUT."""
     deadline = time.monotonic() + timeout
     while True:
-        rows = cloud.sql(burst_query("nova") + " UNION ALL " + burst_query("nova_cell0"))
+        rows = burst_rows(cloud)
         if done(rows) or time.monotonic() > deadline:
             return rows
         time.sleep(0.2)
@@ -173,8 +177,10 @@ def test_scheduler_killed_mid_burst(cloud, a100_on_compute1):
     # has rpc_response_timeout = 20).
     rows = wait_for_burst(
         cloud,
-        lambda rows: len(rows) == len(BURST)
-        and all(r[1] in ("active", "error") and not r[2] for r in rows),
+        lambda rows: (
+            len(rows) == len(BURST)
+            and all(r[1] in ("active", "error") and not r[2] for r in rows)
+        ),
         150,
     )
     print(rows)
@@ -203,14 +209,10 @@ def test_scheduler_killed_mid_burst(cloud, a100_on_compute1):
 # in the middle of its writes (aggregates created, hosts added, keys set),
 # then `migrate --undo`: the aggregates are
 # exactly as before the run, and audit is clean.
-FAULT_TABLE = """
-CREATE DATABASE IF NOT EXISTS pci_faults;
-DROP TABLE IF EXISTS pci_faults.pci_flavors;
-CREATE TABLE pci_faults.pci_flavors (
-    id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-    name VARCHAR(255) COLLATE utf8mb4_bin UNIQUE,
-    description TEXT, spec TEXT, created_at DATETIME, updated_at DATETIME,
-    deleted INT NOT NULL DEFAULT 0) DEFAULT CHARSET=utf8mb4;
+FAULT_TABLE = (
+    "CREATE DATABASE IF NOT EXISTS pci_faults;"
+    + db.pci_flavors_table("pci_faults")
+    + """
 INSERT INTO pci_faults.pci_flavors (name, spec) VALUES
  ('fk-a100', '{"vendor_id":"10de","product_id":"20b5","device_type":"type-PCI"}'),
  ('fk-t4', '{"vendor_id":"10de","product_id":"1eb8","device_type":"type-PCI"}'),
@@ -218,6 +220,7 @@ INSERT INTO pci_faults.pci_flavors (name, spec) VALUES
  ('fk-gpu', '[{"vendor_id":"10de","product_id":"20b5","device_type":"type-PCI"},
              {"vendor_id":"10de","product_id":"1eb8","device_type":"type-PCI"}]');
 """
+)
 # What a whole run writes: 4 aggregates created, 7 hosts added (fk-t4 on
 # compute2 only), 4 metadata sets; the kill comes after KILL_AFTER of them.
 WRITES = 15

@@ -24,13 +24,11 @@ def drain(cloud):
     """The aggregates, PCI flavors and Nova flavors above; removed afterwards
     with the servers."""
     flavor = "flavor create --vcpus 1 --disk 0 --ram %d --property pci_passthrough:alias=%s %s"
+    make, remove = cloud.host_aggregates("drain")
     try:
         cloud.batch(
-            [
-                "aggregate create drain-c1",
-                "aggregate add host drain-c1 compute1",
-                "aggregate create drain-c2",
-                "aggregate add host drain-c2 compute2",
+            make
+            + [
                 "pci flavor create gpu --aggregate drain-c1 " + A100,
                 "pci flavor create gpu --aggregate drain-c2 --allow-different " + T4,
                 "pci flavor create a100 --aggregate drain-c2 " + A100,
@@ -52,10 +50,8 @@ def drain(cloud):
         )
         cloud.batch(
             (["server delete --wait " + " ".join(n for [n] in left)] if left else [])
+            + remove
             + [
-                "aggregate remove host drain-c1 compute1",
-                "aggregate remove host drain-c2 compute2",
-                "aggregate delete drain-c1 drain-c2",
                 "flavor delete drain.gpu drain.gpu.big drain.a100",
             ]
         )

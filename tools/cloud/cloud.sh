@@ -347,6 +347,9 @@ discover_hosts_in_cells_interval = -1
 available_filters = nova.scheduler.filters.all_filters
 available_filters = aggregate_pci.filter.AggregatePciFilter
 enabled_filters = ComputeFilter,ComputeCapabilitiesFilter,ImagePropertiesFilter,AggregatePciFilter,NUMATopologyFilter,PciPassthroughFilter
+# Nova's weighers and ours (tests/real_cloud/test_weigher.py); one line:
+# a list option's second line would replace the first.
+weight_classes = nova.scheduler.weights.all_weighers,aggregate_pci.weigher.AggregatePciWeigher
 [pci]
 alias = {"device_type": "type-PCI", "name": "a100", "product_id": "20b5", "vendor_id": "10de"}
 alias = {"device_type": "type-PCI", "name": "t4", "product_id": "1eb8", "vendor_id": "10de"}
