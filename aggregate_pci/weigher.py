@@ -1,11 +1,11 @@
 """AggregatePciWeigher: place a PCI instance where its devices cost the
 other PCI request types least (issue 18, docs/weigher.md).
 
-Enable it beside Nova's weighers::
+Enable it beside Nova's weighers (one line: ``weight_classes`` is a list
+option, a second line would replace Nova's weighers)::
 
     [filter_scheduler]
-    weight_classes = nova.scheduler.weights.all_weighers
-    weight_classes = aggregate_pci.weigher.AggregatePciWeigher
+    weight_classes = nova.scheduler.weights.all_weighers,aggregate_pci.weigher.AggregatePciWeigher
 
     [aggregate_pci]
     #weight_multiplier = 10.0

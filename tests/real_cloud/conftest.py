@@ -12,13 +12,16 @@ import json
 import os
 import pathlib
 import shlex
+import signal
 import subprocess
+import time
 
 import pytest
 
 from tests.fixtures import cloud_db as db
 
 ENV = "AGGREGATE_PCI_CLOUD"
+CLOUD_SH = pathlib.Path(__file__).resolve().parents[2] / "tools" / "cloud" / "cloud.sh"
 
 
 class Cloud:
@@ -87,6 +90,61 @@ class Cloud:
                 " AND p.instance_uuid = '%s'" % server_id
             )
         )
+
+    @staticmethod
+    def host_aggregates(prefix):
+        """OpenStackClient commands that make aggregates PREFIX-c1 and
+        PREFIX-c2 holding compute1 and compute2, and those that remove them."""
+        pairs = [("%s-c%d" % (prefix, n), "compute%d" % n) for n in (1, 2)]
+        make = [c for a, h in pairs for c in ("aggregate create " + a,
+                                              "aggregate add host %s %s" % (a, h))]  # fmt: skip
+        remove = ["aggregate remove host %s %s" % p for p in pairs]
+        remove.append("aggregate delete " + " ".join(a for a, _ in pairs))
+        return make, remove
+
+    def aggregates(self):
+        """Every aggregate's id, name, hosts and metadata, from nova_api: the
+        snapshot a fault must leave unchanged."""
+        return sorted(
+            tuple(r)
+            for r in self.sql(
+                "SELECT a.id, a.name, 'host', h.host, '' FROM nova_api.aggregates a"
+                " JOIN nova_api.aggregate_hosts h ON h.aggregate_id = a.id"
+                " UNION ALL SELECT a.id, a.name, 'key', m.`key`, m.value"
+                " FROM nova_api.aggregates a"
+                " JOIN nova_api.aggregate_metadata m ON m.aggregate_id = a.id"
+                " UNION ALL SELECT id, name, 'aggregate', uuid, '' FROM nova_api.aggregates"
+            )
+        )
+
+    def audit(self):
+        """``aggregate-pci audit`` over the cell DB; asserts it finds nothing."""
+        proc = self.run(
+            "aggregate-pci", "--timeout", "30", "audit",
+            "--config-file", self.nova_admin_conf,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "0 instance(s) hold devices their flavor excludes" in proc.stderr
+        return proc
+
+    def kill9(self, service):
+        """SIGKILL the service's whole process group (master and workers), as
+        the OOM killer or a crash would leave it: no clean shutdown."""
+        pid = int((self.root / "run" / ("%s.pid" % service)).read_text())
+        os.killpg(pid, signal.SIGKILL)
+        for _ in range(100):
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+        raise AssertionError("%s (pgid %d) still alive after SIGKILL" % (service, pid))
+
+    def restart(self, service):
+        """``tools/cloud/cloud.sh restart SERVICE DIR``: started again with the
+        command ``up`` gave it; returns once its log says it serves."""
+        proc = self.run("bash", CLOUD_SH, "restart", service, self.root, timeout=120)
+        assert proc.returncode == 0, proc.stderr
 
 
 @pytest.fixture(scope="session")

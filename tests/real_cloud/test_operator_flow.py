@@ -17,6 +17,8 @@ import re
 
 import pytest
 
+from tests.fixtures import cloud_db as db
+
 A100 = ["--vendor-id", "10de", "--product-id", "20b5", "--device-type", "type-PCI"]
 
 
@@ -201,17 +203,14 @@ def test_capacity_from_the_cells_database(cloud, scenario):
     assert rows[("a100", "host", "compute2")] == (1, 1, 0), rows
 
 
-LEGACY_TABLE = """
-DROP TABLE IF EXISTS pci_legacy.pci_flavors;
-CREATE TABLE pci_legacy.pci_flavors (
-    id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-    name VARCHAR(255) COLLATE utf8mb4_bin UNIQUE,
-    description TEXT, spec TEXT, created_at DATETIME, updated_at DATETIME,
-    deleted INT NOT NULL DEFAULT 0) DEFAULT CHARSET=utf8mb4;
+LEGACY_TABLE = (
+    db.pci_flavors_table("pci_legacy")
+    + """
 INSERT INTO pci_legacy.pci_flavors (name, description, spec, deleted) VALUES
  ('t4', 'inference', '{"vendor_id":"10de","product_id":"1eb8","device_type":"type-PCI"}', 0),
  ('k80', 'retired', '{"vendor_id":"10de","product_id":"102d"}', 1);
 """
+)
 
 
 def test_migrate_from_mariadb_table_and_undo(cloud, scenario, tmp_path):

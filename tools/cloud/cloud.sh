@@ -4,6 +4,9 @@
 #   tools/cloud/cloud.sh up DIR      start everything under DIR (created if missing)
 #   tools/cloud/cloud.sh down DIR    stop everything DIR's pid files name
 #   tools/cloud/cloud.sh status DIR  one line per service: running/stopped
+#   tools/cloud/cloud.sh restart NAME DIR  stop NAME (if alive) and start it
+#                                    again with the command `up` gave it
+#                                    (used after kill -9: tests/real_cloud/test_faults.py)
 #
 # MariaDB and RabbitMQ (Debian packages, apt-installed if missing), keystone
 # (fernet, bootstrap), placement and nova-api under uWSGI with
@@ -31,7 +34,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 action=${1:-}
 R=${2:-}
-[ -n "$action" ] && [ -n "$R" ] || { echo "usage: $0 up|down|status DIR" >&2; exit 2; }
+if [ "$action" = restart ]; then SERVICE=$R; R=${3:-}; fi
+[ -n "$action" ] && [ -n "$R" ] || { echo "usage: $0 up|down|status DIR, or $0 restart NAME DIR" >&2; exit 2; }
 mkdir -p "$R"
 R=$(cd "$R" && pwd)
 
@@ -58,12 +62,41 @@ die() { log "ERROR: $*"; exit 1; }
 pid_of() { [ -s "$R/run/$1.pid" ] && cat "$R/run/$1.pid"; }
 alive() { local p; p=$(pid_of "$1") && kill -0 "$p" 2>/dev/null; }
 
-# start NAME CMD...: run CMD in its own session (pgid = pid) with output to
-# DIR/log/NAME.log and its pid in DIR/run/NAME.pid.
+# start NAME CMD...: run CMD in its own session (pgid = pid) with output
+# appended to DIR/log/NAME.log, its pid in DIR/run/NAME.pid and CMD itself
+# (shell-quoted) in DIR/run/NAME.cmd for `restart`.
 start() {
     local name=$1; shift
-    setsid "$@" >"$R/log/$name.log" 2>&1 </dev/null &
+    setsid "$@" >>"$R/log/$name.log" 2>&1 </dev/null &
     echo $! >"$R/run/$name.pid"
+    printf '%q ' "$@" >"$R/run/$name.cmd"
+}
+
+# Services `restart` knows how to wait for: NAME -> the line its log gets
+# once it serves (nova.service logs it when its RPC server starts).
+ready_line() {
+    case "$1" in
+        scheduler) echo "Starting scheduler node" ;;
+        conductor) echo "Starting conductor node" ;;
+        *) return 1 ;;
+    esac
+}
+
+do_restart() {  # do_restart NAME
+    local name=$1 line before i
+    line=$(ready_line "$name") || die "restart: only scheduler and conductor can be restarted (not '$name')"
+    [ -s "$R/run/$name.cmd" ] || die "restart: no $R/run/$name.cmd (was the cloud started by this script's up?)"
+    before=$(grep -c "$line" "$R/log/$name.log" 2>/dev/null || true)
+    stop_one "$name"
+    # shellcheck disable=SC2046
+    eval "start $name $(cat "$R/run/$name.cmd")"
+    for ((i = 0; i < 120; i++)); do
+        [ "$(grep -c "$line" "$R/log/$name.log" 2>/dev/null || true)" -gt "${before:-0}" ] && break
+        alive "$name" || { tail -n 30 "$R/log/$name.log" >&2; die "$name exited after restart (log: $R/log/$name.log)"; }
+        sleep 0.5
+    done
+    [ "$i" -lt 120 ] || die "$name restarted but its log has no new '$line' after 60 s ($R/log/$name.log)"
+    log "$name restarted (pid $(pid_of "$name"))"
 }
 
 wait_port() {  # wait_port NAME PORT TIMEOUT
@@ -314,9 +347,16 @@ discover_hosts_in_cells_interval = -1
 available_filters = nova.scheduler.filters.all_filters
 available_filters = aggregate_pci.filter.AggregatePciFilter
 enabled_filters = ComputeFilter,ComputeCapabilitiesFilter,ImagePropertiesFilter,AggregatePciFilter,NUMATopologyFilter,PciPassthroughFilter
+# Nova's weighers and ours (tests/real_cloud/test_weigher.py); one line:
+# a list option's second line would replace the first.
+weight_classes = nova.scheduler.weights.all_weighers,aggregate_pci.weigher.AggregatePciWeigher
 [pci]
 alias = {"device_type": "type-PCI", "name": "a100", "product_id": "20b5", "vendor_id": "10de"}
 alias = {"device_type": "type-PCI", "name": "t4", "product_id": "1eb8", "vendor_id": "10de"}
+# gpu: either model (tests/real_cloud/test_moves.py narrows its PCI flavor
+# to one model per aggregate, so Nova's greedy claim can stray).
+alias = {"device_type": "type-PCI", "name": "gpu", "product_id": "20b5", "vendor_id": "10de"}
+alias = {"device_type": "type-PCI", "name": "gpu", "product_id": "1eb8", "vendor_id": "10de"}
 [aggregate_pci]
 manage_port_requests = true
 [glance]
@@ -392,6 +432,11 @@ export AGGREGATE_PCI_CLOUD_NOVA_DB_CONF=$etc/nova/nova-db.conf
 export AGGREGATE_PCI_CLOUD_DB_PORT=$DB_PORT
 export AGGREGATE_PCI_CLOUD_IMAGE=5d0e6c8a-2d4e-4f8a-9a55-6c2b1c1f0a01
 EOF
+    # The conductor alone: a scheduling request the scheduler took and never
+    # answered (killed: tests/real_cloud/test_faults.py) fails after this
+    # many seconds without its heartbeat (select_destinations'
+    # call_monitor_timeout) instead of Nova's 60.
+    printf '[DEFAULT]\nrpc_response_timeout = 20\n' >"$etc/nova/conductor.conf"
     # A nova.conf with database access for `aggregate-pci capacity`.
     cat "$etc/nova/nova.conf" "$etc/nova/nova-db.conf" >"$etc/nova/nova-admin.conf"
     umask 022
@@ -544,7 +589,7 @@ EOF
         OS_PLACEMENT_CONFIG_DIR="$R/etc/placement"
     uwsgi_app nova-api "$NOVA_PORT" nova.wsgi.osapi_compute:application \
         OS_NOVA_CONFIG_DIR="$R/etc/nova" OS_NOVA_CONFIG_FILES="api-paste.ini;nova.conf;nova-db.conf"
-    start conductor "$B/nova-conductor" "${ncf[@]}"
+    start conductor "$B/nova-conductor" "${ncf[@]}" --config-file "$R/etc/nova/conductor.conf"
     start scheduler "$B/nova-scheduler" "${ncf[@]}" "${sched_cf[@]}"
     wait_port placement "$PL_PORT" 60
     local n
@@ -589,5 +634,6 @@ case "$action" in
         ;;
     down) do_down ;;
     status) do_status ;;
-    *) echo "usage: $0 up|down|status DIR" >&2; exit 2 ;;
+    restart) do_restart "$SERVICE" ;;
+    *) echo "usage: $0 up|down|status DIR, or $0 restart NAME DIR" >&2; exit 2 ;;
 esac

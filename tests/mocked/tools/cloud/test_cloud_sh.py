@@ -86,3 +86,54 @@ class CloudShSignalsTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CloudShRestartTest(unittest.TestCase):
+    """``restart NAME DIR`` starts a killed service again with the command
+    ``up`` recorded (``run/NAME.cmd``) and returns once its log says it
+    serves; only the scheduler and the conductor."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        os.makedirs(os.path.join(self.dir, "run"))
+        os.makedirs(os.path.join(self.dir, "log"))
+
+    def restart(self, name):
+        return subprocess.run(
+            ["bash", CLOUD_SH, "restart", name, self.dir],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def test_restarts_the_recorded_command_and_waits_for_its_line(self):
+        run = os.path.join(self.dir, "run")
+        with open(os.path.join(run, "scheduler.cmd"), "w") as f:
+            # What `start` records: the argv, shell-quoted.
+            f.write(
+                "bash -c 'sleep 1; echo Starting\\ scheduler\\ node; exec sleep 60' "
+            )
+        with open(os.path.join(run, "scheduler.pid"), "w") as f:
+            f.write("999999999\n")  # killed: no such process
+        with open(os.path.join(self.dir, "log", "scheduler.log"), "w") as f:
+            f.write("Starting scheduler node (the run before the kill)\n")
+        proc = self.restart("scheduler")
+        with open(os.path.join(run, "scheduler.pid")) as f:
+            pid = int(f.read())
+        self.addCleanup(os.killpg, pid, signal.SIGKILL)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("scheduler restarted (pid %d)" % pid, proc.stderr)
+        os.kill(pid, 0)  # alive
+        with open(os.path.join(self.dir, "log", "scheduler.log")) as f:
+            self.assertEqual(f.read().count("Starting scheduler node"), 2)
+
+    def test_refuses_other_services(self):
+        proc = self.restart("compute1")
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("only scheduler and conductor can be restarted", proc.stderr)
+
+    def test_needs_the_recorded_command(self):
+        proc = self.restart("conductor")
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("run/conductor.cmd", proc.stderr)
