@@ -36,6 +36,7 @@ from aggregate_pci.scheduler.request import (
     IndexedOutcome,
     ReplayKey,
     RequestMemo,
+    SharedRequests,
     Signature,
     StepKey,
 )
@@ -62,10 +63,10 @@ def replay_claim(
     if found is None:
         return _replay(stats, pools, requests, numa_cells, memo)
     assert memo is not None
-    key, keep, sigs = found
+    key, keep, sigs, shared = found
     hit = memo.replays.get(key)
     if hit is None:
-        outcome = _replay_steps(stats, pools, keep, sigs, requests, memo)
+        outcome = _replay_steps(stats, pools, keep, sigs, requests, shared, memo)
         hit = memo.replays[key] = _indexed(outcome, pools, keep, memo)
     steps, failed, outcome_key = hit
     return ClaimOutcome(
@@ -131,13 +132,13 @@ def _replay_key(
     pools: list[Pool],
     requests: Sequence[PciRequest],
     memo: RequestMemo,
-) -> tuple[ReplayKey, tuple[int, ...], list[Signature]] | None:
+) -> tuple[ReplayKey, tuple[int, ...], list[Signature], SharedRequests] | None:
     """The key under which this host's replay outcome is shared within one
-    scheduling request, the positions of the pools it covers and every
-    pool's signature; None when the outcome is not shared (then the plain
-    replay runs: pools alike but for their count, a count that is not a
-    positive int, or a request naming Placement ``rp_uuids`` in its spec,
-    whose path reads every pool).
+    scheduling request, the positions of the pools it covers, every pool's
+    signature and the requests as the shared replay reads them; None when
+    the outcome is not shared (then the plain replay runs: pools alike but
+    for their count, a count that is not a positive int, or requests
+    ``_shared_requests`` refuses).
 
     Exact without NUMA cells, given Nova's pool logic as it is
     (``_filter_pools`` and ``_apply_request``):
@@ -147,58 +148,73 @@ def _replay_key(
       consumed, so it is left out of the key;
     * the other pools enter in their order, each by every key except
       ``count`` (pools are otherwise distinct, else nothing is shared), and
-      by ``min(count, D)``, D the devices all requests ask for: the logic
-      reads counts only in sums compared with a request's count and in
-      taking ``min(need, count)`` from a pool, and a pool with at least D
-      devices keeps at least the remaining need of every later request
-      whichever of the two counts it starts with (it can be emptied only
-      by the last devices of the claim).
+      by ``min(count, D)``, D the devices the requests whose spec matches
+      that pool ask for together (``SharedRequests.caps``): only those
+      requests' steps see the pool (the spec match comes first), and they
+      read its count only in sums compared with a request's count and in
+      taking ``min(need, count)`` from it.  A pool with at least D devices
+      still holds, before each of those steps, at least what that step and
+      the later ones ask for (each asks for at least one device), whichever
+      of the two counts it starts with: every comparison and every take
+      comes out the same, and it can be emptied only by their last devices,
+      after which no step sees it.
     """
-    nova_filter = nova_pools.spec_filter(stats)
-    if nova_filter is None:
+    shared = _shared_requests(stats, requests, memo)
+    if shared is None:
         return None
-    req_ids = tuple(map(id, requests))
-    if not _rp_free(stats, requests, req_ids, memo):
-        return None
+    caps = shared.caps
+    signature = memo.signatures.get
+    keep: list[int] = []
+    sigs: list[Signature] = []
+    parts: list[tuple[Signature, int]] = []
     try:
-        demand = sum(int(r.count) for r in requests)
-        sigs = [matching.cached_signature(p, memo.signatures) for p in pools]
-        counts = [p["count"] for p in pools]
-    except (TypeError, KeyError, ValueError):  # unhashable value, no count
+        for i, pool in enumerate(pools):
+            sig = signature(pool)
+            sigs.append(sig)
+            count = pool["count"]
+            cap = caps.get(sig)
+            if cap is None:
+                cap = caps[sig] = sum(
+                    count
+                    for request, count in zip(requests, shared.counts, strict=True)
+                    if _spec_match(shared.spec_filter, stats, memo, request, pool, sig)
+                )
+            if not cap:
+                continue
+            if not isinstance(count, int) or count < 1:
+                return None
+            keep.append(i)
+            parts.append((sig, count if count < cap else cap))
+    except (TypeError, KeyError):  # an unhashable value, no count
         return None
     if len(set(sigs)) != len(sigs):
         return None
-    keep: list[int] = []
-    parts: list[tuple[Signature, int]] = []
-    # Whether some request's spec matches a pool, by signature.
-    relevant_by_sig = memo.relevant.setdefault(req_ids, {})
-    for i, (sig, count) in enumerate(zip(sigs, counts, strict=True)):
-        relevant = relevant_by_sig.get(sig)
-        if relevant is None:
-            relevant = relevant_by_sig[sig] = any(
-                _spec_match(nova_filter, stats, memo, r, pools[i], sig)
-                for r in requests
+    return (type(stats), shared.ids, tuple(parts)), tuple(keep), sigs, shared
+
+
+def _shared_requests(
+    stats: PciStats, requests: Sequence[PciRequest], memo: RequestMemo
+) -> SharedRequests | None:
+    """The instance's requests as the shared replay reads them, built once
+    per scheduling request; None (the plain replay) without Nova's per-pool
+    spec match, with a request naming Placement ``rp_uuids`` in its spec
+    (that path reads every pool) or a count that is not a positive int."""
+    ids = tuple(map(id, requests))
+    if ids in memo.requests:
+        return memo.requests[ids]
+    found = None
+    nova_filter = nova_pools.spec_filter(stats)
+    if nova_filter is not None and nova_pools.rp_free(stats, list(requests)):
+        counts = tuple(getattr(r, "count", None) for r in requests)
+        if all(isinstance(c, int) and c >= 1 for c in counts):
+            found = SharedRequests(
+                ids,
+                nova_filter,
+                counts,  # type: ignore[arg-type]  # checked above
+                tuple(ports.nova_request_name(r) for r in requests),
             )
-        if not relevant:
-            continue
-        if not isinstance(count, int) or count < 1:
-            return None
-        keep.append(i)
-        parts.append((sig, min(count, demand)))
-    return (type(stats), req_ids, tuple(parts)), tuple(keep), sigs
-
-
-def _rp_free(
-    stats: PciStats,
-    requests: Sequence[PciRequest],
-    req_ids: tuple[int, ...],
-    memo: RequestMemo,
-) -> bool:
-    """``nova_pools.rp_free``, remembered for the request's requests."""
-    hit = memo.rp_free.get(req_ids)
-    if hit is None:
-        hit = memo.rp_free[req_ids] = nova_pools.rp_free(stats, list(requests))
-    return hit
+    memo.requests[ids] = found
+    return found
 
 
 def _replay_steps(
@@ -207,6 +223,7 @@ def _replay_steps(
     keep: tuple[int, ...],
     sigs: list[Signature],
     requests: Sequence[PciRequest],
+    shared: SharedRequests,
     memo: RequestMemo,
 ) -> ClaimOutcome:
     """The replay, one claim step at a time, each step shared between
@@ -223,18 +240,18 @@ def _replay_steps(
     left with none leaves the list, as in ``_decrease_pool_count``.
     ``keep``: the pools some request's spec matches, in order, signatures
     distinct and counts positive (``_replay_key``)."""
-    nova_filter = nova_pools.spec_filter(stats)
-    assert nova_filter is not None  # checked by _replay_key
+    nova_filter = shared.spec_filter
     counts = {i: pools[i]["count"] for i in keep}
     order = list(keep)
     steps: list[ClaimStep] = []
-    for request in requests:
+    for request, want, name in zip(
+        requests, shared.counts, shared.names, strict=True
+    ):
         subset = [
             i
             for i in order
             if _spec_match(nova_filter, stats, memo, request, pools[i], sigs[i])
         ]
-        want = request.count
         key: StepKey = (
             type(stats),
             id(request),
@@ -247,7 +264,6 @@ def _replay_steps(
             )
         if isinstance(taken, str):  # nova_pools.STEP_FAILED
             return ClaimOutcome(tuple(steps), failed=nova_pools.claim_failure(request))
-        name = ports.nova_request_name(request)
         for k, took in taken:
             i = subset[k]
             counts[i] -= took

@@ -145,6 +145,24 @@ VerdictKey = tuple[Hashable, tuple[matching.Predicate, ...], tuple[int, ...] | N
 
 
 @dataclasses.dataclass
+class SharedRequests:
+    """The instance's Nova PCI requests as a claim replay shared between
+    hosts reads them (``claim._shared_requests``), once per request."""
+
+    ids: RequestIds
+    #: Nova's ``PciDeviceStats._filter_pools_for_spec``, unbound.
+    spec_filter: Callable[..., Any]
+    #: Each request's ``count`` (all positive ints).
+    counts: tuple[int, ...]
+    #: Each request's ``ClaimStep.name`` (``ports.nova_request_name``).
+    names: tuple[str | None, ...]
+    #: Per pool signature, the devices the requests whose spec matches it
+    #: ask for together (0: none matches); the cap of its count in a
+    #: ``ReplayKey``.
+    caps: dict[Signature, int] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
 class RequestMemo:
     """What hosts share while one scheduling request (one ``RequestPlan``)
     is decided: hosts share aggregates, device models and slots, so most
@@ -173,13 +191,11 @@ class RequestMemo:
     spec_matches: dict[tuple[int, Signature], bool] = dataclasses.field(
         default_factory=dict
     )
-    #: The claim replay: does any request's spec match a pool, by requests
-    #: then pool signature.
-    relevant: dict[RequestIds, dict[Signature, bool]] = dataclasses.field(
+    #: The claim replay: the instance's requests as a shared replay reads
+    #: them, None where replays are not shared.
+    requests: dict[RequestIds, SharedRequests | None] = dataclasses.field(
         default_factory=dict
     )
-    #: The claim replay: no request names Placement ``rp_uuids``.
-    rp_free: dict[RequestIds, bool] = dataclasses.field(default_factory=dict)
     #: The claim replay: whole replays shared between hosts.
     replays: dict[ReplayKey, IndexedOutcome] = dataclasses.field(default_factory=dict)
     #: The claim replay: single claim steps shared between hosts and replays.
