@@ -157,9 +157,9 @@ class SharedRequests:
     #: Each request's ``ClaimStep.name`` (``ports.nova_request_name``).
     names: tuple[str | None, ...]
     #: Per pool signature, the devices the requests whose spec matches it
-    #: ask for together (0: none matches); the cap of its count in a
-    #: ``ReplayKey``.
-    caps: dict[Signature, int] = dataclasses.field(default_factory=dict)
+    #: ask for together (0: none matches; the cap of its count in a
+    #: ``ReplayKey``) and the bitmask of those requests.
+    caps: dict[Signature, tuple[int, int]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
