@@ -160,6 +160,9 @@ class SharedRequests:
     #: ask for together (0: none matches; the cap of its count in a
     #: ``ReplayKey``) and the bitmask of those requests.
     caps: dict[Signature, tuple[int, int]] = dataclasses.field(default_factory=dict)
+    #: Per request position and pool signature, whether Nova's claim step
+    #: keeps that pool (``shared_replay._step_pools``).
+    kept: dict[tuple[int, Signature], bool] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass

@@ -151,8 +151,9 @@ def replay_steps(
     memo: RequestMemo,
 ) -> ClaimOutcome:
     """The replay, one claim step at a time, each step shared between
-    hosts (and between replays) by its request and the pools its spec
-    matches, each by signature and by ``min(count, request.count)``.
+    hosts (and between replays) by its request and the pools it reads
+    (``_step_pools``), each by signature and by ``min(count,
+    request.count)``.
 
     Nova's step (``_apply_request`` without Placement ``rp_uuids``) keeps
     the pools ``_filter_pools`` returns, which starts with the spec match
@@ -172,7 +173,7 @@ def replay_steps(
     for bit, (request, want, name) in enumerate(
         zip(requests, shared.counts, shared.names, strict=True)
     ):
-        subset = [i for i in order if marks[i] >> bit & 1]
+        subset = _step_pools(stats, pools, found, counts, order, marks, bit, request)
         key: StepKey = (
             type(stats),
             id(request),
@@ -192,6 +193,52 @@ def replay_steps(
                 order.remove(i)
             steps.append(ClaimStep(name, pools[i], took))
     return ClaimOutcome(tuple(steps), failed=None)
+
+
+def _step_pools(
+    stats: PciStats,
+    pools: list[Pool],
+    found: Keyed,
+    counts: dict[int, int],
+    order: list[int],
+    marks: dict[int, int],
+    bit: int,
+    request: PciRequest,
+) -> list[int]:
+    """The pools (positions, in order) Nova's claim step for request
+    ``bit`` reads: those its spec matches, up to the first ones Nova keeps
+    that hold its count together.
+
+    Without NUMA cells and Placement ``rp_uuids`` each of
+    ``_filter_pools``' filters after the spec match keeps or drops a pool
+    by that pool and the request alone (unrequested PFs, vDPA and
+    remote-managed devices, live-migratable: Nova 2024.1 to 34), then
+    ``_filter_pools`` fails only where the pools kept hold fewer devices
+    than asked, and ``_apply_request`` takes from the pools kept, in order,
+    until the request is served: the pools after the first kept ones that
+    hold its count are never read.  Whether Nova keeps a pool is asked of
+    Nova, on that pool alone holding exactly the request's count (kept:
+    the step takes them; dropped: it fails), once per request and pool
+    signature (``SharedRequests.kept``)."""
+    shared, sigs = found.shared, found.sigs
+    want = shared.counts[bit]
+    out: list[int] = []
+    have = 0
+    for i in order:
+        if not marks[i] >> bit & 1:
+            continue
+        out.append(i)
+        kept = shared.kept.get((bit, sigs[i]))
+        if kept is None:
+            probe = [dict(pools[i], count=want)]
+            kept = shared.kept[bit, sigs[i]] = not isinstance(
+                nova_pools.nova_step(stats, probe, request), str
+            )
+        if kept:
+            have += counts[i]
+            if have >= want:
+                break
+    return out
 
 
 def spec_match(
