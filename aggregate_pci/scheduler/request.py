@@ -187,6 +187,11 @@ class RequestMemo:
     masks: dict[tuple[matching.Predicate, ...], dict[Signature, int]] = (
         dataclasses.field(default_factory=dict)
     )
+    #: ``decide_host``: the joint check's answer (``decision.explain``) by
+    #: the free devices grouped by predicate mask.
+    fits: dict[tuple[tuple[int, int], ...], str | None] = dataclasses.field(
+        default_factory=dict
+    )
     #: ``decide_host``: ``judge_claim``'s verdicts (``ClaimOutcome.key``).
     verdicts: dict[VerdictKey, str | None] = dataclasses.field(default_factory=dict)
     #: The claim replay: Nova's ``_filter_pools_for_spec`` on one pool, by

@@ -73,13 +73,14 @@ def replay_key(
         return None
     caps = shared.caps
     signature = memo.signatures.get
+    known = memo.signatures.known()
     keep: list[int] = []
     marks: list[int] = []
     sigs: list[Signature] = []
     parts: list[tuple[Signature, int]] = []
     try:
         for i, pool in enumerate(pools):
-            sig = signature(pool)
+            sig = known.get(id(pool)) or signature(pool)
             sigs.append(sig)
             count = pool["count"]
             hit = caps.get(sig)
