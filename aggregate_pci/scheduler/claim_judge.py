@@ -31,7 +31,8 @@ class ClaimStep(NamedTuple):
     #: with a physical network; None for other requests.
     name: str | None
     pool: Mapping[str, Any]
-    count: int
+    #: Shadows ``tuple.count``, the name the rest of the code reads.
+    count: int  # type: ignore[assignment]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -203,14 +203,14 @@ def decide_host(
             "with a valid definition of it" % view
         )
     preds = view.preds
-    masks = signatures = fits = None
+    masks = signatures = answers = None
     if memo is not None:
         # Every predicate reads only a pool's signature (a Neutron-port
         # one too, built once per set of match objects: ports._builder).
         masks = memo.masks.setdefault(preds, {})
         signatures = memo.signatures
-        fits = memo.fits
-    why = explain(pools, plan, preds, masks, signatures, fits)
+        answers = memo.fits
+    why = explain(pools, plan, preds, masks, signatures, answers)
     if why is not None:
         return why
     if (
