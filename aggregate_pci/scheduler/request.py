@@ -125,16 +125,16 @@ Signature = frozenset[Any]
 #: Python ids of the instance's Nova PCI requests, in order (stable for the
 #: request: the objects live as long as it).
 RequestIds = tuple[int, ...]
-#: A replay shared between hosts (``claim._replay_key``): the PciDeviceStats
+#: A replay shared between hosts (``shared_replay.replay_key``): the PciDeviceStats
 #: class, the requests, and per pool the claim sees its signature and capped
 #: count.
 ReplayKey = tuple[type, RequestIds, tuple[tuple[Signature, int], ...]]
 #: A shared replay's outcome: steps as (request name, position among the
 #: pools the key covers, devices taken), the failure, ``ClaimOutcome.key``.
 IndexedOutcome = tuple[tuple[tuple[str | None, int, int], ...], str | None, Hashable]
-#: One claim step shared between hosts (``claim._replay_steps``): the
-#: PciDeviceStats class, the request's id, and per pool its spec keeps the
-#: signature and count capped at the request's count.
+#: One claim step shared between hosts (``shared_replay.replay_steps``):
+#: the PciDeviceStats class, the request's id, and per pool the step reads
+#: the signature and count capped at the request's count.
 StepKey = tuple[type, int, tuple[tuple[Signature, int], ...]]
 #: What Nova's claim step took: (position in the pools, devices) per pool
 #: it took from, or ``nova_pools.STEP_FAILED``.
