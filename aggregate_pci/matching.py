@@ -103,8 +103,8 @@ def pool_signature(pool: Pool) -> frozenset[tuple[str, Any]]:
     """``pool`` without ``count`` and ``devices``: all a definition's
     predicate reads of it.  Raises TypeError if a value is unhashable."""
     items = dict(pool)
-    for key in UNSIGNED_KEYS:
-        items.pop(key, None)
+    items.pop("count", None)  # UNSIGNED_KEYS, unrolled: the hot path
+    items.pop("devices", None)
     return frozenset(items.items())
 
 
@@ -128,6 +128,11 @@ class SignatureCache:
 
     def __len__(self) -> int:
         return len(self._by_id)
+
+    def known(self) -> Mapping[int, frozenset[Any]]:
+        """The signatures computed so far by ``id(pool)``, read-only: a
+        hot loop's ``known().get(id(pool)) or get(pool)`` saves a call."""
+        return self._by_id
 
     def get(self, pool: Pool) -> frozenset[Any]:
         """``pool_signature(pool)``, computed once per pool.  Raises
@@ -166,6 +171,9 @@ def group_supply(
     """
     supply: dict[int, int] = {}
     signature = pool_signature if signatures is None else signatures.get
+    known: Mapping[int, frozenset[Any]] = (
+        {} if signatures is None else signatures.known()
+    )
     for pool in pools:
         count = pool.get("count", 0)  # pool_count, inlined: the hot loop
         if not isinstance(count, int) or count < 1:
@@ -173,7 +181,7 @@ def group_supply(
         sig = mask = None
         if masks is not None:
             try:
-                sig = signature(pool)
+                sig = known.get(id(pool)) or signature(pool)
             except TypeError:  # an unhashable value: no sharing
                 pass
             else:

@@ -13,9 +13,7 @@ pools each request drained, so the decision core can judge the devices taken
 (``claim_judge.judge_claim``).
 
 Within one scheduling request hosts share the work (``replay_claim``'s
-``memo``, a ``request.RequestMemo``): outcomes, single claim steps and spec
-matches are remembered by keys that fix everything Nova's pool logic reads
-(``_replay_key``, ``_replay_steps``); Nova's code decides each new case.
+``memo``, a ``request.RequestMemo``): see ``shared_replay``.
 """
 
 from __future__ import annotations
@@ -23,22 +21,10 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from aggregate_pci import matching
-from aggregate_pci.scheduler import nova_pools, ports
+from aggregate_pci.scheduler import nova_pools, ports, shared_replay
 from aggregate_pci.scheduler.claim_judge import ClaimOutcome, ClaimReplay, ClaimStep
-from aggregate_pci.scheduler.nova_pools import (
-    NumaCells,
-    PciRequest,
-    PciStats,
-    Pool,
-    SpecFilter,
-)
-from aggregate_pci.scheduler.request import (
-    IndexedOutcome,
-    ReplayKey,
-    RequestMemo,
-    Signature,
-    StepKey,
-)
+from aggregate_pci.scheduler.nova_pools import NumaCells, PciRequest, PciStats, Pool
+from aggregate_pci.scheduler.request import RequestMemo
 
 
 def replay_claim(
@@ -52,21 +38,21 @@ def replay_claim(
     name the host's own pool dicts.  ``memo`` (one per scheduling request)
     shares spec matches between hosts and, without NUMA cells, whole
     replays between hosts whose pools the claim sees alike (see
-    ``_replay_key``)."""
+    ``shared_replay.replay_key``)."""
     if stats is None:
         return ClaimOutcome(failed="the host reports no PCI devices")
     pools = list(stats.pools)
     found = None
     if memo is not None and numa_cells is None:
-        found = _replay_key(stats, pools, requests, memo)
+        found = shared_replay.replay_key(stats, pools, requests, memo)
     if found is None:
         return _replay(stats, pools, requests, numa_cells, memo)
     assert memo is not None
-    key, keep, sigs = found
-    hit = memo.replays.get(key)
+    hit = memo.replays.get(found.key)
     if hit is None:
-        outcome = _replay_steps(stats, pools, keep, sigs, requests, memo)
-        hit = memo.replays[key] = _indexed(outcome, pools, keep, memo)
+        outcome = shared_replay.replay_steps(stats, pools, found, requests, memo)
+        hit = memo.replays[found.key] = shared_replay.indexed(outcome, pools, found)
+    keep = found.keep
     steps, failed, outcome_key = hit
     return ClaimOutcome(
         tuple(ClaimStep(name, pools[keep[i]], took) for name, i, took in steps),
@@ -120,189 +106,12 @@ def _share_spec_matches(sim: PciStats, memo: RequestMemo) -> None:
         return [
             pool
             for pool in pools
-            if _spec_match(nova_filter, sim, memo, request, pool, sigs[id(pool)])
+            if shared_replay.spec_match(
+                nova_filter, sim, memo, request, pool, sigs[id(pool)]
+            )
         ]
 
     nova_pools.use_spec_filter(sim, filter_for_spec)
-
-
-def _replay_key(
-    stats: PciStats,
-    pools: list[Pool],
-    requests: Sequence[PciRequest],
-    memo: RequestMemo,
-) -> tuple[ReplayKey, tuple[int, ...], list[Signature]] | None:
-    """The key under which this host's replay outcome is shared within one
-    scheduling request, the positions of the pools it covers and every
-    pool's signature; None when the outcome is not shared (then the plain
-    replay runs: pools alike but for their count, a count that is not a
-    positive int, or a request naming Placement ``rp_uuids`` in its spec,
-    whose path reads every pool).
-
-    Exact without NUMA cells, given Nova's pool logic as it is
-    (``_filter_pools`` and ``_apply_request``):
-
-    * a pool no request's spec matches (Nova's own
-      ``_filter_pools_for_spec``) is dropped by every step and never
-      consumed, so it is left out of the key;
-    * the other pools enter in their order, each by every key except
-      ``count`` (pools are otherwise distinct, else nothing is shared), and
-      by ``min(count, D)``, D the devices all requests ask for: the logic
-      reads counts only in sums compared with a request's count and in
-      taking ``min(need, count)`` from a pool, and a pool with at least D
-      devices keeps at least the remaining need of every later request
-      whichever of the two counts it starts with (it can be emptied only
-      by the last devices of the claim).
-    """
-    nova_filter = nova_pools.spec_filter(stats)
-    if nova_filter is None:
-        return None
-    req_ids = tuple(map(id, requests))
-    if not _rp_free(stats, requests, req_ids, memo):
-        return None
-    try:
-        demand = sum(int(r.count) for r in requests)
-        sigs = [matching.cached_signature(p, memo.signatures) for p in pools]
-        counts = [p["count"] for p in pools]
-    except (TypeError, KeyError, ValueError):  # unhashable value, no count
-        return None
-    if len(set(sigs)) != len(sigs):
-        return None
-    keep: list[int] = []
-    parts: list[tuple[Signature, int]] = []
-    # Whether some request's spec matches a pool, by signature.
-    relevant_by_sig = memo.relevant.setdefault(req_ids, {})
-    for i, (sig, count) in enumerate(zip(sigs, counts, strict=True)):
-        relevant = relevant_by_sig.get(sig)
-        if relevant is None:
-            relevant = relevant_by_sig[sig] = any(
-                _spec_match(nova_filter, stats, memo, r, pools[i], sig)
-                for r in requests
-            )
-        if not relevant:
-            continue
-        if not isinstance(count, int) or count < 1:
-            return None
-        keep.append(i)
-        parts.append((sig, min(count, demand)))
-    return (type(stats), req_ids, tuple(parts)), tuple(keep), sigs
-
-
-def _rp_free(
-    stats: PciStats,
-    requests: Sequence[PciRequest],
-    req_ids: tuple[int, ...],
-    memo: RequestMemo,
-) -> bool:
-    """``nova_pools.rp_free``, remembered for the request's requests."""
-    hit = memo.rp_free.get(req_ids)
-    if hit is None:
-        hit = memo.rp_free[req_ids] = nova_pools.rp_free(stats, list(requests))
-    return hit
-
-
-def _replay_steps(
-    stats: PciStats,
-    pools: list[Pool],
-    keep: tuple[int, ...],
-    sigs: list[Signature],
-    requests: Sequence[PciRequest],
-    memo: RequestMemo,
-) -> ClaimOutcome:
-    """The replay, one claim step at a time, each step shared between
-    hosts (and between replays) by its request and the pools its spec
-    matches, each by signature and by ``min(count, request.count)``.
-
-    Nova's step (``_apply_request`` without Placement ``rp_uuids``) keeps
-    the pools ``_filter_pools`` returns, which starts with the spec match
-    and then reads only those pools' keys and count sums compared with
-    ``request.count``, and takes ``min(need, count)`` from each in turn,
-    need <= request.count: both are the same for the capped counts.  A new
-    case runs Nova's ``apply_requests`` on copies of those pools (at their
-    real counts); the host's counts then drop by what it took, and a pool
-    left with none leaves the list, as in ``_decrease_pool_count``.
-    ``keep``: the pools some request's spec matches, in order, signatures
-    distinct and counts positive (``_replay_key``)."""
-    nova_filter = nova_pools.spec_filter(stats)
-    assert nova_filter is not None  # checked by _replay_key
-    counts = {i: pools[i]["count"] for i in keep}
-    order = list(keep)
-    steps: list[ClaimStep] = []
-    for request in requests:
-        subset = [
-            i
-            for i in order
-            if _spec_match(nova_filter, stats, memo, request, pools[i], sigs[i])
-        ]
-        want = request.count
-        key: StepKey = (
-            type(stats),
-            id(request),
-            tuple((sigs[i], min(counts[i], want)) for i in subset),
-        )
-        taken = memo.steps.get(key)
-        if taken is None:
-            taken = memo.steps[key] = nova_pools.nova_step(
-                stats, [dict(pools[i], count=counts[i]) for i in subset], request
-            )
-        if isinstance(taken, str):  # nova_pools.STEP_FAILED
-            return ClaimOutcome(tuple(steps), failed=nova_pools.claim_failure(request))
-        name = ports.nova_request_name(request)
-        for k, took in taken:
-            i = subset[k]
-            counts[i] -= took
-            if not counts[i]:
-                order.remove(i)
-            steps.append(ClaimStep(name, pools[i], took))
-    return ClaimOutcome(tuple(steps), failed=None)
-
-
-def _spec_match(
-    nova_filter: SpecFilter,
-    stats: PciStats,
-    memo: RequestMemo,
-    request: PciRequest,
-    pool: Pool,
-    sig: Signature,
-) -> bool:
-    """Nova's ``_filter_pools_for_spec`` on one pool, remembered by
-    (request, pool without its count)."""
-    key = (id(request), sig)
-    hit = memo.spec_matches.get(key)
-    if hit is None:
-        hit = memo.spec_matches[key] = nova_pools.spec_match(
-            nova_filter, stats, request, pool
-        )
-    return hit
-
-
-def _indexed(
-    outcome: ClaimOutcome,
-    pools: list[Pool],
-    keep: tuple[int, ...],
-    memo: RequestMemo,
-) -> IndexedOutcome:
-    """``outcome`` with each step's pool given by its position in ``keep``
-    (the pools a shared replay covers), to rebuild it on another host, and
-    its ``ClaimOutcome.key``: the steps by name, pool signature and count,
-    and the failure, all ``claim_judge.judge_claim`` reads."""
-    where = {id(pools[i]): k for k, i in enumerate(keep)}
-    steps = tuple(
-        (step.name, where[id(step.pool)], step.count) for step in outcome.steps
-    )
-    key = (
-        "steps",
-        tuple(
-            (
-                step.name,
-                matching.cached_signature(step.pool, memo.signatures),
-                step.count,
-            )
-            for step in outcome.steps
-        ),
-        outcome.failed,
-    )
-    return steps, outcome.failed, key
 
 
 def claim_replayer(

@@ -10,7 +10,7 @@ Pure: pools as dicts, no Nova import.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Hashable, Mapping, Protocol, Sequence
+from typing import Any, Hashable, Mapping, NamedTuple, Protocol, Sequence
 
 from aggregate_pci import matching
 from aggregate_pci.scheduler.host_view import (
@@ -21,17 +21,18 @@ from aggregate_pci.scheduler.host_view import (
 from aggregate_pci.scheduler.request import RequestPlan
 
 
-@dataclasses.dataclass(frozen=True)
-class ClaimStep:
+class ClaimStep(NamedTuple):
     """Devices one of the instance's PCI requests takes from one pool in
-    the compute's claim (as Nova's own pool logic replays it)."""
+    the compute's claim (as Nova's own pool logic replays it; a tuple: one
+    is built per step on every host whose claim is replayed)."""
 
     #: The ``ManagedRequest.name`` the request would have: its
     #: ``alias_name``, or ``ports.request_name`` for a Neutron-port request
     #: with a physical network; None for other requests.
     name: str | None
     pool: Mapping[str, Any]
-    count: int
+    #: Shadows ``tuple.count``, the name the rest of the code reads.
+    count: int  # type: ignore[assignment]
 
 
 @dataclasses.dataclass(frozen=True)

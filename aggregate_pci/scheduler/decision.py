@@ -30,10 +30,22 @@ def explain(
     preds: Sequence[matching.Predicate],
     masks: dict[Any, int] | None = None,
     signatures: matching.SignatureCache | None = None,
+    fits: dict[tuple[tuple[int, int], ...], str | None] | None = None,
 ) -> str | None:
     """None if the plan fits the pools, else why not (one line).
-    ``masks``, ``signatures``: see ``matching.group_supply``."""
+    ``masks``, ``signatures``: see ``matching.group_supply``; ``fits``
+    (one per plan) remembers the answer by the grouped supply."""
     supply = matching.group_supply(pools, preds, masks, signatures)
+    if fits is None:
+        return _explain_supply(supply, plan)
+    key = tuple(supply.items())
+    if key not in fits:
+        fits[key] = _explain_supply(supply, plan)
+    return fits[key]
+
+
+def _explain_supply(supply: dict[int, int], plan: RequestPlan) -> str | None:
+    """``explain`` on the free devices grouped by predicate mask."""
     demands = [r.count for r in plan.requests]
     if len(demands) <= matching.HALL_LIMIT:
         bad = matching.hall_violation(supply, demands)
@@ -191,13 +203,14 @@ def decide_host(
             "with a valid definition of it" % view
         )
     preds = view.preds
-    masks = signatures = None
+    masks = signatures = answers = None
     if memo is not None:
         # Every predicate reads only a pool's signature (a Neutron-port
         # one too, built once per set of match objects: ports._builder).
         masks = memo.masks.setdefault(preds, {})
         signatures = memo.signatures
-    why = explain(pools, plan, preds, masks, signatures)
+        answers = memo.fits
+    why = explain(pools, plan, preds, masks, signatures, answers)
     if why is not None:
         return why
     if (

@@ -125,16 +125,16 @@ Signature = frozenset[Any]
 #: Python ids of the instance's Nova PCI requests, in order (stable for the
 #: request: the objects live as long as it).
 RequestIds = tuple[int, ...]
-#: A replay shared between hosts (``claim._replay_key``): the PciDeviceStats
+#: A replay shared between hosts (``shared_replay.replay_key``): the PciDeviceStats
 #: class, the requests, and per pool the claim sees its signature and capped
 #: count.
 ReplayKey = tuple[type, RequestIds, tuple[tuple[Signature, int], ...]]
 #: A shared replay's outcome: steps as (request name, position among the
 #: pools the key covers, devices taken), the failure, ``ClaimOutcome.key``.
 IndexedOutcome = tuple[tuple[tuple[str | None, int, int], ...], str | None, Hashable]
-#: One claim step shared between hosts (``claim._replay_steps``): the
-#: PciDeviceStats class, the request's id, and per pool its spec keeps the
-#: signature and count capped at the request's count.
+#: One claim step shared between hosts (``shared_replay.replay_steps``):
+#: the PciDeviceStats class, the request's id, and per pool the step reads
+#: the signature and count capped at the request's count.
 StepKey = tuple[type, int, tuple[tuple[Signature, int], ...]]
 #: What Nova's claim step took: (position in the pools, devices) per pool
 #: it took from, or ``nova_pools.STEP_FAILED``.
@@ -142,6 +142,27 @@ StepTaken = tuple[tuple[int, int], ...] | str
 #: A ``judge_claim`` verdict shared between hosts: the outcome's key, the
 #: predicates, the judged positions (None: all).
 VerdictKey = tuple[Hashable, tuple[matching.Predicate, ...], tuple[int, ...] | None]
+
+
+@dataclasses.dataclass
+class SharedRequests:
+    """The instance's Nova PCI requests as a claim replay shared between
+    hosts reads them (``claim._shared_requests``), once per request."""
+
+    ids: RequestIds
+    #: Nova's ``PciDeviceStats._filter_pools_for_spec``, unbound.
+    spec_filter: Callable[..., Any]
+    #: Each request's ``count`` (all positive ints).
+    counts: tuple[int, ...]
+    #: Each request's ``ClaimStep.name`` (``ports.nova_request_name``).
+    names: tuple[str | None, ...]
+    #: Per pool signature, the devices the requests whose spec matches it
+    #: ask for together (0: none matches; the cap of its count in a
+    #: ``ReplayKey``) and the bitmask of those requests.
+    caps: dict[Signature, tuple[int, int]] = dataclasses.field(default_factory=dict)
+    #: Per request position and pool signature, whether Nova's claim step
+    #: keeps that pool (``shared_replay._step_pools``).
+    kept: dict[tuple[int, Signature], bool] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -166,6 +187,11 @@ class RequestMemo:
     masks: dict[tuple[matching.Predicate, ...], dict[Signature, int]] = (
         dataclasses.field(default_factory=dict)
     )
+    #: ``decide_host``: the joint check's answer (``decision.explain``) by
+    #: the free devices grouped by predicate mask.
+    fits: dict[tuple[tuple[int, int], ...], str | None] = dataclasses.field(
+        default_factory=dict
+    )
     #: ``decide_host``: ``judge_claim``'s verdicts (``ClaimOutcome.key``).
     verdicts: dict[VerdictKey, str | None] = dataclasses.field(default_factory=dict)
     #: The claim replay: Nova's ``_filter_pools_for_spec`` on one pool, by
@@ -173,13 +199,11 @@ class RequestMemo:
     spec_matches: dict[tuple[int, Signature], bool] = dataclasses.field(
         default_factory=dict
     )
-    #: The claim replay: does any request's spec match a pool, by requests
-    #: then pool signature.
-    relevant: dict[RequestIds, dict[Signature, bool]] = dataclasses.field(
+    #: The claim replay: the instance's requests as a shared replay reads
+    #: them, None where replays are not shared.
+    requests: dict[RequestIds, SharedRequests | None] = dataclasses.field(
         default_factory=dict
     )
-    #: The claim replay: no request names Placement ``rp_uuids``.
-    rp_free: dict[RequestIds, bool] = dataclasses.field(default_factory=dict)
     #: The claim replay: whole replays shared between hosts.
     replays: dict[ReplayKey, IndexedOutcome] = dataclasses.field(default_factory=dict)
     #: The claim replay: single claim steps shared between hosts and replays.

@@ -20,6 +20,17 @@ VF = {"vendor_id": "15b3", "product_id": "101e"}
 
 def _host(rng):
     pools = []
+    if rng.random() < 0.3:
+        # A PF with GPU_A's ids first: its spec matches "a-any", and Nova's
+        # unrequested-PF filter drops it (a pool dropped after the spec match).
+        pools.append(
+            objects.PciDevicePool(
+                numa_node=0,
+                count=rng.choice((1, 2)),
+                tags={"dev_type": "type-PF", "address": "0000:40:00.0", "tier": "gold"},
+                **GPU_A,
+            )
+        )
     for bus in (0x41, 0x42, 0x43, 0x81, 0x82, 0x83):
         if rng.random() < 0.3:
             continue
@@ -47,6 +58,9 @@ def _host(rng):
                         "dev_type": "type-VF",
                         "address": address,
                         "physical_network": rng.choice((net, "net1")),
+                        # Nova drops remote-managed VFs for requests not
+                        # asking for them.
+                        "remote_managed": rng.choice(("false", "false", "true")),
                     },
                     **VF,
                 )
@@ -61,6 +75,7 @@ ALIASES = {
     "b": [dict(GPU_B, dev_type="type-PCI")],
     "ab": [dict(GPU_A, dev_type="type-PCI"), dict(GPU_B, dev_type="type-PCI")],
     "vf": [dict(VF, dev_type="type-VF")],
+    "a-any": [dict(GPU_A)],
 }
 #: Definitions narrower than the aliases (tier, slot, network).
 DEFINITIONS = {
@@ -69,6 +84,7 @@ DEFINITIONS = {
     "ab": '[{"vendor_id":"10de","product_id":"20b0"},'
     '{"vendor_id":"10de","product_id":"1db4","tier":"silver"}]',
     "vf": '{"vendor_id":"15b3","product_id":"101e","physical_network":"net1"}',
+    "a-any": '{"vendor_id":"10de","product_id":"20b0","tier":"silver"}',
 }
 
 
@@ -101,7 +117,7 @@ def test_shared_replay_and_verdicts_match_the_plain_replay():
     rng = random.Random(8)
     aggregate = _Agg({codec.make_key(n): v for n, v in DEFINITIONS.items()})
     cache = host_view.DefinitionCache(64)
-    compared = shared_steps = claim_refusals = failures = 0
+    compared = shared_steps = claim_refusals = failures = dropped = 0
     for _ in range(60):
         requests = _requests(rng)
         plan = request.plan_request(requests, lambda: set(ALIASES), False)
@@ -135,9 +151,16 @@ def test_shared_replay_and_verdicts_match_the_plain_replay():
             claim_refusals += bool(plain and "claim" in plain)
             compared += 1
         shared_steps += len(shared.steps)
-    # The comparison covered shared steps, claim failures and refusals.
+        dropped += sum(
+            not kept
+            for reqs in shared.requests.values()
+            if reqs is not None
+            for kept in reqs.kept.values()
+        )
+    # The comparison covered shared steps, claim failures and refusals, and
+    # pools Nova drops after the spec match (unrequested PF, remote-managed).
     assert compared == 2400
-    assert shared_steps and failures and claim_refusals
+    assert shared_steps and failures and claim_refusals and dropped
 
 
 def test_rp_uuids_in_a_spec_keep_the_plain_replay():
