@@ -46,20 +46,11 @@ def _device_spec():
     ]
 
 
-def _alias(name):
-    return {
-        "name": name,
-        "vendor_id": GPU_ID[0],
-        "product_id": GPU_ID[1],
-        "device_type": "type-PCI",
-    }
-
-
 class CrossCellResizeTest(support.AggregatePciTestBase):
     NUMBER_OF_CELLS = 2
     FLAVORS = {"pci_flavor:t4": T4_DEF, "pci_flavor:v100": V100_DEF}
     PCI_DEVICE_SPEC = _device_spec()
-    PCI_ALIAS = [_alias("t4"), _alias("v100")]
+    PCI_ALIAS = [support.pci_alias("t4", GPU_ID), support.pci_alias("v100", GPU_ID)]
 
     def setUp(self):
         super().setUp()
