@@ -63,11 +63,15 @@ opts = [
     ),
     cfg.IntOpt(
         "parse_cache_size",
-        default=4096,
+        default=16384,
         min=16,
         help="How many distinct metadata values AggregatePciFilter keeps "
-        "parsed. Values are cached by their text, so a metadata change "
-        "is seen at once; this only bounds memory.",
+        "parsed (and host definitions compiled; about 1 KiB each). Values "
+        "are cached by their text, so a metadata change is seen at once; "
+        "this only bounds memory. A cloud with more distinct pci_flavor:* "
+        "values than this re-parses the excess on each Neutron-port "
+        "request (the cache keeps the rest), so size it above the count "
+        "of distinct values.",
     ),
 ]
 

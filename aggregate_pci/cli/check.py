@@ -67,7 +67,12 @@ class CheckPciFlavor(common.HandlesErrors, lister.Lister):
         offline = inv if parsed_args.offline else None
         records = sources.pci_flavor_records(self.app, offline)
         flavors = sources.nova_flavor_requests(self.app, offline)
-        issues = lint.lint(records, flavors, conf_aliases, host_pools)
+        replay = None
+        if host_pools is not None:
+            from aggregate_pci.admin.nova_io import claim_replay
+
+            replay = claim_replay.inventory_replay()
+        issues = lint.lint(records, flavors, conf_aliases, host_pools, replay)
         self.errors = sum(1 for i in issues if i.severity == lint.ERROR)
         whole = parsed_args.long or not common.human(parsed_args)
         rows = []

@@ -13,7 +13,7 @@ def test_register_and_defaults():
     conf.register_opts(c)
     c([], project="test")
     assert c.aggregate_pci.reject_unmanaged_requests is False
-    assert c.aggregate_pci.parse_cache_size == 4096
+    assert c.aggregate_pci.parse_cache_size == 16384
     assert c.aggregate_pci.manage_port_requests is False
     assert c.aggregate_pci.weight_multiplier == 10.0
 

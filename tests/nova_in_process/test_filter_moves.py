@@ -81,20 +81,11 @@ def _device_spec():
     return spec
 
 
-def _alias(name):
-    return {
-        "name": name,
-        "vendor_id": GPU_ID[0],
-        "product_id": GPU_ID[1],
-        "device_type": "type-PCI",
-    }
-
-
 class MovesBase(support.AggregatePciTestBase):
     """Subclasses set PCI_IN_PLACEMENT."""
 
     PCI_DEVICE_SPEC = _device_spec()
-    PCI_ALIAS = [_alias("t4"), _alias("v100")]
+    PCI_ALIAS = [support.pci_alias("t4", GPU_ID), support.pci_alias("v100", GPU_ID)]
 
     def setUp(self):
         super().setUp()
@@ -463,7 +454,10 @@ class LiveMoveBase(MovesBase):
 
     if LIVE_PCI:
         PCI_DEVICE_SPEC = [dict(s, live_migratable="yes") for s in _device_spec()]
-        PCI_ALIAS = [dict(_alias(n), live_migratable="yes") for n in ("t4", "v100")]
+        PCI_ALIAS = [
+            dict(support.pci_alias(n, GPU_ID), live_migratable="yes")
+            for n in ("t4", "v100")
+        ]
 
     def setUp(self):
         super().setUp()

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from aggregate_pci import alias, codec
 from aggregate_pci.admin.capacity import report
-from aggregate_pci.admin.checks import host_lint, port_lint
+from aggregate_pci.admin.checks import claim_lint, host_lint, port_lint
 from aggregate_pci.admin.checks.host_lint import Pools
 from aggregate_pci.admin.models import definitions_by_name, port_only_names
 from aggregate_pci.errors import Hint, Speller, neutral_command
@@ -45,6 +45,7 @@ def lint(
     nova_flavors: Sequence[tuple[str, Mapping[str, int]]],
     conf_aliases: Sequence[alias.Entry] | None = None,
     host_pools: Pools | None = None,
+    replay: claim_lint.Replay | None = None,
 ) -> list[Issue]:
     """Everything ``check`` reports, errors first.
 
@@ -52,6 +53,8 @@ def lint(
     ``conf_aliases``: the ``[pci] alias`` values of a nova.conf, if given.
     ``host_pools``: every device of each host as pools (free and used), if
     known; enables the "alias also matches excluded devices" check.
+    ``replay``: the compute's claim on those pools, if Nova is here
+    (``nova_io/claim_replay.py``); enables ``claim_lint.stray_claims``.
     """
     issues = _bad_values(records)
     by_name = definitions_by_name(records)
@@ -84,6 +87,16 @@ def lint(
                 records, preds, host_pools
             )
         )
+        if replay is not None:
+            issues.extend(
+                Issue(WARNING, subject, message, hint)
+                for subject, message, hint in claim_lint.stray_claims(
+                    records,
+                    host_pools,
+                    claim_lint.request_specs(conf, generated),
+                    replay,
+                )
+            )
         warnings = itertools.chain(
             host_lint.alias_order(records, nova_flavors, preds, host_pools),
             # Neutron ports (issue 13): managed physnets nothing can serve,

@@ -38,24 +38,25 @@ class HungDatabaseTest(unittest.TestCase):
         self.assertEqual(2, db_access.db_budget(30)[1])
 
     def test_capacity_on_a_hung_api_database(self):
-        # The command's own cost (importing Nova, loading nova.conf), with a
-        # database file that does not exist (refused before any connection).
-        missing = nova_conf(os.path.join(self.dir), "sqlite:///%s/none.db" % self.dir)
-        os.rename(missing, os.path.join(self.dir, "missing.conf"))
         hung_conf = nova_conf(
             self.dir,
             "mysql+pymysql://nova:secret@127.0.0.1:%d/nova_api" % self.server.port,
         )
-        _, before = hung.run(
-            "--timeout", str(TIMEOUT), "capacity", "--config-file",
-            os.path.join(self.dir, "missing.conf"),
-        )  # fmt: skip
         proc, took = hung.run(
             "--timeout", str(TIMEOUT), "capacity", "--config-file", hung_conf
         )
         self.assertEqual(1, proc.returncode, proc.stderr)
-        self.assertLess(took - before, TIMEOUT * 1.1, (took, before))
         self.assertEqual(2, self.server.accepted)  # one retry
+        # The product target, one error line within TIMEOUT + 10 %, from
+        # the command's first connection to that line: the deadline's own
+        # behaviour (both attempts and the pause after each), without the
+        # start-up before it (importing Nova, loading nova.conf: 6 s at
+        # load 4 on 2 cores), which a loaded CPU stretches.
+        answered = proc.first_line_at - self.server.accept_times[0]
+        self.assertLess(answered, TIMEOUT * 1.1, (answered, took))
+        # Not short either: the attempts used the budget (2 + 1 + 2 s).
+        waited = self.server.waited()
+        self.assertGreaterEqual(waited, TIMEOUT * 0.75, (waited, answered))
         lines = proc.stderr.strip().splitlines()
         self.assertEqual(1, len(lines), proc.stderr)
         self.assertTrue(lines[0].startswith("error: cannot read "), lines)
