@@ -17,12 +17,13 @@ def mask_urls(text: str) -> str:
     return _URL_RE.sub(lambda m: m.group(1) + MASK + "@", text)
 
 
+#: The characters ``printable`` escapes: C0, DEL and C1.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def printable(text: Any) -> Any:
     """``text`` with control characters (C0, DEL, C1: terminal escape
     sequences, newlines) shown as ``\\xNN``; other values unchanged."""
-    if not isinstance(text, str):
+    if not isinstance(text, str) or _CONTROL_RE.search(text) is None:
         return text
-    return "".join(
-        "\\x%02x" % ord(c) if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 else c
-        for c in text
-    )
+    return _CONTROL_RE.sub(lambda m: "\\x%02x" % ord(m.group()), text)

@@ -85,30 +85,47 @@ def _without_tags(match: codec.DeviceMatch) -> codec.DeviceMatch:
 
 
 class _Judge:
-    """Three-valued matching of devices against one host's definitions."""
+    """Three-valued matching of devices against one host's definitions;
+    each definition compiled once, on first use (one judge serves every
+    instance of a host, ``compiled`` every host sharing a definition)."""
 
-    def __init__(self, definitions: Mapping[str, codec.PciFlavorDefinition]):
+    def __init__(
+        self,
+        definitions: Mapping[str, codec.PciFlavorDefinition],
+        compiled: dict[int, tuple[Any, ...]] | None = None,
+    ):
         self.defs = definitions
-        self.full = {n: matching.compile_definition(d) for n, d in definitions.items()}
-        # Per flavor: (predicate without tags, needs tags) per match object.
-        self.parts = {
-            n: [
-                (matching.compile_match(_without_tags(m)), _uses_tags_match(m))
-                for m in d.matches
-            ]
-            for n, d in definitions.items()
-        }
+        self.compiled = {} if compiled is None else compiled
+
+    def _parts(self, name: str) -> tuple[Any, ...]:
+        """(definition, its predicate, [(predicate without tags, needs
+        tags) per match object]), keyed by the definition's identity (the
+        definition is kept in the entry, so the identity stays valid)."""
+        d = self.defs[name]
+        entry = self.compiled.get(id(d))
+        if entry is None or entry[0] is not d:
+            entry = (
+                d,
+                matching.compile_definition(d),
+                [
+                    (matching.compile_match(_without_tags(m)), _uses_tags_match(m))
+                    for m in d.matches
+                ],
+            )
+            self.compiled[id(d)] = entry
+        return entry
 
     def match(self, name: str, device: Device) -> bool | None:
         """Does ``device`` match the host's definition of ``name``? None
         when it depends on tags that are unknown."""
         if name not in self.defs:
             return False
+        _, full, parts = self._parts(name)
         if device.tags is not None:
-            return self.full[name](device.pool())
+            return bool(full(device.pool()))
         pool = device.pool({})
         verdict: bool | None = False
-        for base, needs_tags in self.parts[name]:
+        for base, needs_tags in parts:
             if base(pool):
                 if not needs_tags:
                     return True
@@ -143,13 +160,16 @@ def judge_instance(
     alloc: Allocation,
     definitions: Mapping[str, codec.PciFlavorDefinition],
     managed: set[str],
+    judge: _Judge | None = None,
 ) -> list[DeviceRow]:
     """The verdict on each device of one instance (empty if the instance
-    requests no managed alias)."""
+    requests no managed alias); ``judge`` (of ``definitions``) is reused
+    across the instances of one host."""
     names = [n for n, c in alloc.requests if c > 0]
     if not any(n in managed for n in names):
         return []
-    judge = _Judge(definitions)
+    if judge is None:
+        judge = _Judge(definitions)
     devices = list(alloc.devices)
     # Counted, not expanded: a name never takes more slots than there are
     # devices (a count of 10**12 in a file must not make a list of it).
@@ -290,8 +310,15 @@ def audit(allocations: Iterable[Allocation], records: Sequence[Any]) -> AuditRes
     per_host = host_definitions(records)
     managed = {r.name for r in records if r.definition is not None}
     rows: list[DeviceRow] = []
+    compiled: dict[int, tuple[Any, ...]] = {}
+    judges: dict[str, _Judge] = {}
     for alloc in sorted(allocations, key=lambda a: (a.host, a.instance)):
-        rows.extend(judge_instance(alloc, per_host.get(alloc.host, {}), managed))
+        judge = judges.get(alloc.host)
+        if judge is None:
+            # sorted by host: only the current host's judge is needed
+            judges = {alloc.host: _Judge(per_host.get(alloc.host, {}), compiled)}
+            judge = judges[alloc.host]
+        rows.extend(judge_instance(alloc, judge.defs, managed, judge))
     return AuditResult(rows, summarize(rows, records), _warnings(rows, per_host))
 
 
