@@ -4,7 +4,7 @@ row printer, message and metric label (pure: imports nothing)."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable, Sequence
 
 MASK = "***"
 #: ``scheme://user:PASSWORD@host``: the password of any URL, up to the LAST
@@ -27,3 +27,22 @@ def printable(text: Any) -> Any:
     if not isinstance(text, str) or _CONTROL_RE.search(text) is None:
         return text
     return _CONTROL_RE.sub(lambda m: "\\x%02x" % ord(m.group()), text)
+
+
+#: Names a message shows people at most per list (a fleet's flavor may be on
+#: 1,000 aggregates); the machine formats carry every name.
+LIST_LIMIT = 10
+
+
+def capped_names(names: Sequence[str], limit: int = LIST_LIMIT) -> str:
+    """The first ``limit`` names, then "and N more"."""
+    if len(names) <= limit:
+        return ", ".join(names)
+    return "%s and %d more" % (", ".join(names[:limit]), len(names) - limit)
+
+
+def listing(make: Callable[[Callable[[Sequence[str]], str]], str]) -> dict[str, Any]:
+    """``message`` and ``capped`` for an Issue, from ``make(join)``, which
+    writes the message with its lists of names joined by ``join``."""
+    full, cut = make(", ".join), make(capped_names)
+    return {"message": full, "capped": cut if cut != full else None}
