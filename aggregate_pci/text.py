@@ -41,8 +41,12 @@ def capped_names(names: Sequence[str], limit: int = LIST_LIMIT) -> str:
     return "%s and %d more" % (", ".join(names[:limit]), len(names) - limit)
 
 
-def listing(make: Callable[[Callable[[Sequence[str]], str]], str]) -> dict[str, Any]:
-    """``message`` and ``capped`` for an Issue, from ``make(join)``, which
-    writes the message with its lists of names joined by ``join``."""
-    full, cut = make(", ".join), make(capped_names)
+def listing(template: str, *values: Any) -> dict[str, Any]:
+    """``message`` and ``capped`` for a finding: ``template % values``, each
+    list among ``values`` joined whole, and cut by ``capped_names``."""
+
+    def fill(join: Callable[[Sequence[str]], str]) -> str:
+        return template % tuple(join(v) if isinstance(v, list) else v for v in values)
+
+    full, cut = fill(", ".join), fill(capped_names)
     return {"message": full, "capped": cut if cut != full else None}

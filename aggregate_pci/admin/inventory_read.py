@@ -168,7 +168,10 @@ def _device(d: Any, bad: Any, where: str, shared: dict[Any, Any]) -> Device:
         found = None
     if found is None:
         found = Device(
-            *map(_intern, fields[:4]),
+            _intern(fields[0]),
+            _intern(fields[1]),
+            _intern(fields[2]),
+            _intern(fields[3]),
             parent_addr=fields[4],
             tags=None if tags is None else dict(fields[5] or ()),
             alias=_intern(fields[6]),
@@ -486,7 +489,7 @@ def _depth_within(doc: Any, limit: int) -> bool:
         if depth >= limit:
             return False
         depth += 1
-        nested = []
+        nested: list[Any] = []
         for value in level:
             items = value.values() if isinstance(value, dict) else value
             nested.extend(v for v in items if isinstance(v, (dict, list)))

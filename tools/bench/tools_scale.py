@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -111,7 +110,11 @@ def write_inventory(path: str, n_hosts: int, seed: int = 1) -> dict[str, int]:
                 f.write((",\n" if n else "\n") + line.rstrip("\n"))
         os.unlink(side)
         f.write("]}\n")
-    return {"hosts": n_hosts, "aggregates": len(names) // 100 + 1, "instances": instances}
+    return {
+        "hosts": n_hosts,
+        "aggregates": len(names) // 100 + 1,
+        "instances": instances,
+    }
 
 
 NOVA_CONF = (
@@ -168,7 +171,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=10000)
     parser.add_argument(
-        "--keep", metavar="FILE", help="write (or reuse, if it exists) the inventory here"
+        "--keep",
+        metavar="FILE",
+        help="write (or reuse, if it exists) the inventory here",
     )
     parser.add_argument("--only", help="comma-separated labels of commands to run")
     args = parser.parse_args()
@@ -179,13 +184,17 @@ def main() -> None:
         counts = write_inventory(inv, args.hosts)
         print(
             "generated %(hosts)d hosts x 16 pools, %(aggregates)d aggregates, "
-            "%(instances)d instances" % counts
+            "%(instances)d instances"
+            % counts
             + " in %.1f s" % (time.perf_counter() - start)
         )
     print("inventory %s: %.0f MB" % (inv, os.path.getsize(inv) / 1e6))
     print("load average before: %.2f %.2f %.2f" % os.getloadavg())
     wanted = set(args.only.split(",")) if args.only else None
-    print("%-20s %8s %8s %9s %9s %3s" % ("command", "wall s", "cpu s", "peak MB", "out MB", "rc"))
+    print(
+        "%-20s %8s %8s %9s %9s %3s"
+        % ("command", "wall s", "cpu s", "peak MB", "out MB", "rc")
+    )
     for n, (name, argv) in enumerate(commands(inv, tmp).items()):
         if wanted and name not in wanted:
             continue

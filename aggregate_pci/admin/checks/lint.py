@@ -118,11 +118,12 @@ def _stranded(records: Sequence[Any], host_pools: Pools) -> list[tuple[str, Any]
         (
             "PCI flavor %r" % name,
             listing(
-                lambda join, rows=rows: "stranded: %d matching device(s) on host(s) "
-                "%s, in no aggregate defining it, so the filter never places it "
-                "there; add those hosts to a defining aggregate if they should "
-                "serve it ('capacity --stranded' lists them)"
-                % (sum(r.matching for r in rows), join([r.name for r in rows]))
+                "stranded: %d matching device(s) on host(s) %s, in no aggregate "
+                "defining it, so the filter never places it there; add those "
+                "hosts to a defining aggregate if they should serve it "
+                "('capacity --stranded' lists them)",
+                sum(r.matching for r in rows),
+                [r.name for r in rows],
             ),
         )
         for name, rows in sorted(by_flavor.items())
@@ -272,11 +273,11 @@ def _requests(
                 WARNING,
                 "PCI flavor %r" % name,
                 **listing(
-                    lambda join, name=name: "port-only: defined on aggregate(s) %s "
-                    "for Neutron ports of its physical network, requested by no "
-                    "Nova flavor; it needs no [pci] alias, and confines ports "
-                    "only where the schedulers set [aggregate_pci] "
-                    "manage_port_requests = true" % join(sorted(by_name[name]))
+                    "port-only: defined on aggregate(s) %s for Neutron ports of "
+                    "its physical network, requested by no Nova flavor; it needs "
+                    "no [pci] alias, and confines ports only where the schedulers "
+                    "set [aggregate_pci] manage_port_requests = true",
+                    sorted(by_name[name]),
                 ),
             )
         )
@@ -286,9 +287,11 @@ def _requests(
                 WARNING,
                 "PCI flavor %r" % name,
                 **listing(
-                    lambda join, name=name: "defined on aggregate(s) %s but no "
-                    "Nova flavor requests it (extra spec %s=%s:N)"
-                    % (join(sorted(by_name[name])), alias.SPEC_KEY, name)
+                    "defined on aggregate(s) %s but no Nova flavor requests it "
+                    "(extra spec %s=%s:N)",
+                    sorted(by_name[name]),
+                    alias.SPEC_KEY,
+                    name,
                 ),
             )
         )

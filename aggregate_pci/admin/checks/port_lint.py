@@ -56,12 +56,13 @@ def unserved_physnets(
                 (
                     "physical network %r" % physnet,
                     text.listing(
-                        lambda join, where=where, physnet=physnet: "managed by PCI "
-                        "flavor(s) %s, but no host of those aggregates has a device "
-                        "matching them (device_spec tag physical_network=%s "
-                        "included): with [aggregate_pci] manage_port_requests on, "
-                        "every port of it fails with 'No valid host'"
-                        % (join(where), physnet)
+                        "managed by PCI flavor(s) %s, but no host of those "
+                        "aggregates has a device matching them (device_spec tag "
+                        "physical_network=%s included): with [aggregate_pci] "
+                        "manage_port_requests on, every port of it fails with "
+                        "'No valid host'",
+                        where,
+                        physnet,
                     ),
                 )
             )

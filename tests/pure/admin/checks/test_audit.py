@@ -189,8 +189,13 @@ class RepeatedShapesTest(unittest.TestCase):
             [(r.instance, r.host, r.match) for r in result.rows],
         )
         summary = {(s.flavor, s.scope, s.name): s for s in result.summary}
-        self.assertEqual((3, 2), (summary[("t4", "total", "*")].instances,
-                                  summary[("t4", "total", "*")].mismatched))
+        self.assertEqual(
+            (3, 2),
+            (
+                summary[("t4", "total", "*")].instances,
+                summary[("t4", "total", "*")].mismatched,
+            ),
+        )
         self.assertEqual(2, summary[("t4", "aggregate", "g")].devices)
         self.assertEqual(1, summary[("t4", "aggregate", "other")].devices)
 
@@ -200,4 +205,6 @@ class RepeatedShapesTest(unittest.TestCase):
         allocs = [alloc([("t4", 1)], held, host=h, uuid="i-" + h) for h in ("h8", "h9")]
         result = audit.audit(allocs, recs)
         self.assertEqual(["no", "no"], [r.match for r in result.rows])
-        self.assertIn("put host h9 back into an aggregate defining t4", result.rows[1].fix)
+        self.assertIn(
+            "put host h9 back into an aggregate defining t4", result.rows[1].fix
+        )
