@@ -220,22 +220,30 @@ def judge_instance(
             judge,
             dev,
         )
-        rows.append(
-            DeviceRow(
-                alloc.instance,
-                alloc.host,
-                flavor,
-                dev,
-                match,
-                reason,
-                _fix(
-                    match,
-                    alloc,
-                    {n for n, _ in alloc.requests if n in managed} - set(judge.defs),
-                ),
-            )
-        )
+        rows.append(_row(alloc, dev, flavor, match, reason, managed, judge))
     return rows
+
+
+def _row(
+    alloc: Allocation,
+    dev: Device,
+    flavor: str,
+    match: str,
+    reason: str,
+    managed: set[str],
+    judge: _Judge,
+) -> DeviceRow:
+    """One device's row, with what to do about its verdict."""
+    undefined = {n for n, _ in alloc.requests if n in managed} - set(judge.defs)
+    return DeviceRow(
+        alloc.instance,
+        alloc.host,
+        flavor,
+        dev,
+        match,
+        reason,
+        _fix(match, alloc, undefined),
+    )
 
 
 def _fix(match: str, alloc: Allocation, undefined: set[str]) -> str:
@@ -340,17 +348,8 @@ def audit(allocations: Iterable[Allocation], records: Sequence[Any]) -> AuditRes
             continue
         if not known:  # no managed alias requested
             continue
-        undefined = {n for n, _ in alloc.requests if n in managed} - set(judge.defs)
         rows.extend(
-            DeviceRow(
-                alloc.instance,
-                alloc.host,
-                flavor,
-                dev,
-                match,
-                reason,
-                _fix(match, alloc, undefined),
-            )
+            _row(alloc, dev, flavor, match, reason, managed, judge)
             for dev, (flavor, match, reason) in zip(alloc.devices, known, strict=True)
         )
     return AuditResult(rows, summarize(rows, records), _warnings(rows, per_host))
