@@ -88,7 +88,7 @@ class PciFlavorUsers:
         return text
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Device:
     """One PCI device an instance holds."""
 
@@ -118,7 +118,7 @@ class Device:
         return out
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Allocation:
     """The PCI devices one instance holds through its flavor's aliases."""
 

@@ -6,7 +6,7 @@ import argparse
 
 from cliff import lister
 
-from aggregate_pci import alias
+from aggregate_pci import alias, text
 from aggregate_pci.admin import errors, inventory_read
 from aggregate_pci.admin.checks import lint
 from aggregate_pci.cli import common, sources
@@ -37,9 +37,10 @@ class CheckPciFlavor(common.HandlesErrors, lister.Lister):
             "--long",
             action="store_true",
             help="the whole problem text in table output (by default a "
-            "table shows its first clause, at most %d characters; the "
-            "machine formats -f json/yaml/csv/value always carry it whole)"
-            % common.SHORT_WIDTH,
+            "table shows its first clause, at most %d characters), lists of "
+            "names still cut to the first %d 'and N more'; the machine "
+            "formats -f json/yaml always carry every name"
+            % (common.SHORT_WIDTH, text.LIST_LIMIT),
         )
         parser.add_argument(
             "--offline",
@@ -74,12 +75,14 @@ class CheckPciFlavor(common.HandlesErrors, lister.Lister):
             replay = claim_replay.inventory_replay()
         issues = lint.lint(records, flavors, conf_aliases, host_pools, replay)
         self.errors = sum(1 for i in issues if i.severity == lint.ERROR)
-        whole = parsed_args.long or not common.human(parsed_args)
+        human = common.human(parsed_args)
         rows = []
         cut = 0
         for i in issues:
-            text = i.render(lambda name: common.spell_command(self.app, name))
-            shown = text if whole else common.short(text)
+            text = i.render(
+                lambda name: common.spell_command(self.app, name), capped=human
+            )
+            shown = text if parsed_args.long or not human else common.short(text)
             cut += shown != text
             rows.append(common.for_output(parsed_args, (i.severity, i.subject, shown)))
         self.app.stderr.write(

@@ -68,39 +68,50 @@ def flavors() -> dict[str, str]:
     return out
 
 
-def make_inventory(n_hosts: int, seed: int = 1) -> dict:
-    rng = random.Random(seed)
+def host_pools(rng: random.Random) -> list[dict]:
+    """One host's 16 pools: random products, physnets, free and used."""
+    return [
+        {
+            "vendor_id": "10de",
+            "product_id": rng.choice(PRODUCTS),
+            "dev_type": "type-PCI",
+            "numa_node": s % 2,
+            "address": "0000:%02x:00.0" % (0x80 + s),
+            "physical_network": rng.choice(PHYSNETS),
+            "count": rng.randint(0, 4),
+            "used": rng.randint(0, 2),
+        }
+        for s in range(16)
+    ]
+
+
+def host_names(n_hosts: int) -> list[str]:
+    """The hosts' names, sorted."""
+    return sorted("host-%05d" % h for h in range(n_hosts))
+
+
+def aggregates(names: list[str], racks: int = 100) -> list[dict]:
+    """``racks`` aggregates defining the 20 PCI flavors, each host in one,
+    and every tenth host also in an overlay with wider definitions."""
     defs = flavors()
     meta = {"pci_flavor:" + k: v for k, v in defs.items()}
-    hosts = {}
-    for h in range(n_hosts):
-        pools = []
-        for s in range(16):
-            pools.append(
-                {
-                    "vendor_id": "10de",
-                    "product_id": rng.choice(PRODUCTS),
-                    "dev_type": "type-PCI",
-                    "numa_node": s % 2,
-                    "address": "0000:%02x:00.0" % (0x80 + s),
-                    "physical_network": rng.choice(PHYSNETS),
-                    "count": rng.randint(0, 4),
-                    "used": rng.randint(0, 2),
-                }
-            )
-        hosts["host-%05d" % h] = pools
-    names = sorted(hosts)
-    aggregates = [
-        {"name": "rack-%03d" % a, "hosts": names[a::100], "metadata": meta}
-        for a in range(100)
+    out = [
+        {"name": "rack-%03d" % a, "hosts": names[a::racks], "metadata": meta}
+        for a in range(racks)
     ]
-    # every tenth host is also in an overlay aggregate with wider definitions
     wide = {"pci_flavor:single-%d" % i: defs["pair-%d" % (i % 4)] for i in range(5)}
-    aggregates.append({"name": "overlay", "hosts": names[::10], "metadata": wide})
+    out.append({"name": "overlay", "hosts": names[::10], "metadata": wide})
+    return out
+
+
+def make_inventory(n_hosts: int, seed: int = 1) -> dict:
+    """The whole inventory document in memory (tools_scale.py streams it)."""
+    rng = random.Random(seed)
+    hosts = {"host-%05d" % h: host_pools(rng) for h in range(n_hosts)}
     return {
         "format": "aggregate-pci-inventory",
         "version": 1,
-        "aggregates": aggregates,
+        "aggregates": aggregates(sorted(hosts)),
         "hosts": hosts,
     }
 

@@ -32,6 +32,9 @@ YES = "yes"
 NO = "no"
 UNKNOWN = "unknown"
 UNMANAGED = "unmanaged"
+#: Instance shapes (aggregates, requests, devices) whose verdicts ``audit``
+#: remembers at once (the memo starts again when full).
+MEMO_SIZE = 100_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,30 +88,47 @@ def _without_tags(match: codec.DeviceMatch) -> codec.DeviceMatch:
 
 
 class _Judge:
-    """Three-valued matching of devices against one host's definitions."""
+    """Three-valued matching of devices against one host's definitions;
+    each definition compiled once, on first use (one judge serves every
+    instance of a host, ``compiled`` every host sharing a definition)."""
 
-    def __init__(self, definitions: Mapping[str, codec.PciFlavorDefinition]):
+    def __init__(
+        self,
+        definitions: Mapping[str, codec.PciFlavorDefinition],
+        compiled: dict[int, tuple[Any, ...]] | None = None,
+    ):
         self.defs = definitions
-        self.full = {n: matching.compile_definition(d) for n, d in definitions.items()}
-        # Per flavor: (predicate without tags, needs tags) per match object.
-        self.parts = {
-            n: [
-                (matching.compile_match(_without_tags(m)), _uses_tags_match(m))
-                for m in d.matches
-            ]
-            for n, d in definitions.items()
-        }
+        self.compiled = {} if compiled is None else compiled
+
+    def _parts(self, name: str) -> tuple[Any, ...]:
+        """(definition, its predicate, [(predicate without tags, needs
+        tags) per match object]), keyed by the definition's identity (the
+        definition is kept in the entry, so the identity stays valid)."""
+        d = self.defs[name]
+        entry = self.compiled.get(id(d))
+        if entry is None or entry[0] is not d:
+            entry = (
+                d,
+                matching.compile_definition(d),
+                [
+                    (matching.compile_match(_without_tags(m)), _uses_tags_match(m))
+                    for m in d.matches
+                ],
+            )
+            self.compiled[id(d)] = entry
+        return entry
 
     def match(self, name: str, device: Device) -> bool | None:
         """Does ``device`` match the host's definition of ``name``? None
         when it depends on tags that are unknown."""
         if name not in self.defs:
             return False
+        _, full, parts = self._parts(name)
         if device.tags is not None:
-            return self.full[name](device.pool())
+            return bool(full(device.pool()))
         pool = device.pool({})
         verdict: bool | None = False
-        for base, needs_tags in self.parts[name]:
+        for base, needs_tags in parts:
             if base(pool):
                 if not needs_tags:
                     return True
@@ -143,13 +163,16 @@ def judge_instance(
     alloc: Allocation,
     definitions: Mapping[str, codec.PciFlavorDefinition],
     managed: set[str],
+    judge: _Judge | None = None,
 ) -> list[DeviceRow]:
     """The verdict on each device of one instance (empty if the instance
-    requests no managed alias)."""
+    requests no managed alias); ``judge`` (of ``definitions``) is reused
+    across the instances of one host."""
     names = [n for n, c in alloc.requests if c > 0]
     if not any(n in managed for n in names):
         return []
-    judge = _Judge(definitions)
+    if judge is None:
+        judge = _Judge(definitions)
     devices = list(alloc.devices)
     # Counted, not expanded: a name never takes more slots than there are
     # devices (a count of 10**12 in a file must not make a list of it).
@@ -197,22 +220,30 @@ def judge_instance(
             judge,
             dev,
         )
-        rows.append(
-            DeviceRow(
-                alloc.instance,
-                alloc.host,
-                flavor,
-                dev,
-                match,
-                reason,
-                _fix(
-                    match,
-                    alloc,
-                    {n for n, _ in alloc.requests if n in managed} - set(judge.defs),
-                ),
-            )
-        )
+        rows.append(_row(alloc, dev, flavor, match, reason, managed, judge))
     return rows
+
+
+def _row(
+    alloc: Allocation,
+    dev: Device,
+    flavor: str,
+    match: str,
+    reason: str,
+    managed: set[str],
+    judge: _Judge,
+) -> DeviceRow:
+    """One device's row, with what to do about its verdict."""
+    undefined = {n for n, _ in alloc.requests if n in managed} - set(judge.defs)
+    return DeviceRow(
+        alloc.instance,
+        alloc.host,
+        flavor,
+        dev,
+        match,
+        reason,
+        _fix(match, alloc, undefined),
+    )
 
 
 def _fix(match: str, alloc: Allocation, undefined: set[str]) -> str:
@@ -289,9 +320,38 @@ def audit(allocations: Iterable[Allocation], records: Sequence[Any]) -> AuditRes
     against its host's current definitions, plus summaries and warnings."""
     per_host = host_definitions(records)
     managed = {r.name for r in records if r.definition is not None}
+    # A host's definitions follow from its aggregates: one judge per set of
+    # aggregates, and one verdict per (judge, requests, devices) shape: a
+    # fleet's instances repeat them (devices equal in value are one object
+    # when read from an inventory; otherwise the memo only misses).
+    member_of: dict[str, list[str]] = {}
+    for agg, hosts in {r.aggregate: r.hosts for r in records}.items():
+        for host in hosts:
+            member_of.setdefault(host, []).append(agg)
+    compiled: dict[int, tuple[Any, ...]] = {}
+    judges: dict[tuple[str, ...], _Judge] = {}
+    memo: dict[tuple[Any, ...], list[tuple[str, str, str]]] = {}
     rows: list[DeviceRow] = []
     for alloc in sorted(allocations, key=lambda a: (a.host, a.instance)):
-        rows.extend(judge_instance(alloc, per_host.get(alloc.host, {}), managed))
+        aggs = tuple(sorted(member_of.get(alloc.host, ())))
+        judge = judges.get(aggs)
+        if judge is None:
+            judge = judges[aggs] = _Judge(per_host.get(alloc.host, {}), compiled)
+        key = (aggs, alloc.requests, tuple(map(id, alloc.devices)))
+        known = memo.get(key)
+        if known is None:
+            found = judge_instance(alloc, judge.defs, managed, judge)
+            if len(memo) >= MEMO_SIZE:
+                memo.clear()
+            memo[key] = [(r.flavor, r.match, r.reason) for r in found]
+            rows.extend(found)
+            continue
+        if not known:  # no managed alias requested
+            continue
+        rows.extend(
+            _row(alloc, dev, flavor, match, reason, managed, judge)
+            for dev, (flavor, match, reason) in zip(alloc.devices, known, strict=True)
+        )
     return AuditResult(rows, summarize(rows, records), _warnings(rows, per_host))
 
 
@@ -319,27 +379,44 @@ def _warnings(
 def summarize(rows: Sequence[DeviceRow], records: Sequence[Any]) -> list[SummaryRow]:
     """Per flavor: the total, each aggregate defining it for the device's
     host, and each host (instances, devices, mismatched, unknown)."""
-    aggs: dict[tuple[str, str], list[str]] = {}
+    # per aggregate (one hosts tuple per aggregate, so a name twice stays
+    # two aggregates): the PCI flavors it defines; then per host, those
+    names: dict[tuple[str, int], tuple[set[str], Sequence[str]]] = {}
     for r in records:
         if r.definition is not None:
-            for host in r.hosts:
-                aggs.setdefault((r.name, host), []).append(r.aggregate)
-    counts: dict[tuple[str, str, str], list[Any]] = {}
-
-    def add(key: tuple[str, str, str], row: DeviceRow) -> None:
-        entry = counts.setdefault(key, [set(), 0, 0, 0])
+            key = (r.aggregate, id(r.hosts))
+            names.setdefault(key, (set(), r.hosts))[0].add(r.name)
+    member_of: dict[str, list[tuple[str, set[str]]]] = {}
+    for (agg, _), (defined, hosts) in names.items():
+        for host in hosts:
+            member_of.setdefault(host, []).append((agg, defined))
+    # per (flavor, host) first; the totals and aggregates add those up
+    per_host: dict[tuple[str, str], list[Any]] = {}
+    for row in rows:
+        if row.match == UNMANAGED:
+            continue
+        entry = per_host.get((row.flavor, row.host))
+        if entry is None:
+            entry = per_host[(row.flavor, row.host)] = [set(), 0, 0, 0]
         entry[0].add(row.instance)
         entry[1] += 1
         entry[2] += row.match == NO
         entry[3] += row.match == UNKNOWN
+    counts: dict[tuple[str, str, str], list[Any]] = {}
 
-    for row in rows:
-        if row.match == UNMANAGED:
-            continue
-        add((row.flavor, "total", "*"), row)
-        for agg in aggs.get((row.flavor, row.host), ["(none)"]):
-            add((row.flavor, "aggregate", agg), row)
-        add((row.flavor, "host", row.host), row)
+    def add(key: tuple[str, str, str], part: list[Any]) -> None:
+        entry = counts.setdefault(key, [set(), 0, 0, 0])
+        entry[0].update(part[0])
+        entry[1] += part[1]
+        entry[2] += part[2]
+        entry[3] += part[3]
+
+    for (flavor, host), part in per_host.items():
+        add((flavor, "total", "*"), part)
+        aggs = [a for a, defined in member_of.get(host, ()) if flavor in defined]
+        for agg in aggs or ["(none)"]:
+            add((flavor, "aggregate", agg), part)
+        counts[(flavor, "host", host)] = part
     order = {"total": 0, "aggregate": 1, "host": 2}
     return [
         SummaryRow(f, scope, name, len(c[0]), c[1], c[2], c[3])

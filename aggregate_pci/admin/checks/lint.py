@@ -18,6 +18,7 @@ from aggregate_pci.admin.checks import claim_lint, host_lint, port_lint
 from aggregate_pci.admin.checks.host_lint import Pools
 from aggregate_pci.admin.models import definitions_by_name, port_only_names
 from aggregate_pci.errors import Hint, Speller, neutral_command
+from aggregate_pci.text import capped_names, listing
 
 ERROR = "error"
 WARNING = "warning"
@@ -32,12 +33,17 @@ class Issue:
     subject: str
     message: str
     hint: Hint | None = None
+    #: The message with its long lists of names cut (``capped_names``), for
+    #: people; None when nothing was cut.
+    capped: str | None = None
 
-    def render(self, command: Speller = neutral_command) -> str:
-        """The message, then the hint with its command spelled by ``command``."""
+    def render(self, command: Speller = neutral_command, capped: bool = False) -> str:
+        """The message (``capped``: with long lists cut), then the hint with
+        its command spelled by ``command``."""
+        message = self.capped if capped and self.capped is not None else self.message
         if self.hint is None:
-            return self.message
-        return "%s; %s" % (self.message, self.hint.render(command))
+            return message
+        return "%s; %s" % (message, self.hint.render(command))
 
 
 def lint(
@@ -105,12 +111,17 @@ def lint(
             port_lint.narrowed_physnets(records, host_pools),
             _stranded(records, host_pools),
         )
-        issues.extend(Issue(WARNING, subject, message) for subject, message in warnings)
+        issues.extend(
+            Issue(WARNING, subject, **message)
+            if isinstance(message, dict)
+            else Issue(WARNING, subject, message)
+            for subject, message in warnings
+        )
     issues.sort(key=lambda i: (i.severity != ERROR, i.subject))
     return issues
 
 
-def _stranded(records: Sequence[Any], host_pools: Pools) -> list[tuple[str, str]]:
+def _stranded(records: Sequence[Any], host_pools: Pools) -> list[tuple[str, Any]]:
     """(subject, message) per PCI flavor with devices on hosts in no
     aggregate defining it (``report.stranded``)."""
     by_flavor: dict[str, list[Any]] = {}
@@ -119,11 +130,14 @@ def _stranded(records: Sequence[Any], host_pools: Pools) -> list[tuple[str, str]
     return [
         (
             "PCI flavor %r" % name,
-            "stranded: %d matching device(s) on host(s) %s, in no aggregate "
-            "defining it, so the filter never places it there; add those hosts "
-            "to a defining aggregate if they should serve it ('capacity "
-            "--stranded' lists them)"
-            % (sum(r.matching for r in rows), ", ".join(r.name for r in rows)),
+            listing(
+                "stranded: %d matching device(s) on host(s) %s, in no aggregate "
+                "defining it, so the filter never places it there; add those "
+                "hosts to a defining aggregate if they should serve it "
+                "('capacity --stranded' lists them)",
+                sum(r.matching for r in rows),
+                [r.name for r in rows],
+            ),
         )
         for name, rows in sorted(by_flavor.items())
     ]
@@ -152,20 +166,32 @@ def _differing_definitions(
     issues = []
     for name, per_agg in sorted(by_name.items()):
         if len({d.serialize() for d in per_agg.values()}) > 1:
+            aggs = sorted(per_agg)
+            by_text: dict[str, list[str]] = {}
+            for a in aggs:
+                by_text.setdefault(per_agg[a].serialize(), []).append(a)
+            message = (
+                "defined differently on aggregates %s (%s); hosts in several "
+                "of them get the OR of the definitions: make them equal, or "
+                "use different names"
+            )
+            full = message % (
+                ", ".join(aggs),
+                "; ".join("%s: %s" % (a, per_agg[a].serialize()) for a in aggs),
+            )
+            cut = message % (
+                capped_names(aggs),
+                "; ".join(
+                    "%s: %s" % (capped_names(names), text)
+                    for text, names in by_text.items()
+                ),
+            )
             issues.append(
                 Issue(
                     ERROR,
                     "PCI flavor %r" % name,
-                    "defined differently on aggregates %s (%s); hosts in several "
-                    "of them get the OR of the definitions: make them equal, or "
-                    "use different names"
-                    % (
-                        ", ".join(sorted(per_agg)),
-                        "; ".join(
-                            "%s: %s" % (a, per_agg[a].serialize())
-                            for a in sorted(per_agg)
-                        ),
-                    ),
+                    full,
+                    capped=cut if cut != full else None,
                 )
             )
     return issues
@@ -259,11 +285,13 @@ def _requests(
             Issue(
                 WARNING,
                 "PCI flavor %r" % name,
-                "port-only: defined on aggregate(s) %s for Neutron ports of its "
-                "physical network, requested by no Nova flavor; it needs no "
-                "[pci] alias, and confines ports only where the schedulers set "
-                "[aggregate_pci] manage_port_requests = true"
-                % ", ".join(sorted(by_name[name])),
+                **listing(
+                    "port-only: defined on aggregate(s) %s for Neutron ports of "
+                    "its physical network, requested by no Nova flavor; it needs "
+                    "no [pci] alias, and confines ports only where the schedulers "
+                    "set [aggregate_pci] manage_port_requests = true",
+                    sorted(by_name[name]),
+                ),
             )
         )
     for name in sorted(set(by_name) - set(requested) - port_only):
@@ -271,9 +299,13 @@ def _requests(
             Issue(
                 WARNING,
                 "PCI flavor %r" % name,
-                "defined on aggregate(s) %s but no Nova flavor "
-                "requests it (extra spec %s=%s:N)"
-                % (", ".join(sorted(by_name[name])), alias.SPEC_KEY, name),
+                **listing(
+                    "defined on aggregate(s) %s but no Nova flavor requests it "
+                    "(extra spec %s=%s:N)",
+                    sorted(by_name[name]),
+                    alias.SPEC_KEY,
+                    name,
+                ),
             )
         )
     return issues

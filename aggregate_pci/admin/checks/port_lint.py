@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from aggregate_pci import codec, matching
+from aggregate_pci import codec, matching, text
 from aggregate_pci.admin.capacity.report import total_count
 from aggregate_pci.scheduler.claim_judge import describe_pool
 
@@ -36,8 +36,8 @@ def physnet_matches(
 
 def unserved_physnets(
     records: Sequence[Any], host_pools: Mapping[str, Sequence[Mapping[str, Any]]]
-) -> list[tuple[str, str]]:
-    """(subject, message) for each managed physical network that no host of
+) -> list[tuple[str, Any]]:
+    """(subject, message: ``text.listing``'s dict) for each managed physical network that no host of
     its defining aggregates has a device for (free or used)."""
     issues = []
     for physnet, pairs in sorted(physnet_matches(records).items()):
@@ -55,11 +55,15 @@ def unserved_physnets(
             issues.append(
                 (
                     "physical network %r" % physnet,
-                    "managed by PCI flavor(s) %s, but no host of those "
-                    "aggregates has a device matching them (device_spec tag "
-                    "physical_network=%s included): with [aggregate_pci] "
-                    "manage_port_requests on, every port of it fails with "
-                    "'No valid host'" % (", ".join(where), physnet),
+                    text.listing(
+                        "managed by PCI flavor(s) %s, but no host of those "
+                        "aggregates has a device matching them (device_spec tag "
+                        "physical_network=%s included): with [aggregate_pci] "
+                        "manage_port_requests on, every port of it fails with "
+                        "'No valid host'",
+                        where,
+                        physnet,
+                    ),
                 )
             )
     return issues

@@ -71,3 +71,39 @@ class CheckTest(CliTestBase):
         rc, _, err = self.run_cli("check", "--nova-conf", "/nonexistent/nova.conf")
         self.assertEqual(1, rc)
         self.assertIn("cannot read nova.conf '/nonexistent/nova.conf'", err)
+
+    def test_long_lists_of_aggregates_are_cut_for_people_whole_in_json(self):
+        # issue 21: at fleet scale one finding listed 1,000 aggregates and
+        # their definitions, and --long padded every row of the table to it.
+        aggs = [
+            {
+                "name": "rack-%02d" % i,
+                "hosts": ["h%d" % i],
+                "metadata": {
+                    "pci_flavor:gpu": '{"vendor_id": "10de", "product_id": "%s"}'
+                    % ("20b5" if i else "1db4")
+                },
+            }
+            for i in range(12)
+        ]
+        doc = {"format": "aggregate-pci-inventory", "version": 1, "aggregates": aggs}
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(doc, f)
+        self.addCleanup(os.unlink, f.name)
+        args = ("check", "--offline", "--inventory", f.name)
+        rc, out, err = self.run_cli(*args, "-f", "json")
+        self.assertEqual(1, rc, err)
+        whole = {(i["Severity"], i["Subject"]): i["Problem"] for i in json.loads(out)}
+        differing = whole[("error", "PCI flavor 'gpu'")]
+        self.assertIn("rack-10, rack-11 (rack-00:", differing)
+        self.assertNotIn("more", differing)
+        rc, out, err = self.run_cli(*args, "--long")
+        self.assertIn(
+            "defined differently on aggregates rack-00, rack-01, rack-02, rack-03, "
+            "rack-04, rack-05, rack-06, rack-07, rack-08, rack-09 and 2 more "
+            "(rack-00: ",
+            out,
+        )
+        self.assertIn("; rack-01, rack-02, rack-03", out)
+        self.assertNotIn("rack-11", out.split("PCI flavor 'gpu'")[1].split("\n")[0])
+        self.assertIn("and 2 more but no Nova flavor requests it", out)

@@ -146,3 +146,40 @@ def test_nova_flavor_request_by_name_or_id():
         errors.InvalidInput, match="Nova flavor 'plain' requests no PCI device"
     ):
         inv.nova_flavor_request("plain", "Nova database")
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 20])
+def test_file_read_in_chunks_equals_the_whole_document(tmp_path, monkeypatch, chunk):
+    # issue 21: the file is decoded entry by entry from a buffer refilled in
+    # chunks (cut inside strings and numbers here), without the fallback
+    import json
+
+    other = dict(ALLOCATION, instance="i2", host="c2")
+    d = doc(
+        nova_flavors=[FLAVOR],
+        allocations=[ALLOCATION, other],
+        hosts={
+            "c1": [{"vendor_id": "10de", "product_id": "20b5", "count": 12345}],
+            "c2": [{"vendor_id": "10de", "product_id": "20b5", "used": 1}],
+        },
+    )
+    path = tmp_path / "inv.json"
+    path.write_text(json.dumps(d, indent=1))
+    monkeypatch.setattr(inventory_read, "CHUNK", chunk)
+    monkeypatch.setattr(inventory_read, "_load_whole", None)  # no fallback
+    inv = inventory_read.load(str(path))
+    assert inventory.to_json(inv) == inventory.to_json(inventory_read.from_json(d))
+    assert inv.hosts["c1"][0]["count"] == 12345
+    assert inv.allocations[0].devices[0] is inv.allocations[1].devices[0]  # shared
+
+
+def test_refused_entry_read_in_chunks_reports_as_the_whole_document(tmp_path):
+    import json
+
+    bad = dict(ALLOCATION, requests=[{"alias": "a100", "count": -1}])
+    path = tmp_path / "inv.json"
+    path.write_text(json.dumps(doc(allocations=[ALLOCATION, bad])))
+    with pytest.raises(errors.AdminError) as exc:
+        inventory_read.load(str(path))
+    assert "allocations[1].requests[0].count" in str(exc.value)
+    assert str(path) in str(exc.value)

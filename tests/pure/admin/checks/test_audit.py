@@ -168,3 +168,43 @@ class JudgeTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RepeatedShapesTest(unittest.TestCase):
+    """audit judges an instance shape (aggregates, requests, devices) once
+    and reuses the verdict: what names the instance or host stays its own."""
+
+    def test_shared_device_objects_keep_each_host_in_the_rows(self):
+        recs = records(
+            ("g", ["h1", "h2"], {"pci_flavor:t4": T4_TAG}),
+            ("other", ["h3"], {"pci_flavor:t4": V100_TAG}),
+        )
+        held = dev(V100, "v100", "t4")  # one object, as the reader shares it
+        allocs = [
+            alloc([("t4", 1)], held, host=h, uuid="i-" + h) for h in ("h1", "h2", "h3")
+        ]
+        result = audit.audit(allocs, recs)
+        self.assertEqual(
+            [("i-h1", "h1", "no"), ("i-h2", "h2", "no"), ("i-h3", "h3", "yes")],
+            [(r.instance, r.host, r.match) for r in result.rows],
+        )
+        summary = {(s.flavor, s.scope, s.name): s for s in result.summary}
+        self.assertEqual(
+            (3, 2),
+            (
+                summary[("t4", "total", "*")].instances,
+                summary[("t4", "total", "*")].mismatched,
+            ),
+        )
+        self.assertEqual(2, summary[("t4", "aggregate", "g")].devices)
+        self.assertEqual(1, summary[("t4", "aggregate", "other")].devices)
+
+    def test_undefined_flavor_names_the_host_of_each_instance(self):
+        recs = records(("g", ["h1"], {"pci_flavor:t4": T4_TAG}))
+        held = dev(T4, "t4", "t4")
+        allocs = [alloc([("t4", 1)], held, host=h, uuid="i-" + h) for h in ("h8", "h9")]
+        result = audit.audit(allocs, recs)
+        self.assertEqual(["no", "no"], [r.match for r in result.rows])
+        self.assertIn(
+            "put host h9 back into an aggregate defining t4", result.rows[1].fix
+        )

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""Benchmark of the offline tools at fleet scale (issue 21; not a timed test).
+
+Writes an inventory of N hosts (the pools and aggregates of
+tools/bench/capacity.py, 1 rack aggregate per 100 hosts plus an overlay, the
+20 Nova flavors of tools/bench/exporter.py, and one instance per used pool
+holding its used devices) streamed to a file, host by host, so generating
+100,000 hosts does not hold the document in memory.  Then runs each command
+as its own process (``aggregate-pci`` of this interpreter's environment) and
+prints its wall time, CPU time (user + system), peak RSS and output size.
+
+Targets (issue 21): each command under 5 s at 10,000 hosts, under 30 s and
+2 GB at 100,000 hosts.
+
+Usage: tools/bench/tools_scale.py [--hosts 10000] [--keep FILE]
+       [--only capacity,check,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from typing import IO, Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import capacity as bench_capacity  # noqa: E402  (tools/bench/capacity.py)
+import exporter as bench_exporter  # noqa: E402  (tools/bench/exporter.py)
+
+
+def allocations(host: str, pools: list[dict], n: int) -> list[dict]:
+    """One instance per pool with used devices, holding them all."""
+    out = []
+    for s, pool in enumerate(pools):
+        if not pool["used"]:
+            continue
+        product = bench_capacity.PRODUCTS.index(pool["product_id"])
+        name = "single-%d" % product
+        out.append(
+            {
+                "instance": "%08x-0000-4000-8000-%012x" % (n + len(out), s),
+                "host": host,
+                "name": "vm-%s-%d" % (host, s),
+                "project": "p%d" % (s % 4),
+                "nova_flavor": "nf-%02d" % product,
+                "requests": [{"alias": name, "count": pool["used"]}],
+                "devices": [
+                    {
+                        "address": "0000:%02x:00.%d" % (0x80 + s, d),
+                        "parent_addr": None,
+                        "vendor_id": pool["vendor_id"],
+                        "product_id": pool["product_id"],
+                        "dev_type": pool["dev_type"],
+                        "numa_node": pool["numa_node"],
+                        "alias": name,
+                        "tags": {"physical_network": pool["physical_network"]},
+                    }
+                    for d in range(pool["used"])
+                ],
+            }
+        )
+    return out
+
+
+def _write_list(f: IO[str], key: str, items: Any, first: bool = False) -> int:
+    """Write ``"key": [item, ...]`` one item at a time; the item count."""
+    f.write(("" if first else ",\n") + json.dumps(key) + ": [")
+    n = 0
+    for item in items:
+        f.write((",\n" if n else "\n") + json.dumps(item))
+        n += 1
+    f.write("]")
+    return n
+
+
+def write_inventory(path: str, n_hosts: int, seed: int = 1) -> dict[str, int]:
+    """Stream an inventory of ``n_hosts`` to ``path``; counts written."""
+    names = bench_capacity.host_names(n_hosts)
+    aggs = bench_capacity.aggregates(names, racks=max(100, n_hosts // 100))
+    instances = 0
+    with open(path, "w", encoding="utf-8") as f:
+        f.write('{"format": "aggregate-pci-inventory", "version": 1,\n')
+        _write_list(f, "aggregates", aggs, first=True)
+        del aggs
+        f.write(',\n"hosts": {')
+        rng = random.Random(seed)
+        # hosts go out in name order; allocations go to a side file, then
+        # are appended (one pass over the hosts, nothing held whole)
+        side = path + ".allocations"
+        with open(side, "w", encoding="utf-8") as g:
+            for i, host in enumerate(names):
+                pools = bench_capacity.host_pools(rng)
+                f.write(("," if i else "") + "\n" + json.dumps(host) + ": ")
+                f.write(json.dumps(pools))
+                for a in allocations(host, pools, instances):
+                    g.write(json.dumps(a) + "\n")
+                    instances += 1
+        f.write("},\n")
+        _write_list(f, "nova_flavors", bench_exporter.nova_flavors(), first=True)
+        f.write(',\n"allocations": [')
+        with open(side, encoding="utf-8") as g:
+            for n, line in enumerate(g):
+                f.write((",\n" if n else "\n") + line.rstrip("\n"))
+        os.unlink(side)
+        f.write("]}\n")
+    return {
+        "hosts": n_hosts,
+        "aggregates": len(names) // 100 + 1,
+        "instances": instances,
+    }
+
+
+NOVA_CONF = (
+    "[pci]\n"
+    'alias = {"name": "single-6", "vendor_id": "10de", "product_id": "1df6"}\n'
+    'alias = {"name": "old", "vendor_id": "8086", "product_id": "1"}\n'
+)
+
+
+def commands(inv: str, tmp: str) -> dict[str, list[str]]:
+    """The command lines timed, by label."""
+    conf = os.path.join(tmp, "nova.conf")
+    with open(conf, "w") as f:
+        f.write(NOVA_CONF)
+    return {
+        "capacity": ["capacity", "--inventory", inv, "-f", "value"],
+        "capacity --fit": ["capacity", "--inventory", inv, "--fit", "nf-12"],
+        "explain --request": ["explain", "--inventory", inv, "--request", "pair-0:2"],
+        "audit": ["audit", "--inventory", inv, "-f", "value"],
+        "audit --summary": ["audit", "--inventory", inv, "--summary"],
+        "check --offline": ["check", "--offline", "--inventory", inv],
+        "exporter --once": [
+            "exporter",
+            "--inventory",
+            inv,
+            "--nova-conf",
+            conf,
+            "--once",
+            "--textfile",
+            os.path.join(tmp, "m.prom"),
+        ],
+    }
+
+
+def run(argv: list[str], out_path: str) -> dict[str, float]:
+    """Run one command in its own process; wall, CPU, peak RSS, output."""
+    exe = os.path.join(os.path.dirname(sys.executable), "aggregate-pci")
+    with open(out_path, "wb") as out, open(out_path + ".err", "wb") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen([exe, *argv], stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return {
+        "wall": wall,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "rss_mb": usage.ru_maxrss / 1024,
+        "out_mb": os.path.getsize(out_path) / 1e6,
+        "rc": proc.returncode,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", type=int, default=10000)
+    parser.add_argument(
+        "--keep",
+        metavar="FILE",
+        help="write (or reuse, if it exists) the inventory here",
+    )
+    parser.add_argument("--only", help="comma-separated labels of commands to run")
+    args = parser.parse_args()
+    tmp = tempfile.mkdtemp()
+    inv = args.keep or os.path.join(tmp, "inventory.json")
+    if not os.path.exists(inv):
+        start = time.perf_counter()
+        counts = write_inventory(inv, args.hosts)
+        print(
+            "generated %(hosts)d hosts x 16 pools, %(aggregates)d aggregates, "
+            "%(instances)d instances"
+            % counts
+            + " in %.1f s" % (time.perf_counter() - start)
+        )
+    print("inventory %s: %.0f MB" % (inv, os.path.getsize(inv) / 1e6))
+    print("load average before: %.2f %.2f %.2f" % os.getloadavg())
+    wanted = set(args.only.split(",")) if args.only else None
+    print(
+        "%-20s %8s %8s %9s %9s %3s"
+        % ("command", "wall s", "cpu s", "peak MB", "out MB", "rc")
+    )
+    for n, (name, argv) in enumerate(commands(inv, tmp).items()):
+        if wanted and name not in wanted:
+            continue
+        r = run(argv, os.path.join(tmp, "out-%d" % n))
+        print(
+            "%-20s %8.1f %8.1f %9.0f %9.1f %3d"
+            % (name, r["wall"], r["cpu"], r["rss_mb"], r["out_mb"], r["rc"]),
+            flush=True,
+        )
+        if r["rc"] not in (0, 1):
+            with open(os.path.join(tmp, "out-%d.err" % n), encoding="utf-8") as f:
+                print("  stderr: %s" % f.read()[-500:])
+    print("load average after: %.2f %.2f %.2f" % os.getloadavg())
+    if not args.keep:
+        for name in os.listdir(tmp):
+            os.unlink(os.path.join(tmp, name))
+        os.rmdir(tmp)
+
+
+if __name__ == "__main__":
+    main()
