@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 from typing import Any, Callable, Sequence
 
 from nova import context as nova_context
-from nova.scheduler import utils as scheduler_utils
 from nova.scheduler import weights
 from oslo_config import cfg
 
@@ -76,25 +74,27 @@ class AggregatePciWeigher(weights.BaseHostWeigher):
 
     def weight_multiplier(self, host_state: Any) -> float:
         """``aggregate_pci_weight_multiplier`` of the host's aggregates (the
-        smallest), else ``[aggregate_pci] weight_multiplier``."""
+        smallest), else ``[aggregate_pci] weight_multiplier``: the rule of
+        ``weigh.host_multiplier``, logged when it ignores the key."""
         default = self._default
         if default is None:
             default = float(CONF.aggregate_pci.weight_multiplier)
-        if not any(MULTIPLIER_KEY in a.metadata for a in host_state.aggregates):
+        # Nova asks every candidate: no key, no call (the rule's first step).
+        for agg in host_state.aggregates:
+            if MULTIPLIER_KEY in agg.metadata:
+                break
+        else:
             return default
-        value = scheduler_utils.get_weight_multiplier(
-            host_state, MULTIPLIER_KEY, default
-        )
-        if not math.isfinite(value):
+        mult = weigh.host_multiplier(host_state.aggregates, default)
+        if mult.ignored:
             LOG.warning(
-                "aggregate-pci: ignoring %s=%r on the aggregates of host %s: "
-                "not a finite number (set a number, e.g. 10, or delete the key)",
+                "aggregate-pci: ignoring %s on the aggregates of host %s: %s "
+                "(set a number, e.g. 10, or delete the key)",
                 MULTIPLIER_KEY,
-                value,
                 getattr(host_state, "host", host_state),
+                mult.ignored,
             )
-            return default
-        return float(value)
+        return mult.value
 
     def _weigh_object(self, host_state: Any, weight_properties: Any) -> float:
         """One host alone: no other candidate, so no preference."""

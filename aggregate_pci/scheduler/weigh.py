@@ -19,7 +19,8 @@ Placement mapping).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Iterable, Mapping, Sequence
+import math
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from aggregate_pci import alias, codec, matching
 from aggregate_pci.scheduler.claim_judge import ClaimOutcome
@@ -28,6 +29,53 @@ from aggregate_pci.scheduler.request import ManagedRequest, RequestPlan
 
 #: Aggregate metadata key overriding ``[aggregate_pci] weight_multiplier``.
 MULTIPLIER_KEY = "aggregate_pci_weight_multiplier"
+
+
+class Multiplier(NamedTuple):
+    """The weigher's multiplier on a host and where it comes from."""
+
+    value: float
+    #: The aggregates whose ``MULTIPLIER_KEY`` gives it (none: the option).
+    aggregates: tuple[str, ...] = ()
+    #: Why the key was ignored (``a value is no number``, ``not finite``).
+    ignored: str = ""
+
+
+def host_multiplier(aggregates: Sequence[Any], default: float) -> Multiplier:
+    """The multiplier on a host, the rule of the weigher and of ``explain``:
+    the smallest ``MULTIPLIER_KEY`` of its aggregates (Nova's
+    ``get_weight_multiplier``), else ``default``, also when a value is no
+    number (Nova's helper ignores it) or not finite (we do: an infinite
+    weight would swamp every other weigher)."""
+    values = {
+        a.metadata[MULTIPLIER_KEY] for a in aggregates if MULTIPLIER_KEY in a.metadata
+    }
+    if not values:
+        return Multiplier(default)
+    try:
+        value = min(float(v) for v in values)
+    except (TypeError, ValueError):
+        return Multiplier(default, ignored="a value is no number")
+    if not math.isfinite(value):
+        return Multiplier(default, ignored="not finite")
+    names = tuple(
+        str(getattr(a, "name", a))
+        for a in aggregates
+        if MULTIPLIER_KEY in a.metadata and float(a.metadata[MULTIPLIER_KEY]) == value
+    )
+    return Multiplier(value, names)
+
+
+def normalized(values: Sequence[float]) -> list[float]:
+    """Nova's ``weights.normalize`` of one weigher's weights: to 0..1 by
+    their minimum and maximum, all 0 when these are equal."""
+    if not values:
+        return []
+    low, high = min(values), max(values)
+    if low == high:
+        return [0.0] * len(values)
+    return [(v - low) / (high - low) for v in values]
+
 
 #: A request type: ((PCI flavor, devices), ...) sorted by flavor.
 RequestType = tuple[tuple[str, int], ...]
