@@ -71,6 +71,10 @@ class AggregatePciWeigher(weights.BaseHostWeigher):
         #: The option, read once per request by ``weigh_objects`` (Nova
         #: asks the multiplier of every host right after it).
         self._default: float | None = None
+        #: The candidates' aggregates without ``MULTIPLIER_KEY``, by id
+        #: (kept, so ids stay theirs), from ``weigh_objects``: reading an
+        #: Aggregate's metadata costs more per host than the rest of it.
+        self._plain: dict[int, Any] = {}
 
     def weight_multiplier(self, host_state: Any) -> float:
         """``aggregate_pci_weight_multiplier`` of the host's aggregates (the
@@ -80,8 +84,9 @@ class AggregatePciWeigher(weights.BaseHostWeigher):
         if default is None:
             default = float(CONF.aggregate_pci.weight_multiplier)
         # Nova asks every candidate: no key, no call (the rule's first step).
+        plain = self._plain
         for agg in host_state.aggregates:
-            if MULTIPLIER_KEY in agg.metadata:
+            if id(agg) not in plain and MULTIPLIER_KEY in agg.metadata:
                 break
         else:
             return default
@@ -107,6 +112,10 @@ class AggregatePciWeigher(weights.BaseHostWeigher):
         request asks no managed PCI flavor, or on any error)."""
         self._default = float(CONF.aggregate_pci.weight_multiplier)
         hosts = [w.obj for w in weighed_obj_list]
+        aggregates = {id(a): a for h in hosts for a in h.aggregates}
+        self._plain = {
+            i: a for i, a in aggregates.items() if MULTIPLIER_KEY not in a.metadata
+        }
         try:
             costs = self.costs(hosts, weight_properties)
         except Exception:
@@ -142,19 +151,24 @@ class AggregatePciWeigher(weights.BaseHostWeigher):
         # Without an instance NUMA topology no host has NUMA cells to pass
         # to the claim: replay it directly (claim_replayer checks per host).
         numa = nova_pools.field(spec_obj, "numa_topology") is not None
+        # With PCI in Placement off Nova makes no request group of a PCI
+        # request, so no allocation candidate maps one: not asked per host.
+        mapped = getattr(CONF.filter_scheduler, "pci_in_placement", False)
+        replayed = self._replayed
         candidates = []
         for host in hosts:
-            pools = host.pci_stats.pools if host.pci_stats is not None else []
+            stats = host.pci_stats
+            pools = stats.pools if stats is not None else []
             taken: weigh.Taken | Callable[[], weigh.Taken]
-            if decision.placement_maps_plan(host.allocation_candidates, plan):
+            if mapped and decision.placement_maps_plan(
+                host.allocation_candidates, plan
+            ):
                 taken = self._mapped(host.allocation_candidates[0], pools)
             elif numa:
                 taken = self._claimed(claim.claim_replayer(host, spec_obj, memo)())
             else:
                 # Determined by the pools alone: replayed once per alike hosts.
-                taken = functools.partial(
-                    self._replayed, host.pci_stats, requests, memo
-                )
+                taken = functools.partial(replayed, stats, requests, memo)
             candidates.append(weigh.Candidate(host.aggregates, pools, taken))
         return weigh.placement_costs(
             candidates, types, self.cache, signatures=memo.signatures

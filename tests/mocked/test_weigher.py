@@ -104,7 +104,15 @@ def test_placement_mapping_decides_the_cost(cloud):
     hosts = [host("a100-first", A100, T4), host("t4-first", T4, A100)]
     hosts[0].allocation_candidates = [{"mappings": {group: ["a100-first-rp1"]}}]
     hosts[1].allocation_candidates = [{"mappings": {group: ["t4-first-rp1"]}}]
-    got = weights(agg_weigher.AggregatePciWeigher(), hosts, s)
+    greedy = [-(1 / 4 + 1 / 2), -1 / 4]
+    # PCI in Placement off (the default): Nova maps no PCI group, the
+    # weigher replays the greedy claim without reading the candidates.
+    assert weights(agg_weigher.AggregatePciWeigher(), hosts, s) == greedy
+    agg_weigher.CONF.set_override("pci_in_placement", True, "filter_scheduler")
+    try:
+        got = weights(agg_weigher.AggregatePciWeigher(), hosts, s)
+    finally:
+        agg_weigher.CONF.clear_override("pci_in_placement", "filter_scheduler")
     assert got == [-1 / 4, -(1 / 4 + 1 / 2)]
 
 
