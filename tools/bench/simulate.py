@@ -285,6 +285,14 @@ class Result:
     stranded_at_end: int
     seconds: float
 
+    def __str__(self) -> str:
+        """The progress line's figures."""
+        return "%d before refusal, %d served (%.1fs)" % (
+            self.before_refusal,
+            self.served,
+            self.seconds,
+        )
+
 
 def default_weighers() -> list[Any]:
     """Nova's default ``weight_classes`` (all_weighers), instantiated."""
@@ -298,11 +306,13 @@ def replay(
     flavors: Sequence[str],
     managed: Iterable[str] = FLAVORS,
     spec_of: Callable[[str], list[dict[str, str]]] = alias_spec,
+    until_refusal: bool = False,
 ) -> Result:
     """Schedule the stream one request at a time, as Nova's scheduler does;
     ``flavors``: the Nova flavors' alias requests (the weigher's types);
     ``managed``: the PCI flavor names aggregates define; ``spec_of``: a
-    PCI flavor's ``[pci] alias`` spec."""
+    PCI flavor's ``[pci] alias`` spec; ``until_refusal``: stop at the
+    first refusal (total served is then the requests served before it)."""
     filt = agg_filter.AggregatePciFilter()
     handler = nova_weights.HostWeightHandler()
     first = None
@@ -328,6 +338,8 @@ def replay(
             if first is None:
                 first = i
                 stranded = free_devices(hosts)
+            if until_refusal:
+                break
     return Result(
         first if first is not None else len(stream),
         served,
@@ -477,6 +489,7 @@ def run_case(
     seed: int,
     with_bound: bool,
     progress: Callable[[str], None] = log,
+    until_refusal: bool = False,
 ) -> dict[str, Any]:
     """Both policies (and the bound) on one fleet, mix and seed."""
     rng = random.Random("%s/%s/%d" % (fleet, mix, seed))
@@ -496,19 +509,14 @@ def run_case(
     }
     for policy, weighers in policies.items():
         hosts = build_fleet(fleet, n_hosts, random.Random(fleet_seed))
-        out[policy] = replay(hosts, stream, weighers(), list(MIXES[mix]))
-        progress(
-            "%s/%s seed %d %s: %d before refusal, %d served (%.1fs)"
-            % (
-                fleet,
-                mix,
-                seed,
-                policy,
-                out[policy].before_refusal,
-                out[policy].served,
-                out[policy].seconds,
-            )
+        out[policy] = replay(
+            hosts,
+            stream,
+            weighers(),
+            list(MIXES[mix]),
+            until_refusal=until_refusal,
         )
+        progress("%s/%s seed %d %s: %s" % (fleet, mix, seed, policy, out[policy]))
     if with_bound:
         hosts = build_fleet(fleet, n_hosts, random.Random(fleet_seed))
         out["bound"] = bound(hosts, stream, DefinitionCache(64))
@@ -567,6 +575,14 @@ def report(cases: Sequence[dict[str, Any]], out: Any = sys.stdout) -> None:
         )
 
 
+def print_time(start: float, load: float) -> None:
+    """The run's seconds and load averages (from ``start``, ``load``)."""
+    print(
+        "%.0f s, load average %.2f at start, %.2f at end"
+        % (time.perf_counter() - start, load, os.getloadavg()[0])
+    )
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command line."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -578,6 +594,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--multiplier", type=float, default=10.0, help="our weigher's multiplier"
     )
     p.add_argument("--no-bound", action="store_true", help="skip the MILP bound")
+    p.add_argument(
+        "--until-refusal",
+        action="store_true",
+        help="stop each policy at its first refusal (big fleets: total served "
+        "is then what was served before it; the bound's total is unchanged)",
+    )
     return p.parse_args(argv)
 
 
@@ -588,7 +610,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     load = os.getloadavg()[0]
     cases = [
-        run_case(fleet, mix, args.hosts, seed, not args.no_bound)
+        run_case(
+            fleet,
+            mix,
+            args.hosts,
+            seed,
+            not args.no_bound,
+            until_refusal=args.until_refusal,
+        )
         for fleet in args.fleet or sorted(FLEETS)
         for mix in args.mix or list(MIXES)
         for seed in range(args.seeds)
@@ -599,10 +628,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         % (args.hosts, args.seeds, args.multiplier)
     )
     report(cases)
-    print(
-        "%.0f s, load average %.2f at start, %.2f at end"
-        % (time.perf_counter() - start, load, os.getloadavg()[0])
-    )
+    print_time(start, load)
     return 0
 
 

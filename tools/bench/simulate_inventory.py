@@ -162,6 +162,7 @@ def run(
     seed: int,
     length: int | None,
     with_bound: bool,
+    until_refusal: bool = False,
 ) -> dict[str, Any]:
     """Both policies (and the bound) on one stream drawn from ``shares``."""
     rng = random.Random("inventory/%d" % seed)
@@ -181,17 +182,9 @@ def run(
             fleet.requests,
             fleet.managed,
             fleet.spec_of,
+            until_refusal,
         )
-        simulate.log(
-            "seed %d %s: %d before refusal, %d served (%.1fs)"
-            % (
-                seed,
-                policy,
-                out[policy].before_refusal,
-                out[policy].served,
-                out[policy].seconds,
-            )
-        )
+        simulate.log("seed %d %s: %s" % (seed, policy, out[policy]))
     if with_bound:
         out["bound"] = simulate.bound(
             fleet.hosts(), stream, DefinitionCache(64), managed=fleet.managed
@@ -221,6 +214,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--length", type=int, help="requests (default 1.5 x devices)")
     p.add_argument("--multiplier", type=float, default=10.0)
     p.add_argument("--no-bound", action="store_true", help="skip the MILP bound")
+    p.add_argument(
+        "--until-refusal",
+        action="store_true",
+        help="stop each policy at its first refusal (as simulate.py's)",
+    )
     args = p.parse_args(argv)
     if args.write_synthetic:
         spec, path = args.write_synthetic
@@ -252,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     agg_weigher.CONF.set_override("weight_multiplier", args.multiplier, "aggregate_pci")
     start, load = time.perf_counter(), os.getloadavg()[0]
     cases = [
-        run(fleet, shares, seed, args.length, not args.no_bound)
+        run(fleet, shares, seed, args.length, not args.no_bound, args.until_refusal)
         for seed in range(args.seeds)
     ]
     print(
@@ -267,10 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     )
     simulate.report(cases)
-    print(
-        "%.0f s, load average %.2f at start, %.2f at end"
-        % (time.perf_counter() - start, load, os.getloadavg()[0])
-    )
+    simulate.print_time(start, load)
     return 0
 
 
