@@ -111,13 +111,14 @@ class AggregatePciWeigher(weights.BaseHostWeigher):
         """Minus each candidate's placement cost (0 for every host when the
         request asks no managed PCI flavor, or on any error)."""
         self._default = float(CONF.aggregate_pci.weight_multiplier)
+        self._plain = {}
         hosts = [w.obj for w in weighed_obj_list]
-        aggregates = {id(a): a for h in hosts for a in h.aggregates}
-        self._plain = {
-            i: a for i, a in aggregates.items() if MULTIPLIER_KEY not in a.metadata
-        }
         try:
             costs = self.costs(hosts, weight_properties)
+            aggregates = {id(a): a for h in hosts for a in h.aggregates}
+            self._plain = {
+                i: a for i, a in aggregates.items() if MULTIPLIER_KEY not in a.metadata
+            }
         except Exception:
             LOG.exception(
                 "aggregate-pci: cannot weigh hosts for this request; "
