@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 from typing import Any, Callable, Sequence
 
 from nova import context as nova_context
-from nova.scheduler import utils as scheduler_utils
 from nova.scheduler import weights
 from oslo_config import cfg
 
@@ -73,28 +71,35 @@ class AggregatePciWeigher(weights.BaseHostWeigher):
         #: The option, read once per request by ``weigh_objects`` (Nova
         #: asks the multiplier of every host right after it).
         self._default: float | None = None
+        #: The candidates' aggregates without ``MULTIPLIER_KEY``, by id
+        #: (kept, so ids stay theirs), from ``weigh_objects``: reading an
+        #: Aggregate's metadata costs more per host than the rest of it.
+        self._plain: dict[int, Any] = {}
 
     def weight_multiplier(self, host_state: Any) -> float:
         """``aggregate_pci_weight_multiplier`` of the host's aggregates (the
-        smallest), else ``[aggregate_pci] weight_multiplier``."""
+        smallest), else ``[aggregate_pci] weight_multiplier``: the rule of
+        ``weigh.host_multiplier``, logged when it ignores the key."""
         default = self._default
         if default is None:
             default = float(CONF.aggregate_pci.weight_multiplier)
-        if not any(MULTIPLIER_KEY in a.metadata for a in host_state.aggregates):
+        # Nova asks every candidate: no key, no call (the rule's first step).
+        plain = self._plain
+        for agg in host_state.aggregates:
+            if id(agg) not in plain and MULTIPLIER_KEY in agg.metadata:
+                break
+        else:
             return default
-        value = scheduler_utils.get_weight_multiplier(
-            host_state, MULTIPLIER_KEY, default
-        )
-        if not math.isfinite(value):
+        mult = weigh.host_multiplier(host_state.aggregates, default)
+        if mult.ignored:
             LOG.warning(
-                "aggregate-pci: ignoring %s=%r on the aggregates of host %s: "
-                "not a finite number (set a number, e.g. 10, or delete the key)",
+                "aggregate-pci: ignoring %s on the aggregates of host %s: %s "
+                "(set a number, e.g. 10, or delete the key)",
                 MULTIPLIER_KEY,
-                value,
                 getattr(host_state, "host", host_state),
+                mult.ignored,
             )
-            return default
-        return float(value)
+        return mult.value
 
     def _weigh_object(self, host_state: Any, weight_properties: Any) -> float:
         """One host alone: no other candidate, so no preference."""
@@ -106,9 +111,14 @@ class AggregatePciWeigher(weights.BaseHostWeigher):
         """Minus each candidate's placement cost (0 for every host when the
         request asks no managed PCI flavor, or on any error)."""
         self._default = float(CONF.aggregate_pci.weight_multiplier)
+        self._plain = {}
         hosts = [w.obj for w in weighed_obj_list]
         try:
             costs = self.costs(hosts, weight_properties)
+            aggregates = {id(a): a for h in hosts for a in h.aggregates}
+            self._plain = {
+                i: a for i, a in aggregates.items() if MULTIPLIER_KEY not in a.metadata
+            }
         except Exception:
             LOG.exception(
                 "aggregate-pci: cannot weigh hosts for this request; "
@@ -142,19 +152,24 @@ class AggregatePciWeigher(weights.BaseHostWeigher):
         # Without an instance NUMA topology no host has NUMA cells to pass
         # to the claim: replay it directly (claim_replayer checks per host).
         numa = nova_pools.field(spec_obj, "numa_topology") is not None
+        # With PCI in Placement off Nova makes no request group of a PCI
+        # request, so no allocation candidate maps one: not asked per host.
+        mapped = getattr(CONF.filter_scheduler, "pci_in_placement", False)
+        replayed = self._replayed
         candidates = []
         for host in hosts:
-            pools = host.pci_stats.pools if host.pci_stats is not None else []
+            stats = host.pci_stats
+            pools = stats.pools if stats is not None else []
             taken: weigh.Taken | Callable[[], weigh.Taken]
-            if decision.placement_maps_plan(host.allocation_candidates, plan):
+            if mapped and decision.placement_maps_plan(
+                host.allocation_candidates, plan
+            ):
                 taken = self._mapped(host.allocation_candidates[0], pools)
             elif numa:
                 taken = self._claimed(claim.claim_replayer(host, spec_obj, memo)())
             else:
                 # Determined by the pools alone: replayed once per alike hosts.
-                taken = functools.partial(
-                    self._replayed, host.pci_stats, requests, memo
-                )
+                taken = functools.partial(replayed, stats, requests, memo)
             candidates.append(weigh.Candidate(host.aggregates, pools, taken))
         return weigh.placement_costs(
             candidates, types, self.cache, signatures=memo.signatures

@@ -19,7 +19,8 @@ Placement mapping).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Iterable, Mapping, Sequence
+import math
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from aggregate_pci import alias, codec, matching
 from aggregate_pci.scheduler.claim_judge import ClaimOutcome
@@ -28,6 +29,53 @@ from aggregate_pci.scheduler.request import ManagedRequest, RequestPlan
 
 #: Aggregate metadata key overriding ``[aggregate_pci] weight_multiplier``.
 MULTIPLIER_KEY = "aggregate_pci_weight_multiplier"
+
+
+class Multiplier(NamedTuple):
+    """The weigher's multiplier on a host and where it comes from."""
+
+    value: float
+    #: The aggregates whose ``MULTIPLIER_KEY`` gives it (none: the option).
+    aggregates: tuple[str, ...] = ()
+    #: Why the key was ignored (``a value is no number``, ``not finite``).
+    ignored: str = ""
+
+
+def host_multiplier(aggregates: Sequence[Any], default: float) -> Multiplier:
+    """The multiplier on a host, the rule of the weigher and of ``explain``:
+    the smallest ``MULTIPLIER_KEY`` of its aggregates (Nova's
+    ``get_weight_multiplier``), else ``default``, also when a value is no
+    number (Nova's helper ignores it) or not finite (we do: an infinite
+    weight would swamp every other weigher)."""
+    values = {
+        a.metadata[MULTIPLIER_KEY] for a in aggregates if MULTIPLIER_KEY in a.metadata
+    }
+    if not values:
+        return Multiplier(default)
+    try:
+        value = min(float(v) for v in values)
+    except (TypeError, ValueError):
+        return Multiplier(default, ignored="a value is no number")
+    if not math.isfinite(value):
+        return Multiplier(default, ignored="not finite")
+    names = tuple(
+        str(getattr(a, "name", a))
+        for a in aggregates
+        if MULTIPLIER_KEY in a.metadata and float(a.metadata[MULTIPLIER_KEY]) == value
+    )
+    return Multiplier(value, names)
+
+
+def normalized(values: Sequence[float]) -> list[float]:
+    """Nova's ``weights.normalize`` of one weigher's weights: to 0..1 by
+    their minimum and maximum, all 0 when these are equal."""
+    if not values:
+        return []
+    low, high = min(values), max(values)
+    if low == high:
+        return [0.0] * len(values)
+    return [(v - low) / (high - low) for v in values]
+
 
 #: A request type: ((PCI flavor, devices), ...) sorted by flavor.
 RequestType = tuple[tuple[str, int], ...]
@@ -72,13 +120,13 @@ def claimed(outcome: ClaimOutcome) -> dict[int, int]:
     return taken
 
 
-@dataclasses.dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     """One candidate host: its aggregates, free pools, and the devices the
     placement would take from them, or a function computing them that
     depends on nothing but the pools (their keys, counts and order; e.g.
     the compute's greedy claim without NUMA cells), called only for the
-    first host of alike ones."""
+    first host of alike ones.  (A tuple: one is built per candidate per
+    request, which a frozen dataclass makes three times dearer.)"""
 
     aggregates: Sequence[Any]
     pools: Sequence[Mapping[str, Any]]
@@ -142,57 +190,84 @@ def placement_costs(
     """
     shared = _Shared(matching.SignatureCache() if signatures is None else signatures)
     plans = [type_plan(t) for t in types]
-    pairs = [_servable(c, plans, cache, shared) for c in candidates]
-    left = tuple(sum(pair[i][0] for pair in pairs) for i in range(len(types)))
-    hosts = []
+    pairs = _servable(candidates, plans, cache, shared)
+    # Alike hosts share their pairs (the same object): count, cost once.
+    distinct: dict[int, list[Any]] = {}
     for pair in pairs:
-        cost = 0.0
-        losses = []
-        for i, (before, after) in enumerate(pair):
-            if before > after and left[i]:
-                weight = 1.0 if weights is None else weights.get(types[i], 1.0)
-                cost += weight * (before - after) / left[i]
-                losses.append((i, before, after))
-        hosts.append(HostCost(cost, tuple(losses)))
-    return Costs(tuple(hosts), tuple(types), left)
+        seen = distinct.get(id(pair))
+        if seen is None:
+            distinct[id(pair)] = [pair, 1]
+        else:
+            seen[1] += 1
+    left = tuple(
+        sum(pair[i][0] * n for pair, n in distinct.values()) for i in range(len(types))
+    )
+    by_pair = {
+        key: _host_cost(pair, types, left, weights)
+        for key, (pair, _) in distinct.items()
+    }
+    return Costs(tuple([by_pair[id(pair)] for pair in pairs]), tuple(types), left)
+
+
+def _host_cost(
+    pair: tuple[tuple[int, int], ...],
+    types: Sequence[RequestType],
+    left: tuple[int, ...],
+    weights: Mapping[RequestType, float] | None,
+) -> HostCost:
+    """One host's cost from its (before, after) per type."""
+    cost = 0.0
+    losses = []
+    for i, (before, after) in enumerate(pair):
+        if before > after and left[i]:
+            weight = 1.0 if weights is None else weights.get(types[i], 1.0)
+            cost += weight * (before - after) / left[i]
+            losses.append((i, before, after))
+    return HostCost(cost, tuple(losses))
 
 
 def _servable(
-    candidate: Candidate,
+    candidates: Sequence[Candidate],
     plans: Sequence[RequestPlan],
     cache: DefinitionCache,
     shared: _Shared,
-) -> tuple[tuple[int, int], ...]:
-    """Per plan, the instances the host serves before and after the
-    placement takes its devices."""
-    agg_key = tuple(map(id, candidate.aggregates))
-    views = shared.views.get(agg_key)
-    if views is None:
-        views = shared.views[agg_key] = tuple(
-            host_view(candidate.aggregates, plan, cache) for plan in plans
-        )
-    taken = candidate.taken
-    try:
-        sigs = tuple(
-            matching.cached_signature(p, shared.signatures) for p in candidate.pools
-        )
-    except TypeError:  # an unhashable value in a pool: no sharing
-        return _pairs(candidate, plans, views)
-    counts = tuple(map(matching.pool_count, candidate.pools))
-    state: tuple[Any, ...]
-    if callable(taken):  # determined by the pools: not part of the key
-        state = (agg_key, sigs, counts)
-    else:
-        state = (
-            agg_key,
-            sigs,
-            counts,
-            tuple(taken.get(id(p), 0) for p in candidate.pools),
-        )
-    hit = shared.servable.get(state)
-    if hit is None:
-        hit = shared.servable[state] = _pairs(candidate, plans, views)
-    return hit
+) -> list[tuple[tuple[int, int], ...]]:
+    """Per candidate, per plan, the instances the host serves before and
+    after the placement takes its devices (one object for alike hosts).
+    The per-candidate part of the weigher's cost: kept to a state key."""
+    signature = shared.signatures.get
+    count = matching.pool_count
+    views_by = shared.views
+    servable = shared.servable
+    out = []
+    for candidate in candidates:
+        aggregates, pools, taken = candidate
+        agg_key = tuple(map(id, aggregates))
+        views = views_by.get(agg_key)
+        if views is None:
+            views = views_by[agg_key] = tuple(
+                host_view(aggregates, plan, cache) for plan in plans
+            )
+        try:
+            sigs = tuple(map(signature, pools))
+        except TypeError:  # an unhashable value in a pool: no sharing
+            out.append(_pairs(candidate, plans, views))
+            continue
+        state: tuple[Any, ...]
+        if callable(taken):  # determined by the pools: not part of the key
+            state = (agg_key, sigs, tuple(map(count, pools)))
+        else:
+            state = (
+                agg_key,
+                sigs,
+                tuple(map(count, pools)),
+                tuple(taken.get(id(p), 0) for p in pools),
+            )
+        hit = servable.get(state)
+        if hit is None:
+            hit = servable[state] = _pairs(candidate, plans, views)
+        out.append(hit)
+    return out
 
 
 def _pairs(

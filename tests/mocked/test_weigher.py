@@ -3,6 +3,8 @@ devices taken (greedy claim, Placement mapping), the filter's memo reused,
 errors giving weight 0."""
 
 import gc
+import logging
+import math
 import uuid
 from types import SimpleNamespace as NS
 
@@ -102,7 +104,15 @@ def test_placement_mapping_decides_the_cost(cloud):
     hosts = [host("a100-first", A100, T4), host("t4-first", T4, A100)]
     hosts[0].allocation_candidates = [{"mappings": {group: ["a100-first-rp1"]}}]
     hosts[1].allocation_candidates = [{"mappings": {group: ["t4-first-rp1"]}}]
-    got = weights(agg_weigher.AggregatePciWeigher(), hosts, s)
+    greedy = [-(1 / 4 + 1 / 2), -1 / 4]
+    # PCI in Placement off (the default): Nova maps no PCI group, the
+    # weigher replays the greedy claim without reading the candidates.
+    assert weights(agg_weigher.AggregatePciWeigher(), hosts, s) == greedy
+    agg_weigher.CONF.set_override("pci_in_placement", True, "filter_scheduler")
+    try:
+        got = weights(agg_weigher.AggregatePciWeigher(), hosts, s)
+    finally:
+        agg_weigher.CONF.clear_override("pci_in_placement", "filter_scheduler")
     assert got == [-1 / 4, -(1 / 4 + 1 / 2)]
 
 
@@ -194,14 +204,57 @@ def test_explain_weighs_as_the_weigher_and_novas_handler(cloud, monkeypatch):
 
 @pytest.mark.parametrize(
     "values",
-    [(), ("3", "1"), ("0",), ("abc",), ("3", "abc"), ("inf",), ("-inf",), ("nan",)],
+    [(), ("3", "1"), ("0",), ("-2.5", "7"), ("abc",), ("3", "abc")],
 )
-def test_explain_multiplier_is_the_weighers(values):
-    from aggregate_pci.admin.checks import explain_weigh
+def test_multiplier_rule_is_novas_get_weight_multiplier(values):
+    """The one multiplier rule (weigh.host_multiplier: the weigher's and
+    explain's) gives what Nova's own helper gives on Nova's aggregates."""
+    from nova.scheduler import utils as scheduler_utils
 
-    key = agg_weigher.MULTIPLIER_KEY
-    aggs = [NS(name="a%d" % i, metadata={key: v}) for i, v in enumerate(values)]
-    expected = agg_weigher.AggregatePciWeigher().weight_multiplier(
-        NS(host="h", aggregates=aggs)
+    from aggregate_pci.scheduler import weigh
+
+    key = weigh.MULTIPLIER_KEY
+    aggs = [
+        objects.Aggregate(name="a%d" % i, metadata={key: v})
+        for i, v in enumerate(values)
+    ]
+    host_state = NS(host="h", aggregates=aggs)
+    expected = scheduler_utils.get_weight_multiplier(host_state, key, 10.0)
+    assert weigh.host_multiplier(aggs, 10.0).value == expected
+    assert agg_weigher.AggregatePciWeigher().weight_multiplier(host_state) == expected
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan"])
+def test_multiplier_rule_drops_what_nova_keeps_not_finite(value, caplog):
+    """Where the rule departs from Nova's helper on purpose: a value that is
+    not finite, which Nova would multiply by, falls back to the option, and
+    the weigher says so naming the key and the host."""
+    from nova.scheduler import utils as scheduler_utils
+
+    from aggregate_pci.scheduler import weigh
+
+    key = weigh.MULTIPLIER_KEY
+    host_state = NS(host="h1", aggregates=[NS(name="a", metadata={key: value})])
+    nova_value = scheduler_utils.get_weight_multiplier(host_state, key, 10.0)
+    assert not math.isfinite(nova_value)
+    assert weigh.host_multiplier(host_state.aggregates, 10.0) == (
+        10.0,
+        (),
+        "not finite",
     )
-    assert explain_weigh.host_multiplier(aggs, 10.0)[0] == expected
+    caplog.set_level(logging.WARNING)
+    assert agg_weigher.AggregatePciWeigher().weight_multiplier(host_state) == 10.0
+    assert "ignoring %s on the aggregates of host h1: not finite" % key in caplog.text
+
+
+@pytest.mark.parametrize(
+    "values", [[], [3.0], [-1.0, -1.0], [-0.5, 0.0, -0.25], [0.1, 0.7, 0.3, 1e-9]]
+)
+def test_normalization_is_novas(values):
+    """weigh.normalized (explain's model of Nova's handler) is Nova's
+    weights.normalize, float for float."""
+    from nova import weights as nova_base_weights
+
+    from aggregate_pci.scheduler import weigh
+
+    assert weigh.normalized(values) == list(nova_base_weights.normalize(values))

@@ -153,8 +153,8 @@ class WeigherTest(ContestedBase):
         self.assert_optimum(self.run_stream())
 
     def test_hostile_metadata_never_raises(self):
-        # A multiplier that is no number (Nova's helper falls back to the
-        # option) or not finite (ours does), and a bad PCI flavor value on
+        # A multiplier that is no number or not finite (the weigher falls
+        # back to the option, weigh.host_multiplier), and a bad PCI flavor value on
         # another aggregate of compute2: the weigher still works.
         other = self.make_aggregate("other", ["compute2"])
         bad = {"aggregate_pci_weight_multiplier": "abc", "pci_flavor:gpu": "{"}

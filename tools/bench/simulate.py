@@ -135,11 +135,14 @@ def build_aggregates() -> dict[str, Any]:
     return out
 
 
-def build_host(name: str, shape: Shape, aggregates: Mapping[str, Any]) -> Any:
-    """A HostState as the scheduler holds it: one PCI pool per GPU."""
+def host_state(
+    name: str, ram_gb: int, vcpus: int, pools: list[Any], aggregates: list[Any]
+) -> Any:
+    """A HostState as the scheduler holds it, with these PciDevicePools
+    (legacy PCI tracking: Nova's pool stats) and aggregates."""
     hs = host_manager.HostState(name, name, str(uuid.UUID(int=0)))
-    hs.total_usable_ram_mb = hs.free_ram_mb = shape.ram_gb * 1024
-    hs.vcpus_total = shape.vcpus
+    hs.total_usable_ram_mb = hs.free_ram_mb = ram_gb * 1024
+    hs.vcpus_total = vcpus
     hs.vcpus_used = 0
     hs.total_usable_disk_gb = 4096
     hs.free_disk_mb = 4096 * 1024
@@ -148,6 +151,16 @@ def build_host(name: str, shape: Shape, aggregates: Mapping[str, Any]) -> Any:
     hs.cpu_allocation_ratio = hs.ram_allocation_ratio = 1.0
     hs.disk_allocation_ratio = 1.0
     hs.numa_topology = None
+    hs.pci_stats = pci_stats.PciDeviceStats(
+        None, stats=objects.PciDevicePoolList(objects=pools)
+    )
+    hs.aggregates = aggregates
+    hs.allocation_candidates = []
+    return hs
+
+
+def build_host(name: str, shape: Shape, aggregates: Mapping[str, Any]) -> Any:
+    """A host of ``shape``: one PCI pool per GPU."""
     pools = []
     for slot, model in enumerate(shape.gpus):
         pools.append(
@@ -162,18 +175,14 @@ def build_host(name: str, shape: Shape, aggregates: Mapping[str, Any]) -> Any:
                 },
             )
         )
-    hs.pci_stats = pci_stats.PciDeviceStats(
-        None, stats=objects.PciDevicePoolList(objects=pools)
-    )
-    hs.aggregates = [
+    member = [
         agg
         for flavor, agg in aggregates.items()
         if set(FLAVORS[flavor]) & set(shape.gpus)
     ]
-    for agg in hs.aggregates:
+    for agg in member:
         agg.hosts.append(name)
-    hs.allocation_candidates = []
-    return hs
+    return host_state(name, shape.ram_gb, shape.vcpus, pools, member)
 
 
 def build_fleet(fleet: str, n_hosts: int, rng: random.Random) -> list[Any]:
@@ -210,8 +219,11 @@ def alias_spec(flavor: str) -> list[dict[str, str]]:
     return [dict(MODELS[m]) for m in FLAVORS[flavor]]
 
 
-def request_spec(request: str) -> Any:
-    """A RequestSpec of a small Nova flavor asking ``request``."""
+def request_spec(
+    request: str, spec_of: Callable[[str], list[dict[str, str]]] = alias_spec
+) -> Any:
+    """A RequestSpec of a small Nova flavor asking ``request``;
+    ``spec_of``: a PCI flavor's ``[pci] alias`` spec."""
     flavor = objects.Flavor(
         memory_mb=8192,
         vcpus=4,
@@ -224,7 +236,7 @@ def request_spec(request: str) -> Any:
         objects.InstancePCIRequest(
             count=count,
             alias_name=name,
-            spec=alias_spec(name),
+            spec=spec_of(name),
             request_id=str(uuid.uuid4()),
             numa_policy="legacy",
         )
@@ -252,10 +264,12 @@ def request_spec(request: str) -> Any:
 RequestType = weigh.RequestType
 
 
-def request_types(requests: Iterable[str]) -> tuple[RequestType, ...]:
-    """The distinct request types of alias requests (all catalogue flavors
-    are managed)."""
-    return weigh.request_types(requests, FLAVORS)
+def request_types(
+    requests: Iterable[str], managed: Iterable[str] = FLAVORS
+) -> tuple[RequestType, ...]:
+    """The distinct request types of alias requests (by default all
+    catalogue flavors are managed)."""
+    return weigh.request_types(requests, managed)
 
 
 # --- the replay -----------------------------------------------------------------
@@ -271,6 +285,14 @@ class Result:
     stranded_at_end: int
     seconds: float
 
+    def __str__(self) -> str:
+        """The progress line's figures."""
+        return "%d before refusal, %d served (%.1fs)" % (
+            self.before_refusal,
+            self.served,
+            self.seconds,
+        )
+
 
 def default_weighers() -> list[Any]:
     """Nova's default ``weight_classes`` (all_weighers), instantiated."""
@@ -282,22 +304,28 @@ def replay(
     stream: Sequence[str],
     weighers: Sequence[Any],
     flavors: Sequence[str],
+    managed: Iterable[str] = FLAVORS,
+    spec_of: Callable[[str], list[dict[str, str]]] = alias_spec,
+    until_refusal: bool = False,
 ) -> Result:
     """Schedule the stream one request at a time, as Nova's scheduler does;
-    ``flavors``: the Nova flavors' alias requests (the weigher's types)."""
+    ``flavors``: the Nova flavors' alias requests (the weigher's types);
+    ``managed``: the PCI flavor names aggregates define; ``spec_of``: a
+    PCI flavor's ``[pci] alias`` spec; ``until_refusal``: stop at the
+    first refusal (total served is then the requests served before it)."""
     filt = agg_filter.AggregatePciFilter()
     handler = nova_weights.HostWeightHandler()
     first = None
     stranded = 0
     served = 0
     start = time.perf_counter()
-    managed = set(FLAVORS)
+    names = set(managed)
     with (
-        mock.patch.object(agg_filter, "managed_flavor_names", lambda ctx: managed),
+        mock.patch.object(agg_filter, "managed_flavor_names", lambda ctx: names),
         mock.patch.object(agg_weigher, "flavor_alias_requests", lambda ctx: flavors),
     ):
         for i, request in enumerate(stream):
-            spec = request_spec(request)
+            spec = request_spec(request, spec_of)
             passing = list(filt.filter_all(hosts, spec))
             if passing:
                 chosen = handler.get_weighed_objects(weighers, passing, spec)[0].obj
@@ -310,6 +338,8 @@ def replay(
             if first is None:
                 first = i
                 stranded = free_devices(hosts)
+            if until_refusal:
+                break
     return Result(
         first if first is not None else len(stream),
         served,
@@ -340,10 +370,11 @@ def bound(
     stream: Sequence[str],
     cache: DefinitionCache,
     milp_time: float = 60.0,
+    managed: Iterable[str] = FLAVORS,
 ) -> tuple[int, int]:
     """(longest prefix of ``stream`` that fits at once, most instances of the
     whole stream that fit), each by an exact integer program."""
-    types = request_types(stream)
+    types = request_types(stream, managed)
     flavors = sorted({name for t in types for name, _ in t})
     supplies = [host_supply(h, flavors, cache) for h in hosts]
 
@@ -458,6 +489,7 @@ def run_case(
     seed: int,
     with_bound: bool,
     progress: Callable[[str], None] = log,
+    until_refusal: bool = False,
 ) -> dict[str, Any]:
     """Both policies (and the bound) on one fleet, mix and seed."""
     rng = random.Random("%s/%s/%d" % (fleet, mix, seed))
@@ -477,19 +509,14 @@ def run_case(
     }
     for policy, weighers in policies.items():
         hosts = build_fleet(fleet, n_hosts, random.Random(fleet_seed))
-        out[policy] = replay(hosts, stream, weighers(), list(MIXES[mix]))
-        progress(
-            "%s/%s seed %d %s: %d before refusal, %d served (%.1fs)"
-            % (
-                fleet,
-                mix,
-                seed,
-                policy,
-                out[policy].before_refusal,
-                out[policy].served,
-                out[policy].seconds,
-            )
+        out[policy] = replay(
+            hosts,
+            stream,
+            weighers(),
+            list(MIXES[mix]),
+            until_refusal=until_refusal,
         )
+        progress("%s/%s seed %d %s: %s" % (fleet, mix, seed, policy, out[policy]))
     if with_bound:
         hosts = build_fleet(fleet, n_hosts, random.Random(fleet_seed))
         out["bound"] = bound(hosts, stream, DefinitionCache(64))
@@ -548,6 +575,14 @@ def report(cases: Sequence[dict[str, Any]], out: Any = sys.stdout) -> None:
         )
 
 
+def print_time(start: float, load: float) -> None:
+    """The run's seconds and load averages (from ``start``, ``load``)."""
+    print(
+        "%.0f s, load average %.2f at start, %.2f at end"
+        % (time.perf_counter() - start, load, os.getloadavg()[0])
+    )
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command line."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -559,6 +594,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--multiplier", type=float, default=10.0, help="our weigher's multiplier"
     )
     p.add_argument("--no-bound", action="store_true", help="skip the MILP bound")
+    p.add_argument(
+        "--until-refusal",
+        action="store_true",
+        help="stop each policy at its first refusal (big fleets: total served "
+        "is then what was served before it; the bound's total is unchanged)",
+    )
     return p.parse_args(argv)
 
 
@@ -569,7 +610,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     load = os.getloadavg()[0]
     cases = [
-        run_case(fleet, mix, args.hosts, seed, not args.no_bound)
+        run_case(
+            fleet,
+            mix,
+            args.hosts,
+            seed,
+            not args.no_bound,
+            until_refusal=args.until_refusal,
+        )
         for fleet in args.fleet or sorted(FLEETS)
         for mix in args.mix or list(MIXES)
         for seed in range(args.seeds)
@@ -580,10 +628,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         % (args.hosts, args.seeds, args.multiplier)
     )
     report(cases)
-    print(
-        "%.0f s, load average %.2f at start, %.2f at end"
-        % (time.perf_counter() - start, load, os.getloadavg()[0])
-    )
+    print_time(start, load)
     return 0
 
 

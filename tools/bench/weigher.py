@@ -11,10 +11,14 @@ hosts that pass AggregatePciFilter are the candidates; one request (``--request`
 (c) both, and (d) our ``weigh_objects`` alone (without Nova's handler),
 interleaved, each right after a pass of AggregatePciFilter over
 the same hosts (as in Nova; also timed, for scale); the median is reported
-per host.
+per host.  A row for Nova's handler around a weigher that does nothing
+(weights 0, multiplier 1) shows what the handler itself costs per weigher.
+``--cpu-time`` times with the process's CPU clock instead of the wall
+clock (on a shared machine, waiting for a core is then not counted).
 
     python tools/bench/weigher.py                  # 10,000 hosts
     python tools/bench/weigher.py --hosts 2000 --repeat 5
+    python tools/bench/weigher.py --cpu-time
 """
 
 from __future__ import annotations
@@ -51,22 +55,42 @@ def build(n_hosts: int, used: float, seed: int) -> list[Any]:
     return hosts
 
 
+class NoopWeigher(nova_weights.BaseHostWeigher):
+    """Weights 0 and multiplier 1: Nova's handler around it is its own cost."""
+
+    def weight_multiplier(self, host_state: Any) -> float:
+        """1 for every host."""
+        return 1.0
+
+    def _weigh_object(self, host_state: Any, weight_properties: Any) -> float:
+        """0 for every host."""
+        return 0.0
+
+    def weigh_objects(self, weighed_obj_list: Any, weight_properties: Any) -> list:
+        """0 for every host, in one list."""
+        return [0.0] * len(weighed_obj_list)
+
+
 def timed(
-    filt: Any, weigh: Callable[[list[Any]], Any], hosts: list[Any], spec: Any
+    filt: Any,
+    weigh: Callable[[list[Any]], Any],
+    hosts: list[Any],
+    spec: Any,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[float, float]:
     """Seconds for the filter's pass over ``hosts``, then for ``weigh`` of
     those that passed (after a full collection each, as
     tools/bench/filter.py times its passes): the weighers run after the
     filter, as in Nova."""
     gc.collect()
-    start = time.perf_counter()
+    start = clock()
     passed = list(filt.filter_all(hosts, spec))
-    filtered = time.perf_counter() - start
+    filtered = clock() - start
     weighed = [nova_weights.WeighedHost(h, 0.0) for h in passed]
     gc.collect()
-    start = time.perf_counter()
+    start = clock()
     weigh(weighed)
-    return filtered, time.perf_counter() - start
+    return filtered, clock() - start
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -77,7 +101,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--used", type=float, default=0.4)
     p.add_argument("--request", default="any-gpu:1")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="time with the process's CPU clock (time.process_time)",
+    )
     args = p.parse_args(argv)
+    clock = time.process_time if args.cpu_time else time.perf_counter
     load = os.getloadavg()[0]
     hosts = build(args.hosts, args.used, args.seed)
     spec = simulate.request_spec(args.request)
@@ -98,6 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             both, [x.obj for x in w], spec
         ),
         "  of which our weigh_objects": lambda w: ours.weigh_objects(w, spec),
+        "handler around a no-op weigher": lambda w: handler.get_weighed_objects(
+            [NoopWeigher()], [x.obj for x in w], spec
+        ),
     }
     times: dict[str, list[float]] = {name: [] for name in sets}
     times["AggregatePciFilter (for scale)"] = []
@@ -113,14 +146,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         assert costs is not None
         for _ in range(args.repeat):
             for name, weigh in sets.items():
-                filtered, weighed = timed(filt, weigh, hosts, spec)
+                filtered, weighed = timed(filt, weigh, hosts, spec, clock)
                 times[name].append(weighed)
                 times["AggregatePciFilter (for scale)"].append(filtered)
     distinct = len({h.cost for h in costs.hosts})
     print(
         "%d hosts, %d candidates (passed the filter; %d distinct costs), request "
-        "%s, request types %s, median of %d, load average %.2f at start, %.2f "
-        "at end"
+        "%s, request types %s, median of %d, %s, load average %.2f at start, "
+        "%.2f at end"
         % (
             len(hosts),
             len(passed),
@@ -128,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.request,
             ", ".join(flavors),
             args.repeat,
+            "CPU time" if args.cpu_time else "wall clock",
             load,
             os.getloadavg()[0],
         )

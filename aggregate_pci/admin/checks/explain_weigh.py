@@ -8,9 +8,9 @@ of the source's Nova flavors, and the devices the compute would take,
 replayed with Nova's pool logic online (``admin/nova_io/nova_explain.py``
 passes them in) or, offline, modelled here: each request takes free devices
 of the host's definition greedily in pool order.  What Nova then does with
-the score is modelled too (``nova_normalized``, ``host_multiplier``): the
-weights normalized to 0..1 over the candidates, times each host's
-multiplier.
+the score is modelled too, by the weigher's own rules
+(``weigh.normalized``, ``weigh.host_multiplier``): the weights normalized
+to 0..1 over the candidates, times each host's multiplier.
 
 Pure: no Nova import; aggregates duck-typed (``.name``, ``.metadata``).
 """
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import math
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from aggregate_pci import alias, conf, matching
@@ -97,37 +96,14 @@ def flavor_alias_values(nova_flavors: Iterable[Mapping[str, Any]]) -> list[str]:
 
 
 def host_multiplier(aggregates: Sequence[Any], default: float) -> tuple[float, str]:
-    """The weigher's multiplier on a host and where it comes from: the
-    smallest ``aggregate_pci_weight_multiplier`` of its aggregates (Nova's
-    ``get_weight_multiplier``), else ``default``, also when a value is no
-    number (Nova's helper) or not finite (the weigher)."""
-    key = weigh.MULTIPLIER_KEY
-    values = {a.metadata[key] for a in aggregates if key in a.metadata}
-    if not values:
-        return default, "option"
-    try:
-        value = min(float(v) for v in values)
-    except (TypeError, ValueError):
-        return default, "option (%s: a value is no number)" % key
-    if not math.isfinite(value):
-        return default, "option (%s: not finite)" % key
-    names = [
-        a.name
-        for a in aggregates
-        if key in a.metadata and float(a.metadata[key]) == value
-    ]
-    return value, "aggregate " + ", ".join(names)
-
-
-def nova_normalized(values: Sequence[float]) -> list[float]:
-    """Nova's ``weights.normalize``: to 0..1 by the list's minimum and
-    maximum, all 0 when they are equal."""
-    if not values:
-        return []
-    low, high = min(values), max(values)
-    if low == high:
-        return [0.0] * len(values)
-    return [(v - low) / (high - low) for v in values]
+    """The weigher's multiplier on a host (``weigh.host_multiplier``) and
+    where it comes from, as the ``Multiplier`` column says it."""
+    mult = weigh.host_multiplier(aggregates, default)
+    if mult.ignored:
+        return mult.value, "option (%s: %s)" % (weigh.MULTIPLIER_KEY, mult.ignored)
+    if not mult.aggregates:
+        return mult.value, "option"
+    return mult.value, "aggregate " + ", ".join(mult.aggregates)
 
 
 def modelled_claim(
@@ -193,7 +169,7 @@ def weigh_hosts(
     costs = weigh.placement_costs(candidates, types, cache)
     labels = tuple(type_label(t) for t in types)
     mults = [host_multiplier(by_host[h], default_multiplier) for h in passing]
-    normal = nova_normalized([-c.cost for c in costs.hosts])
+    normal = weigh.normalized([-c.cost for c in costs.hosts])
     weights = [m * n for (m, _), n in zip(mults, normal, strict=True)]
     ascending = sorted(weights)
     out = {}

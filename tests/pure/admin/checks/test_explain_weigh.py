@@ -80,7 +80,7 @@ def test_uncontested_request_gives_every_host_the_same_rank():
     w = weigh(ex.requests_from({"a100": 1}), hosts={"a1": HOSTS["a100"]})
     assert w.hosts["a1"].rank == 1
     assert w.hosts["a1"].weight == 0.0
-    assert ew.nova_normalized([-0.5, -0.5]) == [0.0, 0.0]
+    assert ew.weigh.normalized([-0.5, -0.5]) == [0.0, 0.0]
 
 
 def test_neutral_where_the_weigher_is():
