@@ -34,8 +34,9 @@ null when the export was not given that compute's nova.conf
 ``nova_flavors`` (the Nova flavors requesting aliases) was ``flavors`` in
 files written by 0.1.0; both are read.
 
-This module owns the model and its writing; reading and validating a file
-is ``aggregate_pci.admin.inventory_read``.
+This module owns the model and its writing; validating a document is
+``aggregate_pci.admin.inventory_read``, reading a file
+``aggregate_pci.admin.inventory_stream``.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
-"""Reading an inventory file (format: ``aggregate_pci.admin.inventory``):
+"""Reading an inventory document (format: ``aggregate_pci.admin.inventory``):
 every field validated, every error naming the file, the place and the
-problem, and nesting bounded before anything is parsed further."""
+problem, and nesting bounded before anything is parsed further.  The file
+itself is read by ``aggregate_pci.admin.inventory_stream``."""
 
 from __future__ import annotations
 
 import json
-import re
 import sys
 from typing import Any
 
@@ -43,18 +43,19 @@ def from_json(doc: Any, source: str = "inventory") -> Inventory:
     if not isinstance(raw_hosts, dict):
         raise bad("'hosts'", "must be an object {host: [pool, ...]}")
     hosts = {
-        _intern(host): _pools(host, pools, bad) for host, pools in raw_hosts.items()
+        intern_value(host): checked_pools(host, pools, bad)
+        for host, pools in raw_hosts.items()
     }
     return Inventory(aggregates, hosts, _nova_flavors(doc, bad), _allocations(doc, bad))
 
 
-def _intern(value: Any) -> Any:
+def intern_value(value: Any) -> Any:
     """One shared copy of a string value (pool fields, host and flavor names
     repeat across a fleet); other values unchanged."""
     return sys.intern(value) if type(value) is str else value
 
 
-def _pools(host: str, pools: Any, bad: Any) -> list[dict[str, Any]]:
+def checked_pools(host: str, pools: Any, bad: Any) -> list[dict[str, Any]]:
     """One host's pools, checked, with their keys and string values shared."""
     if not isinstance(pools, list):
         raise bad("host %r" % host, "pools must be a list")
@@ -84,10 +85,12 @@ def _allocations(doc: dict[str, Any], bad: Any) -> list[Allocation] | None:
     if not isinstance(raw, list):
         raise bad("'allocations'", "must be a list of instances")
     shared: dict[Any, Any] = {}
-    return [_allocation(i, entry, bad, shared) for i, entry in enumerate(raw)]
+    return [checked_allocation(i, entry, bad, shared) for i, entry in enumerate(raw)]
 
 
-def _allocation(i: int, entry: Any, bad: Any, shared: dict[Any, Any]) -> Allocation:
+def checked_allocation(
+    i: int, entry: Any, bad: Any, shared: dict[Any, Any]
+) -> Allocation:
     """``allocations[i]``, checked; equal devices and requests are one
     object in ``shared`` (a fleet's instances repeat them)."""
     where = "allocations[%d]" % i
@@ -131,13 +134,13 @@ def _allocation(i: int, entry: Any, bad: Any, shared: dict[Any, Any]) -> Allocat
     device_key = ("devices", tuple(map(id, devices)))
     return Allocation(
         entry["instance"],
-        _intern(entry["host"]),
+        intern_value(entry["host"]),
         shared.setdefault(request_key, request_key[1]),
         # devices are shared, so their identities name the tuple
         shared.setdefault(device_key, tuple(devices)),
         name=entry.get("name", ""),
-        project=_intern(entry.get("project", "")),
-        nova_flavor=_intern(entry.get("nova_flavor", "")),
+        project=intern_value(entry.get("project", "")),
+        nova_flavor=intern_value(entry.get("nova_flavor", "")),
     )
 
 
@@ -168,13 +171,13 @@ def _device(d: Any, bad: Any, where: str, shared: dict[Any, Any]) -> Device:
         found = None
     if found is None:
         found = Device(
-            _intern(fields[0]),
-            _intern(fields[1]),
-            _intern(fields[2]),
-            _intern(fields[3]),
+            intern_value(fields[0]),
+            intern_value(fields[1]),
+            intern_value(fields[2]),
+            intern_value(fields[3]),
             parent_addr=fields[4],
             tags=None if tags is None else dict(fields[5] or ()),
-            alias=_intern(fields[6]),
+            alias=intern_value(fields[6]),
             numa_node=fields[7],
         )
         try:
@@ -254,180 +257,6 @@ def _nova_flavors(doc: dict[str, Any], bad: Any) -> list[dict[str, Any]]:
     return raw
 
 
-def load(path: str) -> Inventory:
-    """Read an inventory file; ``AdminError`` names the file and problem.
-
-    The file is read in chunks and its ``hosts`` and ``allocations``
-    checked and converted one entry at a time, so the whole parsed document
-    is never held (a 100,000-host file is about 700 MB of JSON).  Any
-    problem sends the file through the whole-document reading, whose
-    errors (first problem in the documented order) are the ones reported.
-    """
-    try:
-        with open(path, encoding="utf-8") as f:
-            streamed = _Stream(f, "inventory %r" % path).inventory()
-    except OSError as exc:
-        raise AdminError(
-            "cannot read inventory %r: %s" % (path, exc.strerror)
-        ) from None
-    except (ValueError, RecursionError, AdminError):
-        streamed = None
-    return streamed if streamed is not None else _load_whole(path)
-
-
-def _load_whole(path: str) -> Inventory:
-    """Read the whole document, then check it (the exact error path)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except OSError as exc:
-        raise AdminError(
-            "cannot read inventory %r: %s" % (path, exc.strerror)
-        ) from None
-    except RecursionError:
-        raise AdminError(
-            "inventory %r: JSON nested too deeply (an inventory is at most "
-            "%d levels deep)" % (path, MAX_DEPTH)
-        ) from None
-    except ValueError as exc:
-        raise AdminError("inventory %r is not valid JSON: %s" % (path, exc)) from None
-    where = too_deep(doc)
-    if where is not None:
-        raise AdminError(
-            "inventory %r, %s: nested deeper than %d levels (an inventory "
-            "is at most that deep)" % (path, where, MAX_DEPTH)
-        )
-    return from_json(doc, "inventory %r" % path)
-
-
-_DECODER = json.JSONDecoder()
-_SPACE = re.compile(r"[ \t\n\r]*")
-#: Characters read at a time (the buffer grows beyond it only for a value
-#: longer than that).
-CHUNK = 1 << 20
-
-
-class _Stream:
-    """An inventory file decoded one value at a time from a buffer refilled
-    in chunks; returns None (``inventory``) for anything unusual, which the
-    whole-document reading then reports."""
-
-    def __init__(self, f: Any, source: str) -> None:
-        self.f, self.source = f, source
-        self.buf, self.pos, self.eof = "", 0, False
-
-    def _more(self) -> bool:
-        """Append a chunk (at least the buffer's size: a long value costs
-        linear, not quadratic, copying); False at the end of the file."""
-        chunk = self.f.read(max(CHUNK, len(self.buf) - self.pos))
-        if not chunk:
-            self.eof = True
-            return False
-        self.buf = self.buf[self.pos :] + chunk
-        self.pos = 0
-        return True
-
-    def peek(self) -> str:
-        """The next character that is not white space ("" at the end)."""
-        while True:
-            self.pos = _SPACE.match(self.buf, self.pos).end()  # type: ignore[union-attr]
-            if self.pos < len(self.buf):
-                return self.buf[self.pos]
-            if not self._more():
-                return ""
-
-    def take(self, char: str) -> bool:
-        """Consume ``char`` if it comes next."""
-        if self.peek() != char:
-            return False
-        self.pos += 1
-        return True
-
-    def value(self, depth: int) -> Any:
-        """The next JSON value, nested at most ``MAX_DEPTH - depth`` deep
-        (else ValueError)."""
-        self.peek()
-        while True:
-            try:
-                value, end = _DECODER.raw_decode(self.buf, self.pos)
-            except ValueError:
-                if self._more():  # maybe cut by the chunk's end
-                    continue
-                raise
-            # a number at the buffer's end may go on in the next chunk
-            if end < len(self.buf) or not self._more():
-                break
-        start, self.pos = self.pos, end
-        limit = MAX_DEPTH - depth
-        if (
-            not _shallow(self.buf[start:end], value, limit)
-            and too_deep(value, limit) is not None
-        ):
-            raise ValueError("too deep")
-        return value
-
-    def members(self, depth: int) -> Any:
-        """(key, value) of the object that comes next, value by value."""
-        if not self.take("{"):
-            raise ValueError("not an object")
-        if self.take("}"):
-            return
-        while True:
-            key = self.value(depth)
-            if not isinstance(key, str) or not self.take(":"):
-                raise ValueError("bad member")
-            yield key, depth + 1
-            if self.take("}"):
-                return
-            if not self.take(","):
-                raise ValueError("bad member")
-
-    def inventory(self) -> Inventory | None:
-        """The inventory, or None when the file needs the exact path."""
-        top: dict[str, Any] = {}
-        shared: dict[Any, Any] = {}
-        hosts: dict[str, list[dict[str, Any]]] | None = None
-        allocations: list[Allocation] | None = None
-
-        def bad(where: str, what: str, hint: Hint | None = None) -> AdminError:
-            return AdminError("%s, %s: %s" % (self.source, where, what), hint=hint)
-
-        for key, depth in self.members(0):
-            if key in top:  # a repeated key: the last one counts
-                return None
-            top[key] = None
-            if key == "hosts" and self.peek() == "{":
-                hosts = {}
-                for host, at in self.members(depth):
-                    if host in hosts:
-                        return None
-                    hosts[_intern(host)] = _pools(host, self.value(at), bad)
-            elif key == "allocations" and self.peek() == "[":
-                self.take("[")
-                allocations = []
-                while not self.take("]"):
-                    if allocations and not self.take(","):
-                        return None
-                    entry = self.value(depth + 1)
-                    allocations.append(
-                        _allocation(len(allocations), entry, bad, shared)
-                    )
-            else:
-                top[key] = self.value(depth)
-        if self.peek() != "" or too_deep(top) is not None:
-            return None
-        if hosts is not None:
-            top["hosts"] = {}
-        if allocations is not None:
-            top["allocations"] = []
-        inv = from_json(top, self.source)
-        if hosts is not None:
-            inv.hosts = hosts
-        if allocations is not None:
-            inv.allocations = allocations
-        return inv
-
-
 def json_type(value: Any) -> str:
     """The JSON name of a parsed value's type (null, boolean, number...)."""
     if value is None:
@@ -462,22 +291,6 @@ def too_deep(doc: Any, limit: int | None = None) -> str | None:
                 (v, "%s[%d]" % (where, n), depth + 1) for n, v in enumerate(value)
             )
     return None
-
-
-def _shallow(text: str, value: Any, limit: int) -> bool:
-    """A cheap proof, from a value's JSON text, that it is nested at most
-    ``limit`` deep: no more brackets than that (brackets in strings only
-    count too many), or a list of flat objects (a host's pools)."""
-    objects, lists = text.count("{"), text.count("[")
-    if objects + lists <= limit:
-        return True
-    return (
-        lists == 1
-        and limit >= 2
-        and type(value) is list
-        and objects == len(value)
-        and all(type(v) is dict for v in value)
-    )
 
 
 def _depth_within(doc: Any, limit: int) -> bool:

@@ -8,7 +8,7 @@ import argparse
 from cliff import command
 
 from aggregate_pci import alias
-from aggregate_pci.admin import inventory_read, models
+from aggregate_pci.admin import inventory_stream, models
 from aggregate_pci.cli import common, sources
 
 
@@ -37,7 +37,7 @@ class ShowAliasConfig(common.HandlesErrors, command.Command):
 
     def take_action(self, parsed_args: argparse.Namespace) -> int:
         inv = (
-            inventory_read.load(parsed_args.inventory)
+            inventory_stream.load(parsed_args.inventory)
             if parsed_args.inventory
             else None
         )

@@ -7,7 +7,7 @@ import argparse
 from cliff import lister
 
 from aggregate_pci import alias, text
-from aggregate_pci.admin import errors, inventory_read
+from aggregate_pci.admin import errors, inventory_stream
 from aggregate_pci.admin.checks import lint
 from aggregate_pci.cli import common, sources
 
@@ -60,7 +60,7 @@ class CheckPciFlavor(common.HandlesErrors, lister.Lister):
         if parsed_args.nova_conf:
             conf_aliases = alias.read_conf([parsed_args.nova_conf])[0]
         inv = (
-            inventory_read.load(parsed_args.inventory)
+            inventory_stream.load(parsed_args.inventory)
             if parsed_args.inventory
             else None
         )

@@ -8,7 +8,7 @@ import argparse
 from typing import Any
 
 from aggregate_pci import alias
-from aggregate_pci.admin import errors, inventory, inventory_read, models
+from aggregate_pci.admin import errors, inventory, inventory_stream, models
 from aggregate_pci.admin.checks import drift
 from aggregate_pci.cli import common
 
@@ -128,7 +128,7 @@ def load(
     instance holds per Placement provider name.
     """
     if from_inventory(args):
-        return inventory_read.load(args.inventory)
+        return inventory_stream.load(args.inventory)
     nova_db = _nova_db(
         app,
         args,
@@ -151,7 +151,7 @@ def host_pools(app: Any, args: argparse.Namespace) -> dict[str, list[dict]]:
     """Host pools for ``migrate --auto-aggregates``, from the same sources:
     an inventory file, or Nova's compute-node records."""
     if from_inventory(args):
-        return inventory_read.load(args.inventory).hosts
+        return inventory_stream.load(args.inventory).hosts
     nova_db = _nova_db(
         app,
         args,
@@ -167,7 +167,7 @@ def admin(app: Any, inventory_file: str | None) -> Any:
     """What to read and write aggregates through: Nova's API, or (offline,
     for a dry run) an inventory file's aggregates and compute hosts."""
     if inventory_file:
-        return inventory.OfflineAdmin(inventory_read.load(inventory_file))
+        return inventory.OfflineAdmin(inventory_stream.load(inventory_file))
     return common.get_admin(app)
 
 

@@ -23,6 +23,8 @@
   live in fixture modules): a static scan of tests/.
 - docs/layout.md ("where things live") has a row for every product module,
   and names only modules and test paths that exist.
+- No product module is over 350 lines (``MAX_MODULE_LINES``): a module that
+  grows past it is split by role (issue 19).
 """
 
 import ast
@@ -560,4 +562,45 @@ class LayoutTest(unittest.TestCase):
                     "tests/pure/test_gone.py, which does not exist",
                 ],
                 layout_problems(text, tmp),
+            )
+
+
+# -- module size: no product module over MAX_MODULE_LINES (issue 19) ---------
+
+#: The most lines a product module may have: past it, split it by role.
+MAX_MODULE_LINES = 350
+
+
+def oversized_modules(root: str = ROOT) -> list[str]:
+    """Every module file under aggregate_pci/ longer than MAX_MODULE_LINES,
+    as "path: N lines", so a growing module is split rather than grown."""
+    out = []
+    for path in sorted(pathlib.Path(root, "aggregate_pci").rglob("*.py")):
+        with open(path, encoding="utf-8") as f:
+            count = sum(1 for _ in f)
+        if count > MAX_MODULE_LINES:
+            out.append(
+                "%s: %d lines (at most %d: split it by role)"
+                % (path.relative_to(root).as_posix(), count, MAX_MODULE_LINES)
+            )
+    return out
+
+
+class ModuleSizeTest(unittest.TestCase):
+    def test_no_product_module_is_over_the_limit(self):
+        self.assertEqual([], oversized_modules())
+
+    def test_a_planted_long_module_fails(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            os.makedirs(os.path.join(tmp, "aggregate_pci", "admin"))
+            for name, lines in (("fits.py", 350), ("admin/long.py", 351)):
+                with open(
+                    os.path.join(tmp, "aggregate_pci", name), "w", encoding="utf-8"
+                ) as f:
+                    f.write("x = 1\n" * lines)
+            self.assertEqual(
+                [
+                    "aggregate_pci/admin/long.py: 351 lines (at most 350: split it by role)"
+                ],
+                oversized_modules(tmp),
             )

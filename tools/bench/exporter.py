@@ -57,7 +57,7 @@ def rss_mb() -> float:
 
 def phase(name: str, path: str, nova_conf: str) -> dict:
     """Run one phase in this process; figures as a dict."""
-    from aggregate_pci.admin import inventory_read
+    from aggregate_pci.admin import inventory_stream
     from aggregate_pci.admin.exporter import metrics_server
     from aggregate_pci.cli import shell
 
@@ -81,7 +81,7 @@ def phase(name: str, path: str, nova_conf: str) -> dict:
     from prometheus_client import generate_latest
 
     exp = metrics_server.Exporter(
-        lambda: inventory_read.load(path),
+        lambda: inventory_stream.load(path),
         nova_conf=nova_conf,
         per_host=name == "exporter-per-host",
     )

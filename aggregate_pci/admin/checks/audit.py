@@ -24,6 +24,11 @@ import dataclasses
 from typing import Any, Iterable, Mapping, Sequence
 
 from aggregate_pci import codec, matching
+from aggregate_pci.admin.checks.audit_judge import (
+    DeviceJudge,
+    max_assignment,
+    uses_tags,
+)
 from aggregate_pci.admin.models import Allocation, Device, host_definitions
 
 __all__ = ["Allocation", "Device", "audit", "judge_instance", "summarize"]
@@ -76,94 +81,11 @@ class AuditResult:
         return len({r.instance for r in self.rows if r.match == NO})
 
 
-def _uses_tags(definition: codec.PciFlavorDefinition) -> set[str]:
-    """The device_spec tag keys a definition needs (``address`` is known)."""
-    return {k for m in definition.matches for k, _ in m.tags if k != "address"}
-
-
-def _without_tags(match: codec.DeviceMatch) -> codec.DeviceMatch:
-    return dataclasses.replace(
-        match, tags=tuple((k, v) for k, v in match.tags if k == "address")
-    )
-
-
-class _Judge:
-    """Three-valued matching of devices against one host's definitions;
-    each definition compiled once, on first use (one judge serves every
-    instance of a host, ``compiled`` every host sharing a definition)."""
-
-    def __init__(
-        self,
-        definitions: Mapping[str, codec.PciFlavorDefinition],
-        compiled: dict[int, tuple[Any, ...]] | None = None,
-    ):
-        self.defs = definitions
-        self.compiled = {} if compiled is None else compiled
-
-    def _parts(self, name: str) -> tuple[Any, ...]:
-        """(definition, its predicate, [(predicate without tags, needs
-        tags) per match object]), keyed by the definition's identity (the
-        definition is kept in the entry, so the identity stays valid)."""
-        d = self.defs[name]
-        entry = self.compiled.get(id(d))
-        if entry is None or entry[0] is not d:
-            entry = (
-                d,
-                matching.compile_definition(d),
-                [
-                    (matching.compile_match(_without_tags(m)), _uses_tags_match(m))
-                    for m in d.matches
-                ],
-            )
-            self.compiled[id(d)] = entry
-        return entry
-
-    def match(self, name: str, device: Device) -> bool | None:
-        """Does ``device`` match the host's definition of ``name``? None
-        when it depends on tags that are unknown."""
-        if name not in self.defs:
-            return False
-        _, full, parts = self._parts(name)
-        if device.tags is not None:
-            return bool(full(device.pool()))
-        pool = device.pool({})
-        verdict: bool | None = False
-        for base, needs_tags in parts:
-            if base(pool):
-                if not needs_tags:
-                    return True
-                verdict = None
-        return verdict
-
-
-def _uses_tags_match(match: codec.DeviceMatch) -> bool:
-    return any(k != "address" for k, _ in match.tags)
-
-
-def _max_assignment(n_devices: int, slots: Sequence[str], edge: Any) -> dict[int, int]:
-    """A maximum assignment {device index: slot index} (augmenting paths)."""
-    owner: dict[int, int] = {}
-
-    def augment(d: int, seen: set[int]) -> bool:
-        for s in range(len(slots)):
-            if s in seen or not edge(d, slots[s]):
-                continue
-            seen.add(s)
-            if s not in owner or augment(owner[s], seen):
-                owner[s] = d
-                return True
-        return False
-
-    for d in range(n_devices):
-        augment(d, set())
-    return {d: s for s, d in owner.items()}
-
-
 def judge_instance(
     alloc: Allocation,
     definitions: Mapping[str, codec.PciFlavorDefinition],
     managed: set[str],
-    judge: _Judge | None = None,
+    judge: DeviceJudge | None = None,
 ) -> list[DeviceRow]:
     """The verdict on each device of one instance (empty if the instance
     requests no managed alias); ``judge`` (of ``definitions``) is reused
@@ -172,7 +94,7 @@ def judge_instance(
     if not any(n in managed for n in names):
         return []
     if judge is None:
-        judge = _Judge(definitions)
+        judge = DeviceJudge(definitions)
     devices = list(alloc.devices)
     # Counted, not expanded: a name never takes more slots than there are
     # devices (a count of 10**12 in a file must not make a list of it).
@@ -202,7 +124,7 @@ def judge_instance(
 
     sure, possible = verdict(False), verdict(True)
     status = YES if sure else (UNKNOWN if possible else NO)
-    assignment = _max_assignment(
+    assignment = max_assignment(
         len(devices), slots, lambda d, name: edge_value(d, name) is not False
     )
     rows = []
@@ -231,7 +153,7 @@ def _row(
     match: str,
     reason: str,
     managed: set[str],
-    judge: _Judge,
+    judge: DeviceJudge,
 ) -> DeviceRow:
     """One device's row, with what to do about its verdict."""
     undefined = {n for n, _ in alloc.requests if n in managed} - set(judge.defs)
@@ -281,7 +203,7 @@ def _device_verdict(
     assigned: bool,
     managed: set[str],
     alloc: Allocation,
-    judge: _Judge,
+    judge: DeviceJudge,
     dev: Device,
 ) -> tuple[str, str]:
     if assigned and flavor not in managed:
@@ -310,7 +232,7 @@ def _device_verdict(
     if judge.match(flavor, dev) is None:
         return UNKNOWN, "device tags unknown; the definition of %s uses %s" % (
             flavor,
-            ", ".join(sorted(_uses_tags(judge.defs[flavor]))),
+            ", ".join(sorted(uses_tags(judge.defs[flavor]))),
         )
     return YES, ""
 
@@ -329,14 +251,14 @@ def audit(allocations: Iterable[Allocation], records: Sequence[Any]) -> AuditRes
         for host in hosts:
             member_of.setdefault(host, []).append(agg)
     compiled: dict[int, tuple[Any, ...]] = {}
-    judges: dict[tuple[str, ...], _Judge] = {}
+    judges: dict[tuple[str, ...], DeviceJudge] = {}
     memo: dict[tuple[Any, ...], list[tuple[str, str, str]]] = {}
     rows: list[DeviceRow] = []
     for alloc in sorted(allocations, key=lambda a: (a.host, a.instance)):
         aggs = tuple(sorted(member_of.get(alloc.host, ())))
         judge = judges.get(aggs)
         if judge is None:
-            judge = judges[aggs] = _Judge(per_host.get(alloc.host, {}), compiled)
+            judge = judges[aggs] = DeviceJudge(per_host.get(alloc.host, {}), compiled)
         key = (aggs, alloc.requests, tuple(map(id, alloc.devices)))
         known = memo.get(key)
         if known is None:
@@ -364,7 +286,7 @@ def _warnings(
     for r in rows:
         if r.device.tags is None:
             for name, definition in per_host.get(r.host, {}).items():
-                if _uses_tags(definition):
+                if uses_tags(definition):
                     blind.setdefault(r.host, set()).add(name)
     for host, names in sorted(blind.items()):
         out.append(

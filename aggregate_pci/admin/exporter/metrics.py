@@ -19,7 +19,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from aggregate_pci import alias
 from aggregate_pci.admin import models
 from aggregate_pci.admin.capacity import headroom, report
-from aggregate_pci.admin.checks import audit, lint
+from aggregate_pci.admin.checks import alias_lint, audit
 from aggregate_pci.admin.inventory import Inventory
 from aggregate_pci.text import printable
 
@@ -231,7 +231,7 @@ def _alias_metrics(
     nova_flavors: Sequence[Mapping[str, Any]] = (),
 ) -> None:
     """Drift between the PCI flavors and a nova.conf's ``[pci] alias``, by
-    the rules of ``check`` (``lint.alias_drift``; port-only PCI flavors,
+    the rules of ``check`` (``alias_lint.alias_drift``; port-only PCI flavors,
     ``models.port_only_names``, need no alias)."""
     g["alias_checked"].add_metric([], 0 if conf_aliases is None else 1)
     if conf_aliases is None:
@@ -254,7 +254,7 @@ def _alias_metrics(
     for name in sorted(by_name):
         if name not in conf and name not in port_only:
             g["alias_missing"].add_metric([name], 1)
-    for name in lint.alias_drift(generated, conf, comparable & set(conf)):
+    for name in alias_lint.alias_drift(generated, conf, comparable & set(conf)):
         g["alias_drift"].add_metric([name], 1)
     for name in sorted(set(conf) - set(by_name)):
         g["alias_without_pci_flavor"].add_metric([name], 1)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from aggregate_pci.admin import errors, inventory, inventory_read
+from aggregate_pci.admin import errors, inventory, inventory_read, inventory_stream
 
 FLAVOR = {
     "name": "gpu.a100",
@@ -165,9 +165,9 @@ def test_file_read_in_chunks_equals_the_whole_document(tmp_path, monkeypatch, ch
     )
     path = tmp_path / "inv.json"
     path.write_text(json.dumps(d, indent=1))
-    monkeypatch.setattr(inventory_read, "CHUNK", chunk)
-    monkeypatch.setattr(inventory_read, "_load_whole", None)  # no fallback
-    inv = inventory_read.load(str(path))
+    monkeypatch.setattr(inventory_stream, "CHUNK", chunk)
+    monkeypatch.setattr(inventory_stream, "_load_whole", None)  # no fallback
+    inv = inventory_stream.load(str(path))
     assert inventory.to_json(inv) == inventory.to_json(inventory_read.from_json(d))
     assert inv.hosts["c1"][0]["count"] == 12345
     assert inv.allocations[0].devices[0] is inv.allocations[1].devices[0]  # shared
@@ -180,6 +180,6 @@ def test_refused_entry_read_in_chunks_reports_as_the_whole_document(tmp_path):
     path = tmp_path / "inv.json"
     path.write_text(json.dumps(doc(allocations=[ALLOCATION, bad])))
     with pytest.raises(errors.AdminError) as exc:
-        inventory_read.load(str(path))
+        inventory_stream.load(str(path))
     assert "allocations[1].requests[0].count" in str(exc.value)
     assert str(path) in str(exc.value)
