@@ -444,8 +444,13 @@ def _solve(
     """Place ``limits[t]`` instances of each type (at most, maximising their
     sum, or exactly: feasibility) on hosts of ``supplies``; None if
     infeasible."""
-    import numpy as np
-    from scipy import optimize, sparse
+    try:
+        import numpy as np
+        from scipy import optimize, sparse
+    except ImportError:
+        raise SystemExit(
+            "error: the offline bound needs scipy: pip install 'aggregate-pci[simulate]'"
+        ) from None
 
     n_idx, rows, col = _rows(supplies, types, flavors, limits)
     for t, limit in enumerate(limits):

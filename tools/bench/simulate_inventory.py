@@ -3,7 +3,7 @@
 inventory export``): Nova's default weighers against them with
 AggregatePciWeigher, and the offline bound, on your own fleet (issue 18).
 
-The inventory is read by the product's reader (``admin.inventory_read``);
+The inventory is read by the product's reader (``admin.inventory_stream``);
 each host becomes a Nova ``HostState`` with its free pools (``count``) as
 Nova's pool stats, in its aggregates; the requests are the ``pci_passthrough:alias``
 values of the inventory's Nova flavors that ask only PCI flavors the
@@ -36,7 +36,7 @@ from nova import objects
 
 from aggregate_pci import alias
 from aggregate_pci import weigher as agg_weigher
-from aggregate_pci.admin import inventory, inventory_read, models
+from aggregate_pci.admin import inventory, inventory_stream, models
 from aggregate_pci.admin.checks import explain, explain_weigh
 from aggregate_pci.scheduler.host_view import DefinitionCache
 
@@ -230,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if not args.inventory:
         p.error("give an inventory file (or --write-synthetic)")
-    fleet = Fleet(inventory_read.load(args.inventory))
+    fleet = Fleet(inventory_stream.load(args.inventory))
     if not fleet.requests:
         p.error(
             "inventory %r: no Nova flavor asks only PCI flavors its aggregates "
