@@ -1,6 +1,6 @@
 """Cross-cell resize (issue 17): the device stays right when Nova moves an
 instance to another cell (policy ``compute:servers:resize:cross_cell``),
-PCI in Placement off.
+in both PCI modes (``PlacementCrossCellResizeTest``: PCI in Placement).
 
 Two cells, one compute each, each with a T4 and a V100 of the same
 vendor/product (10de:1db4) told apart by a ``gpu_model`` tag:
@@ -11,13 +11,16 @@ vendor/product (10de:1db4) told apart by a ``gpu_model`` tag:
 Cross-cell resize claims on the target by the instance's PCI requests
 (``prep_snapshot_based_resize_at_dest``, a move claim), so the filter's
 claim replay applies as in one cell.  Each test asserts the host and the
-devices the target cell's DB gives the instance.
+devices the target cell's DB gives the instance and, with PCI in
+Placement, the instance's Placement PCI allocations (Placement is shared by
+the cells): at the destination's spawn, and after Nova's rollback.
 """
 
 import fixtures
 import nova.tests.functional  # noqa: F401  (must come before other Nova imports)
 from nova import context as nova_context
 from nova import objects
+from nova.compute import manager as compute_manager
 from nova.policies import base as base_policies
 from nova.policies import servers as servers_policies
 from nova.tests.functional.api import client
@@ -31,6 +34,10 @@ T4 = {"compute1": "0000:81:00.0", "compute2": "0000:84:00.0"}
 V100 = {"compute1": "0000:82:00.0", "compute2": "0000:83:00.0"}
 T4_DEF = '{"gpu_model":"t4","product_id":"1db4","vendor_id":"10de"}'
 V100_DEF = '{"gpu_model":"v100","product_id":"1db4","vendor_id":"10de"}'
+
+
+def _name(host, address):
+    return "%s_%s" % (host, address.upper())
 
 
 def _device_spec():
@@ -47,6 +54,8 @@ def _device_spec():
 
 
 class CrossCellResizeTest(support.AggregatePciTestBase):
+    """PCI in Placement off; ``PlacementCrossCellResizeTest`` turns it on."""
+
     NUMBER_OF_CELLS = 2
     FLAVORS = {"pci_flavor:t4": T4_DEF, "pci_flavor:v100": V100_DEF}
     PCI_DEVICE_SPEC = _device_spec()
@@ -75,6 +84,24 @@ class CrossCellResizeTest(support.AggregatePciTestBase):
         self.useFixture(
             fixtures.MockPatch("nova.virt.libvirt.driver.LibvirtDriver.snapshot")
         )
+        # The instance's Placement PCI allocations when the destination
+        # spawns (where defect 3 fails), one entry per spawn.
+        self.at_spawn = []
+        spawn = (
+            compute_manager.ComputeManager._finish_snapshot_based_resize_at_dest_spawn
+        )
+
+        def recording_spawn(manager, ctxt, instance, *args, **kwargs):
+            self.at_spawn.append(support.placement_pci_allocations(self, instance.uuid))
+            return spawn(manager, ctxt, instance, *args, **kwargs)
+
+        self.useFixture(
+            fixtures.MonkeyPatch(
+                "nova.compute.manager.ComputeManager."
+                "_finish_snapshot_based_resize_at_dest_spawn",
+                recording_spawn,
+            )
+        )
 
     def devices(self, server):
         """Sorted (host, address) of the devices every cell's DB gives
@@ -91,10 +118,21 @@ class CrossCellResizeTest(support.AggregatePciTestBase):
                             out.append((cn.hypervisor_hostname, dev.address))
         return sorted(out)
 
+    def assert_placement(self, server, names):
+        """With PCI in Placement: ``server``'s PCI allocations name exactly
+        the providers ``names`` and no other PCI provider is used."""
+        if not self.PCI_IN_PLACEMENT:
+            return
+        self.assertEqual(
+            sorted(names), support.placement_pci_allocations(self, server["id"])
+        )
+        self.assertEqual({n: 1 for n in names}, support.placement_pci_usage(self))
+
     def boot_t4_on_compute1(self):
         server = self.boot(self.t4, host="compute1")
         self.assertEqual("compute1", self.host_of(server))
         self.assertEqual([("compute1", T4["compute1"])], self.devices(server))
+        self.assert_placement(server, [_name("compute1", T4["compute1"])])
         return server
 
     def resize_fails_at_spawn(self, server, flavor):
@@ -133,10 +171,18 @@ class CrossCellResizeTest(support.AggregatePciTestBase):
             [("compute1", T4["compute1"]), ("compute2", V100["compute2"])],
             self.devices(server),
         )
+        if self.PCI_IN_PLACEMENT:
+            # At the spawn Placement held the same V100 for the instance
+            # (the source's allocation is the migration's); Nova's rollback
+            # gave the instance back its T4 and freed the V100 in Placement
+            # only: cell2's DB keeps it claimed until the server is deleted.
+            self.assertEqual([[_name("compute2", V100["compute2"])]], self.at_spawn)
+        self.assert_placement(server, [_name("compute1", T4["compute1"])])
 
     def test_resize_refused_where_the_claim_would_stray(self):
         # compute2's claim of a t4 alias takes its V100 (first in pool
-        # order): the filter refuses it, and compute1 is the source.
+        # order): the filter refuses it, and compute1 is the source.  With
+        # PCI in Placement too: the move claim ignores Placement (defect 1).
         server = self.boot_t4_on_compute1()
         exc = self.assertRaises(
             client.OpenStackApiException,
@@ -148,6 +194,16 @@ class CrossCellResizeTest(support.AggregatePciTestBase):
         server = self.api.get_server(server["id"])
         self.assertEqual("compute1", self.host_of(server))
         self.assertEqual([("compute1", T4["compute1"])], self.devices(server))
+        self.assertEqual([], self.at_spawn)
+        self.assert_placement(server, [_name("compute1", T4["compute1"])])
+
+
+class PlacementCrossCellResizeTest(CrossCellResizeTest):
+    """The same scenarios with ``[pci] report_in_placement`` and
+    ``[filter_scheduler] pci_in_placement``: Nova does not refuse a
+    cross-cell resize for it, and defect 3 fails it the same way."""
+
+    PCI_IN_PLACEMENT = True
 
 
 class NovaCrossCellDefectTest(CrossCellResizeTest):
@@ -168,7 +224,14 @@ class NovaCrossCellDefectTest(CrossCellResizeTest):
         # for the t4 alias; Nova's spawn then fails as above.
         server = self.boot(self.t4, host="compute1")
         server = self.resize_fails_at_spawn(server, self.t4_big)
-        self.assertEqual(
-            [("compute1", T4["compute1"]), ("compute2", V100["compute2"])],
-            self.devices(server),
-        )
+        # The source's device is the one Nova chose at boot: with PCI in
+        # Placement, whichever device Placement allocated for the alias.
+        devices = self.devices(server)
+        self.assertEqual(["compute1", "compute2"], [host for host, _ in devices])
+        self.assertEqual(V100["compute2"], devices[1][1])
+
+
+class PlacementNovaCrossCellDefectTest(NovaCrossCellDefectTest):
+    """Defect 3 on plain Nova with PCI in Placement: the same KeyError."""
+
+    PCI_IN_PLACEMENT = True
