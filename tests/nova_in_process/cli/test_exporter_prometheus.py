@@ -32,6 +32,15 @@ from tests.fixtures.nova_harness import GPU_A100, GPU_T4, write_nova_conf
 ROOT = str(paths.ROOT)
 A100 = '{"vendor_id":"10de","product_id":"20b5"}'
 T4 = '{"vendor_id":"10de","product_id":"1eb8"}'
+#: The exporter's --interval, and Prometheus's scrape and evaluation
+#: interval (seconds).
+INTERVAL = 2
+PROM_INTERVAL = 1
+#: The capacity series whose last good values a stuck exporter keeps serving.
+DATA_SERIES = (
+    '{__name__=~"aggregate_pci_(cloud_|host_)?devices_(free|used)'
+    '|aggregate_pci_(cloud_|host_)?instances_fit"}'
+)
 
 
 def prometheus_binary():
@@ -129,7 +138,7 @@ class PrometheusScrapeTest(support.CliTestBase):
                 "--listen",
                 "127.0.0.1:0",
                 "--interval",
-                "2",
+                str(INTERVAL),
             ],
             stdout=subprocess.DEVNULL,
             stderr=log,
@@ -169,12 +178,18 @@ class PrometheusScrapeTest(support.CliTestBase):
         config = os.path.join(self.tmp, "prometheus.yml")
         with open(config, "w") as f:
             f.write(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-                "  evaluation_interval: 1s\n"
+                "global:\n  scrape_interval: %ds\n  scrape_timeout: %ds\n"
+                "  evaluation_interval: %ds\n"
                 "rule_files: [%s]\n"
                 "scrape_configs:\n  - job_name: aggregate-pci\n"
                 "    static_configs:\n      - targets: ['%s']\n"
-                % (json.dumps(rules), target)
+                % (
+                    PROM_INTERVAL,
+                    PROM_INTERVAL,
+                    PROM_INTERVAL,
+                    json.dumps(rules),
+                    target,
+                )
             )
         log = open(os.path.join(self.tmp, "prometheus.log"), "w+")
         self.addCleanup(log.close)
@@ -208,11 +223,10 @@ class PrometheusScrapeTest(support.CliTestBase):
         self.assertEqual("success", body["status"], body)
         return body["data"]
 
-    def query(self, promql):
-        """{frozenset(labels without __name__/job/instance): value}."""
+    def query(self, promql, drop=("__name__", "job", "instance")):
+        """{frozenset(labels without those in ``drop``): value}."""
         data = self.prom_api("query", query=promql)
         self.assertEqual("vector", data["resultType"])
-        drop = {"__name__", "job", "instance"}
         return {
             frozenset((k, v) for k, v in r["metric"].items() if k not in drop): float(
                 r["value"][1]
@@ -220,7 +234,9 @@ class PrometheusScrapeTest(support.CliTestBase):
             for r in data["result"]
         }
 
-    def test_prometheus_values_equal_capacity(self):
+    def start_exporter_and_prometheus(self):
+        """The exporter on the in-process Nova (``--nova-conf`` the returned
+        alias file) scraped by Prometheus, once Prometheus has ``up 1``."""
         conf = write_nova_conf(self)
         alias_conf = os.path.join(self.tmp, "alias.conf")
         with open(alias_conf, "w") as f:
@@ -237,6 +253,10 @@ class PrometheusScrapeTest(support.CliTestBase):
                 break
             time.sleep(0.5)
         self.assertEqual({frozenset(): 1.0}, self.query("aggregate_pci_up"))
+        return alias_conf
+
+    def test_prometheus_values_equal_capacity(self):
+        self.start_exporter_and_prometheus()
 
         rows = self.cli_json("capacity", "-f", "json")
         self.assertTrue(rows)
@@ -334,3 +354,91 @@ class PrometheusScrapeTest(support.CliTestBase):
         # the Grafana dashboard's queries parse and evaluate
         for expr in dashboard_exprs():
             self.prom_api("query", query=expr.replace("$__rate_interval", "1m"))
+
+    @staticmethod
+    def unblock(fifo):
+        """Let a reader blocked on ``fifo`` go on (it reads an empty file)."""
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:  # no reader: nothing is blocked on it
+            pass
+
+    def test_stuck_refresh_sets_up_0_and_fires_the_doc_alert(self):
+        """A refresh that hangs past --interval (its nova.conf read blocks,
+        as on a hung NFS mount: no --timeout bounds it): Prometheus sees
+        ``aggregate_pci_up`` 0 with the last good capacity values, and
+        docs/monitoring.md's PciExporterFailing fires in time."""
+        alias_conf = self.start_exporter_and_prometheus()
+        keep_name = ("job", "instance")
+        good = self.query(DATA_SERIES, drop=keep_name)
+        self.assertEqual(
+            1.0,
+            good[
+                frozenset(
+                    {
+                        ("__name__", "aggregate_pci_cloud_devices_free"),
+                        ("pci_flavor", "a100"),
+                    }
+                )
+            ],
+        )
+        rule = [
+            r
+            for g in self.prom_api("rules")["groups"]
+            for r in g["rules"]
+            if r["name"] == "PciExporterFailing"
+        ]
+        self.assertEqual(1, len(rule), "docs/monitoring.md lost PciExporterFailing")
+        hold = float(rule[0]["duration"])  # the doc's for:, as Prometheus loaded it
+        # the doc's arithmetic: 60 s interval + 15 s scrape + 15 s evaluation
+        # + for: fits in two 60 s intervals of the hung refresh's start
+        self.assertLessEqual(
+            60 + 2 * 15 + hold, 2 * 60, "docs/monitoring.md: PciExporterFailing"
+        )
+        # From the hang: the next refresh starts within one INTERVAL (one
+        # starts every INTERVAL s; the one in flight read the old file) and
+        # overruns one INTERVAL later, so /metrics says up 0 within
+        # 2 * INTERVAL; Prometheus scrapes it within PROM_INTERVAL, the next
+        # evaluation (within PROM_INTERVAL) makes the alert pending and it
+        # fires at the first evaluation `for:` after that.  Plus 5 s for
+        # scrape latency and polling on a busy CPU.
+        bound = hold + 2 * INTERVAL + 2 * PROM_INTERVAL + 5
+        fifo = os.path.join(self.tmp, "hung.conf")
+        os.mkfifo(fifo)
+        os.replace(fifo, alias_conf)  # the next read of it blocks in open()
+        hung_at = time.monotonic()
+        self.addCleanup(self.unblock, alias_conf)
+        stuck = running = fired = None
+        while fired is None and time.monotonic() < hung_at + bound:
+            if stuck is None:
+                # one instant: the data series, only while up is 0 (a series
+                # the exporter stopped serving would be stale, so absent)
+                stuck = (
+                    self.query(
+                        DATA_SERIES + " and on() (aggregate_pci_up == 0)",
+                        drop=keep_name,
+                    )
+                    or None
+                )
+                running = self.query("aggregate_pci_refresh_running_seconds")
+            failing = [
+                a
+                for a in self.prom_api("alerts")["alerts"]
+                if a["labels"]["alertname"] == "PciExporterFailing"
+            ]
+            if any(a["state"] == "firing" for a in failing):
+                fired = time.monotonic() - hung_at
+            time.sleep(0.5)
+        self.assertIsNotNone(
+            stuck, "Prometheus never saw aggregate_pci_up 0 within %.0f s" % bound
+        )
+        self.assertEqual(good, stuck)
+        self.assertGreater(running[frozenset()], INTERVAL)
+        self.assertIsNotNone(
+            fired,
+            "PciExporterFailing (for: %gs) not firing %.0f s after the refresh "
+            "hung: %s" % (hold, bound, failing),
+        )
+        self.assertGreaterEqual(fired, hold)
+        self.assertEqual({frozenset(): 0.0}, self.query("aggregate_pci_up"))
+        self.assertEqual(good, self.query(DATA_SERIES, drop=keep_name))
