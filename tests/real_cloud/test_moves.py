@@ -15,8 +15,15 @@ import time
 
 import pytest
 
+from tests.fixtures import cloud_db as db
+
 A100 = "--vendor-id 10de --product-id 20b5 --device-type type-PCI"
 T4 = "--vendor-id 10de --product-id 1eb8 --device-type type-PCI"
+
+
+pytestmark = db.opt_in(
+    "left out of CI: run before test_operator_flow in the full lane, its second a100 boot gets No valid host (docs/cloud.md, under investigation)"
+)
 
 
 @pytest.fixture

@@ -72,7 +72,14 @@ def boot(cloud, name, expect_ok=True, flavor="gpu.a100"):
         timeout=300,
     )
     if expect_ok:
-        assert proc.returncode == 0, proc.stderr
+        if proc.returncode != 0:
+            # Say why (Nova's fault), and leave no ERROR server behind for the
+            # next tests to trip over (names are reused).
+            shown = cloud.osc("server", "show", name, "-f", "json", check=False)
+            cloud.osc("server", "delete", "--wait", name, check=False)
+            raise AssertionError(
+                "server create %s failed: %s\n%s" % (name, proc.stderr, shown.stdout)
+            )
         return json.loads(proc.stdout)
     return proc
 
