@@ -348,25 +348,28 @@ def print_tables(rows: dict[str, list[dict]], nodes: int) -> None:
         }
     )
     print(f"\nHostStates reaching AggregatePciFilter per request: {hosts}\n")
-    print(
-        "| requests | n | select_destinations median ms | p95 ms | AggregatePciFilter median ms (hosts in) "
-        "| PciPassthroughFilter median ms (hosts in) | ours % of the request (median) "
-        "| ratio ours / PciPassthroughFilter (median) |"
+    tables = (
+        (
+            "| requests | n | select_destinations median ms | p95 ms | AggregatePciFilter median ms (hosts in) "
+            "| PciPassthroughFilter median ms (hosts in) | ours % of the request (median) "
+            "| ratio ours / PciPassthroughFilter (median) |",
+            summarise,
+        ),
+        (
+            "| requests | n | AggregatePciWeigher median ms (hosts weighed) | p95 ms "
+            "| filter + weigher median ms | p95 ms | filter % of the request (median) "
+            "| weigher % (median) | filter + weigher % (median) | filter + weigher % (p95) |",
+            summarise_share,
+        ),
     )
-    print("|---|---|---|---|---|---|---|---|")
-    for kind, label in (("pci", "a100:1 (PCI)"), ("plain", "no PCI")):
-        for line in summarise(label, rows[kind]):
-            print(line)
-    print(
-        "\n| requests | n | AggregatePciWeigher median ms (hosts weighed) | p95 ms "
-        "| filter + weigher median ms | p95 ms | filter % of the request (median) "
-        "| weigher % (median) | filter + weigher % (median) | filter + weigher % (p95) |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for kind, label in (("pci", "a100:1 (PCI)"), ("plain", "no PCI")):
-        for line in summarise_share(label, rows[kind]):
-            print(line)
-    print("\n" + target_line(rows["pci"], nodes))
+    for header, rows_of in tables:
+        print(header)
+        print("|---" * header.count(" | ") + "|---|")
+        for kind, label in (("pci", "a100:1 (PCI)"), ("plain", "no PCI")):
+            for line in rows_of(label, rows[kind]):
+                print(line)
+        print()
+    print(target_line(rows["pci"], nodes))
     print(
         "\nper request (ms): kind, select_destinations, ours (in->out), Nova's (in->out), "
         "our weigher (hosts), "
