@@ -7,13 +7,11 @@ the other does not follow fails here.  No cloud is started.
 """
 
 import ast
-import importlib.util
 
 import pytest
 
 from tests.fixtures import paths
 
-_BENCH = paths.ROOT / "tools" / "bench" / "cloud_scheduler.py"
 _TIMING = paths.ROOT / "tools" / "cloud" / "bench_timing.py"
 PCI = "11111111-1111-1111-1111-111111111111"
 PLAIN = "22222222-2222-2222-2222-222222222222"
@@ -22,10 +20,7 @@ ALONE = "33333333-3333-3333-3333-333333333333"
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_cloud_scheduler", _BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return paths.load_tool("bench_cloud_scheduler", "tools/bench/cloud_scheduler.py")
 
 
 def _formats() -> dict[str, str]:
