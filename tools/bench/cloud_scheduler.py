@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""AggregatePciFilter's share of real nova-scheduler requests (a benchmark).
+"""AggregatePciFilter's and AggregatePciWeigher's share of real nova-scheduler requests (a benchmark).
 
     AGGREGATE_PCI_CLOUD_SCALE_NODES=200 tools/cloud/cloud.sh up DIR
     python3 tools/bench/cloud_scheduler.py DIR [--servers 10]
@@ -9,13 +9,15 @@ scale hosts in aggregates defining PCI flavors (``openstack pci flavor
 create``), boots, one at a time and interleaved, ``--servers`` servers with
 a Nova flavor requesting ``pci_passthrough:alias=a100:1`` and as many
 without PCI (plus one warm-up of each, not counted), then reads the
-scheduler's log: per request the wall time of ``select_destinations`` and of
-``filter_all`` of AggregatePciFilter and Nova's PciPassthroughFilter, as the
-timing subclasses of tools/cloud/bench_timing.py log them, and, with debug
+scheduler's log: per request the wall time of ``select_destinations``, of
+``filter_all`` of AggregatePciFilter and Nova's PciPassthroughFilter and of
+``weigh_objects`` of AggregatePciWeigher, as the timing subclasses of
+tools/cloud/bench_timing.py log them, and, with debug
 logging on, Nova's own "Starting to schedule" / "Filter X returned N
 host(s)" lines as a cross-check (their timestamps have millisecond
-resolution).  Deletes what it created, also on failure.  Prints a table; it
-asserts nothing about speed.
+resolution).  Deletes what it created, also on failure.  Prints tables, and
+the filter + weigher share of PCI requests against issue 21's target (under
+3 %); it asserts nothing about speed.
 """
 
 import argparse
@@ -59,12 +61,19 @@ TS = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) ")
 OUR_LINE = re.compile(
     r"aggregate-pci-bench filter=(\w+) instance=(\S+) hosts_in=(\d+) hosts_out=(\d+) ms=([\d.]+)"
 )
+WEIGHER_LINE = re.compile(
+    r"aggregate-pci-bench weigher=(\w+) instance=(\S+) hosts=(\d+) ms=([\d.]+)"
+)
 SELECT_LINE = re.compile(
     r"aggregate-pci-bench select_destinations instances=(\S*) outcome=(\S+) ms=([\d.]+)"
 )
 NOVA_START = re.compile(r"Starting to schedule for instances: \['([0-9a-f-]+)'\]")
 NOVA_HOSTS = re.compile(r"Starting with (\d+) host\(s\)")
 NOVA_FILTER = re.compile(r"Filter (\w+) returned (\d+) host\(s\)")
+FILTER = "AggregatePciFilter"
+WEIGHER = "AggregatePciWeigher"
+#: Issue 21: filter + weigher under this share of a request at 1,000 nodes.
+TARGET_PCT = 3.0
 
 
 class Cloud:
@@ -222,6 +231,9 @@ def parse_log(text: str) -> dict[str, dict]:
                 "out": int(m.group(4)),
                 "ms": float(m.group(5)),
             }
+        elif m := WEIGHER_LINE.search(line):
+            r = reqs.setdefault(m.group(2), {"nova_filter_ms": {}})
+            r[m.group(1)] = {"in": int(m.group(3)), "ms": float(m.group(4))}
         elif m := SELECT_LINE.search(line):
             for uuid in filter(None, m.group(1).split(",")):
                 r = reqs.setdefault(uuid, {"nova_filter_ms": {}})
@@ -244,11 +256,7 @@ def summarise(kind: str, rows: list[dict]) -> list[str]:
     nova_in = [
         r["PciPassthroughFilter"]["in"] for r in rows if "PciPassthroughFilter" in r
     ]
-    share = [
-        r["AggregatePciFilter"]["ms"] / r["sched_ms"] * 100
-        for r in rows
-        if "AggregatePciFilter" in r
-    ]
+    share = shares(rows)["filter_pct"]
     ratio = [
         r["AggregatePciFilter"]["ms"] / r["PciPassthroughFilter"]["ms"]
         for r in rows
@@ -264,6 +272,126 @@ def summarise(kind: str, rows: list[dict]) -> list[str]:
         f"| {fmt(ours, '.2f')} ({fmt(ours_in, '.0f')}) | {fmt(nova, '.2f')} ({fmt(nova_in, '.0f')}) "
         f"| {fmt(share, '.2f')} | {fmt(ratio, '.2f')} |"
     ]
+
+
+def shares(rows: list[dict]) -> dict[str, list[float]]:
+    """Per request with our filter's line: its ms, the weigher's, their sum,
+    and each as % of select_destinations.
+
+    Nova weighs nothing when one host is left (no weigher line): 0 ms.  If
+    no request has a weigher line (a cloud started without the timed
+    weigher), the weigher's lists are empty: unknown, not 0."""
+    timed = [r for r in rows if FILTER in r]
+    weighed = any(WEIGHER in r for r in timed)
+    out: dict[str, list[float]] = {
+        "filter_ms": [r[FILTER]["ms"] for r in timed],
+        "filter_pct": [r[FILTER]["ms"] / r["sched_ms"] * 100 for r in timed],
+        "weigher_ms": [],
+        "weigher_pct": [],
+        "both_ms": [],
+        "both_pct": [],
+        "weigher_in": [r[WEIGHER]["in"] for r in timed if WEIGHER in r],
+    }
+    if not weighed:
+        return out
+    for r in timed:
+        w = r.get(WEIGHER, {}).get("ms", 0.0)
+        both = r[FILTER]["ms"] + w
+        out["weigher_ms"].append(w)
+        out["weigher_pct"].append(w / r["sched_ms"] * 100)
+        out["both_ms"].append(both)
+        out["both_pct"].append(both / r["sched_ms"] * 100)
+    return out
+
+
+def summarise_share(kind: str, rows: list[dict]) -> list[str]:
+    """Table rows for one kind of request: the weigher, and filter + weigher
+    in ms and as shares of select_destinations."""
+    s = shares(rows)
+
+    def med(key: str) -> str:
+        return f"{statistics.median(s[key]):.2f}" if s[key] else "-"
+
+    def p95(key: str) -> str:
+        return f"{percentile(s[key], 0.95):.2f}" if s[key] else "-"
+
+    hosts = f"{statistics.median(s['weigher_in']):.0f}" if s["weigher_in"] else "-"
+    return [
+        f"| {kind} | {len(s['filter_ms'])} | {med('weigher_ms')} ({hosts}) | {p95('weigher_ms')} "
+        f"| {med('both_ms')} | {p95('both_ms')} | {med('filter_pct')} | {med('weigher_pct')} "
+        f"| {med('both_pct')} | {p95('both_pct')} |"
+    ]
+
+
+def target_line(rows: list[dict], nodes: int) -> str:
+    """The filter + weigher share of these (PCI) requests against issue 21's target."""
+    both = shares(rows)["both_pct"]
+    head = f"filter + weigher share of PCI requests at {nodes:,} nodes:"
+    if not both:
+        return f"{head} unknown (no weigher lines: start the cloud with this checkout's cloud.sh)"
+    median = statistics.median(both)
+    verdict = "MET" if median < TARGET_PCT else "NOT MET"
+    return (
+        f"{head} median {median:.2f} %, p95 {percentile(both, 0.95):.2f} % "
+        f"(target under {TARGET_PCT:g} % of select_destinations, median): {verdict}"
+    )
+
+
+def print_tables(rows: dict[str, list[dict]], nodes: int) -> None:
+    """The summary tables, the target line and one line per counted request."""
+    hosts = sorted(
+        {
+            r["AggregatePciFilter"]["in"]
+            for v in rows.values()
+            for r in v
+            if "AggregatePciFilter" in r
+        }
+    )
+    print(f"\nHostStates reaching AggregatePciFilter per request: {hosts}\n")
+    tables = (
+        (
+            "| requests | n | select_destinations median ms | p95 ms | AggregatePciFilter median ms (hosts in) "
+            "| PciPassthroughFilter median ms (hosts in) | ours % of the request (median) "
+            "| ratio ours / PciPassthroughFilter (median) |",
+            summarise,
+        ),
+        (
+            "| requests | n | AggregatePciWeigher median ms (hosts weighed) | p95 ms "
+            "| filter + weigher median ms | p95 ms | filter % of the request (median) "
+            "| weigher % (median) | filter + weigher % (median) | filter + weigher % (p95) |",
+            summarise_share,
+        ),
+    )
+    for header, rows_of in tables:
+        print(header)
+        print("|---" * header.count(" | ") + "|---|")
+        for kind, label in (("pci", "a100:1 (PCI)"), ("plain", "no PCI")):
+            for line in rows_of(label, rows[kind]):
+                print(line)
+        print()
+    print(target_line(rows["pci"], nodes))
+    print(
+        "\nper request (ms): kind, select_destinations, ours (in->out), Nova's (in->out), "
+        "our weigher (hosts), "
+        "Nova-log cross-check: Starting-to-schedule..end, ..first filter, ours, Nova's (1 ms resolution)"
+    )
+    for kind in ("pci", "plain"):
+        for r in rows[kind]:
+            o, p, w, nf = (
+                r.get("AggregatePciFilter", {}),
+                r.get("PciPassthroughFilter", {}),
+                r.get(WEIGHER, {}),
+                r["nova_filter_ms"],
+            )
+            print(
+                f"  {r['name']:15} {r['sched_ms']:8.1f} {o.get('ms', float('nan')):7.2f} "
+                f"({o.get('in')}->{o.get('out')}) {p.get('ms', float('nan')):7.2f} "
+                f"({p.get('in')}->{p.get('out')}) {w.get('ms', float('nan')):7.2f} ({w.get('in')})   "
+                f"{r.get('nova_wall_ms', float('nan')):8.0f} "
+                f"{r.get('nova_to_filters_ms', float('nan')):6.0f} "
+                f"{nf.get('TimedAggregatePciFilter', float('nan')):5.0f} "
+                f"{nf.get('TimedPciPassthroughFilter', float('nan')):5.0f}"
+            )
 
 
 def main() -> int:
@@ -359,45 +487,10 @@ def main() -> int:
             print(
                 f"warm-up {n} (not counted): select_destinations {r['sched_ms']:.1f} ms, "
                 f"AggregatePciFilter {r.get('AggregatePciFilter', {}).get('ms', float('nan')):.2f} ms, "
-                f"PciPassthroughFilter {r.get('PciPassthroughFilter', {}).get('ms', float('nan')):.2f} ms"
+                f"PciPassthroughFilter {r.get('PciPassthroughFilter', {}).get('ms', float('nan')):.2f} ms, "
+                f"AggregatePciWeigher {r.get(WEIGHER, {}).get('ms', float('nan')):.2f} ms"
             )
-        hosts = sorted(
-            {
-                r["AggregatePciFilter"]["in"]
-                for v in rows.values()
-                for r in v
-                if "AggregatePciFilter" in r
-            }
-        )
-        print(f"\nHostStates reaching AggregatePciFilter per request: {hosts}\n")
-        print(
-            "| requests | n | select_destinations median ms | p95 ms | AggregatePciFilter median ms (hosts in) "
-            "| PciPassthroughFilter median ms (hosts in) | ours % of the request (median) "
-            "| ratio ours / PciPassthroughFilter (median) |"
-        )
-        print("|---|---|---|---|---|---|---|---|")
-        for kind, label in (("pci", "a100:1 (PCI)"), ("plain", "no PCI")):
-            for line in summarise(label, rows[kind]):
-                print(line)
-        print(
-            "\nper request (ms): kind, select_destinations, ours (in->out), Nova's (in->out), "
-            "Nova-log cross-check: Starting-to-schedule..end, ..first filter, ours, Nova's (1 ms resolution)"
-        )
-        for kind in ("pci", "plain"):
-            for r in rows[kind]:
-                o, p, nf = (
-                    r.get("AggregatePciFilter", {}),
-                    r.get("PciPassthroughFilter", {}),
-                    r["nova_filter_ms"],
-                )
-                print(
-                    f"  {r['name']:15} {r['sched_ms']:8.1f} {o.get('ms', float('nan')):7.2f} "
-                    f"({o.get('in')}->{o.get('out')}) {p.get('ms', float('nan')):7.2f} "
-                    f"({p.get('in')}->{p.get('out')})   {r.get('nova_wall_ms', float('nan')):8.0f} "
-                    f"{r.get('nova_to_filters_ms', float('nan')):6.0f} "
-                    f"{nf.get('TimedAggregatePciFilter', float('nan')):5.0f} "
-                    f"{nf.get('TimedPciPassthroughFilter', float('nan')):5.0f}"
-                )
+        print_tables(rows, int(nodes))
     finally:
         if not args.keep:
             cleanup(cloud)

@@ -219,10 +219,11 @@ scale_services() {
 
 # AGGREGATE_PCI_CLOUD_SCALE_NODES: per scale host a config and its nodes'
 # devices (tools/cloud/scale_layout.py); the scheduler gets debug logging and
-# the timing filters of tools/cloud/bench_timing.py (scheduler-scale.conf).
+# the timing filters and weigher of tools/cloud/bench_timing.py
+# (scheduler-scale.conf).
 # Sets SCALE_PCI_NODES (nodes with devices).
 write_scale_configs() {
-    local etc="$R/etc/nova" host nodes pci filters hosts
+    local etc="$R/etc/nova" host nodes pci filters weighers hosts
     hosts=$("$VENV/bin/python" "$here/tools/cloud/scale_layout.py" "$SCALE_NODES" "$SCALE_HOSTS" "$R") \
         || die "tools/cloud/scale_layout.py $SCALE_NODES $SCALE_HOSTS $R failed"
     SCALE_PCI_NODES=0
@@ -245,6 +246,10 @@ EOF
     done <<<"$hosts"
     filters=$(sed -n 's/^enabled_filters = //p' "$etc/nova.conf" |
         sed -E 's/(^|,)AggregatePciFilter(,|$)/\1TimedAggregatePciFilter\2/; s/(^|,)PciPassthroughFilter(,|$)/\1TimedPciPassthroughFilter\2/')
+    weighers=$(sed -n 's/^weight_classes = //p' "$etc/nova.conf" |
+        sed -E 's/(^|,)aggregate_pci\.weigher\.AggregatePciWeigher(,|$)/\1aggregate_pci_bench_timing.TimedAggregatePciWeigher\2/')
+    [[ $weighers == *TimedAggregatePciWeigher* ]] \
+        || die "no aggregate_pci.weigher.AggregatePciWeigher in weight_classes of $etc/nova.conf to time"
     cat >"$etc/scheduler-scale.conf" <<EOF
 [DEFAULT]
 debug = $([ "$SCALE_DEBUG" = 1 ] && echo true || echo false)
@@ -252,6 +257,7 @@ debug = $([ "$SCALE_DEBUG" = 1 ] && echo true || echo false)
 available_filters = aggregate_pci_bench_timing.TimedAggregatePciFilter
 available_filters = aggregate_pci_bench_timing.TimedPciPassthroughFilter
 enabled_filters = $filters
+weight_classes = $weighers
 EOF
     cat >>"$R/cloud.env" <<EOF
 export AGGREGATE_PCI_CLOUD_SCALE_NODES=$SCALE_NODES

@@ -5,7 +5,6 @@ that it runs end to end with Nova's objects, that the filter agrees with the
 brute-force reference, and that the reference would notice a wrong filter.
 """
 
-import importlib.util
 import io
 
 import pytest
@@ -13,15 +12,10 @@ import pytest
 from aggregate_pci.scheduler import decision
 from tests.fixtures import paths
 
-_PATH = paths.ROOT / "tools" / "bench" / "filter.py"
-
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_filter", _PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return paths.load_tool("bench_filter", "tools/bench/filter.py")
 
 
 TINY = [
