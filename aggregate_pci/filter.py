@@ -113,8 +113,12 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
         if scheduler_utils.request_is_rebuild(spec_obj):
             yield from filter_obj_list
             return
+        # Hosts share aggregates, device models and claim steps: one memo
+        # per request (the objects live as long as the host states, so
+        # their ids are stable keys for this request).
+        memo = RequestMemo()
         try:
-            plan, claimed, move_ids = self._plan(spec_obj)
+            plan, claimed, move_ids = self._plan(spec_obj, memo)
         except Exception:
             # Without the managed names no alias request can be judged:
             # fail closed for this request only, never raise.
@@ -124,10 +128,6 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
                 "pci_passthrough:alias requests"
             )
             return
-        # Hosts share aggregates, device models and claim steps: one memo
-        # per request (the objects live as long as the host states, so
-        # their ids are stable keys for this request).
-        memo = RequestMemo()
         try:
             _MEMOS[spec_obj] = memo
         except TypeError:  # not weakly referenceable or not hashable
@@ -143,7 +143,7 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
         return any(True for _ in self.filter_all([host_state], spec_obj))
 
     def _plan(
-        self, spec_obj: Any
+        self, spec_obj: Any, memo: RequestMemo
     ) -> tuple[RequestPlan | None, tuple[Any, ...], tuple[str, ...] | None]:
         """The request's plan (None: nothing for us to do), the PCI requests
         the compute will claim, and with PCI in Placement where that claim
@@ -154,9 +154,15 @@ class AggregatePciFilter(filters.BaseHostFilter, filters.CandidateFilterMixin):
             return None, (), None
         ctx = getattr(spec_obj, "_context", None) or nova_context.get_admin_context()
         claimed = compute_claim.compute_claim(spec_obj)
+
+        def managed() -> set[str]:
+            if memo.managed is None:
+                memo.managed = managed_flavor_names(ctx)
+            return memo.managed
+
         plan = plan_request(
             claimed.requests,
-            lambda: managed_flavor_names(ctx),
+            managed,
             CONF.aggregate_pci.reject_unmanaged_requests,
         )
         if CONF.aggregate_pci.manage_port_requests:  # Neutron ports (issue 13)

@@ -139,16 +139,19 @@ class AggregatePciWeigher(weights.BaseHostWeigher):
         if not any(getattr(r, "alias_name", None) for r in requests):
             return None
         ctx = getattr(spec_obj, "_context", None) or nova_context.get_admin_context()
-        managed = agg_filter.managed_flavor_names(ctx)
+        # The filter's memo of this request, if it ran: the managed names,
+        # pool signatures and claim replays are shared (Nova weighs right
+        # after the filters).
+        memo = agg_filter.request_memo(spec_obj) or RequestMemo()
+        managed = memo.managed
+        if managed is None:
+            managed = agg_filter.managed_flavor_names(ctx)
         plan = plan_request(requests, lambda: managed, False)
         if plan is None:
             return None
         types = weigh.request_types(flavor_alias_requests(ctx), managed)
         if not types:
             return None
-        # The filter's memo of this request, if it ran: pool signatures and
-        # claim replays are shared (Nova weighs right after the filters).
-        memo = agg_filter.request_memo(spec_obj) or RequestMemo()
         # Without an instance NUMA topology no host has NUMA cells to pass
         # to the claim: replay it directly (claim_replayer checks per host).
         numa = nova_pools.field(spec_obj, "numa_topology") is not None

@@ -172,6 +172,9 @@ class RequestMemo:
     work is done once per request, not once per host.  One per request;
     never reused, since the ids in its keys are only stable that long."""
 
+    #: The PCI flavor names the aggregates define, once read from Nova's
+    #: API database for this request (the weigher reuses them).
+    managed: set[str] | None = None
     #: The filter: a host's view by the ids of its aggregates.
     host_views: dict[tuple[int, ...], HostView | str] = dataclasses.field(
         default_factory=dict

@@ -133,6 +133,28 @@ def test_the_filters_memo_is_reused_and_dropped_with_the_request(cloud):
     assert len(agg_filter._MEMOS) == 0
 
 
+def test_the_filters_read_of_the_managed_names_is_reused(cloud, monkeypatch):
+    # One API-database query per request for the managed PCI flavor names:
+    # the filter's, kept in its memo for the weigher.
+    calls = []
+
+    def managed(ctx):
+        calls.append(ctx)
+        return {"any-gpu", "a100"}
+
+    monkeypatch.setattr(agg_filter, "managed_flavor_names", managed)
+    hosts = [host("h%d" % i, A100, T4) for i in range(3)]
+    s = spec()
+    passed = list(agg_filter.AggregatePciFilter().filter_all(hosts, s))
+    assert len(passed) == 3 and len(calls) == 1
+    weigher = agg_weigher.AggregatePciWeigher()
+    shared = weights(weigher, passed, s)
+    assert len(calls) == 1
+    # Without the filter's memo the weigher reads them itself, same weights.
+    assert weights(weigher, passed, spec()) == shared
+    assert len(calls) == 2
+
+
 def test_requests_without_pci_or_unmanaged_are_neutral(cloud):
     hosts = [host("a", A100), host("b", T4)]
     weigher = agg_weigher.AggregatePciWeigher()
