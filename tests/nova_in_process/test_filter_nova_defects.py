@@ -159,3 +159,66 @@ class RevertKeepsNewPciRequestsTest(_Base):
         self.assertIn("Failed to claim: Claim pci failed", self.stdlog.logger.output)
         server = self.api.get_server(server["id"])
         self.assertEqual("compute1", server["OS-EXT-SRV-ATTR:host"])
+
+
+class DeleteAfterMoveKeepsDevicesTest(_Base):
+    """Defect 4: an instance deleted on the host it was cold-migrated (or
+    resized) to, after the move was confirmed, keeps its PCI devices held
+    on that host until the compute's next ``update_available_resource``
+    periodic task: the destination's resource tracker tracks it only as a
+    migration until then, and ``update_usage`` skips untracked instances.
+    Until then no server can get those devices there."""
+
+    DEVICE_SPEC = [{"vendor_id": GPU[0], "product_id": GPU[1]}]
+    ALIAS = [
+        {
+            "name": "gpu",
+            "vendor_id": GPU[0],
+            "product_id": GPU[1],
+            "device_type": "type-PCI",
+        }
+    ]
+
+    def test_devices_stay_held_until_the_periodic_task(self):
+        self.flags(allow_resize_to_same_host=False)
+        self.start_compute("compute1", pci_info=support.gpu_host([(0x81, GPU)]))
+        self.start_compute("compute2", pci_info=support.gpu_host([(0x82, GPU)]))
+        flavor = self.flavor("gpu:1")
+        server = self._create_server(flavor_id=flavor, networks="none", host="compute1")
+        server = self._migrate_server(server)
+        server = self._confirm_resize(server)
+        self.assertEqual("compute2", server["OS-EXT-SRV-ATTR:host"])
+        self.assertEqual(
+            ["compute2_0000:82:00.0"], support.instance_devices(self, server)
+        )
+        self._delete_server(server)
+        # Expected: compute2's GPU free.  Actual: still held by the deleted
+        # instance, in the cell DB and in compute2's pools.
+        self.assertEqual(
+            {"compute2_0000:82:00.0": server["id"]}, support.held_devices(self)
+        )
+        if self.PIP:
+            # Placement freed it at the delete: the two disagree.
+            self.assertEqual({}, support.placement_pci_usage(self))
+        # A new server asking for it there fails (the scheduler's view or
+        # the compute's claim refuses it) and gets nothing.
+        self._create_server(
+            flavor_id=flavor, networks="none", host="compute2", expected_state="ERROR"
+        )
+        self.assertEqual(
+            {"compute2_0000:82:00.0": server["id"]}, support.held_devices(self)
+        )
+        # The periodic task frees it (by default within 60 s).
+        self._run_periodics()
+        self.assertEqual({}, support.held_devices(self))
+        server = self._create_server(flavor_id=flavor, networks="none", host="compute2")
+        self.assertEqual(
+            ["compute2_0000:82:00.0"], support.instance_devices(self, server)
+        )
+
+
+class PlacementDeleteAfterMoveKeepsDevicesTest(DeleteAfterMoveKeepsDevicesTest):
+    """Defect 4 with PCI in Placement: Placement frees the device at the
+    delete, the compute does not, so the two disagree until the periodic."""
+
+    PIP = True

@@ -91,6 +91,34 @@ class Cloud:
             )
         )
 
+    def held_by_deleted(self):
+        """(host, address, instance uuid) of PCI devices the cell DB still
+        gives to deleted instances (Nova defect 4, docs/nova-defects.md)."""
+        return sorted(
+            tuple(r)
+            for r in self.sql(
+                "SELECT c.host, p.address, p.instance_uuid FROM nova.pci_devices p"
+                " JOIN nova.compute_nodes c ON c.id = p.compute_node_id"
+                " JOIN nova.instances i ON i.uuid = p.instance_uuid"
+                " WHERE p.deleted = 0 AND i.deleted != 0"
+            )
+        )
+
+    def wait_devices_released(self, timeout):
+        """Wait until no deleted instance holds a PCI device: the computes'
+        periodic resource update frees them (defect 4); fail after
+        ``timeout`` seconds naming what is still held."""
+        deadline = time.monotonic() + timeout
+        while True:
+            held = self.held_by_deleted()
+            if not held:
+                return
+            assert time.monotonic() < deadline, (
+                "deleted instances still hold PCI devices after %d s: %s"
+                % (timeout, held)
+            )
+            time.sleep(1)
+
     @staticmethod
     def host_aggregates(prefix):
         """OpenStackClient commands that make aggregates PREFIX-c1 and

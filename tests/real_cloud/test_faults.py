@@ -144,9 +144,6 @@ def wait_for_burst(cloud, done, timeout):
         time.sleep(0.2)
 
 
-@db.opt_in(
-    "left out of CI: run before test_operator_flow in the full lane, its second a100 boot gets No valid host (docs/cloud.md, under investigation)"
-)
 def test_scheduler_killed_mid_burst(cloud, a100_on_compute1):
     before = cloud.aggregates()
     creates = [

@@ -13,14 +13,11 @@ host" (2 + 1).  Opt-in (``AGGREGATE_PCI_CLOUD_OPTIN=1``): the lane's CI
 time budget; the weigher is enabled in every run of the lane all the same.
 """
 
-import os
-
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("AGGREGATE_PCI_CLOUD_OPTIN") != "1",
-    reason="opt-in: AGGREGATE_PCI_CLOUD_OPTIN=1 (CI time budget)",
-)
+from tests.fixtures import cloud_db as db
+
+pytestmark = db.opt_in("CI time budget")
 
 GPU = (
     '[{"vendor_id":"10de","product_id":"20b5","device_type":"type-PCI"},'
