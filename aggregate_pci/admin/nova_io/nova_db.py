@@ -259,7 +259,9 @@ def consumers(
             )
             servers.update({i.uuid: i.display_name or "" for i in found})
             if nodes is not None:
-                nodes.update({i.uuid: i.node for i in found if i.node and not i.deleted})
+                nodes.update(
+                    {i.uuid: i.node for i in found if i.node and not i.deleted}
+                )
             for uuid in wanted:
                 if uuid in servers or uuid in migrations:
                     continue

@@ -84,9 +84,9 @@ class PlacementCrossCellLeftoverTest(CrossCellLeftoverBase):
         """A consumer no instance has, allocated provider ``name`` through
         Placement's API; its uuid."""
         rp = support.pci_provider_uuids(self)[name]
-        inventory = self.placement.get(
-            "/resource_providers/%s/inventories" % rp
-        ).body["inventories"]
+        inventory = self.placement.get("/resource_providers/%s/inventories" % rp).body[
+            "inventories"
+        ]
         (rc,) = inventory
         consumer = str(uuid.uuid4())
         body = {
