@@ -13,16 +13,13 @@ import nova.tests.functional  # noqa: F401  (must come before other Nova imports
 import json
 import uuid
 
-import fixtures
-from nova.policies import base as base_policies
-from nova.policies import servers as servers_policies
 from nova.tests.functional.api import client
 
 from tests.fixtures import nova_harness as support
 
 GPU_ID = ("10de", "1db4")
 #: compute1 in cell1, compute2 in cell2, two 10de:1db4 GPUs each.
-LAYOUT = {"compute1": ("cell1", (0x81, 0x82)), "compute2": ("cell2", (0x83, 0x84))}
+LAYOUT = {"compute1": ("cell1", 0x81, 0x82), "compute2": ("cell2", 0x83, 0x84)}
 
 
 class CrossCellLeftoverBase(support.CliTestBase):
@@ -35,21 +32,7 @@ class CrossCellLeftoverBase(support.CliTestBase):
 
     def setUp(self):
         super().setUp()
-        self.flags(allow_resize_to_same_host=False)
-        self.policy.set_rules(
-            {servers_policies.CROSS_CELL_RESIZE: base_policies.RULE_ADMIN_API},
-            overwrite=False,
-        )
-        for host, (cell, buses) in LAYOUT.items():
-            self.start_compute(
-                host,
-                pci_info=support.gpu_host([(bus, GPU_ID) for bus in buses]),
-                cell_name=cell,
-            )
-        # The snapshot the source takes is not part of what we test.
-        self.useFixture(
-            fixtures.MockPatch("nova.virt.libvirt.driver.LibvirtDriver.snapshot")
-        )
+        support.cross_cell_computes(self, LAYOUT, GPU_ID)
 
     def audit(self, *argv, fmt="json"):
         """(exit status, rows or text, stderr) of ``audit ARGV -f FMT``."""
