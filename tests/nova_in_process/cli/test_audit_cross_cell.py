@@ -158,8 +158,13 @@ class LegacyCrossCellLeftoverTest(CrossCellLeftoverBase):
     PCI_IN_PLACEMENT = False
 
     def test_nothing_new_is_reported(self):
-        self.failed_cross_cell_resize()
+        server = self.failed_cross_cell_resize()
+        held = support.devices_in_all_cells(self, server)
+        self.assertEqual(["compute1", "compute2"], [n.split("_")[0] for n in held])
         for argv in ((), ("--placement", "always"), ("--summary",)):
             rc, rows, err = self.audit(*argv)
             self.assertEqual((0, []), (rc, rows), (argv, err))
             self.assertNotIn("differ from the devices", err)
+        # compute2's periodic update frees the leftover here too
+        self._run_periodics()
+        self.assertEqual(held[:1], support.devices_in_all_cells(self, server))
