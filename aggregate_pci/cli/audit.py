@@ -112,7 +112,8 @@ class AuditPciDevice(common.HandlesErrors, lister.Lister):
             "--summary",
             action="store_true",
             help="instances, devices, mismatched and unknown devices per PCI "
-            "flavor, aggregate and host, instead of one row per device",
+            "flavor, aggregate and host (and Placement drift, in total and "
+            "per host), instead of one row per device",
         )
         projects = parser.add_mutually_exclusive_group()
         projects.add_argument(

@@ -159,7 +159,8 @@ class CrossCellResizeTest(support.AggregatePciTestBase):
             # At the spawn Placement held the same V100 for the instance
             # (the source's allocation is the migration's); Nova's rollback
             # gave the instance back its T4 and freed the V100 in Placement
-            # only: cell2's DB keeps it claimed until the server is deleted.
+            # only: cell2's DB keeps it claimed until compute2's periodic
+            # update frees it (audit's drift meanwhile: test_audit_cross_cell).
             self.assertEqual([[_name("compute2", V100["compute2"])]], self.at_spawn)
         self.assert_placement(server, [_name("compute1", T4["compute1"])])
 
