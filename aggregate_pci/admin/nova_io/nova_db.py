@@ -237,8 +237,8 @@ def consumers(
     ctxt: Any, uuids: Iterable[str], nodes: dict[str, str] | None = None
 ) -> tuple[dict[str, str], dict[str, str]]:
     """Of Placement consumer ``uuids``: {instance uuid: server name} and
-    {migration uuid: its instance uuid}, over all cells; each live
-    instance's compute node is added to ``nodes`` if given."""
+    {migration uuid: its instance uuid}, over all cells; the compute node
+    of each instance (its live, visible copy) is added to ``nodes`` if given."""
     from nova import context as nova_context
     from nova import exception, objects
 
@@ -259,8 +259,13 @@ def consumers(
             )
             servers.update({i.uuid: i.display_name or "" for i in found})
             if nodes is not None:
+                # a cross-cell resize's source copy is hidden until confirmed
                 nodes.update(
-                    {i.uuid: i.node for i in found if i.node and not i.deleted}
+                    {
+                        i.uuid: i.node
+                        for i in found
+                        if i.node and not i.deleted and not i.hidden
+                    }
                 )
             for uuid in wanted:
                 if uuid in servers or uuid in migrations:
