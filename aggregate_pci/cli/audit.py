@@ -28,6 +28,9 @@ DEVICE_COLUMNS = (
     "Reason",
     "To Fix",
 )
+#: The summary's PCI Flavor cell for Placement drift (per host, not per
+#: PCI flavor: its devices are the Mismatched ones).
+DRIFT_FLAVOR = "(Placement drift)"
 SUMMARY_COLUMNS = (
     "PCI Flavor",
     "Scope",
@@ -56,22 +59,18 @@ def _drift_rows(
     ``DEVICE_COLUMNS`` (server names escaped for human formats)."""
     rows = []
     for f in found:
-        for side, names in (
-            ("allocated in Placement, not held in the cell DB", f.only_placement),
-            ("held in the cell DB, not allocated in Placement", f.only_cell_db),
-        ):
-            for name in names:
-                fields = {
-                    "Instance": f.instance,
-                    "Server": f.server,
-                    "Host": drift.host_of(name),
-                    "Address": drift.address_of(name),
-                    "Match": drift.DRIFT,
-                    "Reason": "%s; %s" % (side, drift.sides(f)),
-                    "To Fix": f.action,
-                }
-                row = tuple(fields.get(column, "") for column in DEVICE_COLUMNS)
-                rows.append(common.for_output(parsed_args, row))
+        for name, reason, fix in drift.devices(f):
+            fields = {
+                "Instance": f.instance,
+                "Server": f.server,
+                "Host": drift.host_of(name),
+                "Address": drift.address_of(name),
+                "Match": drift.DRIFT,
+                "Reason": reason,
+                "To Fix": fix,
+            }
+            row = tuple(fields.get(column, "") for column in DEVICE_COLUMNS)
+            rows.append(common.for_output(parsed_args, row))
     return rows
 
 
@@ -113,7 +112,8 @@ class AuditPciDevice(common.HandlesErrors, lister.Lister):
             "--summary",
             action="store_true",
             help="instances, devices, mismatched and unknown devices per PCI "
-            "flavor, aggregate and host, instead of one row per device",
+            "flavor, aggregate and host (and Placement drift, in total and "
+            "per host), instead of one row per device",
         )
         projects = parser.add_mutually_exclusive_group()
         projects.add_argument(
@@ -209,6 +209,12 @@ class AuditPciDevice(common.HandlesErrors, lister.Lister):
                     s.unknown,
                 )
                 for s in result.summary
+            ] + [
+                common.for_output(
+                    parsed_args,
+                    (DRIFT_FLAVOR, scope, name, instances, devices, devices, 0),
+                )
+                for scope, name, instances, devices in drift.summary(found)
             ]
         servers = {a.instance: a for a in allocations}
         return DEVICE_COLUMNS, [

@@ -6,7 +6,9 @@ resource providers (one per device, or per PF for its VFs, named
 ``HOST_ADDRESS``) and ``pci_devices`` rows in the cell DB.  A move claim that
 ignores Placement (docs/nova-defects.md, defect 1) leaves them disagreeing:
 the device Placement allocates but the cell DB shows free is lost capacity
-until the instance leaves.
+until the instance leaves.  The reverse, a device the cell DB gives the
+instance and Placement does not, is what a failed cross-cell resize leaves
+on the destination (defect 3) until that compute frees it.
 
 Pure: inputs are plain mappings keyed by provider name, so the rule needs
 no Nova, no HTTP and no SQL.
@@ -36,6 +38,15 @@ MISSING_ACTION = (
     "restart nova-compute) and audit again; until then Placement may give "
     "the device to another instance"
 )
+#: What to do about a device the cell DB gives the instance on a compute node
+#: where the instance is not (a failed move's leftover; nova-compute frees
+#: the devices of instances it does not have, it does not heal them).
+LEFTOVER_ACTION = (
+    "the instance is on %s, not on %s: a failed move's leftover (e.g. a "
+    "failed cross-cell resize); nova-compute on %s frees it in its periodic "
+    "resource update: wait for it (or restart nova-compute) and audit again; "
+    "until then Placement may give the device to another instance"
+)
 #: What to do about allocations of a consumer the cell DB knows nothing of.
 ORPHAN_ACTION = (
     "no instance or migration of the cell DBs has this uuid: if the server "
@@ -59,7 +70,14 @@ class DriftFinding:
     #: Provider names where Placement allocates more / the cell DB gives more.
     only_placement: tuple[str, ...]
     only_cell_db: tuple[str, ...]
+    #: What to do, for the whole instance (each device's ``fixes`` joined).
     action: str
+    #: Per provider name of ``only_placement`` and ``only_cell_db``: what to do.
+    fixes: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: Per provider name of ``only_cell_db``: the consumers Placement gives
+    #: that device to instead (a migration as ``MIGRATION (migration of
+    #: INSTANCE)``); empty when it gives it to none.
+    instead: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
 
 def host_of(provider: str) -> str:
@@ -92,12 +110,30 @@ def _fold(
     return out
 
 
+def _holders(placement: Mapping[str, Mapping[str, int]]) -> dict[str, list[str]]:
+    """{provider name: the consumers Placement allocates it to}."""
+    out: dict[str, list[str]] = {}
+    for consumer, amounts in sorted(placement.items()):
+        for name, amount in amounts.items():
+            if amount > 0:
+                out.setdefault(name, []).append(consumer)
+    return out
+
+
+def _label(consumer: str, migrations: Mapping[str, str]) -> str:
+    """A consumer as a reason names it: a migration with its instance."""
+    if consumer in migrations:
+        return "%s (migration of %s)" % (consumer, migrations[consumer])
+    return consumer
+
+
 def compare(
     placement: Mapping[str, Mapping[str, int]],
     cell_db: Mapping[str, Mapping[str, int]],
     providers: Mapping[str, str],
     servers: Mapping[str, str] | None = None,
     migrations: Mapping[str, str] | None = None,
+    nodes: Mapping[str, str] | None = None,
 ) -> list[DriftFinding]:
     """Every instance whose Placement PCI allocations differ from the devices
     the cell DB gives it.
@@ -107,11 +143,16 @@ def compare(
     on its PF's provider); ``providers``: {provider name: uuid} of every PCI
     provider (cell DB devices on no provider are not tracked in Placement
     and are left out); ``servers``: {instance uuid: name};
-    ``migrations``: {migration uuid: instance uuid} for move consumers.
+    ``migrations``: {migration uuid: instance uuid} for move consumers;
+    ``nodes``: {instance uuid: the compute node it is on} (a device held on
+    another node is a failed move's leftover; unknown: judged as on its own).
     """
     servers = servers or {}
+    migrations = migrations or {}
+    nodes = nodes or {}
     known = set(servers) | set(cell_db)
-    folded = _fold(placement, migrations or {})
+    folded = _fold(placement, migrations)
+    holders = _holders(placement)
     findings = []
     for instance in sorted(set(folded) | set(cell_db)):
         in_placement = folded.get(instance, {})
@@ -131,18 +172,23 @@ def compare(
             for n in in_db
             if in_db[n] > in_placement.get(n, 0)
         }
-        actions = []
+        fixes = {}
         if instance not in known:
-            actions.append(ORPHAN_ACTION)
+            fixes = {name: ORPHAN_ACTION for name in sorted(only_p)}
         else:
             for name in sorted(only_p):
-                actions.append(
-                    "%s: %s"
-                    % (name, STALE_ACTION % (providers.get(name, "RP_UUID"), instance))
+                fixes[name] = "%s: %s" % (
+                    name,
+                    STALE_ACTION % (providers.get(name, "RP_UUID"), instance),
                 )
-            db_hosts = sorted({host_of(n) for n in only_db})
-            if db_hosts:
-                actions.append(MISSING_ACTION % ", ".join(db_hosts))
+            node = nodes.get(instance)
+            placed = {host_of(n) for n in in_placement}
+            for name in sorted(only_db):
+                host = host_of(name)
+                if node is not None and host != node and host not in placed:
+                    fixes[name] = LEFTOVER_ACTION % (node, host, host)
+                else:
+                    fixes[name] = MISSING_ACTION % host
         findings.append(
             DriftFinding(
                 instance,
@@ -152,7 +198,16 @@ def compare(
                 _listed(in_db),
                 tuple(sorted(only_p)),
                 tuple(sorted(only_db)),
-                "; ".join(actions),
+                "; ".join(dict.fromkeys(fixes.values())),
+                fixes,
+                {
+                    name: tuple(
+                        _label(c, migrations)
+                        for c in holders.get(name, ())
+                        if migrations.get(c, c) != instance
+                    )
+                    for name in sorted(only_db)
+                },
             )
         )
     return findings
@@ -169,3 +224,46 @@ def sides(finding: DriftFinding) -> str:
 def reason(finding: DriftFinding) -> str:
     """One sentence for a drift finding: both sides and what to do."""
     return "%s: %s" % (sides(finding), finding.action)
+
+
+#: Where a differing device is found only, as its row says.
+ONLY_PLACEMENT = "allocated in Placement, not held in the cell DB"
+ONLY_CELL_DB = "held in the cell DB, not allocated in Placement"
+
+
+def devices(finding: DriftFinding) -> list[tuple[str, str, str]]:
+    """(provider name, reason, what to do) of each device that differs: the
+    side it is found on only (for one held only in the cell DB, whom
+    Placement gives it to instead) and both sides of the instance."""
+    out = [
+        (name, "%s; %s" % (ONLY_PLACEMENT, sides(finding)))
+        for name in finding.only_placement
+    ]
+    for name in finding.only_cell_db:
+        holders = finding.instead.get(name, ())
+        instead = ", ".join(holders) or "no consumer"
+        out.append(
+            (
+                name,
+                "%s (Placement gives it to %s); %s"
+                % (ONLY_CELL_DB, instead, sides(finding)),
+            )
+        )
+    return [(name, why, finding.fixes.get(name, finding.action)) for name, why in out]
+
+
+def summary(found: list[DriftFinding]) -> list[tuple[str, str, int, int]]:
+    """(scope, name, instances, devices) of the drift ``found``: the total
+    ("total", "*") and each host ("host", HOST), as ``audit --summary``
+    counts per scope."""
+    per_host: dict[str, tuple[set[str], list[str]]] = {}
+    for f in found:
+        for name in f.only_placement + f.only_cell_db:
+            entry = per_host.setdefault(host_of(name), (set(), []))
+            entry[0].add(f.instance)
+            entry[1].append(name)
+    if not per_host:
+        return []
+    return [("total", "*", len(found), sum(len(d) for _, d in per_host.values()))] + [
+        ("host", host, len(i), len(d)) for host, (i, d) in sorted(per_host.items())
+    ]

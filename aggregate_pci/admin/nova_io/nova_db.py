@@ -233,9 +233,12 @@ def pci_in_placement() -> bool:
     return bool(cfg.pci.report_in_placement or cfg.filter_scheduler.pci_in_placement)
 
 
-def consumers(ctxt: Any, uuids: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
+def consumers(
+    ctxt: Any, uuids: Iterable[str], nodes: dict[str, str] | None = None
+) -> tuple[dict[str, str], dict[str, str]]:
     """Of Placement consumer ``uuids``: {instance uuid: server name} and
-    {migration uuid: its instance uuid}, over all cells."""
+    {migration uuid: its instance uuid}, over all cells; the compute node
+    of each instance (its live, visible copy) is added to ``nodes`` if given."""
     from nova import context as nova_context
     from nova import exception, objects
 
@@ -255,6 +258,15 @@ def consumers(ctxt: Any, uuids: Iterable[str]) -> tuple[dict[str, str], dict[str
                 cctxt, {"uuid": wanted}, expected_attrs=[]
             )
             servers.update({i.uuid: i.display_name or "" for i in found})
+            if nodes is not None:
+                # a cross-cell resize's source copy is hidden until confirmed
+                nodes.update(
+                    {
+                        i.uuid: i.node
+                        for i in found
+                        if i.node and not i.deleted and not i.hidden
+                    }
+                )
             for uuid in wanted:
                 if uuid in servers or uuid in migrations:
                     continue

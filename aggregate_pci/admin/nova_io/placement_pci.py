@@ -118,6 +118,13 @@ def find_drift(
     # Consumers the devices do not explain: migrations, or orphans.
     servers, migrations = nova_db.consumers(ctxt, set(allocations) - set(by_provider))
     found = drift.compare(allocations, by_provider, providers, servers, migrations)
-    names, _ = nova_db.consumers(ctxt, {f.instance for f in found} - set(servers))
+    nodes: dict[str, str] = {}
+    names, _ = nova_db.consumers(ctxt, {f.instance for f in found}, nodes)
     servers.update(names)
+    if any(f.only_cell_db for f in found):
+        # What to do about a device only the cell DB has depends on where
+        # the instance is: judge those instances again knowing it.
+        found = drift.compare(
+            allocations, by_provider, providers, servers, migrations, nodes
+        )
     return [dataclasses.replace(f, server=servers.get(f.instance, "")) for f in found]

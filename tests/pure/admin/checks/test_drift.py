@@ -16,9 +16,9 @@ PROVIDERS = {T4: "rp-t4", V100: "rp-v100", T4_2: "rp-t4-2", V100_2: "rp-v100-2",
              PF: "rp-pf"}  # fmt: skip
 
 
-def compare(placement, cell_db, servers=None, migrations=None):
+def compare(placement, cell_db, servers=None, migrations=None, nodes=None):
     return drift.compare(
-        placement, cell_db, PROVIDERS, servers or {"i1": "vm1"}, migrations
+        placement, cell_db, PROVIDERS, servers or {"i1": "vm1"}, migrations, nodes
     )
 
 
@@ -91,3 +91,80 @@ class CompareTest(unittest.TestCase):
         self.assertEqual(("compute_1.example", "0000:82:00.0"),
                          (drift.host_of("compute_1.example_0000:82:00.0"),
                           drift.address_of("compute_1.example_0000:82:00.0")))  # fmt: skip
+
+
+class CellDbOnlyTest(unittest.TestCase):
+    """A device the cell DB gives the instance and Placement does not: on
+    the instance's own node the compute adds the allocation; on another
+    node it is a failed move's leftover (docs/nova-defects.md, defect 3:
+    Placement back on the source, the target cell's DB still holding the
+    device), which that compute frees."""
+
+    def test_failed_cross_cell_resize_leftover(self):
+        (found,) = compare(
+            {"i1": {T4: 1}}, {"i1": {T4: 1, V100_2: 1}}, nodes={"i1": "compute1"}
+        )
+        self.assertEqual(((), (V100_2,)), (found.only_placement, found.only_cell_db))
+        self.assertEqual({V100_2: ()}, found.instead)
+        self.assertEqual(
+            {V100_2: drift.LEFTOVER_ACTION % ("compute1", "compute2", "compute2")},
+            found.fixes,
+        )
+        self.assertEqual(found.fixes[V100_2], found.action)
+        self.assertEqual(
+            [(V100_2,
+              "held in the cell DB, not allocated in Placement (Placement gives "
+              "it to no consumer); Placement allocates %s, the cell DB gives "
+              "%s, %s" % (T4, T4, V100_2),
+              found.fixes[V100_2])],
+            drift.devices(found),
+        )  # fmt: skip
+
+    def test_device_on_the_instances_own_node_is_missing(self):
+        for nodes in ({"i1": "compute2"}, None):
+            (found,) = compare({}, {"i1": {V100_2: 1}}, nodes=nodes)
+            self.assertEqual({V100_2: drift.MISSING_ACTION % "compute2"}, found.fixes)
+        # Placement allocates the instance something on that node: its
+        # compute heals the rest, wherever the instance is said to be
+        (found,) = compare(
+            {"i1": {T4_2: 1}}, {"i1": {T4_2: 1, V100_2: 1}}, nodes={"i1": "compute1"}
+        )
+        self.assertEqual({V100_2: drift.MISSING_ACTION % "compute2"}, found.fixes)
+
+    def test_what_placement_has_instead(self):
+        """Whom Placement gives the device to: another instance or a
+        migration (named with its instance); never the instance itself or
+        its own migration."""
+        placement = {"i1": {T4: 1}, "m1": {PF: 1}, "i2": {V100_2: 1, PF: 1},
+                     "m2": {V100_2: 1}}  # fmt: skip
+        cell_db = {"i1": {T4: 1, V100_2: 1, PF: 2}, "i2": {V100_2: 1, PF: 1}}
+        found = compare(placement, cell_db, {"i1": "vm1", "i2": "vm2"},
+                        {"m1": "i1", "m2": "i2"}, {"i1": "compute1"})  # fmt: skip
+        mine = found[0]
+        self.assertEqual(("i1", (PF, V100_2)), (mine.instance, mine.only_cell_db))
+        self.assertEqual({V100_2: ("i2", "m2 (migration of i2)"), PF: ("i2",)},
+                         mine.instead)  # fmt: skip
+        self.assertIn("(Placement gives it to i2, m2 (migration of i2)); ",
+                      drift.devices(mine)[1][1])  # fmt: skip
+
+    def test_each_device_row_has_its_own_fix(self):
+        (found,) = compare({"i1": {V100: 1}}, {"i1": {T4: 1, T4_2: 1}},
+                           nodes={"i1": "compute1"})  # fmt: skip
+        rows = drift.devices(found)
+        self.assertEqual([V100, T4, T4_2], [name for name, _, _ in rows])
+        self.assertTrue(rows[0][1].startswith(drift.ONLY_PLACEMENT + "; "))
+        self.assertIn("allocation unset --provider rp-v100 i1", rows[0][2])
+        self.assertEqual(drift.MISSING_ACTION % "compute1", rows[1][2])
+        self.assertIn("a failed move's leftover", rows[2][2])
+        self.assertEqual("; ".join(r[2] for r in rows), found.action)
+
+    def test_summary_per_host_and_in_total(self):
+        found = compare({"i1": {V100: 1}, "i2": {V100_2: 1}},
+                        {"i1": {T4: 1}, "i3": {T4_2: 1}},
+                        {"i1": "vm1", "i2": "vm2", "i3": "vm3"})  # fmt: skip
+        self.assertEqual(
+            [("total", "*", 3, 4), ("host", "compute1", 1, 2),
+             ("host", "compute2", 2, 2)],
+            drift.summary(found),
+        )  # fmt: skip
+        self.assertEqual([], drift.summary([]))
