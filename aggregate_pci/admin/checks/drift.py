@@ -17,7 +17,7 @@ no Nova, no HTTP and no SQL.
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping
+from typing import Collection, Mapping
 
 DRIFT = "drift"
 
@@ -46,6 +46,14 @@ LEFTOVER_ACTION = (
     "failed cross-cell resize); nova-compute on %s frees it in its periodic "
     "resource update: wait for it (or restart nova-compute) and audit again; "
     "until then Placement may give the device to another instance"
+)
+#: What to do about a device the cell DB still gives a deleted instance
+#: (Placement freed it at the delete; the compute frees it later).
+DELETED_ACTION = (
+    "the instance is deleted: nova-compute on %s frees its devices in its "
+    "next periodic resource update ([DEFAULT] update_resources_interval, 60 s "
+    "by default; Nova defect 4 after a confirmed move): wait for it and audit "
+    "again; until then no server can get the device there"
 )
 #: What to do about allocations of a consumer the cell DB knows nothing of.
 ORPHAN_ACTION = (
@@ -134,6 +142,7 @@ def compare(
     servers: Mapping[str, str] | None = None,
     migrations: Mapping[str, str] | None = None,
     nodes: Mapping[str, str] | None = None,
+    deleted: Collection[str] = (),
 ) -> list[DriftFinding]:
     """Every instance whose Placement PCI allocations differ from the devices
     the cell DB gives it.
@@ -145,7 +154,9 @@ def compare(
     and are left out); ``servers``: {instance uuid: name};
     ``migrations``: {migration uuid: instance uuid} for move consumers;
     ``nodes``: {instance uuid: the compute node it is on} (a device held on
-    another node is a failed move's leftover; unknown: judged as on its own).
+    another node is a failed move's leftover; unknown: judged as on its own);
+    ``deleted``: instances the cell DB records as deleted (their devices are
+    freed by the compute later, Nova defect 4).
     """
     servers = servers or {}
     migrations = migrations or {}
@@ -185,7 +196,9 @@ def compare(
             placed = {host_of(n) for n in in_placement}
             for name in sorted(only_db):
                 host = host_of(name)
-                if node is not None and host != node and host not in placed:
+                if instance in deleted:
+                    fixes[name] = DELETED_ACTION % host
+                elif node is not None and host != node and host not in placed:
                     fixes[name] = LEFTOVER_ACTION % (node, host, host)
                 else:
                     fixes[name] = MISSING_ACTION % host

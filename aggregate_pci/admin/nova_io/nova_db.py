@@ -234,11 +234,15 @@ def pci_in_placement() -> bool:
 
 
 def consumers(
-    ctxt: Any, uuids: Iterable[str], nodes: dict[str, str] | None = None
+    ctxt: Any,
+    uuids: Iterable[str],
+    nodes: dict[str, str] | None = None,
+    deleted: set[str] | None = None,
 ) -> tuple[dict[str, str], dict[str, str]]:
     """Of Placement consumer ``uuids``: {instance uuid: server name} and
     {migration uuid: its instance uuid}, over all cells; the compute node
-    of each instance (its live, visible copy) is added to ``nodes`` if given."""
+    of each instance (its live, visible copy) is added to ``nodes`` and the
+    deleted instances to ``deleted``, if given."""
     from nova import context as nova_context
     from nova import exception, objects
 
@@ -267,6 +271,8 @@ def consumers(
                         if i.node and not i.deleted and not i.hidden
                     }
                 )
+            if deleted is not None:
+                deleted.update(i.uuid for i in found if i.deleted)
             for uuid in wanted:
                 if uuid in servers or uuid in migrations:
                     continue

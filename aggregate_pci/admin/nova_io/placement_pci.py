@@ -119,12 +119,14 @@ def find_drift(
     servers, migrations = nova_db.consumers(ctxt, set(allocations) - set(by_provider))
     found = drift.compare(allocations, by_provider, providers, servers, migrations)
     nodes: dict[str, str] = {}
-    names, _ = nova_db.consumers(ctxt, {f.instance for f in found}, nodes)
+    deleted: set[str] = set()
+    names, _ = nova_db.consumers(ctxt, {f.instance for f in found}, nodes, deleted)
     servers.update(names)
     if any(f.only_cell_db for f in found):
         # What to do about a device only the cell DB has depends on where
-        # the instance is: judge those instances again knowing it.
+        # the instance is, and whether it is deleted: judge those instances
+        # again knowing it.
         found = drift.compare(
-            allocations, by_provider, providers, servers, migrations, nodes
+            allocations, by_provider, providers, servers, migrations, nodes, deleted
         )
     return [dataclasses.replace(f, server=servers.get(f.instance, "")) for f in found]

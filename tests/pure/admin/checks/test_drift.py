@@ -168,3 +168,18 @@ class CellDbOnlyTest(unittest.TestCase):
             drift.summary(found),
         )  # fmt: skip
         self.assertEqual([], drift.summary([]))
+
+
+class DeletedInstanceTest(unittest.TestCase):
+    """Nova defect 4: a deleted instance's device the cell DB still gives it
+    (Placement freed it at the delete) says the compute frees it later."""
+
+    def test_a_deleted_instances_device_says_the_compute_frees_it(self):
+        (found,) = drift.compare(
+            {}, {"i1": {T4_2: 1}}, PROVIDERS, {"i1": "vm1"}, deleted={"i1"}
+        )
+        self.assertEqual((T4_2,), found.only_cell_db)
+        self.assertEqual(drift.DELETED_ACTION % "compute2", found.fixes[T4_2])
+        # not deleted: the missing-allocation advice, as before
+        (live,) = drift.compare({}, {"i1": {T4_2: 1}}, PROVIDERS, {"i1": "vm1"})
+        self.assertEqual(drift.MISSING_ACTION % "compute2", live.fixes[T4_2])
