@@ -30,9 +30,13 @@ def healthy_then_hung(cloud, argv, between=None):
     """``aggregate-pci ARGV`` against the healthy database (it must succeed),
     ``between()``, then again with MariaDB frozen by SIGSTOP (resumed at
     once after).  The frozen run must fail within --timeout plus 10 % beyond
-    the healthy run's time (start-up and reads); returns it."""
-    proc, healthy = aggregate_pci(cloud, *argv)
-    assert proc.returncode == 0, proc.stderr
+    the healthy run's time (start-up and reads: the slower of two runs, as
+    start-up alone varies by seconds on a loaded machine); returns it."""
+    healthy = 0.0
+    for _ in range(2):
+        proc, took = aggregate_pci(cloud, *argv)
+        assert proc.returncode == 0, proc.stderr
+        healthy = max(healthy, took)
     if between is not None:
         between()
     pid = int((cloud.root / "run" / "mariadb.pid").read_text().strip())
