@@ -517,7 +517,7 @@ class LiveMoveBase(MovesBase):
         self.filler("compute3")
         if not LIVE_PCI:
             return self.assert_live_migration_refused_by_nova(server)
-        server = self._live_migrate(server)
+        server = support.live_migrate(self, server)
         # compute2 (V100 first) is the weighers' choice: with Placement the
         # claim follows its allocation; without it it is refused.
         host = "compute2" if self.PCI_IN_PLACEMENT else "compute3"
@@ -528,10 +528,10 @@ class LiveMoveBase(MovesBase):
         if not LIVE_PCI:
             return self.assert_live_migration_refused_by_nova(server, host="compute2")
         if self.PCI_IN_PLACEMENT:
-            server = self._live_migrate(server, host="compute2")
+            server = support.live_migrate(self, server, host="compute2")
             self.assert_holds(server, "compute2", T4)
             return
-        self.assert_refused(lambda: self._live_migrate(server, host="compute2"))
+        self.assert_refused(lambda: support.live_migrate(self, server, host="compute2"))
         self.assert_holds(self.api.get_server(server["id"]), "compute1", T4)
 
 

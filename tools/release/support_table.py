@@ -14,6 +14,7 @@ every ``.matrix/*.json`` (nothing is typed by hand).
 import argparse
 import datetime
 import json
+import os
 import pathlib
 import platform
 import subprocess
@@ -70,9 +71,11 @@ def record(env, python, cmd):
     xml = MATRIX / (env + ".xml")
     if xml.exists():
         xml.unlink()
+    load_start = os.getloadavg()
     start = time.monotonic()
     rc = subprocess.call(cmd)
     wall = time.monotonic() - start
+    load_end = os.getloadavg()
     command = " ".join(cmd).replace(str(ROOT) + "/", "")
     result = {
         "env": env,
@@ -81,6 +84,12 @@ def record(env, python, cmd):
         "exit_status": rc,
         "wall_seconds": round(wall, 1),
         "counts": junit_counts(xml),
+        # The machine's load averages (1, 5, 15 min) when the run started
+        # and ended: the 15-min figure at the end covers most of a run.
+        "load": {
+            "start": [round(x, 2) for x in load_start],
+            "end": [round(x, 2) for x in load_end],
+        },
         "date": datetime.datetime.now(datetime.timezone.utc).strftime(
             "%Y-%m-%d %H:%M UTC"
         ),
@@ -88,6 +97,15 @@ def record(env, python, cmd):
     }
     (MATRIX / (env + ".json")).write_text(json.dumps(result, indent=2) + "\n")
     return rc
+
+
+def load_text(result):
+    """``, load 3.1`` (the 15-min load average when the run ended), or
+    nothing for a record made before loads were recorded."""
+    load = result.get("load")
+    if not load:
+        return ""
+    return f", load {load['end'][2]:.1f}"
 
 
 def render(out):
@@ -120,7 +138,7 @@ def render(out):
         rows.append(
             f"| {RELEASES[env]} | {v.get('nova', '?')} / {v.get('placement', '?')} "
             f"| {v.get('sqlalchemy', '?')} | {v.get('python', '?')} | {scope} | {res} "
-            f"| {r['wall_seconds']:.0f} s, {r['date']} |"
+            f"| {r['wall_seconds']:.0f} s, {r['date']}{load_text(r)} |"
         )
     notes = ROOT / "docs" / "support-notes.md"
     text = [
@@ -153,7 +171,8 @@ def render(out):
         "(subtests not counted); totals differ between releases only in",
         "`test_filter_nova_pci_regression.py`, which runs the Nova release's own PCI",
         "functional tests (31 on Nova 29, 41 on 31, 43 from 32 on).  Run times",
-        "were measured on a 2-core machine running other jobs at the same time.",
+        "were measured on a 2-core machine running other jobs at the same time;",
+        "*load* is the machine's 15-minute load average when the run ended.",
         "",
     ]
     if notes.is_file():
