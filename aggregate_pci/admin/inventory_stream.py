@@ -13,6 +13,7 @@ from typing import Any
 from aggregate_pci.admin import inventory_read
 from aggregate_pci.admin.errors import AdminError
 from aggregate_pci.admin.inventory import Inventory
+from aggregate_pci.admin.inventory_shapes import Shapes
 from aggregate_pci.admin.inventory_read import (
     MAX_DEPTH,
     checked_allocation,
@@ -85,6 +86,7 @@ class _Stream:
     def __init__(self, f: Any, source: str) -> None:
         self.f, self.source = f, source
         self.buf, self.pos, self.eof = "", 0, False
+        self.shapes = Shapes()
 
     def _more(self) -> bool:
         """Append a chunk (at least the buffer's size: a long value costs
@@ -152,6 +154,24 @@ class _Stream:
             if not self.take(","):
                 raise ValueError("bad member")
 
+    def pools(self, host: str, depth: int, bad: Any) -> list[dict[str, Any]]:
+        """The host's pools that come next, checked."""
+        if self.peek() == "[":
+            found = self.shapes.pools_at(self.buf, self.pos, host, bad)
+            if found is not None:
+                pools, self.pos = found
+                return pools
+        return checked_pools(host, self.value(depth), bad)
+
+    def allocation(self, i: int, depth: int, bad: Any, shared: Any) -> Allocation:
+        """``allocations[i]``, next, checked."""
+        if self.peek() == "{":
+            found = self.shapes.allocation_at(self.buf, self.pos, i, depth, bad, shared)
+            if found is not None:
+                alloc, self.pos = found
+                return alloc
+        return checked_allocation(i, self.value(depth), bad, shared)
+
     def inventory(self) -> Inventory | None:
         """The inventory, or None when the file needs the exact path."""
         top: dict[str, Any] = {}
@@ -171,16 +191,15 @@ class _Stream:
                 for host, at in self.members(depth):
                     if host in hosts:
                         return None
-                    hosts[intern_value(host)] = checked_pools(host, self.value(at), bad)
+                    hosts[intern_value(host)] = self.pools(host, at, bad)
             elif key == "allocations" and self.peek() == "[":
                 self.take("[")
                 allocations = []
                 while not self.take("]"):
                     if allocations and not self.take(","):
                         return None
-                    entry = self.value(depth + 1)
                     allocations.append(
-                        checked_allocation(len(allocations), entry, bad, shared)
+                        self.allocation(len(allocations), depth + 1, bad, shared)
                     )
             else:
                 top[key] = self.value(depth)
