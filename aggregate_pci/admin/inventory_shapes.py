@@ -96,7 +96,7 @@ class Shapes:
         entry: dict[str, Any] = {}
         texts: dict[str, str] = {}
         lists = self.lists
-        for key, listed, value in zip(keys, is_list, values):
+        for key, listed, value in zip(keys, is_list, values, strict=True):
             if listed:
                 texts[key] = value
                 text, value = value, lists.get(value)
@@ -137,8 +137,8 @@ class Shapes:
             return None
         name, project, nova_flavor = places[2:5]
         return Allocation(
-            values[places[0]],  # type: ignore[index]
-            intern_value(values[places[1]]),  # type: ignore[index]
+            values[places[0]],
+            intern_value(values[places[1]]),
             held[0],
             held[1],
             name="" if name is None else values[name],

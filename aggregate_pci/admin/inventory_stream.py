@@ -13,7 +13,6 @@ from typing import Any
 from aggregate_pci.admin import inventory_read
 from aggregate_pci.admin.errors import AdminError
 from aggregate_pci.admin.inventory import Inventory
-from aggregate_pci.admin.inventory_shapes import Shapes
 from aggregate_pci.admin.inventory_read import (
     MAX_DEPTH,
     checked_allocation,
@@ -21,6 +20,7 @@ from aggregate_pci.admin.inventory_read import (
     intern_value,
     too_deep,
 )
+from aggregate_pci.admin.inventory_shapes import Shapes
 from aggregate_pci.admin.models import Allocation
 from aggregate_pci.errors import Hint
 

@@ -287,7 +287,7 @@ def _pairs(
     taken = candidate.taken() if callable(candidate.taken) else candidate.taken
     pools = candidate.pools
     counts = [matching.pool_count(pool) for pool in pools]
-    rests = [c - taken.get(id(p), 0) for c, p in zip(counts, pools)]
+    rests = [c - taken.get(id(p), 0) for c, p in zip(counts, pools, strict=True)]
     return tuple(
         _pair(pools, counts, rests, plan, view, sigs, shared)
         for plan, view in zip(plans, views, strict=True)
@@ -329,7 +329,9 @@ def _pair(
     return _most(before, demands, shared), _most(after, demands, shared)
 
 
-def _most(supply: dict[int, int], demands: tuple[int, ...], shared: Any) -> int:
+def _most(
+    supply: dict[int, int], demands: tuple[int, ...], shared: _Shared | None
+) -> int:
     """``matching.max_instances_from_supply``, once per distinct supply."""
     if shared is None:
         return matching.max_instances_from_supply(supply, demands)
