@@ -101,6 +101,9 @@ class _Stream:
 
     def peek(self) -> str:
         """The next character that is not white space ("" at the end)."""
+        buf, pos = self.buf, self.pos
+        if pos < len(buf) and buf[pos] not in " \t\n\r":
+            return buf[pos]
         while True:
             self.pos = _SPACE.match(self.buf, self.pos).end()  # type: ignore[union-attr]
             if self.pos < len(self.buf):
@@ -195,12 +198,16 @@ class _Stream:
             elif key == "allocations" and self.peek() == "[":
                 self.take("[")
                 allocations = []
-                while not self.take("]"):
-                    if allocations and not self.take(","):
-                        return None
+                while allocations or not self.take("]"):
                     allocations.append(
                         self.allocation(len(allocations), depth + 1, bad, shared)
                     )
+                    after = self.peek()
+                    self.pos += 1
+                    if after == "]":
+                        break
+                    if after != ",":
+                        return None
             else:
                 top[key] = self.value(depth)
         if self.peek() != "" or too_deep(top) is not None:
