@@ -8,28 +8,9 @@ import pytest
 
 from aggregate_pci.admin import errors, inventory, inventory_read, inventory_stream
 from aggregate_pci.admin.inventory_shapes import Shapes
+from tests.fixtures.inventory_docs import ALLOCATION
 
 POOL = {"vendor_id": "10de", "product_id": "20b5", "count": 2, "used": 1}
-ALLOCATION = {
-    "instance": "uuid-1",
-    "host": "c1",
-    "name": "vm1",
-    "project": "p-1",
-    "nova_flavor": "gpu.t4",
-    "requests": [{"alias": "t4", "count": 1}],
-    "devices": [
-        {
-            "address": "0000:82:01.0",
-            "parent_addr": None,
-            "vendor_id": "10de",
-            "product_id": "1db4",
-            "dev_type": "type-PCI",
-            "numa_node": 0,
-            "alias": "t4",
-            "tags": {"gpu_model": "t4"},
-        }
-    ],
-}
 
 
 def document(allocations, hosts=None):
