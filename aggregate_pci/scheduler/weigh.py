@@ -171,9 +171,13 @@ class _Shared:
     servable: dict[tuple[Any, ...], tuple[tuple[int, int], ...]] = dataclasses.field(
         default_factory=dict
     )
-    #: A pool's mask of a view's predicates, by the view's id, then the
-    #: pool's signature (the predicates read nothing else of a pool).
-    masks: dict[int, dict[Any, int]] = dataclasses.field(default_factory=dict)
+    #: A pool's mask of a view's predicates, by the predicates' ids, then
+    #: the pool's signature (the predicates read nothing else of a pool);
+    #: ``view_masks``: the same dicts by the view's id.
+    masks: dict[tuple[int, ...], dict[Any, int]] = dataclasses.field(
+        default_factory=dict
+    )
+    view_masks: dict[int, dict[Any, int]] = dataclasses.field(default_factory=dict)
     #: Instances a grouped supply serves, by demands and supply.
     most: dict[tuple[Any, ...], int] = dataclasses.field(default_factory=dict)
 
@@ -308,7 +312,10 @@ def _pair(
     if isinstance(view, str):
         return 0, 0
     preds = view.preds
-    by_sig = None if shared is None else shared.masks.setdefault(id(view), {})
+    by_sig = None if shared is None else shared.view_masks.get(id(view))
+    if shared is not None and by_sig is None:  # alike aggregates: alike preds
+        by_sig = shared.masks.setdefault(tuple(map(id, preds)), {})
+        shared.view_masks[id(view)] = by_sig
     before: dict[int, int] = {}
     after: dict[int, int] = {}
     for n, count in enumerate(counts):
