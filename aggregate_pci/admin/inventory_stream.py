@@ -175,6 +175,21 @@ class _Stream:
                 return alloc
         return checked_allocation(i, self.value(depth), bad, shared)
 
+    def allocations(self, depth: int, bad: Any, shared: Any) -> list[Allocation] | None:
+        """The list of allocations that comes next ("["), checked; None if
+        it is not a list of values."""
+        self.take("[")
+        allocations: list[Allocation] = []
+        while allocations or not self.take("]"):
+            allocations.append(self.allocation(len(allocations), depth, bad, shared))
+            after = self.peek()
+            self.pos += 1
+            if after == "]":
+                break
+            if after != ",":
+                return None
+        return allocations
+
     def inventory(self) -> Inventory | None:
         """The inventory, or None when the file needs the exact path."""
         top: dict[str, Any] = {}
@@ -196,18 +211,9 @@ class _Stream:
                         return None
                     hosts[intern_value(host)] = self.pools(host, at, bad)
             elif key == "allocations" and self.peek() == "[":
-                self.take("[")
-                allocations = []
-                while allocations or not self.take("]"):
-                    allocations.append(
-                        self.allocation(len(allocations), depth + 1, bad, shared)
-                    )
-                    after = self.peek()
-                    self.pos += 1
-                    if after == "]":
-                        break
-                    if after != ",":
-                        return None
+                allocations = self.allocations(depth + 1, bad, shared)
+                if allocations is None:
+                    return None
             else:
                 top[key] = self.value(depth)
         if self.peek() != "" or too_deep(top) is not None:
