@@ -29,6 +29,13 @@ def printable(text: Any) -> Any:
     return _CONTROL_RE.sub(lambda m: "\\x%02x" % ord(m.group()), text)
 
 
+def all_printable(values: Sequence[Any]) -> bool:
+    """Whether ``printable`` leaves every value unchanged (one search over
+    a row's strings, not one call per cell)."""
+    texts = [v for v in values if isinstance(v, str)]
+    return _CONTROL_RE.search("".join(texts)) is None
+
+
 #: Names a message shows people at most per list (a fleet's flavor may be on
 #: 1,000 aggregates); the machine formats carry every name.
 LIST_LIMIT = 10

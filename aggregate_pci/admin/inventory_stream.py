@@ -20,6 +20,7 @@ from aggregate_pci.admin.inventory_read import (
     intern_value,
     too_deep,
 )
+from aggregate_pci.admin.inventory_shapes import Shapes
 from aggregate_pci.admin.models import Allocation
 from aggregate_pci.errors import Hint
 
@@ -85,6 +86,7 @@ class _Stream:
     def __init__(self, f: Any, source: str) -> None:
         self.f, self.source = f, source
         self.buf, self.pos, self.eof = "", 0, False
+        self.shapes = Shapes()
 
     def _more(self) -> bool:
         """Append a chunk (at least the buffer's size: a long value costs
@@ -99,6 +101,9 @@ class _Stream:
 
     def peek(self) -> str:
         """The next character that is not white space ("" at the end)."""
+        buf, pos = self.buf, self.pos
+        if pos < len(buf) and buf[pos] not in " \t\n\r":
+            return buf[pos]
         while True:
             self.pos = _SPACE.match(self.buf, self.pos).end()  # type: ignore[union-attr]
             if self.pos < len(self.buf):
@@ -152,6 +157,39 @@ class _Stream:
             if not self.take(","):
                 raise ValueError("bad member")
 
+    def pools(self, host: str, depth: int, bad: Any) -> list[dict[str, Any]]:
+        """The host's pools that come next, checked."""
+        if self.peek() == "[":
+            found = self.shapes.pools_at(self.buf, self.pos, host, bad)
+            if found is not None:
+                pools, self.pos = found
+                return pools
+        return checked_pools(host, self.value(depth), bad)
+
+    def allocation(self, i: int, depth: int, bad: Any, shared: Any) -> Allocation:
+        """``allocations[i]``, next, checked."""
+        if self.peek() == "{":
+            found = self.shapes.allocation_at(self.buf, self.pos, i, depth, bad, shared)
+            if found is not None:
+                alloc, self.pos = found
+                return alloc
+        return checked_allocation(i, self.value(depth), bad, shared)
+
+    def allocations(self, depth: int, bad: Any, shared: Any) -> list[Allocation] | None:
+        """The list of allocations that comes next ("["), checked; None if
+        it is not a list of values."""
+        self.take("[")
+        allocations: list[Allocation] = []
+        while allocations or not self.take("]"):
+            allocations.append(self.allocation(len(allocations), depth, bad, shared))
+            after = self.peek()
+            self.pos += 1
+            if after == "]":
+                break
+            if after != ",":
+                return None
+        return allocations
+
     def inventory(self) -> Inventory | None:
         """The inventory, or None when the file needs the exact path."""
         top: dict[str, Any] = {}
@@ -171,17 +209,11 @@ class _Stream:
                 for host, at in self.members(depth):
                     if host in hosts:
                         return None
-                    hosts[intern_value(host)] = checked_pools(host, self.value(at), bad)
+                    hosts[intern_value(host)] = self.pools(host, at, bad)
             elif key == "allocations" and self.peek() == "[":
-                self.take("[")
-                allocations = []
-                while not self.take("]"):
-                    if allocations and not self.take(","):
-                        return None
-                    entry = self.value(depth + 1)
-                    allocations.append(
-                        checked_allocation(len(allocations), entry, bad, shared)
-                    )
+                allocations = self.allocations(depth + 1, bad, shared)
+                if allocations is None:
+                    return None
             else:
                 top[key] = self.value(depth)
         if self.peek() != "" or too_deep(top) is not None:

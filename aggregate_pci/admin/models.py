@@ -197,13 +197,24 @@ def effective_definitions(
 def host_definitions(
     records: Iterable[Any],
 ) -> dict[str, dict[str, codec.PciFlavorDefinition]]:
-    """{host: {flavor: definition}}: the OR of the host's aggregates' ones."""
-    per_host: dict[str, list[dict[str, codec.PciFlavorDefinition]]] = {}
-    for r in records:
-        if r.definition is not None:
-            for host in r.hosts:
-                per_host.setdefault(host, []).append({r.name: r.definition})
-    return {host: effective_definitions(defs) for host, defs in per_host.items()}
+    """{host: {flavor: definition}}: the OR of the host's aggregates' ones
+    (hosts in the same aggregates share one dict: read it, do not change it)."""
+    valid = [r for r in records if r.definition is not None]
+    per_host: dict[str, list[int]] = {}
+    for i, r in enumerate(valid):
+        for host in r.hosts:
+            per_host.setdefault(host, []).append(i)
+    shared: dict[tuple[int, ...], dict[str, codec.PciFlavorDefinition]] = {}
+    out = {}
+    for host, idxs in per_host.items():
+        key = tuple(idxs)
+        defs = shared.get(key)
+        if defs is None:
+            defs = shared[key] = effective_definitions(
+                {valid[i].name: valid[i].definition} for i in idxs
+            )
+        out[host] = defs
+    return out
 
 
 #: The ``[pci] device_spec`` tag naming a Neutron physical network.

@@ -77,11 +77,8 @@ class ListCapacity(common.HandlesErrors, lister.Lister):
             rows = report.capacity(records, inv.hosts, progress=progress)
         return (
             ("PCI Flavor", "Scope", "Name", "Matching", "Used", "Free"),
-            [
-                common.for_output(
-                    parsed_args,
-                    (r.flavor, r.scope, r.name, r.matching, r.used, r.free),
-                )
+            [  # escaped for people by produce_output
+                (r.flavor, r.scope, r.name, r.matching, r.used, r.free)
                 for r in rows
                 if parsed_args.pci_flavor in (None, r.flavor)
                 and not (parsed_args.no_hosts and r.scope == "host")

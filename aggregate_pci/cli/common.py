@@ -171,8 +171,9 @@ def listed(parsed_args: Any, items: Iterable[str]) -> Any:
 
 def for_output(parsed_args: Any, row: Iterable[Any]) -> tuple:
     """A row with control characters escaped for human formats."""
-    if not human(parsed_args):
-        return tuple(row)
+    row = tuple(row)
+    if not human(parsed_args) or text.all_printable(row):
+        return row
     return tuple(printable(v) for v in row)
 
 

@@ -171,6 +171,15 @@ class _Shared:
     servable: dict[tuple[Any, ...], tuple[tuple[int, int], ...]] = dataclasses.field(
         default_factory=dict
     )
+    #: A pool's mask of a view's predicates, by the predicates' ids, then
+    #: the pool's signature (the predicates read nothing else of a pool);
+    #: ``view_masks``: the same dicts by the view's id.
+    masks: dict[tuple[int, ...], dict[Any, int]] = dataclasses.field(
+        default_factory=dict
+    )
+    view_masks: dict[int, dict[Any, int]] = dataclasses.field(default_factory=dict)
+    #: Instances a grouped supply serves, by demands and supply.
+    most: dict[tuple[Any, ...], int] = dataclasses.field(default_factory=dict)
 
 
 def placement_costs(
@@ -251,7 +260,7 @@ def _servable(
         try:
             sigs = tuple(map(signature, pools))
         except TypeError:  # an unhashable value in a pool: no sharing
-            out.append(_pairs(candidate, plans, views))
+            out.append(_pairs(candidate, plans, views, None, None))
             continue
         state: tuple[Any, ...]
         if callable(taken):  # determined by the pools: not part of the key
@@ -265,7 +274,7 @@ def _servable(
             )
         hit = servable.get(state)
         if hit is None:
-            hit = servable[state] = _pairs(candidate, plans, views)
+            hit = servable[state] = _pairs(candidate, plans, views, sigs, shared)
         out.append(hit)
     return out
 
@@ -274,42 +283,67 @@ def _pairs(
     candidate: Candidate,
     plans: Sequence[RequestPlan],
     views: Sequence[HostView | str],
+    sigs: tuple[Any, ...] | None,
+    shared: _Shared | None,
 ) -> tuple[tuple[int, int], ...]:
-    """``_pair`` for every plan (the devices taken computed once)."""
+    """``_pair`` for every plan (the devices taken computed once); with the
+    pools' signatures, masks and maxima shared through ``shared``."""
     taken = candidate.taken() if callable(candidate.taken) else candidate.taken
+    pools = candidate.pools
+    counts = [matching.pool_count(pool) for pool in pools]
+    rests = [c - taken.get(id(p), 0) for c, p in zip(counts, pools, strict=True)]
     return tuple(
-        _pair(candidate.pools, taken, plan, view)
+        _pair(pools, counts, rests, plan, view, sigs, shared)
         for plan, view in zip(plans, views, strict=True)
     )
 
 
 def _pair(
     pools: Sequence[Mapping[str, Any]],
-    taken: Taken,
+    counts: Sequence[int],
+    rests: Sequence[int],
     plan: RequestPlan,
     view: HostView | str,
+    sigs: tuple[Any, ...] | None,
+    shared: _Shared | None,
 ) -> tuple[int, int]:
-    """Instances of ``plan`` the host serves before and after."""
+    """Instances of ``plan`` the host serves before and after (``counts``
+    free devices per pool, ``rests`` left after the placement)."""
     if isinstance(view, str):
         return 0, 0
+    preds = view.preds
+    by_sig = None if shared is None else shared.view_masks.get(id(view))
+    if shared is not None and by_sig is None:  # alike aggregates: alike preds
+        by_sig = shared.masks.setdefault(tuple(map(id, preds)), {})
+        shared.view_masks[id(view)] = by_sig
     before: dict[int, int] = {}
     after: dict[int, int] = {}
-    for pool in pools:
-        count = matching.pool_count(pool)
+    for n, count in enumerate(counts):
         if not count:
             continue
-        mask = 0
-        for bit, pred in enumerate(view.preds):
-            if pred(pool):
-                mask |= 1 << bit
-        if not mask:
-            continue
-        before[mask] = before.get(mask, 0) + count
-        rest = count - taken.get(id(pool), 0)
-        if rest > 0:
-            after[mask] = after.get(mask, 0) + rest
-    demands = [r.count for r in plan.requests]
-    return (
-        matching.max_instances_from_supply(before, demands),
-        matching.max_instances_from_supply(after, demands),
-    )
+        mask = None if by_sig is None else by_sig.get(sigs[n])  # type: ignore[index]
+        if mask is None:
+            pool = pools[n]
+            mask = sum(1 << bit for bit, pred in enumerate(preds) if pred(pool))
+            if by_sig is not None:
+                by_sig[sigs[n]] = mask  # type: ignore[index]
+        if mask:
+            before[mask] = before.get(mask, 0) + count
+            rest = rests[n]
+            if rest > 0:
+                after[mask] = after.get(mask, 0) + rest
+    demands = tuple(r.count for r in plan.requests)
+    return _most(before, demands, shared), _most(after, demands, shared)
+
+
+def _most(
+    supply: dict[int, int], demands: tuple[int, ...], shared: _Shared | None
+) -> int:
+    """``matching.max_instances_from_supply``, once per distinct supply."""
+    if shared is None:
+        return matching.max_instances_from_supply(supply, demands)
+    key = (demands, frozenset(supply.items()))
+    found = shared.most.get(key)
+    if found is None:
+        found = shared.most[key] = matching.max_instances_from_supply(supply, demands)
+    return found

@@ -132,6 +132,9 @@ def _host_counts(
     """
     sig_ids: dict[tuple[tuple[str, Any], ...], int] = {}
     sig_bits: list[tuple[int, ...]] = []
+    # a pool's items, counts included, to its definitions (alike pools
+    # repeat whole across a fleet: one tuple, no per-item filtering)
+    by_items: dict[tuple[tuple[str, Any], ...], tuple[int, ...]] = {}
     skip = NOT_SIGNATURE
     counts: Counts = {}
     total_hosts = len(host_group)
@@ -139,12 +142,17 @@ def _host_counts(
         free = [0] * len(preds)
         used = [0] * len(preds)
         for pool in host_pools.get(host, ()):
-            sig = tuple([(k, v) for k, v in pool.items() if k not in skip])
-            sig_id = sig_ids.get(sig)
-            if sig_id is None:
-                sig_id = sig_ids[sig] = len(sig_bits)
-                sig_bits.append(tuple(d for d, pred in enumerate(preds) if pred(pool)))
-            bits = sig_bits[sig_id]
+            items = tuple(pool.items())
+            bits = by_items.get(items)
+            if bits is None:
+                sig = tuple([(k, v) for k, v in items if k not in skip])
+                sig_id = sig_ids.get(sig)
+                if sig_id is None:
+                    sig_id = sig_ids[sig] = len(sig_bits)
+                    sig_bits.append(
+                        tuple(d for d, pred in enumerate(preds) if pred(pool))
+                    )
+                bits = by_items[items] = sig_bits[sig_id]
             if bits:
                 f, u = matching.pool_count(pool), _used(pool)
                 for d in bits:
@@ -167,18 +175,19 @@ def _rows(
 ) -> list[CapacityRow]:
     """Per flavor: the total row, one per aggregate, one per host."""
     rows: list[CapacityRow] = []
+    hosts = [(host, groups[key][0]) for host, key in sorted(host_group.items())]
     for name in sorted({r.name for r in valid}):
-        totals = [0, 0, 0]
+        tm = tu = tf = 0
         host_rows = []
-        for host in sorted(host_group):
-            d = groups[host_group[host]][0].get(name)
+        for host, effective in hosts:
+            d = effective.get(name)
             if d is None:
                 continue
             m, u, f = counts[(host, d)]
             if with_hosts:
                 host_rows.append(CapacityRow(name, "host", host, m, u, f))
-            totals = [totals[0] + m, totals[1] + u, totals[2] + f]
-        rows.append(CapacityRow(name, "total", "*", *totals))
+            tm, tu, tf = tm + m, tu + u, tf + f
+        rows.append(CapacityRow(name, "total", "*", tm, tu, tf))
         for idx in sorted(
             (i for i, r in enumerate(valid) if r.name == name),
             key=lambda i: valid[i].aggregate,

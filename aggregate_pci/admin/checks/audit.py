@@ -242,24 +242,25 @@ def audit(allocations: Iterable[Allocation], records: Sequence[Any]) -> AuditRes
     against its host's current definitions, plus summaries and warnings."""
     per_host = host_definitions(records)
     managed = {r.name for r in records if r.definition is not None}
-    # A host's definitions follow from its aggregates: one judge per set of
-    # aggregates, and one verdict per (judge, requests, devices) shape: a
-    # fleet's instances repeat them (devices equal in value are one object
-    # when read from an inventory; otherwise the memo only misses).
-    member_of: dict[str, list[str]] = {}
-    for agg, hosts in {r.aggregate: r.hosts for r in records}.items():
-        for host in hosts:
-            member_of.setdefault(host, []).append(agg)
+    # One judge per distinct definitions (aggregates often define alike) and
+    # one verdict per (judge, requests, devices) shape: a fleet's instances
+    # repeat them (devices equal in value are one object when read from an
+    # inventory; otherwise the memo only misses).
+    none: dict[str, codec.PciFlavorDefinition] = {}
     compiled: dict[int, tuple[Any, ...]] = {}
-    judges: dict[tuple[str, ...], DeviceJudge] = {}
+    judges: dict[tuple[Any, ...], DeviceJudge] = {}
+    judge_of: dict[int, DeviceJudge] = {}
     memo: dict[tuple[Any, ...], list[tuple[str, str, str]]] = {}
     rows: list[DeviceRow] = []
     for alloc in sorted(allocations, key=lambda a: (a.host, a.instance)):
-        aggs = tuple(sorted(member_of.get(alloc.host, ())))
-        judge = judges.get(aggs)
+        defs = per_host.get(alloc.host, none)
+        judge = judge_of.get(id(defs))
         if judge is None:
-            judge = judges[aggs] = DeviceJudge(per_host.get(alloc.host, {}), compiled)
-        key = (aggs, alloc.requests, tuple(map(id, alloc.devices)))
+            judge = judges.get(tuple(defs.items()))
+            if judge is None:
+                judge = judges[tuple(defs.items())] = DeviceJudge(defs, compiled)
+            judge_of[id(defs)] = judge
+        key = (id(judge), alloc.requests, tuple(map(id, alloc.devices)))
         known = memo.get(key)
         if known is None:
             found = judge_instance(alloc, judge.defs, managed, judge)

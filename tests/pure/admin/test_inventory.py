@@ -3,6 +3,7 @@
 import pytest
 
 from aggregate_pci.admin import errors, inventory, inventory_read, inventory_stream
+from tests.fixtures.inventory_docs import ALLOCATION
 
 FLAVOR = {
     "name": "gpu.a100",
@@ -51,28 +52,6 @@ def test_bad_nova_flavors_name_the_place(section, message):
     with pytest.raises(errors.AdminError) as exc:
         inventory_read.from_json(doc(nova_flavors=section))
     assert str(exc.value).startswith(message)
-
-
-ALLOCATION = {
-    "instance": "uuid-1",
-    "host": "c1",
-    "name": "vm1",
-    "project": "p-1",
-    "nova_flavor": "gpu.t4",
-    "requests": [{"alias": "t4", "count": 1}],
-    "devices": [
-        {
-            "address": "0000:82:01.0",
-            "parent_addr": None,
-            "vendor_id": "10de",
-            "product_id": "1db4",
-            "dev_type": "type-PCI",
-            "numa_node": 0,
-            "alias": "t4",
-            "tags": {"gpu_model": "t4"},
-        }
-    ],
-}
 
 
 def test_allocations_optional_and_round_trip():

@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 import unittest
+import unittest.mock
 
 from aggregate_pci.admin.checks import lint
 from aggregate_pci.admin.nova_io import claim_replay
@@ -20,6 +21,16 @@ class InventoryReplayTest(unittest.TestCase):
     def setUp(self):
         self.replay = claim_replay.inventory_replay()
         self.assertIsNotNone(self.replay)
+
+    def test_without_nova_no_replay_and_nova_imported_at_the_first_replay(self):
+        # issue 21: importing Nova costs check 1.5 s CPU; only a replay needs it
+        with unittest.mock.patch("importlib.util.find_spec", return_value=None):
+            self.assertIsNone(claim_replay.inventory_replay())
+        claim_replay._nova.cache_clear()
+        replay = claim_replay.inventory_replay()
+        self.assertEqual(0, claim_replay._nova.cache_info().currsize)
+        replay([pool("20b5", "0000:82:00.0")], "a100", A100_SPEC)
+        self.assertEqual(1, claim_replay._nova.cache_info().currsize)
 
     def test_nova_takes_the_first_pool_the_alias_matches(self):
         pools = [
