@@ -114,20 +114,7 @@ class RevertKeepsNewPciRequestsTest(_Base):
         {"vendor_id": GPU[0], "product_id": GPU[1]},
         {"vendor_id": OTHER[0], "product_id": OTHER[1]},
     ]
-    ALIAS = [
-        {
-            "name": "a",
-            "vendor_id": GPU[0],
-            "product_id": GPU[1],
-            "device_type": "type-PCI",
-        },
-        {
-            "name": "b",
-            "vendor_id": OTHER[0],
-            "product_id": OTHER[1],
-            "device_type": "type-PCI",
-        },
-    ]
+    ALIAS = [support.pci_alias("a", GPU), support.pci_alias("b", OTHER)]
 
     def test_next_move_is_scheduled_for_the_reverted_flavor(self):
         self.flags(allow_resize_to_same_host=False)
@@ -170,14 +157,7 @@ class DeleteAfterMoveKeepsDevicesTest(_Base):
     Until then no server can get those devices there."""
 
     DEVICE_SPEC = [{"vendor_id": GPU[0], "product_id": GPU[1]}]
-    ALIAS = [
-        {
-            "name": "gpu",
-            "vendor_id": GPU[0],
-            "product_id": GPU[1],
-            "device_type": "type-PCI",
-        }
-    ]
+    ALIAS = [support.pci_alias("gpu", GPU)]
 
     def test_devices_stay_held_until_the_periodic_task(self):
         self.flags(allow_resize_to_same_host=False)
