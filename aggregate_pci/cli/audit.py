@@ -220,11 +220,10 @@ class AuditPciDevice(common.HandlesErrors, batched_table.BatchedRows, lister.Lis
         # devices equal in value are often one object: their cells once
         cells: dict[int, tuple[Any, ...]] = {}
         rows = []
-        for r in result.rows:
-            if parsed_args.mismatched and r.match not in (audit.NO, audit.UNKNOWN):
+        for alloc, dev, flavor, match, reason, fix in result.device_rows():
+            if parsed_args.mismatched and match not in (audit.NO, audit.UNKNOWN):
                 continue
-            server = servers[r.instance]
-            dev = r.device
+            server = servers[alloc.instance]
             device = cells.get(id(dev))
             if device is None:
                 device = cells[id(dev)] = (
@@ -234,10 +233,10 @@ class AuditPciDevice(common.HandlesErrors, batched_table.BatchedRows, lister.Lis
                     _tags(parsed_args, dev),
                 )
             rows.append(
-                (r.instance, server.name, server.project, server.nova_flavor)
-                + (r.host, r.flavor)
+                (alloc.instance, server.name, server.project, server.nova_flavor)
+                + (alloc.host, flavor)
                 + device
-                + (r.match, r.reason, r.fix)
+                + (match, reason, fix)
             )
         return DEVICE_COLUMNS, rows + _drift_rows(found, parsed_args)
 

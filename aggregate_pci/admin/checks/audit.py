@@ -97,16 +97,29 @@ class AuditResult:
             for flavor, match, _ in verdicts:
                 yield flavor, host, instance, match
 
+    def device_rows(self) -> Iterator[tuple[Allocation, Device, str, str, str, str]]:
+        """(allocation, device, PCI flavor, match, reason, what to do) per
+        device, in row order: ``rows`` without an object per row."""
+        managed = self.managed
+        for alloc, judge, verdicts in self.judged:
+            for dev, (flavor, match, reason) in zip(
+                alloc.devices, verdicts, strict=True
+            ):
+                yield (
+                    alloc,
+                    dev,
+                    flavor,
+                    match,
+                    reason,
+                    _fix_of(alloc, match, managed, judge),
+                )
+
     @functools.cached_property
     def rows(self) -> list[DeviceRow]:
         """One row per device, sorted by host and instance."""
-        managed = self.managed
         return [
-            _row(alloc, dev, flavor, match, reason, managed, judge)
-            for alloc, judge, verdicts in self.judged
-            for dev, (flavor, match, reason) in zip(
-                alloc.devices, verdicts, strict=True
-            )
+            DeviceRow(alloc.instance, alloc.host, flavor, dev, match, reason, fix)
+            for alloc, dev, flavor, match, reason, fix in self.device_rows()
         ]
 
     @functools.cached_property
@@ -202,32 +215,21 @@ def judge_instance(
             judge,
             dev,
         )
-        rows.append(_row(alloc, dev, flavor, match, reason, managed, judge))
+        fix = _fix_of(alloc, match, managed, judge)
+        rows.append(
+            DeviceRow(alloc.instance, alloc.host, flavor, dev, match, reason, fix)
+        )
     return rows
 
 
-def _row(
-    alloc: Allocation,
-    dev: Device,
-    flavor: str,
-    match: str,
-    reason: str,
-    managed: set[str],
-    judge: DeviceJudge,
-) -> DeviceRow:
-    """One device's row, with what to do about its verdict."""
+def _fix_of(
+    alloc: Allocation, match: str, managed: set[str], judge: DeviceJudge
+) -> str:
+    """What to do about a device's verdict on ``alloc`` (``_fix``)."""
     if match != NO and match != UNKNOWN:  # nothing to do
-        return DeviceRow(alloc.instance, alloc.host, flavor, dev, match, reason)
+        return ""
     undefined = {n for n, _ in alloc.requests if n in managed} - set(judge.defs)
-    return DeviceRow(
-        alloc.instance,
-        alloc.host,
-        flavor,
-        dev,
-        match,
-        reason,
-        _fix(match, alloc, undefined),
-    )
+    return _fix(match, alloc, undefined)
 
 
 def _fix(match: str, alloc: Allocation, undefined: set[str]) -> str:
