@@ -155,6 +155,18 @@ def cached_signature(pool: Pool, cache: SignatureCache | None) -> frozenset[Any]
     return cache.get(pool)
 
 
+def pool_mask(pool: Pool, predicates: Sequence[Predicate]) -> int:
+    """The bitmask of ``predicates`` matching ``pool`` (bit ``i`` for
+    ``predicates[i]``): how ``group_supply`` and the weigher group devices."""
+    mask = 0
+    bit = 1
+    for pred in predicates:
+        if pred(pool):
+            mask |= bit
+        bit <<= 1
+    return mask
+
+
 def group_supply(
     pools: Iterable[Pool],
     predicates: Sequence[Predicate],
@@ -187,12 +199,7 @@ def group_supply(
             else:
                 mask = masks.get(sig)
         if mask is None:
-            mask = 0
-            bit = 1
-            for pred in predicates:
-                if pred(pool):
-                    mask |= bit
-                bit <<= 1
+            mask = pool_mask(pool, predicates)
             if sig is not None:
                 masks[sig] = mask  # type: ignore[index]
         if mask:

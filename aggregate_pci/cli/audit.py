@@ -11,7 +11,7 @@ from cliff import lister
 
 from aggregate_pci.admin import errors, models
 from aggregate_pci.admin.checks import audit, drift
-from aggregate_pci.cli import common, sources
+from aggregate_pci.cli import batched_table, common, sources
 
 DEVICE_COLUMNS = (
     "Instance",
@@ -74,7 +74,7 @@ def _drift_rows(
     return rows
 
 
-class AuditPciDevice(common.HandlesErrors, lister.Lister):
+class AuditPciDevice(common.HandlesErrors, batched_table.BatchedRows, lister.Lister):
     """PCI devices held through PCI flavors, checked against the hosts'
     current definitions; exit status 1 if an instance holds a device its
     flavor excludes or, with PCI in Placement, if an instance's Placement
@@ -186,10 +186,10 @@ class AuditPciDevice(common.HandlesErrors, lister.Lister):
             "%d instance(s) hold devices their flavor excludes, "
             "%d device(s) unknown\n"
             % (
-                len({r.instance for r in result.rows}),
-                len(result.rows),
+                result.instances,
+                result.devices,
                 result.mismatched_instances,
-                sum(1 for r in result.rows if r.match == audit.UNKNOWN),
+                result.count(audit.UNKNOWN),
             )
         )
         if found or not note:
@@ -217,25 +217,28 @@ class AuditPciDevice(common.HandlesErrors, lister.Lister):
                 for scope, name, instances, devices in drift.summary(found)
             ]
         servers = {a.instance: a for a in allocations}
-        return DEVICE_COLUMNS, [
-            (
-                r.instance,
-                servers[r.instance].name,
-                servers[r.instance].project,
-                servers[r.instance].nova_flavor,
-                r.host,
-                r.flavor,
-                r.device.address,
-                "%s:%s" % (r.device.vendor_id, r.device.product_id),
-                r.device.dev_type,
-                _tags(parsed_args, r.device),
-                r.match,
-                r.reason,
-                r.fix,
+        # devices equal in value are often one object: their cells once
+        cells: dict[int, tuple[Any, ...]] = {}
+        rows = []
+        for alloc, dev, flavor, match, reason, fix in result.device_rows():
+            if parsed_args.mismatched and match not in (audit.NO, audit.UNKNOWN):
+                continue
+            server = servers[alloc.instance]
+            device = cells.get(id(dev))
+            if device is None:
+                device = cells[id(dev)] = (
+                    dev.address,
+                    "%s:%s" % (dev.vendor_id, dev.product_id),
+                    dev.dev_type,
+                    _tags(parsed_args, dev),
+                )
+            rows.append(
+                (alloc.instance, server.name, server.project, server.nova_flavor)
+                + (alloc.host, flavor)
+                + device
+                + (match, reason, fix)
             )
-            for r in result.rows
-            if not parsed_args.mismatched or r.match in (audit.NO, audit.UNKNOWN)
-        ] + _drift_rows(found, parsed_args)
+        return DEVICE_COLUMNS, rows + _drift_rows(found, parsed_args)
 
     def run(self, parsed_args: argparse.Namespace) -> int:
         self.mismatched = 0

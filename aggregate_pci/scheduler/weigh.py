@@ -20,12 +20,28 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 from aggregate_pci import alias, codec, matching
+from aggregate_pci.scheduler import weigh_servable
 from aggregate_pci.scheduler.claim_judge import ClaimOutcome
-from aggregate_pci.scheduler.host_view import DefinitionCache, HostView, host_view
+from aggregate_pci.scheduler.host_view import DefinitionCache
 from aggregate_pci.scheduler.request import ManagedRequest, RequestPlan
+from aggregate_pci.scheduler.weigh_servable import Candidate, Taken
+
+__all__ = [
+    "Candidate",
+    "Costs",
+    "HostCost",
+    "Multiplier",
+    "Taken",
+    "claimed",
+    "host_multiplier",
+    "normalized",
+    "placement_costs",
+    "request_types",
+    "type_plan",
+]
 
 #: Aggregate metadata key overriding ``[aggregate_pci] weight_multiplier``.
 MULTIPLIER_KEY = "aggregate_pci_weight_multiplier"
@@ -107,10 +123,6 @@ def type_plan(rtype: RequestType) -> RequestPlan:
     )
 
 
-#: The devices a placement takes from a host's pools: {id(pool): count}.
-Taken = Mapping[int, int]
-
-
 def claimed(outcome: ClaimOutcome) -> dict[int, int]:
     """{id(pool): devices} the compute's greedy claim takes (PCI in
     Placement off), from its replay (``claim.replay_claim``)."""
@@ -118,19 +130,6 @@ def claimed(outcome: ClaimOutcome) -> dict[int, int]:
     for step in outcome.steps:
         taken[id(step.pool)] = taken.get(id(step.pool), 0) + step.count
     return taken
-
-
-class Candidate(NamedTuple):
-    """One candidate host: its aggregates, free pools, and the devices the
-    placement would take from them, or a function computing them that
-    depends on nothing but the pools (their keys, counts and order; e.g.
-    the compute's greedy claim without NUMA cells), called only for the
-    first host of alike ones.  (A tuple: one is built per candidate per
-    request, which a frozen dataclass makes three times dearer.)"""
-
-    aggregates: Sequence[Any]
-    pools: Sequence[Mapping[str, Any]]
-    taken: Taken | Callable[[], Taken]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,32 +155,6 @@ class Costs:
 Signatures = matching.SignatureCache
 
 
-@dataclasses.dataclass
-class _Shared:
-    """What alike candidates share within one ``placement_costs`` call
-    (the candidates keep their aggregates and pools alive, so ids are
-    stable keys for it)."""
-
-    signatures: Signatures
-    #: A host's views of the types, by the ids of its aggregates.
-    views: dict[tuple[int, ...], tuple[HostView | str, ...]] = dataclasses.field(
-        default_factory=dict
-    )
-    #: Servable instances before and after, by aggregates and pool state.
-    servable: dict[tuple[Any, ...], tuple[tuple[int, int], ...]] = dataclasses.field(
-        default_factory=dict
-    )
-    #: A pool's mask of a view's predicates, by the predicates' ids, then
-    #: the pool's signature (the predicates read nothing else of a pool);
-    #: ``view_masks``: the same dicts by the view's id.
-    masks: dict[tuple[int, ...], dict[Any, int]] = dataclasses.field(
-        default_factory=dict
-    )
-    view_masks: dict[int, dict[Any, int]] = dataclasses.field(default_factory=dict)
-    #: Instances a grouped supply serves, by demands and supply.
-    most: dict[tuple[Any, ...], int] = dataclasses.field(default_factory=dict)
-
-
 def placement_costs(
     candidates: Sequence[Candidate],
     types: Sequence[RequestType],
@@ -197,9 +170,11 @@ def placement_costs(
     same devices taken share the work; ``signatures``: the request's
     signature cache, shared with the filter (``RequestMemo.signatures``).
     """
-    shared = _Shared(matching.SignatureCache() if signatures is None else signatures)
+    shared = weigh_servable.Shared(
+        matching.SignatureCache() if signatures is None else signatures
+    )
     plans = [type_plan(t) for t in types]
-    pairs = _servable(candidates, plans, cache, shared)
+    pairs = weigh_servable.servable(candidates, plans, cache, shared)
     # Alike hosts share their pairs (the same object): count, cost once.
     distinct: dict[int, list[Any]] = {}
     for pair in pairs:
@@ -233,117 +208,3 @@ def _host_cost(
             cost += weight * (before - after) / left[i]
             losses.append((i, before, after))
     return HostCost(cost, tuple(losses))
-
-
-def _servable(
-    candidates: Sequence[Candidate],
-    plans: Sequence[RequestPlan],
-    cache: DefinitionCache,
-    shared: _Shared,
-) -> list[tuple[tuple[int, int], ...]]:
-    """Per candidate, per plan, the instances the host serves before and
-    after the placement takes its devices (one object for alike hosts).
-    The per-candidate part of the weigher's cost: kept to a state key."""
-    signature = shared.signatures.get
-    count = matching.pool_count
-    views_by = shared.views
-    servable = shared.servable
-    out = []
-    for candidate in candidates:
-        aggregates, pools, taken = candidate
-        agg_key = tuple(map(id, aggregates))
-        views = views_by.get(agg_key)
-        if views is None:
-            views = views_by[agg_key] = tuple(
-                host_view(aggregates, plan, cache) for plan in plans
-            )
-        try:
-            sigs = tuple(map(signature, pools))
-        except TypeError:  # an unhashable value in a pool: no sharing
-            out.append(_pairs(candidate, plans, views, None, None))
-            continue
-        state: tuple[Any, ...]
-        if callable(taken):  # determined by the pools: not part of the key
-            state = (agg_key, sigs, tuple(map(count, pools)))
-        else:
-            state = (
-                agg_key,
-                sigs,
-                tuple(map(count, pools)),
-                tuple(taken.get(id(p), 0) for p in pools),
-            )
-        hit = servable.get(state)
-        if hit is None:
-            hit = servable[state] = _pairs(candidate, plans, views, sigs, shared)
-        out.append(hit)
-    return out
-
-
-def _pairs(
-    candidate: Candidate,
-    plans: Sequence[RequestPlan],
-    views: Sequence[HostView | str],
-    sigs: tuple[Any, ...] | None,
-    shared: _Shared | None,
-) -> tuple[tuple[int, int], ...]:
-    """``_pair`` for every plan (the devices taken computed once); with the
-    pools' signatures, masks and maxima shared through ``shared``."""
-    taken = candidate.taken() if callable(candidate.taken) else candidate.taken
-    pools = candidate.pools
-    counts = [matching.pool_count(pool) for pool in pools]
-    rests = [c - taken.get(id(p), 0) for c, p in zip(counts, pools, strict=True)]
-    return tuple(
-        _pair(pools, counts, rests, plan, view, sigs, shared)
-        for plan, view in zip(plans, views, strict=True)
-    )
-
-
-def _pair(
-    pools: Sequence[Mapping[str, Any]],
-    counts: Sequence[int],
-    rests: Sequence[int],
-    plan: RequestPlan,
-    view: HostView | str,
-    sigs: tuple[Any, ...] | None,
-    shared: _Shared | None,
-) -> tuple[int, int]:
-    """Instances of ``plan`` the host serves before and after (``counts``
-    free devices per pool, ``rests`` left after the placement)."""
-    if isinstance(view, str):
-        return 0, 0
-    preds = view.preds
-    by_sig = None if shared is None else shared.view_masks.get(id(view))
-    if shared is not None and by_sig is None:  # alike aggregates: alike preds
-        by_sig = shared.masks.setdefault(tuple(map(id, preds)), {})
-        shared.view_masks[id(view)] = by_sig
-    before: dict[int, int] = {}
-    after: dict[int, int] = {}
-    for n, count in enumerate(counts):
-        if not count:
-            continue
-        mask = None if by_sig is None else by_sig.get(sigs[n])  # type: ignore[index]
-        if mask is None:
-            pool = pools[n]
-            mask = sum(1 << bit for bit, pred in enumerate(preds) if pred(pool))
-            if by_sig is not None:
-                by_sig[sigs[n]] = mask  # type: ignore[index]
-        if mask:
-            before[mask] = before.get(mask, 0) + count
-            rest = rests[n]
-            if rest > 0:
-                after[mask] = after.get(mask, 0) + rest
-    demands = tuple(r.count for r in plan.requests)
-    return _most(before, demands, shared), _most(after, demands, shared)
-
-
-def _most(
-    supply: dict[int, int], demands: tuple[int, ...], shared: _Shared | None
-) -> int:
-    """``matching.max_instances_from_supply``, once per distinct supply."""
-    if shared is None:
-        return matching.max_instances_from_supply(supply, demands)
-    key = (demands, frozenset(supply.items()))
-    found = shared.most.get(key)
-    if found is None:
-        found = shared.most[key] = matching.max_instances_from_supply(supply, demands)
-    return found

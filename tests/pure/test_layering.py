@@ -67,6 +67,7 @@ PURE_MODULES = (
     "aggregate_pci.scheduler.claim_judge",
     "aggregate_pci.scheduler.ports",
     "aggregate_pci.scheduler.weigh",
+    "aggregate_pci.scheduler.weigh_servable",
     "aggregate_pci.migrate.model",
     "aggregate_pci.migrate.plan",
     "aggregate_pci.migrate.target_choice",

@@ -161,3 +161,16 @@ def test_signature_cache_shares_one_signature_per_device_model():
     assert all(cache.get(pool) is sig for pool, sig in zip(pools, sigs, strict=True))
     # Two signatures and the cache's own containers, not one per pool.
     assert len(gc.get_objects()) - tracked < 50
+
+
+def test_pool_mask_is_the_grouping_of_group_supply():
+    preds = [
+        lambda p: p["vendor_id"] == "10de",
+        lambda p: p["product_id"] == "1db4",
+        lambda p: False,
+    ]
+    t4 = {"vendor_id": "10de", "product_id": "1db4", "count": 2}
+    other = {"vendor_id": "10de", "product_id": "20b5", "count": 3}
+    none = {"vendor_id": "8086", "product_id": "1", "count": 4}
+    assert [matching.pool_mask(p, preds) for p in (t4, other, none)] == [3, 1, 0]
+    assert matching.group_supply([t4, other, none], preds) == {3: 2, 1: 3}

@@ -13,7 +13,7 @@ Targets (issue 21): each command under 5 s at 10,000 hosts, under 30 s and
 2 GB at 100,000 hosts.
 
 Usage: tools/bench/tools_scale.py [--hosts 10000] [--keep FILE]
-       [--only capacity,check,...]
+       [--only capacity,check,...] [--outdir DIR]
 """
 
 from __future__ import annotations
@@ -176,8 +176,15 @@ def main() -> None:
         help="write (or reuse, if it exists) the inventory here",
     )
     parser.add_argument("--only", help="comma-separated labels of commands to run")
+    parser.add_argument(
+        "--outdir",
+        metavar="DIR",
+        help="keep each command's output (out-N, out-N.err, m.prom) here",
+    )
     args = parser.parse_args()
-    tmp = tempfile.mkdtemp()
+    if args.outdir:
+        os.makedirs(args.outdir, exist_ok=True)
+    tmp = args.outdir or tempfile.mkdtemp()
     inv = args.keep or os.path.join(tmp, "inventory.json")
     if not os.path.exists(inv):
         start = time.perf_counter()
@@ -208,7 +215,7 @@ def main() -> None:
             with open(os.path.join(tmp, "out-%d.err" % n), encoding="utf-8") as f:
                 print("  stderr: %s" % f.read()[-500:])
     print("load average after: %.2f %.2f %.2f" % os.getloadavg())
-    if not args.keep:
+    if not args.keep and not args.outdir:
         for name in os.listdir(tmp):
             os.unlink(os.path.join(tmp, name))
         os.rmdir(tmp)

@@ -21,25 +21,41 @@ wrong or right either way.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable, Mapping, Sequence
+import functools
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from aggregate_pci import codec, matching
+from aggregate_pci.admin.checks import audit_summary
 from aggregate_pci.admin.checks.audit_judge import (
+    NO,
+    UNKNOWN,
+    UNMANAGED,
+    YES,
     DeviceJudge,
     max_assignment,
     uses_tags,
 )
+from aggregate_pci.admin.checks.audit_summary import SummaryRow, summarize
 from aggregate_pci.admin.models import Allocation, Device, host_definitions
 
-__all__ = ["Allocation", "Device", "audit", "judge_instance", "summarize"]
+__all__ = [
+    "Allocation",
+    "Device",
+    "SummaryRow",
+    "audit",
+    "judge_instance",
+    "summarize",
+    "NO",
+    "UNKNOWN",
+    "UNMANAGED",
+    "YES",
+]
 
-YES = "yes"
-NO = "no"
-UNKNOWN = "unknown"
-UNMANAGED = "unmanaged"
 #: Instance shapes (aggregates, requests, devices) whose verdicts ``audit``
 #: remembers at once (the memo starts again when full).
 MEMO_SIZE = 100_000
+#: (PCI flavor, match, reason) per device of an instance, in its order.
+Verdicts = list[tuple[str, str, str]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,29 +72,86 @@ class DeviceRow:
     fix: str = ""
 
 
-@dataclasses.dataclass(frozen=True)
-class SummaryRow:
-    """Instances and devices per flavor in one scope (total, aggregate, host)."""
-
-    flavor: str
-    scope: str
-    name: str
-    instances: int
-    devices: int
-    mismatched: int
-    unknown: int
-
-
-@dataclasses.dataclass
 class AuditResult:
-    rows: list[DeviceRow]
-    summary: list[SummaryRow]
-    #: One line each: hosts whose device tags are unknown where it matters.
-    warnings: list[str]
+    """The verdicts on every instance requesting a managed alias; its
+    device rows and summary are built when first asked for (the exporter
+    and ``--summary`` only count)."""
+
+    def __init__(
+        self,
+        judged: list[tuple[Allocation, DeviceJudge, Verdicts]],
+        records: Sequence[Any],
+        managed: set[str],
+        warnings: list[str],
+    ) -> None:
+        self.judged = judged
+        self.records = records
+        self.managed = managed
+        #: One line each: hosts whose device tags are unknown where it matters.
+        self.warnings = warnings
+
+    def device_verdicts(self) -> Iterator[tuple[str, str, str, str]]:
+        """(PCI flavor, host, instance, match) per device, in row order."""
+        for alloc, _, verdicts in self.judged:
+            host, instance = alloc.host, alloc.instance
+            for flavor, match, _ in verdicts:
+                yield flavor, host, instance, match
+
+    def device_rows(self) -> Iterator[tuple[Allocation, Device, str, str, str, str]]:
+        """(allocation, device, PCI flavor, match, reason, what to do) per
+        device, in row order: ``rows`` without an object per row."""
+        managed = self.managed
+        for alloc, judge, verdicts in self.judged:
+            for dev, (flavor, match, reason) in zip(
+                alloc.devices, verdicts, strict=True
+            ):
+                yield (
+                    alloc,
+                    dev,
+                    flavor,
+                    match,
+                    reason,
+                    _fix_of(alloc, match, managed, judge),
+                )
+
+    @functools.cached_property
+    def rows(self) -> list[DeviceRow]:
+        """One row per device, sorted by host and instance."""
+        return [
+            DeviceRow(alloc.instance, alloc.host, flavor, dev, match, reason, fix)
+            for alloc, dev, flavor, match, reason, fix in self.device_rows()
+        ]
+
+    @functools.cached_property
+    def summary(self) -> list[SummaryRow]:
+        """Per flavor: the total, each aggregate defining it for the
+        device's host, and each host (``summarize`` of the rows)."""
+        parts = audit_summary.host_parts(self.device_verdicts())
+        return audit_summary.summary_rows(parts, self.records)
+
+    @property
+    def instances(self) -> int:
+        """Instances with a device row."""
+        return len({alloc.instance for alloc, _, _ in self.judged})
+
+    @property
+    def devices(self) -> int:
+        """Device rows."""
+        return sum(len(verdicts) for _, _, verdicts in self.judged)
+
+    def count(self, match: str) -> int:
+        """Devices judged ``match``."""
+        return sum(m == match for _, _, _, m in self.device_verdicts())
 
     @property
     def mismatched_instances(self) -> int:
-        return len({r.instance for r in self.rows if r.match == NO})
+        return len(
+            {
+                alloc.instance
+                for alloc, _, verdicts in self.judged
+                if any(m == NO for _, m, _ in verdicts)
+            }
+        )
 
 
 def judge_instance(
@@ -142,30 +215,21 @@ def judge_instance(
             judge,
             dev,
         )
-        rows.append(_row(alloc, dev, flavor, match, reason, managed, judge))
+        fix = _fix_of(alloc, match, managed, judge)
+        rows.append(
+            DeviceRow(alloc.instance, alloc.host, flavor, dev, match, reason, fix)
+        )
     return rows
 
 
-def _row(
-    alloc: Allocation,
-    dev: Device,
-    flavor: str,
-    match: str,
-    reason: str,
-    managed: set[str],
-    judge: DeviceJudge,
-) -> DeviceRow:
-    """One device's row, with what to do about its verdict."""
+def _fix_of(
+    alloc: Allocation, match: str, managed: set[str], judge: DeviceJudge
+) -> str:
+    """What to do about a device's verdict on ``alloc`` (``_fix``)."""
+    if match != NO and match != UNKNOWN:  # nothing to do
+        return ""
     undefined = {n for n, _ in alloc.requests if n in managed} - set(judge.defs)
-    return DeviceRow(
-        alloc.instance,
-        alloc.host,
-        flavor,
-        dev,
-        match,
-        reason,
-        _fix(match, alloc, undefined),
-    )
+    return _fix(match, alloc, undefined)
 
 
 def _fix(match: str, alloc: Allocation, undefined: set[str]) -> str:
@@ -250,8 +314,9 @@ def audit(allocations: Iterable[Allocation], records: Sequence[Any]) -> AuditRes
     compiled: dict[int, tuple[Any, ...]] = {}
     judges: dict[tuple[Any, ...], DeviceJudge] = {}
     judge_of: dict[int, DeviceJudge] = {}
-    memo: dict[tuple[Any, ...], list[tuple[str, str, str]]] = {}
-    rows: list[DeviceRow] = []
+    memo: dict[tuple[Any, ...], Verdicts] = {}
+    judged: list[tuple[Allocation, DeviceJudge, Verdicts]] = []
+    blind: set[str] = set()
     for alloc in sorted(allocations, key=lambda a: (a.host, a.instance)):
         defs = per_host.get(alloc.host, none)
         judge = judge_of.get(id(defs))
@@ -261,89 +326,17 @@ def audit(allocations: Iterable[Allocation], records: Sequence[Any]) -> AuditRes
                 judge = judges[tuple(defs.items())] = DeviceJudge(defs, compiled)
             judge_of[id(defs)] = judge
         key = (id(judge), alloc.requests, tuple(map(id, alloc.devices)))
-        known = memo.get(key)
-        if known is None:
+        verdicts = memo.get(key)
+        if verdicts is None:
             found = judge_instance(alloc, judge.defs, managed, judge)
             if len(memo) >= MEMO_SIZE:
                 memo.clear()
-            memo[key] = [(r.flavor, r.match, r.reason) for r in found]
-            rows.extend(found)
+            verdicts = memo[key] = [(r.flavor, r.match, r.reason) for r in found]
+        if not verdicts:  # no managed alias requested
             continue
-        if not known:  # no managed alias requested
-            continue
-        rows.extend(
-            _row(alloc, dev, flavor, match, reason, managed, judge)
-            for dev, (flavor, match, reason) in zip(alloc.devices, known, strict=True)
-        )
-    return AuditResult(rows, summarize(rows, records), _warnings(rows, per_host))
-
-
-def _warnings(
-    rows: Sequence[DeviceRow],
-    per_host: Mapping[str, Mapping[str, codec.PciFlavorDefinition]],
-) -> list[str]:
-    out = []
-    blind: dict[str, set[str]] = {}
-    for r in rows:
-        if r.device.tags is None:
-            for name, definition in per_host.get(r.host, {}).items():
-                if uses_tags(definition):
-                    blind.setdefault(r.host, set()).add(name)
-    for host, names in sorted(blind.items()):
-        out.append(
-            "host %r: device tags unknown (give --compute-conf %s=NOVA_CONF, that "
-            "compute's nova.conf with its [pci] device_spec) and the definition "
-            "of %s there uses tags: instances needing them are judged 'unknown'"
-            % (host, host, ", ".join(sorted(names)))
-        )
-    return out
-
-
-def summarize(rows: Sequence[DeviceRow], records: Sequence[Any]) -> list[SummaryRow]:
-    """Per flavor: the total, each aggregate defining it for the device's
-    host, and each host (instances, devices, mismatched, unknown)."""
-    # per aggregate (one hosts tuple per aggregate, so a name twice stays
-    # two aggregates): the PCI flavors it defines; then per host, those
-    names: dict[tuple[str, int], tuple[set[str], Sequence[str]]] = {}
-    for r in records:
-        if r.definition is not None:
-            key = (r.aggregate, id(r.hosts))
-            names.setdefault(key, (set(), r.hosts))[0].add(r.name)
-    member_of: dict[str, list[tuple[str, set[str]]]] = {}
-    for (agg, _), (defined, hosts) in names.items():
-        for host in hosts:
-            member_of.setdefault(host, []).append((agg, defined))
-    # per (flavor, host) first; the totals and aggregates add those up
-    per_host: dict[tuple[str, str], list[Any]] = {}
-    for row in rows:
-        if row.match == UNMANAGED:
-            continue
-        entry = per_host.get((row.flavor, row.host))
-        if entry is None:
-            entry = per_host[(row.flavor, row.host)] = [set(), 0, 0, 0]
-        entry[0].add(row.instance)
-        entry[1] += 1
-        entry[2] += row.match == NO
-        entry[3] += row.match == UNKNOWN
-    counts: dict[tuple[str, str, str], list[Any]] = {}
-
-    def add(key: tuple[str, str, str], part: list[Any]) -> None:
-        entry = counts.setdefault(key, [set(), 0, 0, 0])
-        entry[0].update(part[0])
-        entry[1] += part[1]
-        entry[2] += part[2]
-        entry[3] += part[3]
-
-    for (flavor, host), part in per_host.items():
-        add((flavor, "total", "*"), part)
-        aggs = [a for a, defined in member_of.get(host, ()) if flavor in defined]
-        for agg in aggs or ["(none)"]:
-            add((flavor, "aggregate", agg), part)
-        counts[(flavor, "host", host)] = part
-    order = {"total": 0, "aggregate": 1, "host": 2}
-    return [
-        SummaryRow(f, scope, name, len(c[0]), c[1], c[2], c[3])
-        for (f, scope, name), c in sorted(
-            counts.items(), key=lambda kv: (kv[0][0], order[kv[0][1]], kv[0][2])
-        )
-    ]
+        judged.append((alloc, judge, verdicts))
+        if alloc.host not in blind and any(d.tags is None for d in alloc.devices):
+            blind.add(alloc.host)
+    return AuditResult(
+        judged, records, managed, audit_summary.warnings(blind, per_host)
+    )

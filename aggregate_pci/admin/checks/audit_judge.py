@@ -12,6 +12,12 @@ from typing import Any, Mapping, Sequence
 from aggregate_pci import codec, matching
 from aggregate_pci.admin.models import Device
 
+#: A device's verdicts (``audit``'s Match column).
+YES = "yes"
+NO = "no"
+UNKNOWN = "unknown"
+UNMANAGED = "unmanaged"
+
 
 def uses_tags(definition: codec.PciFlavorDefinition) -> set[str]:
     """The device_spec tag keys a definition needs (``address`` is known)."""

@@ -123,11 +123,14 @@ def modelled_claim(
     for req, pred in zip(plan.requests, view.preds, strict=True):
         need = req.count
         for i, pool in enumerate(pools):
-            took = min(need, free[i]) if pred(pool) else 0
-            if took > 0:
-                free[i] -= took
-                need -= took
-                taken[id(pool)] = taken.get(id(pool), 0) + took
+            if need <= 0:
+                break
+            if free[i] <= 0 or not pred(pool):  # nothing to take here
+                continue
+            took = min(need, free[i])
+            free[i] -= took
+            need -= took
+            taken[id(pool)] = taken.get(id(pool), 0) + took
     return taken
 
 

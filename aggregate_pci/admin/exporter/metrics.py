@@ -276,9 +276,12 @@ def _audit_metrics(
         verdict: {name: set() for name in managed}
         for verdict in (audit.NO, audit.UNKNOWN)
     }
-    for row in audit.audit(inv.allocations, records).rows:
-        if row.match in found and row.flavor in managed:
-            found[row.match][row.flavor].add(row.instance)
+    # the verdicts counted, no device row built
+    for flavor, _, instance, match in audit.audit(
+        inv.allocations, records
+    ).device_verdicts():
+        if match in found and flavor in managed:
+            found[match][flavor].add(instance)
     for name in sorted(managed):
         g["instances_mismatched"].add_metric([name], len(found[audit.NO][name]))
         g["instances_audit_unknown"].add_metric([name], len(found[audit.UNKNOWN][name]))

@@ -208,3 +208,28 @@ class RepeatedShapesTest(unittest.TestCase):
         self.assertIn(
             "put host h9 back into an aggregate defining t4", result.rows[1].fix
         )
+
+    def test_counts_without_rows_agree_with_the_rows(self):
+        # The exporter and --summary count the verdicts; no row is built.
+        recs = records(("g", ["h1", "h2"], {"pci_flavor:t4": T4_TAG}))
+        allocs = [
+            alloc([("t4", 1)], dev(V100, "v100", "t4"), host="h1", uuid="bad"),
+            alloc([("t4", 1)], dev(T4, "", "t4", known=False), host="h2", uuid="u"),
+            alloc([("t4", 2)], dev(T4, "t4", "t4"), dev(T4, "t4", "t4"), uuid="ok"),
+            alloc([("other", 1)], dev(T4, "t4", "other"), uuid="none"),
+        ]
+        result = audit.audit(allocs, recs)
+        self.assertEqual(
+            [("t4", "h1", "bad", "no"), ("t4", "h1", "ok", "yes")]
+            + [("t4", "h1", "ok", "yes"), ("t4", "h2", "u", "unknown")],
+            list(result.device_verdicts()),
+        )
+        self.assertNotIn("rows", vars(result))
+        counts = (result.instances, result.devices, result.count("unknown"))
+        self.assertEqual((3, 4, 1), counts)
+        self.assertEqual(1, result.mismatched_instances)
+        self.assertEqual(1, len(result.warnings))
+        self.assertEqual(
+            [(r.flavor, r.host, r.instance, r.match) for r in result.rows],
+            list(result.device_verdicts()),
+        )
