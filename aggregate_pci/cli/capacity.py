@@ -55,7 +55,12 @@ class ListCapacity(common.HandlesErrors, lister.Lister):
 
     def take_action(self, parsed_args: argparse.Namespace) -> tuple:
         fitting = parsed_args.fit or parsed_args.fit_spec
-        inv = sources.load(self.app, parsed_args, need_flavors=bool(parsed_args.fit))
+        inv = sources.load(
+            self.app,
+            parsed_args,
+            need_flavors=bool(parsed_args.fit),
+            allocations_unused=True,
+        )
         records = inv.pci_flavor_records()
         common.warn_invalid(self.app, records)
         wanted = parsed_args.pci_flavor
