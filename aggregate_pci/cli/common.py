@@ -177,6 +177,23 @@ def for_output(parsed_args: Any, row: Iterable[Any]) -> tuple:
     return tuple(printable(v) for v in row)
 
 
+class Escaped(list):
+    """A list's rows already escaped for human formats (``produce_output``
+    passes them on as they are)."""
+
+
+def escaped_rows(
+    parsed_args: Any, rows: Iterable[Any], texts: Iterable[str]
+) -> Escaped:
+    """``rows`` escaped for human formats, as ``produce_output`` escapes
+    them one by one; ``texts`` (every string the rows can hold, each once)
+    are searched once, so a fleet's millions of rows with printable names
+    are not searched row by row."""
+    if human(parsed_args) and not text.all_printable(list(texts)):
+        return Escaped(for_output(parsed_args, row) for row in rows)
+    return Escaped(rows)
+
+
 def warn_invalid(app: Any, records: Iterable[models.PciFlavorRecord]) -> None:
     """Invalid definitions count for nothing: say so on stderr."""
     for r in records:
@@ -260,7 +277,7 @@ class HandlesErrors:
     def produce_output(self, parsed_args: Any, column_names: Any, data: Any) -> Any:
         """A list's rows with control characters escaped for human formats
         (every command's rows, through one escaping)."""
-        if human(parsed_args) and not isinstance(data, tuple):
+        if human(parsed_args) and not isinstance(data, (tuple, Escaped)):
             data = (for_output(parsed_args, row) for row in data)
         return super().produce_output(  # type: ignore[misc]
             parsed_args, column_names, data
