@@ -4,13 +4,15 @@ spelling of hints, rendering, and the one error handler."""
 from __future__ import annotations
 
 import sys
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from aggregate_pci import alias, text
 from aggregate_pci.admin import errors, models
-from aggregate_pci.admin.nova_io import client, translate
-from aggregate_pci.cli import plugin
 from aggregate_pci.errors import AggregatePciError
+
+if TYPE_CHECKING:
+    # imported when a command talks to Nova: not by the offline ones
+    from aggregate_pci.admin.nova_io import client
 
 #: A list's columns for metadata changes (title case, as OSC's lists)...
 CHANGE_COLUMNS = ("Aggregate", "Key", "Old Value", "New Value", "Result")
@@ -60,6 +62,8 @@ def get_admin(app: Any) -> client.PciFlavorAdmin:
     cm = app.client_manager
     cached = getattr(cm, "_aggregate_pci_admin", None)
     if cached is None:
+        from aggregate_pci.cli import plugin
+
         _late_auth(app)
         cached = plugin.make_client(cm, timeout=timeout(app))
         cm._aggregate_pci_admin = cached
@@ -83,6 +87,8 @@ def _late_auth(app: Any) -> None:
     cm._cli_options = app.cloud
     cm._auth_required = True
     cm.setup_auth()
+    from aggregate_pci.admin.nova_io import translate
+
     with translate.translated("authenticate"):
         cm.session.auth.auth_ref = cm.auth_ref
 

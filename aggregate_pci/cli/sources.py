@@ -5,12 +5,14 @@ an inventory file (``--inventory``), Nova's databases through Nova's code
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aggregate_pci import alias
 from aggregate_pci.admin import errors, inventory, inventory_stream, models
-from aggregate_pci.admin.checks import drift
 from aggregate_pci.cli import common
+
+if TYPE_CHECKING:
+    from aggregate_pci.admin.checks import drift
 
 
 def add_source_args(parser: argparse.ArgumentParser) -> None:
