@@ -51,3 +51,18 @@ def test_help_still_lists_every_command():
     out = "\n".join(run("help"))
     for name in ("audit", "capacity", "check", "explain", "exporter", "migrate"):
         assert "\n  %s " % name in out
+
+
+def test_the_collector_is_tuned_for_the_command_only(monkeypatch):
+    import gc
+
+    from aggregate_pci.cli import shell
+
+    seen = []
+    monkeypatch.setattr(
+        shell.AggregatePciApp, "run", lambda self, argv: seen.append(gc.get_threshold())
+    )
+    before = gc.get_threshold()
+    shell.main(["capacity"])
+    assert seen == [shell.GC_THRESHOLDS]
+    assert gc.get_threshold() == before
