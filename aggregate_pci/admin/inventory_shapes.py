@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import re
+from sys import intern
 from typing import Any
 
 from aggregate_pci.admin.inventory_read import (
     MAX_DEPTH,
     checked_allocation,
     checked_pools,
-    intern_value,
     too_deep,
 )
 from aggregate_pci.admin.models import Allocation
@@ -119,21 +119,30 @@ class Shapes:
         )
         return alloc, end
 
-    def seen_at(self, buf: str, at: int) -> tuple[int, int]:
+    def seen_at(
+        self, buf: str, at: int, out: list[Allocation] | None = None
+    ) -> tuple[int, int]:
         """Pass over the entries from ``buf[at]`` ("{") that are valid
         because an entry like each was checked before (the learnt plain
-        layout, the same requests and devices texts), for a command that
-        does not use allocations: no object is built.  The position after
-        the last one passed over (``at`` if none) and their number."""
+        layout, the same requests and devices texts), appending their
+        allocations to ``out`` (None: a command that does not use them, no
+        object is built).  The position after the last one passed over
+        (``at`` if none) and their number."""
         if self.run is None:
             return at, 0
-        match, held = self.run.match, self._held
+        match, held_of, make = self.run.match, self._held, self._make
         cut = len(self.layout[1]) + 1  # type: ignore[index]
         end, n = at, 0
         while True:
             found = match(buf, at)
-            if found is None or held(found.groups()) is None:
+            if found is None:
                 return end, n
+            values = found.groups()
+            held = held_of(values)
+            if held is None:
+                return end, n
+            if out is not None:
+                out.append(make(values, held))
             end, n = found.start(cut), n + 1
             at = found.end()
             if at == end:  # no "," after it
@@ -162,20 +171,21 @@ class Shapes:
         """The allocation of an entry in a plain layout whose lists were all
         checked before (None otherwise): no value is decoded again."""
         held = self._held(values)
-        if held is None:
-            return None
+        return None if held is None else self._make(values, held)
+
+    def _make(self, values: tuple[str, ...], held: tuple[Any, Any]) -> Allocation:
+        """The allocation of an entry of the plain layout (its strings are
+        ``values``) whose requests and devices are ``held``."""
         places = self.layout[3]  # type: ignore[index]
         name, project, nova_flavor = places[2:5]
         return Allocation(
             values[places[0]],
-            intern_value(values[places[1]]),
+            intern(values[places[1]]),
             held[0],
             held[1],
             name="" if name is None else values[name],
-            project="" if project is None else intern_value(values[project]),
-            nova_flavor=(
-                "" if nova_flavor is None else intern_value(values[nova_flavor])
-            ),
+            project="" if project is None else intern(values[project]),
+            nova_flavor="" if nova_flavor is None else intern(values[nova_flavor]),
         )
 
     def _learn(self, buf: str, at: int) -> tuple[tuple[str, ...], int] | None:

@@ -183,16 +183,18 @@ class _Stream:
 
     def allocations(self, depth: int, bad: Any, shared: Any) -> list[Allocation] | None:
         """The list of allocations that comes next ("["), checked; None if
-        it is not a list of values.  Unless ``keep``, an entry like one
-        checked before is passed over, and none is kept (the list is
-        empty)."""
+        it is not a list of values.  An entry like one checked before is
+        passed over (its allocation made, if ``keep``: else none is kept and
+        the list is empty)."""
         self.take("[")
         allocations: list[Allocation] = []
         n, keep, seen_at = 0, self.keep, self.shapes.seen_at
         while n or not self.take("]"):
             passed = 0
-            if not keep and self.peek() == "{":
-                self.pos, passed = seen_at(self.buf, self.pos)
+            if self.peek() == "{":
+                self.pos, passed = seen_at(
+                    self.buf, self.pos, allocations if keep else None
+                )
             if passed:
                 n += passed
             else:
