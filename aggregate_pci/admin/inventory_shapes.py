@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import re
+from sys import intern
 from typing import Any
 
 from aggregate_pci.admin.inventory_read import (
     MAX_DEPTH,
     checked_allocation,
     checked_pools,
-    intern_value,
     too_deep,
 )
 from aggregate_pci.admin.models import Allocation
@@ -43,6 +43,9 @@ class Shapes:
         #: (regular expression, keys, which are lists, ``_places``) of the
         #: last entry read member by member
         self.layout: tuple[Any, tuple[str, ...], tuple[bool, ...], Any] | None = None
+        #: the layout's expression, then an empty group (where the entry
+        #: ends) and the "," after it, if any (``seen_at``)
+        self.run: Any = None
 
     def pools_at(
         self, buf: str, at: int, host: str, bad: Any
@@ -116,9 +119,39 @@ class Shapes:
         )
         return alloc, end
 
-    def _quick(self, values: tuple[str, ...]) -> Allocation | None:
-        """The allocation of an entry in a plain layout whose lists were all
-        checked before (None otherwise): no value is decoded again."""
+    def seen_at(
+        self, buf: str, at: int, out: list[Allocation] | None = None
+    ) -> tuple[int, int]:
+        """Pass over the entries from ``buf[at]`` ("{") that are valid
+        because an entry like each was checked before (the learnt plain
+        layout, the same requests and devices texts), appending their
+        allocations to ``out`` (None: a command that does not use them, no
+        object is built).  The position after the last one passed over
+        (``at`` if none) and their number."""
+        if self.run is None:
+            return at, 0
+        match, held_of, make = self.run.match, self._held, self._make
+        cut = len(self.layout[1]) + 1  # type: ignore[index]
+        end, n = at, 0
+        while True:
+            found = match(buf, at)
+            if found is None:
+                return end, n
+            values = found.groups()
+            held = held_of(values)
+            if held is None:
+                return end, n
+            if out is not None:
+                out.append(make(values, held))
+            end, n = found.start(cut), n + 1
+            at = found.end()
+            if at == end:  # no "," after it
+                return end, n
+
+    def _held(self, values: tuple[str, ...]) -> tuple[Any, Any] | None:
+        """The requests and devices of an earlier entry with the same texts
+        as this one in a plain layout whose lists were all checked before
+        (so this entry is valid too); None otherwise."""
         places = self.layout[3]  # type: ignore[index]
         if places is None:
             return None
@@ -127,25 +160,32 @@ class Shapes:
             if values[j] not in lists:
                 return None
         requests, devices = places[5], places[6]
-        held = self.held.get(
+        return self.held.get(
             (
                 "" if requests is None else values[requests],
                 "" if devices is None else values[devices],
             )
         )
-        if held is None:
-            return None
+
+    def _quick(self, values: tuple[str, ...]) -> Allocation | None:
+        """The allocation of an entry in a plain layout whose lists were all
+        checked before (None otherwise): no value is decoded again."""
+        held = self._held(values)
+        return None if held is None else self._make(values, held)
+
+    def _make(self, values: tuple[str, ...], held: tuple[Any, Any]) -> Allocation:
+        """The allocation of an entry of the plain layout (its strings are
+        ``values``) whose requests and devices are ``held``."""
+        places = self.layout[3]  # type: ignore[index]
         name, project, nova_flavor = places[2:5]
         return Allocation(
             values[places[0]],
-            intern_value(values[places[1]]),
+            intern(values[places[1]]),
             held[0],
             held[1],
             name="" if name is None else values[name],
-            project="" if project is None else intern_value(values[project]),
-            nova_flavor=(
-                "" if nova_flavor is None else intern_value(values[nova_flavor])
-            ),
+            project="" if project is None else intern(values[project]),
+            nova_flavor="" if nova_flavor is None else intern(values[nova_flavor]),
         )
 
     def _learn(self, buf: str, at: int) -> tuple[tuple[str, ...], int] | None:
@@ -185,6 +225,7 @@ class Shapes:
         except (IndexError, ValueError):
             return None
         pattern.append(re.escape(buf[start : at + 1]))
+        self.run = re.compile("".join(pattern) + r"()(?:[ \t\n\r]*,[ \t\n\r]*)?")
         self.layout = (
             re.compile("".join(pattern)),
             tuple(keys),

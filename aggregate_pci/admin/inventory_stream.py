@@ -25,7 +25,7 @@ from aggregate_pci.admin.models import Allocation
 from aggregate_pci.errors import Hint
 
 
-def load(path: str) -> Inventory:
+def load(path: str, allocations: bool = True) -> Inventory:
     """Read an inventory file; ``AdminError`` names the file and problem.
 
     The file is read in chunks and its ``hosts`` and ``allocations``
@@ -33,17 +33,23 @@ def load(path: str) -> Inventory:
     is never held (a 100,000-host file is about 700 MB of JSON).  Any
     problem sends the file through the whole-document reading, whose
     errors (first problem in the documented order) are the ones reported.
+    ``allocations=False`` (commands that never read them): the allocations
+    are checked all the same, so the same files are refused with the same
+    errors, but not kept (``Inventory.allocations`` is None).
     """
     try:
         with open(path, encoding="utf-8") as f:
-            streamed = _Stream(f, "inventory %r" % path).inventory()
+            streamed = _Stream(f, "inventory %r" % path, allocations).inventory()
     except OSError as exc:
         raise AdminError(
             "cannot read inventory %r: %s" % (path, exc.strerror)
         ) from None
     except (ValueError, RecursionError, AdminError):
         streamed = None
-    return streamed if streamed is not None else _load_whole(path)
+    inv = streamed if streamed is not None else _load_whole(path)
+    if not allocations:
+        inv.allocations = None
+    return inv
 
 
 def _load_whole(path: str) -> Inventory:
@@ -83,8 +89,8 @@ class _Stream:
     in chunks; returns None (``inventory``) for anything unusual, which the
     whole-document reading then reports."""
 
-    def __init__(self, f: Any, source: str) -> None:
-        self.f, self.source = f, source
+    def __init__(self, f: Any, source: str, keep: bool = True) -> None:
+        self.f, self.source, self.keep = f, source, keep
         self.buf, self.pos, self.eof = "", 0, False
         self.shapes = Shapes()
 
@@ -177,11 +183,25 @@ class _Stream:
 
     def allocations(self, depth: int, bad: Any, shared: Any) -> list[Allocation] | None:
         """The list of allocations that comes next ("["), checked; None if
-        it is not a list of values."""
+        it is not a list of values.  An entry like one checked before is
+        passed over (its allocation made, if ``keep``: else none is kept and
+        the list is empty)."""
         self.take("[")
         allocations: list[Allocation] = []
-        while allocations or not self.take("]"):
-            allocations.append(self.allocation(len(allocations), depth, bad, shared))
+        n, keep, seen_at = 0, self.keep, self.shapes.seen_at
+        while n or not self.take("]"):
+            passed = 0
+            if self.peek() == "{":
+                self.pos, passed = seen_at(
+                    self.buf, self.pos, allocations if keep else None
+                )
+            if passed:
+                n += passed
+            else:
+                alloc = self.allocation(n, depth, bad, shared)
+                if keep:
+                    allocations.append(alloc)
+                n += 1
             after = self.peek()
             self.pos += 1
             if after == "]":

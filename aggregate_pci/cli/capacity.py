@@ -55,7 +55,12 @@ class ListCapacity(common.HandlesErrors, lister.Lister):
 
     def take_action(self, parsed_args: argparse.Namespace) -> tuple:
         fitting = parsed_args.fit or parsed_args.fit_spec
-        inv = sources.load(self.app, parsed_args, need_flavors=bool(parsed_args.fit))
+        inv = sources.load(
+            self.app,
+            parsed_args,
+            need_flavors=bool(parsed_args.fit),
+            allocations_unused=True,
+        )
         records = inv.pci_flavor_records()
         common.warn_invalid(self.app, records)
         wanted = parsed_args.pci_flavor
@@ -74,15 +79,25 @@ class ListCapacity(common.HandlesErrors, lister.Lister):
             rows = report.stranded(records, inv.hosts)
         else:
             progress = sources.progress_if_many(self.app, "capacity", len(inv.hosts))
-            rows = report.capacity(records, inv.hosts, progress=progress)
-        return (
-            ("PCI Flavor", "Scope", "Name", "Matching", "Used", "Free"),
-            [  # escaped for people by produce_output
-                (r.flavor, r.scope, r.name, r.matching, r.used, r.free)
+            rows = report.capacity(
+                records,
+                inv.hosts,
+                progress=progress,
+                host_rows=not parsed_args.no_hosts,
+            )
+        if parsed_args.pci_flavor is not None or parsed_args.no_hosts:
+            rows = [
+                r
                 for r in rows
                 if parsed_args.pci_flavor in (None, r.flavor)
                 and not (parsed_args.no_hosts and r.scope == "host")
-            ],
+            ]
+        # a row is (flavor, scope, name, counts): its strings are the names
+        # of flavors, aggregates and hosts, and the (printable) scopes
+        names = {r.name for r in records} | {r.aggregate for r in records}
+        return (
+            ("PCI Flavor", "Scope", "Name", "Matching", "Used", "Free"),
+            common.escaped_rows(parsed_args, rows, names.union(inv.hosts)),
         )
 
     def _fit(
@@ -124,4 +139,6 @@ class ListCapacity(common.HandlesErrors, lister.Lister):
             ("host", h, n) for h, n in sorted(per_host.items()) if not args.no_hosts
         ]
         rows.insert(0, ("total", "*", total))
-        return ("Scope", "Name", "Instances"), rows
+        return ("Scope", "Name", "Instances"), common.escaped_rows(
+            args, rows, inv.hosts
+        )

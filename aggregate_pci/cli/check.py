@@ -60,7 +60,7 @@ class CheckPciFlavor(common.HandlesErrors, lister.Lister):
         if parsed_args.nova_conf:
             conf_aliases = alias.read_conf([parsed_args.nova_conf])[0]
         inv = (
-            inventory_stream.load(parsed_args.inventory)
+            inventory_stream.load(parsed_args.inventory, allocations=False)
             if parsed_args.inventory
             else None
         )

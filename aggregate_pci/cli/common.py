@@ -4,13 +4,15 @@ spelling of hints, rendering, and the one error handler."""
 from __future__ import annotations
 
 import sys
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from aggregate_pci import alias, text
 from aggregate_pci.admin import errors, models
-from aggregate_pci.admin.nova_io import client, translate
-from aggregate_pci.cli import plugin
 from aggregate_pci.errors import AggregatePciError
+
+if TYPE_CHECKING:
+    # imported when a command talks to Nova: not by the offline ones
+    from aggregate_pci.admin.nova_io import client
 
 #: A list's columns for metadata changes (title case, as OSC's lists)...
 CHANGE_COLUMNS = ("Aggregate", "Key", "Old Value", "New Value", "Result")
@@ -60,6 +62,8 @@ def get_admin(app: Any) -> client.PciFlavorAdmin:
     cm = app.client_manager
     cached = getattr(cm, "_aggregate_pci_admin", None)
     if cached is None:
+        from aggregate_pci.cli import plugin
+
         _late_auth(app)
         cached = plugin.make_client(cm, timeout=timeout(app))
         cm._aggregate_pci_admin = cached
@@ -83,6 +87,8 @@ def _late_auth(app: Any) -> None:
     cm._cli_options = app.cloud
     cm._auth_required = True
     cm.setup_auth()
+    from aggregate_pci.admin.nova_io import translate
+
     with translate.translated("authenticate"):
         cm.session.auth.auth_ref = cm.auth_ref
 
@@ -177,6 +183,23 @@ def for_output(parsed_args: Any, row: Iterable[Any]) -> tuple:
     return tuple(printable(v) for v in row)
 
 
+class Escaped(list):
+    """A list's rows already escaped for human formats (``produce_output``
+    passes them on as they are)."""
+
+
+def escaped_rows(
+    parsed_args: Any, rows: Iterable[Any], texts: Iterable[str]
+) -> Escaped:
+    """``rows`` escaped for human formats, as ``produce_output`` escapes
+    them one by one; ``texts`` (every string the rows can hold, each once)
+    are searched once, so a fleet's millions of rows with printable names
+    are not searched row by row."""
+    if human(parsed_args) and not text.all_printable(list(texts)):
+        return Escaped(for_output(parsed_args, row) for row in rows)
+    return Escaped(rows)
+
+
 def warn_invalid(app: Any, records: Iterable[models.PciFlavorRecord]) -> None:
     """Invalid definitions count for nothing: say so on stderr."""
     for r in records:
@@ -260,7 +283,7 @@ class HandlesErrors:
     def produce_output(self, parsed_args: Any, column_names: Any, data: Any) -> Any:
         """A list's rows with control characters escaped for human formats
         (every command's rows, through one escaping)."""
-        if human(parsed_args) and not isinstance(data, tuple):
+        if human(parsed_args) and not isinstance(data, (tuple, Escaped)):
             data = (for_output(parsed_args, row) for row in data)
         return super().produce_output(  # type: ignore[misc]
             parsed_args, column_names, data

@@ -5,12 +5,14 @@ an inventory file (``--inventory``), Nova's databases through Nova's code
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aggregate_pci import alias
 from aggregate_pci.admin import errors, inventory, inventory_stream, models
-from aggregate_pci.admin.checks import drift
 from aggregate_pci.cli import common
+
+if TYPE_CHECKING:
+    from aggregate_pci.admin.checks import drift
 
 
 def add_source_args(parser: argparse.ArgumentParser) -> None:
@@ -117,6 +119,7 @@ def load(
     progress: bool = True,
     command: str = "capacity",
     by_provider: dict[str, dict[str, int]] | None = None,
+    allocations_unused: bool = False,
 ) -> inventory.Inventory:
     """Aggregates, host pools (and Nova flavors, and what instances hold,
     tagged by ``args.compute_conf``) from the inventory file or Nova's
@@ -125,10 +128,13 @@ def load(
     Called again, it reads the source again (the nova.conf is loaded once
     per process); ``progress=False`` for a daemon's repeated reads.
     ``by_provider`` (Nova's databases only) collects the devices each
-    instance holds per Placement provider name.
+    instance holds per Placement provider name.  An inventory's allocations
+    are read whatever ``need_allocations`` says (the exporter judges them
+    when the file has them) unless ``allocations_unused`` (the command never
+    reads them): then they are checked, not kept.
     """
     if from_inventory(args):
-        return inventory_stream.load(args.inventory)
+        return inventory_stream.load(args.inventory, allocations=not allocations_unused)
     nova_db = _nova_db(
         app,
         args,
@@ -151,7 +157,7 @@ def host_pools(app: Any, args: argparse.Namespace) -> dict[str, list[dict]]:
     """Host pools for ``migrate --auto-aggregates``, from the same sources:
     an inventory file, or Nova's compute-node records."""
     if from_inventory(args):
-        return inventory_stream.load(args.inventory).hosts
+        return inventory_stream.load(args.inventory, allocations=False).hosts
     nova_db = _nova_db(
         app,
         args,
@@ -167,7 +173,9 @@ def admin(app: Any, inventory_file: str | None) -> Any:
     """What to read and write aggregates through: Nova's API, or (offline,
     for a dry run) an inventory file's aggregates and compute hosts."""
     if inventory_file:
-        return inventory.OfflineAdmin(inventory_stream.load(inventory_file))
+        return inventory.OfflineAdmin(
+            inventory_stream.load(inventory_file, allocations=False)
+        )
     return common.get_admin(app)
 
 

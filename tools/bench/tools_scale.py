@@ -13,7 +13,14 @@ Targets (issue 21): each command under 5 s at 10,000 hosts, under 30 s and
 2 GB at 100,000 hosts.
 
 Usage: tools/bench/tools_scale.py [--hosts 10000] [--keep FILE]
-       [--only capacity,check,...] [--outdir DIR]
+       [--only capacity,check,...] [--outdir DIR] [--code DIR]
+
+``--outdir`` keeps each command's output (``out-N``, ``out-N.err``, the
+exporter's ``m.prom``) in DIR, to compare two versions' outputs with ``cmp``.
+``--code DIR`` runs the ``aggregate_pci`` package found in DIR (a checkout,
+e.g. ``git archive main``) instead of the installed one: an editable install
+takes precedence over ``PYTHONPATH``, so this is how to time two versions
+back to back with one environment.
 """
 
 from __future__ import annotations
@@ -149,12 +156,26 @@ def commands(inv: str, tmp: str) -> dict[str, list[str]]:
     }
 
 
-def run(argv: list[str], out_path: str) -> dict[str, float]:
+#: ``aggregate-pci`` from the package in ``sys.argv[1]`` (``--code``): the
+#: editable install's finders go, the directory comes first on the path.
+BOOT = (
+    "import sys; "
+    "sys.meta_path[:] = [f for f in sys.meta_path "
+    "if '__editable__' not in getattr(f, '__module__', '')]; "
+    "sys.path.insert(0, sys.argv.pop(1)); "
+    "from aggregate_pci.cli.shell import main; sys.exit(main())"
+)
+
+
+def run(argv: list[str], out_path: str, code: str | None = None) -> dict[str, float]:
     """Run one command in its own process; wall, CPU, peak RSS, output."""
-    exe = os.path.join(os.path.dirname(sys.executable), "aggregate-pci")
+    if code:
+        cmd = [sys.executable, "-c", BOOT, os.path.abspath(code), *argv]
+    else:
+        cmd = [os.path.join(os.path.dirname(sys.executable), "aggregate-pci"), *argv]
     with open(out_path, "wb") as out, open(out_path + ".err", "wb") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen([exe, *argv], stdout=out, stderr=err)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -177,14 +198,14 @@ def main() -> None:
     )
     parser.add_argument("--only", help="comma-separated labels of commands to run")
     parser.add_argument(
-        "--outdir",
-        metavar="DIR",
-        help="keep each command's output (out-N, out-N.err, m.prom) here",
+        "--outdir", metavar="DIR", help="keep the commands' outputs in DIR"
+    )
+    parser.add_argument(
+        "--code", metavar="DIR", help="run the aggregate_pci package of DIR"
     )
     args = parser.parse_args()
-    if args.outdir:
-        os.makedirs(args.outdir, exist_ok=True)
     tmp = args.outdir or tempfile.mkdtemp()
+    os.makedirs(tmp, exist_ok=True)
     inv = args.keep or os.path.join(tmp, "inventory.json")
     if not os.path.exists(inv):
         start = time.perf_counter()
@@ -205,7 +226,7 @@ def main() -> None:
     for n, (name, argv) in enumerate(commands(inv, tmp).items()):
         if wanted and name not in wanted:
             continue
-        r = run(argv, os.path.join(tmp, "out-%d" % n))
+        r = run(argv, os.path.join(tmp, "out-%d" % n), args.code)
         print(
             "%-20s %8.1f %8.1f %9.0f %9.1f %3d"
             % (name, r["wall"], r["cpu"], r["rss_mb"], r["out_mb"], r["rc"]),

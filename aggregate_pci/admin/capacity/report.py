@@ -8,8 +8,8 @@ attributes) and pools as dicts (see ``matching``); inventory pools carry
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Callable, Mapping, Sequence
+from itertools import repeat
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from aggregate_pci import codec, matching
 from aggregate_pci.admin.models import effective_definitions
@@ -25,9 +25,10 @@ def _used(pool: Mapping[str, Any]) -> int:
     return used if isinstance(used, int) and used > 0 else 0
 
 
-@dataclasses.dataclass(frozen=True)
-class CapacityRow:
-    """Devices of one flavor in one scope (total, an aggregate or a host)."""
+class CapacityRow(NamedTuple):
+    """Devices of one flavor in one scope (total, an aggregate or a host);
+    a tuple in the ``capacity`` command's column order (a fleet's report
+    has millions of rows: a tuple is made and printed fastest)."""
 
     flavor: str
     scope: str
@@ -176,26 +177,26 @@ def _rows(
     """Per flavor: the total row, one per aggregate, one per host."""
     rows: list[CapacityRow] = []
     hosts = [(host, groups[key][0]) for host, key in sorted(host_group.items())]
+    make = tuple.__new__  # CapacityRow(*cells) without a call per field
     for name in sorted({r.name for r in valid}):
-        tm = tu = tf = 0
-        host_rows = []
-        for host, effective in hosts:
-            d = effective.get(name)
-            if d is None:
-                continue
-            m, u, f = counts[(host, d)]
-            if with_hosts:
-                host_rows.append(CapacityRow(name, "host", host, m, u, f))
-            tm, tu, tf = tm + m, tu + u, tf + f
+        host_rows = [
+            make(CapacityRow, (name, "host", host) + counts[(host, d)])
+            for host, effective in hosts
+            for d in [effective.get(name)]
+            if d is not None
+        ]
+        tm = sum([r[3] for r in host_rows])
+        tu = sum([r[4] for r in host_rows])
+        tf = sum([r[5] for r in host_rows])
+        if not with_hosts:
+            host_rows = []
         rows.append(CapacityRow(name, "total", "*", tm, tu, tf))
         for idx in sorted(
             (i for i, r in enumerate(valid) if r.name == name),
             key=lambda i: valid[i].aggregate,
         ):
-            s = [0, 0, 0]
-            for host in valid[idx].hosts:
-                m, u, f = counts[(host, rec_def[idx])]
-                s = [s[0] + m, s[1] + u, s[2] + f]
+            cells = map(counts.__getitem__, zip(valid[idx].hosts, repeat(rec_def[idx])))
+            s = [sum(column) for column in zip(*cells, strict=True)] or [0, 0, 0]
             rows.append(CapacityRow(name, "aggregate", valid[idx].aggregate, *s))
         rows.extend(host_rows)
     return rows

@@ -112,17 +112,25 @@ def alias_order(
     that cannot serve their PCI flavors (or fail) on a host where an
     assignment exists, with an order that works there, as (subject,
     message) warnings."""
-    issues = []
+    issues: list[tuple[str, str]] = []
+    # the Nova flavors whose order can matter (a fleet's hosts are not
+    # visited, nor their pools sorted, when no flavor's can)
+    orders = []
+    for flavor_name, request in nova_flavors:
+        order = [(n, c) for n, c in request.items() if c > 0]
+        if 2 <= len(order) <= ORDER_LIMIT and all(n in alias_preds for n, _ in order):
+            orders.append((flavor_name, order))
+    if not orders:
+        return issues
     for host, defs in sorted(host_definitions(records).items()):
-        pools = sorted(host_pools.get(host) or (), key=lambda p: str(p.get("address")))
-        for flavor_name, request in nova_flavors:
-            order = [(n, c) for n, c in request.items() if c > 0]
-            if not 2 <= len(order) <= ORDER_LIMIT:
+        pools = None
+        for flavor_name, order in orders:
+            if not any(n in defs for n, _ in order):
                 continue
-            if not any(n in defs for n, _ in order) or not all(
-                n in alias_preds for n, _ in order
-            ):
-                continue
+            if pools is None:
+                pools = sorted(
+                    host_pools.get(host) or (), key=lambda p: str(p.get("address"))
+                )
             # what each request may take: its host definition if managed
             preds = {n: matching.compile_definition(defs[n]) if n in defs
                      else alias_preds[n] for n, _ in order}  # fmt: skip

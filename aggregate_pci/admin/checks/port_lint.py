@@ -85,14 +85,18 @@ def narrowed_physnets(
                 by_host.setdefault(host, []).append((record, match))
         for host, host_pairs in sorted(by_host.items()):
             preds = [matching.compile_match(m) for _, m in host_pairs]
-            outside = [
-                p
-                for p in host_pools.get(host, ())
-                if str(p.get(NET_TAG, "")).lower() == physnet
-                and total_count(p)
-                and not any(pred(p) for pred in preds)
-            ]
-            if not outside:
+            # the first such pool is named: the others are not looked at
+            outside = next(
+                (
+                    p
+                    for p in host_pools.get(host, ())
+                    if str(p.get(NET_TAG, "")).lower() == physnet
+                    and total_count(p)
+                    and not any(pred(p) for pred in preds)
+                ),
+                None,
+            )
+            if outside is None:
                 continue
             names = sorted({"%s on %s" % (r.name, r.aggregate) for r, _ in host_pairs})
             issues.append(
@@ -106,7 +110,7 @@ def narrowed_physnets(
                     % (
                         host,
                         describe_pool(
-                            {k: v for k, v in outside[0].items() if k != "used"}
+                            {k: v for k, v in outside.items() if k != "used"}
                         ),
                         ", ".join(names),
                         host,

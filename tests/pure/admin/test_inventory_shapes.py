@@ -103,3 +103,55 @@ def test_pools_cut_by_a_string_are_left_to_the_decoder():
         [{"count": 1}, {"count": 2}],
         len(plain),
     )
+
+
+@pytest.mark.parametrize("dumps", [{}, {"indent": 1, "sort_keys": True}])
+def test_unkept_allocations_are_checked_as_kept_ones(tmp_path, dumps):
+    allocations = [dict(ALLOCATION, instance="i%d" % n) for n in range(3)]
+    for n, trick in enumerate(TRICKS):
+        allocations += [dict(trick, instance="t%d" % n), ALLOCATION, ALLOCATION]
+    path = tmp_path / "inv.json"
+    path.write_text(json.dumps(document(allocations), **dumps))
+    kept = inventory_stream.load(str(path))
+    unkept = inventory_stream.load(str(path), allocations=False)
+    assert len(kept.allocations) == len(allocations)
+    assert unkept.allocations is None
+    assert unkept.hosts == kept.hosts
+    assert unkept.aggregates == kept.aggregates
+
+
+@pytest.mark.parametrize("position", [0, 1, 3, 4])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (
+            dict(ALLOCATION, requests=[{"alias": "t4", "count": 2}]),
+            "allocations[%d].requests[0].count: 2 is not between 0",
+        ),
+        (dict(ALLOCATION, host=None), "allocations[%d]: needs a string 'host'"),
+        (dict(ALLOCATION, devices=[{}]), "allocations[%d], device 0: needs a string"),
+    ],
+)
+def test_unkept_allocations_are_refused_as_kept_ones(tmp_path, position, bad, message):
+    allocations = [ALLOCATION] * 4
+    allocations.insert(position, bad)
+    for keep in (True, False):
+        path = tmp_path / "inv.json"
+        path.write_text(json.dumps(document(allocations)))
+        with pytest.raises(errors.AdminError) as exc:
+            inventory_stream.load(str(path), allocations=keep)
+        assert message % position in str(exc.value)
+
+
+def test_unkept_allocations_of_invalid_json_are_refused_as_kept_ones(tmp_path):
+    text = json.dumps(document([ALLOCATION] * 4))
+    cut = text.rindex('"devices"')
+    path = tmp_path / "inv.json"
+    path.write_text(text[:cut] + text[cut:].replace("[", "[[", 1))
+    found = []
+    for keep in (True, False):
+        with pytest.raises(errors.AdminError) as exc:
+            inventory_stream.load(str(path), allocations=keep)
+        found.append(str(exc.value))
+    assert "is not valid JSON" in found[0]
+    assert found[0] == found[1]
