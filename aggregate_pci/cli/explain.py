@@ -94,7 +94,13 @@ class ExplainRequest(common.HandlesErrors, batched_table.BatchedRows, lister.Lis
     def take_action(self, parsed_args: argparse.Namespace) -> tuple:
         args = parsed_args
         # Every Nova flavor: the weigher's request types.
-        inv = sources.load(self.app, args, need_flavors=True, command="explain")
+        inv = sources.load(
+            self.app,
+            args,
+            need_flavors=True,
+            command="explain",
+            allocations_unused=True,
+        )
         if args.vnic_type and not args.physnet:
             raise errors.InvalidInput(
                 "--vnic-type describes a port: give --physnet PHYSNET too"
