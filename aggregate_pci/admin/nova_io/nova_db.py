@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from aggregate_pci.admin.inventory import Inventory, merge_pools
 from aggregate_pci.admin.models import Aggregate, Allocation, Device
-from aggregate_pci.admin.nova_io import device_tags
+from aggregate_pci.admin.nova_io import cell_reads, device_tags
 from aggregate_pci.admin.nova_io.db_access import (
     API_DB_CHECK,
     cell_read,
@@ -110,7 +110,7 @@ def host_pools(
         host: device_tags.spec_tags(path)
         for host, path in (compute_confs or {}).items()
     }
-    nodes_by_cell = []
+    total = 0
     for cell in cells:
         check_sqlite_path(
             cell.database_connection, "cell %r database connection" % cell.name
@@ -119,40 +119,48 @@ def host_pools(
             nova_context.target_cell(ctxt, cell) as cctxt,
             cell_read(cell, "compute nodes"),
         ):
-            nodes_by_cell.append((cell, objects.ComputeNodeList.get_all(cctxt)))
-    total = sum(len(nodes) for _, nodes in nodes_by_cell)
+            total += cell_reads.count_nodes(cctxt)
     done = 0
-    for cell, nodes in nodes_by_cell:
-        with (
-            nova_context.target_cell(ctxt, cell) as cctxt,
-            cell_read(cell, "PCI devices"),
-        ):
-            held: dict[str, list[tuple[str, Any]]] = {}
-            for node in nodes:
-                free = [p.to_dict() for p in (node.pci_device_pools or [])]
-                devices = objects.PciDeviceList.get_by_compute_node(cctxt, node.id)
-                used = [
-                    device_tags.used_pool(d, free, host_tags.get(node.host, spec_tags))
-                    for d in devices
-                    if d.status in USED_STATUSES
-                ]
-                for d in devices:
-                    if d.status in USED_STATUSES and d.instance_uuid:
-                        held.setdefault(d.instance_uuid, []).append((node.host, d))
-                        if by_provider is not None:
-                            name = provider_name(node.hypervisor_hostname, d)
-                            mine = by_provider.setdefault(d.instance_uuid, {})
-                            mine[name] = mine.get(name, 0) + 1
-                out.setdefault(node.host, []).extend(merge_pools(free, used))
-                done += 1
-                if (
-                    progress is not None
-                    and total >= PROGRESS_MIN_HOSTS
-                    and (done % PROGRESS_EVERY == 0 or done == total)
-                ):
-                    progress(done, total)
+    for cell in cells:
+        held: dict[str, list[tuple[str, Any]]] = {}
+        with nova_context.target_cell(ctxt, cell) as cctxt:
+            pages = cell_reads.node_pages(cctxt)
+            while True:
+                with cell_read(cell, "compute nodes"):
+                    nodes = next(pages, None)
+                if nodes is None:
+                    break
+                with cell_read(cell, "PCI devices"):
+                    used_by_node = cell_reads.used_devices(
+                        cctxt, [n.id for n in nodes], USED_STATUSES
+                    )
+                for node in nodes:
+                    free = cell_reads.free_pools(node.pci_stats)
+                    devices = used_by_node.get(node.id, [])
+                    used = [
+                        device_tags.used_pool(
+                            d, free, host_tags.get(node.host, spec_tags)
+                        )
+                        for d in devices
+                    ]
+                    for d in devices:
+                        if d.instance_uuid:
+                            held.setdefault(d.instance_uuid, []).append((node.host, d))
+                            if by_provider is not None:
+                                name = provider_name(node.hypervisor_hostname, d)
+                                mine = by_provider.setdefault(d.instance_uuid, {})
+                                mine[name] = mine.get(name, 0) + 1
+                    out.setdefault(node.host, []).extend(merge_pools(free, used))
+                    done += 1
+                    if (
+                        progress is not None
+                        and total >= PROGRESS_MIN_HOSTS
+                        and (done % PROGRESS_EVERY == 0 or done == total)
+                    ):
+                        progress(done, total)
             if allocations is not None:
-                allocations.extend(_allocations(cctxt, held, host_tags))
+                with cell_read(cell, "PCI devices"):
+                    allocations.extend(_allocations(cctxt, held, host_tags))
     return out
 
 
@@ -165,37 +173,28 @@ def _allocations(
     cell (``InstancePCIRequests``) and the devices serving them (by
     ``request_id``), with each server's name, project and Nova flavor;
     devices of Neutron port requests are left out."""
-    from nova import objects
-
+    uuids = sorted(held)
+    requests = cell_reads.alias_requests(cctxt, uuids)
+    servers = cell_reads.servers(cctxt, uuids) if uuids else {}
     out = []
-    servers = (
-        {
-            inst.uuid: inst
-            for inst in objects.InstanceList.get_by_filters(
-                cctxt, {"uuid": sorted(held)}, expected_attrs=["flavor"]
-            )
-        }
-        if held
-        else {}
-    )
-    for uuid, devices in sorted(held.items()):
-        reqs = objects.InstancePCIRequests.get_by_instance_uuid(cctxt, uuid)
+    for uuid in uuids:
+        devices = held[uuid]
         by_id = {
-            r.request_id: r
-            for r in (reqs.requests if reqs else [])
-            if getattr(r, "alias_name", None)
+            request_id: (alias, count)
+            for request_id, alias, count in requests.get(uuid, ())
+            if alias
         }
         mine = [(h, d) for h, d in devices if d.request_id in by_id]
         if not mine:
             continue
         host = mine[0][0]
         tags = host_tags.get(host)
-        server = servers.get(uuid)
+        name, project, nova_flavor = servers.get(uuid, ("", "", ""))
         out.append(
             Allocation(
                 uuid,
                 host,
-                tuple((r.alias_name, r.count) for r in by_id.values()),
+                tuple(by_id.values()),
                 tuple(
                     Device(
                         d.address,
@@ -204,14 +203,14 @@ def _allocations(
                         d.dev_type,
                         parent_addr=d.parent_addr,
                         tags=None if tags is None else tags(d),
-                        alias=by_id[d.request_id].alias_name,
+                        alias=by_id[d.request_id][0],
                         numa_node=d.numa_node,
                     )
                     for _, d in mine
                 ),
-                name=(server.display_name or "") if server else "",
-                project=(server.project_id or "") if server else "",
-                nova_flavor=server.flavor.name if server else "",
+                name=name,
+                project=project,
+                nova_flavor=nova_flavor,
             )
         )
     return out
