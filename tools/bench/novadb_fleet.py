@@ -291,7 +291,9 @@ def _host_rows(
         alloc = by_slot.get(bus)
         request_id = None
         if alloc is not None:
-            request_id = alloc["instance"][:9] + "9999-4999-8999" + alloc["instance"][23:]
+            request_id = (
+                alloc["instance"][:9] + "9999-4999-8999" + alloc["instance"][23:]
+            )
             alias, count = alloc["requests"][0]["alias"], alloc["requests"][0]["count"]
             flavor = json.loads(_flavor_json(alloc["nova_flavor"]))["cur"]
             out["instances"].append(

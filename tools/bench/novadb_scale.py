@@ -131,7 +131,9 @@ def _normal(doc: dict[str, Any]) -> dict[str, Any]:
             (a["name"], sorted(a["hosts"]), sorted(a["metadata"].items()))
             for a in doc["aggregates"]
         ),
-        "nova_flavors": sorted(json.dumps(f, sort_keys=True) for f in doc["nova_flavors"]),
+        "nova_flavors": sorted(
+            json.dumps(f, sort_keys=True) for f in doc["nova_flavors"]
+        ),
         "hosts": hosts,
         "allocations": allocs,
     }
@@ -153,8 +155,13 @@ def compare(n_hosts: int, conf: str, tmp: str, export: str) -> None:
         outs = []
         for src in (["--inventory", inv], ["--config-file", conf]):
             r = subprocess.run(
-                [os.path.join(os.path.dirname(sys.executable), "aggregate-pci"),
-                 label, *src, "-f", "value"],
+                [
+                    os.path.join(os.path.dirname(sys.executable), "aggregate-pci"),
+                    label,
+                    *src,
+                    "-f",
+                    "value",
+                ],
                 capture_output=True,
                 text=True,
             )
@@ -162,8 +169,13 @@ def compare(n_hosts: int, conf: str, tmp: str, export: str) -> None:
         diff = sorted(set(outs[0]) ^ set(outs[1]))
         print(
             "compare %-13s %d vs %d lines, %d differ%s"
-            % (label, len(outs[0]), len(outs[1]), len(diff),
-               (": e.g. %s" % diff[:4]) if diff else "")
+            % (
+                label,
+                len(outs[0]),
+                len(outs[1]),
+                len(diff),
+                (": e.g. %s" % diff[:4]) if diff else "",
+            )
         )
 
 

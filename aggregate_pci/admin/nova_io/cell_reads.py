@@ -101,9 +101,10 @@ def count_nodes(cctxt: Any) -> int:
         return int(conn.execute(query).scalar() or 0)
 
 
-def node_pages(cctxt: Any) -> Iterator[list[Any]]:
-    """Pages of compute nodes (id, host, hypervisor_hostname, pci_stats) in
-    id order, as ``ComputeNodeList.get_all`` selects them."""
+def node_pages(cctxt: Any, extra: Sequence[str] = ()) -> Iterator[list[Any]]:
+    """Pages of compute nodes (id, host, hypervisor_hostname, pci_stats and
+    the ``extra`` columns) in id order, as ``ComputeNodeList.get_all``
+    selects them."""
     from nova.db.main import api as main_api
     from nova.db.main import models
     from sqlalchemy import select
@@ -112,7 +113,11 @@ def node_pages(cctxt: Any) -> Iterator[list[Any]]:
     marker = None
     while True:
         query = select(
-            table.c.id, table.c.host, table.c.hypervisor_hostname, table.c.pci_stats
+            table.c.id,
+            table.c.host,
+            table.c.hypervisor_hostname,
+            table.c.pci_stats,
+            *(table.c[name] for name in extra),
         )
         query = _nodes_where(cctxt, query)
         if marker is not None:
@@ -167,9 +172,7 @@ def _fast_pools(text: str) -> list[dict[str, Any]] | None:
         ):
             return None
         data = item.get("nova_object.data")
-        if not isinstance(data, dict) or any(
-            k not in dict(_POOL_FIELDS) for k in data
-        ):
+        if not isinstance(data, dict) or any(k not in dict(_POOL_FIELDS) for k in data):
             return None
         pool: dict[str, Any] = {}
         for name, types in _POOL_FIELDS:

@@ -120,7 +120,17 @@ def host_pools(
             cell_read(cell, "compute nodes"),
         ):
             total += cell_reads.count_nodes(cctxt)
-    done = 0
+    done = [0]
+
+    def tick() -> None:
+        done[0] += 1
+        if (
+            progress is not None
+            and total >= PROGRESS_MIN_HOSTS
+            and (done[0] % PROGRESS_EVERY == 0 or done[0] == total)
+        ):
+            progress(done[0], total)
+
     for cell in cells:
         held: dict[str, list[tuple[str, Any]]] = {}
         with nova_context.target_cell(ctxt, cell) as cctxt:
@@ -134,34 +144,39 @@ def host_pools(
                     used_by_node = cell_reads.used_devices(
                         cctxt, [n.id for n in nodes], USED_STATUSES
                     )
-                for node in nodes:
-                    free = cell_reads.free_pools(node.pci_stats)
-                    devices = used_by_node.get(node.id, [])
-                    used = [
-                        device_tags.used_pool(
-                            d, free, host_tags.get(node.host, spec_tags)
+                    for node in nodes:
+                        devices = used_by_node.get(node.id, [])
+                        tags = host_tags.get(node.host, spec_tags)
+                        out.setdefault(node.host, []).extend(
+                            _node_pools(node, devices, tags, held, by_provider)
                         )
-                        for d in devices
-                    ]
-                    for d in devices:
-                        if d.instance_uuid:
-                            held.setdefault(d.instance_uuid, []).append((node.host, d))
-                            if by_provider is not None:
-                                name = provider_name(node.hypervisor_hostname, d)
-                                mine = by_provider.setdefault(d.instance_uuid, {})
-                                mine[name] = mine.get(name, 0) + 1
-                    out.setdefault(node.host, []).extend(merge_pools(free, used))
-                    done += 1
-                    if (
-                        progress is not None
-                        and total >= PROGRESS_MIN_HOSTS
-                        and (done % PROGRESS_EVERY == 0 or done == total)
-                    ):
-                        progress(done, total)
+                        tick()
             if allocations is not None:
                 with cell_read(cell, "PCI devices"):
                     allocations.extend(_allocations(cctxt, held, host_tags))
     return out
+
+
+def _node_pools(
+    node: Any,
+    devices: list[Any],
+    tags: Callable[[Any], dict[str, str]],
+    held: dict[str, list[tuple[str, Any]]],
+    by_provider: dict[str, dict[str, int]] | None,
+) -> list[dict[str, Any]]:
+    """One compute node's inventory pools (free pools of its ``pci_stats``,
+    its claimed and allocated ``devices``); the devices instances hold are
+    added to ``held`` and counted in ``by_provider``."""
+    free = cell_reads.free_pools(node.pci_stats)
+    used = [device_tags.used_pool(d, free, tags) for d in devices]
+    for d in devices:
+        if d.instance_uuid:
+            held.setdefault(d.instance_uuid, []).append((node.host, d))
+            if by_provider is not None:
+                name = provider_name(node.hypervisor_hostname, d)
+                mine = by_provider.setdefault(d.instance_uuid, {})
+                mine[name] = mine.get(name, 0) + 1
+    return merge_pools(free, used)
 
 
 def _allocations(

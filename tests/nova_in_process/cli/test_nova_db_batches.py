@@ -86,9 +86,7 @@ class BatchedReadsTest(support.CliTestBase):
                     if d.status in nova_db.USED_STATUSES
                 )
                 pools = hosts[node.host]
-                self.assertEqual(
-                    len(used), sum(p["used"] for p in pools), node.host
-                )
+                self.assertEqual(len(used), sum(p["used"] for p in pools), node.host)
                 self.assertEqual(
                     sum(p["count"] for p in free), sum(p["count"] for p in pools)
                 )
@@ -122,12 +120,16 @@ class BatchedReadsTest(support.CliTestBase):
                 tags={"dev_type": "type-PCI"}, count=1)]
         )  # fmt: skip
         primitive = pools.obj_to_primitive()
-        primitive["nova_object.data"]["objects"][0]["nova_object.data"][
-            "numa_node"
-        ] = "1"
+        primitive["nova_object.data"]["objects"][0]["nova_object.data"]["numa_node"] = (
+            "1"
+        )
         from nova.objects import pci_device_pool
 
-        for text in (legacy, json.dumps(primitive), json.dumps(pools.obj_to_primitive())):
+        for text in (
+            legacy,
+            json.dumps(primitive),
+            json.dumps(pools.obj_to_primitive()),
+        ):
             nova = [p.to_dict() for p in pci_device_pool.from_pci_stats(text)]
             self.assertEqual(nova, cell_reads.free_pools(text))
             self.assertEqual(
