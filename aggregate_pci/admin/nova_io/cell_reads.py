@@ -29,6 +29,7 @@ _POOL_FIELDS = (
     ("tags", (dict,)),
     ("count", (int,)),
 )
+_POOL_NAMES = frozenset(name for name, _ in _POOL_FIELDS)
 
 
 class UsedDevice:
@@ -51,9 +52,19 @@ class UsedDevice:
     )
 
     def __init__(self, row: Any) -> None:
-        for name in self.__slots__[:-1]:
-            setattr(self, name, getattr(row, name))
-        self._extra_info = row.extra_info
+        (
+            self.compute_node_id,
+            self.address,
+            self.vendor_id,
+            self.product_id,
+            self.dev_type,
+            self.parent_addr,
+            self.numa_node,
+            self.status,
+            self.instance_uuid,
+            self.request_id,
+            self._extra_info,
+        ) = row[: len(self.__slots__)]
 
     @property
     def extra_info(self) -> dict[str, Any]:
@@ -172,7 +183,7 @@ def _fast_pools(text: str) -> list[dict[str, Any]] | None:
         ):
             return None
         data = item.get("nova_object.data")
-        if not isinstance(data, dict) or any(k not in dict(_POOL_FIELDS) for k in data):
+        if not isinstance(data, dict) or not _POOL_NAMES.issuperset(data):
             return None
         pool: dict[str, Any] = {}
         for name, types in _POOL_FIELDS:

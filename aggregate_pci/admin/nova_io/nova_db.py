@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Mapping
 
 from aggregate_pci.admin.inventory import Inventory, merge_pools
-from aggregate_pci.admin.models import Aggregate, Allocation, Device
-from aggregate_pci.admin.nova_io import cell_reads, device_tags
+from aggregate_pci.admin.models import Allocation, Device
+from aggregate_pci.admin.nova_io import api_reads, cell_reads, device_tags
 from aggregate_pci.admin.nova_io.db_access import (
     API_DB_CHECK,
     cell_read,
@@ -53,18 +53,7 @@ def inventory(
         "host aggregates from Nova's API database",
         API_DB_CHECK,
     ):
-        aggs = objects.AggregateList.get_all(ctxt)
-    aggregates = [
-        Aggregate(
-            a.id,
-            a.name,
-            a.uuid,
-            tuple(a.hosts or ()),
-            dict(a.metadata or {}),
-            a.availability_zone,
-        )
-        for a in aggs
-    ]
+        aggregates = api_reads.aggregates(ctxt)
     flavors = []
     if with_flavors:
         with db_read(

@@ -14,7 +14,7 @@ import fixtures
 from nova import context as nova_context
 from nova import objects
 
-from aggregate_pci.admin.nova_io import cell_reads, nova_db
+from aggregate_pci.admin.nova_io import api_reads, cell_reads, nova_db
 from tests.fixtures import nova_harness as support
 
 GPU = ("10de", "1db4")
@@ -136,3 +136,16 @@ class BatchedReadsTest(support.CliTestBase):
                 [list(p) for p in nova],
                 [list(p) for p in cell_reads.free_pools(text)],
             )
+
+    def test_aggregates_as_nova_objects_give_them(self):
+        self.make_aggregate("az-empty", metadata={"availability_zone": "az1"})
+        self.make_aggregate("two", hosts=["compute3", "compute1"], metadata={"k": "v"})
+        got = api_reads.aggregates(self.ctxt)
+        nova = objects.AggregateList.get_all(self.ctxt)
+        self.assertEqual(3, len(got))
+        self.assertEqual(
+            [(a.id, a.name, a.uuid, tuple(a.hosts), dict(a.metadata),
+              a.availability_zone) for a in nova],
+            [(a.id, a.name, a.uuid, a.hosts, a.metadata, a.availability_zone)
+             for a in got],
+        )  # fmt: skip
