@@ -85,7 +85,7 @@ def _reader(cctxt: Any) -> Any:
     return main_api.get_context_manager(cctxt).reader.using(cctxt)
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -210,7 +210,7 @@ def used_devices(cctxt: Any, node_ids: Sequence[int], statuses: Sequence[str]) -
     cols = [getattr(model, name) for name in UsedDevice.__slots__[:-1]]
     out: dict[int, list[UsedDevice]] = {}
     with _reader(cctxt):
-        for ids in _chunks(node_ids, BATCH_UUIDS):
+        for ids in chunks(node_ids, BATCH_UUIDS):
             rows = (
                 main_api.model_query(cctxt, model, (*cols, model.extra_info, model.id))
                 .filter(model.compute_node_id.in_(list(ids)))
@@ -235,7 +235,7 @@ def alias_requests(
     model = models.InstanceExtra
     out: dict[str, list[tuple[str, str | None, int]]] = {}
     with _reader(cctxt):
-        for batch in _chunks(uuids, BATCH_UUIDS):
+        for batch in chunks(uuids, BATCH_UUIDS):
             rows = (
                 main_api.model_query(
                     cctxt, model, (model.instance_uuid, model.pci_requests)
@@ -277,7 +277,7 @@ def servers(cctxt: Any, uuids: Sequence[str]) -> dict[str, tuple[str, str, str]]
     inst, extra = models.Instance, models.InstanceExtra
     out: dict[str, tuple[str, str, str]] = {}
     with _reader(cctxt):
-        for batch in _chunks(uuids, BATCH_UUIDS):
+        for batch in chunks(uuids, BATCH_UUIDS):
             rows = (
                 main_api.model_query(
                     cctxt,
@@ -308,3 +308,26 @@ def _flavor_name(text: str | None) -> str:
     from nova import objects
 
     return objects.Flavor.obj_from_primitive(doc["cur"]).name
+
+
+def migration_instances(cctxt: Any, uuids: Sequence[str]) -> dict[str, str]:
+    """{migration uuid: its instance uuid} of the migrations among
+    ``uuids``, deleted ones included (as ``Migration.get_by_uuid``), batched."""
+    from nova.db.main import api as main_api
+    from nova.db.main import models
+
+    model = models.Migration
+    out: dict[str, str] = {}
+    with _reader(cctxt):
+        for batch in chunks(uuids, BATCH_UUIDS):
+            rows = (
+                main_api.model_query(
+                    cctxt, model, (model.uuid, model.instance_uuid), read_deleted="yes"
+                )
+                .filter(model.uuid.in_(list(batch)))
+                .order_by(model.id)
+                .all()
+            )
+            for uuid, instance_uuid in rows:
+                out.setdefault(uuid, instance_uuid)
+    return out

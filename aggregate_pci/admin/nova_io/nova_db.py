@@ -247,7 +247,7 @@ def consumers(
     of each instance (its live, visible copy) is added to ``nodes`` and the
     deleted instances to ``deleted``, if given."""
     from nova import context as nova_context
-    from nova import exception, objects
+    from nova import objects
 
     objects.register_all()
     ctxt = ctxt or nova_context.get_admin_context()
@@ -261,28 +261,22 @@ def consumers(
             nova_context.target_cell(ctxt, cell) as cctxt,
             cell_read(cell, "instances and migrations"),
         ):
-            found = objects.InstanceList.get_by_filters(
-                cctxt, {"uuid": wanted}, expected_attrs=[]
-            )
-            servers.update({i.uuid: i.display_name or "" for i in found})
-            if nodes is not None:
-                # a cross-cell resize's source copy is hidden until confirmed
-                nodes.update(
-                    {
-                        i.uuid: i.node
-                        for i in found
-                        if i.node and not i.deleted and not i.hidden
-                    }
+            for batch in cell_reads.chunks(wanted, cell_reads.BATCH_UUIDS):
+                found = objects.InstanceList.get_by_filters(
+                    cctxt, {"uuid": list(batch)}, expected_attrs=[]
                 )
-            if deleted is not None:
-                deleted.update(i.uuid for i in found if i.deleted)
-            for uuid in wanted:
-                if uuid in servers or uuid in migrations:
-                    continue
-                try:
-                    migrations[uuid] = objects.Migration.get_by_uuid(
-                        cctxt, uuid
-                    ).instance_uuid
-                except exception.MigrationNotFound:
-                    continue
+                servers.update({i.uuid: i.display_name or "" for i in found})
+                if nodes is not None:
+                    # a cross-cell resize's source copy is hidden until confirmed
+                    nodes.update(
+                        {
+                            i.uuid: i.node
+                            for i in found
+                            if i.node and not i.deleted and not i.hidden
+                        }
+                    )
+                if deleted is not None:
+                    deleted.update(i.uuid for i in found if i.deleted)
+            unknown = [u for u in wanted if u not in servers and u not in migrations]
+            migrations.update(cell_reads.migration_instances(cctxt, unknown))
     return servers, migrations

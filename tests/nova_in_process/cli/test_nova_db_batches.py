@@ -149,3 +149,19 @@ class BatchedReadsTest(support.CliTestBase):
             [(a.id, a.name, a.uuid, a.hosts, a.metadata, a.availability_zone)
              for a in got],
         )  # fmt: skip
+
+    def test_consumers_in_batches_of_one(self):
+        uuids = [s["id"] for s in self.servers] + [
+            "00000000-0000-4000-8000-00000000dead"
+        ]
+
+        def read():
+            nodes, deleted = {}, set()
+            found = nova_db.consumers(self.ctxt, uuids, nodes, deleted)
+            return found, nodes, deleted
+
+        whole = read()
+        self.assertEqual({s["id"]: s["name"] for s in self.servers}, whole[0][0])
+        self.assertEqual(len(self.servers), len(whole[1]))
+        self.useFixture(fixtures.MockPatchObject(cell_reads, "BATCH_UUIDS", 1))
+        self.assertEqual(whole, read())
