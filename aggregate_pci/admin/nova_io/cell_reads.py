@@ -276,6 +276,7 @@ def servers(cctxt: Any, uuids: Sequence[str]) -> dict[str, tuple[str, str, str]]
 
     inst, extra = models.Instance, models.InstanceExtra
     out: dict[str, tuple[str, str, str]] = {}
+    names: dict[str | None, str] = {}
     with _reader(cctxt):
         for batch in chunks(uuids, BATCH_UUIDS):
             rows = (
@@ -289,10 +290,12 @@ def servers(cctxt: Any, uuids: Sequence[str]) -> dict[str, tuple[str, str, str]]
                 .all()
             )
             for row in rows:
+                if row.flavor not in names:  # instances of a flavor share it
+                    names[row.flavor] = _flavor_name(row.flavor)
                 out[row.uuid] = (
                     row.display_name or "",
                     row.project_id or "",
-                    _flavor_name(row.flavor),
+                    names[row.flavor],
                 )
     return out
 

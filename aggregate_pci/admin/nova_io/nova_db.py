@@ -157,7 +157,8 @@ def _node_pools(
     its claimed and allocated ``devices``); the devices instances hold are
     added to ``held`` and counted in ``by_provider``."""
     free = cell_reads.free_pools(node.pci_stats)
-    used = [device_tags.used_pool(d, free, tags) for d in devices]
+    free_at = device_tags.pools_by_address(free) if devices else {}
+    used = [device_tags.used_pool(d, free_at, tags) for d in devices]
     for d in devices:
         if d.instance_uuid:
             held.setdefault(d.instance_uuid, []).append((node.host, d))
