@@ -144,6 +144,19 @@ def allocation_to_json(alloc: Allocation) -> dict[str, Any]:
     }
 
 
+#: Value types whose (type, value) pairs compare as their JSON does.
+_PLAIN = (str, int, bool, type(None))
+
+
+def _signature(attrs: Mapping[str, Any]) -> Any:
+    """What makes two pools one: their attributes as sorted JSON, or (the
+    same partition, cheaper) sorted (key, type, value) when every value is
+    a plain string, integer, boolean or None."""
+    if all(type(v) in _PLAIN for v in attrs.values()):
+        return tuple(sorted((k, type(v).__name__, v) for k, v in attrs.items()))
+    return json.dumps(attrs, sort_keys=True, default=str)
+
+
 def merge_pools(
     free: Sequence[Mapping[str, Any]], used: Sequence[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -153,7 +166,7 @@ def merge_pools(
     for pools, field in ((free, "count"), (used, "used")):
         for pool in pools:
             attrs = {k: v for k, v in pool.items() if k not in ("count", "used")}
-            sig = json.dumps(attrs, sort_keys=True, default=str)
+            sig = _signature(attrs)
             entry = out.setdefault(sig, dict(attrs, count=0, used=0))
             entry[field] += int(pool.get("count", 0) or 0)
     return list(out.values())

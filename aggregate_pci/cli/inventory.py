@@ -4,12 +4,11 @@ for the offline commands (``--inventory``)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from cliff import command
 
-from aggregate_pci.admin import errors, inventory
+from aggregate_pci.admin import errors, inventory, inventory_write
 from aggregate_pci.cli import common, sources
 
 
@@ -48,7 +47,7 @@ class ExportInventory(common.HandlesErrors, command.Command):
             command="inventory export",
         )
         doc = inventory.to_json(inv)
-        text = json.dumps(doc, indent=1, sort_keys=True) + "\n"
+        text = inventory_write.dumps(doc) + "\n"
         if parsed_args.output:
             try:
                 with open(parsed_args.output, "w", encoding="utf-8") as f:

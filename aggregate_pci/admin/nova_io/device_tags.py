@@ -76,11 +76,14 @@ def read_device_spec(path: str) -> Any:
 
 
 def used_pool(
-    dev: Any, free: list[dict[str, Any]], spec_tags: Callable[[Any], dict[str, str]]
+    dev: Any,
+    free_at: dict[str | None, dict[str, Any]],
+    spec_tags: Callable[[Any], dict[str, str]],
 ) -> dict[str, Any]:
     """A one-device pool for a used device, with the tags of the free pool at
-    the same address (Nova keeps one pool per device or parent PF), else the
-    tags the loaded ``[pci] device_spec`` gives it."""
+    the same address (Nova keeps one pool per device or parent PF; ``free_at``
+    from ``pools_by_address``), else the tags the loaded ``[pci]
+    device_spec`` gives it."""
     address = dev.parent_addr or dev.address
     pool: dict[str, Any] = {
         "vendor_id": dev.vendor_id,
@@ -90,9 +93,17 @@ def used_pool(
         "address": address,
         "count": 1,
     }
-    same = [p for p in free if p.get("address") == address]
-    if same:
-        pool.update({k: v for k, v in same[0].items() if k not in NOT_TAGS})
+    same = free_at.get(address)
+    if same is not None:
+        pool.update({k: v for k, v in same.items() if k not in NOT_TAGS})
     else:
         pool.update(spec_tags(dev))
     return pool
+
+
+def pools_by_address(free: list[dict[str, Any]]) -> dict[str | None, dict[str, Any]]:
+    """{address: the first free pool there}, for ``used_pool``."""
+    out: dict[str | None, dict[str, Any]] = {}
+    for pool in free:
+        out.setdefault(pool.get("address"), pool)
+    return out

@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Mapping
 
 from aggregate_pci.admin.inventory import Inventory, merge_pools
-from aggregate_pci.admin.models import Aggregate, Allocation, Device
-from aggregate_pci.admin.nova_io import device_tags
+from aggregate_pci.admin.models import Allocation, Device
+from aggregate_pci.admin.nova_io import api_reads, cell_reads, device_tags
 from aggregate_pci.admin.nova_io.db_access import (
     API_DB_CHECK,
     cell_read,
@@ -53,18 +53,7 @@ def inventory(
         "host aggregates from Nova's API database",
         API_DB_CHECK,
     ):
-        aggs = objects.AggregateList.get_all(ctxt)
-    aggregates = [
-        Aggregate(
-            a.id,
-            a.name,
-            a.uuid,
-            tuple(a.hosts or ()),
-            dict(a.metadata or {}),
-            a.availability_zone,
-        )
-        for a in aggs
-    ]
+        aggregates = api_reads.aggregates(ctxt)
     flavors = []
     if with_flavors:
         with db_read(
@@ -110,7 +99,7 @@ def host_pools(
         host: device_tags.spec_tags(path)
         for host, path in (compute_confs or {}).items()
     }
-    nodes_by_cell = []
+    total = 0
     for cell in cells:
         check_sqlite_path(
             cell.database_connection, "cell %r database connection" % cell.name
@@ -119,41 +108,65 @@ def host_pools(
             nova_context.target_cell(ctxt, cell) as cctxt,
             cell_read(cell, "compute nodes"),
         ):
-            nodes_by_cell.append((cell, objects.ComputeNodeList.get_all(cctxt)))
-    total = sum(len(nodes) for _, nodes in nodes_by_cell)
-    done = 0
-    for cell, nodes in nodes_by_cell:
-        with (
-            nova_context.target_cell(ctxt, cell) as cctxt,
-            cell_read(cell, "PCI devices"),
+            total += cell_reads.count_nodes(cctxt)
+    done = [0]
+
+    def tick() -> None:
+        done[0] += 1
+        if (
+            progress is not None
+            and total >= PROGRESS_MIN_HOSTS
+            and (done[0] % PROGRESS_EVERY == 0 or done[0] == total)
         ):
-            held: dict[str, list[tuple[str, Any]]] = {}
-            for node in nodes:
-                free = [p.to_dict() for p in (node.pci_device_pools or [])]
-                devices = objects.PciDeviceList.get_by_compute_node(cctxt, node.id)
-                used = [
-                    device_tags.used_pool(d, free, host_tags.get(node.host, spec_tags))
-                    for d in devices
-                    if d.status in USED_STATUSES
-                ]
-                for d in devices:
-                    if d.status in USED_STATUSES and d.instance_uuid:
-                        held.setdefault(d.instance_uuid, []).append((node.host, d))
-                        if by_provider is not None:
-                            name = provider_name(node.hypervisor_hostname, d)
-                            mine = by_provider.setdefault(d.instance_uuid, {})
-                            mine[name] = mine.get(name, 0) + 1
-                out.setdefault(node.host, []).extend(merge_pools(free, used))
-                done += 1
-                if (
-                    progress is not None
-                    and total >= PROGRESS_MIN_HOSTS
-                    and (done % PROGRESS_EVERY == 0 or done == total)
-                ):
-                    progress(done, total)
+            progress(done[0], total)
+
+    for cell in cells:
+        held: dict[str, list[tuple[str, Any]]] = {}
+        with nova_context.target_cell(ctxt, cell) as cctxt:
+            pages = cell_reads.node_pages(cctxt)
+            while True:
+                with cell_read(cell, "compute nodes"):
+                    nodes = next(pages, None)
+                if nodes is None:
+                    break
+                with cell_read(cell, "PCI devices"):
+                    used_by_node = cell_reads.used_devices(
+                        cctxt, [n.id for n in nodes], USED_STATUSES
+                    )
+                    for node in nodes:
+                        devices = used_by_node.get(node.id, [])
+                        tags = host_tags.get(node.host, spec_tags)
+                        out.setdefault(node.host, []).extend(
+                            _node_pools(node, devices, tags, held, by_provider)
+                        )
+                        tick()
             if allocations is not None:
-                allocations.extend(_allocations(cctxt, held, host_tags))
+                with cell_read(cell, "PCI devices"):
+                    allocations.extend(_allocations(cctxt, held, host_tags))
     return out
+
+
+def _node_pools(
+    node: Any,
+    devices: list[Any],
+    tags: Callable[[Any], dict[str, str]],
+    held: dict[str, list[tuple[str, Any]]],
+    by_provider: dict[str, dict[str, int]] | None,
+) -> list[dict[str, Any]]:
+    """One compute node's inventory pools (free pools of its ``pci_stats``,
+    its claimed and allocated ``devices``); the devices instances hold are
+    added to ``held`` and counted in ``by_provider``."""
+    free = cell_reads.free_pools(node.pci_stats)
+    free_at = device_tags.pools_by_address(free) if devices else {}
+    used = [device_tags.used_pool(d, free_at, tags) for d in devices]
+    for d in devices:
+        if d.instance_uuid:
+            held.setdefault(d.instance_uuid, []).append((node.host, d))
+            if by_provider is not None:
+                name = provider_name(node.hypervisor_hostname, d)
+                mine = by_provider.setdefault(d.instance_uuid, {})
+                mine[name] = mine.get(name, 0) + 1
+    return merge_pools(free, used)
 
 
 def _allocations(
@@ -165,37 +178,28 @@ def _allocations(
     cell (``InstancePCIRequests``) and the devices serving them (by
     ``request_id``), with each server's name, project and Nova flavor;
     devices of Neutron port requests are left out."""
-    from nova import objects
-
+    uuids = sorted(held)
+    requests = cell_reads.alias_requests(cctxt, uuids)
+    servers = cell_reads.servers(cctxt, uuids) if uuids else {}
     out = []
-    servers = (
-        {
-            inst.uuid: inst
-            for inst in objects.InstanceList.get_by_filters(
-                cctxt, {"uuid": sorted(held)}, expected_attrs=["flavor"]
-            )
-        }
-        if held
-        else {}
-    )
-    for uuid, devices in sorted(held.items()):
-        reqs = objects.InstancePCIRequests.get_by_instance_uuid(cctxt, uuid)
+    for uuid in uuids:
+        devices = held[uuid]
         by_id = {
-            r.request_id: r
-            for r in (reqs.requests if reqs else [])
-            if getattr(r, "alias_name", None)
+            request_id: (alias, count)
+            for request_id, alias, count in requests.get(uuid, ())
+            if alias
         }
         mine = [(h, d) for h, d in devices if d.request_id in by_id]
         if not mine:
             continue
         host = mine[0][0]
         tags = host_tags.get(host)
-        server = servers.get(uuid)
+        name, project, nova_flavor = servers.get(uuid, ("", "", ""))
         out.append(
             Allocation(
                 uuid,
                 host,
-                tuple((r.alias_name, r.count) for r in by_id.values()),
+                tuple(by_id.values()),
                 tuple(
                     Device(
                         d.address,
@@ -204,14 +208,14 @@ def _allocations(
                         d.dev_type,
                         parent_addr=d.parent_addr,
                         tags=None if tags is None else tags(d),
-                        alias=by_id[d.request_id].alias_name,
+                        alias=by_id[d.request_id][0],
                         numa_node=d.numa_node,
                     )
                     for _, d in mine
                 ),
-                name=(server.display_name or "") if server else "",
-                project=(server.project_id or "") if server else "",
-                nova_flavor=server.flavor.name if server else "",
+                name=name,
+                project=project,
+                nova_flavor=nova_flavor,
             )
         )
     return out
@@ -244,7 +248,7 @@ def consumers(
     of each instance (its live, visible copy) is added to ``nodes`` and the
     deleted instances to ``deleted``, if given."""
     from nova import context as nova_context
-    from nova import exception, objects
+    from nova import objects
 
     objects.register_all()
     ctxt = ctxt or nova_context.get_admin_context()
@@ -258,28 +262,22 @@ def consumers(
             nova_context.target_cell(ctxt, cell) as cctxt,
             cell_read(cell, "instances and migrations"),
         ):
-            found = objects.InstanceList.get_by_filters(
-                cctxt, {"uuid": wanted}, expected_attrs=[]
-            )
-            servers.update({i.uuid: i.display_name or "" for i in found})
-            if nodes is not None:
-                # a cross-cell resize's source copy is hidden until confirmed
-                nodes.update(
-                    {
-                        i.uuid: i.node
-                        for i in found
-                        if i.node and not i.deleted and not i.hidden
-                    }
+            for batch in cell_reads.chunks(wanted, cell_reads.BATCH_UUIDS):
+                found = objects.InstanceList.get_by_filters(
+                    cctxt, {"uuid": list(batch)}, expected_attrs=[]
                 )
-            if deleted is not None:
-                deleted.update(i.uuid for i in found if i.deleted)
-            for uuid in wanted:
-                if uuid in servers or uuid in migrations:
-                    continue
-                try:
-                    migrations[uuid] = objects.Migration.get_by_uuid(
-                        cctxt, uuid
-                    ).instance_uuid
-                except exception.MigrationNotFound:
-                    continue
+                servers.update({i.uuid: i.display_name or "" for i in found})
+                if nodes is not None:
+                    # a cross-cell resize's source copy is hidden until confirmed
+                    nodes.update(
+                        {
+                            i.uuid: i.node
+                            for i in found
+                            if i.node and not i.deleted and not i.hidden
+                        }
+                    )
+                if deleted is not None:
+                    deleted.update(i.uuid for i in found if i.deleted)
+            unknown = [u for u in wanted if u not in servers and u not in migrations]
+            migrations.update(cell_reads.migration_instances(cctxt, unknown))
     return servers, migrations

@@ -14,7 +14,7 @@ import re
 from typing import Any, Callable, NamedTuple, Sequence
 
 from aggregate_pci.admin.errors import AdminError, InvalidInput, NotFound
-from aggregate_pci.admin.nova_io import db_access
+from aggregate_pci.admin.nova_io import cell_reads, db_access
 from aggregate_pci.alias import SPEC_KEY
 
 
@@ -39,7 +39,8 @@ def pci_requests_of(alias_spec: str) -> list[Any]:
 
 def pci_stats_by_host(ctxt: Any = None) -> dict[str, Any]:
     """{host: Nova ``PciDeviceStats`` of its free pools}, built from its
-    compute node as the scheduler's ``HostState`` builds it."""
+    compute node as the scheduler's ``HostState`` builds it (compute nodes
+    read in pages, ``cell_reads``)."""
     from nova import context as nova_context
     from nova import objects
     from nova.pci import stats as pci_stats
@@ -52,20 +53,36 @@ def pci_stats_by_host(ctxt: Any = None) -> dict[str, Any]:
     for cell in cells:
         if cell.is_cell0():
             continue
-        with (
-            nova_context.target_cell(ctxt, cell) as cctxt,
-            db_access.cell_read(cell, "compute nodes"),
-        ):
-            for node in objects.ComputeNodeList.get_all(cctxt):
-                topology = (
-                    objects.NUMATopology.obj_from_db_obj(node.numa_topology)
-                    if node.numa_topology
-                    else None
-                )
-                out[node.host] = pci_stats.PciDeviceStats(
-                    topology, stats=node.pci_device_pools
-                )
+        with nova_context.target_cell(ctxt, cell) as cctxt:
+            pages = cell_reads.node_pages(cctxt, extra=("numa_topology",))
+            while True:
+                with db_access.cell_read(cell, "compute nodes"):
+                    nodes = next(pages, None)
+                    for node in nodes or ():
+                        topology = (
+                            objects.NUMATopology.obj_from_db_obj(node.numa_topology)
+                            if node.numa_topology
+                            else None
+                        )
+                        pools = cell_reads.free_pools(node.pci_stats)
+                        out[node.host] = pci_stats.PciDeviceStats(
+                            topology, stats=[_Pool(p) for p in pools]
+                        )
+                if nodes is None:
+                    break
     return out
+
+
+class _Pool:
+    """A free pool as ``PciDeviceStats`` takes it (``to_dict``)."""
+
+    __slots__ = ("pool",)
+
+    def __init__(self, pool: dict[str, Any]) -> None:
+        self.pool = pool
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.pool
 
 
 def nova_filter_says(stats: Any, requests: Sequence[Any]) -> str:

@@ -1,0 +1,167 @@
+"""``nova_db`` reads the cell database in pages and batches
+(``cell_reads``): with pages of one compute node and batches of one uuid it
+must read what it reads in one page, and both must equal Nova's own objects
+read one node and one instance at a time (free pools, used devices, PCI
+requests, names, projects and flavors)."""
+
+import nova.tests.functional  # noqa: F401  (must come before other Nova imports)
+
+# isort: split
+
+import json
+
+import fixtures
+from nova import context as nova_context
+from nova import objects
+
+from aggregate_pci.admin.nova_io import api_reads, cell_reads, nova_db
+from tests.fixtures import nova_harness as support
+
+GPU = ("10de", "1db4")
+T4 = ("10de", "1eb8")
+
+
+class BatchedReadsTest(support.CliTestBase):
+    PCI_DEVICE_SPEC = [
+        {"vendor_id": "10de", "product_id": "1db4"},
+        {"vendor_id": "10de", "product_id": "1eb8", "physical_network": "net1"},
+    ]
+    PCI_ALIAS = [
+        {"name": "gpu", "vendor_id": "10de", "product_id": "1db4",
+         "device_type": "type-PCI"},
+        {"name": "t4", "vendor_id": "10de", "product_id": "1eb8",
+         "device_type": "type-PCI"},
+    ]  # fmt: skip
+
+    def setUp(self):
+        super().setUp()
+        for host in ("compute1", "compute2", "compute3"):
+            self.start_compute(
+                host,
+                pci_info=support.gpu_host([(0x81, GPU), (0x82, GPU), (0x83, T4)]),
+            )
+        agg = self.make_aggregate("gpu-hosts", hosts=["compute1", "compute2"])
+        self.set_metadata(
+            agg["id"],
+            {
+                "pci_flavor:gpu": '{"vendor_id":"10de","product_id":"1db4"}',
+                "pci_flavor:t4": '{"vendor_id":"10de","product_id":"1eb8"}',
+            },
+        )
+        self.servers = [
+            self.boot(self.nova_flavor("gpu:2", name="two-gpus")),
+            self.boot(self.nova_flavor("gpu:1,t4:1", name="gpu-t4")),
+            self.boot(self.nova_flavor("t4:1", name="one-t4")),
+            self.boot(self.nova_flavor("gpu:1", name="one-gpu")),
+        ]
+
+    def read(self):
+        by_provider = {}
+        inv = nova_db.inventory(
+            self.ctxt, with_flavors=True, with_allocations=True,
+            by_provider=by_provider,
+        )  # fmt: skip
+        return inv.hosts, inv.allocations, by_provider
+
+    def test_pages_of_one_read_what_one_page_reads(self):
+        whole = self.read()
+        self.assertEqual(4, len(whole[1]))
+        self.useFixture(fixtures.MockPatchObject(cell_reads, "PAGE_NODES", 1))
+        self.useFixture(fixtures.MockPatchObject(cell_reads, "BATCH_UUIDS", 1))
+        self.assertEqual(whole, self.read())
+
+    def test_what_nova_objects_read_one_by_one(self):
+        hosts, allocations, _ = self.read()
+        cell = self.cell_mappings["cell1"]
+        with nova_context.target_cell(self.ctxt, cell) as cctxt:
+            (page,) = list(cell_reads.node_pages(cctxt))
+            stats = {n.id: n.pci_stats for n in page}
+            for node in objects.ComputeNodeList.get_all(cctxt):
+                free = [p.to_dict() for p in node.pci_device_pools or []]
+                self.assertTrue(free)
+                self.assertEqual(free, cell_reads.free_pools(stats[node.id]))
+                used = sorted(
+                    (d.address, d.instance_uuid, d.request_id)
+                    for d in objects.PciDeviceList.get_by_compute_node(cctxt, node.id)
+                    if d.status in nova_db.USED_STATUSES
+                )
+                pools = hosts[node.host]
+                self.assertEqual(len(used), sum(p["used"] for p in pools), node.host)
+                self.assertEqual(
+                    sum(p["count"] for p in free), sum(p["count"] for p in pools)
+                )
+            expected = {}
+            for server in self.servers:
+                inst = objects.Instance.get_by_uuid(
+                    cctxt, server["id"], expected_attrs=["flavor"]
+                )
+                reqs = objects.InstancePCIRequests.get_by_instance_uuid(
+                    cctxt, server["id"]
+                )
+                expected[server["id"]] = (
+                    inst.display_name, inst.project_id, inst.flavor.name,
+                    sorted((r.alias_name, r.count) for r in reqs.requests),
+                )  # fmt: skip
+        got = {
+            a.instance: (a.name, a.project, a.nova_flavor, sorted(a.requests))
+            for a in allocations
+        }
+        self.assertEqual(expected, got)
+
+    def test_pool_formats_nova_would_coerce_go_through_nova(self):
+        # the legacy list of dicts, and a numa_node Nova coerces from text
+        legacy = json.dumps(
+            [{"product_id": "1db4", "vendor_id": "10de", "numa_node": 0,
+              "count": 2, "dev_type": "type-PCI"}]
+        )  # fmt: skip
+        pools = objects.PciDevicePoolList(
+            objects=[objects.PciDevicePool(
+                product_id="1db4", vendor_id="10de", numa_node=1,
+                tags={"dev_type": "type-PCI"}, count=1)]
+        )  # fmt: skip
+        primitive = pools.obj_to_primitive()
+        primitive["nova_object.data"]["objects"][0]["nova_object.data"]["numa_node"] = (
+            "1"
+        )
+        from nova.objects import pci_device_pool
+
+        for text in (
+            legacy,
+            json.dumps(primitive),
+            json.dumps(pools.obj_to_primitive()),
+        ):
+            nova = [p.to_dict() for p in pci_device_pool.from_pci_stats(text)]
+            self.assertEqual(nova, cell_reads.free_pools(text))
+            self.assertEqual(
+                [list(p) for p in nova],
+                [list(p) for p in cell_reads.free_pools(text)],
+            )
+
+    def test_aggregates_as_nova_objects_give_them(self):
+        self.make_aggregate("az-empty", metadata={"availability_zone": "az1"})
+        self.make_aggregate("two", hosts=["compute3", "compute1"], metadata={"k": "v"})
+        got = api_reads.aggregates(self.ctxt)
+        nova = objects.AggregateList.get_all(self.ctxt)
+        self.assertEqual(3, len(got))
+        self.assertEqual(
+            [(a.id, a.name, a.uuid, tuple(a.hosts), dict(a.metadata),
+              a.availability_zone) for a in nova],
+            [(a.id, a.name, a.uuid, a.hosts, a.metadata, a.availability_zone)
+             for a in got],
+        )  # fmt: skip
+
+    def test_consumers_in_batches_of_one(self):
+        uuids = [s["id"] for s in self.servers] + [
+            "00000000-0000-4000-8000-00000000dead"
+        ]
+
+        def read():
+            nodes, deleted = {}, set()
+            found = nova_db.consumers(self.ctxt, uuids, nodes, deleted)
+            return found, nodes, deleted
+
+        whole = read()
+        self.assertEqual({s["id"]: s["name"] for s in self.servers}, whole[0][0])
+        self.assertEqual(len(self.servers), len(whole[1]))
+        self.useFixture(fixtures.MockPatchObject(cell_reads, "BATCH_UUIDS", 1))
+        self.assertEqual(whole, read())
