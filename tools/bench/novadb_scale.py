@@ -14,7 +14,7 @@ reads from the databases (after normalising what Nova cannot store the same
 way: per-device pools, tags of used devices), and the outputs of
 ``capacity``/``audit`` from both sources.
 
-Usage: tools/bench/novadb_scale.py [--hosts 10000] [--dir /work/bench-data]
+Usage: tools/bench/novadb_scale.py [--hosts 10000] [--dir DIR]
        [--only capacity,audit,...] [--outputs DIR] [--compare]
 """
 
@@ -182,7 +182,11 @@ def compare(n_hosts: int, conf: str, tmp: str, export: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=10000)
-    parser.add_argument("--dir", default="/work/bench-data")
+    parser.add_argument(
+        "--dir",
+        default=os.path.join(tempfile.gettempdir(), "aggregate-pci-bench"),
+        help="where the databases are built, and reused if there",
+    )
     parser.add_argument("--only", help="comma-separated labels of commands to run")
     parser.add_argument("--outputs", help="keep the commands' outputs here")
     parser.add_argument("--compare", action="store_true")
@@ -206,25 +210,7 @@ def main() -> None:
         if name.startswith("novadb-%d-" % args.hosts) and name.endswith(".sqlite"):
             size = os.path.getsize(os.path.join(args.dir, name)) / 1e6
             print("database %s: %.0f MB" % (name, size))
-    print("load average before: %.2f %.2f %.2f" % os.getloadavg())
-    wanted = set(args.only.split(",")) if args.only else None
-    print(
-        "%-24s %8s %8s %9s %9s %3s"
-        % ("command", "wall s", "cpu s", "peak MB", "out MB", "rc")
-    )
-    for n, (name, argv) in enumerate(commands(conf, tmp).items()):
-        if wanted and name not in wanted:
-            continue
-        r = tools_scale.run(argv, os.path.join(tmp, "out-%d" % n))
-        print(
-            "%-24s %8.1f %8.1f %9.0f %9.1f %3d"
-            % (name, r["wall"], r["cpu"], r["rss_mb"], r["out_mb"], r["rc"]),
-            flush=True,
-        )
-        if r["rc"] not in (0, 1):
-            with open(os.path.join(tmp, "out-%d.err" % n), encoding="utf-8") as f:
-                print("  stderr: %s" % f.read()[-500:])
-    print("load average after: %.2f %.2f %.2f" % os.getloadavg())
+    tools_scale.run_all(commands(conf, tmp), tmp, args.only, width=24)
     if args.compare:
         compare(args.hosts, conf, tmp, os.path.join(tmp, "export.json"))
 

@@ -188,6 +188,34 @@ def run(argv: list[str], out_path: str, code: str | None = None) -> dict[str, fl
     }
 
 
+def run_all(
+    cmds: dict[str, list[str]],
+    tmp: str,
+    only: str | None,
+    code: str | None = None,
+    width: int = 20,
+) -> None:
+    """Run the commands labelled in ``only`` (all if None), one process
+    each, printing a table row per command between two load averages."""
+    print("load average before: %.2f %.2f %.2f" % os.getloadavg())
+    wanted = set(only.split(",")) if only else None
+    row = "%%-%ds %%8s %%8s %%9s %%9s %%3s" % width
+    print(row % ("command", "wall s", "cpu s", "peak MB", "out MB", "rc"))
+    for n, (name, argv) in enumerate(cmds.items()):
+        if wanted and name not in wanted:
+            continue
+        r = run(argv, os.path.join(tmp, "out-%d" % n), code)
+        cells = ("%.1f" % r["wall"], "%.1f" % r["cpu"], "%.0f" % r["rss_mb"])
+        print(
+            row % (name, *cells, "%.1f" % r["out_mb"], "%d" % r["rc"]),
+            flush=True,
+        )
+        if r["rc"] not in (0, 1):
+            with open(os.path.join(tmp, "out-%d.err" % n), encoding="utf-8") as f:
+                print("  stderr: %s" % f.read()[-500:])
+    print("load average after: %.2f %.2f %.2f" % os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=10000)
@@ -217,25 +245,7 @@ def main() -> None:
             + " in %.1f s" % (time.perf_counter() - start)
         )
     print("inventory %s: %.0f MB" % (inv, os.path.getsize(inv) / 1e6))
-    print("load average before: %.2f %.2f %.2f" % os.getloadavg())
-    wanted = set(args.only.split(",")) if args.only else None
-    print(
-        "%-20s %8s %8s %9s %9s %3s"
-        % ("command", "wall s", "cpu s", "peak MB", "out MB", "rc")
-    )
-    for n, (name, argv) in enumerate(commands(inv, tmp).items()):
-        if wanted and name not in wanted:
-            continue
-        r = run(argv, os.path.join(tmp, "out-%d" % n), args.code)
-        print(
-            "%-20s %8.1f %8.1f %9.0f %9.1f %3d"
-            % (name, r["wall"], r["cpu"], r["rss_mb"], r["out_mb"], r["rc"]),
-            flush=True,
-        )
-        if r["rc"] not in (0, 1):
-            with open(os.path.join(tmp, "out-%d.err" % n), encoding="utf-8") as f:
-                print("  stderr: %s" % f.read()[-500:])
-    print("load average after: %.2f %.2f %.2f" % os.getloadavg())
+    run_all(commands(inv, tmp), tmp, args.only, args.code)
     if not args.keep and not args.outdir:
         for name in os.listdir(tmp):
             os.unlink(os.path.join(tmp, name))
