@@ -100,6 +100,11 @@ class ClaimBase(support.AggregatePciTestBase):
     def assert_no_reschedule(self, server):
         """One build attempt on one compute, no fault: the scheduler chose
         a host whose claim serves the request."""
+        # the server is ACTIVE before compute records the build event's
+        # result: wait for it (Nova's own poll, 5 s), then count attempts
+        self._wait_for_instance_action_event(
+            server, "create", "compute__do_build_and_run_instance", "success"
+        )
         events = []
         for action in self.api.get_instance_actions(server["id"]):
             detail = self.api.get_instance_action_details(
