@@ -144,32 +144,48 @@ def allocation_to_json(alloc: Allocation) -> dict[str, Any]:
     }
 
 
-#: Value types whose (type, value) pairs compare as their JSON does.
-_PLAIN = (str, int, bool, type(None))
+#: Value types that compare equal only to a value of the same type (bool
+#: and float do not: True == 1 == 1.0, while their JSON differs).
+_EXACT = frozenset((str, int, type(None)))
 
 
 def _signature(attrs: Mapping[str, Any]) -> Any:
     """What makes two pools one: their attributes as sorted JSON, or (the
-    same partition, cheaper) sorted (key, type, value) when every value is
-    a plain string, integer, boolean or None."""
-    if all(type(v) in _PLAIN for v in attrs.values()):
-        return tuple(sorted((k, type(v).__name__, v) for k, v in attrs.items()))
+    same partition, cheaper) their item set when every value is a string,
+    integer or None."""
+    if _EXACT.issuperset(map(type, attrs.values())):
+        return frozenset(attrs.items())
     return json.dumps(attrs, sort_keys=True, default=str)
 
 
 def merge_pools(
-    free: Sequence[Mapping[str, Any]], used: Sequence[Mapping[str, Any]]
+    free: Sequence[Mapping[str, Any]],
+    used: Sequence[Mapping[str, Any]],
+    shared: dict[Any, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Free pools (``count``) and used-device pools (``count`` = devices)
-    merged into inventory pools with ``count`` free and ``used``."""
-    out: dict[str, dict[str, Any]] = {}
+    merged into inventory pools with ``count`` free and ``used``.  With
+    ``shared`` (one dict per read of a fleet), equal pools of different
+    hosts are one object: hosts of one hardware model repeat them, and
+    nothing changes an inventory's pools once read."""
+    out: dict[Any, dict[str, Any]] = {}
     for pools, field in ((free, "count"), (used, "used")):
         for pool in pools:
-            attrs = {k: v for k, v in pool.items() if k not in ("count", "used")}
+            attrs = dict(pool)
+            count = int(attrs.pop("count", 0) or 0)
+            attrs.pop("used", None)
             sig = _signature(attrs)
-            entry = out.setdefault(sig, dict(attrs, count=0, used=0))
-            entry[field] += int(pool.get("count", 0) or 0)
-    return list(out.values())
+            entry = out.get(sig)
+            if entry is None:  # the attributes copy becomes the pool
+                entry = out[sig] = attrs
+                attrs["count"] = attrs["used"] = 0
+            entry[field] += count
+    if shared is None:
+        return list(out.values())
+    return [
+        shared.setdefault((sig, tuple(entry), entry["count"], entry["used"]), entry)
+        for sig, entry in out.items()
+    ]
 
 
 class OfflineAdmin:

@@ -11,6 +11,7 @@ from typing import Any
 
 from aggregate_pci import alias
 from aggregate_pci.admin.errors import AdminError
+from aggregate_pci.admin.interned import intern_value, shared_allocation, shared_device
 from aggregate_pci.admin.inventory import FORMAT, VERSION, Inventory
 from aggregate_pci.admin.models import Aggregate, Allocation, Device
 from aggregate_pci.errors import Hint
@@ -47,12 +48,6 @@ def from_json(doc: Any, source: str = "inventory") -> Inventory:
         for host, pools in raw_hosts.items()
     }
     return Inventory(aggregates, hosts, _nova_flavors(doc, bad), _allocations(doc, bad))
-
-
-def intern_value(value: Any) -> Any:
-    """One shared copy of a string value (pool fields, host and flavor names
-    repeat across a fleet); other values unchanged."""
-    return sys.intern(value) if type(value) is str else value
 
 
 def checked_pools(host: str, pools: Any, bad: Any) -> list[dict[str, Any]]:
@@ -130,17 +125,15 @@ def checked_allocation(
                 % (count, len(devices)),
             )
         requests.append((r["alias"], count))
-    request_key = ("requests", tuple(requests))
-    device_key = ("devices", tuple(map(id, devices)))
-    return Allocation(
+    return shared_allocation(
+        shared,
         entry["instance"],
-        intern_value(entry["host"]),
-        shared.setdefault(request_key, request_key[1]),
-        # devices are shared, so their identities name the tuple
-        shared.setdefault(device_key, tuple(devices)),
+        entry["host"],
+        tuple(requests),
+        devices,
         name=entry.get("name", ""),
-        project=intern_value(entry.get("project", "")),
-        nova_flavor=intern_value(entry.get("nova_flavor", "")),
+        project=entry.get("project", ""),
+        nova_flavor=entry.get("nova_flavor", ""),
     )
 
 
@@ -155,36 +148,17 @@ def _device(d: Any, bad: Any, where: str, shared: dict[Any, Any]) -> Device:
         isinstance(tags, dict) and all(isinstance(v, str) for v in tags.values())
     ):
         raise bad(where, "'tags' must be null (unknown) or an object of strings")
-    fields = (
+    return shared_device(
+        shared,
         d["address"],
         d["vendor_id"],
         d["product_id"],
         d["dev_type"],
         d.get("parent_addr"),
-        None if tags is None else tuple((str(k), v) for k, v in tags.items()),
+        tags,
         d.get("alias"),
         d.get("numa_node"),
     )
-    try:
-        found = shared.get(fields)
-    except TypeError:  # an unhashable parent_addr, alias or numa_node
-        found = None
-    if found is None:
-        found = Device(
-            intern_value(fields[0]),
-            intern_value(fields[1]),
-            intern_value(fields[2]),
-            intern_value(fields[3]),
-            parent_addr=fields[4],
-            tags=None if tags is None else dict(fields[5] or ()),
-            alias=intern_value(fields[6]),
-            numa_node=fields[7],
-        )
-        try:
-            shared[fields] = found
-        except TypeError:
-            pass
-    return found
 
 
 def _aggregates(doc: dict[str, Any], bad: Any) -> list[Aggregate]:

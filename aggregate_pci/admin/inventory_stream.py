@@ -12,12 +12,12 @@ from typing import Any
 # from_json is looked up on its module at each call (tests patch it there)
 from aggregate_pci.admin import inventory_read
 from aggregate_pci.admin.errors import AdminError
+from aggregate_pci.admin.interned import intern_value
 from aggregate_pci.admin.inventory import Inventory
 from aggregate_pci.admin.inventory_read import (
     MAX_DEPTH,
     checked_allocation,
     checked_pools,
-    intern_value,
     too_deep,
 )
 from aggregate_pci.admin.inventory_shapes import Shapes

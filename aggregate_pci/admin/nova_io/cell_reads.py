@@ -2,9 +2,9 @@
 
 What ``nova_db`` reads, in pages and batches instead of one query per
 compute node or instance: compute nodes by id (``PAGE_NODES`` a query, their
-free pools as ``PciDevicePool.to_dict`` gives them), the claimed and
-allocated devices of a page of nodes, and the PCI requests, names, projects
-and flavors of instances (``BATCH_UUIDS`` uuids an ``IN`` clause).  Queries
+free pools as ``PciDevicePool.to_dict`` gives them) and the claimed and
+allocated devices of a page of nodes; ``instance_reads`` reads instances
+(``BATCH_UUIDS`` uuids or node ids an ``IN`` clause).  Queries
 go through Nova's models and DB API (``model_query``, the context's
 ``read_deleted``); rows become light records, and JSON columns are decoded
 directly when they have the exact shape Nova's current objects write, else
@@ -14,8 +14,11 @@ written (Nova's objects would give a device without uuid one).
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any, Iterator, Sequence
+
+from aggregate_pci.admin.nova_io.db_access import cell_read
 
 #: Compute nodes read per query (keyset by id, as Nova orders them).
 PAGE_NODES = 1000
@@ -30,6 +33,11 @@ _POOL_FIELDS = (
     ("count", (int,)),
 )
 _POOL_NAMES = frozenset(name for name, _ in _POOL_FIELDS)
+_POOL_ORDER = tuple(name for name, _ in _POOL_FIELDS)
+#: The field types of a pool with every field, as tuples.
+_FULL_TYPES = frozenset(itertools.product(*(types for _, types in _POOL_FIELDS)))
+#: Tag value types taken as they are.
+_TAG_TYPES = frozenset((str, type(None)))
 
 
 class UsedDevice:
@@ -78,7 +86,7 @@ class UsedDevice:
         return caps.get("vpd", {}).get("card_serial_number")
 
 
-def _reader(cctxt: Any) -> Any:
+def reader(cctxt: Any) -> Any:
     """Nova's reader transaction on the cell of ``cctxt``."""
     from nova.db.main import api as main_api
 
@@ -142,6 +150,22 @@ def node_pages(cctxt: Any, extra: Sequence[str] = ()) -> Iterator[list[Any]]:
         marker = page[-1].id
 
 
+def guarded_node_pages(
+    cell: Any, cctxt: Any, extra: Sequence[str] = ()
+) -> Iterator[list[tuple[Any, list[dict[str, Any]]]]]:
+    """``node_pages`` of one cell as (node, its ``free_pools``) pairs; a
+    failure to read or decode a page is one line naming the cell
+    (``db_access.cell_read``), the caller's work on it is not."""
+    pages = node_pages(cctxt, extra)
+    while True:
+        with cell_read(cell, "compute nodes"):
+            page = next(pages, None)
+            if page is None:
+                return
+            pairs = [(node, free_pools(node.pci_stats)) for node in page]
+        yield pairs
+
+
 def free_pools(pci_stats: str | None) -> list[dict[str, Any]]:
     """``[p.to_dict() for p in node.pci_device_pools]`` of a compute node's
     ``pci_stats`` column: decoded here when it is the current serialized
@@ -174,26 +198,34 @@ def _fast_pools(text: str) -> list[dict[str, Any]] | None:
     items = (doc.get("nova_object.data") or {}).get("objects")
     if not isinstance(items, list):
         return None
+    version = objects.PciDevicePool.VERSION
     out = []
     for item in items:
         if (
-            not isinstance(item, dict)
+            type(item) is not dict
             or item.get("nova_object.name") != "PciDevicePool"
-            or item.get("nova_object.version") != objects.PciDevicePool.VERSION
+            or item.get("nova_object.version") != version
         ):
             return None
         data = item.get("nova_object.data")
-        if not isinstance(data, dict) or not _POOL_NAMES.issuperset(data):
+        if type(data) is not dict:
             return None
-        pool: dict[str, Any] = {}
-        for name, types in _POOL_FIELDS:
-            if name in data:
-                value = data[name]
-                if type(value) not in types:
-                    return None
-                pool[name] = value
+        if tuple(data) == _POOL_ORDER:  # all fields, as Nova writes them
+            if tuple(map(type, data.values())) not in _FULL_TYPES:
+                return None
+            pool = dict(data)
+        else:
+            if not _POOL_NAMES.issuperset(data):
+                return None
+            pool = {}
+            for name, types in _POOL_FIELDS:
+                if name in data:
+                    value = data[name]
+                    if type(value) not in types:
+                        return None
+                    pool[name] = value
         tags = pool.pop("tags", {})
-        if any(type(v) not in (str, type(None)) for v in tags.values()):
+        if not _TAG_TYPES.issuperset(map(type, tags.values())):
             return None
         pool.update(tags)
         out.append(pool)
@@ -209,7 +241,7 @@ def used_devices(cctxt: Any, node_ids: Sequence[int], statuses: Sequence[str]) -
     model = models.PciDevice
     cols = [getattr(model, name) for name in UsedDevice.__slots__[:-1]]
     out: dict[int, list[UsedDevice]] = {}
-    with _reader(cctxt):
+    with reader(cctxt):
         for ids in chunks(node_ids, BATCH_UUIDS):
             rows = (
                 main_api.model_query(cctxt, model, (*cols, model.extra_info, model.id))
@@ -220,117 +252,4 @@ def used_devices(cctxt: Any, node_ids: Sequence[int], statuses: Sequence[str]) -
             )
             for row in rows:
                 out.setdefault(row.compute_node_id, []).append(UsedDevice(row))
-    return out
-
-
-def alias_requests(
-    cctxt: Any, uuids: Sequence[str]
-) -> dict[str, list[tuple[str, str | None, int]]]:
-    """{instance uuid: [(request_id, alias_name, count)]} of these
-    instances' ``InstancePCIRequests`` (as ``get_by_instance_uuid`` reads
-    them: the first live ``instance_extra`` row), batched."""
-    from nova.db.main import api as main_api
-    from nova.db.main import models
-
-    model = models.InstanceExtra
-    out: dict[str, list[tuple[str, str | None, int]]] = {}
-    with _reader(cctxt):
-        for batch in chunks(uuids, BATCH_UUIDS):
-            rows = (
-                main_api.model_query(
-                    cctxt, model, (model.instance_uuid, model.pci_requests)
-                )
-                .filter(model.instance_uuid.in_(list(batch)))
-                .order_by(model.id)
-                .all()
-            )
-            for row in rows:
-                if row.instance_uuid not in out:
-                    out[row.instance_uuid] = _requests(cctxt, row)
-    return out
-
-
-def _requests(cctxt: Any, row: Any) -> list[tuple[str, str | None, int]]:
-    """(request_id, alias_name, count) of one ``pci_requests`` column."""
-    try:
-        reqs = json.loads(row.pci_requests) if row.pci_requests is not None else []
-        out = [(r["request_id"], r["alias_name"], r["count"]) for r in reqs]
-        if all(type(c) is int for _, _, c in out):
-            return out
-    except (ValueError, TypeError, KeyError):
-        pass
-    from nova import objects
-
-    obj = objects.InstancePCIRequests.obj_from_db(
-        cctxt, row.instance_uuid, row.pci_requests
-    )
-    return [(r.request_id, r.alias_name, r.count) for r in obj.requests]
-
-
-def servers(cctxt: Any, uuids: Sequence[str]) -> dict[str, tuple[str, str, str]]:
-    """{instance uuid: (display name, project, Nova flavor name)} of the
-    live instances among ``uuids`` (as ``InstanceList.get_by_filters`` with
-    their flavor gives them), batched."""
-    from nova.db.main import api as main_api
-    from nova.db.main import models
-
-    inst, extra = models.Instance, models.InstanceExtra
-    out: dict[str, tuple[str, str, str]] = {}
-    names: dict[str | None, str] = {}
-    with _reader(cctxt):
-        for batch in chunks(uuids, BATCH_UUIDS):
-            rows = (
-                main_api.model_query(
-                    cctxt,
-                    inst,
-                    (inst.uuid, inst.display_name, inst.project_id, extra.flavor),
-                )
-                .outerjoin(extra, extra.instance_uuid == inst.uuid)
-                .filter(inst.uuid.in_(list(batch)))
-                .all()
-            )
-            for row in rows:
-                if row.flavor not in names:  # instances of a flavor share it
-                    names[row.flavor] = _flavor_name(row.flavor)
-                out[row.uuid] = (
-                    row.display_name or "",
-                    row.project_id or "",
-                    names[row.flavor],
-                )
-    return out
-
-
-def _flavor_name(text: str | None) -> str:
-    """The name of the current flavor in ``instance_extra.flavor``."""
-    doc = json.loads(text) if text else None
-    if not doc:
-        return ""
-    data = doc["cur"].get("nova_object.data", {})
-    if isinstance(data.get("name"), str):
-        return data["name"]
-    from nova import objects
-
-    return objects.Flavor.obj_from_primitive(doc["cur"]).name
-
-
-def migration_instances(cctxt: Any, uuids: Sequence[str]) -> dict[str, str]:
-    """{migration uuid: its instance uuid} of the migrations among
-    ``uuids``, deleted ones included (as ``Migration.get_by_uuid``), batched."""
-    from nova.db.main import api as main_api
-    from nova.db.main import models
-
-    model = models.Migration
-    out: dict[str, str] = {}
-    with _reader(cctxt):
-        for batch in chunks(uuids, BATCH_UUIDS):
-            rows = (
-                main_api.model_query(
-                    cctxt, model, (model.uuid, model.instance_uuid), read_deleted="yes"
-                )
-                .filter(model.uuid.in_(list(batch)))
-                .order_by(model.id)
-                .all()
-            )
-            for uuid, instance_uuid in rows:
-                out.setdefault(uuid, instance_uuid)
     return out

@@ -12,11 +12,17 @@ objects, plus the claimed and allocated devices of ``pci_devices`` for the
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from aggregate_pci.admin.interned import shared_allocation, shared_device
 from aggregate_pci.admin.inventory import Inventory, merge_pools
-from aggregate_pci.admin.models import Allocation, Device
-from aggregate_pci.admin.nova_io import api_reads, cell_reads, device_tags
+from aggregate_pci.admin.models import Allocation
+from aggregate_pci.admin.nova_io import (
+    api_reads,
+    cell_reads,
+    device_tags,
+    instance_reads,
+)
 from aggregate_pci.admin.nova_io.db_access import (
     API_DB_CHECK,
     cell_read,
@@ -120,26 +126,24 @@ def host_pools(
         ):
             progress(done[0], total)
 
+    shared: dict[Any, dict[str, Any]] = {}
     for cell in cells:
         held: dict[str, list[tuple[str, Any]]] = {}
         with nova_context.target_cell(ctxt, cell) as cctxt:
-            pages = cell_reads.node_pages(cctxt)
-            while True:
-                with cell_read(cell, "compute nodes"):
-                    nodes = next(pages, None)
-                if nodes is None:
-                    break
+            for nodes in cell_reads.guarded_node_pages(cell, cctxt):
                 with cell_read(cell, "PCI devices"):
                     used_by_node = cell_reads.used_devices(
-                        cctxt, [n.id for n in nodes], USED_STATUSES
+                        cctxt, [n.id for n, _ in nodes], USED_STATUSES
                     )
-                    for node in nodes:
-                        devices = used_by_node.get(node.id, [])
-                        tags = host_tags.get(node.host, spec_tags)
-                        out.setdefault(node.host, []).extend(
-                            _node_pools(node, devices, tags, held, by_provider)
+                for node, free in nodes:
+                    devices = used_by_node.get(node.id, ())
+                    tags = host_tags.get(node.host, spec_tags)
+                    out.setdefault(node.host, []).extend(
+                        _node_pools(
+                            node, free, devices, tags, held, by_provider, shared
                         )
-                        tick()
+                    )
+                    tick()
             if allocations is not None:
                 with cell_read(cell, "PCI devices"):
                     allocations.extend(_allocations(cctxt, held, host_tags))
@@ -148,15 +152,17 @@ def host_pools(
 
 def _node_pools(
     node: Any,
-    devices: list[Any],
+    free: list[dict[str, Any]],
+    devices: Sequence[Any],
     tags: Callable[[Any], dict[str, str]],
     held: dict[str, list[tuple[str, Any]]],
     by_provider: dict[str, dict[str, int]] | None,
+    shared: dict[Any, dict[str, Any]],
 ) -> list[dict[str, Any]]:
-    """One compute node's inventory pools (free pools of its ``pci_stats``,
-    its claimed and allocated ``devices``); the devices instances hold are
-    added to ``held`` and counted in ``by_provider``."""
-    free = cell_reads.free_pools(node.pci_stats)
+    """One compute node's inventory pools (``free``, the free pools of its
+    ``pci_stats``, and its claimed and allocated ``devices``; equal pools
+    of different nodes are one object in ``shared``); the devices instances
+    hold are added to ``held`` and counted in ``by_provider``."""
     free_at = device_tags.pools_by_address(free) if devices else {}
     used = [device_tags.used_pool(d, free_at, tags) for d in devices]
     for d in devices:
@@ -166,7 +172,7 @@ def _node_pools(
                 name = provider_name(node.hypervisor_hostname, d)
                 mine = by_provider.setdefault(d.instance_uuid, {})
                 mine[name] = mine.get(name, 0) + 1
-    return merge_pools(free, used)
+    return merge_pools(free, used, shared)
 
 
 def _allocations(
@@ -179,8 +185,9 @@ def _allocations(
     ``request_id``), with each server's name, project and Nova flavor;
     devices of Neutron port requests are left out."""
     uuids = sorted(held)
-    requests = cell_reads.alias_requests(cctxt, uuids)
-    servers = cell_reads.servers(cctxt, uuids) if uuids else {}
+    requests = instance_reads.alias_requests(cctxt, uuids)
+    servers = instance_reads.servers(cctxt, uuids) if uuids else {}
+    shared: dict[Any, Any] = {}
     out = []
     for uuid in uuids:
         devices = held[uuid]
@@ -196,23 +203,25 @@ def _allocations(
         tags = host_tags.get(host)
         name, project, nova_flavor = servers.get(uuid, ("", "", ""))
         out.append(
-            Allocation(
+            shared_allocation(
+                shared,
                 uuid,
                 host,
                 tuple(by_id.values()),
-                tuple(
-                    Device(
+                [
+                    shared_device(
+                        shared,
                         d.address,
                         d.vendor_id,
                         d.product_id,
                         d.dev_type,
-                        parent_addr=d.parent_addr,
-                        tags=None if tags is None else tags(d),
-                        alias=by_id[d.request_id][0],
-                        numa_node=d.numa_node,
+                        d.parent_addr,
+                        None if tags is None else tags(d),
+                        by_id[d.request_id][0],
+                        d.numa_node,
                     )
                     for _, d in mine
-                ),
+                ],
                 name=name,
                 project=project,
                 nova_flavor=nova_flavor,
@@ -279,5 +288,5 @@ def consumers(
                 if deleted is not None:
                     deleted.update(i.uuid for i in found if i.deleted)
             unknown = [u for u in wanted if u not in servers and u not in migrations]
-            migrations.update(cell_reads.migration_instances(cctxt, unknown))
+            migrations.update(instance_reads.migration_instances(cctxt, unknown))
     return servers, migrations

@@ -54,22 +54,20 @@ def pci_stats_by_host(ctxt: Any = None) -> dict[str, Any]:
         if cell.is_cell0():
             continue
         with nova_context.target_cell(ctxt, cell) as cctxt:
-            pages = cell_reads.node_pages(cctxt, extra=("numa_topology",))
-            while True:
+            for nodes in cell_reads.guarded_node_pages(
+                cell, cctxt, extra=("numa_topology",)
+            ):
                 with db_access.cell_read(cell, "compute nodes"):
-                    nodes = next(pages, None)
-                    for node in nodes or ():
-                        topology = (
-                            objects.NUMATopology.obj_from_db_obj(node.numa_topology)
-                            if node.numa_topology
-                            else None
-                        )
-                        pools = cell_reads.free_pools(node.pci_stats)
-                        out[node.host] = pci_stats.PciDeviceStats(
-                            topology, stats=[_Pool(p) for p in pools]
-                        )
-                if nodes is None:
-                    break
+                    topologies = [
+                        objects.NUMATopology.obj_from_db_obj(node.numa_topology)
+                        if node.numa_topology
+                        else None
+                        for node, _ in nodes
+                    ]
+                for (node, pools), topology in zip(nodes, topologies, strict=True):
+                    out[node.host] = pci_stats.PciDeviceStats(
+                        topology, stats=[_Pool(p) for p in pools]
+                    )
     return out
 
 

@@ -1,0 +1,89 @@
+"""One object per equal value while reading a fleet (issue 21): hosts of
+one hardware model repeat pool fields, devices and requests, so the
+readers of an inventory file and of Nova's databases share them, and
+``audit`` judges each shape of instance once (its memo is by identity).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Mapping, Sequence
+
+from aggregate_pci.admin.models import Allocation, Device
+
+
+def intern_value(value: Any) -> Any:
+    """One shared copy of a string value (pool fields, host and flavor names
+    repeat across a fleet); other values unchanged."""
+    return sys.intern(value) if type(value) is str else value
+
+
+def shared_allocation(
+    shared: dict[Any, Any],
+    instance: str,
+    host: str,
+    requests: tuple[tuple[str, int], ...],
+    devices: Sequence[Device],
+    name: str = "",
+    project: str = "",
+    nova_flavor: str = "",
+) -> Allocation:
+    """An ``Allocation`` whose requests and devices tuple are one object per
+    equal value in ``shared`` (``devices`` from ``shared_device``): a
+    fleet's instances repeat them, and ``audit`` judges each shape once."""
+    request_key = ("requests", requests)
+    device_key = ("devices", tuple(map(id, devices)))
+    return Allocation(
+        instance,
+        intern_value(host),
+        shared.setdefault(request_key, requests),
+        # devices are shared, so their identities name the tuple
+        shared.setdefault(device_key, tuple(devices)),
+        name=name,
+        project=intern_value(project),
+        nova_flavor=intern_value(nova_flavor),
+    )
+
+
+def shared_device(
+    shared: dict[Any, Any],
+    address: str,
+    vendor_id: str,
+    product_id: str,
+    dev_type: str,
+    parent_addr: Any = None,
+    tags: Mapping[str, str] | None = None,
+    alias: Any = None,
+    numa_node: Any = None,
+) -> Device:
+    """A ``Device``, one object per equal value in ``shared``."""
+    fields = (
+        address,
+        vendor_id,
+        product_id,
+        dev_type,
+        parent_addr,
+        None if tags is None else tuple((str(k), v) for k, v in tags.items()),
+        alias,
+        numa_node,
+    )
+    try:
+        found = shared.get(fields)
+    except TypeError:  # an unhashable parent_addr, alias or numa_node
+        found = None
+    if found is None:
+        found = Device(
+            intern_value(fields[0]),
+            intern_value(fields[1]),
+            intern_value(fields[2]),
+            intern_value(fields[3]),
+            parent_addr=fields[4],
+            tags=None if tags is None else dict(fields[5] or ()),
+            alias=intern_value(fields[6]),
+            numa_node=fields[7],
+        )
+        try:
+            shared[fields] = found
+        except TypeError:
+            pass
+    return found
