@@ -5,6 +5,7 @@ sorting, widths, other formats and ShowOne records are left to cliff."""
 
 import argparse
 import io
+import itertools
 import json
 import os
 import tempfile
@@ -40,18 +41,14 @@ def inventory(hosts: int = HOSTS, ghosts: int = GHOSTS) -> dict:
             }
         ],
         "hosts": {
-            name: [dict(pool, count=i % 5, used=i % 3)]
-            for i, name in enumerate(names)
+            name: [dict(pool, count=i % 5, used=i % 3)] for i, name in enumerate(names)
         },
-        "nova_flavors": [
-            {"name": "gpu.two", "id": "7", "extra_specs": {A: "a100:2"}}
-        ]
+        "nova_flavors": [{"name": "gpu.two", "id": "7", "extra_specs": {A: "a100:2"}}]
         + [
             {"name": "f%04d" % i, "id": str(100 + i), "extra_specs": {A: "g%04d:1" % i}}
             for i in range(ghosts)
         ],
     }
-
 
 
 def unbatched(command, parsed_args, data):
@@ -63,18 +60,12 @@ class SharedOutputBase(unittest.TestCase):
     def assert_same(self, want, got):
         """``want == got``, naming the first line that differs (no diff of
         thousands of lines)."""
-        if want == got:
-            return
-        for field, (a, b) in enumerate(zip(want, got)):
+        for field, (a, b) in enumerate(zip(want, got, strict=True)):
             if a != b and isinstance(a, str):
-                lines = zip(a.splitlines(), b.splitlines())
-                at = next((i for i, (x, y) in enumerate(lines) if x != y), None)
-                if at is None:
-                    self.fail("output %d: one is a prefix of the other" % field)
-                self.fail(
-                    "output %d, line %d: %r != %r"
-                    % (field, at, a.splitlines()[at], b.splitlines()[at])
-                )
+                lines = itertools.zip_longest(a.splitlines(), b.splitlines())
+                at = next(((i, x, y) for i, (x, y) in enumerate(lines) if x != y), None)
+                if at is not None:
+                    self.fail("output %d, line %d: %r != %r" % (field, *at))
         self.assertEqual(want, got)
 
     def setUp(self):
@@ -181,8 +172,9 @@ class CommandTablesTest(SharedOutputBase):
         self.assert_row_by_row(*check, "-f", "value", rows=0)
 
     def test_terminal_goes_row_by_row(self):
-        with mock.patch("sys.stdout.isatty", return_value=True), mock.patch(
-            "cliff.utils.terminal_width", return_value=None
+        with (
+            mock.patch("sys.stdout.isatty", return_value=True),
+            mock.patch("cliff.utils.terminal_width", return_value=None),
         ):
             self.assert_row_by_row(
                 "capacity", "--inventory", self.inv, "--fit", "gpu.two", rows=HOSTS + 1
@@ -224,7 +216,9 @@ class GenericCommandsTest(SharedOutputBase):
     def test_any_lister(self):
         for argv in ((), ("-f", "value"), ("--sort-column", "Count")):
             with self.subTest(argv=argv):
-                got, added, want = self.outputs(lambda: run_command(Rows, *argv))
+                got, added, want = self.outputs(
+                    lambda argv=argv: run_command(Rows, *argv)
+                )
                 self.assert_same(want, got)
                 # first | 699 | the None row | 1000 | 800
                 self.assertEqual({(): 5, ("-f", "value"): 0}.get(argv, 2501), added)
@@ -236,7 +230,9 @@ class GenericCommandsTest(SharedOutputBase):
                 with mock.patch.object(
                     batched_table, "batched", wraps=batched_table.batched
                 ) as spy:
-                    got, _, want = self.outputs(lambda: run_command(Record, *argv))
+                    got, _, want = self.outputs(
+                        lambda argv=argv: run_command(Record, *argv)
+                    )
                 self.assert_same(want, got)
                 spy.assert_not_called()
         got = run_command(Record)[1]
