@@ -11,7 +11,7 @@ from cliff import lister
 
 from aggregate_pci.admin import errors, models
 from aggregate_pci.admin.checks import audit, drift
-from aggregate_pci.cli import batched_table, common, sources
+from aggregate_pci.cli import common, sources
 
 DEVICE_COLUMNS = (
     "Instance",
@@ -74,7 +74,7 @@ def _drift_rows(
     return rows
 
 
-class AuditPciDevice(common.HandlesErrors, batched_table.BatchedRows, lister.Lister):
+class AuditPciDevice(common.HandlesErrors, lister.Lister):
     """PCI devices held through PCI flavors, checked against the hosts'
     current definitions; exit status 1 if an instance holds a device its
     flavor excludes or, with PCI in Placement, if an instance's Placement

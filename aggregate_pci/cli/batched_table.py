@@ -12,13 +12,17 @@ types).  Only where nothing can tell the difference: the table format
 without sorting by cliff, wrapping to a width (--max-width, --fit-width, a
 terminal) or a cell of another type than str, int or float (which
 prettytable, given no number format, prints by ``str`` too), or with a line
-break (human formats escape those before: ``HandlesErrors``).
+break (human formats escape those before).  Applied in one place, the
+shared table output of every command (``common.HandlesErrors``), to a
+``Lister``'s rows only: a ``ShowOne``'s data is one record's values.
 """
 
 from __future__ import annotations
 
 import sys
 from typing import Any, Iterable, Iterator, Sequence
+
+from cliff import lister
 
 #: Rows joined into one.
 CHUNK = 1000
@@ -75,14 +79,9 @@ def batched(rows: Iterable[Sequence[Any]], size: int = CHUNK) -> Iterator[Any]:
         yield _joined(chunk)
 
 
-class BatchedRows:
-    """Mixin for a Lister, after ``common.HandlesErrors`` (which escapes
-    the rows first): its table output through ``batched``."""
-
-    def produce_output(self, parsed_args: Any, column_names: Any, data: Any) -> Any:
-        """The rows batched when the output is a plain table."""
-        if applies(parsed_args):
-            data = batched(data)
-        return super().produce_output(  # type: ignore[misc]
-            parsed_args, column_names, data
-        )
+def table_rows(command: Any, parsed_args: Any, data: Any) -> Any:
+    """``data`` as ``command`` hands it to cliff: a ``Lister``'s rows
+    batched when they print as a plain table, anything else as it is."""
+    if isinstance(command, lister.Lister) and applies(parsed_args):
+        return batched(data)
+    return data

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from aggregate_pci import alias, text
 from aggregate_pci.admin import errors, models
+from aggregate_pci.cli import batched_table
 from aggregate_pci.errors import AggregatePciError
 
 if TYPE_CHECKING:
@@ -282,9 +283,11 @@ class HandlesErrors:
 
     def produce_output(self, parsed_args: Any, column_names: Any, data: Any) -> Any:
         """A list's rows with control characters escaped for human formats
-        (every command's rows, through one escaping)."""
+        (every command's rows, through one escaping), then batched for a
+        plain table (``batched_table``: the same bytes, faster)."""
         if human(parsed_args) and not isinstance(data, (tuple, Escaped)):
             data = (for_output(parsed_args, row) for row in data)
+        data = batched_table.table_rows(self, parsed_args, data)
         return super().produce_output(  # type: ignore[misc]
             parsed_args, column_names, data
         )

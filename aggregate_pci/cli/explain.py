@@ -12,10 +12,10 @@ from cliff import lister
 from aggregate_pci import alias
 from aggregate_pci.admin import errors
 from aggregate_pci.admin.checks import explain, explain_weigh
-from aggregate_pci.cli import batched_table, common, sources
+from aggregate_pci.cli import common, sources
 
 
-class ExplainRequest(common.HandlesErrors, batched_table.BatchedRows, lister.Lister):
+class ExplainRequest(common.HandlesErrors, lister.Lister):
     """Per host: would AggregatePciFilter pass this request, and why not.
 
     The verdicts come from the filter's own decision function on the
