@@ -42,14 +42,17 @@ This module owns the model and its writing; validating a document is
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from typing import Any, Mapping, Sequence
 
 from aggregate_pci import alias
+from aggregate_pci.admin import inventory_write
 from aggregate_pci.admin.errors import InvalidInput, NotFound
 from aggregate_pci.admin.models import (
     Aggregate,
     Allocation,
+    Device,
     PciFlavorRecord,
     pci_flavor_records,
 )
@@ -96,8 +99,9 @@ class Inventory:
         return spec
 
 
-def to_json(inv: Inventory) -> dict[str, Any]:
-    """The JSON document of an inventory."""
+def to_json(inv: Inventory, lazy: bool = False) -> dict[str, Any]:
+    """The JSON document of an inventory; ``lazy``: its allocations made
+    one by one as ``inventory_write.dump`` writes them."""
     doc: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
@@ -115,32 +119,62 @@ def to_json(inv: Inventory) -> dict[str, Any]:
         "nova_flavors": list(inv.nova_flavors),
     }
     if inv.allocations is not None:
-        doc["allocations"] = [allocation_to_json(a) for a in inv.allocations]
+        doc["allocations"] = (
+            inventory_write.LazyList(
+                inv.allocations,
+                functools.partial(allocation_to_json, shared={}),
+            )
+            if lazy
+            else [allocation_to_json(a) for a in inv.allocations]
+        )
     return doc
 
 
-def allocation_to_json(alloc: Allocation) -> dict[str, Any]:
-    """One entry of the ``allocations`` section."""
+def allocation_to_json(
+    alloc: Allocation, shared: dict[int, tuple[Any, Any]] | None = None
+) -> dict[str, Any]:
+    """One entry of the ``allocations`` section; with ``shared`` (one dict
+    per document), the JSON of a device or of requests read as one object
+    is one object too (``inventory_write`` encodes each once)."""
+    requests = _made(
+        shared,
+        alloc.requests,
+        lambda: [{"alias": n, "count": c} for n, c in alloc.requests],
+    )
     return {
         "instance": alloc.instance,
         "host": alloc.host,
         "name": alloc.name,
         "project": alloc.project,
         "nova_flavor": alloc.nova_flavor,
-        "requests": [{"alias": n, "count": c} for n, c in alloc.requests],
+        "requests": list(requests),
         "devices": [
-            {
-                "address": d.address,
-                "parent_addr": d.parent_addr,
-                "vendor_id": d.vendor_id,
-                "product_id": d.product_id,
-                "dev_type": d.dev_type,
-                "numa_node": d.numa_node,
-                "alias": d.alias,
-                "tags": None if d.tags is None else dict(d.tags),
-            }
-            for d in alloc.devices
+            _made(shared, d, lambda d=d: _device_json(d)) for d in alloc.devices
         ],
+    }
+
+
+def _made(shared: dict[int, tuple[Any, Any]] | None, obj: Any, make: Any) -> Any:
+    """``make()``, once per ``obj`` in ``shared`` (which keeps ``obj``
+    alive, so that its id names it)."""
+    if shared is None:
+        return make()
+    hit = shared.get(id(obj))
+    if hit is None:
+        hit = shared[id(obj)] = (obj, make())
+    return hit[1]
+
+
+def _device_json(d: Device) -> dict[str, Any]:
+    return {
+        "address": d.address,
+        "parent_addr": d.parent_addr,
+        "vendor_id": d.vendor_id,
+        "product_id": d.product_id,
+        "dev_type": d.dev_type,
+        "numa_node": d.numa_node,
+        "alias": d.alias,
+        "tags": None if d.tags is None else dict(d.tags),
     }
 
 

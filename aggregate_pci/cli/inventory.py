@@ -46,12 +46,10 @@ class ExportInventory(common.HandlesErrors, command.Command):
             need_allocations=True,
             command="inventory export",
         )
-        doc = inventory.to_json(inv)
-        text = inventory_write.dumps(doc) + "\n"
+        doc = inventory.to_json(inv, lazy=True)
         if parsed_args.output:
             try:
-                with open(parsed_args.output, "w", encoding="utf-8") as f:
-                    f.write(text)
+                inventory_write.write_file(doc, parsed_args.output)
             except OSError as exc:
                 raise errors.AdminError(
                     "cannot write --output %r: %s; check that its directory "
@@ -62,5 +60,7 @@ class ExportInventory(common.HandlesErrors, command.Command):
                 % (parsed_args.output, len(inv.aggregates), len(inv.hosts))
             )
         else:
-            (self.app.stdout or sys.stdout).write(text)
+            out = self.app.stdout or sys.stdout
+            inventory_write.dump(doc, out)
+            out.write("\n")
         return 0

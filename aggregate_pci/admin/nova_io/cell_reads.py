@@ -18,6 +18,7 @@ import itertools
 import json
 from typing import Any, Iterator, Sequence
 
+from aggregate_pci.admin.interned import intern_value
 from aggregate_pci.admin.nova_io.db_access import cell_read
 
 #: Compute nodes read per query (keyset by id, as Nova orders them).
@@ -62,17 +63,24 @@ class UsedDevice:
     def __init__(self, row: Any) -> None:
         (
             self.compute_node_id,
-            self.address,
-            self.vendor_id,
-            self.product_id,
-            self.dev_type,
-            self.parent_addr,
+            address,
+            vendor_id,
+            product_id,
+            dev_type,
+            parent_addr,
             self.numa_node,
-            self.status,
+            status,
             self.instance_uuid,
             self.request_id,
             self._extra_info,
         ) = row[: len(self.__slots__)]
+        # one copy of the values a fleet's devices repeat
+        self.address = intern_value(address)
+        self.vendor_id = intern_value(vendor_id)
+        self.product_id = intern_value(product_id)
+        self.dev_type = intern_value(dev_type)
+        self.parent_addr = intern_value(parent_addr)
+        self.status = intern_value(status)
 
     @property
     def extra_info(self) -> dict[str, Any]:

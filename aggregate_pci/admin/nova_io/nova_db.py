@@ -128,7 +128,10 @@ def host_pools(
 
     shared: dict[Any, dict[str, Any]] = {}
     for cell in cells:
-        held: dict[str, list[tuple[str, Any]]] = {}
+        # what instances hold, kept only to report their allocations
+        held: dict[str, list[tuple[str, Any]]] | None = (
+            {} if allocations is not None else None
+        )
         with nova_context.target_cell(ctxt, cell) as cctxt:
             for nodes in cell_reads.guarded_node_pages(cell, cctxt):
                 with cell_read(cell, "PCI devices"):
@@ -144,7 +147,7 @@ def host_pools(
                         )
                     )
                     tick()
-            if allocations is not None:
+            if allocations is not None and held is not None:
                 with cell_read(cell, "PCI devices"):
                     allocations.extend(_allocations(cctxt, held, host_tags))
     return out
@@ -155,19 +158,20 @@ def _node_pools(
     free: list[dict[str, Any]],
     devices: Sequence[Any],
     tags: Callable[[Any], dict[str, str]],
-    held: dict[str, list[tuple[str, Any]]],
+    held: dict[str, list[tuple[str, Any]]] | None,
     by_provider: dict[str, dict[str, int]] | None,
     shared: dict[Any, dict[str, Any]],
 ) -> list[dict[str, Any]]:
     """One compute node's inventory pools (``free``, the free pools of its
     ``pci_stats``, and its claimed and allocated ``devices``; equal pools
     of different nodes are one object in ``shared``); the devices instances
-    hold are added to ``held`` and counted in ``by_provider``."""
+    hold are added to ``held`` (if given) and counted in ``by_provider``."""
     free_at = device_tags.pools_by_address(free) if devices else {}
     used = [device_tags.used_pool(d, free_at, tags) for d in devices]
     for d in devices:
         if d.instance_uuid:
-            held.setdefault(d.instance_uuid, []).append((node.host, d))
+            if held is not None:
+                held.setdefault(d.instance_uuid, []).append((node.host, d))
             if by_provider is not None:
                 name = provider_name(node.hypervisor_hostname, d)
                 mine = by_provider.setdefault(d.instance_uuid, {})
