@@ -36,6 +36,8 @@ USED_STATUSES = ("claimed", "allocated")
 #: every ``PROGRESS_EVERY`` nodes (one DB query each) and at the end.
 PROGRESS_MIN_HOSTS = 500
 PROGRESS_EVERY = 100
+#: Instances whose allocations are read and built at a time.
+ALLOCATION_STEP = 10000
 
 
 def inventory(
@@ -181,56 +183,58 @@ def _node_pools(
 
 def _allocations(
     cctxt: Any,
-    held: Mapping[str, list[tuple[str, Any]]],
+    held: dict[str, list[tuple[str, Any]]],
     host_tags: Mapping[str, Callable[[Any], dict[str, str]]],
 ) -> list[Allocation]:
     """The flavor-alias PCI requests of each instance holding devices in one
     cell (``InstancePCIRequests``) and the devices serving them (by
     ``request_id``), with each server's name, project and Nova flavor;
-    devices of Neutron port requests are left out."""
-    uuids = sorted(held)
-    requests = instance_reads.alias_requests(cctxt, uuids)
-    servers = instance_reads.servers(cctxt, uuids) if uuids else {}
+    devices of Neutron port requests are left out.  Read and built
+    ``ALLOCATION_STEP`` instances at a time, each taken out of ``held``:
+    a fleet's requests and names are never all held at once."""
     shared: dict[Any, Any] = {}
     out = []
-    for uuid in uuids:
-        devices = held[uuid]
-        by_id = {
-            request_id: (alias, count)
-            for request_id, alias, count in requests.get(uuid, ())
-            if alias
-        }
-        mine = [(h, d) for h, d in devices if d.request_id in by_id]
-        if not mine:
-            continue
-        host = mine[0][0]
-        tags = host_tags.get(host)
-        name, project, nova_flavor = servers.get(uuid, ("", "", ""))
-        out.append(
-            shared_allocation(
-                shared,
-                uuid,
-                host,
-                tuple(by_id.values()),
-                [
-                    shared_device(
-                        shared,
-                        d.address,
-                        d.vendor_id,
-                        d.product_id,
-                        d.dev_type,
-                        d.parent_addr,
-                        None if tags is None else tags(d),
-                        by_id[d.request_id][0],
-                        d.numa_node,
-                    )
-                    for _, d in mine
-                ],
-                name=name,
-                project=project,
-                nova_flavor=nova_flavor,
+    for batch in cell_reads.chunks(sorted(held), ALLOCATION_STEP):
+        requests = instance_reads.alias_requests(cctxt, batch)
+        servers = instance_reads.servers(cctxt, batch)
+        for uuid in batch:
+            devices = held.pop(uuid)
+            by_id = {
+                request_id: (alias, count)
+                for request_id, alias, count in requests.get(uuid, ())
+                if alias
+            }
+            mine = [(h, d) for h, d in devices if d.request_id in by_id]
+            if not mine:
+                continue
+            host = mine[0][0]
+            tags = host_tags.get(host)
+            name, project, nova_flavor = servers.get(uuid, ("", "", ""))
+            out.append(
+                shared_allocation(
+                    shared,
+                    uuid,
+                    host,
+                    tuple(by_id.values()),
+                    [
+                        shared_device(
+                            shared,
+                            d.address,
+                            d.vendor_id,
+                            d.product_id,
+                            d.dev_type,
+                            d.parent_addr,
+                            None if tags is None else tags(d),
+                            by_id[d.request_id][0],
+                            d.numa_node,
+                        )
+                        for _, d in mine
+                    ],
+                    name=name,
+                    project=project,
+                    nova_flavor=nova_flavor,
+                )
             )
-        )
     return out
 
 

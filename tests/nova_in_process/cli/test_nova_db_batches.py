@@ -68,6 +68,7 @@ class BatchedReadsTest(support.CliTestBase):
         self.assertEqual(4, len(whole[1]))
         self.useFixture(fixtures.MockPatchObject(cell_reads, "PAGE_NODES", 1))
         self.useFixture(fixtures.MockPatchObject(cell_reads, "BATCH_UUIDS", 1))
+        self.useFixture(fixtures.MockPatchObject(nova_db, "ALLOCATION_STEP", 1))
         self.assertEqual(whole, self.read())
 
     def test_what_nova_objects_read_one_by_one(self):
