@@ -183,10 +183,10 @@ def _device_json(d: Device) -> dict[str, Any]:
 _EXACT = frozenset((str, int, type(None)))
 
 
-def _signature(attrs: Mapping[str, Any]) -> Any:
-    """What makes two pools one: their attributes as sorted JSON, or (the
-    same partition, cheaper) their item set when every value is a string,
-    integer or None."""
+def pool_key(attrs: Mapping[str, Any]) -> Any:
+    """What makes two pools (or their attributes) one, hashable: their
+    items as sorted JSON, or (the same partition, cheaper) their item set
+    when every value is a string, integer or None."""
     if _EXACT.issuperset(map(type, attrs.values())):
         return frozenset(attrs.items())
     return json.dumps(attrs, sort_keys=True, default=str)
@@ -208,7 +208,7 @@ def merge_pools(
             attrs = dict(pool)
             count = int(attrs.pop("count", 0) or 0)
             attrs.pop("used", None)
-            sig = _signature(attrs)
+            sig = pool_key(attrs)
             entry = out.get(sig)
             if entry is None:  # the attributes copy becomes the pool
                 entry = out[sig] = attrs

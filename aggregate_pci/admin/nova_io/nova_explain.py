@@ -14,6 +14,7 @@ import re
 from typing import Any, Callable, NamedTuple, Sequence
 
 from aggregate_pci.admin.errors import AdminError, InvalidInput, NotFound
+from aggregate_pci.admin.inventory import pool_key
 from aggregate_pci.admin.nova_io import cell_reads, db_access
 from aggregate_pci.alias import SPEC_KEY
 
@@ -40,14 +41,21 @@ def pci_requests_of(alias_spec: str) -> list[Any]:
 def pci_stats_by_host(ctxt: Any = None) -> dict[str, Any]:
     """{host: Nova ``PciDeviceStats`` of its free pools}, built from its
     compute node as the scheduler's ``HostState`` builds it (compute nodes
-    read in pages, ``cell_reads``)."""
+    read in pages, ``cell_reads``).  Equal pools of different hosts are one
+    dict (every claim replay works on copies: ``nova_pools``) and the
+    hosts share one parse of ``[pci] device_spec``, which each
+    ``PciDeviceStats`` would otherwise make alike."""
+    import nova.conf
     from nova import context as nova_context
     from nova import objects
     from nova.pci import stats as pci_stats
+    from nova.pci import whitelist
 
     objects.register_all()
     ctxt = ctxt or nova_context.get_admin_context()
     out: dict[str, Any] = {}
+    spec_filter = whitelist.Whitelist(nova.conf.CONF.pci.device_spec)
+    shared: dict[Any, dict[str, Any]] = {}
     with db_access.db_read("Nova's cell mappings", db_access.API_DB_CHECK):
         cells = objects.CellMappingList.get_all(ctxt)
     for cell in cells:
@@ -66,7 +74,9 @@ def pci_stats_by_host(ctxt: Any = None) -> dict[str, Any]:
                     ]
                 for (node, pools), topology in zip(nodes, topologies, strict=True):
                     out[node.host] = pci_stats.PciDeviceStats(
-                        topology, stats=[_Pool(p) for p in pools]
+                        topology,
+                        stats=[_Pool(shared.setdefault(pool_key(p), p)) for p in pools],
+                        dev_filter=spec_filter,
                     )
     return out
 

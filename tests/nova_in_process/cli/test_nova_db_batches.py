@@ -166,3 +166,39 @@ class BatchedReadsTest(support.CliTestBase):
         self.assertEqual(len(self.servers), len(whole[1]))
         self.useFixture(fixtures.MockPatchObject(cell_reads, "BATCH_UUIDS", 1))
         self.assertEqual(whole, read())
+
+    def test_explain_shares_equal_pools_and_its_replays_leave_them(self):
+        import copy
+
+        from aggregate_pci.admin.nova_io import nova_explain
+        from aggregate_pci.scheduler import claim
+
+        stats = nova_explain.pci_stats_by_host(self.ctxt)
+        by_key = {}
+        for s in stats.values():
+            for pool in s.pools:
+                by_key.setdefault(json.dumps(pool, sort_keys=True), set()).add(id(pool))
+        self.assertTrue(all(len(ids) == 1 for ids in by_key.values()), by_key)
+        self.assertLess(len(by_key), sum(len(s.pools) for s in stats.values()))
+        before = copy.deepcopy({h: s.pools for h, s in stats.items()})
+        served = 0
+        for spec in ("gpu:1", "t4:1"):
+            requests = nova_explain.pci_requests_of(spec)
+            for s in stats.values():
+                served += claim.replay_claim(s, requests).failed is None
+                nova_explain.nova_filter_says(s, requests)
+        self.assertGreater(served, 0)
+        self.assertEqual(before, {h: s.pools for h, s in stats.items()})
+        # a pool of two devices (one per address above: Nova drops a pool
+        # it empties instead of counting it down), shared by two hosts
+        from nova.pci import stats as pci_stats
+
+        pool = {"vendor_id": "10de", "product_id": "1db4", "numa_node": 0,
+                "dev_type": "type-PCI", "address": "0000:81:00.0", "count": 2}  # fmt: skip
+        two = [pci_stats.PciDeviceStats(None, stats=[nova_explain._Pool(pool)])
+               for _ in range(2)]  # fmt: skip
+        requests = nova_explain.pci_requests_of("gpu:1")
+        for s in two:
+            self.assertIsNone(claim.replay_claim(s, requests).failed)
+            self.assertEqual("passes", nova_explain.nova_filter_says(s, requests))
+        self.assertEqual(2, pool["count"])
