@@ -196,30 +196,40 @@ def merge_pools(
     free: Sequence[Mapping[str, Any]],
     used: Sequence[Mapping[str, Any]],
     shared: dict[Any, dict[str, Any]] | None = None,
+    known: dict[int, tuple[Any, ...]] | None = None,
 ) -> list[dict[str, Any]]:
     """Free pools (``count``) and used-device pools (``count`` = devices)
     merged into inventory pools with ``count`` free and ``used``.  With
     ``shared`` (one dict per read of a fleet), equal pools of different
     hosts are one object: hosts of one hardware model repeat them, and
-    nothing changes an inventory's pools once read."""
-    out: dict[Any, dict[str, Any]] = {}
-    for pools, field in ((free, "count"), (used, "used")):
+    nothing changes an inventory's pools once read.  With ``known`` (one
+    dict per read whose pools are shared objects kept unchanged), each pool
+    object's key is worked out once."""
+    acc: dict[Any, list[Any]] = {}
+    for pools, field in ((free, 1), (used, 2)):
         for pool in pools:
-            attrs = dict(pool)
-            count = int(attrs.pop("count", 0) or 0)
-            attrs.pop("used", None)
-            sig = pool_key(attrs)
-            entry = out.get(sig)
-            if entry is None:  # the attributes copy becomes the pool
-                entry = out[sig] = attrs
-                attrs["count"] = attrs["used"] = 0
-            entry[field] += count
+            hit = None if known is None else known.get(id(pool))
+            if hit is None or hit[0] is not pool:
+                attrs = dict(pool)
+                count = int(attrs.pop("count", 0) or 0)
+                attrs.pop("used", None)
+                hit = (pool, pool_key(attrs), attrs, count)
+                if known is not None:
+                    known[id(pool)] = hit  # holds the pool: its id stays its own
+            entry = acc.get(hit[1])
+            if entry is None:
+                entry = acc[hit[1]] = [hit[2], 0, 0]
+            entry[field] += hit[3]
     if shared is None:
-        return list(out.values())
-    return [
-        shared.setdefault((sig, tuple(entry), entry["count"], entry["used"]), entry)
-        for sig, entry in out.items()
-    ]
+        return [{**a, "count": c, "used": u} for a, c, u in acc.values()]
+    out = []
+    for sig, (attrs, c, u) in acc.items():
+        key = (sig, tuple(attrs), c, u)
+        merged = shared.get(key)
+        if merged is None:
+            merged = shared[key] = {**attrs, "count": c, "used": u}
+        out.append(merged)
+    return out
 
 
 class OfflineAdmin:

@@ -25,6 +25,11 @@ def _used(pool: Mapping[str, Any]) -> int:
     return used if isinstance(used, int) and used > 0 else 0
 
 
+#: Pool objects ``_host_counts`` remembers by identity (pools a reader did
+#: not share would otherwise all be remembered).
+ID_MEMO_LIMIT = 100_000
+
+
 class CapacityRow(NamedTuple):
     """Devices of one flavor in one scope (total, an aggregate or a host);
     a tuple in the ``capacity`` command's column order (a fleet's report
@@ -136,6 +141,9 @@ def _host_counts(
     # a pool's items, counts included, to its definitions (alike pools
     # repeat whole across a fleet: one tuple, no per-item filtering)
     by_items: dict[tuple[tuple[str, Any], ...], tuple[int, ...]] = {}
+    # a pool object (readers share equal pools) to (it, its bits, free,
+    # used); holding the pool keeps its id its own
+    by_id: dict[int, tuple[Any, tuple[int, ...], int, int]] = {}
     skip = NOT_SIGNATURE
     counts: Counts = {}
     total_hosts = len(host_group)
@@ -143,19 +151,24 @@ def _host_counts(
         free = [0] * len(preds)
         used = [0] * len(preds)
         for pool in host_pools.get(host, ()):
-            items = tuple(pool.items())
-            bits = by_items.get(items)
-            if bits is None:
-                sig = tuple([(k, v) for k, v in items if k not in skip])
-                sig_id = sig_ids.get(sig)
-                if sig_id is None:
-                    sig_id = sig_ids[sig] = len(sig_bits)
-                    sig_bits.append(
-                        tuple(d for d, pred in enumerate(preds) if pred(pool))
-                    )
-                bits = by_items[items] = sig_bits[sig_id]
+            hit = by_id.get(id(pool))
+            if hit is None or hit[0] is not pool:
+                items = tuple(pool.items())
+                bits = by_items.get(items)
+                if bits is None:
+                    sig = tuple([(k, v) for k, v in items if k not in skip])
+                    sig_id = sig_ids.get(sig)
+                    if sig_id is None:
+                        sig_id = sig_ids[sig] = len(sig_bits)
+                        sig_bits.append(
+                            tuple(d for d, pred in enumerate(preds) if pred(pool))
+                        )
+                    bits = by_items[items] = sig_bits[sig_id]
+                hit = (pool, bits, matching.pool_count(pool), _used(pool))
+                if len(by_id) < ID_MEMO_LIMIT:
+                    by_id[id(pool)] = hit
+            _, bits, f, u = hit
             if bits:
-                f, u = matching.pool_count(pool), _used(pool)
                 for d in bits:
                     free[d] += f
                     used[d] += u

@@ -2,43 +2,28 @@
 
 What ``nova_db`` reads, in pages and batches instead of one query per
 compute node or instance: compute nodes by id (``PAGE_NODES`` a query, their
-free pools as ``PciDevicePool.to_dict`` gives them) and the claimed and
+free pools as ``PciDevicePool.to_dict`` gives them, ``pci_stats_column``) and the claimed and
 allocated devices of a page of nodes; ``instance_reads`` reads instances
 (``BATCH_UUIDS`` uuids or node ids an ``IN`` clause).  Queries
 go through Nova's models and DB API (``model_query``, the context's
-``read_deleted``); rows become light records, and JSON columns are decoded
-directly when they have the exact shape Nova's current objects write, else
-through Nova's objects (older formats keep Nova's reading).  Nothing is
+``read_deleted``); rows become light records.  Nothing is
 written (Nova's objects would give a device without uuid one).
 """
 
 from __future__ import annotations
 
-import itertools
 import json
+import operator
 from typing import Any, Iterator, Sequence
 
 from aggregate_pci.admin.interned import intern_value
 from aggregate_pci.admin.nova_io.db_access import cell_read
+from aggregate_pci.admin.nova_io.pci_stats_column import PoolsDecoder
 
 #: Compute nodes read per query (keyset by id, as Nova orders them).
 PAGE_NODES = 1000
 #: Instance uuids (and compute node ids) per ``IN`` clause.
 BATCH_UUIDS = 1000
-#: Pool fields of ``PciDevicePool`` in its field order, and their types.
-_POOL_FIELDS = (
-    ("product_id", (str,)),
-    ("vendor_id", (str,)),
-    ("numa_node", (int, type(None))),
-    ("tags", (dict,)),
-    ("count", (int,)),
-)
-_POOL_NAMES = frozenset(name for name, _ in _POOL_FIELDS)
-_POOL_ORDER = tuple(name for name, _ in _POOL_FIELDS)
-#: The field types of a pool with every field, as tuples.
-_FULL_TYPES = frozenset(itertools.product(*(types for _, types in _POOL_FIELDS)))
-#: Tag value types taken as they are.
-_TAG_TYPES = frozenset((str, type(None)))
 
 
 class UsedDevice:
@@ -63,24 +48,33 @@ class UsedDevice:
     def __init__(self, row: Any) -> None:
         (
             self.compute_node_id,
-            address,
-            vendor_id,
-            product_id,
-            dev_type,
-            parent_addr,
+            self.address,
+            self.vendor_id,
+            self.product_id,
+            self.dev_type,
+            self.parent_addr,
             self.numa_node,
-            status,
+            self.status,
             self.instance_uuid,
             self.request_id,
             self._extra_info,
         ) = row[: len(self.__slots__)]
-        # one copy of the values a fleet's devices repeat
-        self.address = intern_value(address)
-        self.vendor_id = intern_value(vendor_id)
-        self.product_id = intern_value(product_id)
-        self.dev_type = intern_value(dev_type)
-        self.parent_addr = intern_value(parent_addr)
-        self.status = intern_value(status)
+
+    def interned(self) -> UsedDevice:
+        """This device with one copy of the values a fleet's devices repeat
+        (for a device kept past its page)."""
+        self.address = intern_value(self.address)
+        self.vendor_id = intern_value(self.vendor_id)
+        self.product_id = intern_value(self.product_id)
+        self.dev_type = intern_value(self.dev_type)
+        self.parent_addr = intern_value(self.parent_addr)
+        self.status = intern_value(self.status)
+        return self
+
+    def spec_key(self) -> tuple[Any, ...]:
+        """Every attribute Nova's device_spec matching can read here (all
+        but the node, instance and request)."""
+        return _SPEC_KEY(self)
 
     @property
     def extra_info(self) -> dict[str, Any]:
@@ -92,6 +86,15 @@ class UsedDevice:
         """As ``PciDevice.card_serial_number`` (device_spec matching)."""
         caps = json.loads(self.extra_info.get("capabilities", "{}"))
         return caps.get("vpd", {}).get("card_serial_number")
+
+
+_SPEC_KEY = operator.attrgetter(
+    *(
+        name
+        for name in UsedDevice.__slots__
+        if name not in ("compute_node_id", "instance_uuid", "request_id")
+    )
+)
 
 
 def reader(cctxt: Any) -> Any:
@@ -106,12 +109,13 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def _nodes_where(cctxt: Any, query: Any) -> Any:
-    """``query`` limited to the live compute nodes, as Nova's select does."""
-    from nova.db.main import models
-
+def _live(cctxt: Any, query: Any, table: Any) -> Any:
+    """``query`` of a soft-deleting ``table`` limited as Nova's
+    ``model_query`` limits it by the context's ``read_deleted``."""
     if cctxt.read_deleted == "no":
-        query = query.where(models.ComputeNode.__table__.c.deleted == 0)
+        return query.where(table.c.deleted == 0)
+    if cctxt.read_deleted == "only":
+        return query.where(table.c.deleted != 0)
     return query
 
 
@@ -121,9 +125,8 @@ def count_nodes(cctxt: Any) -> int:
     from nova.db.main import models
     from sqlalchemy import func, select
 
-    query = _nodes_where(
-        cctxt, select(func.count()).select_from(models.ComputeNode.__table__)
-    )
+    table = models.ComputeNode.__table__
+    query = _live(cctxt, select(func.count()).select_from(table), table)
     with main_api.get_engine(context=cctxt).connect() as conn:
         return int(conn.execute(query).scalar() or 0)
 
@@ -146,7 +149,7 @@ def node_pages(cctxt: Any, extra: Sequence[str] = ()) -> Iterator[list[Any]]:
             table.c.pci_stats,
             *(table.c[name] for name in extra),
         )
-        query = _nodes_where(cctxt, query)
+        query = _live(cctxt, query, table)
         if marker is not None:
             query = query.where(table.c.id > marker)
         query = query.order_by(table.c.id).limit(PAGE_NODES)
@@ -161,10 +164,12 @@ def node_pages(cctxt: Any, extra: Sequence[str] = ()) -> Iterator[list[Any]]:
 def guarded_node_pages(
     cell: Any, cctxt: Any, extra: Sequence[str] = ()
 ) -> Iterator[list[tuple[Any, list[dict[str, Any]]]]]:
-    """``node_pages`` of one cell as (node, its ``free_pools``) pairs; a
+    """``node_pages`` of one cell as (node, its free pools) pairs (one
+    ``PoolsDecoder``: equal pools are one dict, not to be changed); a
     failure to read or decode a page is one line naming the cell
     (``db_access.cell_read``), the caller's work on it is not."""
     pages = node_pages(cctxt, extra)
+    free_pools = PoolsDecoder()
     while True:
         with cell_read(cell, "compute nodes"):
             page = next(pages, None)
@@ -174,90 +179,25 @@ def guarded_node_pages(
         yield pairs
 
 
-def free_pools(pci_stats: str | None) -> list[dict[str, Any]]:
-    """``[p.to_dict() for p in node.pci_device_pools]`` of a compute node's
-    ``pci_stats`` column: decoded here when it is the current serialized
-    ``PciDevicePoolList`` with fields of the exact types, else by Nova."""
-    if pci_stats is None:
-        return []
-    fast = _fast_pools(pci_stats)
-    if fast is not None:
-        return fast
-    from nova.objects import pci_device_pool
-
-    return [p.to_dict() for p in pci_device_pool.from_pci_stats(pci_stats)]
-
-
-def _fast_pools(text: str) -> list[dict[str, Any]] | None:
-    """The pools of a current ``PciDevicePoolList`` primitive, or None when
-    anything differs from what Nova's objects would take unchanged."""
-    from nova import objects
-
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        return None
-    if (
-        not isinstance(doc, dict)
-        or doc.get("nova_object.name") != "PciDevicePoolList"
-        or doc.get("nova_object.version") != objects.PciDevicePoolList.VERSION
-    ):
-        return None
-    items = (doc.get("nova_object.data") or {}).get("objects")
-    if not isinstance(items, list):
-        return None
-    version = objects.PciDevicePool.VERSION
-    out = []
-    for item in items:
-        if (
-            type(item) is not dict
-            or item.get("nova_object.name") != "PciDevicePool"
-            or item.get("nova_object.version") != version
-        ):
-            return None
-        data = item.get("nova_object.data")
-        if type(data) is not dict:
-            return None
-        if tuple(data) == _POOL_ORDER:  # all fields, as Nova writes them
-            if tuple(map(type, data.values())) not in _FULL_TYPES:
-                return None
-            pool = dict(data)
-        else:
-            if not _POOL_NAMES.issuperset(data):
-                return None
-            pool = {}
-            for name, types in _POOL_FIELDS:
-                if name in data:
-                    value = data[name]
-                    if type(value) not in types:
-                        return None
-                    pool[name] = value
-        tags = pool.pop("tags", {})
-        if not _TAG_TYPES.issuperset(map(type, tags.values())):
-            return None
-        pool.update(tags)
-        out.append(pool)
-    return out
-
-
 def used_devices(cctxt: Any, node_ids: Sequence[int], statuses: Sequence[str]) -> Any:
     """{compute node id: its devices in ``statuses``, in id order} of these
     nodes (``BATCH_UUIDS`` nodes a query)."""
     from nova.db.main import api as main_api
     from nova.db.main import models
+    from sqlalchemy import select
 
-    model = models.PciDevice
-    cols = [getattr(model, name) for name in UsedDevice.__slots__[:-1]]
+    table = models.PciDevice.__table__
+    cols = [table.c[name] for name in UsedDevice.__slots__[:-1]]
     out: dict[int, list[UsedDevice]] = {}
-    with reader(cctxt):
+    with main_api.get_engine(context=cctxt).connect() as conn:
         for ids in chunks(node_ids, BATCH_UUIDS):
-            rows = (
-                main_api.model_query(cctxt, model, (*cols, model.extra_info, model.id))
-                .filter(model.compute_node_id.in_(list(ids)))
-                .filter(model.status.in_(list(statuses)))
-                .order_by(model.compute_node_id, model.id)
-                .all()
+            query = select(*cols, table.c.extra_info, table.c.id).where(
+                table.c.compute_node_id.in_(list(ids)),
+                table.c.status.in_(list(statuses)),
             )
-            for row in rows:
-                out.setdefault(row.compute_node_id, []).append(UsedDevice(row))
+            query = _live(cctxt, query, table).order_by(
+                table.c.compute_node_id, table.c.id
+            )
+            for row in conn.execute(query).fetchall():
+                out.setdefault(row[0], []).append(UsedDevice(row))
     return out

@@ -101,6 +101,36 @@ def used_pool(
     return pool
 
 
+class UsedPools:
+    """``used_pool`` for a fleet's devices with one dict per distinct
+    result (hosts of one model repeat their devices' addresses): the pools
+    it gives are shared and not to be changed.  A device's result depends
+    on the free pool at its address (by identity) or, without one, on the
+    ``spec_tags`` function and what device_spec matching can read of the
+    device (``UsedDevice.spec_key``)."""
+
+    def __init__(self) -> None:
+        self._memo: dict[Any, tuple[Any, dict[str, Any]]] = {}
+
+    def __call__(
+        self,
+        dev: Any,
+        free_at: dict[str | None, dict[str, Any]],
+        spec_tags: Callable[[Any], dict[str, str]],
+    ) -> dict[str, Any]:
+        address = dev.parent_addr or dev.address
+        same = free_at.get(address)
+        if same is not None:
+            key: Any = (id(same), address, dev.vendor_id, dev.product_id)
+            key += (dev.dev_type, dev.numa_node)
+        else:
+            key = (spec_tags, dev.spec_key())
+        hit = self._memo.get(key)
+        if hit is None or hit[0] is not same:  # held: its id stays its own
+            hit = self._memo[key] = (same, used_pool(dev, free_at, spec_tags))
+        return hit[1]
+
+
 def pools_by_address(free: list[dict[str, Any]]) -> dict[str | None, dict[str, Any]]:
     """{address: the first free pool there}, for ``used_pool``."""
     out: dict[str | None, dict[str, Any]] = {}

@@ -129,6 +129,8 @@ def host_pools(
             progress(done[0], total)
 
     shared: dict[Any, dict[str, Any]] = {}
+    known: dict[int, tuple[Any, ...]] = {}
+    used_pool = device_tags.UsedPools()
     for cell in cells:
         # what instances hold, kept only to report their allocations
         held: dict[str, list[tuple[str, Any]]] | None = (
@@ -145,7 +147,13 @@ def host_pools(
                     tags = host_tags.get(node.host, spec_tags)
                     out.setdefault(node.host, []).extend(
                         _node_pools(
-                            node, free, devices, tags, held, by_provider, shared
+                            node,
+                            free,
+                            devices,
+                            tags,
+                            held,
+                            by_provider,
+                            (shared, known, used_pool),
                         )
                     )
                     tick()
@@ -162,23 +170,27 @@ def _node_pools(
     tags: Callable[[Any], dict[str, str]],
     held: dict[str, list[tuple[str, Any]]] | None,
     by_provider: dict[str, dict[str, int]] | None,
-    shared: dict[Any, dict[str, Any]],
+    memos: tuple[
+        dict[Any, dict[str, Any]], dict[int, tuple[Any, ...]], device_tags.UsedPools
+    ],
 ) -> list[dict[str, Any]]:
     """One compute node's inventory pools (``free``, the free pools of its
-    ``pci_stats``, and its claimed and allocated ``devices``; equal pools
-    of different nodes are one object in ``shared``); the devices instances
-    hold are added to ``held`` (if given) and counted in ``by_provider``."""
+    ``pci_stats``, and its claimed and allocated ``devices``; ``memos``:
+    ``merge_pools``' shared and known and the used pools, for one read);
+    the devices instances hold are added to ``held`` (if given) and counted
+    in ``by_provider``."""
+    shared, known, used_pool = memos
     free_at = device_tags.pools_by_address(free) if devices else {}
-    used = [device_tags.used_pool(d, free_at, tags) for d in devices]
+    used = [used_pool(d, free_at, tags) for d in devices]
     for d in devices:
         if d.instance_uuid:
             if held is not None:
-                held.setdefault(d.instance_uuid, []).append((node.host, d))
+                held.setdefault(d.instance_uuid, []).append((node.host, d.interned()))
             if by_provider is not None:
                 name = provider_name(node.hypervisor_hostname, d)
                 mine = by_provider.setdefault(d.instance_uuid, {})
                 mine[name] = mine.get(name, 0) + 1
-    return merge_pools(free, used, shared)
+    return merge_pools(free, used, shared, known)
 
 
 def _allocations(

@@ -14,7 +14,7 @@ import fixtures
 from nova import context as nova_context
 from nova import objects
 
-from aggregate_pci.admin.nova_io import api_reads, cell_reads, nova_db
+from aggregate_pci.admin.nova_io import api_reads, cell_reads, nova_db, pci_stats_column
 from tests.fixtures import nova_harness as support
 
 GPU = ("10de", "1db4")
@@ -80,7 +80,7 @@ class BatchedReadsTest(support.CliTestBase):
             for node in objects.ComputeNodeList.get_all(cctxt):
                 free = [p.to_dict() for p in node.pci_device_pools or []]
                 self.assertTrue(free)
-                self.assertEqual(free, cell_reads.free_pools(stats[node.id]))
+                self.assertEqual(free, pci_stats_column.free_pools(stats[node.id]))
                 used = sorted(
                     (d.address, d.instance_uuid, d.request_id)
                     for d in objects.PciDeviceList.get_by_compute_node(cctxt, node.id)
@@ -132,10 +132,10 @@ class BatchedReadsTest(support.CliTestBase):
             json.dumps(pools.obj_to_primitive()),
         ):
             nova = [p.to_dict() for p in pci_device_pool.from_pci_stats(text)]
-            self.assertEqual(nova, cell_reads.free_pools(text))
+            self.assertEqual(nova, pci_stats_column.free_pools(text))
             self.assertEqual(
                 [list(p) for p in nova],
-                [list(p) for p in cell_reads.free_pools(text)],
+                [list(p) for p in pci_stats_column.free_pools(text)],
             )
 
     def test_aggregates_as_nova_objects_give_them(self):

@@ -99,3 +99,34 @@ class CapacityAgainstDirectCountTest(unittest.TestCase):
                 self.assertEqual(
                     (free + used, used, free), rows[(r.name, "aggregate", r.aggregate)]
                 )
+
+
+class SharedPoolObjectsTest(unittest.TestCase):
+    """Readers share equal pools across hosts; ``_host_counts`` remembers
+    pool objects by identity (up to ``ID_MEMO_LIMIT``): the report must be
+    the one of unshared copies, within the limit and past it."""
+
+    def test_shared_objects_count_as_copies(self):
+        from unittest import mock
+
+        recs = records(
+            ("a", ["h%d" % i for i in range(8)], {"pci_flavor:gpu": A100}),
+            ("b", ["h%d" % i for i in range(4, 12)], {"pci_flavor:t4": T4}),
+        )
+        objects = [
+            pool("20b5", "0000:81:00.0", free=1, used=1),
+            pool("20b5", "0000:81:00.0", free=2),
+            pool("1eb8", "0000:82:00.0", free=0, used=3),
+            pool("1eb8", "0000:83:00.0", free=4),
+        ]
+        shared = {
+            "h%d" % i: [objects[(i + k) % 4] for k in range(i % 3 + 1)]
+            for i in range(12)
+        }
+        copies = {h: [dict(p) for p in pools] for h, pools in shared.items()}
+        expected = report.capacity(recs, copies)
+        self.assertEqual(expected, report.capacity(recs, shared))
+        with mock.patch.object(report, "ID_MEMO_LIMIT", 2):
+            self.assertEqual(expected, report.capacity(recs, shared))
+        used = {r.name: r.used for r in expected if r.scope == "host"}
+        self.assertEqual(1, used["h2"])  # gpu only: its T4 pools are outside b
