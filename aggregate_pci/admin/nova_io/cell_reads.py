@@ -1,13 +1,14 @@
 """Batched reads of one Nova cell database (issue 21: fleet scale).
 
 What ``nova_db`` reads, in pages and batches instead of one query per
-compute node or instance: compute nodes by id (``PAGE_NODES`` a query, their
-free pools as ``PciDevicePool.to_dict`` gives them, ``pci_stats_column``) and the claimed and
-allocated devices of a page of nodes; ``instance_reads`` reads instances
-(``BATCH_UUIDS`` uuids or node ids an ``IN`` clause).  Queries
-go through Nova's models and DB API (``model_query``, the context's
-``read_deleted``); rows become light records.  Nothing is
-written (Nova's objects would give a device without uuid one).
+compute node or instance: compute nodes by id (``PAGE_NODES`` a query,
+their free pools as ``PciDevicePool.to_dict`` gives them:
+``pci_stats_column``) and the claimed and allocated devices of a page of
+nodes; ``instance_reads`` reads instances (``BATCH_UUIDS`` uuids or node
+ids an ``IN`` clause).  Queries select from Nova's tables (its models'
+``__table__``), limited by the context's ``read_deleted`` as Nova's
+``model_query`` limits them (``live``); rows become light records.
+Nothing is written (Nova's objects would give a device without uuid one).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import json
 import operator
 from typing import Any, Iterator, Sequence
 
-from aggregate_pci.admin.interned import intern_value
 from aggregate_pci.admin.nova_io.db_access import cell_read
 from aggregate_pci.admin.nova_io.pci_stats_column import PoolsDecoder
 
@@ -60,17 +60,6 @@ class UsedDevice:
             self._extra_info,
         ) = row[: len(self.__slots__)]
 
-    def interned(self) -> UsedDevice:
-        """This device with one copy of the values a fleet's devices repeat
-        (for a device kept past its page)."""
-        self.address = intern_value(self.address)
-        self.vendor_id = intern_value(self.vendor_id)
-        self.product_id = intern_value(self.product_id)
-        self.dev_type = intern_value(self.dev_type)
-        self.parent_addr = intern_value(self.parent_addr)
-        self.status = intern_value(self.status)
-        return self
-
     def spec_key(self) -> tuple[Any, ...]:
         """Every attribute Nova's device_spec matching can read here (all
         but the node, instance and request)."""
@@ -109,7 +98,7 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def _live(cctxt: Any, query: Any, table: Any) -> Any:
+def live(cctxt: Any, query: Any, table: Any) -> Any:
     """``query`` of a soft-deleting ``table`` limited as Nova's
     ``model_query`` limits it by the context's ``read_deleted``."""
     if cctxt.read_deleted == "no":
@@ -126,7 +115,7 @@ def count_nodes(cctxt: Any) -> int:
     from sqlalchemy import func, select
 
     table = models.ComputeNode.__table__
-    query = _live(cctxt, select(func.count()).select_from(table), table)
+    query = live(cctxt, select(func.count()).select_from(table), table)
     with main_api.get_engine(context=cctxt).connect() as conn:
         return int(conn.execute(query).scalar() or 0)
 
@@ -149,7 +138,7 @@ def node_pages(cctxt: Any, extra: Sequence[str] = ()) -> Iterator[list[Any]]:
             table.c.pci_stats,
             *(table.c[name] for name in extra),
         )
-        query = _live(cctxt, query, table)
+        query = live(cctxt, query, table)
         if marker is not None:
             query = query.where(table.c.id > marker)
         query = query.order_by(table.c.id).limit(PAGE_NODES)
@@ -195,7 +184,7 @@ def used_devices(cctxt: Any, node_ids: Sequence[int], statuses: Sequence[str]) -
                 table.c.compute_node_id.in_(list(ids)),
                 table.c.status.in_(list(statuses)),
             )
-            query = _live(cctxt, query, table).order_by(
+            query = live(cctxt, query, table).order_by(
                 table.c.compute_node_id, table.c.id
             )
             for row in conn.execute(query).fetchall():

@@ -1,9 +1,9 @@
 """Batched reads of the instances of one Nova cell database (issue 21:
 fleet scale): the PCI requests, names, projects and Nova flavors of
 instances and the instances of migrations, ``cell_reads.BATCH_UUIDS`` uuids
-an ``IN`` clause, through Nova's models and ``model_query`` as
-``cell_reads`` reads compute nodes (JSON in the exact shape Nova's current
-objects write decoded directly, anything else through Nova's objects).
+an ``IN`` clause, from Nova's tables as ``cell_reads`` reads compute nodes
+(``cell_reads.live``; JSON in the exact shape Nova's current objects write
+decoded directly, anything else through Nova's objects).
 """
 
 from __future__ import annotations
@@ -22,20 +22,17 @@ def alias_requests(
     them: the first live ``instance_extra`` row), batched."""
     from nova.db.main import api as main_api
     from nova.db.main import models
+    from sqlalchemy import select
 
-    model = models.InstanceExtra
+    table = models.InstanceExtra.__table__
     out: dict[str, list[tuple[str, str | None, int]]] = {}
-    with cell_reads.reader(cctxt):
+    with main_api.get_engine(context=cctxt).connect() as conn:
         for batch in cell_reads.chunks(uuids, cell_reads.BATCH_UUIDS):
-            rows = (
-                main_api.model_query(
-                    cctxt, model, (model.instance_uuid, model.pci_requests)
-                )
-                .filter(model.instance_uuid.in_(list(batch)))
-                .order_by(model.id)
-                .all()
+            query = select(table.c.instance_uuid, table.c.pci_requests).where(
+                table.c.instance_uuid.in_(list(batch))
             )
-            for row in rows:
+            query = cell_reads.live(cctxt, query, table).order_by(table.c.id)
+            for row in conn.execute(query).fetchall():
                 if row.instance_uuid not in out:
                     out[row.instance_uuid] = _requests(cctxt, row)
     return out
@@ -64,23 +61,23 @@ def servers(cctxt: Any, uuids: Sequence[str]) -> dict[str, tuple[str, str, str]]
     their flavor gives them), batched."""
     from nova.db.main import api as main_api
     from nova.db.main import models
+    from sqlalchemy import select
 
-    inst, extra = models.Instance, models.InstanceExtra
+    inst, extra = models.Instance.__table__, models.InstanceExtra.__table__
     out: dict[str, tuple[str, str, str]] = {}
     names: dict[str | None, str] = {}
-    with cell_reads.reader(cctxt):
+    with main_api.get_engine(context=cctxt).connect() as conn:
         for batch in cell_reads.chunks(uuids, cell_reads.BATCH_UUIDS):
-            rows = (
-                main_api.model_query(
-                    cctxt,
-                    inst,
-                    (inst.uuid, inst.display_name, inst.project_id, extra.flavor),
+            query = (
+                select(
+                    inst.c.uuid, inst.c.display_name, inst.c.project_id, extra.c.flavor
                 )
-                .outerjoin(extra, extra.instance_uuid == inst.uuid)
-                .filter(inst.uuid.in_(list(batch)))
-                .all()
+                .select_from(
+                    inst.outerjoin(extra, extra.c.instance_uuid == inst.c.uuid)
+                )
+                .where(inst.c.uuid.in_(list(batch)))
             )
-            for row in rows:
+            for row in conn.execute(cell_reads.live(cctxt, query, inst)).fetchall():
                 if row.flavor not in names:  # instances of a flavor share it
                     names[row.flavor] = _flavor_name(row.flavor)
                 out[row.uuid] = (

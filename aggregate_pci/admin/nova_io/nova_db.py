@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from aggregate_pci.admin.interned import shared_allocation, shared_device
 from aggregate_pci.admin.inventory import Inventory, merge_pools
-from aggregate_pci.admin.models import Allocation
+from aggregate_pci.admin.models import Allocation, Device
 from aggregate_pci.admin.nova_io import (
+    allocation_reads,
     api_reads,
     cell_reads,
     device_tags,
@@ -37,7 +37,6 @@ USED_STATUSES = ("claimed", "allocated")
 PROGRESS_MIN_HOSTS = 500
 PROGRESS_EVERY = 100
 #: Instances whose allocations are read and built at a time.
-ALLOCATION_STEP = 10000
 
 
 def inventory(
@@ -131,9 +130,10 @@ def host_pools(
     shared: dict[Any, dict[str, Any]] = {}
     known: dict[int, tuple[Any, ...]] = {}
     used_pool = device_tags.UsedPools()
+    held_device = allocation_reads.HeldDevices(host_tags)
     for cell in cells:
         # what instances hold, kept only to report their allocations
-        held: dict[str, list[tuple[str, Any]]] | None = (
+        held: dict[str, list[tuple[str, str, Device]]] | None = (
             {} if allocations is not None else None
         )
         with nova_context.target_cell(ctxt, cell) as cctxt:
@@ -153,13 +153,13 @@ def host_pools(
                             tags,
                             held,
                             by_provider,
-                            (shared, known, used_pool),
+                            (shared, known, used_pool, held_device),
                         )
                     )
                     tick()
             if allocations is not None and held is not None:
                 with cell_read(cell, "PCI devices"):
-                    allocations.extend(_allocations(cctxt, held, host_tags))
+                    allocations.extend(allocation_reads.allocations(cctxt, held))
     return out
 
 
@@ -168,86 +168,35 @@ def _node_pools(
     free: list[dict[str, Any]],
     devices: Sequence[Any],
     tags: Callable[[Any], dict[str, str]],
-    held: dict[str, list[tuple[str, Any]]] | None,
+    held: dict[str, list[tuple[str, str, Device]]] | None,
     by_provider: dict[str, dict[str, int]] | None,
     memos: tuple[
-        dict[Any, dict[str, Any]], dict[int, tuple[Any, ...]], device_tags.UsedPools
+        dict[Any, dict[str, Any]],
+        dict[int, tuple[Any, ...]],
+        device_tags.UsedPools,
+        Callable[[str, Any], Device],
     ],
 ) -> list[dict[str, Any]]:
     """One compute node's inventory pools (``free``, the free pools of its
     ``pci_stats``, and its claimed and allocated ``devices``; ``memos``:
-    ``merge_pools``' shared and known and the used pools, for one read);
-    the devices instances hold are added to ``held`` (if given) and counted
-    in ``by_provider``."""
-    shared, known, used_pool = memos
+    ``merge_pools``' shared and known, the used pools and the held devices,
+    for one read); the devices instances hold are added to ``held`` (if
+    given: (host, request id, device without alias)) and counted in
+    ``by_provider``."""
+    shared, known, used_pool, held_device = memos
     free_at = device_tags.pools_by_address(free) if devices else {}
     used = [used_pool(d, free_at, tags) for d in devices]
     for d in devices:
         if d.instance_uuid:
             if held is not None:
-                held.setdefault(d.instance_uuid, []).append((node.host, d.interned()))
+                held.setdefault(d.instance_uuid, []).append(
+                    (node.host, d.request_id, held_device(node.host, d))
+                )
             if by_provider is not None:
                 name = provider_name(node.hypervisor_hostname, d)
                 mine = by_provider.setdefault(d.instance_uuid, {})
                 mine[name] = mine.get(name, 0) + 1
     return merge_pools(free, used, shared, known)
-
-
-def _allocations(
-    cctxt: Any,
-    held: dict[str, list[tuple[str, Any]]],
-    host_tags: Mapping[str, Callable[[Any], dict[str, str]]],
-) -> list[Allocation]:
-    """The flavor-alias PCI requests of each instance holding devices in one
-    cell (``InstancePCIRequests``) and the devices serving them (by
-    ``request_id``), with each server's name, project and Nova flavor;
-    devices of Neutron port requests are left out.  Read and built
-    ``ALLOCATION_STEP`` instances at a time, each taken out of ``held``:
-    a fleet's requests and names are never all held at once."""
-    shared: dict[Any, Any] = {}
-    out = []
-    for batch in cell_reads.chunks(sorted(held), ALLOCATION_STEP):
-        requests = instance_reads.alias_requests(cctxt, batch)
-        servers = instance_reads.servers(cctxt, batch)
-        for uuid in batch:
-            devices = held.pop(uuid)
-            by_id = {
-                request_id: (alias, count)
-                for request_id, alias, count in requests.get(uuid, ())
-                if alias
-            }
-            mine = [(h, d) for h, d in devices if d.request_id in by_id]
-            if not mine:
-                continue
-            host = mine[0][0]
-            tags = host_tags.get(host)
-            name, project, nova_flavor = servers.get(uuid, ("", "", ""))
-            out.append(
-                shared_allocation(
-                    shared,
-                    uuid,
-                    host,
-                    tuple(by_id.values()),
-                    [
-                        shared_device(
-                            shared,
-                            d.address,
-                            d.vendor_id,
-                            d.product_id,
-                            d.dev_type,
-                            d.parent_addr,
-                            None if tags is None else tags(d),
-                            by_id[d.request_id][0],
-                            d.numa_node,
-                        )
-                        for _, d in mine
-                    ],
-                    name=name,
-                    project=project,
-                    nova_flavor=nova_flavor,
-                )
-            )
-    return out
 
 
 def provider_name(hypervisor_hostname: str, device: Any) -> str:

@@ -14,7 +14,13 @@ import fixtures
 from nova import context as nova_context
 from nova import objects
 
-from aggregate_pci.admin.nova_io import api_reads, cell_reads, nova_db, pci_stats_column
+from aggregate_pci.admin.nova_io import (
+    allocation_reads,
+    api_reads,
+    cell_reads,
+    nova_db,
+    pci_stats_column,
+)
 from tests.fixtures import nova_harness as support
 
 GPU = ("10de", "1db4")
@@ -68,7 +74,9 @@ class BatchedReadsTest(support.CliTestBase):
         self.assertEqual(4, len(whole[1]))
         self.useFixture(fixtures.MockPatchObject(cell_reads, "PAGE_NODES", 1))
         self.useFixture(fixtures.MockPatchObject(cell_reads, "BATCH_UUIDS", 1))
-        self.useFixture(fixtures.MockPatchObject(nova_db, "ALLOCATION_STEP", 1))
+        self.useFixture(
+            fixtures.MockPatchObject(allocation_reads, "ALLOCATION_STEP", 1)
+        )
         self.assertEqual(whole, self.read())
 
     def test_what_nova_objects_read_one_by_one(self):
