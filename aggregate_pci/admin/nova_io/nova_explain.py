@@ -95,10 +95,13 @@ class _Pool:
 
 def nova_filter_says(stats: Any, requests: Sequence[Any]) -> str:
     """What Nova's PciPassthroughFilter says of a host with these free
-    pools (its greedy match of the alias specs, PCI in Placement off)."""
+    pools (its greedy match of the alias specs, PCI in Placement off;
+    ``support_requests`` on a cheaper copy: ``nova_pools.supports``)."""
+    from aggregate_pci.scheduler import nova_pools
+
     if not stats:
         return "rejects: the host reports no PCI devices"
-    if stats.support_requests(requests, provider_mapping=None):
+    if nova_pools.supports(stats, requests):
         return "passes"
     return "rejects: its greedy match of the alias specs fails on the free pools"
 

@@ -189,13 +189,18 @@ class BatchedReadsTest(support.CliTestBase):
         self.assertTrue(all(len(ids) == 1 for ids in by_key.values()), by_key)
         self.assertLess(len(by_key), sum(len(s.pools) for s in stats.values()))
         before = copy.deepcopy({h: s.pools for h, s in stats.items()})
-        served = 0
-        for spec in ("gpu:1", "t4:1"):
+        served, verdicts = 0, set()
+        for spec in ("gpu:1", "t4:1", "gpu:2", "gpu:2,t4:1", "t4:2"):
             requests = nova_explain.pci_requests_of(spec)
             for s in stats.values():
                 served += claim.replay_claim(s, requests).failed is None
-                nova_explain.nova_filter_says(s, requests)
+                says = nova_explain.nova_filter_says(s, requests)
+                # Nova's own support_requests (its deep copy) says the same
+                nova = s.support_requests(requests, provider_mapping=None)
+                self.assertEqual(nova, says == "passes", (spec, s.pools))
+                verdicts.add(says)
         self.assertGreater(served, 0)
+        self.assertEqual(2, len(verdicts))  # some hosts pass, some do not
         self.assertEqual(before, {h: s.pools for h, s in stats.items()})
         # a pool of two devices (one per address above: Nova drops a pool
         # it empties instead of counting it down), shared by two hosts
