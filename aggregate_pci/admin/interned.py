@@ -11,6 +11,34 @@ from typing import Any, Mapping, Sequence
 
 from aggregate_pci.admin.models import Allocation, Device
 
+#: Objects a ``ByIdentity`` remembers (objects a reader did not share would
+#: otherwise all be remembered).
+ID_MEMO_LIMIT = 100_000
+
+
+class ByIdentity:
+    """What a computation gave for an object, remembered by the object's
+    identity: readers share equal pools across a fleet, so one pool object
+    recurs on thousands of hosts and is worked out once.  Each entry holds
+    its object, so no other object can take its id."""
+
+    __slots__ = ("_memo",)
+
+    def __init__(self) -> None:
+        self._memo: dict[int, tuple[Any, Any]] = {}
+
+    def get(self, obj: Any) -> Any:
+        """What was put for ``obj``, or None."""
+        hit = self._memo.get(id(obj))
+        return hit[1] if hit is not None and hit[0] is obj else None
+
+    def put(self, obj: Any, value: Any) -> Any:
+        """Remember ``value`` for ``obj`` (up to ``ID_MEMO_LIMIT`` objects)
+        and return it."""
+        if len(self._memo) < ID_MEMO_LIMIT:
+            self._memo[id(obj)] = (obj, value)
+        return value
+
 
 def intern_value(value: Any) -> Any:
     """One shared copy of a string value (pool fields, host and flavor names

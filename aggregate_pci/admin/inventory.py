@@ -49,6 +49,7 @@ from typing import Any, Mapping, Sequence
 from aggregate_pci import alias
 from aggregate_pci.admin import inventory_write
 from aggregate_pci.admin.errors import InvalidInput, NotFound
+from aggregate_pci.admin.interned import ByIdentity
 from aggregate_pci.admin.models import (
     Aggregate,
     Allocation,
@@ -196,7 +197,7 @@ def merge_pools(
     free: Sequence[Mapping[str, Any]],
     used: Sequence[Mapping[str, Any]],
     shared: dict[Any, dict[str, Any]] | None = None,
-    known: dict[int, tuple[Any, ...]] | None = None,
+    known: ByIdentity | None = None,
 ) -> list[dict[str, Any]]:
     """Free pools (``count``) and used-device pools (``count`` = devices)
     merged into inventory pools with ``count`` free and ``used``.  With
@@ -208,18 +209,18 @@ def merge_pools(
     acc: dict[Any, list[Any]] = {}
     for pools, field in ((free, 1), (used, 2)):
         for pool in pools:
-            hit = None if known is None else known.get(id(pool))
-            if hit is None or hit[0] is not pool:
+            hit = None if known is None else known.get(pool)
+            if hit is None:
                 attrs = dict(pool)
                 count = int(attrs.pop("count", 0) or 0)
                 attrs.pop("used", None)
-                hit = (pool, pool_key(attrs), attrs, count)
+                hit = (pool_key(attrs), attrs, count)
                 if known is not None:
-                    known[id(pool)] = hit  # holds the pool: its id stays its own
-            entry = acc.get(hit[1])
+                    known.put(pool, hit)
+            entry = acc.get(hit[0])
             if entry is None:
-                entry = acc[hit[1]] = [hit[2], 0, 0]
-            entry[field] += hit[3]
+                entry = acc[hit[0]] = [hit[1], 0, 0]
+            entry[field] += hit[2]
     if shared is None:
         return [{**a, "count": c, "used": u} for a, c, u in acc.values()]
     out = []

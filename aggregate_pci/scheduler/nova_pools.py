@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol
 
 #: One of Nova's pools (``PciDeviceStats.pools``): a dict of the devices'
 #: keys and tags plus ``count``.
@@ -105,7 +105,7 @@ def apply_one(sim: PciStats, request: PciRequest, numa_cells: NumaCells) -> bool
     return apply_all(sim, [request], numa_cells)
 
 
-def supports(stats: PciStats, requests: Sequence[PciRequest]) -> bool:
+def supports(stats: PciStats, requests: list[PciRequest]) -> bool:
     """Nova's ``support_requests(requests, provider_mapping=None)``: its
     ``apply_requests`` on a ``copy_stats`` copy, not on Nova's deep copy
     (which also copies the device filter and NUMA topology, unchanged by
@@ -113,9 +113,7 @@ def supports(stats: PciStats, requests: Sequence[PciRequest]) -> bool:
     return apply_all(copy_stats(stats), requests, None)
 
 
-def apply_all(
-    sim: PciStats, requests: Sequence[PciRequest], numa_cells: NumaCells
-) -> bool:
+def apply_all(sim: PciStats, requests: list[PciRequest], numa_cells: NumaCells) -> bool:
     """Nova's ``apply_requests`` of ``requests`` on ``sim`` (changed in
     place): False if Nova raises ``PciDeviceRequestFailed``."""
     from nova import exception

@@ -12,6 +12,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from aggregate_pci import matching
 from aggregate_pci.admin.capacity.report import NOT_SIGNATURE, group_hosts
+from aggregate_pci.admin.interned import ByIdentity
 
 
 def fit(
@@ -60,12 +61,14 @@ def fit_many(
                 )
     per_host: dict[str, dict[str, int]] = {label: {} for label in requests}
     sig_masks: dict[tuple[tuple[str, Any], ...], int] = {}
+    # a pool object (readers share equal pools): (its mask, free devices)
+    by_id = ByIdentity()
     solved: dict[tuple[Any, ...], int] = {}
     for host, key in sorted(host_group.items()):
         plan = plans[key]
         if not plan:
             continue
-        supply = _host_supply(host_pools.get(host, ()), preds, sig_masks)
+        supply = _host_supply(host_pools.get(host, ()), preds, sig_masks, by_id)
         free: dict[int, int] = {}
         for label, def_ids, demands in plan:
             if len(def_ids) == 1:
@@ -90,20 +93,25 @@ def _host_supply(
     pools: Iterable[Mapping[str, Any]],
     preds: Sequence[matching.Predicate],
     sig_masks: dict[tuple[tuple[str, Any], ...], int],
+    by_id: ByIdentity,
 ) -> dict[int, int]:
     """Free devices of one host by the bitmask of every definition they
     match (``matching.group_supply`` over all definitions at once)."""
     supply: dict[int, int] = {}
     for pool in pools:
-        count = matching.pool_count(pool)
-        if not count:
-            continue
-        sig = tuple([(k, v) for k, v in pool.items() if k not in NOT_SIGNATURE])
-        mask = sig_masks.get(sig)
-        if mask is None:
-            mask = sum(1 << d for d, pred in enumerate(preds) if pred(pool))
-            sig_masks[sig] = mask
-        if mask:
+        hit = by_id.get(pool)
+        if hit is None:
+            count = matching.pool_count(pool)
+            mask: int | None = 0
+            if count:
+                sig = tuple([(k, v) for k, v in pool.items() if k not in NOT_SIGNATURE])
+                mask = sig_masks.get(sig)
+                if mask is None:
+                    mask = sum(1 << d for d, pred in enumerate(preds) if pred(pool))
+                    sig_masks[sig] = mask
+            hit = by_id.put(pool, (mask, count))
+        mask, count = hit
+        if mask and count:
             supply[mask] = supply.get(mask, 0) + count
     return supply
 

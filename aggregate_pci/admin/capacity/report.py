@@ -12,6 +12,7 @@ from itertools import repeat
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from aggregate_pci import codec, matching
+from aggregate_pci.admin.interned import ByIdentity
 from aggregate_pci.admin.models import effective_definitions
 
 
@@ -23,11 +24,6 @@ def total_count(pool: Mapping[str, Any]) -> int:
 def _used(pool: Mapping[str, Any]) -> int:
     used = pool.get("used", 0)
     return used if isinstance(used, int) and used > 0 else 0
-
-
-#: Pool objects ``_host_counts`` remembers by identity (pools a reader did
-#: not share would otherwise all be remembered).
-ID_MEMO_LIMIT = 100_000
 
 
 class CapacityRow(NamedTuple):
@@ -141,9 +137,8 @@ def _host_counts(
     # a pool's items, counts included, to its definitions (alike pools
     # repeat whole across a fleet: one tuple, no per-item filtering)
     by_items: dict[tuple[tuple[str, Any], ...], tuple[int, ...]] = {}
-    # a pool object (readers share equal pools) to (it, its bits, free,
-    # used); holding the pool keeps its id its own
-    by_id: dict[int, tuple[Any, tuple[int, ...], int, int]] = {}
+    # a pool object (readers share equal pools): (its bits, free, used)
+    by_id = ByIdentity()
     skip = NOT_SIGNATURE
     counts: Counts = {}
     total_hosts = len(host_group)
@@ -151,8 +146,8 @@ def _host_counts(
         free = [0] * len(preds)
         used = [0] * len(preds)
         for pool in host_pools.get(host, ()):
-            hit = by_id.get(id(pool))
-            if hit is None or hit[0] is not pool:
+            hit = by_id.get(pool)
+            if hit is None:
                 items = tuple(pool.items())
                 bits = by_items.get(items)
                 if bits is None:
@@ -164,10 +159,8 @@ def _host_counts(
                             tuple(d for d, pred in enumerate(preds) if pred(pool))
                         )
                     bits = by_items[items] = sig_bits[sig_id]
-                hit = (pool, bits, matching.pool_count(pool), _used(pool))
-                if len(by_id) < ID_MEMO_LIMIT:
-                    by_id[id(pool)] = hit
-            _, bits, f, u = hit
+                hit = by_id.put(pool, (bits, matching.pool_count(pool), _used(pool)))
+            bits, f, u = hit
             if bits:
                 for d in bits:
                     free[d] += f

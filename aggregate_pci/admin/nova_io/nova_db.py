@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from aggregate_pci.admin.interned import ByIdentity
 from aggregate_pci.admin.inventory import Inventory, merge_pools
 from aggregate_pci.admin.models import Allocation, Device
 from aggregate_pci.admin.nova_io import (
@@ -128,7 +129,7 @@ def host_pools(
             progress(done[0], total)
 
     shared: dict[Any, dict[str, Any]] = {}
-    known: dict[int, tuple[Any, ...]] = {}
+    known = ByIdentity()
     used_pool = device_tags.UsedPools()
     held_device = allocation_reads.HeldDevices(host_tags)
     for cell in cells:
@@ -172,7 +173,7 @@ def _node_pools(
     by_provider: dict[str, dict[str, int]] | None,
     memos: tuple[
         dict[Any, dict[str, Any]],
-        dict[int, tuple[Any, ...]],
+        ByIdentity,
         device_tags.UsedPools,
         Callable[[str, Any], Device],
     ],

@@ -101,7 +101,7 @@ def nova_filter_says(stats: Any, requests: Sequence[Any]) -> str:
 
     if not stats:
         return "rejects: the host reports no PCI devices"
-    if nova_pools.supports(stats, requests):
+    if nova_pools.supports(stats, list(requests)):
         return "passes"
     return "rejects: its greedy match of the alias specs fails on the free pools"
 

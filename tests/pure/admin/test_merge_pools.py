@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregate_pci.admin import inventory
+from aggregate_pci.admin.interned import ByIdentity
 
 #: Pool objects hosts repeat (readers share equal pools), with values a
 #: set-of-items key would confuse (True == 1) and two key orders.
@@ -39,7 +40,7 @@ class MergePoolsMemoTest(unittest.TestCase):
     @settings(max_examples=300)
     @given(HOSTS)
     def test_memos_over_a_read_change_nothing(self, hosts):
-        shared, known = {}, {}
+        shared, known = {}, ByIdentity()
         for free, used in hosts:
             free = [OBJECTS[i] for i in free]
             used = [OBJECTS[i] for i in used]
@@ -51,7 +52,7 @@ class MergePoolsMemoTest(unittest.TestCase):
             self.assertTrue(all(a is b for a, b in zip(memo, again, strict=True)))
 
     def test_a_pool_object_merged_again_after_another_takes_its_id(self):
-        known = {}
+        known = ByIdentity()
         first = {"vendor_id": "10de", "product_id": "1db4", "count": 1}
         inventory.merge_pools([first], [], None, known)
         del first  # its id may now name another dict: known holds it

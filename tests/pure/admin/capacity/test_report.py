@@ -3,8 +3,8 @@ aggregate and total, overlaps counted once."""
 
 import unittest
 
-from aggregate_pci.admin import models
-from aggregate_pci.admin.capacity import report
+from aggregate_pci.admin import interned, models
+from aggregate_pci.admin.capacity import headroom, report
 from tests.fixtures.records import A100, NV_ANY, T4, pool, records
 
 
@@ -103,8 +103,9 @@ class CapacityAgainstDirectCountTest(unittest.TestCase):
 
 class SharedPoolObjectsTest(unittest.TestCase):
     """Readers share equal pools across hosts; ``_host_counts`` remembers
-    pool objects by identity (up to ``ID_MEMO_LIMIT``): the report must be
-    the one of unshared copies, within the limit and past it."""
+    pool objects by identity (``interned.ByIdentity``, up to
+    ``ID_MEMO_LIMIT``), as ``headroom.fit_many`` does: both must give what
+    unshared copies give, within the limit and past it."""
 
     def test_shared_objects_count_as_copies(self):
         from unittest import mock
@@ -126,7 +127,14 @@ class SharedPoolObjectsTest(unittest.TestCase):
         copies = {h: [dict(p) for p in pools] for h, pools in shared.items()}
         expected = report.capacity(recs, copies)
         self.assertEqual(expected, report.capacity(recs, shared))
-        with mock.patch.object(report, "ID_MEMO_LIMIT", 2):
+        with mock.patch.object(interned, "ID_MEMO_LIMIT", 2):
             self.assertEqual(expected, report.capacity(recs, shared))
+        # capacity --fit and the exporter's fit: the same on both
+        fits = {"one": {"gpu": 1}, "two": {"gpu": 1, "t4": 1}, "t4s": {"t4": 2}}
+        fitted = headroom.fit_many(recs, copies, fits)
+        self.assertTrue(any(total for _, total in fitted.values()))
+        self.assertEqual(fitted, headroom.fit_many(recs, shared, fits))
+        with mock.patch.object(interned, "ID_MEMO_LIMIT", 2):
+            self.assertEqual(fitted, headroom.fit_many(recs, shared, fits))
         used = {r.name: r.used for r in expected if r.scope == "host"}
         self.assertEqual(1, used["h2"])  # gpu only: its T4 pools are outside b
