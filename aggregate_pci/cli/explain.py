@@ -93,6 +93,9 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
 
     def take_action(self, parsed_args: argparse.Namespace) -> tuple:
         args = parsed_args
+        online = not sources.from_inventory(args)
+        # Nova's filter input comes from the same read of the compute nodes
+        nodes: dict[str, Any] | None = {} if online else None
         # Every Nova flavor: the weigher's request types.
         inv = sources.load(
             self.app,
@@ -100,6 +103,7 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
             need_flavors=True,
             command="explain",
             allocations_unused=True,
+            free_by_host=nodes,
         )
         if args.vnic_type and not args.physnet:
             raise errors.InvalidInput(
@@ -107,7 +111,6 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
             )
         spec, port_reqs = self._alias_spec(args, inv)
         hosts = self._hosts(args, inv)
-        online = not sources.from_inventory(args)
         claims = nova_filter = taken = None
         multiplier = explain_weigh.OPTION_DEFAULT
         requests: list[Any]
@@ -119,7 +122,7 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
                     [s.spec[0] for s in port_reqs]
                 )
             given = nova_explain.explain_inputs(
-                getattr(self.app, "nova_context", None), spec, port_reqs
+                getattr(self.app, "nova_context", None), spec, port_reqs, nodes
             )
             requests, claims, nova_filter = given[:3]
             reject, manage_ports = given.reject_unmanaged, given.manage_ports

@@ -120,6 +120,7 @@ def load(
     command: str = "capacity",
     by_provider: dict[str, dict[str, int]] | None = None,
     allocations_unused: bool = False,
+    free_by_host: dict[str, Any] | None = None,
 ) -> inventory.Inventory:
     """Aggregates, host pools (and Nova flavors, and what instances hold,
     tagged by ``args.compute_conf``) from the inventory file or Nova's
@@ -131,7 +132,9 @@ def load(
     instance holds per Placement provider name.  An inventory's allocations
     are read whatever ``need_allocations`` says (the exporter judges them
     when the file has them) unless ``allocations_unused`` (the command never
-    reads them): then they are checked, not kept.
+    reads them): then they are checked, not kept.  ``free_by_host`` (Nova's
+    databases only) keeps each compute node's free pools
+    (``nova_db.host_pools``).
     """
     if from_inventory(args):
         return inventory_stream.load(args.inventory, allocations=not allocations_unused)
@@ -150,6 +153,7 @@ def load(
         with_allocations=need_allocations,
         compute_confs=compute_confs(getattr(args, "compute_conf", None)),
         by_provider=by_provider,
+        free_by_host=free_by_host,
     )
 
 

@@ -191,7 +191,7 @@ def test_explain_weighs_as_the_weigher_and_novas_handler(cloud, monkeypatch):
     monkeypatch.setattr(
         nova_explain,
         "pci_stats_by_host",
-        lambda ctxt: {h.host: h.pci_stats for h in hosts},
+        lambda ctxt, nodes=None: {h.host: h.pci_stats for h in hosts},
     )
     monkeypatch.setattr(
         nova_explain, "pci_requests_of", lambda alias: list(s.pci_requests.requests)

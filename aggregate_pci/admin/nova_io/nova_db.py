@@ -47,11 +47,13 @@ def inventory(
     with_allocations: bool = False,
     compute_confs: Mapping[str, str] | None = None,
     by_provider: dict[str, dict[str, int]] | None = None,
+    free_by_host: dict[str, tuple[Any, Any, list[dict[str, Any]]]] | None = None,
 ) -> Inventory:
     """Aggregates (API database), host pools (cell databases) and, if asked,
     the Nova flavors that request PCI aliases and the devices instances hold
     (tagged by ``compute_confs``, {host: that compute's nova.conf}), through
-    Nova's objects; ``by_provider`` as in ``host_pools``."""
+    Nova's objects; ``by_provider`` and ``free_by_host`` as in
+    ``host_pools``."""
     from nova import context as nova_context
     from nova import objects
 
@@ -76,7 +78,7 @@ def inventory(
                     {"name": f.name, "id": f.flavorid, "extra_specs": {SPEC_KEY: spec}}
                 )
     held: list[Allocation] | None = [] if with_allocations else None
-    pools = host_pools(ctxt, progress, held, compute_confs, by_provider)
+    pools = host_pools(ctxt, progress, held, compute_confs, by_provider, free_by_host)
     return Inventory(aggregates, pools, flavors, held)
 
 
@@ -86,11 +88,15 @@ def host_pools(
     allocations: list[Allocation] | None = None,
     compute_confs: Mapping[str, str] | None = None,
     by_provider: dict[str, dict[str, int]] | None = None,
+    free_by_host: dict[str, tuple[Any, Any, list[dict[str, Any]]]] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """{host: inventory pools} over all cells (``count`` free, ``used``);
-    the instances' allocations are appended to ``allocations`` if given, and
+    the instances' allocations are appended to ``allocations`` if given,
     every held device is counted in ``by_provider`` if given ({instance uuid:
-    {Placement provider name: devices}}, for the drift check)."""
+    {Placement provider name: devices}}, for the drift check), and each
+    compute node's (cell, ``numa_topology`` column, free pools) is kept in
+    ``free_by_host`` if given (``explain`` builds Nova's filter input from
+    it instead of reading the nodes again)."""
     from nova import context as nova_context
     from nova import objects
 
@@ -138,12 +144,15 @@ def host_pools(
             {} if allocations is not None else None
         )
         with nova_context.target_cell(ctxt, cell) as cctxt:
-            for nodes in cell_reads.guarded_node_pages(cell, cctxt):
+            extra = ("numa_topology",) if free_by_host is not None else ()
+            for nodes in cell_reads.guarded_node_pages(cell, cctxt, extra):
                 with cell_read(cell, "PCI devices"):
                     used_by_node = cell_reads.used_devices(
                         cctxt, [n.id for n, _ in nodes], USED_STATUSES
                     )
                 for node, free in nodes:
+                    if free_by_host is not None:
+                        free_by_host[node.host] = (cell, node.numa_topology, free)
                     devices = used_by_node.get(node.id, ())
                     tags = host_tags.get(node.host, spec_tags)
                     out.setdefault(node.host, []).extend(

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from aggregate_pci.admin.errors import AdminError, InvalidInput, NotFound
+from aggregate_pci.admin.interned import ByIdentity
 from aggregate_pci.admin.inventory import pool_key
 from aggregate_pci.admin.nova_io import cell_reads, db_access
 from aggregate_pci.alias import SPEC_KEY
@@ -38,12 +39,17 @@ def pci_requests_of(alias_spec: str) -> list[Any]:
         ) from None
 
 
-def pci_stats_by_host(ctxt: Any = None) -> dict[str, Any]:
+def pci_stats_by_host(
+    ctxt: Any = None, nodes: Mapping[str, tuple[Any, Any, list[Any]]] | None = None
+) -> dict[str, Any]:
     """{host: Nova ``PciDeviceStats`` of its free pools}, built from its
-    compute node as the scheduler's ``HostState`` builds it (compute nodes
-    read in pages, ``cell_reads``).  Equal pools of different hosts are one
-    dict (every claim replay works on copies: ``nova_pools``) and the
-    hosts share one parse of ``[pci] device_spec``, which each
+    compute node as the scheduler's ``HostState`` builds it: from ``nodes``
+    ({host: (cell, ``numa_topology`` column, free pools)}, what
+    ``nova_db.inventory`` kept of its read as ``free_by_host``), else from
+    the compute nodes read here in pages (``cell_reads``).  Equal pools of
+    different hosts are one dict (every claim replay works on copies:
+    ``nova_pools``), and the hosts share one parse of ``[pci]
+    device_spec`` and of each distinct NUMA topology, which each
     ``PciDeviceStats`` would otherwise make alike."""
     import nova.conf
     from nova import context as nova_context
@@ -52,32 +58,41 @@ def pci_stats_by_host(ctxt: Any = None) -> dict[str, Any]:
     from nova.pci import whitelist
 
     objects.register_all()
-    ctxt = ctxt or nova_context.get_admin_context()
+    if nodes is None:
+        ctxt = ctxt or nova_context.get_admin_context()
+        read: dict[str, tuple[Any, Any, list[Any]]] = {}
+        with db_access.db_read("Nova's cell mappings", db_access.API_DB_CHECK):
+            cells = objects.CellMappingList.get_all(ctxt)
+        for cell in cells:
+            if cell.is_cell0():
+                continue
+            with nova_context.target_cell(ctxt, cell) as cctxt:
+                for page in cell_reads.guarded_node_pages(
+                    cell, cctxt, extra=("numa_topology",)
+                ):
+                    for node, pools in page:
+                        read[node.host] = (cell, node.numa_topology, pools)
+        nodes = read
     out: dict[str, Any] = {}
     spec_filter = whitelist.Whitelist(nova.conf.CONF.pci.device_spec)
     shared: dict[Any, dict[str, Any]] = {}
-    with db_access.db_read("Nova's cell mappings", db_access.API_DB_CHECK):
-        cells = objects.CellMappingList.get_all(ctxt)
-    for cell in cells:
-        if cell.is_cell0():
-            continue
-        with nova_context.target_cell(ctxt, cell) as cctxt:
-            for nodes in cell_reads.guarded_node_pages(
-                cell, cctxt, extra=("numa_topology",)
-            ):
-                with db_access.cell_read(cell, "compute nodes"):
-                    topologies = [
-                        objects.NUMATopology.obj_from_db_obj(node.numa_topology)
-                        if node.numa_topology
-                        else None
-                        for node, _ in nodes
-                    ]
-                for (node, pools), topology in zip(nodes, topologies, strict=True):
-                    out[node.host] = pci_stats.PciDeviceStats(
-                        topology,
-                        stats=[_Pool(shared.setdefault(pool_key(p), p)) for p in pools],
-                        dev_filter=spec_filter,
-                    )
+    known = ByIdentity()
+    topologies: dict[Any, Any] = {None: None}
+    for host, (cell, text, pools) in nodes.items():
+        text = text or None
+        topology = topologies.get(text, topologies)
+        if topology is topologies:
+            with db_access.cell_read(cell, "compute nodes"):
+                topology = topologies[text] = objects.NUMATopology.obj_from_db_obj(text)
+        stats = []
+        for p in pools:
+            one = known.get(p)
+            if one is None:
+                one = known.put(p, _Pool(shared.setdefault(pool_key(p), p)))
+            stats.append(one)
+        out[host] = pci_stats.PciDeviceStats(
+            topology, stats=stats, dev_filter=spec_filter
+        )
     return out
 
 
@@ -139,13 +154,17 @@ class ExplainInputs(NamedTuple):
 
 
 def explain_inputs(
-    ctxt: Any, alias_spec: str, port_requests: Sequence[Any] = ()
+    ctxt: Any,
+    alias_spec: str,
+    port_requests: Sequence[Any] = (),
+    nodes: Mapping[str, tuple[Any, Any, list[Any]]] | None = None,
 ) -> ExplainInputs:
     """For ``explain`` online: Nova's request objects for ``alias_spec`` plus
     ``port_requests``, {host: replay of the compute's claim} (Nova's pool
     logic on a copy of the host's free pools, as the filter replays it;
     without the instance's NUMA cells), Nova's PciPassthroughFilter, the
-    devices the claim takes as the weigher counts them, and the options."""
+    devices the claim takes as the weigher counts them, and the options
+    (``nodes`` as ``pci_stats_by_host`` takes them)."""
     from oslo_config import cfg
 
     from aggregate_pci import conf
@@ -153,7 +172,7 @@ def explain_inputs(
 
     conf.register_opts(cfg.CONF)
     requests = (pci_requests_of(alias_spec) if alias_spec else []) + list(port_requests)
-    stats = pci_stats_by_host(ctxt)
+    stats = pci_stats_by_host(ctxt, nodes)
     memo = request.RequestMemo()
     claims = {
         host: functools.partial(claim.replay_claim, s, requests, None, memo)

@@ -215,3 +215,21 @@ class BatchedReadsTest(support.CliTestBase):
             self.assertIsNone(claim.replay_claim(s, requests).failed)
             self.assertEqual("passes", nova_explain.nova_filter_says(s, requests))
         self.assertEqual(2, pool["count"])
+
+    def test_explain_builds_nova_filter_input_from_the_inventory_read(self):
+        from aggregate_pci.admin.nova_io import nova_explain
+
+        nodes = {}
+        inv = nova_db.inventory(self.ctxt, free_by_host=nodes)
+        self.assertEqual(set(inv.hosts), set(nodes))
+        kept = nova_explain.pci_stats_by_host(self.ctxt, nodes)
+        read = nova_explain.pci_stats_by_host(self.ctxt)
+        self.assertEqual(set(read), set(kept))
+        for host, stats in read.items():
+            self.assertTrue(stats.pools, host)
+            self.assertEqual(stats.pools, kept[host].pools, host)
+            self.assertIsNotNone(stats.numa_topology, host)
+            self.assertEqual(
+                stats.numa_topology.obj_to_primitive(),
+                kept[host].numa_topology.obj_to_primitive(),
+            )
