@@ -152,7 +152,12 @@ class AuditPciDevice(common.HandlesErrors, lister.Lister):
             )
         by_provider: dict[str, dict[str, int]] = {}
         inv = sources.load(
-            self.app, parsed_args, need_allocations=True, by_provider=by_provider
+            self.app,
+            parsed_args,
+            need_allocations=True,
+            by_provider=by_provider,
+            # the summary shows no server: names only to filter by project
+            need_names=not parsed_args.summary or parsed_args.project is not None,
         )
         if inv.allocations is None:
             raise errors.AdminError(

@@ -121,6 +121,7 @@ class RunExporter(common.HandlesErrors, command.Command):
                 args,
                 need_flavors=True,
                 need_allocations=args.audit,
+                need_names=False,  # the metrics name no server
                 progress=False,
             ),
             nova_conf=args.nova_conf,

@@ -121,6 +121,7 @@ def load(
     by_provider: dict[str, dict[str, int]] | None = None,
     allocations_unused: bool = False,
     free_by_host: dict[str, Any] | None = None,
+    need_names: bool = True,
 ) -> inventory.Inventory:
     """Aggregates, host pools (and Nova flavors, and what instances hold,
     tagged by ``args.compute_conf``) from the inventory file or Nova's
@@ -134,7 +135,8 @@ def load(
     when the file has them) unless ``allocations_unused`` (the command never
     reads them): then they are checked, not kept.  ``free_by_host`` (Nova's
     databases only) keeps each compute node's free pools
-    (``nova_db.host_pools``).
+    (``nova_db.host_pools``); without ``need_names`` the allocations read
+    from Nova's databases carry no server name, project or Nova flavor.
     """
     if from_inventory(args):
         return inventory_stream.load(args.inventory, allocations=not allocations_unused)
@@ -154,6 +156,7 @@ def load(
         compute_confs=compute_confs(getattr(args, "compute_conf", None)),
         by_provider=by_provider,
         free_by_host=free_by_host,
+        with_names=need_names,
     )
 
 

@@ -46,12 +46,13 @@ class HeldDevices:
 
 
 def allocations(
-    cctxt: Any, held: dict[str, list[tuple[str, str, Device]]]
+    cctxt: Any, held: dict[str, list[tuple[str, str, Device]]], with_names: bool = True
 ) -> list[Allocation]:
     """The flavor-alias PCI requests of each instance holding devices in one
     cell (``InstancePCIRequests``) and the devices serving them (by
-    ``request_id``), with each server's name, project and Nova flavor;
-    devices of Neutron port requests are left out.  Read and built
+    ``request_id``), with each server's name, project and Nova flavor
+    (left empty, and not read, unless ``with_names``); devices of Neutron
+    port requests are left out.  Read and built
     ``ALLOCATION_STEP`` instances at a time, each taken out of ``held``:
     a fleet's requests and names are never all held at once."""
     shared: dict[Any, Any] = {}
@@ -60,7 +61,7 @@ def allocations(
     out = []
     for batch in cell_reads.chunks(sorted(held), ALLOCATION_STEP):
         requests = instance_reads.alias_requests(cctxt, batch)
-        servers = instance_reads.servers(cctxt, batch)
+        servers = instance_reads.servers(cctxt, batch) if with_names else {}
         for uuid in batch:
             devices = held.pop(uuid)
             by_id = {

@@ -48,12 +48,13 @@ def inventory(
     compute_confs: Mapping[str, str] | None = None,
     by_provider: dict[str, dict[str, int]] | None = None,
     free_by_host: dict[str, tuple[Any, Any, list[dict[str, Any]]]] | None = None,
+    with_names: bool = True,
 ) -> Inventory:
     """Aggregates (API database), host pools (cell databases) and, if asked,
     the Nova flavors that request PCI aliases and the devices instances hold
     (tagged by ``compute_confs``, {host: that compute's nova.conf}), through
-    Nova's objects; ``by_provider`` and ``free_by_host`` as in
-    ``host_pools``."""
+    Nova's objects; ``by_provider``, ``free_by_host`` and ``with_names``
+    as in ``host_pools``."""
     from nova import context as nova_context
     from nova import objects
 
@@ -78,7 +79,9 @@ def inventory(
                     {"name": f.name, "id": f.flavorid, "extra_specs": {SPEC_KEY: spec}}
                 )
     held: list[Allocation] | None = [] if with_allocations else None
-    pools = host_pools(ctxt, progress, held, compute_confs, by_provider, free_by_host)
+    pools = host_pools(
+        ctxt, progress, held, compute_confs, by_provider, free_by_host, with_names
+    )
     return Inventory(aggregates, pools, flavors, held)
 
 
@@ -89,9 +92,11 @@ def host_pools(
     compute_confs: Mapping[str, str] | None = None,
     by_provider: dict[str, dict[str, int]] | None = None,
     free_by_host: dict[str, tuple[Any, Any, list[dict[str, Any]]]] | None = None,
+    with_names: bool = True,
 ) -> dict[str, list[dict[str, Any]]]:
     """{host: inventory pools} over all cells (``count`` free, ``used``);
-    the instances' allocations are appended to ``allocations`` if given,
+    the instances' allocations are appended to ``allocations`` if given
+    (their servers' names, projects and Nova flavors only ``with_names``),
     every held device is counted in ``by_provider`` if given ({instance uuid:
     {Placement provider name: devices}}, for the drift check), and each
     compute node's (cell, ``numa_topology`` column, free pools) is kept in
@@ -169,7 +174,9 @@ def host_pools(
                     tick()
             if allocations is not None and held is not None:
                 with cell_read(cell, "PCI devices"):
-                    allocations.extend(allocation_reads.allocations(cctxt, held))
+                    allocations.extend(
+                        allocation_reads.allocations(cctxt, held, with_names)
+                    )
     return out
 
 

@@ -233,3 +233,18 @@ class BatchedReadsTest(support.CliTestBase):
                 stats.numa_topology.obj_to_primitive(),
                 kept[host].numa_topology.obj_to_primitive(),
             )
+
+    def test_allocations_without_names_read_no_server(self):
+        named = nova_db.inventory(self.ctxt, with_allocations=True).allocations
+        with fixtures.MockPatch(
+            "aggregate_pci.admin.nova_io.instance_reads.servers",
+            side_effect=AssertionError("servers read"),
+        ):
+            bare = nova_db.inventory(
+                self.ctxt, with_allocations=True, with_names=False
+            ).allocations
+        self.assertTrue(all(a.name for a in named))
+        self.assertEqual(
+            [a.__class__(a.instance, a.host, a.requests, a.devices) for a in named],
+            bare,
+        )
