@@ -148,6 +148,8 @@ def load(
         "where Nova is installed)"
         % ("--inventory FILE (planning) or " if hasattr(args, "inventory") else ""),
     )
+    if by_provider is not None and not _drift_wanted(args):
+        by_provider = None  # the drift check will not run: count nothing
     return nova_db.inventory(
         getattr(app, "nova_context", None),
         progress=_progress(app, "reading compute nodes") if progress else None,
@@ -210,6 +212,15 @@ def nova_flavor_requests(
     ]
 
 
+def _drift_wanted(args: argparse.Namespace) -> bool:
+    """Whether ``placement_drift`` checks Placement (``--placement``, and
+    with ``auto`` the loaded nova.conf) for a read of Nova's databases."""
+    from aggregate_pci.admin.nova_io import nova_db
+
+    placement = getattr(args, "placement", "never")
+    return placement == "always" or (placement == "auto" and nova_db.pci_in_placement())
+
+
 def placement_drift(
     app: Any, args: argparse.Namespace, by_provider: dict[str, dict[str, int]]
 ) -> tuple[list[drift.DriftFinding], str | None]:
@@ -223,9 +234,9 @@ def placement_drift(
             "Placement drift not checked: it compares Placement with Nova's "
             "cell databases, give --config-file NOVA_CONF instead of --inventory"
         )
-    from aggregate_pci.admin.nova_io import nova_db, placement_pci
+    from aggregate_pci.admin.nova_io import placement_pci
 
-    if args.placement == "auto" and not nova_db.pci_in_placement():
+    if not _drift_wanted(args):
         return [], (
             "Placement drift not checked: the nova.conf sets neither [pci] "
             "report_in_placement nor [filter_scheduler] pci_in_placement "

@@ -143,6 +143,25 @@ class LegacyModeTest(DriftBase):
         self.assertEqual((0, ["yes"]), (rc, [r["Match"] for r in rows]), err)
         self.assertIn("Placement has no PCI resource providers", err)
 
+    def test_devices_per_provider_counted_only_for_a_drift_check(self):
+        from aggregate_pci.admin.nova_io import nova_db
+
+        self.boot(self.nova_flavor("a100:1"))
+        given = []
+        real = nova_db.inventory
+
+        def spy(*args, **kwargs):
+            given.append(kwargs.get("by_provider"))
+            return real(*args, **kwargs)
+
+        self.useFixture(fixtures.MockPatchObject(nova_db, "inventory", spy))
+        for placement in ("auto", "never", "always"):
+            rc, _, err = self.audit("--placement", placement)
+            self.assertEqual(0, rc, err)
+        # auto in legacy mode, never: none counted; always: the server's
+        self.assertEqual([None, None], given[:2])
+        self.assertEqual(1, len(given[2]), given[2])
+
 
 class MoveClaimDriftTest(support.CliTestBase):
     """Real drift from Nova's move claim (docs/nova-defects.md, defect 1):
