@@ -32,16 +32,18 @@ def alias_requests(
                 table.c.instance_uuid.in_(list(batch))
             )
             query = cell_reads.live(cctxt, query, table).order_by(table.c.id)
-            for row in conn.execute(query).fetchall():
-                if row.instance_uuid not in out:
-                    out[row.instance_uuid] = _requests(cctxt, row)
+            for uuid, text in conn.execute(query).fetchall():
+                if uuid not in out:
+                    out[uuid] = _requests(cctxt, uuid, text)
     return out
 
 
-def _requests(cctxt: Any, row: Any) -> list[tuple[str, str | None, int]]:
+def _requests(
+    cctxt: Any, uuid: str, text: str | None
+) -> list[tuple[str, str | None, int]]:
     """(request_id, alias_name, count) of one ``pci_requests`` column."""
     try:
-        reqs = json.loads(row.pci_requests) if row.pci_requests is not None else []
+        reqs = json.loads(text) if text is not None else []
         out = [(r["request_id"], r["alias_name"], r["count"]) for r in reqs]
         if all(type(c) is int for _, _, c in out):
             return out
@@ -49,9 +51,7 @@ def _requests(cctxt: Any, row: Any) -> list[tuple[str, str | None, int]]:
         pass
     from nova import objects
 
-    obj = objects.InstancePCIRequests.obj_from_db(
-        cctxt, row.instance_uuid, row.pci_requests
-    )
+    obj = objects.InstancePCIRequests.obj_from_db(cctxt, uuid, text)
     return [(r.request_id, r.alias_name, r.count) for r in obj.requests]
 
 
@@ -77,14 +77,11 @@ def servers(cctxt: Any, uuids: Sequence[str]) -> dict[str, tuple[str, str, str]]
                 )
                 .where(inst.c.uuid.in_(list(batch)))
             )
-            for row in conn.execute(cell_reads.live(cctxt, query, inst)).fetchall():
-                if row.flavor not in names:  # instances of a flavor share it
-                    names[row.flavor] = _flavor_name(row.flavor)
-                out[row.uuid] = (
-                    row.display_name or "",
-                    row.project_id or "",
-                    names[row.flavor],
-                )
+            rows = conn.execute(cell_reads.live(cctxt, query, inst)).fetchall()
+            for uuid, name, project, flavor in rows:
+                if flavor not in names:  # instances of a flavor share it
+                    names[flavor] = _flavor_name(flavor)
+                out[uuid] = (name or "", project or "", names[flavor])
     return out
 
 
