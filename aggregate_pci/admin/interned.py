@@ -7,37 +7,51 @@ readers of an inventory file and of Nova's databases share them, and
 from __future__ import annotations
 
 import sys
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from aggregate_pci.admin.models import Allocation, Device
 
-#: Objects a ``ByIdentity`` remembers (objects a reader did not share would
-#: otherwise all be remembered).
-ID_MEMO_LIMIT = 100_000
+#: Objects a ``ByIdentity`` remembers before it stops: where objects are
+#: not shared (an inventory file's pools) it fills up with misses, and a
+#: lookup that cannot hit is only a cost.
+ID_MEMO_LIMIT = 50_000
 
 
 class ByIdentity:
     """What a computation gave for an object, remembered by the object's
-    identity: readers share equal pools across a fleet, so one pool object
-    recurs on thousands of hosts and is worked out once.  Each entry holds
-    its object, so no other object can take its id."""
+    identity: readers of Nova's databases share equal pools across a fleet,
+    so one pool object recurs on thousands of hosts and is worked out once.
+    Each entry holds its object, so no other object can take its id.  Past
+    ``ID_MEMO_LIMIT`` distinct objects it forgets them and answers None."""
 
-    __slots__ = ("_memo",)
+    __slots__ = ("_memo", "get", "put")
 
     def __init__(self) -> None:
         self._memo: dict[int, tuple[Any, Any]] = {}
+        #: ``get(obj)``: what was put for ``obj``, or None.
+        self.get: Callable[[Any], Any] = self._get
+        #: ``put(obj, value)``: remember ``value`` for ``obj``; returns it.
+        self.put: Callable[[Any, Any], Any] = self._put
 
-    def get(self, obj: Any) -> Any:
-        """What was put for ``obj``, or None."""
+    def _get(self, obj: Any) -> Any:
         hit = self._memo.get(id(obj))
         return hit[1] if hit is not None and hit[0] is obj else None
 
-    def put(self, obj: Any, value: Any) -> Any:
-        """Remember ``value`` for ``obj`` (up to ``ID_MEMO_LIMIT`` objects)
-        and return it."""
-        if len(self._memo) < ID_MEMO_LIMIT:
+    def _put(self, obj: Any, value: Any) -> Any:
+        if len(self._memo) >= ID_MEMO_LIMIT:
+            self._memo.clear()
+            self.get, self.put = _nothing, _given
+        else:
             self._memo[id(obj)] = (obj, value)
         return value
+
+
+def _nothing(obj: Any) -> None:
+    return None
+
+
+def _given(obj: Any, value: Any) -> Any:
+    return value
 
 
 def intern_value(value: Any) -> Any:
