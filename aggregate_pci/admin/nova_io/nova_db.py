@@ -37,7 +37,6 @@ USED_STATUSES = ("claimed", "allocated")
 #: every ``PROGRESS_EVERY`` nodes (one DB query each) and at the end.
 PROGRESS_MIN_HOSTS = 500
 PROGRESS_EVERY = 100
-#: Instances whose allocations are read and built at a time.
 
 
 def inventory(
