@@ -95,7 +95,7 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
         args = parsed_args
         online = not sources.from_inventory(args)
         # Nova's filter input comes from the same read of the compute nodes
-        nodes: dict[str, Any] | None = {} if online else None
+        nodes: dict[str, Any] = {}
         # Every Nova flavor: the weigher's request types.
         inv = sources.load(
             self.app,
@@ -103,7 +103,7 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
             need_flavors=True,
             command="explain",
             allocations_unused=True,
-            free_by_host=nodes,
+            free_by_host=nodes if online else None,
         )
         if args.vnic_type and not args.physnet:
             raise errors.InvalidInput(
@@ -121,9 +121,7 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
                 port_reqs = nova_explain.port_requests_of(
                     [s.spec[0] for s in port_reqs]
                 )
-            given = nova_explain.explain_inputs(
-                getattr(self.app, "nova_context", None), spec, port_reqs, nodes
-            )
+            given = nova_explain.explain_inputs(nodes, spec, port_reqs)
             requests, claims, nova_filter = given[:3]
             reject, manage_ports = given.reject_unmanaged, given.manage_ports
             taken, multiplier = given.taken, given.weight_multiplier

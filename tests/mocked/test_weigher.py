@@ -191,12 +191,12 @@ def test_explain_weighs_as_the_weigher_and_novas_handler(cloud, monkeypatch):
     monkeypatch.setattr(
         nova_explain,
         "pci_stats_by_host",
-        lambda ctxt, nodes=None: {h.host: h.pci_stats for h in hosts},
+        lambda nodes: {h.host: h.pci_stats for h in hosts},
     )
     monkeypatch.setattr(
         nova_explain, "pci_requests_of", lambda alias: list(s.pci_requests.requests)
     )
-    given = nova_explain.explain_inputs(None, "any-gpu:1")
+    given = nova_explain.explain_inputs({}, "any-gpu:1")
     pools = {h.host: [dict(p) for p in h.pci_stats.pools] for h in hosts}
     got = explain_weigh.weigh_hosts(
         [gpus, pilot],

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, NamedTuple, Sequence
 from aggregate_pci.admin.errors import AdminError, InvalidInput, NotFound
 from aggregate_pci.admin.interned import ByIdentity
 from aggregate_pci.admin.inventory import pool_key
-from aggregate_pci.admin.nova_io import cell_reads, db_access
+from aggregate_pci.admin.nova_io import db_access
 from aggregate_pci.alias import SPEC_KEY
 
 
@@ -40,39 +40,23 @@ def pci_requests_of(alias_spec: str) -> list[Any]:
 
 
 def pci_stats_by_host(
-    ctxt: Any = None, nodes: Mapping[str, tuple[Any, Any, list[Any]]] | None = None
+    nodes: Mapping[str, tuple[Any, Any, list[Any]]],
 ) -> dict[str, Any]:
     """{host: Nova ``PciDeviceStats`` of its free pools}, built from its
-    compute node as the scheduler's ``HostState`` builds it: from ``nodes``
-    ({host: (cell, ``numa_topology`` column, free pools)}, what
-    ``nova_db.inventory`` kept of its read as ``free_by_host``), else from
-    the compute nodes read here in pages (``cell_reads``).  Equal pools of
-    different hosts are one dict (every claim replay works on copies:
-    ``nova_pools``), and the hosts share one parse of ``[pci]
-    device_spec`` and of each distinct NUMA topology, which each
-    ``PciDeviceStats`` would otherwise make alike."""
+    compute node as the scheduler's ``HostState`` builds it, from ``nodes``
+    ({host: (cell, ``numa_topology`` column, free pools)}: what
+    ``nova_db.inventory`` keeps of its read as ``free_by_host``, so the
+    compute nodes are read once).  Equal pools of different hosts are one
+    dict (every claim replay works on copies: ``nova_pools``), and the
+    hosts share one parse of ``[pci] device_spec`` and of each distinct
+    NUMA topology, which each ``PciDeviceStats`` would otherwise make
+    alike."""
     import nova.conf
-    from nova import context as nova_context
     from nova import objects
     from nova.pci import stats as pci_stats
     from nova.pci import whitelist
 
     objects.register_all()
-    if nodes is None:
-        ctxt = ctxt or nova_context.get_admin_context()
-        read: dict[str, tuple[Any, Any, list[Any]]] = {}
-        with db_access.db_read("Nova's cell mappings", db_access.API_DB_CHECK):
-            cells = objects.CellMappingList.get_all(ctxt)
-        for cell in cells:
-            if cell.is_cell0():
-                continue
-            with nova_context.target_cell(ctxt, cell) as cctxt:
-                for page in cell_reads.guarded_node_pages(
-                    cell, cctxt, extra=("numa_topology",)
-                ):
-                    for node, pools in page:
-                        read[node.host] = (cell, node.numa_topology, pools)
-        nodes = read
     out: dict[str, Any] = {}
     spec_filter = whitelist.Whitelist(nova.conf.CONF.pci.device_spec)
     shared: dict[Any, dict[str, Any]] = {}
@@ -154,10 +138,9 @@ class ExplainInputs(NamedTuple):
 
 
 def explain_inputs(
-    ctxt: Any,
+    nodes: Mapping[str, tuple[Any, Any, list[Any]]],
     alias_spec: str,
     port_requests: Sequence[Any] = (),
-    nodes: Mapping[str, tuple[Any, Any, list[Any]]] | None = None,
 ) -> ExplainInputs:
     """For ``explain`` online: Nova's request objects for ``alias_spec`` plus
     ``port_requests``, {host: replay of the compute's claim} (Nova's pool
@@ -172,7 +155,7 @@ def explain_inputs(
 
     conf.register_opts(cfg.CONF)
     requests = (pci_requests_of(alias_spec) if alias_spec else []) + list(port_requests)
-    stats = pci_stats_by_host(ctxt, nodes)
+    stats = pci_stats_by_host(nodes)
     memo = request.RequestMemo()
     claims = {
         host: functools.partial(claim.replay_claim, s, requests, None, memo)

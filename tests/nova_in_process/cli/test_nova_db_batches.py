@@ -88,7 +88,7 @@ class BatchedReadsTest(support.CliTestBase):
             for node in objects.ComputeNodeList.get_all(cctxt):
                 free = [p.to_dict() for p in node.pci_device_pools or []]
                 self.assertTrue(free)
-                self.assertEqual(free, pci_stats_column.free_pools(stats[node.id]))
+                self.assertEqual(free, pci_stats_column.PoolsDecoder()(stats[node.id]))
                 used = sorted(
                     (d.address, d.instance_uuid, d.request_id)
                     for d in objects.PciDeviceList.get_by_compute_node(cctxt, node.id)
@@ -140,10 +140,10 @@ class BatchedReadsTest(support.CliTestBase):
             json.dumps(pools.obj_to_primitive()),
         ):
             nova = [p.to_dict() for p in pci_device_pool.from_pci_stats(text)]
-            self.assertEqual(nova, pci_stats_column.free_pools(text))
+            self.assertEqual(nova, pci_stats_column.PoolsDecoder()(text))
             self.assertEqual(
                 [list(p) for p in nova],
-                [list(p) for p in pci_stats_column.free_pools(text)],
+                [list(p) for p in pci_stats_column.PoolsDecoder()(text)],
             )
 
     def test_aggregates_as_nova_objects_give_them(self):
@@ -181,7 +181,9 @@ class BatchedReadsTest(support.CliTestBase):
         from aggregate_pci.admin.nova_io import nova_explain
         from aggregate_pci.scheduler import claim
 
-        stats = nova_explain.pci_stats_by_host(self.ctxt)
+        nodes = {}
+        nova_db.inventory(self.ctxt, free_by_host=nodes)
+        stats = nova_explain.pci_stats_by_host(nodes)
         by_key = {}
         for s in stats.values():
             for pool in s.pools:
@@ -216,22 +218,28 @@ class BatchedReadsTest(support.CliTestBase):
             self.assertEqual("passes", nova_explain.nova_filter_says(s, requests))
         self.assertEqual(2, pool["count"])
 
-    def test_explain_builds_nova_filter_input_from_the_inventory_read(self):
+    def test_explain_builds_nova_filter_input_as_the_scheduler_does(self):
+        from nova.pci import stats as pci_stats
+
         from aggregate_pci.admin.nova_io import nova_explain
 
         nodes = {}
         inv = nova_db.inventory(self.ctxt, free_by_host=nodes)
         self.assertEqual(set(inv.hosts), set(nodes))
-        kept = nova_explain.pci_stats_by_host(self.ctxt, nodes)
-        read = nova_explain.pci_stats_by_host(self.ctxt)
-        self.assertEqual(set(read), set(kept))
-        for host, stats in read.items():
-            self.assertTrue(stats.pools, host)
-            self.assertEqual(stats.pools, kept[host].pools, host)
-            self.assertIsNotNone(stats.numa_topology, host)
+        kept = nova_explain.pci_stats_by_host(nodes)
+        cell = self.cell_mappings["cell1"]
+        with nova_context.target_cell(self.ctxt, cell) as cctxt:
+            computes = objects.ComputeNodeList.get_all(cctxt)
+        self.assertEqual({c.host for c in computes}, set(kept))
+        for compute in computes:
+            # as HostState._update_from_compute_node builds it
+            topology = objects.NUMATopology.obj_from_db_obj(compute.numa_topology)
+            nova = pci_stats.PciDeviceStats(topology, stats=compute.pci_device_pools)
+            mine = kept[compute.host]
+            self.assertTrue(nova.pools, compute.host)
+            self.assertEqual(nova.pools, mine.pools, compute.host)
             self.assertEqual(
-                stats.numa_topology.obj_to_primitive(),
-                kept[host].numa_topology.obj_to_primitive(),
+                topology.obj_to_primitive(), mine.numa_topology.obj_to_primitive()
             )
 
     def test_allocations_without_names_read_no_server(self):
