@@ -50,11 +50,6 @@ _DECODER = json.JSONDecoder()
 _MISS = object()
 
 
-def free_pools(pci_stats: str | None) -> list[dict[str, Any]]:
-    """The free pools of one ``pci_stats`` text (a decoder of its own)."""
-    return PoolsDecoder()(pci_stats)
-
-
 class PoolsDecoder:
     """Free pools of compute nodes' ``pci_stats``; equal pool texts give
     the same dict, so callers must not change the pools they get."""
