@@ -121,8 +121,8 @@ class UsedPools:
         address = dev.parent_addr or dev.address
         same = free_at.get(address)
         if same is not None:
-            key: Any = (id(same), address, dev.vendor_id, dev.product_id)
-            key += (dev.dev_type, dev.numa_node)
+            key: Any = (id(same), address, dev.vendor_id, dev.product_id,
+                        dev.dev_type, dev.numa_node)  # fmt: skip
         else:
             key = (spec_tags, dev.spec_key())
         hit = self._memo.get(key)
