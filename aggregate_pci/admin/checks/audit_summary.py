@@ -9,6 +9,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from aggregate_pci import codec
 from aggregate_pci.admin.checks.audit_judge import NO, UNKNOWN, UNMANAGED, uses_tags
+from aggregate_pci.text import capped_names
 
 #: Per (PCI flavor, host): [instances, devices, mismatched, unknown].
 HostParts = dict[tuple[str, str], list[Any]]
@@ -96,19 +97,35 @@ def warnings(
     blind_hosts: Iterable[str],
     per_host: Mapping[str, Mapping[str, codec.PciFlavorDefinition]],
 ) -> list[str]:
-    """One line per host holding a device whose tags are unknown where one
-    of the host's definitions uses tags."""
+    """One line per set of definitions using tags on hosts holding a device
+    whose tags are unknown, naming those hosts (``text.capped_names``): a
+    fleet read without its computes' nova.conf is a few lines, not one per
+    host."""
+    blind: dict[tuple[str, ...], list[str]] = {}
+    for host in sorted(set(blind_hosts)):
+        names = tuple(
+            sorted(
+                name
+                for name, definition in per_host.get(host, {}).items()
+                if uses_tags(definition)
+            )
+        )
+        if names:
+            blind.setdefault(names, []).append(host)
     out = []
-    blind: dict[str, set[str]] = {}
-    for host in blind_hosts:
-        for name, definition in per_host.get(host, {}).items():
-            if uses_tags(definition):
-                blind.setdefault(host, set()).add(name)
-    for host, names in sorted(blind.items()):
+    for names, hosts in sorted(blind.items(), key=lambda kv: kv[1][0]):
+        if len(hosts) == 1:
+            where, give = "host %r" % hosts[0], "%s=NOVA_CONF" % hosts[0]
+        else:
+            where = "%d hosts (%s)" % (
+                len(hosts),
+                capped_names(["%r" % h for h in hosts]),
+            )
+            give = "HOST=NOVA_CONF for each"
         out.append(
-            "host %r: device tags unknown (give --compute-conf %s=NOVA_CONF, that "
-            "compute's nova.conf with its [pci] device_spec) and the definition "
-            "of %s there uses tags: instances needing them are judged 'unknown'"
-            % (host, host, ", ".join(sorted(names)))
+            "%s: device tags unknown (give --compute-conf %s, that compute's "
+            "nova.conf with its [pci] device_spec) and the definition of %s "
+            "there uses tags: instances needing them are judged 'unknown'"
+            % (where, give, ", ".join(names))
         )
     return out

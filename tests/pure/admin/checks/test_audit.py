@@ -112,6 +112,37 @@ class JudgeTest(unittest.TestCase):
         result = audit.audit([alloc([("t4", 1)], other)], recs)
         self.assertEqual("no", result.rows[0].match)
 
+    def test_hosts_without_tags_are_one_warning_per_set_of_definitions(self):
+        # a fleet read without its computes' nova.conf: a few lines naming
+        # the hosts (capped), not one line per host
+        hosts = ["h%02d" % n for n in range(12)]
+        recs = records(
+            ("g", hosts, {"pci_flavor:t4": T4_TAG}),
+            ("v", ["v1"], {"pci_flavor:t4": T4_TAG, "pci_flavor:v100": V100_TAG}),
+        )
+        allocs = [
+            alloc([("t4", 1)], dev(V100, "", "t4", known=False), host=h, uuid=h)
+            for h in hosts + ["v1"]
+        ]
+        warnings = audit.audit(allocs, recs).warnings
+        self.assertEqual(2, len(warnings), warnings)
+        self.assertTrue(
+            warnings[0].startswith(
+                "12 hosts ('h00', 'h01', 'h02', 'h03', 'h04', 'h05', 'h06', "
+                "'h07', 'h08', 'h09' and 2 more): device tags unknown "
+                "(give --compute-conf HOST=NOVA_CONF for each, "
+            ),
+            warnings[0],
+        )
+        self.assertIn("the definition of t4 there uses tags", warnings[0])
+        self.assertTrue(
+            warnings[1].startswith(
+                "host 'v1': device tags unknown (give --compute-conf v1=NOVA_CONF, "
+            ),
+            warnings[1],
+        )
+        self.assertIn("the definition of t4, v100 there uses tags", warnings[1])
+
     def test_definition_gone_from_host(self):
         recs = records(
             ("g", ["h2"], {"pci_flavor:t4": T4_TAG}),
