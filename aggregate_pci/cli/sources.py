@@ -95,7 +95,11 @@ def _nova_db(app: Any, args: argparse.Namespace, command: str, missing: str) -> 
 
 def _progress(app: Any, what: str) -> Any:
     """A progress callback writing ``what: done/total hosts`` on one stderr
-    line (rewritten in place, ended by a newline at the end)."""
+    line (rewritten in place, ended by a newline at the end); None unless
+    stderr is a terminal: a log file or a pipe gets no rewritten lines."""
+    isatty = getattr(app.stderr, "isatty", None)
+    if isatty is None or not isatty():
+        return None
 
     def report(done: int, total: int) -> None:
         app.stderr.write("\r%s: %d/%d hosts" % (what, done, total))
@@ -107,7 +111,8 @@ def _progress(app: Any, what: str) -> Any:
 
 
 def progress_if_many(app: Any, what: str, hosts: int) -> Any:
-    """A progress callback for 1,000 hosts or more, else None."""
+    """A progress callback for 1,000 hosts or more (to a terminal), else
+    None."""
     return _progress(app, what) if hosts >= 1000 else None
 
 
