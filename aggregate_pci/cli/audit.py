@@ -52,6 +52,10 @@ def _tags(args: argparse.Namespace, device: models.Device) -> Any:
     return ",".join("%s=%s" % kv for kv in sorted(device.tags.items()))
 
 
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
 def _drift_rows(
     found: list[drift.DriftFinding], parsed_args: argparse.Namespace
 ) -> list[tuple]:
@@ -225,6 +229,10 @@ class AuditPciDevice(common.HandlesErrors, lister.Lister):
         # devices equal in value are often one object: their cells once
         cells: dict[int, tuple[Any, ...]] = {}
         rows = []
+        # every string the rows hold, each once: searched for control
+        # characters once (escaped_rows), not row by row
+        texts: set[Any] = set()
+        human = common.human(parsed_args)
         for alloc, dev, flavor, match, reason, fix in result.device_rows():
             if parsed_args.mismatched and match not in (audit.NO, audit.UNKNOWN):
                 continue
@@ -237,13 +245,22 @@ class AuditPciDevice(common.HandlesErrors, lister.Lister):
                     dev.dev_type,
                     _tags(parsed_args, dev),
                 )
-            rows.append(
+                if human:
+                    texts.update(device)
+            row = (
                 (alloc.instance, server.name, server.project, server.nova_flavor)
                 + (alloc.host, flavor)
                 + device
                 + (match, reason, fix)
             )
-        return DEVICE_COLUMNS, rows + _drift_rows(found, parsed_args)
+            if human:
+                texts.update(row[:6])
+                texts.update(row[-3:])
+            rows.append(row)
+        return DEVICE_COLUMNS, common.Escaped(
+            common.escaped_rows(parsed_args, rows, filter(_is_str, texts))
+            + _drift_rows(found, parsed_args)
+        )
 
     def run(self, parsed_args: argparse.Namespace) -> int:
         self.mismatched = 0

@@ -63,6 +63,25 @@ class RowEscapingTest(unittest.TestCase):
     def test_audit_rows(self):
         self.assert_escaped(*self.run_cli("audit"), "audit")
 
+    def test_audit_rows_each_field_alone(self):
+        # one field carrying the escape: the rows are searched as a whole
+        # (common.escaped_rows), so each field must be among what is searched
+        clean = json.dumps(doc()).replace(json.dumps(ESC)[1:-1], "")
+        for field in ("instance", "name", "project", "nova_flavor", "address", "tags"):
+            d = json.loads(clean)
+            a = d["allocations"][0]
+            a.update(host="c1", name="vm", project="p", nova_flavor="gpu.t4")
+            dev = a["devices"][0]
+            if field == "address":
+                dev["address"] += ESC
+            elif field == "tags":
+                dev["tags"]["gpu_model"] += ESC
+            else:
+                a[field] += ESC
+            with open(self.path, "w") as fh:
+                json.dump(d, fh)
+            self.assert_escaped(*self.run_cli("audit"), field)
+
     def test_audit_summary_rows(self):
         self.assert_escaped(*self.run_cli("audit", "--summary"), "audit --summary")
 
