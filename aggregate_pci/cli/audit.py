@@ -12,6 +12,7 @@ from cliff import lister
 from aggregate_pci.admin import errors, models
 from aggregate_pci.admin.checks import audit, drift
 from aggregate_pci.cli import common, sources
+from aggregate_pci.text import all_printable
 
 DEVICE_COLUMNS = (
     "Instance",
@@ -229,10 +230,13 @@ class AuditPciDevice(common.HandlesErrors, lister.Lister):
         # devices equal in value are often one object: their cells once
         cells: dict[int, tuple[Any, ...]] = {}
         rows = []
-        # every string the rows hold, each once: searched for control
-        # characters once (escaped_rows), not row by row
+        # the strings the rows hold, searched for control characters once
+        # (escaped_rows) instead of row by row: each device's and verdict's
+        # once, an instance's only if they are not printable (a fleet's
+        # million instances are not held twice)
         texts: set[Any] = set()
         human = common.human(parsed_args)
+        last = None
         for alloc, dev, flavor, match, reason, fix in result.device_rows():
             if parsed_args.mismatched and match not in (audit.NO, audit.UNKNOWN):
                 continue
@@ -247,16 +251,15 @@ class AuditPciDevice(common.HandlesErrors, lister.Lister):
                 )
                 if human:
                     texts.update(device)
-            row = (
-                (alloc.instance, server.name, server.project, server.nova_flavor)
-                + (alloc.host, flavor)
-                + device
-                + (match, reason, fix)
-            )
+            head = (alloc.instance, server.name, server.project, server.nova_flavor)
+            head += (alloc.host, flavor)
             if human:
-                texts.update(row[:6])
-                texts.update(row[-3:])
-            rows.append(row)
+                if alloc is not last:
+                    last = alloc
+                    if not all_printable(head[:5]):
+                        texts.update(head[:5])
+                texts.update((flavor, match, reason, fix))
+            rows.append(head + device + (match, reason, fix))
         return DEVICE_COLUMNS, common.Escaped(
             common.escaped_rows(parsed_args, rows, filter(_is_str, texts))
             + _drift_rows(found, parsed_args)

@@ -71,6 +71,8 @@ class RowEscapingTest(unittest.TestCase):
             d = json.loads(clean)
             a = d["allocations"][0]
             a.update(host="c1", name="vm", project="p", nova_flavor="gpu.t4")
+            # a clean instance first: each instance's strings are searched
+            d["allocations"].insert(0, json.loads(json.dumps(dict(a, instance="i0"))))
             dev = a["devices"][0]
             if field == "address":
                 dev["address"] += ESC
