@@ -251,8 +251,14 @@ class AuditPciDevice(common.HandlesErrors, lister.Lister):
                 )
                 if human:
                     texts.update(device)
-            head = (alloc.instance, server.name, server.project, server.nova_flavor)
-            head += (alloc.host, flavor)
+            head = (
+                alloc.instance,
+                server.name,
+                server.project,
+                server.nova_flavor,
+                alloc.host,
+                flavor,
+            )
             if human:
                 if alloc is not last:
                     last = alloc
