@@ -177,10 +177,7 @@ class AuditPciDevice(common.HandlesErrors, lister.Lister):
         ]
         result = audit.audit(allocations, records)
         stderr = self.app.stderr
-        for host in sorted(
-            set(sources.compute_confs(getattr(parsed_args, "compute_conf", None)))
-            - set(inv.hosts)
-        ):
+        for host in sources.unmatched_compute_confs(parsed_args, inv.hosts):
             stderr.write(
                 "warning: --compute-conf %s: Nova has no such compute\n"
                 % common.printable(host)

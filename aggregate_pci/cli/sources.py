@@ -5,7 +5,7 @@ an inventory file (``--inventory``), Nova's databases through Nova's code
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 from aggregate_pci import alias
 from aggregate_pci.admin import errors, inventory, inventory_stream, models
@@ -38,12 +38,16 @@ def add_compute_conf_arg(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="the nova.conf of compute HOST (repeatable): its [pci] "
         "device_spec, matched with Nova's own code, gives the tags of the "
-        "devices instances hold there (Nova stores no tags per device)",
+        "devices instances hold there (Nova stores no tags per device); "
+        "HOST may be a shell-style pattern ('gpu-a-*=model-a.conf', "
+        "quoted) for every compute of one configuration: a host's own name "
+        "wins, then the first pattern given that matches it",
     )
 
 
 def compute_confs(values: list[str] | None) -> dict[str, str]:
-    """``--compute-conf HOST=NOVA_CONF`` values as {host: path}."""
+    """``--compute-conf HOST=NOVA_CONF`` values as {host: path}, in the
+    order given (HOST may be a pattern: ``device_tags.HostTags``)."""
     out: dict[str, str] = {}
     for value in values or ():
         host, sep, path = value.partition("=")
@@ -54,6 +58,18 @@ def compute_confs(values: list[str] | None) -> dict[str, str]:
             )
         out[host] = path
     return out
+
+
+def unmatched_compute_confs(
+    args: argparse.Namespace, hosts: Iterable[str]
+) -> list[str]:
+    """The ``--compute-conf`` hosts (or patterns) naming no compute of
+    ``hosts``, sorted."""
+    from aggregate_pci.admin.nova_io import device_tags
+
+    return device_tags.unmatched(
+        compute_confs(getattr(args, "compute_conf", None)), hosts
+    )
 
 
 def given(app: Any, args: argparse.Namespace) -> bool:

@@ -121,7 +121,7 @@ def warnings(
                 len(hosts),
                 capped_names(["%r" % h for h in hosts]),
             )
-            give = "HOST=NOVA_CONF for each"
+            give = "HOST=NOVA_CONF for each, or 'PATTERN'=NOVA_CONF for many"
         out.append(
             "%s: device tags unknown (give --compute-conf %s, that compute's "
             "nova.conf with its [pci] device_spec) and the definition of %s "

@@ -6,7 +6,7 @@ requests and names (issue 21: a fleet's devices alike are one object).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from aggregate_pci.admin.interned import intern_value, shared_allocation, shared_device
 from aggregate_pci.admin.models import Allocation, Device
@@ -19,9 +19,10 @@ ALLOCATION_STEP = 10000
 class HeldDevices:
     """A held device as its allocation reports it, alias unset: one object
     per device alike (``shared_device``) and its host's device_spec tags
-    (``host_tags``; None when no compute nova.conf was given for it)."""
+    (``host_tags.get(host)``, a ``device_tags.HostTags`` or a dict; None
+    when no compute nova.conf was given for it)."""
 
-    def __init__(self, host_tags: Mapping[str, Callable[[Any], dict[str, str]]]):
+    def __init__(self, host_tags: Any) -> None:
         self.host_tags = host_tags
         self.shared: dict[Any, Any] = {}
         self.memo: dict[Any, Device] = {}

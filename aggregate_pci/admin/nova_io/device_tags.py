@@ -7,7 +7,8 @@ Used by ``nova_db`` (imports Nova lazily, as it does).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import fnmatch
+from typing import Any, Callable, Iterable, Mapping
 
 from aggregate_pci.admin.errors import AdminError
 
@@ -58,6 +59,59 @@ def spec_tags(
         }
 
     return tags
+
+
+#: Characters that make a ``--compute-conf`` host a pattern (``fnmatch``).
+PATTERN_CHARS = frozenset("*?[")
+
+
+def is_pattern(host: str) -> bool:
+    """Whether a ``--compute-conf`` host is a shell-style pattern."""
+    return not PATTERN_CHARS.isdisjoint(host)
+
+
+def unmatched(confs: Iterable[str], hosts: Iterable[str]) -> list[str]:
+    """The ``--compute-conf`` hosts or patterns in ``confs`` that name none
+    of ``hosts``, sorted."""
+    known = set(hosts)
+    return sorted(
+        c
+        for c in set(confs)
+        if not (
+            any(fnmatch.fnmatchcase(h, c) for h in known)
+            if is_pattern(c)
+            else c in known
+        )
+    )
+
+
+class HostTags:
+    """Each host's ``spec_tags`` from ``{host or pattern: its nova.conf}``
+    (``--compute-conf``; a fleet shares a few configurations, one per
+    hardware model): a host's own name first, else the first pattern given
+    that matches it (``fnmatch``, case-sensitive), else none; each nova.conf
+    read once however many hosts share it."""
+
+    def __init__(self, confs: Mapping[str, str]) -> None:
+        by_path: dict[str, Callable[[Any], dict[str, str]]] = {}
+        for path in confs.values():
+            if path not in by_path:
+                by_path[path] = spec_tags(path)
+        self._exact = {h: by_path[p] for h, p in confs.items() if not is_pattern(h)}
+        self._patterns = [(h, by_path[p]) for h, p in confs.items() if is_pattern(h)]
+        self._resolved: dict[str, Any] = {}
+
+    def get(self, host: str, default: Any = None) -> Any:
+        """``host``'s tags function, or ``default`` if none is given for it."""
+        found = self._exact.get(host)
+        if found is None and self._patterns:
+            if host not in self._resolved:
+                self._resolved[host] = next(
+                    (t for p, t in self._patterns if fnmatch.fnmatchcase(host, p)),
+                    None,
+                )
+            found = self._resolved[host]
+        return default if found is None else found
 
 
 def read_device_spec(path: str) -> Any:

@@ -113,10 +113,7 @@ def host_pools(
     ):
         cells = [c for c in objects.CellMappingList.get_all(ctxt) if not c.is_cell0()]
     spec_tags = device_tags.spec_tags()
-    host_tags = {
-        host: device_tags.spec_tags(path)
-        for host, path in (compute_confs or {}).items()
-    }
+    host_tags = device_tags.HostTags(compute_confs or {})
     total = 0
     for cell in cells:
         check_sqlite_path(

@@ -100,6 +100,23 @@ class AuditTest(support.CliTestBase):
         self.define(narrowed % MODEL[address])
         rc, rows, err = self.audit("--compute-conf", "compute1=" + self.compute_conf)
         self.assertEqual((0, ["yes"]), (rc, [r["Match"] for r in rows]), err)
+        # a pattern for a fleet's computes of one configuration; a host's own
+        # name wins over it, and a pattern naming no compute is said
+        rc, rows, err = self.audit("--compute-conf", "comp*=" + self.compute_conf,
+                                   "--compute-conf", "gpu-*=" + self.compute_conf)  # fmt: skip
+        self.assertEqual((0, ["yes"]), (rc, [r["Match"] for r in rows]), err)
+        self.assertIn("warning: --compute-conf gpu-*: Nova has no such compute", err)
+        self.assertNotIn("comp*", err)
+        empty = os.path.join(self.tmp, "empty.conf")
+        with open(empty, "w") as f:
+            f.write("[pci]\n")
+        rc, rows, err = self.audit("--compute-conf", "compute1=" + self.compute_conf,
+                                   "--compute-conf", "c*=" + empty)  # fmt: skip
+        self.assertEqual((0, ["yes"]), (rc, [r["Match"] for r in rows]), err)
+        # the first pattern given wins: no device_spec there, so no tags
+        rc, rows, err = self.audit("--compute-conf", "c*=" + empty,
+                                   "--compute-conf", "comp*=" + self.compute_conf)  # fmt: skip
+        self.assertEqual((1, ["no"]), (rc, [r["Match"] for r in rows]), err)
 
         # drift: the definition now names the other device's tag
         self.define(narrowed % MODEL[other])

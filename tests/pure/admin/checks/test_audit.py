@@ -130,7 +130,8 @@ class JudgeTest(unittest.TestCase):
             warnings[0].startswith(
                 "12 hosts ('h00', 'h01', 'h02', 'h03', 'h04', 'h05', 'h06', "
                 "'h07', 'h08', 'h09' and 2 more): device tags unknown "
-                "(give --compute-conf HOST=NOVA_CONF for each, "
+                "(give --compute-conf HOST=NOVA_CONF for each, or "
+                "'PATTERN'=NOVA_CONF for many, "
             ),
             warnings[0],
         )
