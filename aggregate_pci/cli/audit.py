@@ -53,10 +53,6 @@ def _tags(args: argparse.Namespace, device: models.Device) -> Any:
     return ",".join("%s=%s" % kv for kv in sorted(device.tags.items()))
 
 
-def _is_str(value: Any) -> bool:
-    return isinstance(value, str)
-
-
 def _drift_rows(
     found: list[drift.DriftFinding], parsed_args: argparse.Namespace
 ) -> list[tuple]:
@@ -264,7 +260,7 @@ class AuditPciDevice(common.HandlesErrors, lister.Lister):
                 texts.update((flavor, match, reason, fix))
             rows.append(head + device + (match, reason, fix))
         return DEVICE_COLUMNS, common.Escaped(
-            common.escaped_rows(parsed_args, rows, filter(_is_str, texts))
+            common.escaped_rows(parsed_args, rows, texts)
             + _drift_rows(found, parsed_args)
         )
 
