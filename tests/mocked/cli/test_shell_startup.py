@@ -66,3 +66,30 @@ def test_the_collector_is_tuned_for_the_command_only(monkeypatch):
     shell.main(["capacity"])
     assert seen == [shell.GC_THRESHOLDS]
     assert gc.get_threshold() == before
+
+
+def test_the_installed_command_exits_without_walking_its_objects(monkeypatch):
+    """``aggregate-pci`` runs ``console``: ``main``, then ``gc.freeze`` (the
+    interpreter's exit then skips the collector's walks, docs/benchmarks.md);
+    ``main`` alone, as tests and tools call it, freezes nothing."""
+    import gc
+    import importlib.metadata
+
+    from aggregate_pci.cli import shell
+
+    (script,) = [
+        ep
+        for ep in importlib.metadata.entry_points(group="console_scripts")
+        if ep.name == "aggregate-pci"
+    ]
+    assert script.value == "aggregate_pci.cli.shell:console"
+    monkeypatch.setattr(shell.AggregatePciApp, "run", lambda self, argv: 3)
+    gc.unfreeze()
+    try:
+        assert shell.main(["capacity"]) == 3
+        assert gc.get_freeze_count() == 0
+        monkeypatch.setattr(sys, "argv", ["aggregate-pci", "capacity"])
+        assert shell.console() == 3
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
