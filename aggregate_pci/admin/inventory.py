@@ -207,30 +207,39 @@ def merge_pools(
     dict per read whose pools are shared objects kept unchanged), each pool
     object's key is worked out once."""
     acc: dict[Any, list[Any]] = {}
+    get = None if known is None else known.get
     for pools, field in ((free, 1), (used, 2)):
         for pool in pools:
-            hit = None if known is None else known.get(pool)
+            hit = None if get is None else get(pool)
             if hit is None:
-                attrs = dict(pool)
-                count = int(attrs.pop("count", 0) or 0)
-                attrs.pop("used", None)
-                hit = (pool_key(attrs), attrs, count)
+                hit = _keyed(pool)
                 if known is not None:
                     known.put(pool, hit)
             entry = acc.get(hit[0])
             if entry is None:
-                entry = acc[hit[0]] = [hit[1], 0, 0]
+                entry = acc[hit[0]] = [hit, 0, 0]
             entry[field] += hit[2]
     if shared is None:
-        return [{**a, "count": c, "used": u} for a, c, u in acc.values()]
+        return [{**h[1], "count": c, "used": u} for h, c, u in acc.values()]
     out = []
-    for sig, (attrs, c, u) in acc.items():
-        key = (sig, tuple(attrs), c, u)
+    for hit, c, u in acc.values():
+        key = (hit[3], c, u)
         merged = shared.get(key)
         if merged is None:
-            merged = shared[key] = {**attrs, "count": c, "used": u}
+            merged = shared[key] = {**hit[1], "count": c, "used": u}
         out.append(merged)
     return out
+
+
+def _keyed(pool: Mapping[str, Any]) -> tuple[Any, dict[str, Any], int, Any]:
+    """(``pool_key`` of a pool's attributes, those attributes, its count,
+    that key with the attributes' order): what ``merge_pools`` works out
+    once per pool object."""
+    attrs = dict(pool)
+    count = int(attrs.pop("count", 0) or 0)
+    attrs.pop("used", None)
+    sig = pool_key(attrs)
+    return (sig, attrs, count, (sig, tuple(attrs)))
 
 
 class OfflineAdmin:
