@@ -3,6 +3,8 @@ spelling of hints, rendering, and the one error handler."""
 
 from __future__ import annotations
 
+import atexit
+import gc
 import sys
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -274,6 +276,21 @@ def unexpected_text(
     )
 
 
+#: Whether this process freezes its objects at exit (``freeze_at_exit``).
+_FREEZING_AT_EXIT: list[bool] = []
+
+
+def freeze_at_exit() -> None:
+    """Once per process: at exit, freeze every object left (``gc.freeze``),
+    so the interpreter's exit frees them without walking them all for
+    cycles, Nova's modules included: about 0.6 s of every command
+    (docs/benchmarks.md), under ``aggregate-pci`` and ``openstack pci``
+    alike.  Nothing changes before exit."""
+    if not _FREEZING_AT_EXIT:
+        atexit.register(gc.freeze)
+        _FREEZING_AT_EXIT.append(True)
+
+
 class HandlesErrors:
     """Mixin for commands: any ``AggregatePciError`` becomes one clear line on
     stderr (plus the writes applied before it) and exit status 1, any other
@@ -293,6 +310,7 @@ class HandlesErrors:
         )
 
     def run(self, parsed_args: Any) -> int:
+        freeze_at_exit()
         app = self.app  # type: ignore[attr-defined]
         stream = getattr(app, "stderr", None) or sys.stderr
         debug = getattr(getattr(app, "options", None), "debug", False)

@@ -226,17 +226,5 @@ def main(argv: list[str] | None = None, **kwargs: Any) -> int:
         gc.set_threshold(*before)
 
 
-def console() -> int:
-    """The installed ``aggregate-pci``: ``main``, then every object left
-    (Nova's and our modules) is frozen (``gc.freeze``), so the interpreter's
-    exit no longer walks them all for cycles: about 0.6 s of every run
-    (docs/benchmarks.md).  In-process callers use ``main``: their objects
-    stay collectable."""
-    try:
-        return main()
-    finally:
-        gc.freeze()
-
-
 if __name__ == "__main__":
-    sys.exit(console())
+    sys.exit(main())

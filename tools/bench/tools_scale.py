@@ -157,15 +157,13 @@ def commands(inv: str, tmp: str) -> dict[str, list[str]]:
 
 
 #: ``aggregate-pci`` from the package in ``sys.argv[1]`` (``--code``): the
-#: editable install's finders go, the directory comes first on the path;
-#: its installed entry point (``console`` where the code has one).
+#: editable install's finders go, the directory comes first on the path.
 BOOT = (
     "import sys; "
     "sys.meta_path[:] = [f for f in sys.meta_path "
     "if '__editable__' not in getattr(f, '__module__', '')]; "
     "sys.path.insert(0, sys.argv.pop(1)); "
-    "from aggregate_pci.cli import shell; "
-    "sys.exit(getattr(shell, 'console', shell.main)())"
+    "from aggregate_pci.cli.shell import main; sys.exit(main())"
 )
 
 

@@ -1,16 +1,21 @@
 """What an offline command imports at start (issue 21): its own module,
-not every command's, and not cliff's interactive mode (cmd2)."""
+not every command's, and not cliff's interactive mode (cmd2); and how a
+command's process ends: its objects frozen, not walked, at exit."""
 
 import ast
 import json
 import subprocess
 import sys
 
+import pytest
+
 from aggregate_pci.admin import inventory
 from tests.fixtures.inventory_docs import ALLOCATION
 
 SCRIPT = """
 import sys
+
+import pytest
 from aggregate_pci.cli import shell
 status = shell.main(sys.argv[1:])
 print(sorted(m for m in sys.modules if m.startswith(("cmd2", "aggregate_pci.cli."))))
@@ -68,28 +73,65 @@ def test_the_collector_is_tuned_for_the_command_only(monkeypatch):
     assert gc.get_threshold() == before
 
 
-def test_the_installed_command_exits_without_walking_its_objects(monkeypatch):
-    """``aggregate-pci`` runs ``console``: ``main``, then ``gc.freeze`` (the
-    interpreter's exit then skips the collector's walks, docs/benchmarks.md);
-    ``main`` alone, as tests and tools call it, freezes nothing."""
-    import gc
-    import importlib.metadata
-
+EXIT_SCRIPT = """
+import atexit, gc, sys
+# registered first, so it runs after every other exit handler
+atexit.register(lambda: print("frozen at exit:", gc.get_freeze_count()))
+if sys.argv[1] == "openstack":
+    from openstackclient import shell
+    status = shell.main(["--os-auth-type", "none", "pci", "flavor", *sys.argv[2:]])
+else:
     from aggregate_pci.cli import shell
+    status = shell.main(sys.argv[2:])
+print("frozen after the command:", gc.get_freeze_count())
+sys.exit(status)
+"""
 
-    (script,) = [
-        ep
-        for ep in importlib.metadata.entry_points(group="console_scripts")
-        if ep.name == "aggregate-pci"
-    ]
-    assert script.value == "aggregate_pci.cli.shell:console"
-    monkeypatch.setattr(shell.AggregatePciApp, "run", lambda self, argv: 3)
-    gc.unfreeze()
-    try:
-        assert shell.main(["capacity"]) == 3
-        assert gc.get_freeze_count() == 0
-        monkeypatch.setattr(sys, "argv", ["aggregate-pci", "capacity"])
-        assert shell.console() == 3
-        assert gc.get_freeze_count() > 0
-    finally:
-        gc.unfreeze()
+
+@pytest.mark.parametrize("front_end", ["aggregate-pci", "openstack"])
+def test_a_command_exits_without_walking_its_objects(tmp_path, front_end):
+    """At exit every object left is frozen (``gc.freeze``), so the
+    interpreter's exit does not walk them all for cycles (docs/benchmarks.md);
+    nothing is frozen while the command runs."""
+    path = tmp_path / "inv.json"
+    doc = {
+        "format": inventory.FORMAT,
+        "version": inventory.VERSION,
+        "aggregates": [],
+        "hosts": {"c1": []},
+        "allocations": [ALLOCATION],
+    }
+    path.write_text(json.dumps(doc))
+    proc = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT, front_end, "capacity",
+         "--inventory", str(path), "-f", "value"],  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    after, at_exit = proc.stdout.splitlines()[-2:]
+    assert after == "frozen after the command: 0"
+    assert int(at_exit.removeprefix("frozen at exit: ")) > 0
+
+
+def test_freezing_at_exit_is_registered_once(monkeypatch, tmp_path):
+    import gc
+
+    from aggregate_pci.cli import common, shell
+
+    registered = []
+    monkeypatch.setattr(common, "_FREEZING_AT_EXIT", [])
+    monkeypatch.setattr(common.atexit, "register", registered.append)
+    path = tmp_path / "inv.json"
+    doc = {
+        "format": inventory.FORMAT,
+        "version": inventory.VERSION,
+        "aggregates": [],
+        "hosts": {"c1": []},
+        "allocations": [],
+    }
+    path.write_text(json.dumps(doc))
+    for _ in range(2):
+        assert shell.main(["capacity", "--inventory", str(path), "-f", "value"]) == 0
+    assert registered == [gc.freeze]
