@@ -102,9 +102,9 @@ def test_a_command_exits_without_walking_its_objects(tmp_path, front_end):
         "allocations": [ALLOCATION],
     }
     path.write_text(json.dumps(doc))
+    argv = ["capacity", "--inventory", str(path), "-f", "value"]
     proc = subprocess.run(
-        [sys.executable, "-c", EXIT_SCRIPT, front_end, "capacity",
-         "--inventory", str(path), "-f", "value"],  # fmt: skip
+        [sys.executable, "-c", EXIT_SCRIPT, front_end, *argv],
         capture_output=True,
         text=True,
         check=False,
