@@ -16,6 +16,12 @@ way: per-device pools, tags of used devices), and the outputs of
 
 Usage: tools/bench/novadb_scale.py [--hosts 10000] [--dir DIR]
        [--only capacity,audit,...] [--outputs DIR] [--compare]
+       [--code DIR] [--repeat N]
+
+``--code DIR`` runs the ``aggregate_pci`` package found in DIR (another
+checkout, Nova from this interpreter's environment); ``--repeat N`` runs
+each command N times and shows the least time (this machine is shared:
+noise only adds time) and each run's CPU time.
 """
 
 from __future__ import annotations
@@ -191,6 +197,12 @@ def main() -> None:
     parser.add_argument("--outputs", help="keep the commands' outputs here")
     parser.add_argument("--compare", action="store_true")
     parser.add_argument(
+        "--code", metavar="DIR", help="run the aggregate_pci package of DIR"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of each command (least shown)"
+    )
+    parser.add_argument(
         "--regenerate", action="store_true", help="rebuild existing databases"
     )
     args = parser.parse_args()
@@ -210,7 +222,9 @@ def main() -> None:
         if name.startswith("novadb-%d-" % args.hosts) and name.endswith(".sqlite"):
             size = os.path.getsize(os.path.join(args.dir, name)) / 1e6
             print("database %s: %.0f MB" % (name, size))
-    tools_scale.run_all(commands(conf, tmp), tmp, args.only, width=24)
+    tools_scale.run_all(
+        commands(conf, tmp), tmp, args.only, args.code, width=24, repeat=args.repeat
+    )
     if args.compare:
         compare(args.hosts, conf, tmp, os.path.join(tmp, "export.json"))
 
