@@ -14,7 +14,9 @@ the way Nova 2026.x stores them:
   ``count`` available devices at the next functions of the same slot;
 - ``instances`` + ``instance_extra`` (``pci_requests``: one alias request per
   instance, ``flavor``: the Nova flavor), ``instance_mappings``,
-  ``host_mappings``, ``cell_mappings`` (cell0 + cell1).
+  ``host_mappings``, ``cell_mappings`` (cell0 + cell1, or cell1 to cellN:
+  ``cells``, the hosts in N equal runs, as a cloud adds a cell per batch of
+  computes).
 
 Rows are bulk-inserted with sqlite3 ``executemany`` into tables made by
 Nova's models (``BASE.metadata.create_all``); JSON columns are produced with
@@ -39,7 +41,8 @@ import novadb_rows  # noqa: E402
 import tools_scale  # noqa: E402
 
 CELL0_UUID = "00000000-0000-0000-0000-000000000000"
-CELL1_UUID = "11111111-1111-4111-8111-111111111111"
+#: cellN's uuid: N in its first and last hex digits (cell1 as before).
+CELL_UUID = "%x1111111-1111-4111-8111-11111111111%x"
 CREATED = novadb_rows.CREATED
 #: Hosts whose rows are inserted per executemany round.
 HOSTS_PER_FLUSH = 2000
@@ -86,9 +89,13 @@ def _insert(db: sqlite3.Connection, table: str, rows: list[dict[str, Any]]) -> N
 
 
 def _api_rows(
-    db: sqlite3.Connection, names: list[str], cell_paths: dict[str, str]
+    db: sqlite3.Connection,
+    names: list[str],
+    cell_paths: dict[str, str],
+    cell_of: list[int],
 ) -> None:
-    """cell mappings, host mappings, aggregates and Nova flavors."""
+    """cell mappings (``cell_paths``: cell0, cell1...), host mappings (host
+    ``names[i]`` in cell ``cell_of[i]``), aggregates and Nova flavors."""
     _insert(
         db,
         "cell_mappings",
@@ -103,14 +110,18 @@ def _api_rows(
                 "created_at": CREATED,
             }
             for i, (name, uuid) in enumerate(
-                (("cell0", CELL0_UUID), ("cell1", CELL1_UUID))
+                ("cell%d" % n, CELL_UUID % (n, n) if n else CELL0_UUID)
+                for n in range(len(cell_paths))
             )
         ],
     )
     _insert(
         db,
         "host_mappings",
-        [{"cell_id": 2, "host": h, "created_at": CREATED} for h in names],
+        [
+            {"cell_id": cell_of[i] + 1, "host": h, "created_at": CREATED}
+            for i, h in enumerate(names)
+        ],
     )
     aggs = bench_capacity.aggregates(names, racks=max(100, len(names) // 100))
     for i, agg in enumerate(aggs):
@@ -176,36 +187,46 @@ def _api_rows(
         )
 
 
-def write_dbs(directory: str, n_hosts: int, seed: int = 1) -> dict[str, Any]:
-    """Write api/cell0/cell1 sqlite files and a nova.conf under
-    ``directory`` (names containing ``novadb``); counts and the conf path."""
+def write_dbs(
+    directory: str, n_hosts: int, seed: int = 1, cells: int = 1
+) -> dict[str, Any]:
+    """Write api, cell0 and cell1 (to cell``cells``) sqlite files and a
+    nova.conf under ``directory`` (names containing ``novadb``, and
+    ``cells`` if more than one); counts and the conf path.  The fleet is
+    the same whatever ``cells``: only where its rows are differs."""
     os.makedirs(directory, exist_ok=True)
+    tag = "%d" % n_hosts if cells == 1 else "%d-%dcells" % (n_hosts, cells)
+    cell_names = ["cell%d" % n for n in range(cells + 1)]
     paths = {
-        name: os.path.join(directory, "novadb-%d-%s.sqlite" % (n_hosts, name))
-        for name in ("api", "cell0", "cell1")
+        name: os.path.join(directory, "novadb-%s-%s.sqlite" % (tag, name))
+        for name in ("api", *cell_names)
     }
-    create_schema(paths["api"], api=True)
-    create_schema(paths["cell0"], api=False)
-    create_schema(paths["cell1"], api=False)
+    for name, path in paths.items():
+        create_schema(path, api=name == "api")
     names = bench_capacity.host_names(n_hosts)
+    # the hosts in ``cells`` equal runs: cell n holds hosts [start, end)
+    cell_of = [1 + i * cells // n_hosts for i in range(n_hosts)]
     counts = {"hosts": n_hosts, "instances": 0, "devices": 0}
     tables = ("compute_nodes", "pci_devices", "instances", "instance_extra")
-    with _bulk(paths["api"]) as api, _bulk(paths["cell1"]) as cell:
-        _api_rows(api, names, paths)
+    with contextlib.ExitStack() as stack:
+        api = stack.enter_context(_bulk(paths["api"]))
+        dbs = [stack.enter_context(_bulk(paths[n])) for n in cell_names[1:]]
+        _api_rows(api, names, {n: paths[n] for n in cell_names}, cell_of)
         rng = random.Random(seed)
         out: dict[str, list] = {t: [] for t in (*tables, "instance_mappings")}
         for i, host in enumerate(names):
             pools = bench_capacity.host_pools(rng)
             allocs = tools_scale.allocations(host, pools, counts["instances"])
             counts["instances"] += len(allocs)
-            novadb_rows.host_rows(i + 1, host, pools, allocs, out)
-            if (i + 1) % HOSTS_PER_FLUSH == 0 or i + 1 == n_hosts:
+            novadb_rows.host_rows(i + 1, host, pools, allocs, out, cell_of[i] + 1)
+            last = i + 1 == n_hosts or cell_of[i + 1] != cell_of[i]
+            if (i + 1) % HOSTS_PER_FLUSH == 0 or last:
                 counts["devices"] += len(out["pci_devices"])
                 for t in tables:
-                    _insert(cell, t, out[t])
+                    _insert(dbs[cell_of[i] - 1], t, out[t])
                 _insert(api, "instance_mappings", out["instance_mappings"])
                 out = {t: [] for t in out}
-    conf = os.path.join(directory, "novadb-%d-nova.conf" % n_hosts)
+    conf = os.path.join(directory, "novadb-%s-nova.conf" % tag)
     with open(conf, "w") as f:
         f.write(
             "[DEFAULT]\nstate_path = %s\n[api_database]\nconnection = "

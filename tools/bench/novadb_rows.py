@@ -102,9 +102,15 @@ def _pci_requests_json(alias: str, product: str, count: int, request_id: str) ->
 
 
 def host_rows(
-    node_id: int, host: str, pools: list[dict], allocs: list[dict], out: dict
+    node_id: int,
+    host: str,
+    pools: list[dict],
+    allocs: list[dict],
+    out: dict,
+    cell_id: int = 2,
 ) -> None:
-    """Append one host's compute node, PCI devices and instances to ``out``."""
+    """Append one host's compute node, PCI devices and instances to ``out``
+    (its instances mapped to the cell of ``cell_mappings.id`` ``cell_id``)."""
     out["compute_nodes"].append(
         {
             "id": node_id,
@@ -189,7 +195,7 @@ def host_rows(
             out["instance_mappings"].append(
                 {
                     "instance_uuid": alloc["instance"],
-                    "cell_id": 2,
+                    "cell_id": cell_id,
                     "project_id": alloc["project"],
                     "user_id": "u0",
                     "queued_for_delete": 0,

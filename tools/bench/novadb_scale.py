@@ -16,12 +16,14 @@ way: per-device pools, tags of used devices), and the outputs of
 
 Usage: tools/bench/novadb_scale.py [--hosts 10000] [--dir DIR]
        [--only capacity,audit,...] [--outputs DIR] [--compare]
-       [--code DIR] [--repeat N]
+       [--code DIR] [--repeat N] [--cells N]
 
 ``--code DIR`` runs the ``aggregate_pci`` package found in DIR (another
 checkout, Nova from this interpreter's environment); ``--repeat N`` runs
 each command N times and shows the least time (this machine is shared:
-noise only adds time) and each run's CPU time.
+noise only adds time) and each run's CPU time.  ``--cells N`` spreads the
+same fleet over N cell databases (hosts in N equal runs), to compare a
+multi-cell cloud's reads with one cell's (outputs should be identical).
 """
 
 from __future__ import annotations
@@ -205,21 +207,29 @@ def main() -> None:
     parser.add_argument(
         "--regenerate", action="store_true", help="rebuild existing databases"
     )
+    parser.add_argument(
+        "--cells",
+        type=int,
+        default=1,
+        help="cell databases the same fleet is spread over (in equal runs)",
+    )
     args = parser.parse_args()
     tmp = args.outputs or tempfile.mkdtemp()
     os.makedirs(tmp, exist_ok=True)
-    conf = os.path.join(args.dir, "novadb-%d-nova.conf" % args.hosts)
+    tag = "%d" % args.hosts + ("-%dcells" % args.cells if args.cells > 1 else "")
+    conf = os.path.join(args.dir, "novadb-%s-nova.conf" % tag)
     if args.regenerate or not os.path.exists(conf):
         start = time.perf_counter()
-        counts = novadb_fleet.write_dbs(args.dir, args.hosts)
+        counts = novadb_fleet.write_dbs(args.dir, args.hosts, cells=args.cells)
         with open(conf, "a") as f:
             f.write(alias_lines(args.hosts))
         print(
             "generated %(hosts)d hosts, %(instances)d instances, %(devices)d "
             "PCI devices" % counts + " in %.1f s" % (time.perf_counter() - start)
         )
-    for name in sorted(os.listdir(args.dir)):
-        if name.startswith("novadb-%d-" % args.hosts) and name.endswith(".sqlite"):
+    ours = ["api", *("cell%d" % n for n in range(args.cells + 1))]
+    for name in ("novadb-%s-%s.sqlite" % (tag, db) for db in ours):
+        if os.path.exists(os.path.join(args.dir, name)):
             size = os.path.getsize(os.path.join(args.dir, name)) / 1e6
             print("database %s: %.0f MB" % (name, size))
     tools_scale.run_all(
