@@ -151,14 +151,19 @@ def node_pages(cctxt: Any, extra: Sequence[str] = ()) -> Iterator[list[Any]]:
 
 
 def guarded_node_pages(
-    cell: Any, cctxt: Any, extra: Sequence[str] = ()
+    cell: Any,
+    cctxt: Any,
+    extra: Sequence[str] = (),
+    free_pools: PoolsDecoder | None = None,
 ) -> Iterator[list[tuple[Any, list[dict[str, Any]]]]]:
-    """``node_pages`` of one cell as (node, its free pools) pairs (one
-    ``PoolsDecoder``: equal pools are one dict, not to be changed); a
+    """``node_pages`` of one cell as (node, its free pools) pairs (decoded
+    by ``free_pools``, one ``PoolsDecoder`` for every cell of a read: equal
+    pools are one dict, not to be changed, whichever cell reports them); a
     failure to read or decode a page is one line naming the cell
     (``db_access.cell_read``), the caller's work on it is not."""
     pages = node_pages(cctxt, extra)
-    free_pools = PoolsDecoder()
+    if free_pools is None:
+        free_pools = PoolsDecoder()
     while True:
         with cell_read(cell, "compute nodes"):
             page = next(pages, None)

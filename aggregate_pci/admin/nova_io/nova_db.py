@@ -30,6 +30,7 @@ from aggregate_pci.admin.nova_io.db_access import (
     check_sqlite_path,
     db_read,
 )
+from aggregate_pci.admin.nova_io.pci_stats_column import PoolsDecoder
 from aggregate_pci.alias import SPEC_KEY
 
 USED_STATUSES = ("claimed", "allocated")
@@ -136,6 +137,9 @@ def host_pools(
             progress(done[0], total)
 
     shared: dict[Any, dict[str, Any]] = {}
+    # one decoder and one memo of pool keys for every cell: a fleet's cells
+    # repeat the same pools, and a memo per cell outgrows ByIdentity's limit
+    free_pools = PoolsDecoder()
     known = ByIdentity()
     used_pool = device_tags.UsedPools()
     held_device = allocation_reads.HeldDevices(host_tags)
@@ -146,7 +150,7 @@ def host_pools(
         )
         with nova_context.target_cell(ctxt, cell) as cctxt:
             extra = ("numa_topology",) if free_by_host is not None else ()
-            for nodes in cell_reads.guarded_node_pages(cell, cctxt, extra):
+            for nodes in cell_reads.guarded_node_pages(cell, cctxt, extra, free_pools):
                 with cell_read(cell, "PCI devices"):
                     used_by_node = cell_reads.used_devices(
                         cctxt, [n.id for n, _ in nodes], USED_STATUSES
