@@ -44,7 +44,7 @@ class TwoCellsTest(support.CliTestBase):
         self.assertEqual((cell1.name, cell2.name), tuple(CELLS.values()))
         self.assertEqual(3, sum(p["count"] for p in free1))
         self.assertEqual(free1, free2)
-        self.assertTrue(all(a is b for a, b in zip(free1, free2)))
+        self.assertTrue(all(a is b for a, b in zip(free1, free2, strict=True)))
         self.assertEqual(hosts["compute1"], hosts["compute2"])
 
     def test_each_cell_reads_as_it_reads_alone(self):
