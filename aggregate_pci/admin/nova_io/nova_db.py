@@ -137,8 +137,8 @@ def host_pools(
             progress(done[0], total)
 
     shared: dict[Any, dict[str, Any]] = {}
-    # one decoder and one memo of pool keys for every cell: a fleet's cells
-    # repeat the same pools, and a memo per cell outgrows ByIdentity's limit
+    # one decoder for every cell: a fleet's cells repeat the same pools, and
+    # the memos below know a pool by its identity
     free_pools = PoolsDecoder()
     known = ByIdentity()
     used_pool = device_tags.UsedPools()

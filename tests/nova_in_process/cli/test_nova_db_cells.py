@@ -1,9 +1,9 @@
 """``nova_db`` over several cells (issue 21): one read decodes every
 cell's ``pci_stats`` with one ``PoolsDecoder``, so computes alike in
 different cells share their free pools (a decoder per cell made each cell's
-copies, and past ``ByIdentity``'s limit every later pool was keyed again:
-0.7 s more for ``capacity`` at 10,000 hosts in 3 cells,
-docs/benchmarks.md), and the pools read equal those of each cell alone."""
+copies, which every memo keyed by a pool's identity then missed: up to
+0.9 s more per command at 10,000 hosts in 3 cells, docs/benchmarks.md),
+and the pools read equal those of each cell alone."""
 
 import nova.tests.functional  # noqa: F401  (must come before other Nova imports)
 
