@@ -34,16 +34,22 @@ def run(*argv):
     return proc.stdout.splitlines()
 
 
-def test_an_offline_command_imports_its_module_only(tmp_path):
+def one_host_inventory(tmp_path, allocations):
+    """An inventory file of one host without pools, holding ``allocations``."""
     path = tmp_path / "inv.json"
     doc = {
         "format": inventory.FORMAT,
         "version": inventory.VERSION,
         "aggregates": [],
         "hosts": {"c1": []},
-        "allocations": [ALLOCATION],
+        "allocations": allocations,
     }
     path.write_text(json.dumps(doc))
+    return path
+
+
+def test_an_offline_command_imports_its_module_only(tmp_path):
+    path = one_host_inventory(tmp_path, [ALLOCATION])
     lines = run("capacity", "--inventory", str(path), "-f", "value")
     modules = ast.literal_eval(lines[-1])  # the list printed last
     assert "aggregate_pci.cli.capacity" in modules
@@ -93,15 +99,7 @@ def test_a_command_exits_without_walking_its_objects(tmp_path, front_end):
     """At exit every object left is frozen (``gc.freeze``), so the
     interpreter's exit does not walk them all for cycles (docs/benchmarks.md);
     nothing is frozen while the command runs."""
-    path = tmp_path / "inv.json"
-    doc = {
-        "format": inventory.FORMAT,
-        "version": inventory.VERSION,
-        "aggregates": [],
-        "hosts": {"c1": []},
-        "allocations": [ALLOCATION],
-    }
-    path.write_text(json.dumps(doc))
+    path = one_host_inventory(tmp_path, [ALLOCATION])
     argv = ["capacity", "--inventory", str(path), "-f", "value"]
     proc = subprocess.run(
         [sys.executable, "-c", EXIT_SCRIPT, front_end, *argv],
@@ -123,15 +121,7 @@ def test_freezing_at_exit_is_registered_once(monkeypatch, tmp_path):
     registered = []
     monkeypatch.setattr(common, "_FREEZING_AT_EXIT", [])
     monkeypatch.setattr(common.atexit, "register", registered.append)
-    path = tmp_path / "inv.json"
-    doc = {
-        "format": inventory.FORMAT,
-        "version": inventory.VERSION,
-        "aggregates": [],
-        "hosts": {"c1": []},
-        "allocations": [],
-    }
-    path.write_text(json.dumps(doc))
+    path = one_host_inventory(tmp_path, [])
     for _ in range(2):
         assert shell.main(["capacity", "--inventory", str(path), "-f", "value"]) == 0
     assert registered == [gc.freeze]
