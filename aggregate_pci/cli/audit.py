@@ -159,6 +159,8 @@ class AuditPciDevice(common.HandlesErrors, lister.Lister):
             by_provider=by_provider,
             # the summary shows no server: names only to filter by project
             need_names=not parsed_args.summary or parsed_args.project is not None,
+            # judged by the PCI flavor definitions, not by what is free
+            need_pools=False,
         )
         if inv.allocations is None:
             raise errors.AdminError(

@@ -143,6 +143,7 @@ def load(
     allocations_unused: bool = False,
     free_by_host: dict[str, Any] | None = None,
     need_names: bool = True,
+    need_pools: bool = True,
 ) -> inventory.Inventory:
     """Aggregates, host pools (and Nova flavors, and what instances hold,
     tagged by ``args.compute_conf``) from the inventory file or Nova's
@@ -157,7 +158,9 @@ def load(
     reads them): then they are checked, not kept.  ``free_by_host`` (Nova's
     databases only) keeps each compute node's free pools
     (``nova_db.host_pools``); without ``need_names`` the allocations read
-    from Nova's databases carry no server name, project or Nova flavor.
+    from Nova's databases carry no server name, project or Nova flavor,
+    and without ``need_pools`` the hosts read from them have no pools (none
+    are read: the command needs only their names).
     """
     if from_inventory(args):
         return inventory_stream.load(args.inventory, allocations=not allocations_unused)
@@ -180,6 +183,7 @@ def load(
         by_provider=by_provider,
         free_by_host=free_by_host,
         with_names=need_names,
+        with_pools=need_pools,
     )
 
 

@@ -120,10 +120,12 @@ def count_nodes(cctxt: Any) -> int:
         return int(conn.execute(query).scalar() or 0)
 
 
-def node_pages(cctxt: Any, extra: Sequence[str] = ()) -> Iterator[list[Any]]:
-    """Pages of compute nodes (id, host, hypervisor_hostname, pci_stats and
-    the ``extra`` columns) in id order, as ``ComputeNodeList.get_all``
-    selects them."""
+def node_pages(
+    cctxt: Any, extra: Sequence[str] = (), pools: bool = True
+) -> Iterator[list[Any]]:
+    """Pages of compute nodes (id, host, hypervisor_hostname, pci_stats
+    unless not ``pools``, and the ``extra`` columns) in id order, as
+    ``ComputeNodeList.get_all`` selects them."""
     from nova.db.main import api as main_api
     from nova.db.main import models
     from sqlalchemy import select
@@ -135,7 +137,7 @@ def node_pages(cctxt: Any, extra: Sequence[str] = ()) -> Iterator[list[Any]]:
             table.c.id,
             table.c.host,
             table.c.hypervisor_hostname,
-            table.c.pci_stats,
+            *((table.c.pci_stats,) if pools else ()),
             *(table.c[name] for name in extra),
         )
         query = live(cctxt, query, table)
@@ -155,13 +157,15 @@ def guarded_node_pages(
     cctxt: Any,
     extra: Sequence[str] = (),
     free_pools: PoolsDecoder | None = None,
+    pools: bool = True,
 ) -> Iterator[list[tuple[Any, list[dict[str, Any]]]]]:
     """``node_pages`` of one cell as (node, its free pools) pairs (decoded
     by ``free_pools``, one ``PoolsDecoder`` for every cell of a read: equal
-    pools are one dict, not to be changed, whichever cell reports them); a
-    failure to read or decode a page is one line naming the cell
-    (``db_access.cell_read``), the caller's work on it is not."""
-    pages = node_pages(cctxt, extra)
+    pools are one dict, not to be changed, whichever cell reports them;
+    not read, and empty, unless ``pools``); a failure to read or decode a
+    page is one line naming the cell (``db_access.cell_read``), the
+    caller's work on it is not."""
+    pages = node_pages(cctxt, extra, pools)
     if free_pools is None:
         free_pools = PoolsDecoder()
     while True:
@@ -169,7 +173,9 @@ def guarded_node_pages(
             page = next(pages, None)
             if page is None:
                 return
-            pairs = [(node, free_pools(node.pci_stats)) for node in page]
+            pairs = [
+                (node, free_pools(node.pci_stats) if pools else []) for node in page
+            ]
         yield pairs
 
 

@@ -49,12 +49,13 @@ def inventory(
     by_provider: dict[str, dict[str, int]] | None = None,
     free_by_host: dict[str, tuple[Any, Any, list[dict[str, Any]]]] | None = None,
     with_names: bool = True,
+    with_pools: bool = True,
 ) -> Inventory:
     """Aggregates (API database), host pools (cell databases) and, if asked,
     the Nova flavors that request PCI aliases and the devices instances hold
     (tagged by ``compute_confs``, {host: that compute's nova.conf}), through
-    Nova's objects; ``by_provider``, ``free_by_host`` and ``with_names``
-    as in ``host_pools``."""
+    Nova's objects; ``by_provider``, ``free_by_host``, ``with_names`` and
+    ``with_pools`` as in ``host_pools``."""
     from nova import context as nova_context
     from nova import objects
 
@@ -80,7 +81,14 @@ def inventory(
                 )
     held: list[Allocation] | None = [] if with_allocations else None
     pools = host_pools(
-        ctxt, progress, held, compute_confs, by_provider, free_by_host, with_names
+        ctxt,
+        progress,
+        held,
+        compute_confs,
+        by_provider,
+        free_by_host,
+        with_names,
+        with_pools,
     )
     return Inventory(aggregates, pools, flavors, held)
 
@@ -93,8 +101,11 @@ def host_pools(
     by_provider: dict[str, dict[str, int]] | None = None,
     free_by_host: dict[str, tuple[Any, Any, list[dict[str, Any]]]] | None = None,
     with_names: bool = True,
+    with_pools: bool = True,
 ) -> dict[str, list[dict[str, Any]]]:
-    """{host: inventory pools} over all cells (``count`` free, ``used``);
+    """{host: inventory pools} over all cells (``count`` free, ``used``;
+    without ``with_pools``, every host with no pool, none read: commands
+    judging only what instances hold);
     the instances' allocations are appended to ``allocations`` if given
     (their servers' names, projects and Nova flavors only ``with_names``),
     every held device is counted in ``by_provider`` if given ({instance uuid:
@@ -150,7 +161,9 @@ def host_pools(
         )
         with nova_context.target_cell(ctxt, cell) as cctxt:
             extra = ("numa_topology",) if free_by_host is not None else ()
-            for nodes in cell_reads.guarded_node_pages(cell, cctxt, extra, free_pools):
+            for nodes in cell_reads.guarded_node_pages(
+                cell, cctxt, extra, free_pools, with_pools
+            ):
                 with cell_read(cell, "PCI devices"):
                     used_by_node = cell_reads.used_devices(
                         cctxt, [n.id for n, _ in nodes], USED_STATUSES
@@ -159,18 +172,13 @@ def host_pools(
                     if free_by_host is not None:
                         free_by_host[node.host] = (cell, node.numa_topology, free)
                     devices = used_by_node.get(node.id, ())
-                    tags = host_tags.get(node.host, spec_tags)
-                    out.setdefault(node.host, []).extend(
-                        _node_pools(
-                            node,
-                            free,
-                            devices,
-                            tags,
-                            held,
-                            by_provider,
-                            (shared, known, used_pool, held_device),
+                    _hold(node, devices, held, by_provider, held_device)
+                    pools = out.setdefault(node.host, [])
+                    if with_pools:
+                        tags = host_tags.get(node.host, spec_tags)
+                        pools.extend(
+                            _node_pools(free, devices, tags, (shared, known, used_pool))
                         )
-                    )
                     tick()
             if allocations is not None and held is not None:
                 with cell_read(cell, "PCI devices"):
@@ -181,28 +189,30 @@ def host_pools(
 
 
 def _node_pools(
-    node: Any,
     free: list[dict[str, Any]],
     devices: Sequence[Any],
     tags: Callable[[Any], dict[str, str]],
-    held: dict[str, list[tuple[str, str, Device]]] | None,
-    by_provider: dict[str, dict[str, int]] | None,
-    memos: tuple[
-        dict[Any, dict[str, Any]],
-        ByIdentity,
-        device_tags.UsedPools,
-        Callable[[str, Any], Device],
-    ],
+    memos: tuple[dict[Any, dict[str, Any]], ByIdentity, device_tags.UsedPools],
 ) -> list[dict[str, Any]]:
     """One compute node's inventory pools (``free``, the free pools of its
     ``pci_stats``, and its claimed and allocated ``devices``; ``memos``:
-    ``merge_pools``' shared and known, the used pools and the held devices,
-    for one read); the devices instances hold are added to ``held`` (if
-    given: (host, request id, device without alias)) and counted in
-    ``by_provider``."""
-    shared, known, used_pool, held_device = memos
+    ``merge_pools``' shared and known and the used pools, for one read)."""
+    shared, known, used_pool = memos
     free_at = device_tags.pools_by_address(free) if devices else {}
     used = [used_pool(d, free_at, tags) for d in devices]
+    return merge_pools(free, used, shared, known)
+
+
+def _hold(
+    node: Any,
+    devices: Sequence[Any],
+    held: dict[str, list[tuple[str, str, Device]]] | None,
+    by_provider: dict[str, dict[str, int]] | None,
+    held_device: Callable[[str, Any], Device],
+) -> None:
+    """Add the ``devices`` of one compute node that instances hold to
+    ``held`` (if given: (host, request id, device without alias)) and count
+    them in ``by_provider`` (if given)."""
     for d in devices:
         if d.instance_uuid:
             if held is not None:
@@ -213,7 +223,6 @@ def _node_pools(
                 name = provider_name(node.hypervisor_hostname, d)
                 mine = by_provider.setdefault(d.instance_uuid, {})
                 mine[name] = mine.get(name, 0) + 1
-    return merge_pools(free, used, shared, known)
 
 
 def provider_name(hypervisor_hostname: str, device: Any) -> str:

@@ -256,3 +256,35 @@ class BatchedReadsTest(support.CliTestBase):
             [a.__class__(a.instance, a.host, a.requests, a.devices) for a in named],
             bare,
         )
+
+    def test_without_pools_the_same_holdings_and_no_pool_read(self):
+        by_provider = {}
+        whole = nova_db.inventory(
+            self.ctxt, with_allocations=True, by_provider=by_provider
+        )
+        decoded = []
+        real_decode = pci_stats_column.PoolsDecoder.__call__
+
+        def decode(decoder, text):
+            decoded.append(text)
+            return real_decode(decoder, text)
+
+        bare_by_provider = {}
+        with fixtures.MockPatchObject(
+            pci_stats_column.PoolsDecoder, "__call__", decode
+        ):
+            bare = nova_db.inventory(
+                self.ctxt,
+                with_allocations=True,
+                by_provider=bare_by_provider,
+                with_pools=False,
+            )
+            self.assertEqual([], decoded)
+            nova_db.inventory(self.ctxt)
+            self.assertEqual(3, len(decoded))  # the spy sees reads with pools
+        self.assertTrue(all(whole.hosts.values()))
+        self.assertEqual(dict.fromkeys(whole.hosts, []), bare.hosts)
+        self.assertEqual(4, len(whole.allocations))
+        self.assertEqual(whole.allocations, bare.allocations)
+        self.assertEqual(by_provider, bare_by_provider)
+        self.assertEqual(6, sum(sum(p.values()) for p in by_provider.values()))
