@@ -160,7 +160,7 @@ class AuditPciDevice(common.HandlesErrors, lister.Lister):
             # the summary shows no server: names only to filter by project
             need_names=not parsed_args.summary or parsed_args.project is not None,
             # judged by the PCI flavor definitions, not by what is free
-            need_pools=False,
+            pools="none",
         )
         if inv.allocations is None:
             raise errors.AdminError(

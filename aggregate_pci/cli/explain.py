@@ -104,6 +104,8 @@ class ExplainRequest(common.HandlesErrors, lister.Lister):
             command="explain",
             allocations_unused=True,
             free_by_host=nodes if online else None,
+            # hosts are judged by their free devices alone
+            pools="free",
         )
         if args.vnic_type and not args.physnet:
             raise errors.InvalidInput(

@@ -13,6 +13,7 @@ from aggregate_pci.cli import common
 
 if TYPE_CHECKING:
     from aggregate_pci.admin.checks import drift
+    from aggregate_pci.admin.nova_io.nova_db import Pools
 
 
 def add_source_args(parser: argparse.ArgumentParser) -> None:
@@ -143,7 +144,7 @@ def load(
     allocations_unused: bool = False,
     free_by_host: dict[str, Any] | None = None,
     need_names: bool = True,
-    need_pools: bool = True,
+    pools: Pools = "all",
 ) -> inventory.Inventory:
     """Aggregates, host pools (and Nova flavors, and what instances hold,
     tagged by ``args.compute_conf``) from the inventory file or Nova's
@@ -159,8 +160,9 @@ def load(
     databases only) keeps each compute node's free pools
     (``nova_db.host_pools``); without ``need_names`` the allocations read
     from Nova's databases carry no server name, project or Nova flavor,
-    and without ``need_pools`` the hosts read from them have no pools (none
-    are read: the command needs only their names).
+    and ``pools`` says which of their pools are read (``nova_db.Pools``:
+    "free" for a command counting no used device, "none" for one needing
+    only the hosts' names).
     """
     if from_inventory(args):
         return inventory_stream.load(args.inventory, allocations=not allocations_unused)
@@ -183,7 +185,7 @@ def load(
         by_provider=by_provider,
         free_by_host=free_by_host,
         with_names=need_names,
-        with_pools=need_pools,
+        pools=pools,
     )
 
 

@@ -12,7 +12,7 @@ objects, plus the claimed and allocated devices of ``pci_devices`` for the
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
 
 from aggregate_pci.admin.interned import ByIdentity
 from aggregate_pci.admin.inventory import Inventory, merge_pools
@@ -34,6 +34,9 @@ from aggregate_pci.admin.nova_io.pci_stats_column import PoolsDecoder
 from aggregate_pci.alias import SPEC_KEY
 
 USED_STATUSES = ("claimed", "allocated")
+#: Which pools a read gives each host: free and used devices, free only
+#: (no used device read for them), or none (the hosts' names only).
+Pools = Literal["all", "free", "none"]
 #: Progress is reported for fleets of at least this many compute nodes,
 #: every ``PROGRESS_EVERY`` nodes (one DB query each) and at the end.
 PROGRESS_MIN_HOSTS = 500
@@ -49,13 +52,13 @@ def inventory(
     by_provider: dict[str, dict[str, int]] | None = None,
     free_by_host: dict[str, tuple[Any, Any, list[dict[str, Any]]]] | None = None,
     with_names: bool = True,
-    with_pools: bool = True,
+    pools: Pools = "all",
 ) -> Inventory:
     """Aggregates (API database), host pools (cell databases) and, if asked,
     the Nova flavors that request PCI aliases and the devices instances hold
     (tagged by ``compute_confs``, {host: that compute's nova.conf}), through
     Nova's objects; ``by_provider``, ``free_by_host``, ``with_names`` and
-    ``with_pools`` as in ``host_pools``."""
+    ``pools`` as in ``host_pools``."""
     from nova import context as nova_context
     from nova import objects
 
@@ -80,7 +83,7 @@ def inventory(
                     {"name": f.name, "id": f.flavorid, "extra_specs": {SPEC_KEY: spec}}
                 )
     held: list[Allocation] | None = [] if with_allocations else None
-    pools = host_pools(
+    hosts = host_pools(
         ctxt,
         progress,
         held,
@@ -88,9 +91,9 @@ def inventory(
         by_provider,
         free_by_host,
         with_names,
-        with_pools,
+        pools,
     )
-    return Inventory(aggregates, pools, flavors, held)
+    return Inventory(aggregates, hosts, flavors, held)
 
 
 def host_pools(
@@ -101,11 +104,12 @@ def host_pools(
     by_provider: dict[str, dict[str, int]] | None = None,
     free_by_host: dict[str, tuple[Any, Any, list[dict[str, Any]]]] | None = None,
     with_names: bool = True,
-    with_pools: bool = True,
+    pools: Pools = "all",
 ) -> dict[str, list[dict[str, Any]]]:
     """{host: inventory pools} over all cells (``count`` free, ``used``;
-    without ``with_pools``, every host with no pool, none read: commands
-    judging only what instances hold);
+    ``pools="free"``: no used device counted, ``"none"``: every host with
+    no pool, none read: commands that never look at them need not pay for
+    them);
     the instances' allocations are appended to ``allocations`` if given
     (their servers' names, projects and Nova flavors only ``with_names``),
     every held device is counted in ``by_provider`` if given ({instance uuid:
@@ -162,22 +166,29 @@ def host_pools(
         with nova_context.target_cell(ctxt, cell) as cctxt:
             extra = ("numa_topology",) if free_by_host is not None else ()
             for nodes in cell_reads.guarded_node_pages(
-                cell, cctxt, extra, free_pools, with_pools
+                cell, cctxt, extra, free_pools, pools != "none"
             ):
-                with cell_read(cell, "PCI devices"):
-                    used_by_node = cell_reads.used_devices(
-                        cctxt, [n.id for n, _ in nodes], USED_STATUSES
-                    )
+                used_by_node = {}
+                if pools == "all" or held is not None or by_provider is not None:
+                    with cell_read(cell, "PCI devices"):
+                        used_by_node = cell_reads.used_devices(
+                            cctxt, [n.id for n, _ in nodes], USED_STATUSES
+                        )
                 for node, free in nodes:
                     if free_by_host is not None:
                         free_by_host[node.host] = (cell, node.numa_topology, free)
                     devices = used_by_node.get(node.id, ())
                     _hold(node, devices, held, by_provider, held_device)
-                    pools = out.setdefault(node.host, [])
-                    if with_pools:
+                    mine = out.setdefault(node.host, [])
+                    if pools != "none":
                         tags = host_tags.get(node.host, spec_tags)
-                        pools.extend(
-                            _node_pools(free, devices, tags, (shared, known, used_pool))
+                        mine.extend(
+                            _node_pools(
+                                free,
+                                devices if pools == "all" else (),
+                                tags,
+                                (shared, known, used_pool),
+                            )
                         )
                     tick()
             if allocations is not None and held is not None:

@@ -8,6 +8,7 @@ import nova.tests.functional  # noqa: F401  (must come before other Nova imports
 
 # isort: split
 
+import collections
 import json
 
 import fixtures
@@ -277,7 +278,7 @@ class BatchedReadsTest(support.CliTestBase):
                 self.ctxt,
                 with_allocations=True,
                 by_provider=bare_by_provider,
-                with_pools=False,
+                pools="none",
             )
             self.assertEqual([], decoded)
             nova_db.inventory(self.ctxt)
@@ -288,3 +289,23 @@ class BatchedReadsTest(support.CliTestBase):
         self.assertEqual(whole.allocations, bare.allocations)
         self.assertEqual(by_provider, bare_by_provider)
         self.assertEqual(6, sum(sum(p.values()) for p in by_provider.values()))
+
+    def test_free_pools_count_what_all_pools_count_free(self):
+        whole = nova_db.host_pools(self.ctxt)
+        with fixtures.MockPatchObject(
+            cell_reads, "used_devices", side_effect=AssertionError("used read")
+        ):
+            free = nova_db.host_pools(self.ctxt, pools="free")
+
+        def counts(hosts, field):
+            out = collections.Counter()
+            for host, pools in hosts.items():
+                for p in pools:
+                    out[host, p["vendor_id"], p["product_id"]] += p.get(field, 0)
+            return +out
+
+        self.assertEqual(counts(whole, "count"), counts(free, "count"))
+        self.assertEqual(3, len(free))
+        self.assertEqual(9 - 6, sum(counts(free, "count").values()))
+        self.assertEqual(6, sum(counts(whole, "used").values()))
+        self.assertEqual({}, counts(free, "used"))
