@@ -60,6 +60,8 @@ class ListCapacity(common.HandlesErrors, lister.Lister):
             parsed_args,
             need_flavors=bool(parsed_args.fit),
             allocations_unused=True,
+            # what fits is counted in free devices alone
+            pools="free" if fitting else "all",
         )
         records = inv.pci_flavor_records()
         common.warn_invalid(self.app, records)
