@@ -16,7 +16,7 @@ way: per-device pools, tags of used devices), and the outputs of
 
 Usage: tools/bench/novadb_scale.py [--hosts 10000] [--dir DIR]
        [--only capacity,audit,...] [--outputs DIR] [--compare]
-       [--code DIR] [--repeat N] [--cells N]
+       [--code DIR] [--repeat N] [--cells N] [--against DIR]
 
 ``--code DIR`` runs the ``aggregate_pci`` package found in DIR (another
 checkout, Nova from this interpreter's environment); ``--repeat N`` runs
@@ -24,6 +24,9 @@ each command N times and shows the least time (this machine is shared:
 noise only adds time) and each run's CPU time.  ``--cells N`` spreads the
 same fleet over N cell databases (hosts in N equal runs), to compare a
 multi-cell cloud's reads with one cell's (outputs should be identical).
+``--against DIR`` alternates each run with one of DIR's code, as
+tools_scale.py does (the least CPU of each, their ratio, and whether the
+outputs were byte-identical).
 """
 
 from __future__ import annotations
@@ -205,6 +208,11 @@ def main() -> None:
         "--repeat", type=int, default=1, help="runs of each command (least shown)"
     )
     parser.add_argument(
+        "--against",
+        metavar="DIR",
+        help="alternate each run with one of DIR's aggregate_pci and compare",
+    )
+    parser.add_argument(
         "--regenerate", action="store_true", help="rebuild existing databases"
     )
     parser.add_argument(
@@ -233,7 +241,13 @@ def main() -> None:
             size = os.path.getsize(os.path.join(args.dir, name)) / 1e6
             print("database %s: %.0f MB" % (name, size))
     tools_scale.run_all(
-        commands(conf, tmp), tmp, args.only, args.code, width=24, repeat=args.repeat
+        commands(conf, tmp),
+        tmp,
+        args.only,
+        args.code,
+        width=24,
+        repeat=args.repeat,
+        against=args.against,
     )
     if args.compare:
         compare(args.hosts, conf, tmp, os.path.join(tmp, "export.json"))

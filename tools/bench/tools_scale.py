@@ -14,6 +14,7 @@ Targets (issue 21): each command under 5 s at 10,000 hosts, under 30 s and
 
 Usage: tools/bench/tools_scale.py [--hosts 10000] [--keep FILE]
        [--only capacity,check,...] [--outdir DIR] [--code DIR] [--repeat N]
+       [--against DIR]
 
 ``--outdir`` keeps each command's output (``out-N``, ``out-N.err``, the
 exporter's ``m.prom``) in DIR, to compare two versions' outputs with ``cmp``.
@@ -22,12 +23,16 @@ e.g. ``git archive main``) instead of the installed one: an editable install
 takes precedence over ``PYTHONPATH``, so this is how to time two versions
 back to back with one environment.  ``--repeat N`` runs each command N
 times in a row and shows the least time (a shared machine's noise only
-adds time) and each run's CPU time.
+adds time) and each run's CPU time.  ``--against DIR`` alternates each
+run with one of DIR's code (``--code``'s way), so a machine drifting
+slower or faster weighs on both, and prints the least CPU of each, their
+ratio and whether the outputs were byte-identical.
 """
 
 from __future__ import annotations
 
 import argparse
+import filecmp
 import json
 import os
 import random
@@ -197,21 +202,35 @@ def run_all(
     code: str | None = None,
     width: int = 20,
     repeat: int = 1,
+    against: str | None = None,
 ) -> None:
     """Run the commands labelled in ``only`` (all if None), one process
     each, ``repeat`` times in a row, printing a table row per command
     between two load averages: the least wall and CPU time of the runs (a
     shared machine only ever adds time) and, with ``repeat`` > 1, every
-    run's CPU time."""
+    run's CPU time.  With ``against`` (a directory's code), each run of a
+    command alternates with a run of ``against``'s, and the row compares
+    them (``_against_row``)."""
     print("load average before: %.2f %.2f %.2f" % os.getloadavg())
     wanted = set(only.split(",")) if only else None
     row = "%%-%ds %%8s %%8s %%9s %%9s %%3s" % width
-    head = row % ("command", "wall s", "cpu s", "peak MB", "out MB", "rc")
-    print(head + ("  cpu s of each run" if repeat > 1 else ""))
+    if against:
+        print(
+            "%%-%ds %%10s %%8s %%6s %%8s %%5s  cpu s of each run (theirs / now)"
+            % width
+            % ("command", "cpu: theirs", "cpu: now", "ratio", "peak MB", "same")
+        )
+    else:
+        head = row % ("command", "wall s", "cpu s", "peak MB", "out MB", "rc")
+        print(head + ("  cpu s of each run" if repeat > 1 else ""))
     for n, (name, argv) in enumerate(cmds.items()):
         if wanted and name not in wanted:
             continue
-        runs = [run(argv, os.path.join(tmp, "out-%d" % n), code) for _ in range(repeat)]
+        out = os.path.join(tmp, "out-%d" % n)
+        if against:
+            _against_row(name, argv, out, code, against, repeat, width)
+            continue
+        runs = [run(argv, out, code) for _ in range(repeat)]
         r = runs[-1]
         cells = (
             "%.1f" % min(x["wall"] for x in runs),
@@ -225,9 +244,52 @@ def run_all(
             flush=True,
         )
         if set(rcs) - {0, 1}:
-            with open(os.path.join(tmp, "out-%d.err" % n), encoding="utf-8") as f:
+            with open(out + ".err", encoding="utf-8") as f:
                 print("  stderr: %s" % f.read()[-500:])
     print("load average after: %.2f %.2f %.2f" % os.getloadavg())
+
+
+def _against_row(
+    name: str,
+    argv: list[str],
+    out: str,
+    code: str | None,
+    against: str,
+    repeat: int,
+    width: int,
+) -> None:
+    """One command, ``against``'s code and this one's in alternate runs
+    (the machine's drift falls on both): least CPU of each, their ratio
+    (now / theirs), the peak RSS of both, and whether their standard
+    output and error were byte-identical in every run."""
+    theirs: list[dict[str, float]] = []
+    ours: list[dict[str, float]] = []
+    same = True
+    for _ in range(repeat):
+        theirs.append(run(argv, out + "-theirs", against))
+        ours.append(run(argv, out, code))
+        same = same and all(
+            filecmp.cmp(out + "-theirs" + ext, out + ext, shallow=False)
+            for ext in ("", ".err")
+        )
+    least = min(x["cpu"] for x in theirs), min(x["cpu"] for x in ours)
+    print(
+        "%%-%ds %%10.1f %%8.1f %%6.2f %%8s %%5s  %%s"
+        % width
+        % (
+            name,
+            *least,
+            least[1] / least[0],
+            "%.0f/%.0f"
+            % (max(x["rss_mb"] for x in theirs), max(x["rss_mb"] for x in ours)),
+            "yes" if same else "NO",
+            " ".join(
+                "%.1f/%.1f" % (a["cpu"], b["cpu"])
+                for a, b in zip(theirs, ours, strict=True)
+            ),
+        ),
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -248,6 +310,11 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs of each command (least shown)"
     )
+    parser.add_argument(
+        "--against",
+        metavar="DIR",
+        help="alternate each run with one of DIR's aggregate_pci and compare",
+    )
     args = parser.parse_args()
     tmp = args.outdir or tempfile.mkdtemp()
     os.makedirs(tmp, exist_ok=True)
@@ -262,7 +329,14 @@ def main() -> None:
             + " in %.1f s" % (time.perf_counter() - start)
         )
     print("inventory %s: %.0f MB" % (inv, os.path.getsize(inv) / 1e6))
-    run_all(commands(inv, tmp), tmp, args.only, args.code, repeat=args.repeat)
+    run_all(
+        commands(inv, tmp),
+        tmp,
+        args.only,
+        args.code,
+        repeat=args.repeat,
+        against=args.against,
+    )
     if not args.keep and not args.outdir:
         for name in os.listdir(tmp):
             os.unlink(os.path.join(tmp, name))
