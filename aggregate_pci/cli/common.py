@@ -291,6 +291,22 @@ def freeze_at_exit() -> None:
         _FREEZING_AT_EXIT.append(True)
 
 
+#: Whether this process has frozen what loading Nova made (once only).
+_FROZEN_AFTER_LOADING: list[bool] = []
+
+
+def freeze_after_loading() -> None:
+    """Once per process, after Nova's code and a nova.conf are loaded for a
+    read of its databases: ``gc.freeze`` what starting up and loading made
+    (objects that live as long as the process), so the read's collections
+    stop walking them (issue 21: 0.6 s of collections at 10,000 hosts, half
+    of it that walk).  Only once: later reads (the exporter's refreshes)
+    leave garbage that must stay collectable."""
+    if not _FROZEN_AFTER_LOADING:
+        gc.freeze()
+        _FROZEN_AFTER_LOADING.append(True)
+
+
 class HandlesErrors:
     """Mixin for commands: any ``AggregatePciError`` becomes one clear line on
     stderr (plus the writes applied before it) and exit status 1, any other

@@ -107,6 +107,7 @@ def _nova_db(app: Any, args: argparse.Namespace, command: str, missing: str) -> 
             else "",
         )
         db_access.load_config(args.config_file, common.timeout(app))
+        common.freeze_after_loading()
     return nova_db
 
 

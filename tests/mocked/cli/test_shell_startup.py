@@ -125,3 +125,16 @@ def test_freezing_at_exit_is_registered_once(monkeypatch, tmp_path):
     for _ in range(2):
         assert shell.main(["capacity", "--inventory", str(path), "-f", "value"]) == 0
     assert registered == [gc.freeze]
+
+
+def test_what_loading_made_is_frozen_once(monkeypatch):
+    """The exporter reads Nova's databases again and again: only the first
+    read freezes (later reads' garbage stays collectable)."""
+    from aggregate_pci.cli import common
+
+    freezes = []
+    monkeypatch.setattr(common, "_FROZEN_AFTER_LOADING", [])
+    monkeypatch.setattr(common.gc, "freeze", lambda: freezes.append(1))
+    for _ in range(3):
+        common.freeze_after_loading()
+    assert freezes == [1]

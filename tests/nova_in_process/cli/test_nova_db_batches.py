@@ -10,6 +10,9 @@ import nova.tests.functional  # noqa: F401  (must come before other Nova imports
 
 import collections
 import json
+import os
+import subprocess
+import sys
 
 import fixtures
 from nova import context as nova_context
@@ -23,6 +26,25 @@ from aggregate_pci.admin.nova_io import (
     pci_stats_column,
 )
 from tests.fixtures import nova_harness as support
+
+#: ``aggregate-pci ARGV``, printing how many objects are frozen when the
+#: read of Nova's databases starts and how many freezes the command made.
+FREEZE_SPY = """
+import gc, sys
+from aggregate_pci.admin.nova_io import nova_db
+from aggregate_pci.cli import shell
+freezes = []
+freeze = gc.freeze
+gc.freeze = lambda: freezes.append(freeze())
+read = nova_db.inventory
+def spy(*args, **kwargs):
+    print("frozen at the read:", gc.get_freeze_count())
+    return read(*args, **kwargs)
+nova_db.inventory = spy
+status = shell.main(sys.argv[1:])
+print("freezes during the command:", len(freezes))
+sys.exit(status)
+"""
 
 GPU = ("10de", "1db4")
 T4 = ("10de", "1eb8")
@@ -309,3 +331,26 @@ class BatchedReadsTest(support.CliTestBase):
         self.assertEqual(9 - 6, sum(counts(free, "count").values()))
         self.assertEqual(6, sum(counts(whole, "used").values()))
         self.assertEqual({}, counts(free, "used"))
+
+    def test_a_separate_process_freezes_what_loading_nova_made(self):
+        """``--config-file``: what starting up and loading Nova made is frozen
+        before the read (its collections do not walk it), once, and the
+        command reads what it reads in-process."""
+        conf = support.write_nova_conf(self)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        proc = subprocess.run(
+            [sys.executable, "-c", FREEZE_SPY, "capacity", "--config-file", conf]
+            + ["-f", "value"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
+        self.assertEqual(0, proc.returncode, proc.stderr)
+        at_read, *rows, after = proc.stdout.splitlines()
+        frozen = int(at_read.removeprefix("frozen at the read: "))
+        self.assertGreater(frozen, 10000)
+        self.assertEqual("freezes during the command: 1", after)
+        rc, out, err = self.cli("capacity", "-f", "value")
+        self.assertEqual(0, rc, err)
+        self.assertEqual(out.splitlines(), rows)
