@@ -3,14 +3,12 @@ spelling of hints, rendering, and the one error handler."""
 
 from __future__ import annotations
 
-import atexit
-import gc
 import sys
 from typing import TYPE_CHECKING, Any, Iterable
 
 from aggregate_pci import alias, text
 from aggregate_pci.admin import errors, models
-from aggregate_pci.cli import batched_table
+from aggregate_pci.cli import batched_table, collector
 from aggregate_pci.errors import AggregatePciError
 
 if TYPE_CHECKING:
@@ -276,37 +274,6 @@ def unexpected_text(
     )
 
 
-#: Whether this process freezes its objects at exit (``freeze_at_exit``).
-_FREEZING_AT_EXIT: list[bool] = []
-
-
-def freeze_at_exit() -> None:
-    """Once per process: at exit, freeze every object left (``gc.freeze``),
-    so the interpreter's exit frees them without walking them all for
-    cycles, Nova's modules included: about 0.6 s of every command
-    (docs/benchmarks.md), under ``aggregate-pci`` and ``openstack pci``
-    alike.  Nothing changes before exit."""
-    if not _FREEZING_AT_EXIT:
-        atexit.register(gc.freeze)
-        _FREEZING_AT_EXIT.append(True)
-
-
-#: Whether this process has frozen what loading Nova made (once only).
-_FROZEN_AFTER_LOADING: list[bool] = []
-
-
-def freeze_after_loading() -> None:
-    """Once per process, after Nova's code and a nova.conf are loaded for a
-    read of its databases: ``gc.freeze`` what starting up and loading made
-    (objects that live as long as the process), so the read's collections
-    stop walking them (issue 21: 0.6 s of collections at 10,000 hosts, half
-    of it that walk).  Only once: later reads (the exporter's refreshes)
-    leave garbage that must stay collectable."""
-    if not _FROZEN_AFTER_LOADING:
-        gc.freeze()
-        _FROZEN_AFTER_LOADING.append(True)
-
-
 class HandlesErrors:
     """Mixin for commands: any ``AggregatePciError`` becomes one clear line on
     stderr (plus the writes applied before it) and exit status 1, any other
@@ -326,7 +293,7 @@ class HandlesErrors:
         )
 
     def run(self, parsed_args: Any) -> int:
-        freeze_at_exit()
+        collector.freeze_at_exit()
         app = self.app  # type: ignore[attr-defined]
         stream = getattr(app, "stderr", None) or sys.stderr
         debug = getattr(getattr(app, "options", None), "debug", False)

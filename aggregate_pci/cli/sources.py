@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from aggregate_pci import alias
 from aggregate_pci.admin import errors, inventory, inventory_stream, models
-from aggregate_pci.cli import common
+from aggregate_pci.cli import collector, common
 
 if TYPE_CHECKING:
     from aggregate_pci.admin.checks import drift
@@ -107,7 +107,7 @@ def _nova_db(app: Any, args: argparse.Namespace, command: str, missing: str) -> 
             else "",
         )
         db_access.load_config(args.config_file, common.timeout(app))
-        common.freeze_after_loading()
+        collector.freeze_after_loading()
     return nova_db
 
 

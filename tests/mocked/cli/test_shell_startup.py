@@ -116,11 +116,11 @@ def test_a_command_exits_without_walking_its_objects(tmp_path, front_end):
 def test_freezing_at_exit_is_registered_once(monkeypatch, tmp_path):
     import gc
 
-    from aggregate_pci.cli import common, shell
+    from aggregate_pci.cli import collector, shell
 
     registered = []
-    monkeypatch.setattr(common, "_FREEZING_AT_EXIT", [])
-    monkeypatch.setattr(common.atexit, "register", registered.append)
+    monkeypatch.setattr(collector, "_FREEZING_AT_EXIT", [])
+    monkeypatch.setattr(collector.atexit, "register", registered.append)
     path = one_host_inventory(tmp_path, [])
     for _ in range(2):
         assert shell.main(["capacity", "--inventory", str(path), "-f", "value"]) == 0
@@ -130,11 +130,11 @@ def test_freezing_at_exit_is_registered_once(monkeypatch, tmp_path):
 def test_what_loading_made_is_frozen_once(monkeypatch):
     """The exporter reads Nova's databases again and again: only the first
     read freezes (later reads' garbage stays collectable)."""
-    from aggregate_pci.cli import common
+    from aggregate_pci.cli import collector
 
     freezes = []
-    monkeypatch.setattr(common, "_FROZEN_AFTER_LOADING", [])
-    monkeypatch.setattr(common.gc, "freeze", lambda: freezes.append(1))
+    monkeypatch.setattr(collector, "_FROZEN_AFTER_LOADING", [])
+    monkeypatch.setattr(collector.gc, "freeze", lambda: freezes.append(1))
     for _ in range(3):
-        common.freeze_after_loading()
+        collector.freeze_after_loading()
     assert freezes == [1]
