@@ -222,6 +222,8 @@ def main() -> None:
         help="cell databases the same fleet is spread over (in equal runs)",
     )
     args = parser.parse_args()
+    tools_scale.code_dir(parser, args.code)
+    tools_scale.code_dir(parser, args.against)
     tmp = args.outputs or tempfile.mkdtemp()
     os.makedirs(tmp, exist_ok=True)
     tag = "%d" % args.hosts + ("-%dcells" % args.cells if args.cells > 1 else "")

@@ -195,6 +195,17 @@ def run(argv: list[str], out_path: str, code: str | None = None) -> dict[str, fl
     }
 
 
+def code_dir(parser: argparse.ArgumentParser, path: str | None) -> str | None:
+    """``path`` (``--code``/``--against``) if it holds an ``aggregate_pci``
+    package; else the parser's error: a wrong path would silently time the
+    package found first (the current directory's)."""
+    if path is not None and not os.path.isfile(
+        os.path.join(path, "aggregate_pci", "__init__.py")
+    ):
+        parser.error("%s has no aggregate_pci package (a checkout of it)" % path)
+    return path
+
+
 def run_all(
     cmds: dict[str, list[str]],
     tmp: str,
@@ -316,6 +327,8 @@ def main() -> None:
         help="alternate each run with one of DIR's aggregate_pci and compare",
     )
     args = parser.parse_args()
+    code_dir(parser, args.code)
+    code_dir(parser, args.against)
     tmp = args.outdir or tempfile.mkdtemp()
     os.makedirs(tmp, exist_ok=True)
     inv = args.keep or os.path.join(tmp, "inventory.json")
